@@ -1,0 +1,54 @@
+import { Command, CommanderError } from 'commander';
+import { isKilnError } from '../errors/index.js';
+import { COMMANDS } from './commands/index.js';
+import { VERSION } from '../version.js';
+
+/**
+ * Entry of the `kiln` binary. Each command module only declares its options and
+ * imports the heavy code it needs inside its action, so `kiln --help` or a
+ * cached rebuild does not pay for modules it never uses.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command();
+  program
+    .name('kiln')
+    .description('Daemonless container image builder: Dockerfile in, OCI image out')
+    .version(VERSION, '--version', 'print the version')
+    .option('--root <dir>', 'store root (default: $KILN_ROOT, /var/lib/kiln as root, else $XDG_DATA_HOME/kiln)')
+    .option('--debug', 'print stack traces and debug traces (credentials are never printed)')
+    .option('--insecure-registry <host[:port]>', 'allow plain HTTP or unverified TLS for this registry (repeatable)', collect, [])
+    .option('--registry-mirror <url>', 'mirror tried first for docker.io (repeatable)', collect, [])
+    .showHelpAfterError()
+    .exitOverride();
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  for (const register of COMMANDS) register(program);
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    return reportError(e, Boolean(program.opts().debug));
+  }
+}
+
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function reportError(e: unknown, debug: boolean): number {
+  if (e instanceof CommanderError) {
+    // help and --version exit through here with code 0
+    if (e.exitCode === 0) return 0;
+    return 2;
+  }
+  if (isKilnError(e)) {
+    process.stderr.write(`kiln: ${e.format()}\n`);
+    if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
+    return e.code === 'USAGE' ? 2 : 1;
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`kiln: ${msg}\n`);
+  if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  return 1;
+}

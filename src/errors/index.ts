@@ -1,0 +1,2 @@
+export { KilnError, isKilnError } from './kiln-error.js';
+export type { ErrorCode, SourceLocation } from './kiln-error.js';
