@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { isKilnError } from '../errors/index.js';
 import { COMMANDS } from './commands/index.js';
 import { VERSION } from '../version.js';
+import { collect } from './collect.js';
 
 /**
  * Entry of the `kiln` binary. Each command module only declares its options and
@@ -30,10 +31,6 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     return reportError(e, Boolean(program.opts().debug));
   }
-}
-
-export function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 function reportError(e: unknown, debug: boolean): number {

@@ -1,0 +1,92 @@
+import { mkdir, readFile, rename, writeFile, open, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Digest } from '../image/digest.js';
+import type { HistoryEntry } from '../image/types.js';
+import { explainMiss } from './keys.js';
+import type { KeyParts } from './chain.js';
+
+/** What one cached file-system step produced. Config changes never need a record: they follow from the key chain. */
+export interface CacheRecord {
+  version: 1;
+  key: Digest;
+  layer?: { mediaType: string; digest: Digest; size: number; diffID: Digest };
+  history: HistoryEntry;
+}
+
+export interface CacheIndex {
+  get(key: Digest): Promise<CacheRecord | undefined>;
+  put(record: CacheRecord, slot: string, parts: KeyParts): Promise<void>;
+  /** Why `parts` misses compared with what the same Dockerfile position produced last time. */
+  explain(slot: string, parts: KeyParts): Promise<string | undefined>;
+}
+
+/**
+ * Step records under `<root>/cache/records/<key hex>.json`, one small file per
+ * key written atomically; `cache/slots/` remembers the key parts last seen at
+ * each Dockerfile position so a miss can be explained.
+ */
+export class StoreCacheIndex implements CacheIndex {
+  constructor(
+    private readonly dir: string,
+    private readonly tmpDir: string,
+    private readonly blobExists: (d: Digest) => Promise<boolean>,
+  ) {}
+
+  static recordsDir(root: string): string {
+    return path.join(root, 'cache', 'records');
+  }
+
+  async get(key: Digest): Promise<CacheRecord | undefined> {
+    let rec: CacheRecord;
+    try {
+      rec = JSON.parse(await readFile(this.recordPath(key), 'utf8')) as CacheRecord;
+    } catch {
+      return undefined;
+    }
+    if (rec.version !== 1 || rec.key !== key) return undefined;
+    // a record whose layer was pruned is a miss, not an error
+    if (rec.layer && !(await this.blobExists(rec.layer.digest))) return undefined;
+    return rec;
+  }
+
+  async put(record: CacheRecord, slot: string, parts: KeyParts): Promise<void> {
+    await this.writeAtomic(this.recordPath(record.key), JSON.stringify(record));
+    await this.writeAtomic(this.slotPath(slot), JSON.stringify(parts));
+  }
+
+  async explain(slot: string, parts: KeyParts): Promise<string | undefined> {
+    let prev: KeyParts;
+    try {
+      prev = JSON.parse(await readFile(this.slotPath(slot), 'utf8')) as KeyParts;
+    } catch {
+      return 'no earlier build of this step';
+    }
+    return explainMiss(prev, parts);
+  }
+
+  private recordPath(key: Digest): string {
+    return path.join(this.dir, 'records', `${key.slice(7)}.json`);
+  }
+
+  private slotPath(slot: string): string {
+    const h = Buffer.from(slot).toString('base64url');
+    return path.join(this.dir, 'slots', `${h}.json`);
+  }
+
+  private async writeAtomic(file: string, data: string): Promise<void> {
+    await mkdir(path.dirname(file), { recursive: true });
+    await mkdir(this.tmpDir, { recursive: true });
+    const tmp = path.join(this.tmpDir, `rec-${randomBytes(6).toString('hex')}`);
+    try {
+      await writeFile(tmp, data);
+      const fh = await open(tmp, 'r');
+      await fh.sync();
+      await fh.close();
+      await rename(tmp, file);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,190 @@
+import type { Command } from 'commander';
+import { writeFile } from 'node:fs/promises';
+import { collect } from '../collect.js';
+import { globalOptions } from '../global-options.js';
+import { KilnError } from '../../errors/index.js';
+import type { ProgressMode } from '../progress/render.js';
+
+interface BuildFlags {
+  file?: string;
+  tag: string[];
+  buildArg: string[];
+  target?: string;
+  cache: boolean;
+  noCacheFilter: string[];
+  pull?: boolean;
+  label: string[];
+  platform?: string;
+  secret: string[];
+  ssh: string[];
+  network: string;
+  output: string[];
+  push?: boolean;
+  iidfile?: string;
+  metadataFile?: string;
+  progress: string;
+  quiet?: boolean;
+  jobs?: string;
+  compression?: string;
+  compressionLevel?: string;
+  explainCache?: boolean;
+  allow: string[];
+  memory?: string;
+  cpuQuota?: string;
+  cpuPeriod?: string;
+  cpus?: string;
+  pidsLimit?: string;
+  ulimit: string[];
+  runtime?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('build')
+    .description('build an image from a Dockerfile and a context directory')
+    .argument('<context>', 'build context directory')
+    .option('-f, --file <path>', 'Dockerfile (default CONTEXT/Dockerfile; "-" reads stdin)')
+    .option('-t, --tag <name>', 'name the image (repeatable)', collect, [])
+    .option('--build-arg <k[=v]>', 'set a build arg; a bare K takes its value from the environment (repeatable)', collect, [])
+    .option('--target <stage>', 'build only up to this stage')
+    .option('--no-cache', 'do not use the build cache')
+    .option('--no-cache-filter <stage>', 'do not use the cache for this stage (repeatable)', collect, [])
+    .option('--pull', 'always resolve base images from the registry')
+    .option('--label <k=v>', 'set an image label (repeatable)', collect, [])
+    .option('--platform <os/arch>', 'target platform (the host platform only)')
+    .option('--secret <id=ID,src=PATH|env=VAR>', 'expose a secret to RUN --mount=type=secret (repeatable)', collect, [])
+    .option('--ssh <default|ID=PATH>', 'forward an SSH agent socket to RUN --mount=type=ssh (repeatable)', collect, [])
+    .option('--network <mode>', 'network for RUN steps: host or none', 'host')
+    .option('-o, --output <spec>', 'type=image|oci|docker|local|tar|registry,dest=… (repeatable)', collect, [])
+    .option('--push', 'push the tagged image after the build')
+    .option('--iidfile <file>', 'write the image ID to this file')
+    .option('--metadata-file <file>', 'write build metadata (digest, descriptor, tags) as JSON')
+    .option('--progress <mode>', 'auto, tty, plain, json or quiet', 'auto')
+    .option('-q, --quiet', 'print only the image ID')
+    .option('--jobs <n>', 'stages built at once (default: number of CPUs)')
+    .option('--compression <alg>', 'layer compression: gzip, zstd or uncompressed')
+    .option('--compression-level <n>', 'compression level')
+    .option('--explain-cache', 'tell, for each cache miss, which input changed')
+    .option('--allow <entitlement>', 'allow an entitlement, e.g. security.insecure (repeatable)', collect, [])
+    .option('--memory <size>', 'memory limit for each RUN (e.g. 2g)')
+    .option('--cpu-quota <us>', 'CPU CFS quota for each RUN')
+    .option('--cpu-period <us>', 'CPU CFS period for each RUN')
+    .option('--cpus <n>', 'number of CPUs for each RUN')
+    .option('--pids-limit <n>', 'maximum processes in each RUN')
+    .option('--ulimit <name=soft[:hard]>', 'rlimit for RUN steps (repeatable)', collect, [])
+    .option('--runtime <name>', 'OCI runtime: runc (default) or crun')
+    .action(async (contextDir: string, flags: BuildFlags, cmd: Command) => {
+      const g = globalOptions(cmd);
+      const { build } = await import('../../build/build.js');
+      const { parseBuildArgs, parseByteSize, parseOutputSpec, parseSecretSpec, parseSshSpec } = await import('../../build/options.js');
+      const { createRenderer } = await import('../progress/render.js');
+
+      if (flags.network !== 'host' && flags.network !== 'none') throw new KilnError('USAGE', `--network must be host or none, not "${flags.network}"`);
+      const mode: ProgressMode = flags.quiet ? 'quiet' : (flags.progress as ProgressMode);
+      if (!['auto', 'tty', 'plain', 'json', 'quiet'].includes(mode)) throw new KilnError('USAGE', `--progress must be auto, tty, plain, json or quiet`);
+      const labels: Record<string, string> = {};
+      for (const l of flags.label) {
+        const eq = l.indexOf('=');
+        labels[eq === -1 ? l : l.slice(0, eq)] = eq === -1 ? '' : l.slice(eq + 1);
+      }
+      const int = (name: string, v: string | undefined): number | undefined => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < 0) throw new KilnError('USAGE', `${name} must be a non-negative number, not "${v}"`);
+        return n;
+      };
+      let dockerfileText: string | undefined;
+      if (flags.file === '-') dockerfileText = await readStdin();
+
+      const renderer = createRenderer(mode);
+      const controller = new AbortController();
+      let interrupts = 0;
+      const onSignal = (sig: NodeJS.Signals) => {
+        interrupts++;
+        if (interrupts > 1) process.exit(130);
+        controller.abort(new KilnError('CANCELLED', `build interrupted (${sig})`));
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        const compression = flags.compression as 'gzip' | 'zstd' | 'uncompressed' | undefined;
+        if (compression && !['gzip', 'zstd', 'uncompressed'].includes(compression)) throw new KilnError('USAGE', `--compression must be gzip, zstd or uncompressed`);
+        const result = await build({
+          context: contextDir,
+          ...(flags.file && flags.file !== '-' ? { file: flags.file } : {}),
+          ...(dockerfileText !== undefined ? { dockerfileText, fileName: 'Dockerfile' } : {}),
+          tags: flags.tag,
+          buildArgs: parseBuildArgs(flags.buildArg),
+          ...(flags.target ? { target: flags.target } : {}),
+          noCache: !flags.cache,
+          noCacheFilter: flags.noCacheFilter,
+          pull: Boolean(flags.pull),
+          labels,
+          ...(flags.platform ? { platform: flags.platform } : {}),
+          secrets: flags.secret.map(parseSecretSpec),
+          ssh: flags.ssh.map(parseSshSpec),
+          network: flags.network,
+          outputs: flags.output.map(parseOutputSpec),
+          push: Boolean(flags.push),
+          ...(flags.jobs ? { jobs: int('--jobs', flags.jobs) } : {}),
+          ...(g.root ? { root: g.root } : {}),
+          ...(compression ? { compression } : {}),
+          ...(flags.compressionLevel ? { compressionLevel: int('--compression-level', flags.compressionLevel) } : {}),
+          explainCache: Boolean(flags.explainCache),
+          insecureRegistries: g.insecureRegistry,
+          registryMirrors: g.registryMirror,
+          allow: flags.allow,
+          limits: {
+            ...(flags.memory ? { memory: parseByteSize(flags.memory) } : {}),
+            ...(flags.cpuQuota ? { cpuQuota: int('--cpu-quota', flags.cpuQuota) } : {}),
+            ...(flags.cpuPeriod ? { cpuPeriod: int('--cpu-period', flags.cpuPeriod) } : {}),
+            ...(flags.cpus ? { cpus: int('--cpus', flags.cpus) } : {}),
+            ...(flags.pidsLimit ? { pidsLimit: int('--pids-limit', flags.pidsLimit) } : {}),
+            ulimits: flags.ulimit.map(parseUlimit),
+          },
+          ...(flags.runtime ? { runtime: flags.runtime } : {}),
+          onEvent: (e) => renderer.onEvent(e),
+          signal: controller.signal,
+        });
+        renderer.close();
+        if (flags.iidfile) await writeFile(flags.iidfile, result.imageId);
+        if (flags.metadataFile) {
+          await writeFile(
+            flags.metadataFile,
+            `${JSON.stringify(
+              {
+                'containerimage.digest': result.manifestDigest,
+                'containerimage.config.digest': result.imageId,
+                'containerimage.descriptor': result.descriptor,
+                'image.name': result.tags.join(','),
+              },
+              null,
+              2,
+            )}\n`,
+          );
+        }
+        if (flags.quiet) process.stdout.write(`${result.imageId}\n`);
+      } catch (e) {
+        renderer.close();
+        throw e;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}
+
+function parseUlimit(s: string): { name: string; soft: number; hard: number } {
+  const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(s);
+  if (!m) throw new KilnError('USAGE', `invalid --ulimit "${s}" (want name=soft[:hard], e.g. nofile=1024:2048)`);
+  const soft = Number(m[2]);
+  return { name: m[1]!, soft, hard: m[3] === undefined ? soft : Number(m[3]) };
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+

@@ -1,0 +1,109 @@
+import type { BuildEvent, StepRef } from '../../solver/events.js';
+
+export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'quiet';
+
+export interface ProgressRenderer {
+  onEvent(e: BuildEvent): void;
+  /** Called once at the end (success or failure) to flush and print the summary. */
+  close(): void;
+}
+
+export function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream = process.stderr): ProgressRenderer {
+  const resolved = mode === 'auto' ? (out.isTTY ? 'tty' : 'plain') : mode;
+  switch (resolved) {
+    case 'json':
+      return { onEvent: (e) => out.write(`${JSON.stringify(e)}\n`), close: () => {} };
+    case 'quiet':
+      return { onEvent: () => {}, close: () => {} };
+    case 'tty':
+      return new LineRenderer(out, true);
+    default:
+      return new LineRenderer(out, false);
+  }
+}
+
+const label = (s: StepRef): string => `[${s.stageName ?? `stage-${s.stage}`} ${s.index}/${s.total}]`;
+
+function size(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} kB`;
+  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  return `${(n / 1024 / 1024 / 1024).toFixed(2)} GB`;
+}
+
+/**
+ * Plain: one line per event, prefixed with the step, like `--progress=plain`.
+ * TTY: the same lines with colour for CACHED/DONE/ERROR; steps of parallel
+ * stages interleave, each line carrying its stage name, so nothing is redrawn.
+ */
+class LineRenderer implements ProgressRenderer {
+  private readonly started = Date.now();
+  private cached = 0;
+  private ran = 0;
+  private cpu = 0;
+  private peakMem = 0;
+
+  constructor(
+    private readonly out: NodeJS.WriteStream,
+    private readonly color: boolean,
+  ) {}
+
+  private paint(code: number, s: string): string {
+    return this.color ? `\u001b[${code}m${s}\u001b[0m` : s;
+  }
+
+  onEvent(e: BuildEvent): void {
+    const w = (s: string) => this.out.write(`${s}\n`);
+    switch (e.type) {
+      case 'step-start':
+        w(`${label(e.step)} ${e.step.text}`);
+        break;
+      case 'step-cached':
+        this.cached++;
+        w(`${label(e.step)} ${this.paint(36, 'CACHED')}`);
+        break;
+      case 'step-log':
+        w(`${label(e.step)} ${e.stream === 'stderr' ? this.paint(33, e.line) : e.line}`);
+        break;
+      case 'step-done': {
+        if (e.layer || e.usage) this.ran++;
+        if (e.usage) {
+          this.cpu += e.usage.cpuSeconds;
+          this.peakMem = Math.max(this.peakMem, e.usage.peakMemoryBytes ?? 0);
+        }
+        const parts = [`DONE ${(e.durationMs / 1000).toFixed(2)}s`];
+        if (e.layer) parts.push(`layer ${size(e.layer.size)}`);
+        if (e.usage) parts.push(`cpu ${e.usage.cpuSeconds.toFixed(2)}s${e.usage.peakMemoryBytes ? `, mem ${size(e.usage.peakMemoryBytes)}` : ''}`);
+        if (e.missReason) parts.push(`cache miss: ${e.missReason}`);
+        if (e.layer || e.usage || e.missReason) w(`${label(e.step)} ${this.paint(32, parts.join(', '))}`);
+        break;
+      }
+      case 'step-error':
+        w(`${label(e.step)} ${this.paint(31, `ERROR: ${e.message}`)}`);
+        break;
+      case 'warning':
+        w(this.paint(33, `WARNING: ${e.file && e.line ? `${e.file}:${e.line}: ` : ''}${e.message}${e.rule ? ` (${e.rule})` : ''}`));
+        break;
+      case 'pull-progress':
+        if (e.phase === 'done') w(`pull ${e.ref}: ${e.digest.slice(7, 19)} ${size(e.total)} done`);
+        break;
+      case 'push-progress':
+        if (e.phase !== 'upload') w(`push ${e.ref}: ${e.digest.slice(7, 19)} ${e.phase}`);
+        break;
+      case 'phase':
+        if (e.state === 'done') w(`${e.name}${e.detail ? ` ${e.detail}` : ''} done${e.durationMs !== undefined ? ` in ${(e.durationMs / 1000).toFixed(2)}s` : ''}`);
+        break;
+      case 'build-done':
+        w(this.paint(32, `built ${e.manifestDigest}${e.tags.length ? ` as ${e.tags.join(', ')}` : ''}`));
+        break;
+      default:
+        break;
+    }
+  }
+
+  close(): void {
+    const secs = ((Date.now() - this.started) / 1000).toFixed(2);
+    const usage = this.cpu > 0 ? `; RUN cpu ${this.cpu.toFixed(2)}s${this.peakMem ? `, peak mem ${size(this.peakMem)}` : ''}` : '';
+    this.out.write(`${this.ran} steps ran, ${this.cached} cached in ${secs}s${usage}\n`);
+  }
+}

@@ -1,0 +1,49 @@
+import type { Digest } from '../image/digest.js';
+
+/** Where a step sits in the Dockerfile, for progress display and errors. */
+export interface StepRef {
+  /** `stageIndex/stepIndex`, stable within one build. */
+  id: string;
+  stage: number;
+  stageName?: string;
+  /** 1-based step number within the build, and the total, for `[3/7]`-style display. */
+  index: number;
+  total: number;
+  /** The instruction as the user wrote it, e.g. `RUN make`. */
+  text: string;
+  line: number;
+}
+
+export interface ResourceUsage {
+  cpuSeconds: number;
+  peakMemoryBytes?: number;
+}
+
+/**
+ * Everything a build reports while it runs. The CLI renderers (tty, plain,
+ * json) and the library's `onEvent` consume the same stream.
+ */
+export type BuildEvent =
+  | { type: 'build-start'; file: string; stages: number; steps: number; time: number }
+  | { type: 'step-start'; step: StepRef; time: number }
+  | { type: 'step-cached'; step: StepRef; key: Digest; time: number }
+  | { type: 'step-log'; step: StepRef; stream: 'stdout' | 'stderr'; line: string; time: number }
+  | {
+      type: 'step-done';
+      step: StepRef;
+      key: Digest;
+      durationMs: number;
+      layer?: { digest: Digest; size: number; diffID: Digest };
+      usage?: ResourceUsage;
+      /** Why the cache missed, when a record for an older variant of this step was found (--explain-cache). */
+      missReason?: string;
+      time: number;
+    }
+  | { type: 'step-error'; step: StepRef; message: string; time: number }
+  | { type: 'pull-progress'; ref: string; digest: Digest; done: number; total: number; phase: 'download' | 'exists' | 'done'; time: number }
+  | { type: 'push-progress'; ref: string; digest: Digest; done: number; total: number; phase: 'upload' | 'exists' | 'mounted' | 'done'; time: number }
+  | { type: 'phase'; name: 'resolve' | 'context' | 'export' | 'push'; state: 'start' | 'done'; detail?: string; durationMs?: number; time: number }
+  | { type: 'warning'; message: string; file?: string; line?: number; rule?: string; time: number }
+  | { type: 'build-done'; imageId: Digest; manifestDigest: Digest; tags: string[]; durationMs: number; time: number };
+
+export type BuildEventListener = (e: BuildEvent) => void;

@@ -1,0 +1,33 @@
+import type { Digest } from '../image/digest.js';
+import type { LayerRef } from '../image/image.js';
+import type { ImageConfig, Platform } from '../image/types.js';
+import type { WrittenLayer } from '../layer/types.js';
+import type { ResourceUsage } from './events.js';
+
+/**
+ * What the solver needs from the world, as small interfaces. The build entry
+ * point wires the real store, registry client, context and sandbox into them;
+ * the solver itself never opens a file or a socket.
+ */
+
+export interface BaseImage {
+  /** The manifest digest: the cache chain starts from it. */
+  manifestDigest: Digest;
+  config: ImageConfig;
+  layers: LayerRef[];
+}
+
+export interface ImageSource {
+  /** Resolves an external image for FROM / COPY --from / RUN --mount from=, pulling when needed. */
+  resolve(ref: string, platform: Platform, signal: AbortSignal): Promise<BaseImage>;
+}
+
+export interface SnapshotSource {
+  /** Directory holding the layer extracted with overlay-style whiteouts. */
+  snapshotPath(layer: LayerRef): Promise<string>;
+}
+
+export interface StepOutcome {
+  layer?: WrittenLayer;
+  usage?: ResourceUsage;
+}

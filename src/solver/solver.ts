@@ -1,0 +1,318 @@
+import pLimit from 'p-limit';
+import type { Digest } from '../image/digest.js';
+import type { LayerRef } from '../image/image.js';
+import type { ContainerConfig, HistoryEntry, ImageConfig, Platform } from '../image/types.js';
+import { emptyConfig, type ImageDraft } from '../image/config.js';
+import { parsePlatform } from '../image/platform.js';
+import type { Instruction, ParsedDockerfile } from '../frontend/instructions.js';
+import type { BuildPlan, PlanStage } from '../plan/types.js';
+import { KilnError, isKilnError } from '../errors/index.js';
+import { applyMeta, isMetaInstruction, type MetaState } from '../steps/meta.js';
+import type { BuildEvent, StepRef } from './events.js';
+import type { ImageSource, StepOutcome } from './ports.js';
+import type { CacheIndex, CacheRecord } from '../cache/records.js';
+import { cacheKey, type KeyParts } from '../cache/chain.js';
+import { createdBy } from './history.js';
+import { StageScope } from './scope.js';
+
+/** What a finished stage hands to its dependants and to the exporter. */
+export interface StageResult {
+  index: number;
+  name?: string;
+  draft: ImageDraft;
+  /** Cache key of the last step: the identity of the stage's file system and config. */
+  key: Digest;
+  platform: Platform;
+}
+
+/** The state of a stage while its steps run. */
+export interface StageState {
+  stage: PlanStage;
+  draft: ImageDraft;
+  meta: MetaState;
+  key: Digest;
+  platform: Platform;
+}
+
+/** A step that changes the file system, handed to the executors with everything already expanded. */
+export interface FsStep {
+  instruction: Extract<Instruction, { kind: 'RUN' | 'COPY' | 'ADD' | 'WORKDIR' }>;
+  state: StageState;
+  /** Variables the step sees: env for RUN (ENV + ARGs in scope + hidden proxies). */
+  runEnv: string[];
+  step: StepRef;
+  signal: AbortSignal;
+}
+
+/**
+ * Two-phase execution for file-system steps: `prepare` computes the content
+ * digests that go into the cache key (COPY hashes exactly the files it reads);
+ * `execute` runs only on a cache miss.
+ */
+export interface StepExecutors {
+  prepare(step: FsStep, stageResult: (ref: string) => Promise<StageResult | { image: LayerRef[]; key: Digest }>): Promise<{ inputs: string[]; execute: () => Promise<StepOutcome> }>;
+}
+
+export interface SolveOptions {
+  parsed: ParsedDockerfile;
+  plan: BuildPlan;
+  images: ImageSource;
+  cache: CacheIndex;
+  executors: StepExecutors;
+  jobs: number;
+  noCache: boolean;
+  /** Stage names (lower-case) or indexes as strings whose steps bypass the cache. */
+  noCacheFilter: Set<string>;
+  sourceDateEpoch?: number;
+  explainCache: boolean;
+  emit: (e: BuildEvent) => void;
+  signal: AbortSignal;
+  /** Parses an ONBUILD trigger text into an instruction. */
+  parseTrigger: (text: string) => Instruction;
+}
+
+/**
+ * Runs the plan: every stage once, independent stages in parallel under
+ * `jobs`, each step through the cache. The first failure aborts the rest.
+ */
+export async function solve(opts: SolveOptions): Promise<StageResult> {
+  const { plan } = opts;
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(opts.signal.reason);
+  opts.signal.addEventListener('abort', onAbort, { once: true });
+  const signal = controller.signal;
+  const limit = pLimit(Math.max(1, opts.jobs));
+  const results = new Map<number, Promise<StageResult>>();
+  const total = plan.stages.reduce((n, s) => n + s.instructions.length + 1, 0);
+  let counter = 0;
+  const nextIndex = () => ++counter;
+
+  const stageResult = (index: number): Promise<StageResult> => {
+    const r = results.get(index);
+    if (!r) throw new KilnError('INTERNAL', `stage ${index} is not part of the plan`);
+    return r;
+  };
+
+  // Dependencies are awaited outside the limiter so a waiting stage never holds a slot.
+  for (const stage of plan.stages) {
+    const p = (async () => {
+      await Promise.all(stage.deps.map((d) => stageResult(d)));
+      return limit(() => runStage(stage));
+    })();
+    p.catch((e) => controller.abort(e));
+    results.set(stage.index, p);
+  }
+
+  async function runStage(stage: PlanStage): Promise<StageResult> {
+    if (signal.aborted) throw cancelled(signal);
+    const platform = stage.platform ? parsePlatform(stage.platform) : plan.targetPlatform;
+    const fromStep = stepRef(stage, stage.from, nextIndex(), total);
+    opts.emit({ type: 'step-start', step: fromStep, time: Date.now() });
+    const t0 = Date.now();
+    let state = await baseState(stage, platform);
+    opts.emit({ type: 'step-done', step: fromStep, key: state.key, durationMs: Date.now() - t0, time: Date.now() });
+
+    const scope = new StageScope(plan, stage, state.draft.config.config?.Env ?? []);
+    const triggers = (state.draft.config.config?.OnBuild ?? []).map((t) => opts.parseTrigger(t));
+    if (triggers.length) {
+      // triggers run once, in the child; they are not inherited further
+      state = { ...state, meta: { ...state.meta, config: { ...state.meta.config, OnBuild: null } } };
+      state.draft = { ...state.draft, config: { ...state.draft.config, config: state.meta.config } };
+    }
+    const steps: Array<{ instr: Instruction; trigger: boolean }> = [
+      ...triggers.map((instr) => ({ instr, trigger: true })),
+      ...stage.instructions.map((instr) => ({ instr, trigger: false })),
+    ];
+    for (const { instr } of steps) {
+      if (signal.aborted) throw cancelled(signal);
+      state = await runStep(stage, state, scope, instr);
+    }
+    return { index: stage.index, name: stage.name, draft: state.draft, key: state.key, platform };
+  }
+
+  async function baseState(stage: PlanStage, platform: Platform): Promise<StageState> {
+    const base = stage.base;
+    if (base.kind === 'scratch') {
+      const config = emptyConfig(platform);
+      return { stage, platform, draft: { config, layers: [] }, meta: metaOf(config), key: cacheKey({ parent: 'scratch', op: { platform }, env: {}, inputs: [] }) };
+    }
+    if (base.kind === 'stage') {
+      const r = await stageResult(base.index);
+      return { stage, platform, draft: r.draft, meta: metaOf(r.draft.config), key: r.key };
+    }
+    const img = await opts.images.resolve(base.ref, platform, signal);
+    const config = structuredClone(img.config);
+    config.history ??= [];
+    return { stage, platform, draft: { config, layers: [...img.layers] }, meta: metaOf(config), key: img.manifestDigest };
+  }
+
+  async function runStep(stage: PlanStage, state: StageState, scope: StageScope, raw: Instruction): Promise<StageState> {
+    const step = stepRef(stage, raw, nextIndex(), total);
+    const t0 = Date.now();
+    opts.emit({ type: 'step-start', step, time: t0 });
+    try {
+      if (raw.kind === 'ARG') {
+        scope.declare(raw);
+        return state;
+      }
+      const vars = scope.vars();
+      const instr = scope.expand(raw);
+      const keyEnv: Record<string, string> = {};
+      for (const a of vars.args) if (!a.hidden) keyEnv[a.name] = a.value;
+
+      if (isMetaInstruction(instr) && instr.kind !== 'WORKDIR') {
+        const meta = applyMeta(state.meta, instr, opts.parsed.file);
+        if (instr.kind === 'ENV') scope.setEnv(meta.config.Env ?? []);
+        const key = cacheKey({ parent: state.key, op: opOf(instr), env: keyEnv, inputs: [] });
+        const history = historyEntry(createdBy(instr, vars.args), true);
+        const next = withMeta(state, meta, history, key);
+        opts.emit({ type: 'step-done', step, key, durationMs: Date.now() - t0, time: Date.now() });
+        return next;
+      }
+      if (instr.kind === 'WORKDIR') {
+        // the config changes first so the executor sees the new directory
+        const meta = applyMeta(state.meta, instr, opts.parsed.file);
+        state = { ...state, meta, draft: { ...state.draft, config: { ...state.draft.config, config: meta.config } } };
+      }
+      if (instr.kind !== 'RUN' && instr.kind !== 'COPY' && instr.kind !== 'ADD' && instr.kind !== 'WORKDIR') {
+        throw new KilnError('INTERNAL', `no executor for ${instr.kind}`);
+      }
+
+      const runEnv = [...(state.meta.config.Env ?? [])];
+      for (const a of vars.args) if (!runEnv.some((e) => e.startsWith(`${a.name}=`))) runEnv.push(`${a.name}=${a.value}`);
+      for (const [k, v] of Object.entries(vars.hiddenEnv)) if (!runEnv.some((e) => e.startsWith(`${k}=`))) runEnv.push(`${k}=${v}`);
+
+      const fsStep: FsStep = { instruction: instr, state, runEnv, step, signal };
+      const prepared = await opts.executors.prepare(fsStep, resolveFrom);
+      const parts: KeyParts = { parent: state.key, op: opOf(instr), env: keyEnv, inputs: prepared.inputs };
+      const key = cacheKey(parts);
+      const slot = `${opts.parsed.file}#${stage.index}#${step.index}`;
+      const bypass = opts.noCache || opts.noCacheFilter.has(String(stage.index)) || (stage.name !== undefined && opts.noCacheFilter.has(stage.name));
+      const hit = bypass ? undefined : await opts.cache.get(key);
+      if (hit) {
+        opts.emit({ type: 'step-cached', step, key, time: Date.now() });
+        return applyRecord(state, hit, key);
+      }
+      const missReason = opts.explainCache && !bypass ? await opts.cache.explain(slot, parts) : undefined;
+      const outcome = await prepared.execute();
+      const history = historyEntry(createdBy(instr, vars.args), outcome.layer === undefined);
+      const record: CacheRecord = {
+        version: 1,
+        key,
+        history,
+        ...(outcome.layer
+          ? { layer: { mediaType: outcome.layer.mediaType, digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } }
+          : {}),
+      };
+      await opts.cache.put(record, slot, parts);
+      opts.emit({
+        type: 'step-done',
+        step,
+        key,
+        durationMs: Date.now() - t0,
+        ...(outcome.layer ? { layer: { digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } } : {}),
+        ...(outcome.usage ? { usage: outcome.usage } : {}),
+        ...(missReason ? { missReason } : {}),
+        time: Date.now(),
+      });
+      return applyRecord(state, record, key);
+    } catch (e) {
+      const err = locate(e, raw, opts.parsed.file);
+      opts.emit({ type: 'step-error', step, message: err.message, time: Date.now() });
+      throw err;
+    }
+  }
+
+  async function resolveFrom(ref: string): Promise<StageResult | { image: LayerRef[]; key: Digest }> {
+    const byName = plan.stages.find((s) => s.name !== undefined && s.name === ref.toLowerCase());
+    if (byName) return stageResult(byName.index);
+    if (/^\d+$/.test(ref)) return stageResult(Number(ref));
+    const img = await opts.images.resolve(ref, plan.targetPlatform, signal);
+    return { image: img.layers, key: img.manifestDigest };
+  }
+
+  function historyEntry(created_by: string, empty: boolean): HistoryEntry {
+    const h: HistoryEntry = { created: timestamp(opts.sourceDateEpoch), created_by, comment: 'buildkit.dockerfile.v0' };
+    if (empty) h.empty_layer = true;
+    return h;
+  }
+
+  try {
+    return await stageResult(plan.targetIndex);
+  } catch (e) {
+    // let the other stages notice the abort and release what they hold
+    await Promise.allSettled(results.values());
+    throw e;
+  } finally {
+    opts.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function metaOf(config: ImageConfig): MetaState {
+  const m: MetaState = { config: structuredClone(config.config ?? {}), cmdSetInStage: false };
+  if (config.author) m.author = config.author;
+  return m;
+}
+
+function withMeta(state: StageState, meta: MetaState, history: HistoryEntry, key: Digest): StageState {
+  const config: ImageConfig = { ...state.draft.config, config: meta.config, history: [...(state.draft.config.history ?? []), history] };
+  if (meta.author !== undefined) config.author = meta.author;
+  return { ...state, meta, key, draft: { ...state.draft, config } };
+}
+
+function applyRecord(state: StageState, rec: CacheRecord, key: Digest): StageState {
+  const config: ImageConfig = {
+    ...state.draft.config,
+    config: state.meta.config,
+    history: [...(state.draft.config.history ?? []), rec.history],
+  };
+  let layers = state.draft.layers;
+  if (rec.layer) {
+    config.rootfs = { type: 'layers', diff_ids: [...config.rootfs.diff_ids, rec.layer.diffID] };
+    layers = [...layers, { descriptor: { mediaType: rec.layer.mediaType, digest: rec.layer.digest, size: rec.layer.size }, diffID: rec.layer.diffID }];
+  }
+  return { ...state, key, draft: { ...state.draft, config, layers } };
+}
+
+/** The parts of an expanded instruction that define what it does (never its position, comment or spelling). */
+function opOf(instr: Instruction): unknown {
+  const { range: _r, original: _o, comment: _c, keyword: _k, ...rest } = instr as Instruction & { comment?: string };
+  if ('trigger' in rest) return { ...rest, trigger: opOf(rest.trigger as Instruction) };
+  return rest;
+}
+
+function stepRef(stage: PlanStage, instr: Instruction, index: number, total: number): StepRef {
+  const ref: StepRef = {
+    id: `${stage.index}/${instr.range.start.line}`,
+    stage: stage.index,
+    index,
+    total,
+    text: instr.original,
+    line: instr.range.start.line,
+  };
+  if (stage.name !== undefined) ref.stageName = stage.name;
+  return ref;
+}
+
+function timestamp(epoch: number | undefined): string {
+  const d = epoch === undefined ? new Date() : new Date(epoch * 1000);
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function cancelled(signal: AbortSignal): KilnError {
+  const r: unknown = signal.reason;
+  if (isKilnError(r)) return r;
+  return new KilnError('CANCELLED', 'build cancelled');
+}
+
+/** Attaches the instruction's location to errors that lack one. */
+function locate(e: unknown, instr: Instruction, file: string): KilnError {
+  if (isKilnError(e)) {
+    if (e.location || e.code === 'CANCELLED') return e;
+    return new KilnError(e.code, e.message, { location: { file, line: instr.range.start.line }, ...(e.hint ? { hint: e.hint } : {}), cause: e });
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  return new KilnError('INTERNAL', msg, { location: { file, line: instr.range.start.line }, cause: e });
+}
+
+export type { ContainerConfig };
