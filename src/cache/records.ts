@@ -1,6 +1,6 @@
-import { mkdir, readFile, rename, writeFile, open, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { writeFileAtomic } from '../store/atomic-file.js';
 import type { Digest } from '../image/digest.js';
 import type { HistoryEntry } from '../image/types.js';
 import { explainMiss } from './keys.js';
@@ -62,7 +62,8 @@ export class StoreCacheIndex implements CacheIndex {
     } catch {
       return 'no earlier build of this step';
     }
-    return explainMiss(prev, parts);
+    const why = explainMiss(prev, parts);
+    return why.length ? why.join('; ') : undefined;
   }
 
   private recordPath(key: Digest): string {
@@ -77,16 +78,6 @@ export class StoreCacheIndex implements CacheIndex {
   private async writeAtomic(file: string, data: string): Promise<void> {
     await mkdir(path.dirname(file), { recursive: true });
     await mkdir(this.tmpDir, { recursive: true });
-    const tmp = path.join(this.tmpDir, `rec-${randomBytes(6).toString('hex')}`);
-    try {
-      await writeFile(tmp, data);
-      const fh = await open(tmp, 'r');
-      await fh.sync();
-      await fh.close();
-      await rename(tmp, file);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
+    await writeFileAtomic(file, Buffer.from(data), this.tmpDir);
   }
 }

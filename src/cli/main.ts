@@ -19,6 +19,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--debug', 'print stack traces and debug traces (credentials are never printed)')
     .option('--insecure-registry <host[:port]>', 'allow plain HTTP or unverified TLS for this registry (repeatable)', collect, [])
     .option('--registry-mirror <url>', 'mirror tried first for docker.io (repeatable)', collect, [])
+    .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride();
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -41,7 +42,14 @@ function reportError(e: unknown, debug: boolean): number {
   }
   if (isKilnError(e)) {
     process.stderr.write(`kiln: ${e.format()}\n`);
-    if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
+    if (debug) {
+      // the stack of the innermost cause is where the failure happened
+      let cur: unknown = e;
+      while (cur instanceof Error) {
+        if (cur.stack) process.stderr.write(`${cur.stack}\n`);
+        cur = cur.cause;
+      }
+    }
     return e.code === 'USAGE' ? 2 : 1;
   }
   const msg = e instanceof Error ? e.message : String(e);

@@ -13,7 +13,7 @@ import type { ImageSource, StepOutcome } from './ports.js';
 import type { CacheIndex, CacheRecord } from '../cache/records.js';
 import { cacheKey, type KeyParts } from '../cache/chain.js';
 import { createdBy } from './history.js';
-import { StageScope } from './scope.js';
+import { StageVars } from '../plan/stage-vars.js';
 
 /** What a finished stage hands to its dependants and to the exporter. */
 export interface StageResult {
@@ -112,7 +112,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     let state = await baseState(stage, platform);
     opts.emit({ type: 'step-done', step: fromStep, key: state.key, durationMs: Date.now() - t0, time: Date.now() });
 
-    const scope = new StageScope(plan, stage, state.draft.config.config?.Env ?? []);
+    const scope = StageVars.forStage(plan, stage, state.draft.config.config?.Env ?? [], opts.parsed.directives.escape);
     const triggers = (state.draft.config.config?.OnBuild ?? []).map((t) => opts.parseTrigger(t));
     if (triggers.length) {
       // triggers run once, in the child; they are not inherited further
@@ -146,25 +146,23 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     return { stage, platform, draft: { config, layers: [...img.layers] }, meta: metaOf(config), key: img.manifestDigest };
   }
 
-  async function runStep(stage: PlanStage, state: StageState, scope: StageScope, raw: Instruction): Promise<StageState> {
+  async function runStep(stage: PlanStage, state: StageState, scope: StageVars, raw: Instruction): Promise<StageState> {
     const step = stepRef(stage, raw, nextIndex(), total);
     const t0 = Date.now();
     opts.emit({ type: 'step-start', step, time: t0 });
     try {
-      if (raw.kind === 'ARG') {
-        scope.declare(raw);
+      const { instruction: instr, vars } = scope.next(raw);
+      if (instr.kind === 'ARG') {
+        opts.emit({ type: 'step-done', step, key: state.key, durationMs: Date.now() - t0, time: Date.now() });
         return state;
       }
-      const vars = scope.vars();
-      const instr = scope.expand(raw);
       const keyEnv: Record<string, string> = {};
       for (const a of vars.args) if (!a.hidden) keyEnv[a.name] = a.value;
 
       if (isMetaInstruction(instr) && instr.kind !== 'WORKDIR') {
         const meta = applyMeta(state.meta, instr, opts.parsed.file);
-        if (instr.kind === 'ENV') scope.setEnv(meta.config.Env ?? []);
         const key = cacheKey({ parent: state.key, op: opOf(instr), env: keyEnv, inputs: [] });
-        const history = historyEntry(createdBy(instr, vars.args), true);
+        const history = historyEntry(createdBy(instr, vars.args, state.meta.config.Shell), true);
         const next = withMeta(state, meta, history, key);
         opts.emit({ type: 'step-done', step, key, durationMs: Date.now() - t0, time: Date.now() });
         return next;
@@ -195,7 +193,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       }
       const missReason = opts.explainCache && !bypass ? await opts.cache.explain(slot, parts) : undefined;
       const outcome = await prepared.execute();
-      const history = historyEntry(createdBy(instr, vars.args), outcome.layer === undefined);
+      const history = historyEntry(createdBy(instr, vars.args, state.meta.config.Shell), outcome.layer === undefined);
       const record: CacheRecord = {
         version: 1,
         key,

@@ -1,0 +1,150 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import os from 'node:os';
+import type { Digest } from '../image/digest.js';
+import type { Descriptor, ImageConfig } from '../image/types.js';
+import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from '../image/platform.js';
+import { KilnError } from '../errors/index.js';
+import { parseDockerfile, runChecks } from '../frontend/index.js';
+import { planBuild } from '../plan/index.js';
+import { solve, type StageResult } from '../solver/solver.js';
+import type { BuildEvent } from '../solver/events.js';
+import { StoreCacheIndex } from '../cache/records.js';
+import { Store } from '../store/store.js';
+import { defaultRoot } from '../store/layout.js';
+import { parseReference } from '../registry/reference.js';
+import { createImageSource } from './image-source.js';
+import { createExecutors } from './executors.js';
+import { writeOutputs } from './outputs.js';
+import type { BuildOptions, BuildResult } from './options.js';
+
+/**
+ * kiln's main job: read and plan the Dockerfile, solve the plan through the
+ * cache, assemble the image, store it under its tags and write the outputs.
+ */
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  const started = Date.now();
+  const emit = (e: BuildEvent) => options.onEvent?.(e);
+  const contextDir = path.resolve(options.context);
+  const { text, fileName, dockerfilePath } = await readDockerfile(options, contextDir);
+
+  const host = hostPlatform();
+  const targetPlatform = options.platform ? parsePlatform(options.platform) : host;
+  if (!platformMatches(host, targetPlatform)) {
+    throw new KilnError('UNSUPPORTED', `--platform ${formatPlatform(targetPlatform)}: kiln builds for the host platform (${formatPlatform(host)}) only`);
+  }
+
+  const parsed = parseDockerfile(text, { file: fileName });
+  const plan = planBuild(parsed, {
+    ...(options.target ? { target: options.target } : {}),
+    buildArgs: options.buildArgs ?? {},
+    targetPlatform,
+    buildPlatform: host,
+  });
+  const warnings = [...parsed.warnings, ...plan.warnings, ...runChecks(parsed, { plan })];
+  for (const w of warnings) emit({ type: 'warning', message: w.message, file: w.file, line: w.line, rule: w.rule, time: Date.now() });
+  const fatal = warnings.find((w) => w.error);
+  if (fatal) throw new KilnError('DOCKERFILE_PLAN', `${fatal.message} (${fatal.rule})`, { location: { file: fatal.file, line: fatal.line } });
+  for (const a of plan.unusedBuildArgs) {
+    emit({ type: 'warning', message: `build arg "${a}" was not consumed by any stage`, time: Date.now() });
+  }
+  if (options.allow?.some((a) => a !== 'security.insecure' && a !== 'network.host')) {
+    throw new KilnError('USAGE', `unknown entitlement in --allow (known: security.insecure, network.host)`);
+  }
+  const tags = (options.tags ?? []).map((t) => parseReference(t).toString());
+
+  const store = await Store.open(options.root ?? defaultRoot());
+  try {
+    const sourceDateEpoch = options.sourceDateEpoch ?? epochFromEnv();
+    const cache = new StoreCacheIndex(store.layout.cache, store.layout.tmp, (d) => store.hasBlob(d));
+    const images = createImageSource(store, options, emit);
+    const executors = await createExecutors({ store, contextDir, dockerfilePath, options, sourceDateEpoch, emit });
+    const signal = options.signal ?? new AbortController().signal;
+    emit({ type: 'build-start', file: fileName, stages: plan.stages.length, steps: plan.stages.reduce((n, s) => n + s.instructions.length + 1, 0), time: Date.now() });
+
+    let cachedSteps = 0;
+    let executedSteps = 0;
+    const counting = (e: BuildEvent) => {
+      if (e.type === 'step-cached') cachedSteps++;
+      if (e.type === 'step-done' && (e.layer || e.usage)) executedSteps++;
+      emit(e);
+    };
+    let result: StageResult;
+    try {
+      result = await solve({
+        parsed,
+        plan,
+        images,
+        cache,
+        executors,
+        jobs: options.jobs ?? os.availableParallelism(),
+        noCache: Boolean(options.noCache),
+        noCacheFilter: new Set((options.noCacheFilter ?? []).map((s) => s.toLowerCase())),
+        ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+        explainCache: Boolean(options.explainCache),
+        emit: counting,
+        signal,
+        parseTrigger: (t) => {
+          const p = parseDockerfile(`FROM scratch\n${t}\n`, { file: `${fileName} (ONBUILD)` });
+          const instr = p.instructions[1];
+          if (!instr) throw new KilnError('DOCKERFILE_PARSE', `invalid ONBUILD trigger "${t}" in the base image`);
+          return instr;
+        },
+      });
+    } finally {
+      await executors.close();
+    }
+
+    const { descriptor, config, configDigest } = await commitImage(store, result, options, sourceDateEpoch);
+    for (const t of tags) await store.setRef(t, descriptor);
+    await writeOutputs({ store, descriptor, tags, options, emit, stageResult: result, executors });
+    if (options.iidfile) await writeFile(options.iidfile, configDigest);
+    emit({ type: 'build-done', imageId: configDigest, manifestDigest: descriptor.digest, tags, durationMs: Date.now() - started, time: Date.now() });
+    return { imageId: configDigest, manifestDigest: descriptor.digest, descriptor, tags, config, cachedSteps, executedSteps };
+  } finally {
+    await store.close();
+  }
+}
+
+async function readDockerfile(options: BuildOptions, contextDir: string): Promise<{ text: string; fileName: string; dockerfilePath?: string }> {
+  if (options.dockerfileText !== undefined) return { text: options.dockerfileText, fileName: options.fileName ?? 'Dockerfile' };
+  const file = options.file ? path.resolve(options.file) : path.join(contextDir, 'Dockerfile');
+  const fileName = options.fileName ?? (options.file ?? 'Dockerfile');
+  try {
+    return { text: await readFile(file, 'utf8'), fileName, dockerfilePath: file };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new KilnError('NOT_FOUND', `cannot read Dockerfile: ${file} does not exist`);
+    throw new KilnError('CONTEXT', `cannot read Dockerfile ${file}: ${(e as Error).message}`);
+  }
+}
+
+function epochFromEnv(): number | undefined {
+  const v = process.env['SOURCE_DATE_EPOCH'];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new KilnError('USAGE', `SOURCE_DATE_EPOCH must be a non-negative integer, not "${v}"`);
+  return n;
+}
+
+/** Writes the final config and manifest blobs; labels from --label are applied last, as docker does. */
+async function commitImage(
+  store: Store,
+  result: StageResult,
+  options: BuildOptions,
+  sourceDateEpoch: number | undefined,
+): Promise<{ descriptor: Descriptor; config: ImageConfig; configDigest: Digest }> {
+  const config: ImageConfig = structuredClone(result.draft.config);
+  if (options.labels && Object.keys(options.labels).length) {
+    config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...options.labels } };
+  }
+  const created = sourceDateEpoch !== undefined ? new Date(sourceDateEpoch * 1000) : new Date();
+  config.created = created.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const image = await store.putImage({ config, layers: result.draft.layers });
+  const descriptor: Descriptor = {
+    ...image.descriptor,
+    platform: { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) },
+  };
+  if (!(options.tags ?? []).length) await store.keepUntagged(descriptor);
+  return { descriptor, config, configDigest: image.configDescriptor.digest };
+}

@@ -1,0 +1,346 @@
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Digest } from '../image/digest.js';
+import type { LayerRef } from '../image/image.js';
+import type { Store } from '../store/store.js';
+import { KilnError } from '../errors/index.js';
+import type { Heredoc, RunMount } from '../frontend/instructions.js';
+import { BuildContext } from '../context/build-context.js';
+import { LayeredFs } from '../context/layered-fs.js';
+import { HashCache } from '../context/hash-cache.js';
+import { hashSelection } from '../context/content-hash.js';
+import type { FsView } from '../context/fs-view.js';
+import { planCopy, type CopyParams } from '../steps/copy.js';
+import { resolveChown } from '../steps/copy-chown.js';
+import { writeLayer } from '../layer/index.js';
+import type { LayerEntry, LayerWriteOptions } from '../layer/types.js';
+import type { FsStep, StageResult, StepExecutors } from '../solver/solver.js';
+import type { StepOutcome } from '../solver/ports.js';
+import type { BuildEvent } from '../solver/events.js';
+import { DEFAULT_SHELL } from '../steps/meta.js';
+import type { BuildOptions } from './options.js';
+import type { RunMountSpec } from '../sandbox/run-mounts.js';
+
+type FromSource = StageResult | { image: LayerRef[]; key: Digest };
+
+export interface BuildExecutors extends StepExecutors {
+  /** Releases the read-only mounts and temporary files the build made; saves the context hash cache. */
+  close(): Promise<void>;
+  /** Snapshot dirs of `layers`, topmost first (for the local/tar outputs too). */
+  lowerdirs(layers: readonly LayerRef[]): Promise<string[]>;
+}
+
+interface ExecutorInit {
+  store: Store;
+  contextDir: string;
+  dockerfilePath: string | undefined;
+  options: BuildOptions;
+  sourceDateEpoch: number | undefined;
+  emit: (e: BuildEvent) => void;
+}
+
+/**
+ * Turns expanded RUN/COPY/ADD/WORKDIR steps into calls on the context,
+ * the COPY planner, the layer writer and the sandbox. Everything Dockerfile-
+ * specific stops here: the steps below receive plain data.
+ */
+export async function createExecutors(init: ExecutorInit): Promise<BuildExecutors> {
+  const { store, options } = init;
+  const hashCacheFile = path.join(store.layout.cache, 'context-hashes.json');
+  let context: BuildContext | undefined;
+  let hashCache: HashCache | undefined;
+  const ctx = (): BuildContext => {
+    context ??= BuildContext.open(init.contextDir, init.dockerfilePath ? { dockerfile: init.dockerfilePath } : {});
+    return context;
+  };
+  const hashes = (): HashCache => {
+    hashCache ??= HashCache.load(hashCacheFile);
+    return hashCache;
+  };
+  const layerOpts: LayerWriteOptions = {
+    ...(options.compression ? { compression: options.compression } : {}),
+    ...(options.compressionLevel !== undefined ? { compressionLevel: options.compressionLevel } : {}),
+    ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}),
+  };
+  const scratch = await mkdtemp(path.join(store.layout.tmp, 'b-'));
+  const roMounts: string[] = [];
+
+  async function lowerdirs(layers: readonly LayerRef[]): Promise<string[]> {
+    const dirs = await Promise.all(layers.map((l) => store.snapshotPath(l)));
+    return dirs.reverse();
+  }
+
+  async function fsOf(layers: readonly LayerRef[], label: string): Promise<LayeredFs> {
+    return new LayeredFs(await lowerdirs(layers), label);
+  }
+
+  /** One host directory showing a stage's merged file system, for RUN --mount=type=bind,from=. */
+  async function rootfsDir(layers: readonly LayerRef[]): Promise<string> {
+    const dirs = await lowerdirs(layers);
+    if (dirs.length === 0) {
+      const empty = path.join(scratch, `empty-${roMounts.length}`);
+      await mkdir(empty, { recursive: true });
+      return empty;
+    }
+    if (dirs.length === 1) return dirs[0]!;
+    const { mount, MS_RDONLY } = await import('../sandbox/mount.js');
+    const target = path.join(scratch, `ro-${roMounts.length}`);
+    await mkdir(target, { recursive: true });
+    // overlay with only lowerdirs is read-only by construction
+    mount('overlay', target, 'overlay', MS_RDONLY, `lowerdir=${dirs.join(':')}`);
+    roMounts.push(target);
+    return target;
+  }
+
+  function layersOf(src: FromSource): LayerRef[] {
+    return 'draft' in src ? src.draft.layers : src.image;
+  }
+
+  async function prepare(step: FsStep, resolveFrom: (ref: string) => Promise<FromSource>): Promise<{ inputs: string[]; execute: () => Promise<StepOutcome> }> {
+    const instr = step.instruction;
+    const config = step.state.meta.config;
+    const workdir = config.WorkingDir && config.WorkingDir !== '' ? config.WorkingDir : '/';
+    switch (instr.kind) {
+      case 'COPY':
+      case 'ADD': {
+        let from: FsView;
+        const inputs: string[] = [];
+        if (instr.from !== undefined) {
+          const src = await resolveFrom(instr.from);
+          from = await fsOf(layersOf(src), `stage ${instr.from}`);
+        } else {
+          from = ctx();
+        }
+        const destFs = instr.link || step.state.draft.layers.length === 0 ? undefined : await fsOf(step.state.draft.layers, 'image');
+        const heredocFiles = await heredocTree(instr.heredocs, scratch);
+        const params: CopyParams = {
+          kind: instr.kind,
+          sources: instr.sources,
+          dest: instr.dest,
+          workdir,
+          from: heredocFiles && instr.sources.every((s) => s.startsWith('<<')) ? heredocFiles.view : from,
+          ...(instr.chown !== undefined ? { chown: instr.chown } : {}),
+          ...(instr.chmod !== undefined ? { chmod: instr.chmod } : {}),
+          exclude: instr.exclude,
+          parents: instr.parents,
+          link: instr.link,
+          ...(destFs ? { destFs } : {}),
+          ...(instr.kind === 'ADD' && instr.checksum !== undefined ? { checksum: instr.checksum } : {}),
+          ...(instr.kind === 'ADD' && instr.keepGitDir !== undefined ? { keepGitDir: instr.keepGitDir } : {}),
+          ...(instr.kind === 'ADD' && instr.unpack !== undefined ? { unpack: instr.unpack } : {}),
+          hashCache: from === context ? hashes() : HashCache.load(),
+          tmpDir: scratch,
+          now: init.sourceDateEpoch ?? Math.floor(Date.now() / 1000),
+        };
+        if (heredocFiles && instr.sources.every((s) => s.startsWith('<<'))) params.sources = heredocFiles.names;
+        const planned = await planCopy(params);
+        inputs.push(planned.inputDigest);
+        return {
+          inputs,
+          execute: async () => {
+            try {
+              return { layer: await writeLayer(planned.entries, store, layerOpts) };
+            } finally {
+              planned.dispose();
+            }
+          },
+        };
+      }
+      case 'WORKDIR': {
+        const fs = step.state.draft.layers.length ? await fsOf(step.state.draft.layers, 'image') : undefined;
+        const entries = await workdirEntries(workdir, fs, config.User, init.sourceDateEpoch);
+        return {
+          inputs: [],
+          execute: async () => (entries.length ? { layer: await writeLayer(entries, store, layerOpts) } : {}),
+        };
+      }
+      case 'RUN': {
+        const { executeRun, heredocRun } = await import('../steps/run.js');
+        const shell = config.Shell ?? DEFAULT_SHELL;
+        const inputs: string[] = [];
+        const mounts: RunMountSpec[] = [];
+        let args: string[];
+        if (instr.cmd.form === 'exec') {
+          args = [...instr.cmd.args];
+        } else if (instr.heredocs.length === 1 && /^<<-?\s*["']?[A-Za-z0-9_.-]+["']?\s*$/.test(instr.cmd.text.trim())) {
+          const h = instr.heredocs[0]!;
+          const hr = heredocRun(shell, h.name, h.body);
+          args = hr.args;
+          mounts.push(hr.mount);
+        } else if (instr.heredocs.length) {
+          // the shell reads the heredocs itself, as BuildKit does when the command has more than the heredoc
+          args = [...shell, [instr.cmd.text, ...instr.heredocs.map((h) => `${h.body}${h.name}`)].join('\n')];
+        } else {
+          args = [...shell, instr.cmd.text];
+        }
+        for (const m of instr.mounts) {
+          const spec = await mountSpec(m, resolveFrom, inputs);
+          if (spec) mounts.push(spec);
+        }
+        const network = instr.network === 'none' || instr.network === 'host' ? instr.network : (options.network ?? 'host');
+        const insecure = instr.security === 'insecure';
+        if (insecure && !(options.allow ?? []).includes('security.insecure')) {
+          throw new KilnError('USAGE', 'RUN --security=insecure needs --allow security.insecure');
+        }
+        const lower = await lowerdirs(step.state.draft.layers);
+        const logDir = path.join(store.layout.root, 'logs');
+        return {
+          inputs,
+          execute: async () => {
+            await mkdir(logDir, { recursive: true });
+            const r = await executeRun({
+              store: Object.assign(store, {}) as Store & { root: string },
+              lowerdirs: lower,
+              args,
+              env: step.runEnv,
+              ...(config.User ? { user: config.User } : {}),
+              workdir,
+              network,
+              mounts,
+              ...(options.limits ? { limits: options.limits } : {}),
+              securityInsecure: insecure,
+              layer: layerOpts,
+              ...(options.runtime ? { runtime: { runtime: options.runtime } } : {}),
+              signal: step.signal,
+              onOutput: (stream, line) => init.emit({ type: 'step-log', step: step.step, stream, line, time: Date.now() }),
+              logFile: path.join(logDir, `${step.state.key.slice(7, 19)}-${step.step.line}.log`),
+            });
+            return { ...(r.layer ? { layer: r.layer } : {}), usage: { cpuSeconds: r.usage.cpuSeconds, ...(r.usage.peakMemoryBytes !== undefined ? { peakMemoryBytes: r.usage.peakMemoryBytes } : {}) } };
+          },
+        };
+      }
+    }
+  }
+
+  /** RUN --mount → the sandbox's plain mount spec; content that decides the result goes into `inputs`. */
+  async function mountSpec(m: RunMount, resolveFrom: (ref: string) => Promise<FromSource>, inputs: string[]): Promise<RunMountSpec> {
+    switch (m.type) {
+      case 'bind': {
+        const source = m.source ?? '';
+        if (m.from !== undefined) {
+          const src = await resolveFrom(m.from);
+          inputs.push(`bind:${m.target}:${src.key}:${source}`);
+          const dir = await rootfsDir(layersOf(src));
+          return { type: 'bind' as const, target: m.target, source: path.join(dir, safeSub(source)), readwrite: !m.readonly };
+        }
+        const c = ctx();
+        const rel = safeSub(source);
+        inputs.push(`bind:${m.target}:${hashSelection(c, [rel === '' ? '.' : rel], hashes())}`);
+        return { type: 'bind' as const, target: m.target, source: path.join(c.root, rel), readwrite: !m.readonly };
+      }
+      case 'cache': {
+        let seedFrom: string | undefined;
+        if (m.from !== undefined) {
+          const src = await resolveFrom(m.from);
+          seedFrom = path.join(await rootfsDir(layersOf(src)), safeSub(m.source ?? ''));
+        }
+        return {
+          type: 'cache' as const,
+          target: m.target,
+          id: m.id ?? m.target,
+          sharing: m.sharing,
+          mode: m.mode,
+          uid: m.uid,
+          gid: m.gid,
+          readonly: m.readonly,
+          ...(seedFrom ? { seedFrom } : {}),
+        };
+      }
+      case 'tmpfs':
+        return { type: 'tmpfs' as const, target: m.target, ...(m.size !== undefined ? { size: m.size } : {}) };
+      case 'secret': {
+        const s = (options.secrets ?? []).find((x) => x.id === m.id);
+        inputs.push(`secret:${m.id}:${s ? 'present' : 'absent'}`);
+        let data: Uint8Array | undefined;
+        if (s?.src) data = await readFile(s.src);
+        else if (s?.env !== undefined && process.env[s.env] !== undefined) data = Buffer.from(process.env[s.env]!);
+        return {
+          type: 'secret' as const,
+          id: m.id,
+          ...(m.target !== undefined ? { target: m.target } : {}),
+          ...(m.env !== undefined ? { env: m.env } : {}),
+          required: m.required,
+          mode: m.mode,
+          uid: m.uid,
+          gid: m.gid,
+          ...(data ? { data } : {}),
+        };
+      }
+      case 'ssh': {
+        const s = (options.ssh ?? []).find((x) => x.id === m.id);
+        const socket = s ? (s.paths[0] ?? process.env['SSH_AUTH_SOCK']) : undefined;
+        return { type: 'ssh' as const, id: m.id, ...(m.target !== undefined ? { target: m.target } : {}), required: m.required, ...(socket ? { socket } : {}) };
+      }
+    }
+  }
+
+  return {
+    prepare,
+    lowerdirs,
+    async close() {
+      if (hashCache) {
+        try {
+          hashCache.save();
+        } catch {
+          // the hash cache only saves time
+        }
+      }
+      if (roMounts.length) {
+        const { unmount } = await import('../sandbox/mount.js');
+        for (const t of roMounts.splice(0)) {
+          try {
+            unmount(t);
+          } catch {
+            // swept at the next start
+          }
+        }
+      }
+      await rm(scratch, { recursive: true, force: true });
+    },
+  };
+}
+
+function safeSub(p: string): string {
+  const clean = path.posix.normalize(`/${p}`).slice(1);
+  return clean.replace(/\/$/, '');
+}
+
+/** COPY <<EOF files: each heredoc becomes a file in a small temporary tree. */
+async function heredocTree(heredocs: Heredoc[], scratch: string): Promise<{ view: FsView; names: string[] } | undefined> {
+  if (!heredocs.length) return undefined;
+  const { writeFile } = await import('node:fs/promises');
+  const dir = await mkdtemp(path.join(scratch, 'h-'));
+  const names: string[] = [];
+  for (const h of heredocs) {
+    await writeFile(path.join(dir, h.name), h.body, { mode: 0o644 });
+    names.push(h.name);
+  }
+  return { view: BuildContext.open(dir, { ignoreFile: null, label: 'heredoc' }), names };
+}
+
+/** WORKDIR creates a missing directory (and parents) owned by the current USER, as BuildKit does. */
+async function workdirEntries(dir: string, fs: FsView | undefined, user: string | undefined, epoch: number | undefined): Promise<LayerEntry[]> {
+  const rel = dir.replace(/^\/+/, '').replace(/\/+$/, '');
+  if (rel === '') return [];
+  const parts = rel.split('/');
+  const entries: LayerEntry[] = [];
+  const owner = user ? await resolveChown(user, fs).catch(() => ({ uid: 0, gid: 0 })) : { uid: 0, gid: 0 };
+  const mtime = epoch ?? Math.floor(Date.now() / 1000);
+  let missing = false;
+  for (let i = 1; i <= parts.length; i++) {
+    const p = parts.slice(0, i).join('/');
+    const node = missing ? undefined : fs?.lstat(p);
+    if (node && node.type !== 'directory') {
+      if (node.type === 'symlink') return []; // a symlinked WORKDIR is the RUN's business
+      throw new KilnError('CONTEXT', `WORKDIR ${dir}: "/${p}" exists and is not a directory`);
+    }
+    if (node) {
+      entries.push({ path: p, type: 'directory', mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime });
+    } else {
+      missing = true;
+      entries.push({ path: p, type: 'directory', mode: 0o755, uid: owner.uid, gid: owner.gid, mtime });
+    }
+  }
+  return missing ? entries : [];
+}
+

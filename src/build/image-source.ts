@@ -1,0 +1,62 @@
+import type { Store } from '../store/store.js';
+import type { Platform } from '../image/types.js';
+import { formatPlatform } from '../image/platform.js';
+import { KilnError } from '../errors/index.js';
+import { parseReference } from '../registry/reference.js';
+import type { BaseImage, ImageSource } from '../solver/ports.js';
+import type { BuildEvent } from '../solver/events.js';
+import type { BuildOptions } from './options.js';
+
+/**
+ * FROM and COPY --from images: the local store first (unless --pull), else the
+ * registry. One resolution per reference per build, shared by every stage.
+ */
+export function createImageSource(store: Store, options: BuildOptions, emit: (e: BuildEvent) => void): ImageSource {
+  const memo = new Map<string, Promise<BaseImage>>();
+  return {
+    resolve(refText: string, platform: Platform, signal: AbortSignal): Promise<BaseImage> {
+      const ref = parseReference(refText).toString();
+      const key = `${ref}|${formatPlatform(platform)}`;
+      let p = memo.get(key);
+      if (!p) {
+        p = resolveOnce(ref, platform, signal);
+        memo.set(key, p);
+      }
+      return p;
+    },
+  };
+
+  async function resolveOnce(ref: string, platform: Platform, signal: AbortSignal): Promise<BaseImage> {
+    if (!options.pull) {
+      const local = await fromStore(ref, platform);
+      if (local) return local;
+    }
+    const t0 = Date.now();
+    emit({ type: 'phase', name: 'resolve', state: 'start', detail: ref, time: t0 });
+    const { pull } = await import('../registry/pull.js');
+    await pull(store, ref, {
+      platform,
+      insecureRegistries: options.insecureRegistries ?? [],
+      mirrors: options.registryMirrors ?? [],
+      signal,
+      onEvent: (e) => {
+        if (e.type === 'pull-progress') emit({ type: 'pull-progress', ref, digest: e.digest, done: e.done, total: e.total, phase: e.phase === 'exists' ? 'exists' : e.phase === 'done' ? 'done' : 'download', time: Date.now() });
+      },
+    });
+    emit({ type: 'phase', name: 'resolve', state: 'done', detail: ref, durationMs: Date.now() - t0, time: Date.now() });
+    const pulled = await fromStore(ref, platform);
+    if (!pulled) throw new KilnError('NOT_FOUND', `image ${ref} has no manifest for ${formatPlatform(platform)}`);
+    return pulled;
+  }
+
+  async function fromStore(ref: string, platform: Platform): Promise<BaseImage | undefined> {
+    const desc = await store.resolveImage(ref);
+    if (!desc) return undefined;
+    const img = await store.getImage(ref, { platform });
+    return {
+      manifestDigest: img.descriptor.digest,
+      config: img.config,
+      layers: img.layers.map((l) => ({ descriptor: l.descriptor, diffID: l.diffID })),
+    };
+  }
+}

@@ -1,0 +1,155 @@
+import { createWriteStream } from 'node:fs';
+import { chmod, lchown, lutimes, mkdir, rm, symlink, utimes } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import type { Descriptor } from '../image/types.js';
+import type { Store } from '../store/store.js';
+import { LayeredFs } from '../context/layered-fs.js';
+import { walk } from '../context/fs-view.js';
+import type { LayerEntry } from '../layer/types.js';
+import { tarStream } from '../layer/tar-writer.js';
+import { KilnError } from '../errors/index.js';
+import type { StageResult } from '../solver/solver.js';
+import type { BuildEvent } from '../solver/events.js';
+import type { BuildOptions, OutputSpec } from './options.js';
+import type { BuildExecutors } from './executors.js';
+
+interface OutputInit {
+  store: Store;
+  descriptor: Descriptor;
+  tags: string[];
+  options: BuildOptions;
+  emit: (e: BuildEvent) => void;
+  stageResult: StageResult;
+  executors: BuildExecutors;
+}
+
+/**
+ * Everything besides the store: archives (oci, docker), the final file system
+ * (local directory or tar), and registry pushes. The image is already in the
+ * store under its tags when these run.
+ */
+export async function writeOutputs(init: OutputInit): Promise<void> {
+  const outputs: OutputSpec[] = [...(init.options.outputs ?? [])];
+  const pushTags = new Set<string>(init.options.push ? init.tags : []);
+  for (const o of outputs) {
+    const t0 = Date.now();
+    init.emit({ type: 'phase', name: 'export', state: 'start', detail: o.type, time: t0 });
+    switch (o.type) {
+      case 'image':
+        if (o.name) for (const n of o.name) await tagAs(init, n, o.push ? pushTags : undefined);
+        else if (o.push) for (const t of init.tags) pushTags.add(t);
+        break;
+      case 'registry': {
+        const names = o.name ?? init.tags;
+        if (!names.length) throw new KilnError('USAGE', '--output type=registry needs name=… or -t');
+        for (const n of names) await tagAs(init, n, pushTags);
+        break;
+      }
+      case 'oci': {
+        const { saveOciArchive } = await import('../export/oci-archive.js');
+        if (!o.tar) throw new KilnError('UNSUPPORTED', '--output type=oci,tar=false: write an archive (tar=true) or use the store itself, which is an OCI layout');
+        await saveOciArchive(init.store, [{ ...(init.tags[0] ? { ref: init.tags[0] } : {}), descriptor: init.descriptor }], o.dest);
+        break;
+      }
+      case 'docker': {
+        const { saveDockerArchive } = await import('../export/docker-archive.js');
+        await saveDockerArchive(init.store, init.tags.length ? init.tags.map((ref) => ({ ref, descriptor: init.descriptor })) : [{ descriptor: init.descriptor }], o.dest);
+        break;
+      }
+      case 'local':
+        await writeLocal(await finalFs(init), o.dest);
+        break;
+      case 'tar':
+        await writeTar(await finalFs(init), o.dest);
+        break;
+    }
+    init.emit({ type: 'phase', name: 'export', state: 'done', detail: o.type, durationMs: Date.now() - t0, time: Date.now() });
+  }
+  if (pushTags.size) {
+    const { push } = await import('../registry/push.js');
+    for (const ref of pushTags) {
+      const t0 = Date.now();
+      init.emit({ type: 'phase', name: 'push', state: 'start', detail: ref, time: t0 });
+      await push(init.store, ref, undefined, {
+        insecureRegistries: init.options.insecureRegistries ?? [],
+        mirrors: init.options.registryMirrors ?? [],
+        ...(init.options.signal ? { signal: init.options.signal } : {}),
+        onEvent: (e) => {
+          if (e.type === 'push-progress') {
+            const phase = e.phase === 'exists' || e.phase === 'mounted' || e.phase === 'done' ? e.phase : 'upload';
+            init.emit({ type: 'push-progress', ref, digest: e.digest, done: e.done, total: e.total, phase, time: Date.now() });
+          }
+        },
+      });
+      init.emit({ type: 'phase', name: 'push', state: 'done', detail: ref, durationMs: Date.now() - t0, time: Date.now() });
+    }
+  }
+}
+
+async function tagAs(init: OutputInit, name: string, pushSet: Set<string> | undefined): Promise<void> {
+  const { parseReference } = await import('../registry/reference.js');
+  const ref = parseReference(name).toString();
+  await init.store.setRef(ref, init.descriptor);
+  pushSet?.add(ref);
+}
+
+async function finalFs(init: OutputInit): Promise<LayeredFs> {
+  return new LayeredFs(await init.executors.lowerdirs(init.stageResult.draft.layers), 'image');
+}
+
+function* entriesOf(fs: LayeredFs): Generator<LayerEntry> {
+  for (const [p, node] of walk(fs, '')) {
+    const e: LayerEntry = { path: p, type: node.type, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime };
+    if (node.type === 'file') {
+      e.size = node.size;
+      e.open = () => fs.open(p);
+    }
+    if (node.linkname !== undefined) e.linkname = node.linkname;
+    if (node.devmajor !== undefined) e.devmajor = node.devmajor;
+    if (node.devminor !== undefined) e.devminor = node.devminor;
+    yield e;
+  }
+}
+
+async function writeTar(fs: LayeredFs, dest: string): Promise<void> {
+  if (dest === '-') {
+    await pipeline(Readable.from(tarStream(entriesOf(fs))), process.stdout);
+    return;
+  }
+  await pipeline(Readable.from(tarStream(entriesOf(fs))), createWriteStream(dest));
+}
+
+/** The final file system as a plain directory (owners kept when running as root). */
+async function writeLocal(fs: LayeredFs, dest: string): Promise<void> {
+  await mkdir(dest, { recursive: true });
+  const dirs: Array<[string, LayerEntry]> = [];
+  const root = process.getuid?.() === 0;
+  for (const e of entriesOf(fs)) {
+    const target = path.join(dest, e.path);
+    if (e.type === 'directory') {
+      await mkdir(target, { recursive: true });
+      dirs.push([target, e]);
+      continue;
+    }
+    await rm(target, { force: true, recursive: true });
+    if (e.type === 'file') {
+      await pipeline(e.open!(), createWriteStream(target, { mode: e.mode }));
+      await chmod(target, e.mode);
+      await utimes(target, e.mtime, e.mtime);
+    } else if (e.type === 'symlink') {
+      await symlink(e.linkname ?? '', target);
+      await lutimes(target, e.mtime, e.mtime).catch(() => {});
+    } else {
+      continue; // devices and fifos are not exported to a plain directory
+    }
+    if (root) await lchown(target, e.uid, e.gid);
+  }
+  // directory metadata last, deepest first, so writing children does not disturb it
+  for (const [target, e] of dirs.reverse()) {
+    await chmod(target, e.mode);
+    if (root) await lchown(target, e.uid, e.gid);
+    await utimes(target, e.mtime, e.mtime);
+  }
+}
