@@ -1,0 +1,520 @@
+/**
+ * The low-level parse: Dockerfile text → instruction nodes (keyword, flags,
+ * argument words, heredoc bodies, line span), before any instruction-specific
+ * meaning. It follows BuildKit's `parser.Parse` rule for rule, so its output
+ * can be compared with BuildKit's golden dumps (see conformance.ts).
+ */
+import { KilnError } from '../errors/index.js';
+import type { BuildWarning, Directives, Heredoc } from './instructions.js';
+import { processWords } from './shell-lex.js';
+
+export interface SyntaxNode {
+  /** Keyword as written. */
+  keyword: string;
+  /** Flags as written, quotes removed; a bare `--` is dropped. */
+  flags: string[];
+  /** Argument words; ONBUILD's trigger is a nested node. */
+  args: Array<string | SyntaxNode>;
+  /** Arguments came from a JSON array. */
+  json: boolean;
+  /** The logical line, continuation characters removed. */
+  original: string;
+  /** The part of the logical line after keyword and flags, trimmed. */
+  rest: string;
+  heredocs: Heredoc[];
+  startLine: number;
+  startColumn: number;
+  endLine: number;
+  endColumn: number;
+  /** `#` comment lines gathered above the instruction. */
+  comments: string[];
+}
+
+export interface SyntaxTree {
+  directives: Directives;
+  nodes: SyntaxNode[];
+  warnings: BuildWarning[];
+}
+
+const MAX_LINE = 65535;
+const DIRECTIVE = /^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$/;
+const WHITESPACE_SPLIT = /[\t\v\f\r ]+/;
+const KNOWN_DIRECTIVES = new Set(['escape', 'syntax', 'check']);
+const HEREDOC_KEYWORDS = new Set(['add', 'copy', 'run']);
+
+function parseError(file: string, line: number, message: string, hint?: string): KilnError {
+  return new KilnError('DOCKERFILE_PARSE', message, { location: { file, line }, ...(hint ? { hint } : {}) });
+}
+
+function trimNewline(s: string): string {
+  let e = s.length;
+  while (e > 0 && (s.charCodeAt(e - 1) === 13 || s.charCodeAt(e - 1) === 10)) e--;
+  return e === s.length ? s : s.slice(0, e);
+}
+
+// Go's unicode.IsSpace on the line start (BuildKit trims with it).
+function trimLeadingWhitespace(s: string): string {
+  let i = 0;
+  while (i < s.length && isGoSpace(s.charCodeAt(i))) i++;
+  return i === 0 ? s : s.slice(i);
+}
+
+export function isGoSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0x85 || c === 0xa0 || c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+}
+
+function isComment(raw: string): boolean {
+  return trimLeadingWhitespace(trimNewline(raw)).startsWith('#');
+}
+
+/**
+ * Strips a trailing continuation (escape + optional blanks). An escape that is
+ * itself escaped (`\\` at the end) does not continue the line.
+ */
+function trimContinuation(line: string, escape: string): { line: string; end: boolean } {
+  let e = line.length;
+  while (e > 0 && (line[e - 1] === ' ' || line[e - 1] === '\t')) e--;
+  if (e === 0 || line[e - 1] !== escape) return { line, end: true };
+  if (e >= 2 && line[e - 2] === escape) return { line, end: true };
+  return { line: line.slice(0, e - 1), end: false };
+}
+
+function parseCheckDirective(value: string, file: string, line: number): Directives['check'] {
+  const check: { skip: string[] | 'all'; error: boolean } = { skip: [], error: false };
+  for (const part of value.split(';')) {
+    const p = part.trim();
+    if (!p) continue;
+    const eq = p.indexOf('=');
+    if (eq < 0) throw parseError(file, line, `invalid check directive "${p}"`, 'use # check=skip=Rule1,Rule2;error=true');
+    const k = p.slice(0, eq).trim().toLowerCase();
+    const v = p.slice(eq + 1).trim();
+    if (k === 'skip') {
+      const names = v.split(',').map((s) => s.trim()).filter(Boolean);
+      check.skip = names.some((n) => n.toLowerCase() === 'all') ? 'all' : names;
+    } else if (k === 'error') {
+      const b = v.toLowerCase();
+      if (b !== 'true' && b !== 'false') throw parseError(file, line, `invalid value "${v}" for check directive error`, 'expected true or false');
+      check.error = b === 'true';
+    } else {
+      throw parseError(file, line, `unknown check directive option "${k}"`, 'expected skip or error');
+    }
+  }
+  return check;
+}
+
+/** Splits physical lines exactly like Go's bufio.Scanner with ScanLines (`\n`, trailing `\r` kept for trimNewline). */
+function physicalLines(text: string): string[] {
+  const lines = text.split('\n');
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+/** Parses Dockerfile text into nodes. Throws KilnError('DOCKERFILE_PARSE'). */
+export function parseSyntaxTree(text: string, file: string): SyntaxTree {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const lines = physicalLines(text);
+  const directives: { syntax?: string; escape: '\\' | '`'; check?: Directives['check'] } = { escape: '\\' };
+  const warnings: BuildWarning[] = [];
+  const nodes: SyntaxNode[] = [];
+  const seen = new Set<string>();
+  let directivesDone = false;
+  let comments: string[] = [];
+  let i = 0; // index of next physical line; line number = i after consuming
+  let lastWasDirective = false;
+
+  const directiveCheck = (raw: string, lineNo: number): boolean => {
+    if (directivesDone) return false;
+    const m = DIRECTIVE.exec(raw);
+    if (!m) {
+      directivesDone = true;
+      return false;
+    }
+    const k = m[1]!.toLowerCase();
+    if (!KNOWN_DIRECTIVES.has(k)) {
+      directivesDone = true;
+      return false;
+    }
+    if (seen.has(k)) throw parseError(file, lineNo, `only one ${k} parser directive can be used`);
+    seen.add(k);
+    const v = m[2]!;
+    if (k === 'escape') {
+      if (v !== '`' && v !== '\\') throw parseError(file, lineNo, `invalid escape token '${v}' does not match \` or \\`);
+      directives.escape = v;
+    } else if (k === 'syntax') {
+      directives.syntax = v;
+    } else {
+      directives.check = parseCheckDirective(v, file, lineNo);
+    }
+    return true;
+  };
+
+  const processLine = (raw: string, lineNo: number, stripLeft: boolean): string => {
+    if (raw.length > MAX_LINE) throw parseError(file, lineNo, `dockerfile line greater than max allowed size of ${MAX_LINE}`);
+    let token = trimNewline(raw);
+    if (stripLeft) token = trimLeadingWhitespace(token);
+    lastWasDirective = directiveCheck(token, lineNo);
+    return isComment(token) ? '' : token;
+  };
+
+  while (i < lines.length) {
+    const raw = lines[i]!;
+    let bytes = processLine(raw, i + 1, true);
+    if (isComment(raw) && !lastWasDirective) {
+      const c = raw.trim().slice(1).trim();
+      if (c === '') comments = [];
+      else comments.push(c);
+    }
+    i++;
+    const startLine = i;
+    const startColumn = trimNewline(raw).length - bytes.length + 1;
+    let { line, end } = trimContinuation(bytes, directives.escape);
+    if (end && line === '') continue;
+
+    let buf = line;
+    let emptyContinuation = false;
+    while (!end && i < lines.length) {
+      const r = lines[i]!;
+      bytes = processLine(r, i + 1, false);
+      i++;
+      if (isComment(r)) continue;
+      if (trimLeadingWhitespace(bytes).length === 0) {
+        emptyContinuation = true;
+        continue;
+      }
+      ({ line: bytes, end } = trimContinuation(bytes, directives.escape));
+      buf += bytes;
+    }
+    if (emptyContinuation) {
+      warnings.push({
+        rule: 'NoEmptyContinuation',
+        message: `Empty continuation line found in: ${buf}`,
+        file,
+        line: i,
+        url: 'https://docs.docker.com/go/dockerfile/rule/no-empty-continuation/',
+      });
+    }
+    const node = nodeFromLine(buf, directives.escape, file, startLine, comments);
+    node.startLine = startLine;
+    node.startColumn = startColumn;
+
+    if (HEREDOC_KEYWORDS.has(node.keyword.toLowerCase()) && buf.includes('<<')) {
+      for (const h of heredocsFromLine(buf, file, startLine)) {
+        let terminated = false;
+        let body = '';
+        while (i < lines.length) {
+          const r = lines[i]!;
+          i++;
+          let candidate = trimNewline(r);
+          if (h.chomp) candidate = candidate.replace(/^\t+/, '');
+          if (candidate === h.name) {
+            terminated = true;
+            break;
+          }
+          body += r + '\n';
+        }
+        if (!terminated) throw parseError(file, startLine, `unterminated heredoc <<${h.name}`, `add a line containing only ${h.name}`);
+        node.heredocs.push({ ...h, body: h.chomp ? body.replace(/^\t+/gm, '') : body });
+      }
+    }
+    node.endLine = i;
+    node.endColumn = trimNewline(lines[i - 1] ?? '').length + 1;
+    nodes.push(node);
+    comments = [];
+  }
+  if (nodes.length === 0) throw parseError(file, Math.max(1, i), 'file with no instructions', 'a Dockerfile needs at least a FROM instruction');
+  return { directives, nodes, warnings };
+}
+
+/** Finds heredoc markers (`<<EOF`, `<<-EOF`, `<<"EOF"`, `2<<EOF`) in a RUN/COPY/ADD line. */
+export function heredocsFromLine(line: string, file: string, lineNo: number): Array<Omit<Heredoc, 'body'>> {
+  let words: string[];
+  try {
+    words = processWords(line, () => undefined, { rawQuotes: true, rawEscapes: true });
+  } catch {
+    words = [];
+  }
+  const out: Array<Omit<Heredoc, 'body'>> = [];
+  for (const w of words) {
+    const h = parseHeredocWord(w, file, lineNo);
+    if (h) out.push(h);
+  }
+  return out;
+}
+
+const HEREDOC_WORD = /^(\d*)<<(-?)([^<]*)$/;
+
+export function parseHeredocWord(src: string, file: string, lineNo: number): Omit<Heredoc, 'body'> | undefined {
+  const m = HEREDOC_WORD.exec(src);
+  if (!m) return undefined;
+  const chomp = m[2] === '-';
+  const rest = m[3]!;
+  if (rest.length === 0) return undefined;
+  let words: string[];
+  let raw: string[];
+  try {
+    words = processWords(rest, () => undefined, { skipUnset: true });
+    if (words.length !== 1) return undefined;
+    raw = processWords(rest, () => undefined, { skipUnset: true, rawQuotes: true });
+  } catch (e) {
+    throw parseError(file, lineNo, `invalid heredoc delimiter ${rest}: ${(e as Error).message}`);
+  }
+  if (raw.length !== words.length) throw parseError(file, lineNo, `internal lexing of heredoc produced inconsistent results: ${rest}`);
+  const name = words[0]!;
+  const count = (s: string): number => (s.match(/['"]/g) ?? []).length;
+  return { name, expand: count(name) === count(raw[0]!), chomp };
+}
+
+/** BuildKit's extractBuilderFlags: leading `--flag` words, quotes removed; returns the remaining text. */
+function extractFlags(line: string): { rest: string; flags: string[] } {
+  const flags: string[] = [];
+  const IN_SPACES = 0;
+  const IN_WORD = 1;
+  const IN_QUOTE = 2;
+  let phase = IN_SPACES;
+  let word = '';
+  let quote = '';
+  let blankOK = false;
+  const n = line.length;
+  for (let pos = 0; pos <= n; pos++) {
+    let ch = pos < n ? line[pos]! : '';
+    if (phase === IN_SPACES) {
+      if (pos === n) break;
+      if (isGoSpace(ch.charCodeAt(0))) continue;
+      if (ch !== '-' || pos + 1 === n || line[pos + 1] !== '-') return { rest: line.slice(pos), flags };
+      phase = IN_WORD;
+    }
+    if ((phase === IN_WORD || phase === IN_QUOTE) && pos === n) {
+      if (word !== '--' && (blankOK || word.length > 0)) flags.push(word);
+      break;
+    }
+    if (phase === IN_WORD) {
+      if (isGoSpace(ch.charCodeAt(0))) {
+        phase = IN_SPACES;
+        if (word === '--') return { rest: line.slice(pos), flags };
+        if (blankOK || word.length > 0) flags.push(word);
+        word = '';
+        blankOK = false;
+        continue;
+      }
+      if (ch === "'" || ch === '"') {
+        quote = ch;
+        blankOK = true;
+        phase = IN_QUOTE;
+        continue;
+      }
+      if (ch === '\\') {
+        if (pos + 1 === n) continue;
+        pos++;
+        ch = line[pos]!;
+      }
+      word += ch;
+      continue;
+    }
+    // IN_QUOTE
+    if (ch === quote) {
+      phase = IN_WORD;
+      continue;
+    }
+    if (ch === '\\') {
+      if (pos + 1 === n) {
+        phase = IN_WORD;
+        continue;
+      }
+      pos++;
+      ch = line[pos]!;
+    }
+    word += ch;
+  }
+  return { rest: '', flags };
+}
+
+/**
+ * BuildKit's parseWords: splits on whitespace honouring quotes and the escape
+ * character, keeping both in the words (they are removed at expansion time).
+ */
+export function splitWordsKeepQuotes(rest: string, escape: string): string[] {
+  const words: string[] = [];
+  const IN_SPACES = 0;
+  const IN_WORD = 1;
+  const IN_QUOTE = 2;
+  let phase = IN_SPACES;
+  let word = '';
+  let quote = '';
+  let blankOK = false;
+  const chars = Array.from(rest);
+  const n = chars.length;
+  for (let pos = 0; pos <= n; pos++) {
+    let ch = pos < n ? chars[pos]! : '';
+    if (phase === IN_SPACES) {
+      if (pos === n) break;
+      if (isGoSpace(ch.codePointAt(0)!)) continue;
+      phase = IN_WORD;
+    }
+    if ((phase === IN_WORD || phase === IN_QUOTE) && pos === n) {
+      if (blankOK || word.length > 0) words.push(word);
+      break;
+    }
+    if (phase === IN_WORD) {
+      if (isGoSpace(ch.codePointAt(0)!)) {
+        phase = IN_SPACES;
+        if (blankOK || word.length > 0) words.push(word);
+        word = '';
+        blankOK = false;
+        continue;
+      }
+      if (ch === "'" || ch === '"') {
+        quote = ch;
+        blankOK = true;
+        phase = IN_QUOTE;
+      }
+      if (ch === escape) {
+        if (pos + 1 === n) continue;
+        word += ch;
+        pos++;
+        ch = chars[pos]!;
+      }
+      word += ch;
+      continue;
+    }
+    if (ch === quote) phase = IN_WORD;
+    if (ch === escape && quote !== "'") {
+      if (pos + 1 === n) {
+        phase = IN_WORD;
+        continue;
+      }
+      pos++;
+      word += ch;
+      ch = chars[pos]!;
+    }
+    word += ch;
+  }
+  return words;
+}
+
+function splitWhitespace(rest: string): string[] {
+  if (rest === '') return [];
+  return rest.split(WHITESPACE_SPLIT);
+}
+
+class NotStringArray extends Error {}
+
+/** JSON form: `[` after leading whitespace and a valid JSON array; non-string elements are an error. */
+function parseJSONArray(rest: string): string[] | undefined {
+  const t = trimLeadingWhitespace(rest);
+  if (!t.startsWith('[')) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(t);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(v)) return undefined;
+  for (const s of v) if (typeof s !== 'string') throw new NotStringArray();
+  return v as string[];
+}
+
+function maybeJSON(rest: string): { args: string[]; json: boolean } {
+  if (rest === '') return { args: [], json: false };
+  const a = parseJSONArray(rest);
+  if (a) return { args: a, json: true };
+  return { args: [rest], json: false };
+}
+
+function maybeJSONToList(rest: string): { args: string[]; json: boolean } {
+  const a = parseJSONArray(rest);
+  if (a) return { args: a, json: true };
+  return { args: splitWhitespace(rest), json: false };
+}
+
+function nameVal(rest: string, key: string, escape: string, file: string, line: number): string[] {
+  const words = splitWordsKeepQuotes(rest, escape);
+  if (words.length === 0) return [];
+  if (!words[0]!.includes('=')) {
+    const m = WHITESPACE_SPLIT.exec(rest);
+    if (!m) throw parseError(file, line, `${key} must have two arguments`, `write ${key} ${rest}=<value>`);
+    return [rest.slice(0, m.index), rest.slice(m.index + m[0].length), ''];
+  }
+  const out: string[] = [];
+  for (const w of words) {
+    const eq = w.indexOf('=');
+    if (eq < 0) throw parseError(file, line, `Syntax error - can't find = in "${w}". Must be of the form: name=value`);
+    out.push(w.slice(0, eq), w.slice(eq + 1), '=');
+  }
+  return out;
+}
+
+function healthArgs(rest: string): { args: string[]; json: boolean } {
+  let sep = 0;
+  while (sep < rest.length && !isGoSpace(rest.charCodeAt(sep))) sep++;
+  let next = sep;
+  while (next < rest.length && isGoSpace(rest.charCodeAt(next))) next++;
+  if (sep === 0) return { args: [], json: false };
+  const cmd = maybeJSON(rest.slice(next));
+  return { args: [rest.slice(0, sep), ...cmd.args], json: cmd.json };
+}
+
+export function nodeFromLine(line: string, escape: string, file: string, lineNo: number, comments: string[]): SyntaxNode {
+  const trimmed = line.trim();
+  const m = WHITESPACE_SPLIT.exec(trimmed);
+  const keyword = m ? trimmed.slice(0, m.index) : trimmed;
+  let rest = '';
+  let flags: string[] = [];
+  if (m) {
+    const r = extractFlags(trimmed.slice(m.index + m[0].length));
+    rest = r.rest.trim();
+    flags = r.flags;
+  }
+  const node: SyntaxNode = {
+    keyword, flags, args: [], json: false, original: line, rest, heredocs: [],
+    startLine: lineNo, startColumn: 1, endLine: lineNo, endColumn: 1, comments,
+  };
+  try {
+    switch (keyword.toLowerCase()) {
+      case 'run': case 'cmd': case 'entrypoint': case 'shell': {
+        const r = maybeJSON(rest);
+        node.args = r.args;
+        node.json = r.json;
+        break;
+      }
+      case 'add': case 'copy': case 'volume': {
+        const r = maybeJSONToList(rest);
+        node.args = r.args;
+        node.json = r.json;
+        break;
+      }
+      case 'from': case 'expose':
+        node.args = splitWhitespace(rest);
+        break;
+      case 'env':
+        node.args = nameVal(rest, 'ENV', escape, file, lineNo);
+        break;
+      case 'label':
+        node.args = nameVal(rest, 'LABEL', escape, file, lineNo);
+        break;
+      case 'arg':
+        node.args = splitWordsKeepQuotes(rest, escape);
+        break;
+      case 'maintainer': case 'user': case 'workdir': case 'stopsignal':
+        node.args = rest === '' ? [] : [rest];
+        break;
+      case 'healthcheck': {
+        const r = healthArgs(rest);
+        node.args = r.args;
+        node.json = r.json;
+        break;
+      }
+      case 'onbuild':
+        if (rest !== '') node.args = [nodeFromLine(rest, escape, file, lineNo, [])];
+        break;
+      default:
+        node.args = [''];
+    }
+  } catch (e) {
+    if (e instanceof NotStringArray) {
+      throw parseError(file, lineNo, 'when using JSON array syntax, arrays must be comprised of strings only');
+    }
+    throw e;
+  }
+  return node;
+}

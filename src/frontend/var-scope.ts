@@ -1,0 +1,132 @@
+/**
+ * ARG/ENV scoping while walking one stage, so the solver, the planner and the
+ * checks agree on what each instruction sees.
+ *
+ * Rules (Docker's): a stage starts with the base image's ENV and no ARGs; global
+ * ARGs and predefined args become visible only when redeclared with `ARG NAME`
+ * (taking the global value unless a default or a `--build-arg` says otherwise:
+ * build arg > default > global value); ENV always wins over an ARG of the same
+ * name; proxy build args reach RUN's environment without being declared but are
+ * never visible to expansion, history or cache keys unless declared.
+ */
+import { expandInstruction, type ExpandOptions } from './expand.js';
+import type { Instruction } from './instructions.js';
+
+/** The variables one step can see. */
+export interface StepVars {
+  /** Lookup for `expandInstruction`: ENV (base image + stage) over ARGs in scope. */
+  lookup: (name: string) => string | undefined;
+  /**
+   * ARGs in scope with their values (declared ones, including predefined ones the
+   * stage redeclared). The solver adds these to RUN's environment and uses them
+   * in cache keys and history (`|N K=V … /bin/sh -c …`).
+   */
+  args: Array<{ name: string; value: string; hidden: boolean }>;
+  /** Proxy args given as build args but not declared: RUN gets them in its env, nothing else sees them. */
+  hiddenEnv: Record<string, string>;
+  /** The effective environment list (`K=V`), ENV only — what the image config's Env becomes. */
+  env: string[];
+}
+
+export interface VarScopeInit {
+  /** Global ARG values (after build args) and predefined args; `PlanStage.globalArgs` plus `BuildPlan.predefinedArgs`. */
+  globalArgs: Record<string, string>;
+  /** Predefined args: platform family and, when given as build args, the proxy family (hidden). */
+  predefined: Array<{ name: string; value: string; hidden: boolean }>;
+  buildArgs: Record<string, string>;
+  /** Base image `Env` (`K=V` strings); empty for scratch or when unknown. */
+  baseEnv?: string[];
+  escape?: '\\' | '`';
+  file?: string;
+}
+
+export class VarScope {
+  private readonly env = new Map<string, string>();
+  /** Declared ARGs in order; undefined value = declared but unset. */
+  private readonly args = new Map<string, string | undefined>();
+  private readonly init: VarScopeInit;
+
+  constructor(init: VarScopeInit) {
+    this.init = init;
+    for (const kv of init.baseEnv ?? []) {
+      const eq = kv.indexOf('=');
+      if (eq < 0) this.env.set(kv, '');
+      else this.env.set(kv.slice(0, eq), kv.slice(eq + 1));
+    }
+  }
+
+  /** Variable lookup as expansion sees it now: ENV over declared ARGs. */
+  readonly lookup = (name: string): string | undefined => this.env.get(name) ?? this.args.get(name) ?? undefined;
+
+  /** Declared with ARG in this stage (even without a value). */
+  isDeclared(name: string): boolean {
+    return this.args.has(name);
+  }
+
+  /** What the next instruction can see. */
+  current(): StepVars {
+    const args: StepVars['args'] = [];
+    for (const [name, value] of this.args) if (value !== undefined) args.push({ name, value, hidden: false });
+    const hiddenEnv: Record<string, string> = {};
+    for (const p of this.init.predefined) if (p.hidden && !this.args.has(p.name)) hiddenEnv[p.name] = p.value;
+    const env = [...this.env].map(([k, v]) => `${k}=${v}`);
+    const snapshotEnv = new Map(this.env);
+    const snapshotArgs = new Map(this.args);
+    return {
+      lookup: (name) => snapshotEnv.get(name) ?? snapshotArgs.get(name) ?? undefined,
+      args, hiddenEnv, env,
+    };
+  }
+
+  /**
+   * Expands `instr` with the variables visible before it, then applies its
+   * effect on scope (ARG declares, ENV sets). Returns the expanded instruction
+   * and the variables it saw.
+   */
+  next(instr: Instruction, opts: Pick<ExpandOptions, 'onUnset'> = {}): { instruction: Instruction; vars: StepVars } {
+    const vars = this.current();
+    return { instruction: this.advance(instr, opts), vars };
+  }
+
+  /** `next()` without the snapshot of what the instruction saw (cheaper, for walks that only need the result). */
+  advance(instr: Instruction, opts: Pick<ExpandOptions, 'onUnset'> = {}): Instruction {
+    const eo: ExpandOptions = {
+      ...(this.init.escape ? { escape: this.init.escape } : {}),
+      ...(this.init.file ? { file: this.init.file } : {}),
+      ...opts,
+    };
+    if (instr.kind === 'ARG') {
+      // Each declaration sees the ones before it on the same line.
+      const args = instr.args.map((decl) => {
+        const expanded = decl.default === undefined ? decl : (expandInstruction({ ...instr, args: [decl] }, this.lookup, eo) as typeof instr).args[0]!;
+        this.declare(decl.name, expanded.default);
+        return expanded;
+      });
+      return { ...instr, args };
+    }
+    const instruction = expandInstruction(instr, this.lookup, eo);
+    if (instruction.kind === 'ENV') {
+      for (const p of instruction.pairs) this.env.set(p.key, p.value);
+    }
+    return instruction;
+  }
+
+  /** Names currently visible (ENV and declared ARGs), e.g. for "did you mean" hints. */
+  names(): string[] {
+    return [...new Set([...this.env.keys(), ...this.args.keys()])];
+  }
+
+  /** The value an ARG declaration takes: build arg > (expanded) default > global value > predefined value. */
+  private declare(name: string, expandedDefault: string | undefined): void {
+    const fromBuild = this.init.buildArgs[name];
+    let value: string | undefined;
+    if (fromBuild !== undefined) value = fromBuild;
+    else if (expandedDefault !== undefined) value = expandedDefault;
+    else if (Object.hasOwn(this.init.globalArgs, name)) value = this.init.globalArgs[name];
+    else value = this.init.predefined.find((p) => p.name === name)?.value;
+    // Re-declaring moves the ARG to the end, as BuildKit lists it in history.
+    this.args.delete(name);
+    this.args.set(name, value);
+  }
+
+}

@@ -1,0 +1,72 @@
+import type { Platform } from '../image/types.js';
+import type { ArgInstruction, BuildWarning, FromInstruction, Instruction } from '../frontend/instructions.js';
+
+/** Where a stage starts from. `image` refs are already expanded (global ARGs, predefined args). */
+export type StageBase = { kind: 'scratch' } | { kind: 'stage'; index: number } | { kind: 'image'; ref: string };
+
+export interface PlanStage {
+  /** Position of the FROM in the Dockerfile (0-based); stable across pruning, used by `COPY --from=<n>`. */
+  index: number;
+  /** `AS name`, lower-cased (BuildKit compares stage names case-insensitively). */
+  name?: string;
+  base: StageBase;
+  /** `FROM --platform=…` after expansion with global ARGs and predefined args; undefined = target platform. */
+  platform?: string;
+  from: FromInstruction;
+  /** Instructions after FROM up to the next FROM, unexpanded. */
+  instructions: Instruction[];
+  /** Stage indexes this stage needs first (FROM <stage>, COPY --from=<stage>, RUN --mount from=<stage>), sorted, unique. */
+  deps: number[];
+  /** External image refs used through COPY --from / RUN --mount from= (not the FROM base), as written after expansion when it needs no stage variables. */
+  imageDeps: string[];
+  /**
+   * Values of global ARGs (after build args) that this stage's FROM line saw.
+   * Inside the stage a global ARG is visible only once redeclared with `ARG NAME`;
+   * `StageVars` implements that.
+   */
+  globalArgs: Record<string, string>;
+  /** Names of every ARG declared in this stage (in order), for outline and unused-build-arg detection. */
+  declaredArgs: string[];
+  /**
+   * Parallelism hint: stages with the same level depend only on stages of lower
+   * levels, so all stages of one level can run at once.
+   */
+  level: number;
+}
+
+/** A predefined arg: usable without declaration in FROM; inside a stage after `ARG NAME`. */
+export interface PredefinedArg {
+  name: string;
+  value: string;
+  /** Proxy args: passed to RUN even when undeclared, but never recorded in history nor in cache keys. */
+  hidden: boolean;
+}
+
+export interface BuildPlan {
+  /** Only the stages the target needs, dependencies before dependants. */
+  stages: PlanStage[];
+  /** Stage index (PlanStage.index) of the target; it is the last element of `stages`. */
+  targetIndex: number;
+  /** Global ARGs (declared before the first FROM) with their resolved values; unset ones are absent. */
+  globalArgs: Record<string, string>;
+  /** Every predefined arg for this build (platform family always, proxy family when given as build args). */
+  predefinedArgs: PredefinedArg[];
+  /** The `--build-arg` values as given. */
+  buildArgs: Record<string, string>;
+  /** Build args no stage (of the whole file) declares and that are not predefined. */
+  unusedBuildArgs: string[];
+  targetPlatform: Platform;
+  buildPlatform: Platform;
+  warnings: BuildWarning[];
+  file: string;
+}
+
+export interface PlanOptions {
+  target?: string;
+  buildArgs: Record<string, string>;
+  targetPlatform: Platform;
+  buildPlatform: Platform;
+}
+
+export type { StepVars } from '../frontend/var-scope.js';
+export type { ArgInstruction };
