@@ -1,0 +1,263 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
+import tar from 'tar-stream';
+import { KilnError } from '../errors/index.js';
+import { canonicalJSON } from '../image/canonical-json.js';
+import { decompress, sniffCompression, type StreamCompression } from '../image/compression.js';
+import { digestOfHash, isDigest, type Digest } from '../image/digest.js';
+import { isIndexMediaType, isManifestMediaType, MediaType } from '../image/media-types.js';
+import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
+import type { Store } from '../store/store.js';
+import type { DockerArchiveManifestEntry } from './docker-archive.js';
+import { CONTAINERD_NAME_ANNOTATION, OCI_REF_ANNOTATION } from './oci-archive.js';
+import type { LoadedImage } from './saved-image.js';
+
+export interface LoadOptions {
+  /**
+   * Turns a name found in the archive (`busybox:latest`, `docker.io/x/y:1`)
+   * into the full reference the store uses; the CLI passes the registry
+   * module's normaliser. Names that throw are skipped. Default: as written.
+   */
+  normaliseName?: (name: string) => string;
+}
+
+/** Small members are kept in memory; bigger ones go straight to the blob store. */
+const SMALL_LIMIT = 64 * 1024 * 1024;
+const SMALL_NAMES = new Set(['index.json', 'oci-layout', 'manifest.json', 'repositories']);
+
+interface FileBlob {
+  digest: Digest;
+  size: number;
+  compression: StreamCompression;
+}
+
+/**
+ * Loads an OCI archive (an image layout as a tar) or a `docker save` archive,
+ * gzip/zstd-compressed or not, in one pass over the file. Blobs named by digest
+ * are verified as they are written; docker-archive layers are stored as they
+ * are (so their digest is their diffID unless compressed), and an uncompressed
+ * layer whose compressed form is already in the store is represented by that
+ * blob, so a round trip through `docker save` gives back the same manifest.
+ */
+export async function loadArchive(store: Store, path: string, opts: LoadOptions = {}): Promise<LoadedImage[]> {
+  const head = Buffer.alloc(4);
+  const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) => {
+    throw new KilnError(e.code === 'ENOENT' ? 'NOT_FOUND' : 'ARCHIVE', `cannot open ${path}: ${e.message}`);
+  });
+  try {
+    await fh.read(head, 0, 4, 0);
+  } finally {
+    await fh.close();
+  }
+  const input = decompress(createReadStream(path), sniffCompression(head));
+
+  const small = new Map<string, Buffer>();
+  const blobs = new Set<Digest>();
+  const files = new Map<string, FileBlob>();
+  const links = new Map<string, string>();
+
+  const extract = tar.extract();
+  input.on('error', (e) => extract.destroy(e));
+  input.pipe(extract);
+  try {
+    for await (const raw of extract) {
+      // tar-stream's entries are streamx streams; node's stream API is what the store consumes
+      const entry = raw as unknown as Readable & { header: tar.Header };
+      const h = entry.header;
+      const name = posix.normalize(h.name).replace(/^(\.\/)+/, '').replace(/\/$/, '');
+      if (h.type === 'symlink' || h.type === 'link') {
+        const target = h.type === 'symlink' ? posix.normalize(posix.join(posix.dirname(name), h.linkname ?? '')) : posix.normalize(h.linkname ?? '');
+        links.set(name, target);
+        entry.resume();
+        continue;
+      }
+      if (h.type !== 'file' && h.type !== 'contiguous-file') {
+        entry.resume();
+        continue;
+      }
+      const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name);
+      if (m) {
+        const d = `sha256:${m[1]}` as Digest;
+        await store.writeBlob(entry, { digest: d, size: h.size ?? 0 });
+        blobs.add(d);
+      } else if ((SMALL_NAMES.has(name) || name.endsWith('.json') || name.endsWith('/VERSION')) && (h.size ?? 0) <= SMALL_LIMIT) {
+        const chunks: Buffer[] = [];
+        for await (const c of entry) chunks.push(c as Buffer);
+        small.set(name, Buffer.concat(chunks));
+      } else {
+        files.set(name, await writeLayerFile(store, entry));
+      }
+    }
+  } catch (e) {
+    if (e instanceof KilnError) throw e;
+    throw new KilnError('ARCHIVE', `${path}: not a readable image archive: ${(e as Error).message}`);
+  } finally {
+    // stopping early (a bad blob) must not leave the file open
+    input.destroy();
+  }
+
+  const norm = (n: string): string | undefined => {
+    try {
+      return opts.normaliseName ? opts.normaliseName(n) : n;
+    } catch {
+      return undefined;
+    }
+  };
+
+  const dockerManifest = small.get('manifest.json');
+  const ociIndex = small.get('index.json');
+  if (ociIndex && small.has('oci-layout')) return loadOci(store, parseJSON<Index>(ociIndex, 'index.json'), dockerManifest ? parseJSON<DockerArchiveManifestEntry[]>(dockerManifest, 'manifest.json') : [], norm);
+  if (dockerManifest) return loadDocker(store, parseJSON<DockerArchiveManifestEntry[]>(dockerManifest, 'manifest.json'), small, files, links, blobs, norm);
+  throw new KilnError('ARCHIVE', `${path}: neither an OCI archive (oci-layout + index.json) nor a docker archive (manifest.json)`);
+}
+
+function parseJSON<T>(b: Buffer, what: string): T {
+  try {
+    return JSON.parse(b.toString('utf8')) as T;
+  } catch (e) {
+    throw new KilnError('ARCHIVE', `${what} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Writes a docker-archive layer file as a blob and notes its compression. */
+async function writeLayerFile(store: Store, entry: Readable): Promise<FileBlob> {
+  let compression: StreamCompression | undefined;
+  async function* sniffing(): AsyncGenerator<Uint8Array> {
+    for await (const c of entry) {
+      const b = c as Buffer;
+      compression ??= sniffCompression(b);
+      yield b;
+    }
+  }
+  const { digest, size } = await store.writeBlob(sniffing());
+  return { digest, size, compression: compression ?? 'none' };
+}
+
+async function diffIDOf(store: Store, f: FileBlob): Promise<Digest> {
+  if (f.compression === 'none') return f.digest;
+  const hash = createHash('sha256');
+  const s = decompress(store.openBlob(f.digest), f.compression);
+  s.on('data', (b: Buffer) => hash.update(b));
+  await finished(s);
+  return digestOfHash(hash);
+}
+
+/** A name from an index entry: the full name if present, else ref.name when it is a full reference rather than a bare tag. */
+function ociEntryName(d: Descriptor): string | undefined {
+  const full = d.annotations?.[CONTAINERD_NAME_ANNOTATION];
+  if (full) return full;
+  const ref = d.annotations?.[OCI_REF_ANNOTATION];
+  if (ref && (ref.includes('/') || ref.includes(':'))) return ref;
+  return undefined;
+}
+
+async function loadOci(store: Store, index: Index, dockerManifest: DockerArchiveManifestEntry[], norm: (n: string) => string | undefined): Promise<LoadedImage[]> {
+  const out: LoadedImage[] = [];
+  for (const raw of index.manifests ?? []) {
+    const desc: Descriptor = { mediaType: raw.mediaType, digest: raw.digest, size: raw.size, ...(raw.platform ? { platform: raw.platform } : {}) };
+    if (!isDigest(desc.digest)) throw new KilnError('ARCHIVE', `index.json names an invalid digest "${desc.digest}"`);
+    if (!(await store.hasBlob(desc.digest))) throw new KilnError('ARCHIVE', `index.json names ${desc.digest}, which the archive does not contain`);
+    if (!isIndexMediaType(desc.mediaType) && !isManifestMediaType(desc.mediaType)) continue;
+    // reading the image checks that its config and layers came with the archive, and records the diffIDs
+    const image = isManifestMediaType(desc.mediaType) ? await store.imageFromDescriptor(desc) : undefined;
+    if (image) for (const l of image.layers) if (!(await store.hasBlob(l.digest))) throw new KilnError('ARCHIVE', `archive lacks layer ${l.digest} of ${desc.digest}`);
+    const names: string[] = [];
+    const n = ociEntryName(raw);
+    if (n) names.push(n);
+    else if (image) {
+      // docker save (v25+) writes both formats; its manifest.json has the tags
+      const cfgName = `blobs/sha256/${image.configDescriptor.digest.slice(7)}`;
+      for (const e of dockerManifest) if (e.Config === cfgName) names.push(...(e.RepoTags ?? []));
+    }
+    out.push(await nameImage(store, desc, names, norm));
+  }
+  return out;
+}
+
+async function nameImage(store: Store, desc: Descriptor, names: string[], norm: (n: string) => string | undefined): Promise<LoadedImage> {
+  const refs: string[] = [];
+  for (const n of names) {
+    const r = norm(n);
+    if (r && !refs.includes(r)) refs.push(r);
+  }
+  for (const r of refs) await store.setRef(r, desc);
+  if (!refs.length) await store.keepUntagged(desc);
+  return { refs, descriptor: desc };
+}
+
+async function loadDocker(
+  store: Store,
+  manifest: DockerArchiveManifestEntry[],
+  small: Map<string, Buffer>,
+  files: Map<string, FileBlob>,
+  links: Map<string, string>,
+  blobs: Set<Digest>,
+  norm: (n: string) => string | undefined,
+): Promise<LoadedImage[]> {
+  if (!Array.isArray(manifest)) throw new KilnError('ARCHIVE', 'manifest.json is not a list');
+  const resolveLink = (p: string): string => {
+    let cur = posix.normalize(p).replace(/^(\.\/)+/, '');
+    for (let i = 0; i < 16 && links.has(cur); i++) cur = links.get(cur)!;
+    return cur;
+  };
+  const blobOfPath = async (p: string): Promise<FileBlob | undefined> => {
+    const name = resolveLink(p);
+    const f = files.get(name);
+    if (f) return f;
+    const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name);
+    if (m && blobs.has(`sha256:${m[1]}` as Digest)) {
+      const d = `sha256:${m[1]}` as Digest;
+      const head = await readHead(store, d);
+      return { digest: d, size: (await store.blobSize(d))!, compression: sniffCompression(head) };
+    }
+    return undefined;
+  };
+
+  const out: LoadedImage[] = [];
+  for (const e of manifest) {
+    const cfgPath = resolveLink(e.Config);
+    let configBytes = small.get(cfgPath);
+    if (!configBytes) {
+      const f = await blobOfPath(cfgPath);
+      if (!f) throw new KilnError('ARCHIVE', `manifest.json names config ${e.Config}, which the archive does not contain`);
+      configBytes = await store.readBlob(f.digest);
+    }
+    const config = parseJSON<ImageConfig>(configBytes, e.Config);
+    const configDesc = await store.putBytes(configBytes);
+    const diffIDs = config.rootfs?.diff_ids ?? [];
+    if (diffIDs.length !== e.Layers.length) throw new KilnError('ARCHIVE', `${e.Config}: ${diffIDs.length} diff_ids for ${e.Layers.length} layers`);
+    const layers: Descriptor[] = [];
+    for (const [i, lp] of e.Layers.entries()) {
+      const f = await blobOfPath(lp);
+      if (!f) throw new KilnError('ARCHIVE', `manifest.json names layer ${lp}, which the archive does not contain`);
+      const diffID = await diffIDOf(store, f);
+      if (diffID !== diffIDs[i]) throw new KilnError('DIGEST_MISMATCH', `layer ${lp} has diffID ${diffID}, config says ${diffIDs[i]}`);
+      let desc: Descriptor = { mediaType: f.compression === 'gzip' ? MediaType.OCI_LAYER_GZIP : f.compression === 'zstd' ? MediaType.OCI_LAYER_ZSTD : MediaType.OCI_LAYER, digest: f.digest, size: f.size };
+      if (f.compression === 'none') {
+        const known = await store.blobForDiffID(diffID);
+        if (known && known.digest !== diffID) desc = { mediaType: known.mediaType, digest: known.digest, size: known.size };
+      }
+      await store.recordDiffID(diffID, desc);
+      layers.push(desc);
+    }
+    const m: Manifest = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: { mediaType: MediaType.OCI_CONFIG, digest: configDesc.digest, size: configDesc.size }, layers };
+    const { digest, size } = await store.putBytes(Buffer.from(canonicalJSON(m)));
+    out.push(await nameImage(store, { mediaType: MediaType.OCI_MANIFEST, digest, size }, e.RepoTags ?? [], norm));
+  }
+  return out;
+}
+
+async function readHead(store: Store, d: Digest): Promise<Buffer> {
+  const fh = await open(store.blobPath(d), 'r');
+  try {
+    const b = Buffer.alloc(4);
+    const { bytesRead } = await fh.read(b, 0, 4, 0);
+    return b.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}

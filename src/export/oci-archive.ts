@@ -1,0 +1,75 @@
+import { isIndexMediaType } from '../image/media-types.js';
+import { hostPlatform, selectManifest } from '../image/platform.js';
+import type { Descriptor, Index, Manifest, Platform } from '../image/types.js';
+import { KilnError } from '../errors/index.js';
+import { MediaType } from '../image/media-types.js';
+import { canonicalBytes } from '../image/canonical-json.js';
+import { digestHex, type Digest } from '../image/digest.js';
+import type { Store } from '../store/store.js';
+import { ArchiveWriter } from './archive-writer.js';
+import { tagOf, type SaveItem } from './saved-image.js';
+
+export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name';
+export const OCI_REF_ANNOTATION = 'org.opencontainers.image.ref.name';
+
+/**
+ * The blobs an image needs, in the order they are written. An index is kept
+ * whole when all its manifests are in the store, else reduced to the manifest
+ * for `platform` (what kiln would run), so the archive is always complete.
+ */
+export async function imageClosure(store: Store, desc: Descriptor, platform: Platform = hostPlatform()): Promise<{ top: Descriptor; blobs: Descriptor[] }> {
+  if (isIndexMediaType(desc.mediaType)) {
+    const index = await store.readJSON<Index>(desc.digest);
+    const present = await Promise.all(index.manifests.map((m) => store.hasBlob(m.digest)));
+    if (present.every(Boolean)) {
+      const blobs: Descriptor[] = [];
+      for (const m of index.manifests) blobs.push(...(await imageClosure(store, m, platform)).blobs);
+      blobs.push(desc);
+      return { top: desc, blobs };
+    }
+    const chosen = selectManifest(index.manifests.filter((_, i) => present[i]), platform);
+    if (!chosen) throw new KilnError('NOT_FOUND', `index ${desc.digest} has no manifest for this platform in the store`);
+    return imageClosure(store, chosen, platform);
+  }
+  const m = await store.readJSON<Manifest>(desc.digest);
+  for (const l of [m.config, ...m.layers]) {
+    if (!(await store.hasBlob(l.digest))) throw new KilnError('NOT_FOUND', `blob ${l.digest} of image ${desc.digest} is not in the store`);
+  }
+  return { top: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size, ...(desc.platform ? { platform: desc.platform } : {}) }, blobs: [m.config, ...m.layers, desc] };
+}
+
+/**
+ * Writes an OCI image layout as a tar (what `skopeo … oci-archive:` and
+ * `docker save` since v25 produce). Each image's index.json entry carries
+ * `io.containerd.image.name` (the full name) and `org.opencontainers.image.ref.name`
+ * (its tag, as umoci and skopeo expect).
+ */
+export async function saveOciArchive(store: Store, items: SaveItem[], dest: string, opts: { platform?: Platform } = {}): Promise<void> {
+  const w = new ArchiveWriter(dest);
+  try {
+    await w.addBytes('oci-layout', canonicalBytes({ imageLayoutVersion: '1.0.0' }));
+    const written = new Set<Digest>();
+    const manifests: Descriptor[] = [];
+    for (const item of items) {
+      const { top, blobs } = await imageClosure(store, item.descriptor, opts.platform);
+      for (const b of blobs) {
+        if (written.has(b.digest)) continue;
+        written.add(b.digest);
+        // verified while copied: a corrupted store blob fails the save instead of spreading
+        await w.addStream(`blobs/sha256/${digestHex(b.digest)}`, b.size, store.openBlob(b.digest, { verify: true }));
+      }
+      const entry: Descriptor = { ...top };
+      if (item.ref) {
+        const tag = tagOf(item.ref);
+        entry.annotations = { [CONTAINERD_NAME_ANNOTATION]: item.ref, ...(tag ? { [OCI_REF_ANNOTATION]: tag } : {}) };
+      }
+      manifests.push(entry);
+    }
+    const index: Index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests };
+    await w.addBytes('index.json', Buffer.from(JSON.stringify(index)));
+    await w.finish();
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+}

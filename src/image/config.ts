@@ -1,0 +1,106 @@
+import type { Digest } from './digest.js';
+import type { ContainerConfig, HistoryEntry, ImageConfig } from './types.js';
+import type { LayerRef } from './image.js';
+import type { Platform } from './types.js';
+
+/**
+ * Config mutation helpers. Each returns a new object and leaves its input
+ * untouched, so a base image's config can be shared by many builds.
+ */
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** A config with no layers for `platform` (what `FROM scratch` starts from). */
+export function emptyConfig(platform: Platform): ImageConfig {
+  const c: ImageConfig = {
+    architecture: platform.architecture,
+    os: platform.os,
+    config: {},
+    rootfs: { type: 'layers', diff_ids: [] },
+    history: [],
+  };
+  if (platform.variant) c.variant = platform.variant;
+  return c;
+}
+
+function cloneConfig(c: ImageConfig): ImageConfig {
+  return structuredClone(c);
+}
+
+/** Shallow-merges `patch` into the container config; `null` in the patch deletes a key. */
+export function patchContainerConfig(c: ImageConfig, patch: { [K in keyof ContainerConfig]?: ContainerConfig[K] | null }): ImageConfig {
+  const out = cloneConfig(c);
+  const cc: Record<string, unknown> = { ...(out.config ?? {}) };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) continue;
+    if (v === null && k !== 'Cmd' && k !== 'Entrypoint' && k !== 'OnBuild') delete cc[k];
+    else cc[k] = structuredClone(v);
+  }
+  out.config = cc as ContainerConfig;
+  return out;
+}
+
+/** Env lookup with Docker's rules (last `NAME=` wins). */
+export function getEnv(c: ImageConfig, name: string): string | undefined {
+  const env = c.config?.Env ?? [];
+  for (let i = env.length - 1; i >= 0; i--) {
+    const e = env[i]!;
+    const eq = e.indexOf('=');
+    if ((eq < 0 ? e : e.slice(0, eq)) === name) return eq < 0 ? '' : e.slice(eq + 1);
+  }
+  return undefined;
+}
+
+/** Sets (replacing in place, keeping order) or appends `NAME=value` entries. */
+export function withEnv(c: ImageConfig, vars: Record<string, string> | Array<[string, string]>): ImageConfig {
+  const env = [...(c.config?.Env ?? [])];
+  for (const [name, value] of Array.isArray(vars) ? vars : Object.entries(vars)) {
+    const i = env.findIndex((e) => e === name || e.startsWith(`${name}=`));
+    if (i >= 0) env[i] = `${name}=${value}`;
+    else env.push(`${name}=${value}`);
+  }
+  return patchContainerConfig(c, { Env: env });
+}
+
+export function withLabels(c: ImageConfig, labels: Record<string, string>): ImageConfig {
+  return patchContainerConfig(c, { Labels: { ...(c.config?.Labels ?? {}), ...labels } });
+}
+
+/** Appends a history entry; `empty_layer` marks steps that produced no layer. */
+export function withHistory(c: ImageConfig, entry: HistoryEntry): ImageConfig {
+  const out = cloneConfig(c);
+  out.history = [...(out.history ?? []), { ...entry }];
+  return out;
+}
+
+/** Appends a layer's diffID and its history entry. */
+export function withLayer(c: ImageConfig, diffID: Digest, history?: Omit<HistoryEntry, 'empty_layer'>): ImageConfig {
+  const out = cloneConfig(c);
+  out.rootfs = { type: 'layers', diff_ids: [...out.rootfs.diff_ids, diffID] };
+  if (history) out.history = [...(out.history ?? []), { ...history }];
+  return out;
+}
+
+export function withCreated(c: ImageConfig, created: Date | string): ImageConfig {
+  const out = cloneConfig(c);
+  out.created = typeof created === 'string' ? created : created.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return out;
+}
+
+/**
+ * An image under construction: the config plus the layers it names. Starting
+ * from a base image and appending layers never changes the base.
+ */
+export interface ImageDraft {
+  config: ImageConfig;
+  layers: LayerRef[];
+  annotations?: Record<string, string>;
+}
+
+export function appendLayer(draft: ImageDraft, layer: LayerRef, history?: Omit<HistoryEntry, 'empty_layer'>): ImageDraft {
+  return { ...draft, config: withLayer(draft.config, layer.diffID, history), layers: [...draft.layers, layer] };
+}
+
+export function patchDraftConfig(draft: ImageDraft, f: (c: ImageConfig) => ImageConfig): ImageDraft {
+  return { ...draft, config: f(draft.config) };
+}

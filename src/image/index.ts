@@ -1,0 +1,24 @@
+/** The OCI image model: types, digests, media types, platforms, config helpers, conversions, validation. */
+export * from './types.js';
+export { MediaType, isIndexMediaType, isManifestMediaType, isSchema1MediaType, layerCompression, type MediaTypeName } from './media-types.js';
+export { isDigest, parseDigest, digestHex, sha256, digestOfHash, type Digest } from './digest.js';
+export type { Image, Layer, LayerRef } from './image.js';
+export { canonicalJSON, canonicalBytes } from './canonical-json.js';
+export { parsePlatform, formatPlatform, normalisePlatform, hostPlatform, platformMatches, selectManifest } from './platform.js';
+export {
+  DEFAULT_PATH,
+  emptyConfig,
+  patchContainerConfig,
+  getEnv,
+  withEnv,
+  withLabels,
+  withHistory,
+  withLayer,
+  withCreated,
+  appendLayer,
+  patchDraftConfig,
+  type ImageDraft,
+} from './config.js';
+export { manifestToDocker, manifestToOci, indexToDocker, indexToOci } from './convert.js';
+export { validateOci, assertValidOci, schemaDir, type OciDocumentKind } from './schema.js';
+export { decompress, sniffCompression, type StreamCompression } from './compression.js';

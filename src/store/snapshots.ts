@@ -1,0 +1,95 @@
+import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { KilnError } from '../errors/index.js';
+import { digestHex, type Digest } from '../image/digest.js';
+import type { LayerRef } from '../image/image.js';
+import { extractLayer } from '../layer/extract.js';
+import { tempName, writeFileAtomic } from './atomic-file.js';
+import { withFileLock } from './flock.js';
+import type { StoreLayout } from './layout.js';
+
+/**
+ * Snapshots: one layer extracted into `s/<12 hex>` with OCI whiteouts turned
+ * into overlay whiteouts, ready to be a lowerdir. 12 hex digits keep a mount's
+ * lowerdir list short (overlay's mount data is one page) while a collision stays
+ * detectable: `s/<12 hex>.diffid` holds the full diffID, written last, so a
+ * directory without it is an interrupted extraction.
+ */
+
+/**
+ * Extracts a (compressed) layer blob into `dest` with overlay whiteouts and
+ * returns the diffID it computed over every decompressed byte.
+ */
+export type LayerExtractor = (compressed: Readable, mediaType: string, dest: string) => Promise<{ diffID: Digest }>;
+
+let extractor: LayerExtractor = extractLayer;
+
+/** Replaces the extractor (a seam for instrumenting tests); the default is src/layer's extractLayer. */
+export function setLayerExtractor(fn: LayerExtractor): void {
+  extractor = fn;
+}
+
+export function snapshotDirName(diffID: Digest): string {
+  return digestHex(diffID).slice(0, 12);
+}
+
+/** Ready when the directory exists and its marker names this diffID; throws on a prefix collision. */
+async function isReady(dir: string, diffID: Digest): Promise<boolean> {
+  const marker = await readFile(`${dir}.diffid`, 'utf8').catch(() => undefined);
+  if (marker === undefined) return false;
+  if (marker.trim() !== diffID) throw new KilnError('STORE', `snapshot ${dir} belongs to ${marker.trim()}, not ${diffID} (12-hex prefix collision)`);
+  return (await stat(dir).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+const inflight = new Map<string, Promise<string>>();
+
+interface SnapshotSource {
+  readonly layout: StoreLayout;
+  openBlob(digest: Digest, opts?: { verify?: boolean }): Readable;
+}
+
+export function ensureSnapshot(store: SnapshotSource, ref: LayerRef): Promise<string> {
+  const dir = join(store.layout.snapshots, snapshotDirName(ref.diffID));
+  let p = inflight.get(dir);
+  if (!p) {
+    p = (async () => {
+      if (await isReady(dir, ref.diffID)) return dir;
+      return withFileLock(join(store.layout.locks, `snap-${snapshotDirName(ref.diffID)}`), async () => {
+        if (await isReady(dir, ref.diffID)) return dir;
+        await rm(dir, { recursive: true, force: true });
+        await extractInto(store, ref, dir);
+        return dir;
+      });
+    })().finally(() => inflight.delete(dir));
+    inflight.set(dir, p);
+  }
+  return p;
+}
+
+async function extractInto(store: SnapshotSource, ref: LayerRef, dir: string): Promise<void> {
+  const tmp = tempName(store.layout.tmp, 'snap');
+  try {
+    const { diffID } = await extractor(store.openBlob(ref.descriptor.digest), ref.descriptor.mediaType, tmp);
+    if (diffID !== ref.diffID) {
+      throw new KilnError('DIGEST_MISMATCH', `layer ${ref.descriptor.digest}: uncompressed content hashes to ${diffID}, expected diffID ${ref.diffID}`);
+    }
+    await rename(tmp, dir);
+    await writeFileAtomic(`${dir}.diffid`, Buffer.from(`${ref.diffID}\n`), store.layout.tmp);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Snapshot directories present, with the diffID each belongs to (undefined: interrupted). */
+export async function listSnapshots(layout: StoreLayout): Promise<Array<{ name: string; path: string; diffID?: Digest }>> {
+  const out: Array<{ name: string; path: string; diffID?: Digest }> = [];
+  for (const name of await readdir(layout.snapshots)) {
+    if (!/^[a-f0-9]{12}$/.test(name)) continue;
+    const path = join(layout.snapshots, name);
+    const marker = await readFile(`${path}.diffid`, 'utf8').catch(() => undefined);
+    out.push(marker ? { name, path, diffID: marker.trim() as Digest } : { name, path });
+  }
+  return out;
+}
