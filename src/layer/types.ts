@@ -7,7 +7,11 @@ import type { Digest } from '../image/digest.js';
  * COPY --from). The layer writer turns a sorted sequence of these into a tar.
  */
 export interface LayerEntry {
-  /** Path inside the image, relative, no leading "/" or "./", "/"-separated; directories without trailing "/". */
+  /**
+   * Path inside the image, relative, no leading "/" or "./", "/"-separated;
+   * directories without trailing "/". Sequences are ordered by `comparePaths`
+   * (component-wise byte order: what a depth-first walk with sorted listings gives).
+   */
   path: string;
   type: 'file' | 'directory' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
   /** Permission bits plus setuid/setgid/sticky (mode & 0o7777). */
@@ -26,12 +30,23 @@ export interface LayerEntry {
   xattrs?: Record<string, Buffer>;
   /** Regular files: opens the content. Called at most once, in order. */
   open?: () => Readable;
+  /**
+   * Regular files: a file on disk holding the content, read directly by the
+   * writer (cheaper than a stream per file for many small files); preferred
+   * over `open` when both are set. The content must still be exactly `size` bytes.
+   */
+  sourcePath?: string;
 }
 
 export type Compression = 'gzip' | 'zstd' | 'uncompressed';
 
 export interface LayerWriteOptions {
+  /** Default 'gzip'. */
   compression?: Compression;
+  /**
+   * gzip: 0–9, default 1 (blocks that do not compress are stored, whatever
+   * the level); zstd: 1–19 (up to 22 with --ultra), default 3.
+   */
   compressionLevel?: number;
   /** Clamp every mtime to this (SOURCE_DATE_EPOCH) for reproducible layers. */
   sourceDateEpoch?: number;

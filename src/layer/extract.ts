@@ -1,0 +1,228 @@
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fchmodSync, fchownSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { KilnError } from '../errors/index.js';
+import { digestOfHash, type Digest } from '../image/digest.js';
+import { mknod, S_IFBLK, S_IFCHR, S_IFIFO } from './device.js';
+import { openUncompressed } from './decompress.js';
+import type { TarHeader } from './tar-format.js';
+import { readTar } from './tar-reader.js';
+import { OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './walk.js';
+import { hashing } from './write-layer.js';
+import { setXattr } from './xattr.js';
+
+function unsafe(entry: string, why: string): KilnError {
+  return new KilnError('UNSAFE_PATH', `layer entry "${entry}" refused: ${why}`);
+}
+
+/**
+ * Cleans a tar name into a path relative to the root ("" for the root
+ * itself). Refuses rather than repairs: an absolute name or any ".."
+ * component is a malformed or hostile layer.
+ */
+export function cleanEntryName(name: string, entry = name): string {
+  if (name.includes('\0')) throw unsafe(entry, 'NUL in path');
+  if (name.startsWith('/')) throw unsafe(entry, 'absolute path');
+  const parts: string[] = [];
+  for (const c of name.split('/')) {
+    if (c === '' || c === '.') continue;
+    if (c === '..') throw unsafe(entry, 'path contains ".."');
+    parts.push(c);
+  }
+  return parts.join('/');
+}
+
+function exists(path: string): ReturnType<typeof lstatSync> | undefined {
+  return lstatSync(path, { throwIfNoEntry: false });
+}
+
+/**
+ * Extracts into `root`, which is meant to be a fresh snapshot directory (an
+ * overlay lowerdir holding this layer alone). Every path is resolved
+ * component by component with lstat; nothing is ever created through a
+ * symlink, so a layer cannot write outside `root`.
+ */
+class Extractor {
+  private readonly root: string;
+  /** Directories already checked to be real directories inside the root. */
+  private readonly knownDirs = new Set<string>(['']);
+  private readonly dirTimes: Array<{ path: string; mtime: number; atime: number }> = [];
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  private abs(rel: string): string {
+    return rel === '' ? this.root : join(this.root, rel);
+  }
+
+  /** Makes sure every component of `dir` is a real directory (creating missing ones) — never a symlink. */
+  private ensureDir(dir: string, entry: string, create: boolean): void {
+    if (this.knownDirs.has(dir)) return;
+    let cur = '';
+    for (const c of dir.split('/')) {
+      cur = cur === '' ? c : `${cur}/${c}`;
+      if (this.knownDirs.has(cur)) continue;
+      const st = exists(this.abs(cur));
+      if (!st) {
+        if (!create) throw unsafe(entry, `"${cur}" does not exist`);
+        mkdirSync(this.abs(cur), 0o755);
+      } else if (st.isSymbolicLink()) {
+        throw unsafe(entry, `its parent "${cur}" is a symlink`);
+      } else if (!st.isDirectory()) {
+        throw new KilnError('ARCHIVE', `layer entry "${entry}": parent "${cur}" is not a directory`);
+      }
+      this.knownDirs.add(cur);
+    }
+  }
+
+  /** Removes whatever is at `rel` so a later entry replaces it (tar semantics: the last entry wins). */
+  private clear(rel: string, keepDir: boolean): boolean {
+    const st = exists(this.abs(rel));
+    if (!st) return false;
+    if (keepDir && st.isDirectory()) return true;
+    rmSync(this.abs(rel), { recursive: true, force: true });
+    // Anything cached beneath (or at) it may now be something else.
+    this.knownDirs.clear();
+    this.knownDirs.add('');
+    return false;
+  }
+
+  async entry(h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+    const rel = cleanEntryName(h.name);
+    const slash = rel.lastIndexOf('/');
+    const dir = slash === -1 ? '' : rel.slice(0, slash);
+    const base = slash === -1 ? rel : rel.slice(slash + 1);
+
+    if (rel === '') {
+      // The root's own entry ("./"): only its metadata applies.
+      if (h.type === 'directory') this.metadata(rel, h);
+      return;
+    }
+    this.ensureDir(dir, h.name, true);
+
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      if (base === OPAQUE_WHITEOUT) {
+        setXattr(this.abs(dir), OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
+        return;
+      }
+      const hidden = base.slice(WHITEOUT_PREFIX.length);
+      if (hidden === '' || hidden === '.' || hidden === '..') throw unsafe(h.name, 'whiteout of an invalid name');
+      const target = dir === '' ? hidden : `${dir}/${hidden}`;
+      this.clear(target, false);
+      // overlayfs's whiteout: a 0:0 character device (what containerd's overlay snapshotter writes).
+      mknod(this.abs(target), S_IFCHR, 0, 0);
+      lchownSync(this.abs(target), h.uid, h.gid);
+      return;
+    }
+
+    const path = this.abs(rel);
+    switch (h.type) {
+      case 'directory':
+        if (!this.clear(rel, true)) mkdirSync(path, 0o700);
+        this.knownDirs.add(rel);
+        break;
+      case 'file': {
+        this.clear(rel, false);
+        const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        try {
+          for await (const chunk of body) {
+            let off = 0;
+            while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+          }
+          // Set the mode on the open descriptor: no window where the path could be swapped.
+          fchownSync(fd, h.uid, h.gid);
+          this.xattrs(path, h);
+          fchmodSync(fd, h.mode);
+        } finally {
+          closeSync(fd);
+        }
+        lutimesSync(path, atimeOf(h), h.mtime);
+        return;
+      }
+      case 'symlink':
+        this.clear(rel, false);
+        symlinkSync(h.linkname, path);
+        break;
+      case 'hardlink': {
+        const target = cleanEntryName(h.linkname, h.name);
+        if (target === '') throw unsafe(h.name, 'hardlink to the root');
+        const tslash = target.lastIndexOf('/');
+        this.ensureDir(tslash === -1 ? '' : target.slice(0, tslash), h.name, false);
+        const tst = exists(this.abs(target));
+        if (!tst) throw new KilnError('ARCHIVE', `layer entry "${h.name}": hardlink target "${h.linkname}" does not exist`);
+        if (tst.isDirectory()) throw unsafe(h.name, 'hardlink to a directory');
+        if (target === rel) return;
+        this.clear(rel, false);
+        linkSync(this.abs(target), path); // link(2) does not follow a symlink target
+        return; // a hardlink shares the target's inode and metadata
+      }
+      case 'char':
+      case 'block':
+      case 'fifo': {
+        this.clear(rel, false);
+        const kind = h.type === 'char' ? S_IFCHR : h.type === 'block' ? S_IFBLK : S_IFIFO;
+        mknod(path, kind | (h.mode & 0o777), h.devmajor, h.devminor);
+        break;
+      }
+      default:
+        if (h.typeflag === 0x53) throw new KilnError('UNSUPPORTED', `layer entry "${h.name}": GNU sparse files are not supported`);
+        return; // other types (volume labels, …) carry nothing to extract
+    }
+    this.metadata(rel, h);
+  }
+
+  private xattrs(path: string, h: TarHeader): void {
+    for (const [name, value] of Object.entries(h.xattrs)) {
+      try {
+        setXattr(path, name, value);
+      } catch (e) {
+        throw new KilnError('ARCHIVE', `layer entry "${h.name}": cannot set xattr "${name}": ${(e as Error).message}`, { cause: e });
+      }
+    }
+  }
+
+  /** Owner first (chown clears setuid bits and capabilities), then xattrs, then mode; times last. */
+  private metadata(rel: string, h: TarHeader): void {
+    const path = this.abs(rel);
+    lchownSync(path, h.uid, h.gid);
+    this.xattrs(path, h);
+    if (h.type !== 'symlink') chmodSync(path, h.mode);
+    if (h.type === 'directory') {
+      // Creating children changes a directory's mtime: set it once they all exist.
+      this.dirTimes.push({ path, mtime: h.mtime, atime: atimeOf(h) });
+    } else {
+      lutimesSync(path, atimeOf(h), h.mtime);
+    }
+  }
+
+  finish(): void {
+    for (let i = this.dirTimes.length - 1; i >= 0; i--) {
+      const d = this.dirTimes[i]!;
+      if (exists(d.path)?.isDirectory()) lutimesSync(d.path, d.atime, d.mtime);
+    }
+  }
+}
+
+function atimeOf(h: TarHeader): number {
+  const a = h.pax['atime'];
+  const v = a ? Number(a.toString('latin1')) : NaN;
+  return Number.isFinite(v) ? v : h.mtime;
+}
+
+/**
+ * Extracts a layer blob into `targetDir` (a fresh snapshot directory),
+ * converting OCI whiteouts to overlay ones: `.wh.NAME` → a 0:0 character
+ * device NAME, `.wh..wh..opq` → `trusted.overlay.opaque=y` on the directory.
+ * Returns the diffID, computed over every decompressed byte.
+ */
+export async function extractLayer(compressedStream: Readable | AsyncIterable<Uint8Array>, mediaType: string, targetDir: string): Promise<{ diffID: Digest }> {
+  const hash = createHash('sha256');
+  const tar = hashing(openUncompressed(compressedStream, mediaType), hash, { bytes: 0 });
+  mkdirSync(targetDir, { recursive: true });
+  const x = new Extractor(targetDir);
+  for await (const { header, body } of readTar(tar)) await x.entry(header, body);
+  x.finish();
+  return { diffID: digestOfHash(hash) };
+}

@@ -1,0 +1,120 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { KilnError } from '../errors/index.js';
+import { compressBlock } from './gzip-block.js';
+
+/**
+ * The worker's program. It is evaluated from source (not loaded from a file)
+ * because the same code must run from `dist/` and from the TypeScript sources
+ * under vitest, where no compiled worker file exists next to this module.
+ */
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const zlib = require('node:zlib');
+const compressBlock = ${compressBlock.toString()};
+parentPort.on('message', (m) => {
+  try {
+    const out = compressBlock(zlib, new Uint8Array(m.data), m.level);
+    const exact = out.byteOffset === 0 && out.buffer.byteLength === out.length ? out : Uint8Array.prototype.slice.call(out);
+    parentPort.postMessage({ id: m.id, out: exact }, [exact.buffer]);
+  } catch (e) {
+    parentPort.postMessage({ id: m.id, error: String(e && e.message || e) });
+  }
+});
+`;
+
+interface Task {
+  id: number;
+  data: ArrayBuffer;
+  level: number;
+  resolve: (b: Buffer) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  task?: Task;
+}
+
+/**
+ * A small pool of worker threads compressing gzip blocks. Created on first
+ * use and kept for the life of the process (thread start-up costs ~30 ms);
+ * idle workers are unref'd so they never keep the process alive.
+ */
+export class GzipPool {
+  readonly size: number;
+  private readonly slots: Slot[] = [];
+  private readonly queue: Task[] = [];
+  private nextId = 0;
+
+  constructor(size: number) {
+    this.size = size;
+  }
+
+  /** Compresses `block`, whose ArrayBuffer is transferred (the caller must not reuse it). */
+  run(block: Uint8Array, level: number): Promise<Buffer> {
+    const data =
+      block.byteOffset === 0 && block.buffer.byteLength === block.length && block.buffer instanceof ArrayBuffer
+        ? block.buffer
+        : (Uint8Array.prototype.slice.call(block).buffer as ArrayBuffer);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, data, level, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      let slot = this.slots.find((s) => !s.task);
+      if (!slot && this.slots.length < this.size) slot = this.spawn();
+      if (!slot) return;
+      const task = this.queue.shift()!;
+      slot.task = task;
+      slot.worker.ref();
+      slot.worker.postMessage({ id: task.id, data: task.data, level: task.level }, [task.data]);
+    }
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    const slot: Slot = { worker };
+    worker.on('message', (m: { id: number; out?: Uint8Array; error?: string }) => {
+      const task = slot.task;
+      slot.task = undefined;
+      worker.unref();
+      if (task) {
+        if (m.out) task.resolve(Buffer.from(m.out.buffer, m.out.byteOffset, m.out.length));
+        else task.reject(new KilnError('INTERNAL', `gzip worker failed: ${m.error ?? 'no output'}`));
+      }
+      this.dispatch();
+    });
+    const fail = (err: Error): void => {
+      const i = this.slots.indexOf(slot);
+      if (i >= 0) this.slots.splice(i, 1);
+      slot.task?.reject(new KilnError('INTERNAL', `gzip worker died: ${err.message}`, { cause: err }));
+      slot.task = undefined;
+      this.dispatch();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => {
+      if (this.slots.includes(slot)) fail(new Error(`exit code ${code}`));
+    });
+    worker.unref();
+    this.slots.push(slot);
+    return slot;
+  }
+
+  /** Stops the workers (tests and benchmarks; normal use just lets them idle). */
+  async close(): Promise<void> {
+    const slots = this.slots.splice(0);
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+}
+
+let shared: GzipPool | undefined;
+
+/** The process-wide pool: one worker per core, at most 8. */
+export function gzipPool(): GzipPool {
+  shared ??= new GzipPool(Math.max(1, Math.min(8, availableParallelism())));
+  return shared;
+}

@@ -1,0 +1,16 @@
+/**
+ * Layers: sorted entries → tar → compression → digests in one streaming pass;
+ * safe extraction into snapshot directories; overlay upperdir diffs.
+ */
+export type { Compression, LayerEntry, LayerWriteOptions, WrittenLayer } from './types.js';
+export { comparePaths } from './path-order.js';
+export { writeLayer } from './write-layer.js';
+export { tarStream, type TarWriteOptions } from './tar-writer.js';
+export { compressStream, gzipStream, zstdStream, layerMediaType, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, GZIP_BLOCK } from './compress.js';
+export { gzipPool, GzipPool } from './gzip-pool.js';
+export { openUncompressed, sniffCompression, type DetectedCompression } from './decompress.js';
+export { readTar, type TarEntry } from './tar-reader.js';
+export type { TarHeader } from './tar-format.js';
+export { extractLayer, cleanEntryName } from './extract.js';
+export { diffUpperdir, entriesFromDirectory, WHITEOUT_PREFIX, OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, type WalkOptions } from './walk.js';
+export { listXattrs, getXattr, setXattr } from './xattr.js';

@@ -1,0 +1,242 @@
+import { createReadStream, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { KilnError } from '../../src/errors/index.js';
+import { MediaType } from '../../src/image/media-types.js';
+import { sha256 } from '../../src/image/digest.js';
+import { extractLayer } from '../../src/layer/extract.js';
+import { encodeHeader, END_OF_ARCHIVE, paddingFor } from '../../src/layer/tar-format.js';
+import { tarStream } from '../../src/layer/tar-writer.js';
+import { writeLayer } from '../../src/layer/write-layer.js';
+import { getXattr } from '../../src/layer/xattr.js';
+import type { LayerEntry } from '../../src/layer/types.js';
+import { DirBlobStore } from './dir-blob-store.js';
+import { CAP_NET_BIND, collect, dirEntry, fileEntry, sh, tempDir } from './helpers.js';
+
+const tmp = tempDir();
+afterAll(() => tmp.cleanup());
+const store = new DirBlobStore(join(tmp.path, 'store'));
+let n = 0;
+const fresh = (): string => join(tmp.path, `x${n++}`);
+
+const long300 = `d/${'c'.repeat(120)}/${'e'.repeat(200)}`;
+
+function entries(): LayerEntry[] {
+  return [
+    dirEntry('d', { mode: 0o1777, mtime: 1_600_000_000 }),
+    fileEntry(`d/${'c'.repeat(120)}`, '', { type: 'directory', size: undefined, open: undefined, mode: 0o750 }),
+    fileEntry(long300, 'deep'),
+    { path: 'd/fifo', type: 'fifo', mode: 0o640, uid: 0, gid: 0, mtime: 1_700_000_000 },
+    fileEntry('d/hello', 'hello world\n', { mode: 0o4755, uid: 3_000_000, gid: 3_000_001, xattrs: { 'security.capability': CAP_NET_BIND, 'user.bin': Buffer.from([0, 1, 0xff, 0xfe, 10]) } }),
+    { path: 'd/link', type: 'hardlink', mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000, linkname: 'd/hello' },
+    { path: 'd/null', type: 'char', mode: 0o666, uid: 0, gid: 0, mtime: 1_700_000_000, devmajor: 1, devminor: 3 },
+    { path: 'd/sda', type: 'block', mode: 0o660, uid: 0, gid: 6, mtime: 1_700_000_000, devmajor: 8, devminor: 1 },
+    { path: 'd/sym', type: 'symlink', mode: 0o777, uid: 5, gid: 5, mtime: 1_700_000_000, linkname: '/etc/../nowhere' },
+    fileEntry('z', 'late', { mtime: 1_900_000_000 }),
+  ];
+}
+
+describe('extractLayer', () => {
+  it('round-trips every entry kind with owners, modes, times, binary xattrs, devices and hardlinks', async () => {
+    const w = await writeLayer(entries(), store);
+    const dir = fresh();
+    const { diffID } = await extractLayer(store.openBlob(w.digest), w.mediaType, dir);
+    expect(diffID).toBe(w.diffID);
+
+    const hello = lstatSync(join(dir, 'd/hello'));
+    expect([hello.uid, hello.gid, hello.mode & 0o7777, hello.mtimeMs / 1000]).toEqual([3_000_000, 3_000_001, 0o4755, 1_700_000_000]);
+    expect(readFileSync(join(dir, 'd/hello'), 'utf8')).toBe('hello world\n');
+    expect(getXattr(join(dir, 'd/hello'), 'security.capability')).toEqual(CAP_NET_BIND);
+    expect(getXattr(join(dir, 'd/hello'), 'user.bin')).toEqual(Buffer.from([0, 1, 0xff, 0xfe, 10]));
+    expect(sh('getcap', [join(dir, 'd/hello')]).toString()).toContain('cap_net_bind_service=ep');
+    const link = lstatSync(join(dir, 'd/link'));
+    expect(link.ino).toBe(hello.ino);
+    expect(hello.nlink).toBe(2);
+    const d = lstatSync(join(dir, 'd'));
+    expect([d.isDirectory(), d.mode & 0o7777, d.mtimeMs / 1000]).toEqual([true, 0o1777, 1_600_000_000]);
+    expect(lstatSync(join(dir, `d/${'c'.repeat(120)}`)).mode & 0o7777).toBe(0o750);
+    expect(readFileSync(join(dir, long300), 'utf8')).toBe('deep');
+    const nul = lstatSync(join(dir, 'd/null'));
+    expect([nul.isCharacterDevice(), nul.rdev, nul.mode & 0o7777]).toEqual([true, 0x103, 0o666]);
+    const sda = lstatSync(join(dir, 'd/sda'));
+    expect([sda.isBlockDevice(), sda.rdev, sda.gid]).toEqual([true, 0x801, 6]);
+    expect(lstatSync(join(dir, 'd/fifo')).isFIFO()).toBe(true);
+    const sym = lstatSync(join(dir, 'd/sym'));
+    expect([sym.isSymbolicLink(), sym.uid, readlinkSync(join(dir, 'd/sym'))]).toEqual([true, 5, '/etc/../nowhere']);
+    expect(lstatSync(join(dir, 'z')).mtimeMs / 1000).toBe(1_900_000_000);
+  });
+
+  it('agrees with GNU tar about the extracted tree', async () => {
+    const w = await writeLayer(entries(), store, { compression: 'uncompressed' });
+    const ours = fresh();
+    await extractLayer(store.openBlob(w.digest), w.mediaType, ours);
+    const gnu = fresh();
+    mkdirSync(gnu);
+    sh('tar', ['--xattrs', '--xattrs-include=*', '--numeric-owner', '-xpf', store.blobPath(w.digest), '-C', gnu]);
+    const tree = (root: string): string => sh('find', [root, '-printf', '%P %y %m %U:%G %T@ %l\\n']).toString().split('\n').filter((l) => !l.startsWith(' ')).sort().join('\n');
+    expect(tree(ours)).toBe(tree(gnu));
+    expect(sh('getfattr', ['-h', '-e', 'hex', '-d', '-m', '-', join(ours, 'd/hello')]).toString().replace(ours.slice(1), '')).toBe(
+      sh('getfattr', ['-h', '-e', 'hex', '-d', '-m', '-', join(gnu, 'd/hello')]).toString().replace(gnu.slice(1), ''),
+    );
+  });
+
+  it('decompresses zstd and uncompressed layers, and trusts magic bytes over a wrong media type', async () => {
+    for (const compression of ['zstd', 'uncompressed'] as const) {
+      const w = await writeLayer(entries(), store, { compression });
+      const dir = fresh();
+      const { diffID } = await extractLayer(createReadStream(store.blobPath(w.digest)), MediaType.OCI_LAYER_GZIP, dir);
+      expect(diffID).toBe(w.diffID);
+      expect(readFileSync(join(dir, long300), 'utf8')).toBe('deep');
+    }
+  });
+
+  it('turns OCI whiteouts into overlay whiteouts', async () => {
+    const layer = [
+      fileEntry('.wh.top', ''),
+      dirEntry('a'),
+      fileEntry('a/.wh..wh..opq', ''),
+      fileEntry('a/.wh.gone', '', { mode: 0o600 }),
+      fileEntry('a/kept', 'k'),
+    ];
+    const w = await writeLayer(layer, store);
+    const dir = fresh();
+    await extractLayer(store.openBlob(w.digest), w.mediaType, dir);
+    expect(readdirSync(dir).sort()).toEqual(['a', 'top']);
+    expect(readdirSync(join(dir, 'a')).sort()).toEqual(['gone', 'kept']);
+    for (const p of ['a/gone', 'top']) {
+      const st = lstatSync(join(dir, p));
+      expect([st.isCharacterDevice(), st.rdev]).toEqual([true, 0]);
+    }
+    expect(getXattr(join(dir, 'a'), 'trusted.overlay.opaque')).toEqual(Buffer.from('y'));
+    expect(getXattr(dir, 'trusted.overlay.opaque')).toBeUndefined();
+  });
+
+  it('reports a corrupt gzip stream as an ARCHIVE error', async () => {
+    const w = await writeLayer(entries(), store);
+    const blob = readFileSync(store.blobPath(w.digest));
+    const err = await extractLayer(Readable.from([blob.subarray(0, blob.length - 40)]), w.mediaType, fresh()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KilnError);
+    expect((err as KilnError).code).toBe('ARCHIVE');
+  });
+});
+
+/** A raw tar from headers the writer itself would refuse to produce. */
+function rawTar(list: Array<Partial<LayerEntry> & { path: string; type: LayerEntry['type']; body?: string }>): Buffer {
+  const parts: Buffer[] = [];
+  for (const e of list) {
+    const body = Buffer.from(e.body ?? '');
+    parts.push(encodeHeader({ mode: 0o644, uid: 0, gid: 0, mtime: 0, ...e, size: body.length }, 0));
+    parts.push(body, Buffer.alloc(paddingFor(body.length)));
+  }
+  parts.push(END_OF_ARCHIVE);
+  return Buffer.concat(parts);
+}
+
+describe('extractLayer refuses unsafe entries', () => {
+  const outside = join(tmp.path, 'outside');
+  mkdirSync(outside, { recursive: true });
+  writeFileSync(join(outside, 'secret'), 'secret');
+
+  const cases: Array<{ name: string; offender: string; tar: Parameters<typeof rawTar>[0] }> = [
+    { name: '".." at the start', offender: '../evil', tar: [{ path: '../evil', type: 'file', body: 'x' }] },
+    { name: '".." in the middle', offender: 'a/../../evil', tar: [{ path: 'a/../../evil', type: 'file', body: 'x' }] },
+    { name: 'a lone ".."', offender: '..', tar: [{ path: '..', type: 'directory' }] },
+    { name: 'an absolute path', offender: '/etc/evil', tar: [{ path: '/etc/evil', type: 'file', body: 'x' }] },
+    { name: 'a ./-prefixed absolute-looking path with ..', offender: './../evil', tar: [{ path: './../evil', type: 'file', body: 'x' }] },
+    {
+      name: 'writing through a symlink to an absolute directory',
+      offender: 'esc/evil',
+      tar: [
+        { path: 'esc', type: 'symlink', linkname: outside },
+        { path: 'esc/evil', type: 'file', body: 'x' },
+      ],
+    },
+    {
+      name: 'writing through a relative symlink that climbs out',
+      offender: 'a/up/evil',
+      tar: [
+        { path: 'a', type: 'directory' },
+        { path: 'a/up', type: 'symlink', linkname: '../../outside' },
+        { path: 'a/up/evil', type: 'file', body: 'x' },
+      ],
+    },
+    {
+      name: 'a directory replaced by a symlink, then written through',
+      offender: 'd/evil',
+      tar: [
+        { path: 'd', type: 'directory' },
+        { path: 'd', type: 'symlink', linkname: outside },
+        { path: 'd/evil', type: 'file', body: 'x' },
+      ],
+    },
+    { name: 'a hardlink to ../', offender: 'h', tar: [{ path: 'h', type: 'hardlink', linkname: '../outside/secret' }] },
+    { name: 'a hardlink to an absolute path', offender: 'h', tar: [{ path: 'h', type: 'hardlink', linkname: join(outside, 'secret') }] },
+    {
+      name: 'a hardlink through a symlinked directory',
+      offender: 'h',
+      tar: [
+        { path: 'esc', type: 'symlink', linkname: outside },
+        { path: 'h', type: 'hardlink', linkname: 'esc/secret' },
+      ],
+    },
+    { name: 'a whiteout of ".."', offender: 'a/.wh...', tar: [{ path: 'a', type: 'directory' }, { path: 'a/.wh...', type: 'file' }] },
+    {
+      name: 'a whiteout through a symlink',
+      offender: 'esc/.wh.secret',
+      tar: [
+        { path: 'esc', type: 'symlink', linkname: outside },
+        { path: 'esc/.wh.secret', type: 'file' },
+      ],
+    },
+  ];
+
+  for (const c of cases) {
+    it(`refuses ${c.name}, naming the entry`, async () => {
+      const target = fresh();
+      const err = await extractLayer(Readable.from([rawTar(c.tar)]), MediaType.OCI_LAYER, target).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(KilnError);
+      expect((err as KilnError).code).toBe('UNSAFE_PATH');
+      expect((err as KilnError).message).toContain(`"${c.offender}"`);
+      expect(readdirSync(outside)).toEqual(['secret']);
+      expect(readFileSync(join(outside, 'secret'), 'utf8')).toBe('secret');
+      expect(existsSync(join(tmp.path, 'evil'))).toBe(false);
+    });
+  }
+
+  it('accepts symlinks that point anywhere as long as nothing is written through them', async () => {
+    const target = fresh();
+    const tar = rawTar([
+      { path: 'esc', type: 'symlink', linkname: outside },
+      { path: 'up', type: 'symlink', linkname: '../../..' },
+      { path: 'h', type: 'hardlink', linkname: 'esc' },
+    ]);
+    await extractLayer(Readable.from([tar]), MediaType.OCI_LAYER, target);
+    expect(readlinkSync(join(target, 'esc'))).toBe(outside);
+    expect(readlinkSync(join(target, 'h'))).toBe(outside);
+    expect(lstatSync(join(target, 'h')).ino).toBe(lstatSync(join(target, 'esc')).ino);
+  });
+
+  it('lets a later entry replace an earlier one (tar semantics)', async () => {
+    const target = fresh();
+    const tar = rawTar([
+      { path: 'f', type: 'file', body: 'one' },
+      { path: 'f', type: 'file', body: 'two' },
+      { path: 'd', type: 'directory' },
+      { path: 'd/x', type: 'file', body: 'x' },
+      { path: 'd', type: 'file', body: 'now a file' },
+    ]);
+    const { diffID } = await extractLayer(Readable.from([tar]), MediaType.OCI_LAYER, target);
+    expect(diffID).toBe(sha256(tar));
+    expect(readFileSync(join(target, 'f'), 'utf8')).toBe('two');
+    expect(readFileSync(join(target, 'd'), 'utf8')).toBe('now a file');
+  });
+});
+
+describe('tar written by kiln, read by kiln', () => {
+  it('hashes every byte, including the end-of-archive blocks', async () => {
+    const tar = await collect(tarStream(entries()));
+    const { diffID } = await extractLayer(Readable.from([Buffer.concat([tar, Buffer.alloc(10240)])]), MediaType.OCI_LAYER, fresh());
+    expect(diffID).toBe(sha256(Buffer.concat([tar, Buffer.alloc(10240)])));
+  });
+});

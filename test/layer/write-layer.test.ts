@@ -1,0 +1,173 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MediaType } from '../../src/image/media-types.js';
+import { sha256 } from '../../src/image/digest.js';
+import { gzipStream, GZIP_BLOCK } from '../../src/layer/compress.js';
+import { compressBlock } from '../../src/layer/gzip-block.js';
+import * as zlib from 'node:zlib';
+import { tarStream } from '../../src/layer/tar-writer.js';
+import { writeLayer } from '../../src/layer/write-layer.js';
+import type { LayerEntry } from '../../src/layer/types.js';
+import { DirBlobStore } from './dir-blob-store.js';
+import { CAP_NET_BIND, collect, dirEntry, fileEntry, sh, tempDir } from './helpers.js';
+
+const tmp = tempDir();
+afterAll(() => tmp.cleanup());
+const store = new DirBlobStore(join(tmp.path, 'store'));
+
+const long150 = `d/${'a'.repeat(60)}/${'b'.repeat(85)}`; // > 100 bytes, splits into ustar prefix + name
+const long300 = `d/${'c'.repeat(300)}`; // > 255 bytes, needs PAX path
+
+function sampleEntries(): LayerEntry[] {
+  return [
+    dirEntry('d', { mode: 0o1777 }),
+    fileEntry(`d/${'a'.repeat(60)}`, ''),
+    fileEntry(long150, 'long150'),
+    fileEntry(long300, 'long300'),
+    { path: 'd/fifo', type: 'fifo', mode: 0o600, uid: 0, gid: 0, mtime: 1_700_000_000 },
+    fileEntry('d/hello', 'hello world\n', { mode: 0o4755, uid: 3_000_000, gid: 3_000_001, xattrs: { 'security.capability': CAP_NET_BIND, 'user.note': Buffer.from('hi\0there\xff', 'latin1') } }),
+    { path: 'd/link', type: 'hardlink', mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000, linkname: 'd/hello' },
+    { path: 'd/null', type: 'char', mode: 0o666, uid: 0, gid: 0, mtime: 1_700_000_000, devmajor: 1, devminor: 3 },
+    { path: 'd/sda', type: 'block', mode: 0o660, uid: 0, gid: 6, mtime: 1_700_000_000, devmajor: 8, devminor: 0 },
+    { path: 'd/sym', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 1_700_000_000, linkname: `../${'t'.repeat(150)}` },
+    fileEntry('z', 'late', { mtime: 1_900_000_000.75 }),
+  ];
+}
+
+describe('tar encoding', () => {
+  it('is read back by GNU tar field for field', async () => {
+    const tar = await collect(tarStream(sampleEntries()));
+    expect(tar.length % 512).toBe(0);
+    const listing = sh('tar', ['--numeric-owner', '--full-time', '-tvf', '-'], tar).toString().trim().split('\n');
+    expect(listing).toEqual([
+      'drwxrwxrwt 0/0               0 2023-11-14 22:13:20 d/',
+      `-rw-r--r-- 0/0               0 2023-11-14 22:13:20 d/${'a'.repeat(60)}`,
+      `-rw-r--r-- 0/0               7 2023-11-14 22:13:20 ${long150}`,
+      `-rw-r--r-- 0/0               7 2023-11-14 22:13:20 ${long300}`,
+      'prw------- 0/0               0 2023-11-14 22:13:20 d/fifo',
+      '-rwsr-xr-x 3000000/3000001  12 2023-11-14 22:13:20 d/hello',
+      'hrwxr-xr-x 0/0               0 2023-11-14 22:13:20 d/link link to d/hello',
+      'crw-rw-rw- 0/0             1,3 2023-11-14 22:13:20 d/null',
+      'brw-rw---- 0/6             8,0 2023-11-14 22:13:20 d/sda',
+      `lrwxrwxrwx 0/0               0 2023-11-14 22:13:20 d/sym -> ../${'t'.repeat(150)}`,
+      '-rw-r--r-- 0/0               4 2030-03-17 17:46:40 z',
+    ]);
+  });
+
+  it('writes ustar headers byte for byte (numeric ids, empty uname/gname, trailing / on dirs)', async () => {
+    const tar = await collect(tarStream([dirEntry('etc'), fileEntry('etc/passwd', 'root:x:0:0::/root:/bin/sh\n', { uid: 1000, gid: 1000 })]));
+    const h = tar.subarray(0, 512);
+    expect(h.toString('latin1', 0, 4)).toBe('etc/');
+    expect(h.toString('latin1', 100, 108)).toBe('0000755\0');
+    expect(h[156]).toBe(0x35);
+    expect(h.toString('latin1', 257, 265)).toBe('ustar\x0000');
+    expect(h.subarray(265, 329).every((b) => b === 0)).toBe(true);
+    const f = tar.subarray(512, 1024);
+    expect(f.toString('latin1', 0, 11)).toBe('etc/passwd\0');
+    expect(f.toString('latin1', 108, 124)).toBe('0001750\u00000001750\0');
+    expect(f.toString('latin1', 124, 136)).toBe('00000000032\0');
+    expect(f.toString('latin1', 136, 148)).toBe('14524770400\0');
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : f[i]!;
+    expect(f.toString('latin1', 148, 156)).toBe(`${sum.toString(8).padStart(6, '0')}\0 `);
+    expect(tar.length).toBe(512 * 3 + 1024);
+  });
+
+  it('writes xattrs as SCHILY.xattr PAX records with the exact bytes', async () => {
+    const tar = await collect(tarStream([fileEntry('bin', 'x', { xattrs: { 'security.capability': CAP_NET_BIND } })]));
+    expect(tar[156]).toBe(0x78);
+    const rec = Buffer.concat([Buffer.from(' SCHILY.xattr.security.capability='), CAP_NET_BIND, Buffer.from('\n')]);
+    const len = rec.length + 2;
+    expect(tar.subarray(512, 512 + len)).toEqual(Buffer.concat([Buffer.from(String(len)), rec]));
+    const out = join(tmp.path, 'xattr-gnu');
+    sh('mkdir', ['-p', out]);
+    sh('tar', ['--xattrs', '--xattrs-include=*', '-xf', '-', '-C', out], tar);
+    const dump = sh('getfattr', ['-e', 'hex', '-n', 'security.capability', join(out, 'bin')]).toString();
+    expect(dump).toContain(`security.capability=0x${CAP_NET_BIND.toString('hex')}`);
+  });
+
+  it('refuses entries out of order, duplicates, and bad paths', async () => {
+    await expect(collect(tarStream([fileEntry('b', ''), fileEntry('a', '')]))).rejects.toThrow(/out of order: "a" after "b"/);
+    await expect(collect(tarStream([fileEntry('a', ''), fileEntry('a', '')]))).rejects.toThrow(/duplicate layer entry "a"/);
+    await expect(collect(tarStream([fileEntry('a-b', ''), fileEntry('a/x', '')]))).rejects.toThrow(/out of order/);
+    await expect(collect(tarStream([fileEntry('../x', '')]))).rejects.toThrow(/invalid layer entry path/);
+    await expect(collect(tarStream([fileEntry('x', 'abc', { size: 5 })]))).rejects.toThrow(/changed while writing/);
+  });
+
+  it('reads content from sourcePath', async () => {
+    const src = join(tmp.path, 'src.txt');
+    writeFileSync(src, 'from disk');
+    const tar = await collect(tarStream([{ path: 'f', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 9, sourcePath: src }]));
+    expect(sh('tar', ['-xOf', '-', 'f'], tar).toString()).toBe('from disk');
+  });
+});
+
+describe('writeLayer', () => {
+  it('stores a gzip layer that gzip -t accepts and zcat turns back into the tar', async () => {
+    const tar = await collect(tarStream(sampleEntries()));
+    const w = await writeLayer(sampleEntries(), store);
+    expect(w.mediaType).toBe(MediaType.OCI_LAYER_GZIP);
+    expect(w.diffID).toBe(sha256(tar));
+    expect(w.uncompressedSize).toBe(tar.length);
+    const blob = readFileSync(store.blobPath(w.digest));
+    expect(w.digest).toBe(sha256(blob));
+    expect(w.size).toBe(blob.length);
+    expect(blob.subarray(0, 10)).toEqual(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255]));
+    sh('gzip', ['-t', store.blobPath(w.digest)]);
+    expect(sh('zcat', [store.blobPath(w.digest)])).toEqual(tar);
+  });
+
+  it('uncompressed: digest equals diffID', async () => {
+    const w = await writeLayer(sampleEntries(), store, { compression: 'uncompressed' });
+    expect(w.mediaType).toBe(MediaType.OCI_LAYER);
+    expect(w.digest).toBe(w.diffID);
+    expect(w.size).toBe(w.uncompressedSize);
+  });
+
+  it('zstd round-trips through the zstd CLI', async () => {
+    const tar = await collect(tarStream(sampleEntries()));
+    const w = await writeLayer(sampleEntries(), store, { compression: 'zstd', compressionLevel: 5 });
+    expect(w.mediaType).toBe(MediaType.OCI_LAYER_ZSTD);
+    expect(w.diffID).toBe(sha256(tar));
+    expect(sh('zstd', ['-dc', store.blobPath(w.digest)])).toEqual(tar);
+  });
+
+  it('is byte-identical across writes with sourceDateEpoch, clamping later mtimes only', async () => {
+    const a = await writeLayer(sampleEntries(), store, { sourceDateEpoch: 1_800_000_000 });
+    const b = await writeLayer(
+      sampleEntries().map((e) => ({ ...e })),
+      store,
+      { sourceDateEpoch: 1_800_000_000 },
+    );
+    expect(b.digest).toBe(a.digest);
+    expect(b.diffID).toBe(a.diffID);
+    const listing = sh('tar', ['--full-time', '-tvzf', store.blobPath(a.digest)]).toString();
+    expect(listing).toMatch(/2027-01-15 08:00:00 z\n/);
+    expect(listing).toMatch(/2023-11-14 22:13:20 d\/hello/);
+  });
+
+  it('parallel gzip (multi-member) decompresses to the same tar, and equals block-by-block serial compression', async () => {
+    // ~9 MiB: half random (stored blocks), half text (compressed blocks).
+    const random = Buffer.alloc(5 * GZIP_BLOCK);
+    const { randomBytes } = await import('node:crypto');
+    randomBytes(random.length).copy(random);
+    const text = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(100_000));
+    const entries = (): LayerEntry[] => [fileEntry('random.bin', random), fileEntry('text.txt', text)];
+    const tar = await collect(tarStream(entries()));
+    const w = await writeLayer(entries(), store);
+    const blob = readFileSync(store.blobPath(w.digest));
+    // Compare digests: vitest's deep equality walks big buffers element by element.
+    expect(sha256(gunzipSync(blob))).toBe(sha256(tar));
+    expect(sha256(sh('zcat', [store.blobPath(w.digest)]))).toBe(sha256(tar));
+    const serial: Buffer[] = [];
+    for (let off = 0; off < tar.length; off += GZIP_BLOCK) serial.push(Buffer.from(compressBlock(zlib, tar.subarray(off, off + GZIP_BLOCK), 1)));
+    expect(sha256(blob)).toBe(sha256(Buffer.concat(serial)));
+    // random blocks are stored, not deflated: the blob is barely larger than the random part.
+    expect(blob.length).toBeLessThan(random.length + 200_000);
+    const level6 = await collect(gzipStream([tar], 6));
+    expect(sha256(gunzipSync(level6))).toBe(sha256(tar));
+    expect(sha256(level6)).not.toBe(sha256(blob));
+  });
+});
