@@ -1,0 +1,146 @@
+import { KilnError } from '../errors/index.js';
+import { CredentialHelper } from './credential-helper.js';
+import {
+  configKeyFor,
+  dockerConfigPath,
+  lookupByRegistry,
+  readDockerConfig,
+  writeDockerConfig,
+  type DockerAuthEntry,
+  type DockerConfigFile,
+} from './docker-config.js';
+
+/** What a registry login is made of. Either a username/password pair or an identity (refresh) token. */
+export interface Credentials {
+  username?: string;
+  password?: string;
+  /** OAuth2 refresh token, exchanged at the token endpoint with grant_type=refresh_token. */
+  identityToken?: string;
+  /** A bearer token to send as is. */
+  registryToken?: string;
+}
+
+/** Where credentials for a registry (`host[:port]`, `docker.io` for Docker Hub) come from. */
+export type CredentialSource = (registry: string) => Promise<Credentials | undefined>;
+
+export interface CredentialStoreOptions {
+  /** Environment to read DOCKER_CONFIG, REGISTRY_AUTH_FILE and HOME from (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Looks a registry up the way Docker and Podman do: `$REGISTRY_AUTH_FILE`
+ * (Podman), then config.json's `credHelpers`, `auths`, `credsStore`.
+ */
+export async function resolveCredentials(registry: string, opts: CredentialStoreOptions = {}): Promise<Credentials | undefined> {
+  const env = opts.env ?? process.env;
+  if (env.REGISTRY_AUTH_FILE) {
+    const podman = await readDockerConfig(env.REGISTRY_AUTH_FILE);
+    const found = await fromConfig(podman, registry, env.REGISTRY_AUTH_FILE, env);
+    if (found) return found;
+  }
+  const path = dockerConfigPath(env);
+  return fromConfig(await readDockerConfig(path), registry, path, env);
+}
+
+/** A CredentialSource over `resolveCredentials`, for RegistryClient. */
+export function dockerCredentialSource(opts: CredentialStoreOptions = {}): CredentialSource {
+  return (registry) => resolveCredentials(registry, opts);
+}
+
+/** Fixed credentials for some registries (the library's explicit option). */
+export function staticCredentialSource(map: Record<string, Credentials>, fallback?: CredentialSource): CredentialSource {
+  return async (registry) => map[registry] ?? (fallback ? fallback(registry) : undefined);
+}
+
+async function fromConfig(cfg: DockerConfigFile | undefined, registry: string, path: string, env: NodeJS.ProcessEnv): Promise<Credentials | undefined> {
+  if (!cfg) return undefined;
+  const helper = lookupByRegistry(cfg.credHelpers, registry);
+  if (helper) return fromHelper(helper.value, registry, env);
+  const entry = lookupByRegistry(cfg.auths, registry);
+  if (entry) {
+    const c = fromAuthEntry(entry.value, entry.key, path);
+    if (c) return c;
+  }
+  if (cfg.credsStore) return fromHelper(cfg.credsStore, registry, env);
+  return undefined;
+}
+
+async function fromHelper(name: string, registry: string, env: NodeJS.ProcessEnv): Promise<Credentials | undefined> {
+  const helper = new CredentialHelper(name, env);
+  const got = await helper.get(configKeyFor(registry)) ?? (configKeyFor(registry) !== registry ? await helper.get(registry) : undefined);
+  if (!got) return undefined;
+  // Docker's convention: the username "<token>" marks an identity token
+  if (got.Username === '<token>') return { identityToken: got.Secret };
+  return { username: got.Username, password: got.Secret };
+}
+
+function fromAuthEntry(e: DockerAuthEntry, key: string, path: string): Credentials | undefined {
+  if (e.identitytoken) return { identityToken: e.identitytoken, ...(e.username ? { username: e.username } : {}) };
+  if (e.registrytoken) return { registryToken: e.registrytoken };
+  if (e.auth) {
+    const decoded = Buffer.from(e.auth, 'base64').toString('utf8');
+    const i = decoded.indexOf(':');
+    if (i < 0) throw new KilnError('REGISTRY_AUTH', `${path}: the "auth" entry for ${key} is not base64 of user:password`);
+    return { username: decoded.slice(0, i), password: decoded.slice(i + 1) };
+  }
+  if (e.username && e.password) return { username: e.username, password: e.password };
+  return undefined;
+}
+
+/** Where `saveCredentials` put them, for the CLI's message. */
+export type SavedTo = { kind: 'helper'; program: string } | { kind: 'file'; path: string };
+
+/**
+ * Saves credentials the way `docker login` does: through the credential
+ * helper configured for the registry (credHelpers, then credsStore), else
+ * base64 in config.json's `auths` (file mode 0600).
+ */
+export async function saveCredentials(registry: string, creds: { username: string; password: string }, opts: CredentialStoreOptions = {}): Promise<SavedTo> {
+  const env = opts.env ?? process.env;
+  const path = dockerConfigPath(env);
+  const cfg = (await readDockerConfig(path)) ?? {};
+  const helperName = lookupByRegistry(cfg.credHelpers, registry)?.value ?? cfg.credsStore;
+  const key = configKeyFor(registry);
+  if (helperName) {
+    const helper = new CredentialHelper(helperName, env);
+    await helper.store({ ServerURL: key, Username: creds.username, Secret: creds.password });
+    // Docker keeps an empty marker entry so `docker info` lists the login
+    if (cfg.credsStore && !lookupByRegistry(cfg.credHelpers, registry)) {
+      cfg.auths = { ...cfg.auths, [key]: {} };
+      await writeDockerConfig(path, cfg);
+    }
+    return { kind: 'helper', program: helper.program };
+  }
+  const auths = { ...cfg.auths };
+  const old = lookupByRegistry(auths, registry);
+  if (old) delete auths[old.key];
+  auths[key] = { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') };
+  await writeDockerConfig(path, { ...cfg, auths });
+  return { kind: 'file', path };
+}
+
+/** Removes saved credentials from the helper and from config.json; false when there were none. */
+export async function eraseCredentials(registry: string, opts: CredentialStoreOptions = {}): Promise<boolean> {
+  const env = opts.env ?? process.env;
+  const path = dockerConfigPath(env);
+  const cfg = await readDockerConfig(path);
+  if (!cfg) return false;
+  let removed = false;
+  const helperName = lookupByRegistry(cfg.credHelpers, registry)?.value ?? cfg.credsStore;
+  if (helperName) {
+    const helper = new CredentialHelper(helperName, env);
+    if (await helper.get(configKeyFor(registry))) {
+      await helper.erase(configKeyFor(registry));
+      removed = true;
+    }
+  }
+  const entry = lookupByRegistry(cfg.auths, registry);
+  if (entry) {
+    const auths = { ...cfg.auths };
+    delete auths[entry.key];
+    await writeDockerConfig(path, { ...cfg, auths });
+    removed = true;
+  }
+  return removed;
+}

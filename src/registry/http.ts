@@ -1,0 +1,303 @@
+import { Readable } from 'node:stream';
+import { request, Agent, interceptors, type Dispatcher } from 'undici';
+import { KilnError, type ErrorCode } from '../errors/index.js';
+import { Authenticator } from './auth.js';
+import type { CredentialSource } from './credentials.js';
+import { DOCKER_HUB, DOCKER_HUB_API, type Reference } from './reference.js';
+import { DEFAULT_RETRY, isRetryableError, isRetryableStatus, retryDelay, sleep, type RetryPolicy } from './retry.js';
+import { DEFAULT_CERTS_DIRS, Transport } from './transport.js';
+
+/** One place a repository can be reached: the registry itself or a mirror of it. */
+export interface Endpoint {
+  /** host[:port] the requests go to. */
+  host: string;
+  /** The registry name credentials are filed under (docker.io for Docker Hub and its API host). */
+  credentialKey: string;
+  /** Fixed scheme (mirrors given as URLs); otherwise probed. */
+  scheme?: 'http' | 'https';
+  mirror: boolean;
+}
+
+export interface HttpOptions {
+  insecureRegistries?: string[];
+  /** Mirror URLs for docker.io, tried first. */
+  mirrors?: string[];
+  credentials?: CredentialSource;
+  certsDirs?: string[];
+  retry?: Partial<RetryPolicy>;
+  connectionsPerHost?: number;
+  http2?: boolean;
+  userAgent?: string;
+  /** Request traces: method, path without query, status. Never headers or bodies. */
+  debug?: (line: string) => void;
+  /** Aborts every request (and waits between retries) when signalled. */
+  signal?: AbortSignal;
+  /** Told about retries so progress displays can say so. */
+  onRetry?: (what: string, attempt: number, reason: string) => void;
+}
+
+export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+export type RequestBody = string | Buffer | Uint8Array | AsyncIterable<Uint8Array> | null;
+
+export interface SendOptions {
+  method: HttpMethod;
+  /** A `/v2/…` path, or an absolute URL (a Location the registry gave). */
+  url: string;
+  headers?: Record<string, string>;
+  /** Called once per attempt so a streamed body can be made again. */
+  body?: () => RequestBody;
+  scopes: string[];
+  /** Statuses that are success. */
+  ok: number[];
+  /** Statuses handed back to the caller rather than thrown (e.g. 404 for HEAD). */
+  pass?: number[];
+  /** False for requests whose repetition would be wrong; default true. */
+  retry?: boolean;
+  /** What the request is about, for errors: `manifest docker.io/library/busybox:latest`. */
+  what: string;
+}
+
+export interface Response {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The URL actually requested (Location headers resolve against it). */
+  url: string;
+  body: Dispatcher.ResponseData['body'];
+}
+
+interface Host {
+  transport: Transport;
+  auth: Authenticator;
+  ready: Promise<void> | undefined;
+}
+
+/**
+ * The session layer of the client: per-host transports and authenticators,
+ * the /v2/ ping that learns scheme and challenge, and `send`, which adds
+ * auth, retries 401 once with a fresh token, and retries transient failures
+ * with backoff. Errors carry the registry's OCI error code and message but
+ * never a header, token or query string.
+ */
+export class RegistryHttp {
+  readonly opts: HttpOptions;
+  readonly retry: RetryPolicy;
+  private readonly hosts = new Map<string, Host>();
+  /** For token realms and redirect targets that are not registries kiln knows. */
+  private readonly shared: Agent;
+  private readonly sharedDispatcher: Dispatcher;
+
+  constructor(opts: HttpOptions = {}) {
+    this.opts = opts;
+    this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.shared = new Agent({ keepAliveTimeout: 30_000 });
+    this.sharedDispatcher = this.shared.compose(interceptors.redirect({ maxRedirections: 5 }));
+  }
+
+  /** The endpoints for pulling `ref`, mirrors first (only docker.io has mirrors). */
+  endpointsFor(ref: Reference, forPull: boolean): Endpoint[] {
+    const own: Endpoint = ref.registry === DOCKER_HUB
+      ? { host: DOCKER_HUB_API, credentialKey: DOCKER_HUB, mirror: false }
+      : { host: ref.registry, credentialKey: ref.registry, mirror: false };
+    if (!forPull || ref.registry !== DOCKER_HUB || !this.opts.mirrors?.length) return [own];
+    const mirrors = this.opts.mirrors.map((m): Endpoint => {
+      const u = new URL(m.includes('://') ? m : `https://${m}`);
+      return { host: u.host, credentialKey: u.host, scheme: u.protocol === 'http:' ? 'http' : 'https', mirror: true };
+    });
+    return [...mirrors, own];
+  }
+
+  host(ep: Endpoint): Host {
+    const key = `${ep.scheme ?? ''}://${ep.host}`;
+    let h = this.hosts.get(key);
+    if (!h) {
+      const insecure = (this.opts.insecureRegistries ?? []).some((r) => r === ep.host || r === ep.credentialKey || r === hostOnly(ep.host));
+      const transport = new Transport(ep.host, {
+        insecure,
+        certsDirs: this.opts.certsDirs ?? DEFAULT_CERTS_DIRS,
+        connections: this.opts.connectionsPerHost ?? 16,
+        allowH2: this.opts.http2 ?? false,
+        ...(ep.scheme ? { scheme: ep.scheme } : {}),
+      });
+      h = { transport, auth: new Authenticator(ep.credentialKey, this.opts.credentials, this.sharedDispatcher), ready: undefined };
+      this.hosts.set(key, h);
+    }
+    return h;
+  }
+
+  /** Pings /v2/ once per host: picks the scheme and learns the auth challenge. */
+  ensureReady(ep: Endpoint): Promise<void> {
+    const h = this.host(ep);
+    h.ready ??= this.ping(ep, h).catch((e: unknown) => {
+      h.ready = undefined;
+      throw e;
+    });
+    return h.ready;
+  }
+
+  private async ping(ep: Endpoint, h: Host): Promise<void> {
+    const dispatcher = await h.transport.dispatcher();
+    let lastError: unknown;
+    const attempts = Math.min(this.retry.maxAttempts, 3);
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      for (const origin of h.transport.candidateOrigins()) {
+        try {
+          const res = await request(`${origin}/v2/`, { method: 'GET', dispatcher, headers: this.baseHeaders() });
+          await res.body.dump();
+          this.trace('GET', `${origin}/v2/`, res.statusCode);
+          h.transport.setScheme(origin);
+          if (res.statusCode === 401) h.auth.setChallenge(res.headers['www-authenticate']);
+          return;
+        } catch (e) {
+          lastError = e;
+        }
+      }
+      if (attempt < attempts) await sleep(retryDelay(this.retry, attempt));
+    }
+    const how = h.transport.mayUseHttp ? 'HTTPS or HTTP' : 'HTTPS';
+    throw new KilnError('REGISTRY', `cannot reach registry ${ep.host} over ${how}: ${errorText(lastError)}`, {
+      cause: lastError,
+      ...(h.transport.mayUseHttp ? {} : { hint: `for a plain-HTTP registry use --insecure-registry ${ep.host}` }),
+    });
+  }
+
+  async send(ep: Endpoint, o: SendOptions): Promise<Response> {
+    await this.ensureReady(ep);
+    const h = this.host(ep);
+    const dispatcher = await h.transport.dispatcher();
+    const url = o.url.startsWith('/') ? `${h.transport.origin}${o.url}` : o.url;
+    const started = Date.now();
+    let reauthed = false;
+    let authHeader = await h.auth.authorization(o.scopes);
+    for (let attempt = 1; ; attempt++) {
+      const headers: Record<string, string> = { ...this.baseHeaders(), ...o.headers };
+      // never send our credentials to a host that is not this registry
+      if (authHeader && sameOrigin(url, h.transport.origin)) headers.authorization = authHeader;
+      let res: Dispatcher.ResponseData;
+      try {
+        this.checkAborted(o.what);
+        res = await request(url, { method: o.method, headers, body: toBody(o.body?.()), dispatcher, ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
+      } catch (e) {
+        this.checkAborted(o.what);
+        this.trace(o.method, url, errorText(e));
+        if (o.retry !== false && isRetryableError(e) && this.mayRetry(attempt, started)) {
+          const delay = retryDelay(this.retry, attempt);
+          this.opts.onRetry?.(o.what, attempt, errorText(e));
+          await sleep(delay);
+          continue;
+        }
+        throw new KilnError('REGISTRY', `${o.what}: ${o.method} ${redactUrl(url)} failed: ${errorText(e)}`, { cause: e });
+      }
+      this.trace(o.method, url, res.statusCode);
+      const status = res.statusCode;
+      if (o.ok.includes(status) || o.pass?.includes(status)) return { status, headers: res.headers, url, body: res.body };
+
+      if (status === 401 && !reauthed) {
+        reauthed = true;
+        await res.body.dump();
+        const fresh = await h.auth.reauthorize(res.headers['www-authenticate'], o.scopes);
+        if (fresh !== undefined) {
+          authHeader = fresh;
+          attempt--;
+          continue;
+        }
+        throw await this.errorFor(o, status, undefined, ep, h);
+      }
+      if (o.retry !== false && isRetryableStatus(status) && this.mayRetry(attempt, started)) {
+        await res.body.dump();
+        const delay = retryDelay(this.retry, attempt, res.headers['retry-after']);
+        this.opts.onRetry?.(o.what, attempt, `HTTP ${status}`);
+        await sleep(delay);
+        continue;
+      }
+      throw await this.errorFor(o, status, res.body, ep, h);
+    }
+  }
+
+  private checkAborted(what: string): void {
+    if (this.opts.signal?.aborted) throw new KilnError('CANCELLED', `${what}: cancelled`);
+  }
+
+  private mayRetry(attempt: number, started: number): boolean {
+    return attempt < this.retry.maxAttempts && Date.now() - started < this.retry.maxTotalMs;
+  }
+
+  private async errorFor(o: SendOptions, status: number, body: Dispatcher.ResponseData['body'] | undefined, ep: Endpoint, h: Host): Promise<KilnError> {
+    let detail = '';
+    if (body) {
+      const text = await body.text().catch(() => '');
+      detail = ociErrorText(text);
+    }
+    const code: ErrorCode = status === 401 || status === 403 ? 'REGISTRY_AUTH' : status === 404 ? 'NOT_FOUND' : 'REGISTRY';
+    if (status === 401) {
+      const creds = await h.auth.credentials();
+      const why = creds ? 'the registry refused the credentials' : `authentication required (run kiln login ${ep.credentialKey})`;
+      return new KilnError(code, `${o.what}: ${why}${detail ? `: ${detail}` : ''}`);
+    }
+    return new KilnError(code, `${o.what}: registry ${ep.host} answered ${status}${detail ? ` ${detail}` : ''}`);
+  }
+
+  private baseHeaders(): Record<string, string> {
+    return { 'user-agent': this.opts.userAgent ?? 'kiln' };
+  }
+
+  private trace(method: string, url: string, outcome: number | string): void {
+    this.opts.debug?.(`${method} ${redactUrl(url)} → ${outcome}`);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.hosts.values()].map((h) => h.transport.close()));
+    await this.shared.close();
+  }
+}
+
+/** Upload URLs carry session state in the query; errors and traces show the path only. */
+export function redactUrl(u: string): string {
+  try {
+    const p = new URL(u);
+    return `${p.origin}${p.pathname}`;
+  } catch {
+    return u.split('?')[0] ?? u;
+  }
+}
+
+function sameOrigin(url: string, origin: string | undefined): boolean {
+  try {
+    return origin !== undefined && new URL(url).origin === new URL(origin).origin;
+  } catch {
+    return false;
+  }
+}
+
+function hostOnly(hostport: string): string {
+  const i = hostport.lastIndexOf(':');
+  return i > 0 && !hostport.endsWith(']') ? hostport.slice(0, i) : hostport;
+}
+
+export function errorText(e: unknown): string {
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    const cause = (e as { cause?: unknown }).cause;
+    const causeMsg = cause instanceof Error && cause.message !== e.message ? ` (${cause.message})` : '';
+    return `${typeof code === 'string' && !e.message.includes(code) ? `${code}: ` : ''}${e.message}${causeMsg}`;
+  }
+  return String(e);
+}
+
+/** `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"…"}]}` → `MANIFEST_UNKNOWN: …` (one line, bounded). */
+export function ociErrorText(text: string): string {
+  try {
+    const o = JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> };
+    if (Array.isArray(o.errors) && o.errors.length) {
+      return o.errors.map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ').slice(0, 300);
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  return text.replace(/\s+/g, ' ').trim().slice(0, 200);
+}
+
+function toBody(b: RequestBody | undefined): string | Buffer | Uint8Array | Readable | null {
+  if (b === undefined || b === null) return null;
+  if (typeof b === 'string' || b instanceof Uint8Array) return b;
+  return Readable.from(b, { objectMode: false, highWaterMark: 1024 * 1024 });
+}

@@ -1,0 +1,174 @@
+import pLimit from 'p-limit';
+import { KilnError } from '../errors/index.js';
+import type { Digest } from '../image/digest.js';
+import type { Image } from '../image/image.js';
+import { isIndexMediaType, MediaType } from '../image/media-types.js';
+import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../image/platform.js';
+import type { Descriptor, Index, Manifest, Platform } from '../image/types.js';
+import { RegistryClient, type FetchedManifest, type RegistryClientOptions } from './client.js';
+import type { RegistryEventListener } from './events.js';
+import type { Endpoint } from './http.js';
+import { BlobProgress } from './progress.js';
+import { parseReference, Reference } from './reference.js';
+import type { RegistryStore } from './store-access.js';
+
+export interface PullOptions extends RegistryClientOptions {
+  /** A client to reuse (its options win); otherwise one is made and closed. */
+  client?: RegistryClient;
+  /** `os/arch[/variant]` or a Platform; default: this host. */
+  platform?: string | Platform;
+  /** Keep the whole index and every platform's blobs. */
+  allPlatforms?: boolean;
+  onEvent?: RegistryEventListener;
+}
+
+export interface PullResult {
+  ref: Reference;
+  /** What the reference is tagged with in the store: the platform's manifest, or the index with allPlatforms. */
+  descriptor: Descriptor;
+  /** The image manifest's digest (the selected platform's; the index's with allPlatforms). */
+  manifestDigest: Digest;
+  /** The index's digest when the reference named one. */
+  indexDigest?: Digest;
+  /** The pulled image, when the store can read images and one platform was pulled. */
+  image?: Image;
+}
+
+/**
+ * Pulls `ref` into the store: manifest (mirrors first for docker.io), the
+ * platform's manifest out of an index, then config and layers in parallel,
+ * each streamed through the store's digest and size checks. Manifests are
+ * written after their blobs and the tag last, so a failed pull leaves no
+ * name pointing at an incomplete image.
+ */
+export async function pull(store: RegistryStore, ref: string | Reference, opts: PullOptions = {}): Promise<PullResult> {
+  const r = typeof ref === 'string' ? parseReference(ref) : ref;
+  const client = opts.client ?? new RegistryClient(opts);
+  const onEvent = opts.onEvent ?? opts.client?.opts.onEvent;
+  try {
+    const top = await client.getManifest(r, { forPull: true });
+    const want = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : opts.platform ?? hostPlatform();
+    const documents: FetchedManifest[] = [top];
+    const images: Array<{ manifest: Manifest; fetched: FetchedManifest }> = [];
+    let tagged: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
+    let manifestDigest = top.digest;
+
+    if (isIndexMediaType(top.mediaType)) {
+      const index = parseJSON<Index>(top, r);
+      if (opts.allPlatforms) {
+        await collectAll(client, r, top.endpoint, index, documents, images);
+      } else {
+        const chosen = selectManifest(index.manifests.filter((m) => !isIndexMediaType(m.mediaType)), want);
+        if (!chosen) {
+          const have = index.manifests.filter((m) => m.platform).map((m) => formatPlatform(m.platform!));
+          throw new KilnError('NOT_FOUND', `${r.familiar()}: no image for platform ${formatPlatform(want)} (the index has ${have.join(', ') || 'no platforms'})`);
+        }
+        const child = await client.getManifestFrom(top.endpoint, r, chosen.digest);
+        documents.push(child);
+        images.push({ manifest: parseJSON<Manifest>(child, r), fetched: child });
+        tagged = { mediaType: child.mediaType, digest: child.digest, size: child.bytes.length, ...(chosen.platform ? { platform: chosen.platform } : {}) };
+        manifestDigest = child.digest;
+      }
+    } else {
+      images.push({ manifest: parseJSON<Manifest>(top, r), fetched: top });
+    }
+
+    await pullBlobs(store, client, r, images, opts.concurrency ?? client.opts.concurrency ?? 4, onEvent);
+
+    for (const d of documents) {
+      const w = await store.putBytes(d.bytes);
+      if (w.digest !== d.digest) throw new KilnError('STORE', `store wrote manifest ${d.digest} as ${w.digest}`);
+    }
+    await store.setRef(r.toString(), tagged);
+
+    const result: PullResult = { ref: r, descriptor: tagged, manifestDigest };
+    if (isIndexMediaType(top.mediaType)) result.indexDigest = top.digest;
+    if (!isIndexMediaType(tagged.mediaType) && store.imageFromDescriptor) {
+      result.image = await store.imageFromDescriptor(tagged, { platform: want });
+    }
+    return result;
+  } finally {
+    if (!opts.client) await client.close();
+  }
+}
+
+/** Every manifest under an index (nested indexes too), for --all-platforms. */
+async function collectAll(client: RegistryClient, r: Reference, ep: Endpoint, index: Index, documents: FetchedManifest[], images: Array<{ manifest: Manifest; fetched: FetchedManifest }>): Promise<void> {
+  for (const d of index.manifests) {
+    const child = await client.getManifestFrom(ep, r, d.digest);
+    documents.push(child);
+    if (isIndexMediaType(child.mediaType)) await collectAll(client, r, ep, parseJSON<Index>(child, r), documents, images);
+    else images.push({ manifest: parseJSON<Manifest>(child, r), fetched: child });
+  }
+}
+
+const NON_DISTRIBUTABLE = new Set<string>([
+  MediaType.DOCKER_FOREIGN_LAYER,
+  'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+]);
+
+async function pullBlobs(
+  store: RegistryStore,
+  client: RegistryClient,
+  r: Reference,
+  images: Array<{ manifest: Manifest; fetched: FetchedManifest }>,
+  concurrency: number,
+  onEvent: RegistryEventListener | undefined,
+): Promise<void> {
+  const seen = new Map<Digest, { desc: Descriptor; ep: Endpoint }>();
+  for (const { manifest, fetched } of images) {
+    for (const d of [manifest.config, ...(manifest.layers ?? [])]) {
+      if (NON_DISTRIBUTABLE.has(d.mediaType) && d.urls?.length) continue;
+      if (!seen.has(d.digest)) seen.set(d.digest, { desc: d, ep: fetched.endpoint });
+    }
+  }
+  const limit = pLimit(Math.max(1, concurrency));
+  const origin = { registry: r.registry, repository: r.repository };
+  const failures: unknown[] = [];
+  await Promise.all([...seen.values()].map(({ desc, ep }) => limit(async () => {
+    if (failures.length) return;
+    const progress = new BlobProgress('pull-progress', r.toString(), desc.digest, desc.mediaType, desc.size, onEvent);
+    try {
+      if ((await store.blobSize(desc.digest)) === desc.size) {
+        progress.emit('exists', desc.size);
+      } else {
+        progress.emit('downloading', 0);
+        await downloadBlob(store, client, r, desc, ep, progress);
+        progress.emit('done', desc.size);
+      }
+      await store.recordBlobOrigin?.(desc.digest, origin.registry, origin.repository);
+    } catch (e) {
+      failures.push(e);
+    }
+  })));
+  if (failures.length) throw failures[0];
+}
+
+async function downloadBlob(store: RegistryStore, client: RegistryClient, r: Reference, desc: Descriptor, ep: Endpoint, progress: BlobProgress): Promise<void> {
+  const endpoints = ep.mirror ? client.http.endpointsFor(r, true).slice(client.http.endpointsFor(r, true).findIndex((e) => e.host === ep.host)) : [ep];
+  let lastError: unknown;
+  for (const e of endpoints) {
+    try {
+      const data = client.blob(r, desc, { endpoint: e, onProgress: (n, phase) => progress.emit(phase, n) });
+      await store.writeBlob(data, { digest: desc.digest, size: desc.size });
+      return;
+    } catch (err) {
+      lastError = err;
+      if (err instanceof KilnError && (err.code === 'DIGEST_MISMATCH' || err.code === 'SIZE_MISMATCH')) {
+        throw new KilnError(err.code, `${r.familiar()}: ${err.message} (downloaded from ${e.host}; nothing was kept)`);
+      }
+      if (!e.mirror) break;
+    }
+  }
+  throw lastError;
+}
+
+function parseJSON<T>(m: FetchedManifest, r: Reference): T {
+  try {
+    return JSON.parse(m.bytes.toString('utf8')) as T;
+  } catch {
+    throw new KilnError('REGISTRY', `${r.familiar()}: manifest ${m.digest} is not valid JSON`);
+  }
+}

@@ -1,0 +1,7 @@
+import type { RegistryInfo } from './registry-info.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    registry: RegistryInfo;
+  }
+}
