@@ -1,0 +1,136 @@
+import { copyFile, writeFile } from 'node:fs/promises';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, systemMounts } from './docker-defaults.js';
+import type { OciMount, OciResources, OciRlimit, OciSpec } from './oci-spec.js';
+import { loadDefaultSeccomp } from './seccomp.js';
+import type { ResolvedUser } from './user.js';
+
+/**
+ * The OCI runtime bundle of one RUN: `config.json` describing the process,
+ * namespaces, capabilities, seccomp, masked paths, mounts and cgroup limits.
+ */
+
+export type NetworkMode = 'host' | 'none';
+
+export interface ResourceLimits {
+  /** Bytes. */
+  memory?: number;
+  /** Microseconds per period (with cpuPeriod, default 100000). */
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  /** Fractional CPUs; converted to quota/period like `docker --cpus`. */
+  cpus?: number;
+  pidsLimit?: number;
+}
+
+export interface BundleSpecInput {
+  /** Absolute host path of the mounted rootfs. */
+  rootfs: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: ResolvedUser;
+  hostname: string;
+  network: NetworkMode;
+  /** /etc/hosts etc. and the RUN --mount mounts, after the system mounts. */
+  mounts: OciMount[];
+  rlimits: OciRlimit[];
+  cgroupsPath: string;
+  limits?: ResourceLimits;
+  /** `RUN --security=insecure`: all capabilities, no seccomp, no masked paths (like BuildKit's entitlement). */
+  insecure?: boolean;
+}
+
+export async function buildSpec(input: BundleSpecInput): Promise<OciSpec> {
+  const insecure = input.insecure === true;
+  const caps = insecure ? [...ALL_CAPABILITIES] : [...DEFAULT_CAPABILITIES];
+  // A non-root process loses its capabilities at exec anyway; only the
+  // bounding set matters for it (setuid binaries, file capabilities).
+  const active = input.user.uid === 0 ? caps : [];
+  const namespaces: Array<{ type: string }> = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }];
+  // A new network namespace without interfaces but lo (which runc brings up); never a bridge.
+  if (input.network === 'none') namespaces.push({ type: 'network' });
+
+  const resources: OciResources = { devices: [{ allow: false, access: 'rwm' }] };
+  const l = input.limits ?? {};
+  if (l.memory !== undefined) resources.memory = { limit: l.memory, swap: l.memory };
+  const period = l.cpuPeriod ?? (l.cpuQuota !== undefined || l.cpus !== undefined ? 100_000 : undefined);
+  const quota = l.cpuQuota ?? (l.cpus !== undefined && period !== undefined ? Math.round(l.cpus * period) : undefined);
+  if (quota !== undefined || period !== undefined) {
+    resources.cpu = {};
+    if (quota !== undefined) resources.cpu.quota = quota;
+    if (period !== undefined) resources.cpu.period = period;
+  }
+  if (l.pidsLimit !== undefined) resources.pids = { limit: l.pidsLimit };
+
+  const spec: OciSpec = {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: input.user.uid, gid: input.user.gid, additionalGids: input.user.additionalGids },
+      args: input.args,
+      env: input.env,
+      cwd: input.cwd,
+      capabilities: { bounding: caps, effective: active, permitted: active, inheritable: [], ambient: [] },
+      rlimits: input.rlimits,
+      // Docker leaves it off so setuid programs (sudo, su, ping) keep working.
+      noNewPrivileges: false,
+    },
+    root: { path: input.rootfs, readonly: false },
+    hostname: input.hostname,
+    mounts: [...systemMounts({ insecure }), ...input.mounts],
+    linux: {
+      namespaces,
+      cgroupsPath: input.cgroupsPath,
+      resources,
+      maskedPaths: insecure ? [] : [...MASKED_PATHS],
+      readonlyPaths: insecure ? [] : [...READONLY_PATHS],
+    },
+  };
+  if (!insecure) {
+    const seccomp = await loadDefaultSeccomp(caps, release());
+    if (seccomp) spec.linux.seccomp = seccomp;
+  }
+  return spec;
+}
+
+/** JSON with uint64 rlimits written as exact integers (a JS number would round 2^64-1 and runc would reject it). */
+export function serializeSpec(spec: OciSpec): string {
+  return JSON.stringify(spec, (_k, v: unknown) => (typeof v === 'bigint' ? `\u0000u64:${v.toString()}` : v)).replace(/"\\u0000u64:(\d+)"/g, '$1');
+}
+
+export async function writeBundle(dir: string, spec: OciSpec): Promise<void> {
+  await writeFile(join(dir, 'config.json'), serializeSpec(spec), { mode: 0o600 });
+}
+
+export interface EtcFiles {
+  hosts: string;
+  resolvConf: string;
+  hostname: string;
+}
+
+/**
+ * /etc/hosts, /etc/resolv.conf and /etc/hostname for the container, generated
+ * outside the rootfs and bind-mounted read-only so they never enter a layer.
+ */
+export async function writeEtcFiles(dir: string, hostname: string): Promise<EtcFiles> {
+  const files: EtcFiles = { hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf'), hostname: join(dir, 'hostname') };
+  await writeFile(files.hosts, `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+  await writeFile(files.hostname, `${hostname}\n`);
+  try {
+    await copyFile('/etc/resolv.conf', files.resolvConf);
+  } catch {
+    await writeFile(files.resolvConf, '');
+  }
+  return files;
+}
+
+export function etcMounts(files: EtcFiles): OciMount[] {
+  const ro = ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'];
+  return [
+    { destination: '/etc/hosts', type: 'bind', source: files.hosts, options: ro },
+    { destination: '/etc/resolv.conf', type: 'bind', source: files.resolvConf, options: ro },
+    { destination: '/etc/hostname', type: 'bind', source: files.hostname, options: ro },
+  ];
+}

@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { chmod, chown, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KilnError } from '../errors/index.js';
+import { tryFlock, unflock, waitFlock } from '../store/flock.js';
+
+/**
+ * `RUN --mount=type=cache` directories, persisted under `<root>/cache-mounts/`
+ * and keyed by id, never part of a layer. Sharing follows BuildKit:
+ * `shared` — any number of RUNs at once; `locked` — one at a time, others
+ * wait; `private` — a busy cache makes the RUN use another instance
+ * (`<name>~1`, `~2`, …, themselves persisted). Locks are flock(2) on a file
+ * next to the directory, so a killed process releases them.
+ */
+
+export type CacheSharing = 'shared' | 'private' | 'locked';
+
+export interface CacheMountRequest {
+  id: string;
+  sharing?: CacheSharing;
+  /** Applied when the cache directory is created (BuildKit: 0755, 0:0). */
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  /** A directory whose contents seed a new cache (`from=`/`source=`, resolved by the caller). */
+  seedFrom?: string;
+}
+
+export interface AcquiredCache {
+  dir: string;
+  release(): Promise<void>;
+}
+
+/** A readable, collision-free directory name for a cache id (ids are often paths like /root/.cache/go-build). */
+export function cacheDirName(id: string, seedFrom?: string): string {
+  const readable = id.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 60) || 'cache';
+  const hash = createHash('sha256').update(id).update('\0').update(seedFrom ?? '').digest('hex').slice(0, 12);
+  return `${readable}-${hash}`;
+}
+
+export function cacheMountsRoot(storeRoot: string): string {
+  return join(storeRoot, 'cache-mounts');
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function copyTree(from: string, to: string): Promise<void> {
+  // cp -a keeps owners, modes, links and xattrs, which fs.cp does not
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('cp', ['-a', '--', `${from}/.`, `${to}/`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new KilnError('SANDBOX', `seeding cache mount from ${from} failed: ${err.trim()}`))));
+  });
+}
+
+/** Creates the cache dir atomically (a half-seeded cache is never visible under its name). */
+async function ensureDir(dir: string, req: CacheMountRequest): Promise<void> {
+  if (await exists(dir)) return;
+  const staging = `${dir}.new-${process.pid}-${Date.now()}`;
+  await mkdir(staging, { recursive: true });
+  try {
+    if (req.seedFrom) await copyTree(req.seedFrom, staging);
+    await chmod(staging, req.mode ?? 0o755);
+    await chown(staging, req.uid ?? 0, req.gid ?? 0);
+    await rename(staging, dir);
+  } catch (e) {
+    await rm(staging, { recursive: true, force: true });
+    // lost a race with another creator: theirs is as good as ours
+    if (await exists(dir)) return;
+    throw e;
+  }
+}
+
+export async function acquireCache(storeRoot: string, req: CacheMountRequest, signal?: AbortSignal): Promise<AcquiredCache> {
+  const root = cacheMountsRoot(storeRoot);
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  const base = cacheDirName(req.id, req.seedFrom);
+  const sharing = req.sharing ?? 'shared';
+
+  const lockAndUse = async (name: string, fh: FileHandle): Promise<AcquiredCache> => {
+    const dir = join(root, name);
+    await ensureDir(dir, req);
+    return {
+      dir,
+      release: async () => {
+        try {
+          unflock(fh.fd);
+        } finally {
+          await fh.close();
+        }
+      },
+    };
+  };
+
+  if (sharing === 'private') {
+    for (let i = 0; ; i++) {
+      const name = i === 0 ? base : `${base}~${i}`;
+      const fh = await open(join(root, `${name}.lock`), 'a');
+      if (tryFlock(fh.fd, 'exclusive')) return lockAndUse(name, fh);
+      await fh.close();
+    }
+  }
+  const fh = await open(join(root, `${base}.lock`), 'a');
+  try {
+    await waitFlockAbortable(fh.fd, sharing === 'locked' ? 'exclusive' : 'shared', `cache mount ${req.id}`, signal);
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  return lockAndUse(base, fh);
+}
+
+async function waitFlockAbortable(fd: number, mode: 'shared' | 'exclusive', what: string, signal?: AbortSignal): Promise<void> {
+  if (!signal) return waitFlock(fd, mode, { what });
+  while (!tryFlock(fd, mode)) {
+    if (signal.aborted) throw new KilnError('CANCELLED', `cancelled while waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Ids of the caches present, for `kiln prune`-style listings. */
+export async function listCacheDirs(storeRoot: string): Promise<string[]> {
+  try {
+    return (await readdir(cacheMountsRoot(storeRoot))).filter((n) => !n.endsWith('.lock') && !n.includes('.new-'));
+  } catch {
+    return [];
+  }
+}

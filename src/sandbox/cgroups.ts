@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import { readFile, rmdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+/**
+ * Where the OCI runtime puts a RUN's cgroup and how to read its accounting.
+ *
+ * The container's cgroupsPath is relative (`kiln/<id>/c`), so it nests under
+ * kiln's own cgroup in every hierarchy: limits imposed on kiln also bind its
+ * RUNs. `runc run` removes the leaf `c` when the container exits; the parent
+ * `kiln/<id>` keeps the hierarchical totals (cpuacct.usage,
+ * memory.max_usage_in_bytes on v1; cpu.stat, memory.peak on v2) so they can be
+ * read after exit, then kiln removes it.
+ */
+
+interface Hierarchy {
+  /** Mount point of the hierarchy, e.g. /sys/fs/cgroup/memory or /sys/fs/cgroup/unified. */
+  mount: string;
+  /** kiln's own cgroup inside it, from /proc/self/cgroup. */
+  own: string;
+  controllers: string[];
+  v2: boolean;
+}
+
+let cached: Hierarchy[] | undefined;
+
+function hierarchies(): Hierarchy[] {
+  if (cached) return cached;
+  const own = new Map<string, string>();
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+    if (!line) continue;
+    const [, ctrls = '', path = '/'] = line.split(':');
+    own.set(ctrls, path);
+  }
+  const out: Hierarchy[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (sep < 0) continue;
+    const type = f[sep + 1];
+    const root = f[3] ?? '/';
+    const mountPoint = f[4] ?? '';
+    if (type === 'cgroup2') {
+      const p = own.get('');
+      if (p !== undefined) out.push({ mount: mountPoint, own: relTo(root, p), controllers: [], v2: true });
+    } else if (type === 'cgroup') {
+      const superOpts = (f[sep + 3] ?? '').split(',');
+      const ctrls = superOpts.filter((o) => !['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec'].includes(o) && !o.startsWith('release_agent') && o !== 'clone_children');
+      const key = [...own.keys()].find((k) => k.split(',').some((c) => ctrls.includes(c)));
+      if (key !== undefined) out.push({ mount: mountPoint, own: relTo(root, own.get(key) ?? '/'), controllers: ctrls, v2: false });
+    }
+  }
+  cached = out;
+  return out;
+}
+
+/** A cgroup mount may show only a subtree (root field of mountinfo); kiln's path is relative to it. */
+function relTo(root: string, path: string): string {
+  if (root === '/' || !path.startsWith(root)) return path;
+  return path.slice(root.length) || '/';
+}
+
+export function containerCgroupsPath(id: string): string {
+  return `kiln/${id}/c`;
+}
+
+function parentDirs(id: string): string[] {
+  return hierarchies().map((h) => join(h.mount, h.own, 'kiln', id));
+}
+
+export interface CgroupUsage {
+  cpuSeconds: number;
+  peakMemoryBytes?: number;
+}
+
+async function readNumber(path: string): Promise<number | undefined> {
+  try {
+    const n = Number((await readFile(path, 'utf8')).trim());
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function readUsage(id: string): Promise<CgroupUsage> {
+  let cpuSeconds = 0;
+  let peak: number | undefined;
+  const hs = hierarchies();
+  const v1Cpu = hs.find((h) => !h.v2 && h.controllers.includes('cpuacct'));
+  const v1Mem = hs.find((h) => !h.v2 && h.controllers.includes('memory'));
+  const v2 = hs.find((h) => h.v2);
+  if (v1Cpu) {
+    const ns = await readNumber(join(v1Cpu.mount, v1Cpu.own, 'kiln', id, 'cpuacct.usage'));
+    if (ns !== undefined) cpuSeconds = ns / 1e9;
+  } else if (v2) {
+    try {
+      const stat = await readFile(join(v2.mount, v2.own, 'kiln', id, 'cpu.stat'), 'utf8');
+      const m = /usage_usec (\d+)/.exec(stat);
+      if (m) cpuSeconds = Number(m[1]) / 1e6;
+    } catch {
+      // no cpu controller delegated: usage stays 0
+    }
+  }
+  if (v1Mem) peak = await readNumber(join(v1Mem.mount, v1Mem.own, 'kiln', id, 'memory.max_usage_in_bytes'));
+  else if (v2) peak = await readNumber(join(v2.mount, v2.own, 'kiln', id, 'memory.peak'));
+  return peak === undefined ? { cpuSeconds } : { cpuSeconds, peakMemoryBytes: peak };
+}
+
+/**
+ * Removes `kiln/<id>` (and a leftover leaf) in every hierarchy. `statePaths`
+ * are the runtime's recorded cgroup paths of a container from a dead kiln
+ * process, whose own cgroup may differ from this one's.
+ */
+export async function removeContainerCgroups(id: string, statePaths: string[] = []): Promise<void> {
+  const dirs = new Set<string>();
+  for (const p of parentDirs(id)) dirs.add(p);
+  for (const p of statePaths) if (p.endsWith(`/kiln/${id}/c`)) dirs.add(dirname(p));
+  for (const d of dirs) {
+    await rmdir(join(d, 'c')).catch(() => undefined);
+    await rmdir(d).catch(() => undefined);
+  }
+}

@@ -1,0 +1,260 @@
+import { chown, lstat, mkdir, readdir } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { KilnError } from '../errors/index.js';
+import { buildSpec, etcMounts, writeBundle, writeEtcFiles, type NetworkMode, type ResourceLimits } from './bundle.js';
+import { containerCgroupsPath, readUsage, removeContainerCgroups, type CgroupUsage } from './cgroups.js';
+import { DEFAULT_HOSTNAME, DEFAULT_PATH, systemMounts } from './docker-defaults.js';
+import { isOpaqueDir, mountOverlay, mountTmpfs, mountsUnder, unmount } from './mount.js';
+import { OutputSink, type OutputListener } from './output.js';
+import { applyUlimits, inheritedRlimits, type Ulimit } from './rlimits.js';
+import { resolveInRoot } from './rootfs-path.js';
+import { prepareMounts, secretDir, type RunMountSpec } from './run-mounts.js';
+import { forceDeleteContainer, runContainer, type RuntimeOptions } from './runtime.js';
+import { CONTAINER_PREFIX, makeScratch, removeScratch, sweepMounts } from './scratch.js';
+import { resolveUser } from './user.js';
+
+/**
+ * One process run in a fresh overlay over read-only lower dirs, through the
+ * OCI runtime. Used by the RUN step (which turns the upperdir into a layer)
+ * and by `kiln run` (which throws it away).
+ */
+
+export interface SandboxRequest {
+  /** Store root: scratch dirs go to `<root>/tmp/`, cache mounts to `<root>/cache-mounts/`. */
+  storeRoot: string;
+  /** Snapshot dirs of the parent layers, topmost first; empty for `FROM scratch`. */
+  lowerdirs: string[];
+  args: string[];
+  /** KEY=VALUE; PATH, HOSTNAME and HOME are added when missing. */
+  env: string[];
+  /** As written in USER: name, uid, name:group, uid:gid. Default root. */
+  user?: string;
+  /** Absolute; created (owned by the user) when missing. */
+  workdir: string;
+  hostname?: string;
+  network: NetworkMode;
+  mounts?: RunMountSpec[];
+  limits?: ResourceLimits & { ulimits?: Ulimit[] };
+  securityInsecure?: boolean;
+  runtime?: RuntimeOptions;
+  signal?: AbortSignal;
+  onOutput?: OutputListener;
+  /** Every byte of output is appended here. */
+  logFile?: string;
+}
+
+/** What the process left behind, for turning into a layer. Valid only during the callback. */
+export interface UpperDiff {
+  upperdir: string;
+  /** In-image paths (relative, no leading "/") created only as mount points by the runtime; not part of the RUN's result. */
+  exclude: string[];
+}
+
+export interface SandboxResult<T> {
+  exitCode: number;
+  usage: CgroupUsage;
+  durationMs: number;
+  /** The last lines of output (stdout and stderr interleaved). */
+  outputTail: string[];
+  /** The callback's value; undefined when the process failed (non-zero exit). */
+  collected?: T;
+}
+
+const swept = new Set<string>();
+
+/** Mount points the runtime will create in the rootfs (host side, so they land in the upperdir). */
+interface CreatedMountPoint {
+  /** In-root paths from the first missing component down to the mount point. */
+  chain: string[];
+  /** Existing directories above the chain (copied up only because the runtime created an entry in them), with their lower metadata. */
+  existingParents: Array<{ path: string; mode: number; uid: number; gid: number }>;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function findCreatedMountPoints(rootfs: string, destinations: string[]): Promise<CreatedMountPoint[]> {
+  const out: CreatedMountPoint[] = [];
+  const all = new Set(destinations.map((d) => posix.normalize(d)));
+  for (const dest of all) {
+    // A mount point inside another mount (/dev/shm in /dev, a masked /proc
+    // path) is created in that mount, not in the rootfs.
+    const parents = [...all].filter((o) => o !== dest && dest.startsWith(o === '/' ? '/' : `${o}/`));
+    if (parents.length > 0) continue;
+    const resolved = await resolveInRoot(rootfs, dest);
+    const parts = resolved.split('/').filter(Boolean);
+    const chain: string[] = [];
+    const existingParents: CreatedMountPoint['existingParents'] = [];
+    for (let i = 1; i <= parts.length; i++) {
+      const p = parts.slice(0, i).join('/');
+      if (chain.length > 0) {
+        chain.push(p);
+        continue;
+      }
+      const st = await lstat(join(rootfs, p)).catch(() => undefined);
+      if (!st) chain.push(p);
+      else if (i < parts.length) existingParents.push({ path: p, mode: st.mode, uid: st.uid, gid: st.gid });
+    }
+    if (chain.length > 0) out.push({ chain, existingParents });
+  }
+  return out;
+}
+
+/** A created mount point is always excluded; its created parents only when the RUN left nothing else in them. */
+async function exclusionsFor(upperdir: string, created: CreatedMountPoint[]): Promise<string[]> {
+  const excluded = new Set<string>();
+  for (const c of created) {
+    const target = c.chain[c.chain.length - 1] as string;
+    excluded.add(target);
+  }
+  // deepest parents first so an excluded child makes its parent empty
+  const parents = [...new Set(created.flatMap((c) => c.chain.slice(0, -1)))].sort((a, b) => b.length - a.length);
+  for (const p of parents) {
+    let names: string[];
+    try {
+      names = await readdir(join(upperdir, p));
+    } catch {
+      continue;
+    }
+    if (names.every((n) => excluded.has(`${p}/${n}`))) excluded.add(p);
+  }
+  // An existing dir (/etc for /etc/hosts) was copied up just for the mount
+  // point: drop it unless the RUN also changed it or put something in it.
+  const existing = new Map(created.flatMap((c) => c.existingParents).map((e) => [e.path, e]));
+  for (const e of [...existing.values()].sort((a, b) => b.path.length - a.path.length)) {
+    const st = await lstat(join(upperdir, e.path)).catch(() => undefined);
+    if (!st || !st.isDirectory() || st.mode !== e.mode || st.uid !== e.uid || st.gid !== e.gid || isOpaqueDir(join(upperdir, e.path))) continue;
+    const names = await readdir(join(upperdir, e.path));
+    if (names.every((n) => excluded.has(`${e.path}/${n}`))) excluded.add(e.path);
+  }
+  return [...excluded].sort();
+}
+
+/** WORKDIR is created like BuildKit does: missing components owned by the RUN's user, 0755, part of the layer. */
+async function ensureWorkdir(rootfs: string, workdir: string, uid: number, gid: number): Promise<void> {
+  const resolved = await resolveInRoot(rootfs, workdir);
+  const parts = resolved.split('/').filter(Boolean);
+  for (let i = 1; i <= parts.length; i++) {
+    const host = join(rootfs, ...parts.slice(0, i));
+    if (await exists(host)) continue;
+    await mkdir(host, { mode: 0o755 });
+    await chown(host, uid, gid);
+  }
+}
+
+function withDefaults(env: string[], extra: Record<string, string>): string[] {
+  const keys = new Set(env.map((e) => e.split('=', 1)[0]));
+  const out = [...env];
+  for (const [k, v] of Object.entries(extra)) if (!keys.has(k)) out.push(`${k}=${v}`);
+  return out;
+}
+
+export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperDiff) => Promise<T>): Promise<SandboxResult<T>> {
+  if (req.signal?.aborted) throw new KilnError('CANCELLED', 'RUN cancelled before it started');
+  if (!req.workdir.startsWith('/')) throw new KilnError('RUN_FAILED', `working directory "${req.workdir}" is not absolute`);
+  if (req.args.length === 0) throw new KilnError('RUN_FAILED', 'no command to run');
+  if (!swept.has(req.storeRoot)) {
+    swept.add(req.storeRoot);
+    await sweepMounts(req.storeRoot);
+  }
+  const started = Date.now();
+  const { name, dir } = await makeScratch(req.storeRoot);
+  const id = `${CONTAINER_PREFIX}${name}`;
+  const upperdir = join(dir, 'u');
+  const rootfs = join(dir, 'm');
+  const sink = new OutputSink(req.onOutput, req.logFile);
+  let release: (() => Promise<void>) | undefined;
+  let containerStarted = false;
+  let exit: { exitCode: number; aborted: boolean } | undefined;
+  let usage: CgroupUsage = { cpuSeconds: 0 };
+  let collected: T | undefined;
+  let failure: unknown;
+  try {
+    for (const d of ['u', 'w', 'm', 'e', 'l']) await mkdir(join(dir, d));
+    mountOverlay({ lowerdirs: req.lowerdirs, upperdir, workdir: join(dir, 'w'), target: rootfs, emptyLower: join(dir, 'l') });
+
+    const user = await resolveUser(rootfs, req.user);
+    await ensureWorkdir(rootfs, req.workdir, user.uid, user.gid);
+    const prepared = await prepareMounts(req.mounts ?? [], { storeRoot: req.storeRoot, scratch: dir, signal: req.signal });
+    release = prepared.release;
+    const hostname = req.hostname ?? DEFAULT_HOSTNAME;
+    const etc = await writeEtcFiles(join(dir, 'e'), hostname);
+    const mounts = [...etcMounts(etc), ...prepared.mounts];
+    const insecure = req.securityInsecure === true;
+    const created = await findCreatedMountPoints(rootfs, [...systemMounts({ insecure }).map((m) => m.destination), ...mounts.map((m) => m.destination)]);
+
+    const env = withDefaults([...req.env, ...prepared.env], { PATH: DEFAULT_PATH, HOSTNAME: hostname, HOME: user.home });
+    const spec = await buildSpec({
+      rootfs,
+      args: req.args,
+      env,
+      cwd: req.workdir,
+      user,
+      hostname,
+      network: req.network,
+      mounts,
+      rlimits: applyUlimits(inheritedRlimits(), req.limits?.ulimits),
+      cgroupsPath: containerCgroupsPath(id),
+      limits: req.limits,
+      insecure,
+    });
+    // With secrets, config.json (which may hold env= secrets) stays on the tmpfs too.
+    let bundle = dir;
+    if (prepared.env.length > 0 || prepared.hasSecrets) {
+      bundle = secretDir(dir);
+      if (!prepared.hasSecrets) {
+        await mkdir(bundle, { recursive: true });
+        mountTmpfs(bundle, { size: 16 * 1024 * 1024, mode: 0o700 });
+      }
+    }
+    await writeBundle(bundle, spec);
+
+    containerStarted = true;
+    exit = await runContainer({ ...req.runtime, id, bundle, sink, signal: req.signal });
+    usage = await readUsage(id);
+    await sink.end();
+    if (exit.aborted || req.signal?.aborted) throw new KilnError('CANCELLED', 'RUN cancelled');
+    if (exit.exitCode === 0 && collect) {
+      // The overlay must be gone before the upperdir is read: no writer can race the diff.
+      unmount(rootfs);
+      collected = await collect({ upperdir, exclude: await exclusionsFor(upperdir, created) });
+    }
+  } catch (e) {
+    failure = e;
+  } finally {
+    await sink.end().catch(() => undefined);
+    const cleanupErrors: unknown[] = [];
+    const attempt = async (fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        cleanupErrors.push(e);
+      }
+    };
+    if (containerStarted && (exit === undefined || exit.aborted || failure !== undefined)) {
+      await attempt(() => forceDeleteContainer(id, req.runtime));
+    }
+    if (containerStarted) await attempt(() => removeContainerCgroups(id));
+    if (release) await attempt(release);
+    await attempt(async () => {
+      for (const mp of await mountsUnder(dir)) unmount(mp);
+    });
+    await attempt(() => removeScratch(dir));
+    if (failure === undefined && cleanupErrors.length > 0) failure = cleanupErrors[0];
+  }
+  if (failure !== undefined) throw failure;
+  const result: SandboxResult<T> = {
+    exitCode: exit?.exitCode ?? 1,
+    usage,
+    durationMs: Date.now() - started,
+    outputTail: sink.tail(),
+  };
+  if (collected !== undefined) result.collected = collected;
+  return result;
+}

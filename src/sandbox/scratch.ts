@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { mountsUnder, unmount } from './mount.js';
+import { removeContainerCgroups } from './cgroups.js';
+import { forceDeleteContainer, listContainers } from './runtime.js';
+
+/**
+ * Per-RUN scratch directories live in `<root>/tmp/` with short names that
+ * encode the owning process (pid + start time, so a recycled pid is not
+ * mistaken for the owner). Several kiln processes may share a store: a sweep
+ * only touches what belongs to processes that are gone.
+ */
+
+export const CONTAINER_PREFIX = 'kiln-';
+
+let selfTag: string | undefined;
+let seq = 0;
+
+function startTime(pid: number | 'self'): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // comm may contain spaces and parentheses: fields start after the last ')'
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = rest[19];
+    return ticks === undefined ? undefined : Number(ticks).toString(36);
+  } catch {
+    return undefined;
+  }
+}
+
+function ownerTag(): string {
+  selfTag ??= `${process.pid.toString(36)}.${startTime('self') ?? '0'}`;
+  return selfTag;
+}
+
+/** `r<pid36>.<start36>.<seq>`: unique per process and step, short enough for overlay options and runc ids. */
+export function nextScratchName(): string {
+  seq += 1;
+  return `r${ownerTag()}.${seq.toString(36)}`;
+}
+
+/** True when the process that created scratch entry `name` is still running. */
+export function ownerAlive(name: string): boolean {
+  const m = /^(?:r|kiln-r)([0-9a-z]+)\.([0-9a-z]+)\./.exec(name);
+  if (!m) return true; // not ours: never touch it
+  const pid = parseInt(m[1] ?? '', 36);
+  return startTime(pid) === m[2];
+}
+
+export function scratchRoot(storeRoot: string): string {
+  return join(resolve(storeRoot), 'tmp');
+}
+
+export async function makeScratch(storeRoot: string): Promise<{ name: string; dir: string }> {
+  const name = nextScratchName();
+  const dir = join(scratchRoot(storeRoot), name);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return { name, dir };
+}
+
+export interface SweepReport {
+  containers: string[];
+  unmounted: string[];
+  removed: string[];
+}
+
+/**
+ * Cleans up after RUNs of kiln processes that died without their `finally`
+ * (SIGKILL, OOM, power loss): force-deletes their runc containers, unmounts
+ * what they mounted under the store root (read from /proc/self/mountinfo), and
+ * removes their scratch directories. Live processes' RUNs are left alone.
+ */
+export async function sweepMounts(storeRoot: string): Promise<SweepReport> {
+  const report: SweepReport = { containers: [], unmounted: [], removed: [] };
+  const tmp = scratchRoot(storeRoot);
+  for (const id of await listContainers()) {
+    if (!id.startsWith(CONTAINER_PREFIX) || ownerAlive(id)) continue;
+    const cgroupPaths = await forceDeleteContainer(id);
+    await removeContainerCgroups(id, cgroupPaths);
+    report.containers.push(id);
+  }
+  for (const mp of await mountsUnder(tmp)) {
+    const rel = mp.slice(tmp.length + 1);
+    const name = rel.split('/')[0] ?? '';
+    if (!name || ownerAlive(name)) continue;
+    unmount(mp);
+    report.unmounted.push(mp);
+  }
+  let names: string[] = [];
+  try {
+    names = await readdir(tmp);
+  } catch {
+    return report;
+  }
+  const stillMounted = new Set((await mountsUnder(tmp)).map((p) => p.slice(tmp.length + 1).split('/')[0]));
+  for (const name of names) {
+    if (!/^r[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]+$/.test(name) || ownerAlive(name) || stillMounted.has(name)) continue;
+    await rm(join(tmp, name), { recursive: true, force: true });
+    report.removed.push(name);
+  }
+  return report;
+}
+
+/** Removes a scratch dir of this process; refuses while anything is still mounted inside (never delete through a mount). */
+export async function removeScratch(dir: string): Promise<void> {
+  for (const mp of await mountsUnder(dir)) unmount(mp);
+  if ((await mountsUnder(dir)).length > 0) return;
+  await rm(dir, { recursive: true, force: true });
+  await rmdir(dir).catch(() => undefined);
+}

@@ -1,0 +1,67 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { KilnError } from '../errors/index.js';
+
+const run = promisify(execFile);
+
+/**
+ * Git sources of ADD: `git@host:repo`, `git://…`, `ssh://…`, and http(s)/file
+ * URLs whose path ends in `.git`; a `#ref:subdir` fragment picks the commit and
+ * the directory. (file:// is a kiln extension for local repositories.)
+ */
+export function isGitUrl(s: string): boolean {
+  if (/^git@[^:]+:/.test(s) || /^(git|ssh):\/\//.test(s)) return true;
+  return /^(https?|file):\/\/[^#]*\.git(\/)?(#.*)?$/.test(s);
+}
+
+export interface GitSource {
+  remote: string;
+  ref?: string;
+  subdir?: string;
+}
+
+export function parseGitUrl(s: string): GitSource {
+  const hash = s.indexOf('#');
+  const remote = hash < 0 ? s : s.slice(0, hash);
+  const frag = hash < 0 ? '' : s.slice(hash + 1);
+  const colon = frag.indexOf(':');
+  const ref = colon < 0 ? frag : frag.slice(0, colon);
+  const subdir = colon < 0 ? '' : frag.slice(colon + 1);
+  const out: GitSource = { remote };
+  if (ref !== '') out.ref = ref;
+  if (subdir !== '') out.subdir = subdir;
+  return out;
+}
+
+/** Clones `src` into `dir` with the system git and checks out its ref (branch, tag or commit). */
+export async function cloneGit(src: GitSource, dir: string, signal?: AbortSignal): Promise<void> {
+  const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true' };
+  const git = async (args: string[], what: string): Promise<void> => {
+    try {
+      await run('git', args, signal ? { env, maxBuffer: 16 << 20, signal } : { env, maxBuffer: 16 << 20 });
+    } catch (e) {
+      if (signal?.aborted) throw new KilnError('CANCELLED', `ADD cancelled: ${src.remote}`);
+      const stderr = String((e as { stderr?: unknown }).stderr ?? '').trim().split('\n').pop() ?? '';
+      throw new KilnError('CONTEXT', `ADD failed: ${what} ${src.remote}: ${stderr || (e as Error).message}`);
+    }
+  };
+  await git(['-c', 'protocol.file.allow=always', 'clone', '--quiet', '--no-checkout', '--', src.remote, dir], 'cannot clone');
+  const ref = src.ref ?? 'HEAD';
+  const commit = (await revParse(dir, ref, env)) ?? (await revParse(dir, `origin/${ref}`, env));
+  if (!commit) throw new KilnError('CONTEXT', `ADD failed: ref "${ref}" not found in ${src.remote}`);
+  await git(['-C', dir, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', commit], `cannot check out "${ref}" of`);
+  if (existsSync(`${dir}/.gitmodules`)) {
+    await git(['-C', dir, '-c', 'protocol.file.allow=always', 'submodule', 'update', '--quiet', '--init', '--recursive'], 'cannot fetch submodules of');
+  }
+}
+
+async function revParse(dir: string, ref: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  try {
+    const { stdout } = await run('git', ['-C', dir, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { env });
+    const sha = stdout.trim();
+    return sha === '' ? undefined : sha;
+  } catch {
+    return undefined;
+  }
+}

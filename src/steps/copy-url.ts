@@ -1,0 +1,81 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream, utimesSync, chmodSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fetch } from 'undici';
+import { KilnError } from '../errors/index.js';
+
+export function isHttpUrl(s: string): boolean {
+  return /^https?:\/\//i.test(s);
+}
+
+export interface Downloaded {
+  /** Host path of the downloaded file (mode 0600, mtime from Last-Modified). */
+  file: string;
+  /** The name the file gets in a directory destination. */
+  name: string;
+  sha256: string;
+}
+
+/**
+ * ADD <url>: downloads to `dir`, verifying `--checksum` (sha256:<hex>) before
+ * the file can be used. The file name comes from the URL path, else from
+ * Content-Disposition, else `__unnamed__` (BuildKit's fallback).
+ */
+export async function downloadUrl(url: string, dir: string, checksum?: string, signal?: AbortSignal): Promise<Downloaded> {
+  let want: string | undefined;
+  if (checksum !== undefined) {
+    const m = /^sha256:([a-f0-9]{64})$/.exec(checksum);
+    if (!m) throw new KilnError('USAGE', `unsupported --checksum "${checksum}" (want sha256:<64 hex>)`);
+    want = m[1];
+  }
+  let res;
+  try {
+    res = await fetch(url, signal ? { redirect: 'follow', signal } : { redirect: 'follow' });
+  } catch (e) {
+    if (signal?.aborted) throw new KilnError('CANCELLED', `ADD cancelled: ${url}`);
+    throw new KilnError('CONTEXT', `ADD failed: cannot download ${url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`);
+  }
+  if (!res.ok || !res.body) {
+    await res.body?.cancel();
+    throw new KilnError('CONTEXT', `ADD failed: cannot download ${url}: HTTP ${res.status}`);
+  }
+  const name = nameFor(url, res.headers.get('content-disposition'));
+  const file = `${dir}/${name}`;
+  const h = createHash('sha256');
+  const out = createWriteStream(file, { mode: 0o600 });
+  const tee = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      h.update(chunk);
+      if (out.write(chunk)) cb();
+      else out.once('drain', () => cb());
+    },
+    final(cb) {
+      out.end(cb);
+    },
+  });
+  try {
+    await pipeline(res.body, tee);
+  } catch (e) {
+    throw new KilnError('CONTEXT', `ADD failed: download of ${url} interrupted: ${(e as Error).message}`);
+  }
+  const sha256 = h.digest('hex');
+  if (want !== undefined && want !== sha256) {
+    throw new KilnError('DIGEST_MISMATCH', `ADD failed: checksum of ${url} is sha256:${sha256}, expected sha256:${want}`);
+  }
+  chmodSync(file, 0o600);
+  const lm = res.headers.get('last-modified');
+  const when = lm ? Date.parse(lm) : NaN;
+  if (Number.isFinite(when)) utimesSync(file, when / 1000, when / 1000);
+  return { file, name, sha256 };
+}
+
+function nameFor(url: string, disposition: string | null): string {
+  const path = new URL(url).pathname;
+  const base = decodeURIComponent(path.slice(path.lastIndexOf('/') + 1));
+  if (base !== '' && base !== '.' && base !== '..') return base;
+  const m = disposition ? /filename="?([^";]+)"?/i.exec(disposition) : null;
+  const fromHeader = m?.[1]?.split('/').pop();
+  if (fromHeader && fromHeader !== '.' && fromHeader !== '..') return fromHeader;
+  return '__unnamed__';
+}

@@ -1,0 +1,401 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { posix } from 'node:path';
+import { BuildContext } from '../context/build-context.js';
+import { SelectionHasher } from '../context/content-hash.js';
+import { PatternMatcher, type MatchInfo } from '../context/dockerignore.js';
+import { type FsNode, type FsView, joinRel, resolvePath, type SourceTree } from '../context/fs-view.js';
+import { BadPatternError, cleanPath, goMatch, hasMeta } from '../context/glob.js';
+import { HashCache } from '../context/hash-cache.js';
+import { KilnError } from '../errors/index.js';
+import type { Digest } from '../image/digest.js';
+import { comparePaths } from '../layer/path-order.js';
+import type { LayerEntry } from '../layer/types.js';
+import { ArchiveTree, detectArchive } from './copy-archive.js';
+import { parseChmod, type ChmodFn } from './copy-chmod.js';
+import { resolveChown, type Owner } from './copy-chown.js';
+import { cloneGit, isGitUrl, parseGitUrl } from './copy-git.js';
+import { downloadUrl, isHttpUrl } from './copy-url.js';
+
+/** A COPY or ADD after expansion, as plain data (the solver builds it from the instruction). */
+export interface CopyParams {
+  kind?: 'COPY' | 'ADD';
+  sources: string[];
+  dest: string;
+  /** The stage's WORKDIR, absolute. */
+  workdir: string;
+  chown?: string;
+  chmod?: string;
+  exclude?: string[];
+  parents?: boolean;
+  link?: boolean;
+  /** Where local sources come from: the build context, or a stage's/image's LayeredFs. */
+  from: SourceTree;
+  /** The current stage's file system before this step; undefined for scratch. */
+  destFs?: FsView;
+  /** ADD --checksum=sha256:… (URL sources). */
+  checksum?: string;
+  /** ADD --keep-git-dir. */
+  keepGitDir?: boolean;
+  /** ADD --unpack: default unpacks local archives, not downloads. */
+  unpack?: boolean;
+  /** Stat-keyed file hash cache; an in-memory one when absent. */
+  hashCache?: HashCache;
+  /** Where downloads, clones and unpacked archives are staged; default the OS temp dir. */
+  tmpDir?: string;
+  /** Time (s) given to directories the step creates; default now. */
+  now?: number;
+  /** Cancels downloads and clones. */
+  signal?: AbortSignal;
+}
+
+export interface CopyResult {
+  /** The new layer's entries, depth-first with sorted names (parents before children). */
+  entries: LayerEntry[];
+  /** Content digest of exactly the selected source files: the cache-key input. */
+  inputDigest: Digest;
+  /** Removes staged downloads/clones/unpacked archives; call after the layer is written. */
+  dispose(): void;
+}
+
+interface Planned {
+  view: FsView;
+  srcPath: string;
+  node: FsNode;
+  owner: Owner | undefined;
+  /** True when the node is part of the copied content (not a parent filled in afterwards). */
+  content: boolean;
+  /** A destination directory the step creates: owner per --chown, mode not subject to --chmod. */
+  created?: boolean;
+}
+
+/** One matched source: a tree, the path in it, and the name it was matched by. */
+interface Match {
+  view: FsView;
+  /** Resolved path (symlinks followed) in view. */
+  path: string;
+  /** Path as matched (before following a final symlink): its basename names the copy. */
+  matched: string;
+  /** --parents: the path kept under the destination. */
+  keep?: string;
+  /** An unpacked archive: contents go into the destination, owners from the archive. */
+  archive?: boolean;
+  /** A download: always a file placed by name. */
+  label: string;
+}
+
+/**
+ * COPY and ADD with Docker/BuildKit semantics: resolves sources, decides
+ * where each lands, and returns the layer's entries without copying anything
+ * (content is read from the source when the layer writer opens it).
+ */
+export async function planCopy(p: CopyParams): Promise<CopyResult> {
+  const kind = p.kind ?? 'COPY';
+  const staged: string[] = [];
+  const cache = p.hashCache ?? HashCache.load();
+  const dispose = (): void => {
+    for (const d of staged.splice(0)) {
+      cache.forget(`${d}/`);
+      rmSync(d, { recursive: true, force: true });
+    }
+  };
+  try {
+    return await plan({ ...p, hashCache: cache }, kind, () => {
+      const d = mkdtempSync(posix.join(p.tmpDir ?? tmpdir(), 'kiln-add-'));
+      staged.push(d);
+      return d;
+    }, dispose);
+  } catch (e) {
+    dispose();
+    throw e;
+  }
+}
+
+async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, dispose: () => void): Promise<CopyResult> {
+  if (p.sources.length === 0) throw new KilnError('CONTEXT', `${kind} failed: no source files were specified`);
+  const cache = p.hashCache ?? HashCache.load();
+  const now = p.now ?? Date.now() / 1000;
+  const owner = await resolveChown(p.chown, p.destFs);
+  const chmod = p.chmod !== undefined ? parseChmod(p.chmod) : undefined;
+  const exclude = p.exclude && p.exclude.length > 0 ? new PatternMatcher(p.exclude) : undefined;
+  const destFs = p.link ? undefined : p.destFs;
+
+  const destSyntaxDir = /(^|\/)\.{0,2}$/.test(p.dest) || p.dest.endsWith('/');
+  if (p.sources.length > 1 && !destSyntaxDir) {
+    throw new KilnError('CONTEXT', `When using ${kind} with more than one source file, the destination must be a directory and end with a /`);
+  }
+  // an absolute destination ignores WORKDIR; a relative one is resolved against it
+  const destAbs = cleanPath(p.dest.startsWith('/') ? p.dest : posix.join('/', p.workdir || '/', p.dest));
+  const { path: dest, isDir: destExistsDir } = resolveDest(destFs, destAbs);
+
+  const matches: Match[] = [];
+  for (const src of p.sources) matches.push(...(await matchSource(p, kind, src, stage)));
+  const destIsDir = destSyntaxDir || destExistsDir || matches.length > 1 || p.parents === true;
+
+  const planned = new Map<string, Planned>();
+  const hasher = new SelectionHasher(cache);
+  const put = (target: string, m: Match, path: string, node: FsNode, ownerOverride?: Owner): void => {
+    if (target === '') return;
+    planned.set(target, { view: m.view, srcPath: path, node, owner: ownerOverride, content: true });
+  };
+
+  for (const m of matches) {
+    hasher.mark(m.label);
+    const node = m.view.lstat(m.path);
+    if (!node) throw new KilnError('CONTEXT', `${kind} failed: "${m.label}" not found in ${m.view.label}`);
+    const keepOwner = m.archive && p.chown === undefined;
+    if (node.type === 'directory') {
+      const base = m.keep !== undefined ? joinRel(dest, m.keep) : dest;
+      // --parents recreates the source's directories; otherwise a missing destination directory is new: 0755, owned per --chown.
+      if (m.keep !== undefined) put(base, m, m.path, node);
+      else if (base !== '' && !planned.has(base) && !destFs?.lstat(base)) {
+        planned.set(base, { view: m.view, srcPath: m.path, node: newDir(now), owner: undefined, content: true, created: true });
+      }
+      hasher.add('.', node);
+      copyTree(m, m.path, base, exclude, [], (target, path, n) => {
+        hasher.add(path.slice(m.path.length + (m.path === '' ? 0 : 1)), n);
+        put(target, m, path, n, keepOwner ? { uid: n.uid, gid: n.gid } : undefined);
+      });
+    } else {
+      const name = posix.basename(m.matched);
+      if (exclude && exclude.matchWithParent(name, []).excluded) continue;
+      const target = m.keep !== undefined ? joinRel(dest, m.keep) : destIsDir ? joinRel(dest, name) : dest;
+      if (target === '') throw new KilnError('CONTEXT', `${kind} failed: cannot copy "${m.label}" onto the root directory`);
+      hasher.add(name, node);
+      put(target, m, m.path, node);
+    }
+  }
+
+  if (destIsDir && dest !== '' && !planned.has(dest) && !destFs?.lstat(dest)) {
+    planned.set(dest, { view: p.from, srcPath: '', node: newDir(now), owner: undefined, content: true, created: true });
+  }
+  addParents(planned, destFs, now, kind);
+
+  const paths = [...planned.keys()].sort(comparePaths);
+  const entries = paths.map((path) => toEntry(path, planned.get(path)!, owner, chmod));
+  return { entries, inputDigest: hasher.digest(), dispose };
+}
+
+function newDir(now: number): FsNode {
+  return { type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: now };
+}
+
+/**
+ * The destination in the parent image: intermediate symlinks followed inside
+ * the image root, and the final name followed only when it leads to a
+ * directory (a link to a file is replaced, as Docker does).
+ */
+function resolveDest(destFs: FsView | undefined, destAbs: string): { path: string; isDir: boolean } {
+  const rel = destAbs.replace(/^\/+/, '');
+  if (!destFs) return { path: rel, isDir: false };
+  if (rel === '') return { path: '', isDir: true };
+  const parent = resolvePath(destFs, posix.dirname(rel) === '.' ? '' : posix.dirname(rel), { followFinal: true });
+  const own = joinRel(parent, posix.basename(rel));
+  const node = destFs.lstat(own);
+  if (node?.type === 'directory') return { path: own, isDir: true };
+  if (node?.type === 'symlink') {
+    const followed = resolvePath(destFs, own, { followFinal: true });
+    if (destFs.lstat(followed)?.type === 'directory') return { path: followed, isDir: true };
+  }
+  return { path: own, isDir: false };
+}
+
+/** Sources → matches: URLs and git repositories staged, wildcards expanded, symlinks resolved inside the tree. */
+async function matchSource(p: CopyParams, kind: 'COPY' | 'ADD', src: string, stage: () => string): Promise<Match[]> {
+  if (kind === 'ADD' && isGitUrl(src)) {
+    const git = parseGitUrl(src);
+    const dir = stage();
+    await cloneGit(git, dir, p.signal);
+    const view = BuildContext.open(dir, { ignorePatterns: p.keepGitDir ? [] : ['.git'], label: `git repository ${git.remote}` });
+    const sub = git.subdir ? resolvePath(view, git.subdir, { followFinal: true, what: src }) : '';
+    if (view.lstat(sub)?.type !== 'directory') throw new KilnError('CONTEXT', `ADD failed: "${git.subdir ?? ''}" is not a directory in ${git.remote}`);
+    return [{ view, path: sub, matched: sub, label: src }];
+  }
+  if (isHttpUrl(src)) {
+    if (kind === 'COPY') throw new KilnError('CONTEXT', `COPY failed: source can't be a URL for COPY ("${src}")`);
+    const dir = stage();
+    const got = await downloadUrl(src, dir, p.checksum, p.signal);
+    const view = BuildContext.open(dir, { ignoreFile: null, label: `download ${src}` });
+    if (p.unpack === true) {
+      const archive = await unpackIfArchive(view, got.name, stage, src);
+      if (archive) return [archive];
+    }
+    return [{ view, path: got.name, matched: got.name, label: src }];
+  }
+  if (p.checksum !== undefined && kind === 'ADD') {
+    throw new KilnError('CONTEXT', `ADD failed: --checksum applies to URL sources only ("${src}")`);
+  }
+  const out: Match[] = [];
+  for (const m of matchLocal(p.from, src, kind, p.parents === true)) {
+    if (kind === 'ADD' && p.unpack !== false && m.view.lstat(m.path)?.type === 'file') {
+      const archive = await unpackIfArchive(m.view, m.path, stage, src);
+      if (archive) {
+        out.push({ ...archive, ...(m.keep !== undefined ? { keep: posix.dirname(m.keep) === '.' ? '' : posix.dirname(m.keep) } : {}) });
+        continue;
+      }
+    }
+    out.push(m);
+  }
+  return out;
+}
+
+async function unpackIfArchive(view: FsView, path: string, stage: () => string, label: string): Promise<Match | undefined> {
+  const node = view.lstat(path);
+  if (!node?.host) return undefined;
+  const compression = await detectArchive(node.host.path);
+  if (compression === undefined) return undefined;
+  const tree = await ArchiveTree.extract(node.host.path, compression, stage(), `archive "${label}"`);
+  return { view: tree, path: '', matched: '', archive: true, label };
+}
+
+function matchLocal(view: FsView, src: string, kind: string, parents: boolean): Match[] {
+  // --parents: "/./" pivots; only what follows it is kept under the destination.
+  const pivotAt = parents ? src.indexOf('/./') : -1;
+  const stripped = src.replace(/^\/+/, '');
+  const rel = cleanPath(stripped);
+  if (rel === '..' || rel.startsWith('../')) {
+    throw new KilnError('UNSAFE_PATH', `${kind} failed: "${src}" is outside the ${view.label}`);
+  }
+  const norm = rel === '.' ? '' : rel;
+  let pivot = '';
+  if (pivotAt >= 0) {
+    const before = cleanPath(src.slice(0, pivotAt).replace(/^\/+/, ''));
+    pivot = before === '.' ? '' : before;
+  }
+  const keepOf = (matched: string): string | undefined => {
+    if (!parents) return undefined;
+    if (pivot === '') return matched;
+    return matched === pivot ? '' : matched.slice(pivot.length + 1);
+  };
+  if (!hasMeta(norm)) {
+    const path = resolvePath(view, norm, { followFinal: true, what: src });
+    if (!view.lstat(path)) throw new KilnError('CONTEXT', `${kind} failed: "${src}" not found in ${view.label}`);
+    return [{ view, path, matched: norm, keep: keepOf(norm), label: src }];
+  }
+  let found: string[] = [''];
+  for (const seg of norm.split('/')) {
+    const next: string[] = [];
+    for (const dir of found) {
+      const resolvedDir = resolvePath(view, dir, { followFinal: true, what: src });
+      if (!hasMeta(seg)) {
+        if (view.lstat(joinRel(resolvedDir, seg))) next.push(joinRel(dir, seg));
+        continue;
+      }
+      if (view.lstat(resolvedDir)?.type !== 'directory') continue;
+      for (const name of view.readdir(resolvedDir)) {
+        let ok: boolean;
+        try {
+          ok = goMatch(seg, name);
+        } catch (e) {
+          if (e instanceof BadPatternError) throw new KilnError('CONTEXT', `${kind} failed: bad pattern "${src}"`);
+          throw e;
+        }
+        if (ok) next.push(joinRel(dir, name));
+      }
+    }
+    found = next;
+  }
+  if (found.length === 0) throw new KilnError('CONTEXT', `${kind} failed: no source files matching "${src}" in ${view.label}`);
+  return found.map((matched) => ({
+    view,
+    path: resolvePath(view, matched, { followFinal: true, what: src }),
+    matched,
+    keep: keepOf(matched),
+    label: src,
+  }));
+}
+
+/** Walks a source directory into targets under `base`, with --exclude applied relative to the source directory. */
+function copyTree(
+  m: Match,
+  dir: string,
+  base: string,
+  exclude: PatternMatcher | undefined,
+  info: MatchInfo,
+  emit: (target: string, path: string, node: FsNode) => void,
+): void {
+  const relRoot = m.path;
+  for (const name of m.view.readdir(dir)) {
+    const path = joinRel(dir, name);
+    const node = m.view.lstat(path);
+    if (!node) continue;
+    const rel = relRoot === '' ? path : path.slice(relRoot.length + 1);
+    let childInfo: MatchInfo = [];
+    if (exclude) {
+      const v = exclude.matchWithParent(rel, info);
+      childInfo = v.info;
+      if (v.excluded && !(node.type === 'directory' && exclude.hasExceptions)) continue;
+      if (v.excluded) {
+        // Only kept when something below is re-included.
+        const inner: Array<[string, string, FsNode]> = [];
+        copyTree(m, path, joinRel(base, name), exclude, childInfo, (t, pth, n) => inner.push([t, pth, n]));
+        if (inner.length === 0) continue;
+        emit(joinRel(base, name), path, node);
+        for (const [t, pth, n] of inner) emit(t, pth, n);
+        continue;
+      }
+    }
+    emit(joinRel(base, name), path, node);
+    if (node.type === 'directory') copyTree(m, path, joinRel(base, name), exclude, childInfo, emit);
+  }
+}
+
+/**
+ * Every ancestor of a copied entry appears in the layer: with the parent
+ * image's metadata when it exists there (so /tmp keeps 1777), else 0755 root.
+ */
+function addParents(planned: Map<string, Planned>, destFs: FsView | undefined, now: number, kind: string): void {
+  for (const path of [...planned.keys()]) {
+    let slash = path.lastIndexOf('/');
+    while (slash > 0) {
+      const parent = path.slice(0, slash);
+      const have = planned.get(parent);
+      if (have) {
+        if (have.node.type !== 'directory') {
+          throw new KilnError('CONTEXT', `${kind} failed: cannot copy to "/${path}": "/${parent}" is not a directory`);
+        }
+        break;
+      }
+      const existing = destFs?.lstat(parent);
+      if (existing && existing.type !== 'directory') {
+        throw new KilnError('CONTEXT', `${kind} failed: cannot copy to "/${path}": "/${parent}" is not a directory in the image`);
+      }
+      planned.set(parent, { view: destFs ?? emptyView, srcPath: parent, node: existing ?? newDir(now), owner: existing ? { uid: existing.uid, gid: existing.gid } : undefined, content: false });
+      slash = parent.lastIndexOf('/');
+    }
+  }
+  for (const [path, pl] of planned) {
+    if (pl.content) continue;
+    const existing = destFs?.lstat(path);
+    if (existing?.type === 'directory') planned.set(path, { ...pl, node: existing, owner: { uid: existing.uid, gid: existing.gid } });
+  }
+}
+
+const emptyView: FsView = {
+  label: 'scratch',
+  chroot: true,
+  lstat: () => undefined,
+  readdir: () => [],
+  open: () => {
+    throw new KilnError('INTERNAL', 'no content in scratch');
+  },
+};
+
+function toEntry(path: string, pl: Planned, owner: Owner, chmod: ChmodFn | undefined): LayerEntry {
+  const n = pl.node;
+  const isDir = n.type === 'directory';
+  let mode = n.mode;
+  if (pl.content && !pl.created && chmod && n.type !== 'symlink') mode = chmod(mode, isDir);
+  const who = pl.content ? (pl.owner ?? owner) : (pl.owner ?? { uid: 0, gid: 0 });
+  const entry: LayerEntry = { path, type: n.type, mode, uid: who.uid, gid: who.gid, mtime: n.mtime };
+  if (n.type === 'file') {
+    entry.size = n.size;
+    const { view, srcPath } = pl;
+    entry.open = () => view.open(srcPath);
+    if (n.host) entry.sourcePath = n.host.path;
+  }
+  if (n.linkname !== undefined) entry.linkname = n.linkname;
+  if (n.devmajor !== undefined) entry.devmajor = n.devmajor;
+  if (n.devminor !== undefined) entry.devminor = n.devminor;
+  return entry;
+}

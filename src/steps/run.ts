@@ -1,0 +1,141 @@
+import { KilnError } from '../errors/index.js';
+import { diffUpperdir, writeLayer } from '../layer/index.js';
+import type { LayerEntry, LayerWriteOptions, WrittenLayer } from '../layer/types.js';
+import { runSandbox, type SandboxRequest } from '../sandbox/sandbox.js';
+import type { ResourceLimits, NetworkMode } from '../sandbox/bundle.js';
+import type { CgroupUsage } from '../sandbox/cgroups.js';
+import type { OutputListener } from '../sandbox/output.js';
+import type { Ulimit } from '../sandbox/rlimits.js';
+import type { FileMountSpec, RunMountSpec } from '../sandbox/run-mounts.js';
+import type { RuntimeOptions } from '../sandbox/runtime.js';
+import type { BlobStore } from '../store/types.js';
+
+export type { RunMountSpec, BindMountSpec, CacheMountSpec, TmpfsMountSpec, SecretMountSpec, SshMountSpec, FileMountSpec } from '../sandbox/run-mounts.js';
+export type { ResourceLimits, NetworkMode } from '../sandbox/bundle.js';
+export type { Ulimit } from '../sandbox/rlimits.js';
+
+/**
+ * The RUN step as plain data: the solver resolves the Dockerfile (shell form,
+ * expansion, --mount sources, secrets) and hands over this; the step knows
+ * nothing of Dockerfiles.
+ */
+export interface RunStepInput {
+  /** The store: its root holds scratch dirs (`tmp/`) and cache mounts (`cache-mounts/`); the layer blob is written to it. */
+  store: BlobStore & { readonly root: string };
+  /** Snapshot dirs of the parent layers, TOPMOST FIRST; empty for `FROM scratch`. */
+  lowerdirs: string[];
+  /** Already resolved: shell form → [...shell, text]; exec form as is; heredocs via `heredocRun`. */
+  args: string[];
+  /** KEY=VALUE: image env plus the build args in scope. PATH, HOSTNAME, HOME are defaulted when absent. */
+  env: string[];
+  /** USER as written (name, uid, name:group, uid:gid); resolved against the rootfs /etc/passwd and /etc/group. */
+  user?: string;
+  /** Absolute; created when missing. */
+  workdir: string;
+  /** Default "buildkitsandbox". */
+  hostname?: string;
+  network: NetworkMode;
+  mounts: RunMountSpec[];
+  limits?: ResourceLimits & { ulimits?: Ulimit[] };
+  /** `RUN --security=insecure`; the caller checks the `security.insecure` entitlement. */
+  securityInsecure?: boolean;
+  layer: LayerWriteOptions;
+  /** OCI runtime binary (`runc` default, or `crun`). */
+  runtime?: RuntimeOptions;
+  /** Abort: the container is killed, everything unmounted and removed, and the step rejects with CANCELLED. */
+  signal?: AbortSignal;
+  onOutput?: OutputListener;
+  /** Full output is appended here, never clipped. */
+  logFile?: string;
+}
+
+export interface RunStepResult {
+  exitCode: number;
+  /** Undefined when the RUN changed nothing (history `empty_layer`). */
+  layer?: WrittenLayer;
+  usage: CgroupUsage;
+  durationMs: number;
+}
+
+/** Lines of output quoted in a RUN_FAILED message. */
+const TAIL_LINES = 10;
+
+export async function executeRun(input: RunStepInput): Promise<RunStepResult> {
+  const req: SandboxRequest = {
+    storeRoot: input.store.root,
+    lowerdirs: input.lowerdirs,
+    args: input.args,
+    env: input.env,
+    workdir: input.workdir,
+    network: input.network,
+    mounts: input.mounts,
+  };
+  if (input.user !== undefined) req.user = input.user;
+  if (input.hostname !== undefined) req.hostname = input.hostname;
+  if (input.limits !== undefined) req.limits = input.limits;
+  if (input.securityInsecure !== undefined) req.securityInsecure = input.securityInsecure;
+  if (input.runtime !== undefined) req.runtime = input.runtime;
+  if (input.signal !== undefined) req.signal = input.signal;
+  if (input.onOutput !== undefined) req.onOutput = input.onOutput;
+  if (input.logFile !== undefined) req.logFile = input.logFile;
+
+  const r = await runSandbox(req, async ({ upperdir, exclude }) => {
+    const entries = await nonEmpty(diffUpperdir(upperdir, { exclude }));
+    return entries ? await writeLayer(entries, input.store, input.layer) : null;
+  });
+  if (r.exitCode !== 0) {
+    const tail = r.outputTail.slice(-TAIL_LINES);
+    const shown = tail.length > 0 ? `; last output:\n${tail.map((l) => `  ${l}`).join('\n')}` : '';
+    const err = new KilnError('RUN_FAILED', `process "${formatArgs(input.args)}" did not complete successfully: exit code ${r.exitCode}${shown}`);
+    throw Object.assign(err, { exitCode: r.exitCode, outputTail: tail });
+  }
+  const result: RunStepResult = { exitCode: r.exitCode, usage: r.usage, durationMs: r.durationMs };
+  if (r.collected) result.layer = r.collected;
+  return result;
+}
+
+/** A RUN_FAILED error from executeRun carries these. */
+export interface RunFailure {
+  exitCode: number;
+  outputTail: string[];
+}
+
+export function runFailure(e: unknown): RunFailure | undefined {
+  if (!(e instanceof KilnError) || e.code !== 'RUN_FAILED') return undefined;
+  const x = e as KilnError & Partial<RunFailure>;
+  return typeof x.exitCode === 'number' ? { exitCode: x.exitCode, outputTail: x.outputTail ?? [] } : undefined;
+}
+
+function formatArgs(args: string[]): string {
+  return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
+}
+
+/** Peeks one entry: undefined when the diff is empty, else an iterable yielding everything. */
+async function nonEmpty(src: AsyncIterable<LayerEntry>): Promise<AsyncIterable<LayerEntry> | undefined> {
+  const it = src[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done) return undefined;
+  return {
+    async *[Symbol.asyncIterator]() {
+      yield first.value;
+      for (;;) {
+        const n = await it.next();
+        if (n.done) return;
+        yield n.value;
+      }
+    },
+  };
+}
+
+/**
+ * `RUN <<EOF …` with the heredoc as the whole command (BuildKit's rule): the
+ * script is mounted read-only at /dev/pipes/<name> (inside the /dev tmpfs, so
+ * never in a layer) and run directly when it starts with `#!`, otherwise by
+ * the shell's interpreter.
+ */
+export function heredocRun(shell: string[], name: string, content: string): { args: string[]; mount: FileMountSpec } {
+  const target = `/dev/pipes/${name.replace(/[^A-Za-z0-9._-]/g, '_') || 'EOF'}`;
+  const mount: FileMountSpec = { type: 'file', target, content, mode: 0o755 };
+  const args = content.startsWith('#!') ? [target] : [shell[0] ?? '/bin/sh', target];
+  return { args, mount };
+}
