@@ -1,0 +1,165 @@
+import { createReadStream, lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { KilnError } from '../errors/index.js';
+import type { Digest } from '../image/digest.js';
+import { hashSelection } from './content-hash.js';
+import { findIgnoreFile, loadIgnoreFile, type MatchInfo, PatternMatcher } from './dockerignore.js';
+import { type FsNode, type FsView, nodeFromStats } from './fs-view.js';
+import type { HashCache } from './hash-cache.js';
+import { compareNames } from '../layer/path-order.js';
+
+export interface OpenContextOptions {
+  /** An explicit ignore file; `null` disables ignoring. Default: found from `dockerfile` and the context root. */
+  ignoreFile?: string | null;
+  /** Path of the Dockerfile, so `<Dockerfile>.dockerignore` beside it can win over `.dockerignore`. */
+  dockerfile?: string;
+  /** Patterns used instead of any ignore file (e.g. `.git` for a cloned repository). */
+  ignorePatterns?: string[];
+  /** How errors name the tree; default "build context". */
+  label?: string;
+}
+
+interface Verdict {
+  excluded: boolean;
+  info: MatchInfo;
+}
+
+/**
+ * The build context as COPY sees it: a directory with `.dockerignore` applied,
+ * read-only, symlinks never followed out of it. Nodes and listings are read
+ * once and remembered, so the context behaves as one snapshot for the build.
+ */
+export class BuildContext implements FsView {
+  readonly chroot = false;
+  private readonly nodes = new Map<string, FsNode | null>();
+  private readonly verdicts = new Map<string, Verdict>();
+  private readonly visible = new Map<string, boolean>();
+  private readonly listings = new Map<string, Array<[string, FsNode]>>();
+
+  private constructor(
+    readonly root: string,
+    readonly matcher: PatternMatcher,
+    /** The ignore file in use, if any. */
+    readonly ignoreFile: string | undefined,
+    readonly label: string,
+  ) {}
+
+  static open(dir: string, opts: OpenContextOptions = {}): BuildContext {
+    const root = resolve(dir);
+    let st;
+    try {
+      st = statSync(root);
+    } catch {
+      throw new KilnError('CONTEXT', `build context "${dir}" not found`);
+    }
+    if (!st.isDirectory()) throw new KilnError('CONTEXT', `build context "${dir}" is not a directory`);
+    const label = opts.label ?? 'build context';
+    if (opts.ignorePatterns) return new BuildContext(root, new PatternMatcher(opts.ignorePatterns), undefined, label);
+    const file = opts.ignoreFile === null ? undefined : (opts.ignoreFile ?? findIgnoreFile(root, opts.dockerfile));
+    return new BuildContext(root, loadIgnoreFile(file), file, label);
+  }
+
+  lstat(path: string): FsNode | undefined {
+    const cached = this.nodes.get(path);
+    if (cached !== undefined) return cached ?? undefined;
+    const node = this.readNode(path);
+    this.nodes.set(path, node ?? null);
+    return node;
+  }
+
+  readdir(path: string): string[] {
+    return this.list(path).map((e) => e[0]);
+  }
+
+  list(path: string): Array<[string, FsNode]> {
+    const cached = this.listings.get(path);
+    if (cached) return cached;
+    const dir = this.lstat(path);
+    if (dir?.type !== 'directory') return [];
+    const out: Array<[string, FsNode]> = [];
+    for (const name of this.rawNames(path)) {
+      const child = path === '' ? name : `${path}/${name}`;
+      if (!this.isVisible(child)) continue;
+      let node = this.nodes.get(child);
+      if (node === undefined) {
+        // The parent is known to be a real directory here, so the child can be read directly.
+        node = this.statHost(child) ?? null;
+        this.nodes.set(child, node);
+      }
+      if (node) out.push([name, node]);
+    }
+    this.listings.set(path, out);
+    return out;
+  }
+
+  open(path: string): Readable {
+    const node = this.lstat(path);
+    if (node?.type !== 'file') throw new KilnError('CONTEXT', `"${path}" is not a regular file in the ${this.label}`);
+    return createReadStream(this.hostPath(path));
+  }
+
+  hostPath(path: string): string {
+    return path === '' ? this.root : `${this.root}/${path}`;
+  }
+
+  /** Digest of exactly these context paths (directories with their contents); see SelectionHasher. */
+  hashSelection(paths: readonly string[], cache: HashCache): Digest {
+    return hashSelection(this, paths, cache);
+  }
+
+  private readNode(path: string): FsNode | undefined {
+    if (path !== '') {
+      const slash = path.lastIndexOf('/');
+      const parent = slash < 0 ? '' : path.slice(0, slash);
+      // Never let the host resolve a symlinked ancestor: only walk through real, visible directories.
+      if (this.lstat(parent)?.type !== 'directory') return undefined;
+      if (!this.isVisible(path)) return undefined;
+    }
+    return this.statHost(path);
+  }
+
+  private statHost(path: string): FsNode | undefined {
+    const host = this.hostPath(path);
+    const st = lstatSync(host, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    const node = nodeFromStats(st, host);
+    if (node.type === 'symlink') node.linkname = readlinkSync(host);
+    return node;
+  }
+
+  private rawNames(path: string): string[] {
+    try {
+      return readdirSync(this.hostPath(path)).sort(compareNames);
+    } catch (e) {
+      throw new KilnError('CONTEXT', `cannot read "${path || '.'}" in the ${this.label}: ${(e as Error).message}`);
+    }
+  }
+
+  private verdict(path: string): Verdict {
+    const cached = this.verdicts.get(path);
+    if (cached) return cached;
+    const slash = path.lastIndexOf('/');
+    const parentInfo = slash < 0 ? [] : this.verdict(path.slice(0, slash)).info;
+    const v = this.matcher.matchWithParent(path, parentInfo);
+    this.verdicts.set(path, v);
+    return v;
+  }
+
+  /**
+   * Not excluded, or an excluded directory that still holds a re-included
+   * entry (fsutil creates such directories with only those entries).
+   */
+  private isVisible(path: string): boolean {
+    if (this.matcher.empty) return true;
+    const cached = this.visible.get(path);
+    if (cached !== undefined) return cached;
+    let vis = !this.verdict(path).excluded;
+    if (!vis && this.matcher.hasExceptions) {
+      const st = lstatSync(this.hostPath(path), { throwIfNoEntry: false });
+      if (st?.isDirectory()) vis = this.rawNames(path).some((n) => this.isVisible(`${path}/${n}`));
+    }
+    this.visible.set(path, vis);
+    return vis;
+  }
+}

@@ -1,0 +1,69 @@
+import { createHash, type Hash } from 'node:crypto';
+import { digestOfHash, type Digest } from '../image/digest.js';
+import { KilnError } from '../errors/index.js';
+import type { FsNode, FsView } from './fs-view.js';
+import { walk } from './fs-view.js';
+import { cleanPath } from './glob.js';
+import type { HashCache } from './hash-cache.js';
+
+/**
+ * Accumulates one digest over a list of file-tree nodes: path, type, mode,
+ * link target, device numbers and file bytes. Never mtime and never the owner:
+ * COPY writes root-owned files unless --chown, so the build machine's owners
+ * must not split the cache between machines (BuildKit's rule too).
+ */
+export class SelectionHasher {
+  private readonly h: Hash = createHash('sha256');
+  // Records are batched: one update per ~64 KiB instead of one per file.
+  private pending = '';
+  count = 0;
+
+  constructor(private readonly cache: HashCache) {}
+
+  add(path: string, node: FsNode): void {
+    let content = '';
+    if (node.type === 'file') {
+      if (!node.host) throw new KilnError('INTERNAL', `no backing file for "${path}"`);
+      content = this.cache.fileSha256(node.host);
+    } else if (node.type === 'char' || node.type === 'block') {
+      content = `${node.devmajor ?? 0},${node.devminor ?? 0}`;
+    }
+    this.pending += `${path}\0${node.type}\0${node.mode.toString(8)}\0${node.linkname ?? ''}\0${content}\n`;
+    this.count++;
+    if (this.pending.length > 65536) this.flush();
+  }
+
+  private flush(): void {
+    this.h.update(this.pending);
+    this.pending = '';
+  }
+
+  /** Mixes a labelled value (a source name, an option) into the digest. */
+  mark(label: string): void {
+    this.pending += `#${label}\n`;
+  }
+
+  digest(): Digest {
+    this.flush();
+    return digestOfHash(this.h);
+  }
+}
+
+/**
+ * One digest over exactly the selected paths of a view and, for directories,
+ * everything below them. Paths are recorded relative to the view's root.
+ */
+export function hashSelection(view: FsView, paths: readonly string[], cache: HashCache): Digest {
+  const hasher = new SelectionHasher(cache);
+  for (const given of paths) {
+    const cleaned = cleanPath(given.replace(/^\/+/, ''));
+    if (cleaned === '..' || cleaned.startsWith('../')) throw new KilnError('UNSAFE_PATH', `"${given}" is outside the ${view.label}`);
+    const p = cleaned === '.' ? '' : cleaned;
+    const node = view.lstat(p);
+    if (!node) throw new KilnError('CONTEXT', `"${given}" not found in ${view.label}`);
+    hasher.mark(p);
+    hasher.add(p, node);
+    if (node.type === 'directory') for (const [child, n] of walk(view, p)) hasher.add(child, n);
+  }
+  return hasher.digest();
+}

@@ -1,0 +1,99 @@
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { dirname } from 'node:path';
+import type { HostFile } from './fs-view.js';
+
+/**
+ * File sha256 by stat: (dev, ino, size, mtime, ctime) → hex. ctime is in the
+ * key so a `touch -m` back to the old mtime, or a write within the same mtime
+ * tick, still counts as a change. Persisted as one JSON file in the store's
+ * cache dir: parsing 20,000 entries takes a few ms, far less than the
+ * per-file reads it saves.
+ */
+export class HashCache {
+  /** path → offset of its record in `recs`: [dev, ino, size, mtimeMs, ctimeMs, sha256] laid flat, as in the file. */
+  private readonly index = new Map<string, number>();
+  private recs: unknown[] = [];
+  private dirty = false;
+  /** Files answered from the cache / read and hashed, since load. */
+  hits = 0;
+  misses = 0;
+
+  private constructor(private readonly file: string | undefined) {}
+
+  /** Loads the cache file (a missing or unreadable file is an empty cache). Pass no file for an in-memory cache. */
+  static load(file?: string): HashCache {
+    const cache = new HashCache(file);
+    if (file === undefined) return cache;
+    try {
+      // One flat array, used as is: parses several times faster than an object per file.
+      const doc = JSON.parse(readFileSync(file, 'utf8')) as { v?: number; files?: unknown[] };
+      if (doc.v === 2 && Array.isArray(doc.files) && doc.files.length % 7 === 0) {
+        cache.recs = doc.files;
+        for (let i = 0; i < cache.recs.length; i += 7) cache.index.set(cache.recs[i] as string, i + 1);
+      }
+    } catch {
+      // A cache is only an optimisation: a corrupt or absent file means re-hashing.
+    }
+    return cache;
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  /** sha256 hex of the file's bytes, from the cache when its stat key is unchanged. */
+  fileSha256(host: HostFile): string {
+    const i = this.index.get(host.path);
+    const r = this.recs;
+    if (i !== undefined && r[i] === host.dev && r[i + 1] === host.ino && r[i + 2] === host.size && r[i + 3] === host.mtimeMs && r[i + 4] === host.ctimeMs) {
+      this.hits++;
+      return r[i + 5] as string;
+    }
+    this.misses++;
+    const hex = hashFile(host.path);
+    this.index.set(host.path, r.length + 1);
+    r.push(host.path, host.dev, host.ino, host.size, host.mtimeMs, host.ctimeMs, hex);
+    this.dirty = true;
+    return hex;
+  }
+
+  /** Writes the file atomically (temp + rename) when something changed; superseded records are dropped. */
+  save(): void {
+    if (!this.file || !this.dirty) return;
+    const files: unknown[] = [];
+    for (const [path, i] of this.index) files.push(path, ...this.recs.slice(i, i + 6));
+    mkdirSync(dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ v: 2, files }));
+    renameSync(tmp, this.file);
+    this.dirty = false;
+  }
+
+  /** Forgets files below `prefix` (staged downloads and unpacked archives), so they never reach the cache file. */
+  forget(prefix: string): void {
+    for (const k of this.index.keys()) {
+      if (k.startsWith(prefix)) {
+        this.index.delete(k);
+        this.dirty = true;
+      }
+    }
+  }
+}
+
+const buf = Buffer.allocUnsafe(1 << 20);
+
+export function hashFile(path: string): string {
+  const h = createHash('sha256');
+  const fd = openSync(path, 'r');
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
+}

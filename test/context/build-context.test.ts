@@ -1,0 +1,97 @@
+import { chmodSync, existsSync, utimesSync, writeFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BuildContext } from '../../src/context/build-context.js';
+import { walk } from '../../src/context/fs-view.js';
+import { HashCache } from '../../src/context/hash-cache.js';
+import { isKilnError } from '../../src/errors/index.js';
+import { makeTree, tempDir } from '../steps/copy-helpers.js';
+
+describe('BuildContext', () => {
+  it('applies .dockerignore, keeping excluded directories that hold re-included files', () => {
+    const dir = makeTree(tempDir(), { 'a.txt': 'A', 'docs/keep.txt': 'K', 'docs/other.txt': 'O', 'node_modules/x/i.js': 'x', '.dockerignore': 'docs\n!docs/keep.txt\nnode_modules\n' });
+    const ctx = BuildContext.open(dir);
+    expect([...walk(ctx, '')].map(([p]) => p)).toEqual(['.dockerignore', 'a.txt', 'docs', 'docs/keep.txt']);
+    expect(ctx.lstat('node_modules/x/i.js')).toBeUndefined();
+  });
+
+  it('uses <Dockerfile>.dockerignore beside a custom Dockerfile', () => {
+    const dir = makeTree(tempDir(), { 'a.txt': 'A', 'b.txt': 'B', '.dockerignore': 'a.txt\n', 'ci/app.Dockerfile': 'FROM scratch', 'ci/app.Dockerfile.dockerignore': 'b.txt\n' });
+    const ctx = BuildContext.open(dir, { dockerfile: join(dir, 'ci/app.Dockerfile') });
+    expect(ctx.lstat('a.txt')).toBeDefined();
+    expect(ctx.lstat('b.txt')).toBeUndefined();
+  });
+
+  it('refuses a missing context directory', () => {
+    let err: unknown;
+    try { BuildContext.open('/nonexistent/kiln-ctx'); } catch (e) { err = e; }
+    expect(isKilnError(err) && err.code === 'CONTEXT').toBe(true);
+  });
+
+  it('never lstats through a symlinked directory', () => {
+    const outside = makeTree(tempDir(), { 'secret': 'S' });
+    const dir = makeTree(tempDir(), { 'a': 'A' });
+    symlinkSync(outside, join(dir, 'out'));
+    expect(BuildContext.open(dir).lstat('out/secret')).toBeUndefined();
+  });
+});
+
+describe('hashSelection and the stat-keyed hash cache', () => {
+  it('hits the cache for unchanged files, survives a reload, and ignores mtime', () => {
+    const dir = makeTree(tempDir(), { 'a.txt': 'A', 'src/b.txt': 'B', 'src/c.txt': 'C', 'other.txt': 'O' });
+    const cacheFile = join(tempDir('kiln-cache-'), 'hashes.json');
+    const c1 = HashCache.load(cacheFile);
+    const d1 = BuildContext.open(dir).hashSelection(['a.txt', 'src'], c1);
+    expect(c1.misses).toBe(3);
+    c1.save();
+    expect(existsSync(cacheFile)).toBe(true);
+
+    const c2 = HashCache.load(cacheFile);
+    const d2 = BuildContext.open(dir).hashSelection(['a.txt', 'src'], c2);
+    expect(d2).toBe(d1);
+    expect(c2.hits).toBe(3);
+    expect(c2.misses).toBe(0);
+
+    // touching mtime re-reads the file (stat changed) but the digest stays
+    utimesSync(join(dir, 'src/b.txt'), 5, 5);
+    const c3 = HashCache.load(cacheFile);
+    expect(BuildContext.open(dir).hashSelection(['a.txt', 'src'], c3)).toBe(d1);
+    expect(c3.misses).toBe(1);
+
+    // a file outside the selection changes nothing
+    writeFileSync(join(dir, 'other.txt'), 'changed');
+    expect(BuildContext.open(dir).hashSelection(['a.txt', 'src'], c3)).toBe(d1);
+
+    chmodSync(join(dir, 'a.txt'), 0o600);
+    expect(BuildContext.open(dir).hashSelection(['a.txt', 'src'], c3)).not.toBe(d1);
+  });
+
+  it('detects a same-size rewrite through ctime', () => {
+    const dir = makeTree(tempDir(), { 'a.txt': 'AAAA' });
+    const cache = HashCache.load();
+    const d1 = BuildContext.open(dir).hashSelection(['a.txt'], cache);
+    const st = { t: 1_000_000 };
+    utimesSync(join(dir, 'a.txt'), st.t, st.t);
+    writeFileSync(join(dir, 'a.txt'), 'BBBB');
+    utimesSync(join(dir, 'a.txt'), st.t, st.t);
+    expect(BuildContext.open(dir).hashSelection(['a.txt'], cache)).not.toBe(d1);
+  });
+
+  it('a corrupt cache file is an empty cache', () => {
+    const f = join(tempDir(), 'bad.json');
+    writeFileSync(f, '{not json');
+    expect(HashCache.load(f).size).toBe(0);
+  });
+});
+
+describe('hashSelection paths', () => {
+  it('accepts "." and "/"-prefixed paths and refuses ".."', () => {
+    const dir = makeTree(tempDir(), { 'a.txt': 'A' });
+    const ctx = BuildContext.open(dir);
+    const cache = HashCache.load();
+    expect(ctx.hashSelection(['.'], cache)).toBe(ctx.hashSelection(['/'], cache));
+    expect(ctx.hashSelection(['./a.txt'], cache)).toBe(ctx.hashSelection(['a.txt'], cache));
+    expect(() => ctx.hashSelection(['../x'], cache)).toThrow(/outside the build context/);
+    expect(() => ctx.hashSelection(['nope'], cache)).toThrow(/not found/);
+  });
+});

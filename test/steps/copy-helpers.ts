@@ -1,0 +1,54 @@
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync, chmodSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { LayerEntry } from '../../src/layer/types.js';
+
+export function tempDir(prefix = 'kiln-copy-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export type Spec = Record<string, string | { dir: true; mode?: number } | { link: string } | { content: string; mode?: number; mtime?: number }>;
+
+/** Builds a directory tree: "a/b.txt": "text", "d/": {dir:true}, "l": {link:"target"}. */
+export function makeTree(root: string, spec: Spec): string {
+  for (const [path, v] of Object.entries(spec)) {
+    const full = join(root, path);
+    mkdirSync(dirname(full), { recursive: true });
+    if (typeof v === 'string') writeFileSync(full, v);
+    else if ('dir' in v) {
+      mkdirSync(full, { recursive: true });
+      if (v.mode !== undefined) chmodSync(full, v.mode);
+    } else if ('link' in v) symlinkSync(v.link, full);
+    else {
+      writeFileSync(full, v.content);
+      if (v.mode !== undefined) chmodSync(full, v.mode);
+      if (v.mtime !== undefined) utimesSync(full, v.mtime, v.mtime);
+    }
+  }
+  return root;
+}
+
+export interface Seen {
+  type: LayerEntry['type'];
+  mode: string;
+  uid: number;
+  gid: number;
+  linkname?: string;
+  content?: string;
+  mtime: number;
+}
+
+export async function collect(entries: LayerEntry[]): Promise<Record<string, Seen>> {
+  const out: Record<string, Seen> = {};
+  for (const e of entries) {
+    const s: Seen = { type: e.type, mode: e.mode.toString(8), uid: e.uid, gid: e.gid, mtime: e.mtime };
+    if (e.linkname !== undefined) s.linkname = e.linkname;
+    if (e.open) {
+      const chunks: Buffer[] = [];
+      for await (const c of e.open()) chunks.push(c as Buffer);
+      s.content = Buffer.concat(chunks).toString();
+    }
+    out[e.path] = s;
+  }
+  return out;
+}
