@@ -1,5 +1,22 @@
 import type { Command } from 'commander';
 import { register as build } from './build.js';
+import { register as outline } from './outline.js';
+import { register as targets } from './targets.js';
+import { register as check } from './check.js';
+import { register as run } from './run.js';
+import { register as pull } from './pull.js';
+import { register as push } from './push.js';
+import { register as copy } from './copy.js';
+import { register as login } from './login.js';
+import { register as logout } from './logout.js';
+import { register as images } from './images.js';
+import { register as inspect } from './inspect.js';
+import { register as tag } from './tag.js';
+import { register as rmi } from './rmi.js';
+import { register as save } from './save.js';
+import { register as load } from './load.js';
+import { register as prune } from './prune.js';
+import { register as fsck } from './fsck.js';
 
 /** Each command module exports `register(program)`; add new ones here. */
-export const COMMANDS: Array<(program: Command) => void> = [build];
+export const COMMANDS: Array<(program: Command) => void> = [build, outline, targets, check, run, pull, push, copy, login, logout, images, inspect, tag, rmi, save, load, prune, fsck];

@@ -1,0 +1,73 @@
+import type { Command } from 'commander';
+
+/** 1536 → "1.5kB" (decimal units, like docker images). */
+export function humanSize(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(v >= 100 ? 0 : 1)}${units[i]}`;
+}
+
+/** `registry/repo:tag` → [`registry/repo`, `tag`]. */
+export function splitRef(ref: string): [string, string] {
+  const at = ref.indexOf('@');
+  const name = at >= 0 ? ref.slice(0, at) : ref;
+  const slash = name.lastIndexOf('/');
+  const colon = name.lastIndexOf(':');
+  return colon > slash ? [name.slice(0, colon), name.slice(colon + 1)] : [name, '<none>'];
+}
+
+export interface ImageListing {
+  ref: string | null;
+  repository: string;
+  tag: string;
+  digest: string;
+  mediaType: string;
+  platform: string | null;
+  created: string | null;
+  /** Config plus layers as stored (compressed); null when the image cannot be read. */
+  size: number | null;
+  error?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('images')
+    .description('list the images in the store')
+    .option('--json', 'print a JSON array')
+    .action(async (flags: { json?: boolean }, cmd: Command) => {
+      const { withStore } = await import('../store-from-options.js');
+      const { formatPlatform } = await import('../../image/platform.js');
+      const list = await withStore(cmd, async (store) => {
+        const out: ImageListing[] = [];
+        for (const e of await store.listEntries()) {
+          const [repository, tag] = e.ref ? splitRef(e.ref) : ['<none>', '<none>'];
+          const row: ImageListing = { ref: e.ref ?? null, repository, tag, digest: e.descriptor.digest, mediaType: e.descriptor.mediaType, platform: null, created: null, size: null };
+          try {
+            const img = await store.imageFromDescriptor(e.descriptor);
+            row.platform = formatPlatform({ os: img.config.os, architecture: img.config.architecture, ...(img.config.variant ? { variant: img.config.variant } : {}) });
+            row.created = img.config.created ?? null;
+            row.size = img.configDescriptor.size + img.layers.reduce((s, l) => s + l.size, 0);
+          } catch (err) {
+            row.error = (err as Error).message;
+          }
+          out.push(row);
+        }
+        return out;
+      });
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+        return;
+      }
+      const rows = [['REPOSITORY', 'TAG', 'DIGEST', 'PLATFORM', 'CREATED', 'SIZE']];
+      for (const r of list) {
+        rows.push([r.repository, r.tag, r.digest.slice(7, 19), r.platform ?? '?', r.created ?? '-', r.size === null ? '?' : humanSize(r.size)]);
+      }
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+      for (const row of rows) process.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('   ')}\n`);
+    });
+}

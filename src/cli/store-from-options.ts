@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { KilnError } from '../errors/index.js';
+import type { Descriptor } from '../image/types.js';
+import type { Store } from '../store/store.js';
+import { globalOptions } from './global-options.js';
+
+/** Opens the store named by `--root`, else `$KILN_ROOT`, else the default for this user. */
+export async function openStore(cmd: Command): Promise<Store> {
+  const { Store, defaultRoot } = await import('../store/store.js');
+  const { root } = globalOptions(cmd);
+  return Store.open(root ?? defaultRoot());
+}
+
+/** Runs `fn` with the store open and closes it afterwards. */
+export async function withStore<T>(cmd: Command, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(cmd);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** A user-typed name (`busybox`, `localhost:5000/x:1`) → the full reference tags are stored under. */
+export async function normaliseRef(input: string): Promise<string> {
+  const { parseReference } = await import('../registry/reference.js');
+  return parseReference(input).toString();
+}
+
+/**
+ * What the user names on the command line → a stored image: a reference
+ * (normalised like Docker: `busybox` is `docker.io/library/busybox:latest`),
+ * the exact stored name, a full digest, or a unique digest prefix.
+ */
+export async function findImage(store: Store, input: string): Promise<{ ref?: string; descriptor: Descriptor }> {
+  const exact = await store.resolve(input);
+  if (exact) return { ref: input, descriptor: exact };
+  const hexLike = /^(sha256:)?[a-f0-9]{4,64}$/.test(input);
+  let ref: string | undefined;
+  try {
+    ref = input.startsWith('sha256:') ? undefined : await normaliseRef(input);
+  } catch (e) {
+    if (!hexLike) throw new KilnError('USAGE', `invalid image name "${input}": ${(e as Error).message}`);
+  }
+  if (ref !== undefined) {
+    const d = await store.resolve(ref);
+    if (d) return { ref, descriptor: d };
+  }
+  // like Docker, a name wins over a digest prefix that happens to look the same
+  const d = hexLike ? await store.resolveImage(input) : undefined;
+  if (!d) throw new KilnError('NOT_FOUND', `image ${input}: not found in store ${store.root}`);
+  return { descriptor: d };
+}
