@@ -324,7 +324,7 @@ function copyTree(
     if (exclude) {
       const v = exclude.matchWithParent(rel, info);
       childInfo = v.info;
-      if (v.excluded && !(node.type === 'directory' && exclude.hasExceptions)) continue;
+      if (v.excluded && !(node.type === 'directory' && exclude.mayReinclude(rel))) continue;
       if (v.excluded) {
         // Only kept when something below is re-included.
         const inner: Array<[string, string, FsNode]> = [];

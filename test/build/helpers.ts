@@ -1,0 +1,80 @@
+import { mkdir, mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { text } from 'node:stream/consumers';
+import { Store } from '../../src/store/store.js';
+import { LayeredFs } from '../../src/context/layered-fs.js';
+import { build } from '../../src/build/build.js';
+import type { BuildOptions, BuildResult } from '../../src/build/options.js';
+import type { BuildEvent } from '../../src/solver/events.js';
+import { makeBusyboxImage } from '../helpers/busybox.js';
+
+export const BASE = 'localhost/busybox:latest';
+
+/** A store root with the busybox base in it, and helpers to build into it and look inside images. */
+export interface Bench {
+  root: string;
+  dir: string;
+  /** Writes a context: `{ 'Dockerfile': '…', 'a/b.txt': '…' }`; `{content, mode}` sets the mode. */
+  context(files: Record<string, string | { content: string; mode: number }>): Promise<string>;
+  build(ctx: string, opts?: Partial<BuildOptions>): Promise<{ result: BuildResult; events: BuildEvent[] }>;
+  /** The image's merged file system, read through its layer snapshots. */
+  fs(ref: string): Promise<LayeredFs>;
+  read(ref: string, file: string): Promise<string>;
+  store(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+export async function bench(): Promise<Bench> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'kiln-build-'));
+  const root = path.join(dir, 'root');
+  const s = await Store.open(root);
+  await makeBusyboxImage(s, BASE);
+  let n = 0;
+  return {
+    root,
+    dir,
+    async context(files) {
+      const ctx = path.join(dir, `ctx-${n++}`);
+      await mkdir(ctx, { recursive: true });
+      for (const [name, v] of Object.entries(files)) {
+        const p = path.join(ctx, name);
+        await mkdir(path.dirname(p), { recursive: true });
+        if (typeof v === 'string') await writeFile(p, v);
+        else {
+          await writeFile(p, v.content);
+          await chmod(p, v.mode);
+        }
+      }
+      return ctx;
+    },
+    async build(ctx, opts = {}) {
+      const events: BuildEvent[] = [];
+      const result = await build({ context: ctx, root, jobs: 2, onEvent: (e) => events.push(e), ...opts });
+      return { result, events };
+    },
+    async fs(ref) {
+      const img = await s.getImage(ref);
+      const dirs = await Promise.all(img.layers.map((l) => s.snapshotPath(l)));
+      return new LayeredFs(dirs.reverse(), ref);
+    },
+    async read(ref, file) {
+      const fs = await this.fs(ref);
+      return text(fs.open(file.replace(/^\//, '')));
+    },
+    async store() {
+      return s;
+    },
+    async cleanup() {
+      await s.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const cachedSteps = (events: BuildEvent[]): string[] =>
+  events.flatMap((e) => (e.type === 'step-cached' ? [e.step.text] : []));
+export const executedSteps = (events: BuildEvent[]): string[] =>
+  events.flatMap((e) => (e.type === 'step-done' && (e.layer !== undefined || e.usage !== undefined) ? [e.step.text] : []));
+export const ranSteps = (events: BuildEvent[]): string[] =>
+  events.flatMap((e) => (e.type === 'step-done' && e.usage !== undefined ? [e.step.text] : []));
