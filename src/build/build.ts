@@ -9,7 +9,9 @@ import { parseDockerfile, runChecks } from '../frontend/index.js';
 import { planBuild } from '../plan/index.js';
 import { solve, type StageResult } from '../solver/solver.js';
 import type { BuildEvent } from '../solver/events.js';
-import { StoreCacheIndex } from '../cache/records.js';
+import { StoreCacheIndex, type CacheIndex, type CacheRecord } from '../cache/records.js';
+import { ImportedCaches, INLINE_CACHE_FIELD, LayeredCacheIndex, exportCache } from '../cache/transfer.js';
+import type { LayerRef } from '../image/image.js';
 import { Store } from '../store/store.js';
 import { defaultRoot } from '../store/layout.js';
 import { parseReference } from '../registry/reference.js';
@@ -56,15 +58,30 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const store = await Store.open(options.root ?? defaultRoot());
   try {
     const sourceDateEpoch = options.sourceDateEpoch ?? epochFromEnv();
-    const cache = new StoreCacheIndex(store.layout.cache, store.layout.tmp, (d) => store.hasBlob(d));
+    const access = { insecureRegistries: options.insecureRegistries ?? [], mirrors: options.registryMirrors ?? [], ...(options.signal ? { signal: options.signal } : {}) };
+    const warn = (message: string) => emit({ type: 'warning', message, time: Date.now() });
+    const local = new StoreCacheIndex(store.layout.cache, store.layout.tmp, (d) => store.hasBlob(d));
+    let cache: CacheIndex = local;
+    let imported: ImportedCaches | undefined;
+    if (options.cacheFrom?.length && !options.noCache) {
+      imported = await ImportedCaches.open(store, options.cacheFrom, access, warn);
+      cache = new LayeredCacheIndex(local, imported);
+      await imported.importMounts(store.root).catch((e: unknown) => warn(`cache mounts not imported: ${e instanceof Error ? e.message : String(e)}`));
+    }
+    // layers named by an imported cache are downloaded only when their content is needed
+    const ensureLayers = async (layers: readonly LayerRef[]) => {
+      if (imported) for (const l of layers) await imported.ensureBlob(l.descriptor);
+    };
     const images = createImageSource(store, options, emit);
-    const executors = await createExecutors({ store, contextDir, dockerfilePath, options, sourceDateEpoch, emit });
+    const executors = await createExecutors({ store, contextDir, dockerfilePath, options, sourceDateEpoch, emit, ensureLayers });
     const signal = options.signal ?? new AbortController().signal;
     emit({ type: 'build-start', file: fileName, stages: plan.stages.length, steps: plan.stages.reduce((n, s) => n + s.instructions.length + 1, 0), time: Date.now() });
 
     let cachedSteps = 0;
     let executedSteps = 0;
+    const stepKeys: Array<{ stage: number; key: Digest }> = [];
     const counting = (e: BuildEvent) => {
+      if (e.type === 'step-cached' || e.type === 'step-done') stepKeys.push({ stage: e.step.stage, key: e.key });
       if (e.type === 'step-cached') cachedSteps++;
       if (e.type === 'step-done' && (e.layer || e.usage)) executedSteps++;
       emit(e);
@@ -95,9 +112,33 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       await executors.close();
     }
 
-    const { descriptor, config, configDigest } = await commitImage(store, result, options, sourceDateEpoch);
+    await ensureLayers(result.draft.layers);
+    const chain = targetChain(plan.stages, plan.targetIndex);
+    const recordsFor = async (mode: 'min' | 'max'): Promise<CacheRecord[]> => {
+      const out = new Map<string, CacheRecord>();
+      for (const { stage, key } of stepKeys) {
+        if (mode === 'min' && !chain.has(stage)) continue;
+        const rec = await cache.get(key);
+        if (rec) out.set(key, rec);
+      }
+      return [...out.values()];
+    };
+    const inline = options.cacheTo?.some((c) => c.type === 'inline') ? await recordsFor('min') : undefined;
+    const { descriptor, config, configDigest } = await commitImage(store, result, options, sourceDateEpoch, inline);
     for (const t of tags) await store.setRef(t, descriptor);
     await writeOutputs({ store, descriptor, tags, options, emit, stageResult: result, executors });
+    for (const spec of options.cacheTo ?? []) {
+      if (spec.type === 'inline') continue;
+      const t0 = Date.now();
+      try {
+        for (const r of await recordsFor(spec.mode)) if (r.layer) await ensureLayers([{ descriptor: r.layer, diffID: r.layer.diffID }]);
+        await exportCache(store, spec, await recordsFor(spec.mode), access);
+        emit({ type: 'phase', name: 'export', state: 'done', detail: `cache to ${spec.type === 'registry' ? spec.ref : spec.dest}`, durationMs: Date.now() - t0, time: Date.now() });
+      } catch (e) {
+        // the image is built and stored; a cache that could not be written is worth a warning, not a failure
+        warn(`cache export to ${spec.type === 'registry' ? spec.ref : spec.dest} failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     if (options.iidfile) await writeFile(options.iidfile, configDigest);
     emit({ type: 'build-done', imageId: configDigest, manifestDigest: descriptor.digest, tags, durationMs: Date.now() - started, time: Date.now() });
     return { imageId: configDigest, manifestDigest: descriptor.digest, descriptor, tags, config, cachedSteps, executedSteps };
@@ -133,8 +174,10 @@ async function commitImage(
   result: StageResult,
   options: BuildOptions,
   sourceDateEpoch: number | undefined,
+  inlineCache: CacheRecord[] | undefined,
 ): Promise<{ descriptor: Descriptor; config: ImageConfig; configDigest: Digest }> {
   const config: ImageConfig = structuredClone(result.draft.config);
+  if (inlineCache) (config as ImageConfig & Record<string, unknown>)[INLINE_CACHE_FIELD] = { version: 1, records: inlineCache, mounts: [] };
   if (options.labels && Object.keys(options.labels).length) {
     config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...options.labels } };
   }
@@ -147,4 +190,16 @@ async function commitImage(
   };
   if (!(options.tags ?? []).length) await store.keepUntagged(descriptor);
   return { descriptor, config, configDigest: image.configDescriptor.digest };
+}
+
+/** The target stage and the stages its FROM chain builds on: their steps make the final image. */
+function targetChain(stages: readonly { index: number; base: { kind: string; index?: number } }[], target: number): Set<number> {
+  const chain = new Set<number>();
+  let cur: number | undefined = target;
+  while (cur !== undefined && !chain.has(cur)) {
+    chain.add(cur);
+    const s = stages.find((x) => x.index === cur);
+    cur = s && s.base.kind === 'stage' ? s.base.index : undefined;
+  }
+  return chain;
 }

@@ -37,6 +37,8 @@ interface ExecutorInit {
   options: BuildOptions;
   sourceDateEpoch: number | undefined;
   emit: (e: BuildEvent) => void;
+  /** Makes sure the blobs of `layers` are in the store (an imported cache may still hold them remotely). */
+  ensureLayers: (layers: readonly LayerRef[]) => Promise<void>;
 }
 
 /**
@@ -66,6 +68,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
   const roMounts: string[] = [];
 
   async function lowerdirs(layers: readonly LayerRef[]): Promise<string[]> {
+    await init.ensureLayers(layers);
     const dirs = await Promise.all(layers.map((l) => store.snapshotPath(l)));
     return dirs.reverse();
   }
@@ -103,22 +106,14 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
     switch (instr.kind) {
       case 'COPY':
       case 'ADD': {
-        let from: FsView;
-        const inputs: string[] = [];
-        if (instr.from !== undefined) {
-          const src = await resolveFrom(instr.from);
-          from = await fsOf(layersOf(src), `stage ${instr.from}`);
-        } else {
-          from = ctx();
-        }
-        const destFs = instr.link || step.state.draft.layers.length === 0 ? undefined : await fsOf(step.state.draft.layers, 'image');
         const heredocFiles = await heredocTree(instr.heredocs, scratch);
-        const params: CopyParams = {
+        const fromHeredocs = heredocFiles !== undefined && instr.sources.every((s) => s.startsWith('<<'));
+        const params = (from: FsView, destFs: FsView | undefined): CopyParams => ({
           kind: instr.kind,
-          sources: instr.sources,
+          sources: fromHeredocs ? heredocFiles!.names : instr.sources,
           dest: instr.dest,
           workdir,
-          from: heredocFiles && instr.sources.every((s) => s.startsWith('<<')) ? heredocFiles.view : from,
+          from,
           ...(instr.chown !== undefined ? { chown: instr.chown } : {}),
           ...(instr.chmod !== undefined ? { chmod: instr.chmod } : {}),
           exclude: instr.exclude,
@@ -131,27 +126,56 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
           hashCache: from === context ? hashes() : HashCache.load(),
           tmpDir: scratch,
           now: init.sourceDateEpoch ?? Math.floor(Date.now() / 1000),
+        });
+        // the destination's own files (owners for --chown, existing parents) are read only when the step runs
+        const destFs = async (): Promise<FsView | undefined> =>
+          instr.link || step.state.draft.layers.length === 0 ? undefined : fsOf(step.state.draft.layers, 'image');
+        const write = async (p: CopyParams): Promise<StepOutcome> => {
+          const planned = await planCopy(p);
+          try {
+            return { layer: await writeLayer(planned.entries, store, layerOpts) };
+          } finally {
+            planned.dispose();
+          }
         };
-        if (heredocFiles && instr.sources.every((s) => s.startsWith('<<'))) params.sources = heredocFiles.names;
-        const planned = await planCopy(params);
-        inputs.push(planned.inputDigest);
-        return {
-          inputs,
-          execute: async () => {
-            try {
-              return { layer: await writeLayer(planned.entries, store, layerOpts) };
-            } finally {
-              planned.dispose();
-            }
-          },
-        };
+        if (instr.from !== undefined && !fromHeredocs) {
+          // a stage's or image's key names its content: nothing is read (or downloaded) on a cache hit
+          const src = await resolveFrom(instr.from);
+          return {
+            inputs: [`from:${src.key}`],
+            execute: async () => write(params(await fsOf(layersOf(src), `stage ${instr.from}`), await destFs())),
+          };
+        }
+        const view: FsView = fromHeredocs ? heredocFiles!.view : ctx();
+        const remote = instr.kind === 'ADD' && instr.sources.some((s) => /^(https?:\/\/|git@|git:\/\/|ssh:\/\/)/.test(s));
+        if (remote) {
+          // downloads happen once: the planned entries are kept for execute
+          const planned = await planCopy(params(view, await destFs()));
+          return {
+            inputs: [planned.inputDigest],
+            execute: async () => {
+              try {
+                return { layer: await writeLayer(planned.entries, store, layerOpts) };
+              } finally {
+                planned.dispose();
+              }
+            },
+          };
+        }
+        // the key needs only the selected sources; owners are resolved against the image when the step runs
+        const { chown: _chown, ...probeParams } = params(view, undefined);
+        const probe = await planCopy(probeParams);
+        probe.dispose();
+        return { inputs: [probe.inputDigest], execute: async () => write(params(view, await destFs())) };
       }
       case 'WORKDIR': {
-        const fs = step.state.draft.layers.length ? await fsOf(step.state.draft.layers, 'image') : undefined;
-        const entries = await workdirEntries(workdir, fs, config.User, init.sourceDateEpoch);
         return {
           inputs: [],
-          execute: async () => (entries.length ? { layer: await writeLayer(entries, store, layerOpts) } : {}),
+          execute: async () => {
+            const fs = step.state.draft.layers.length ? await fsOf(step.state.draft.layers, 'image') : undefined;
+            const entries = await workdirEntries(workdir, fs, config.User, init.sourceDateEpoch);
+            return entries.length ? { layer: await writeLayer(entries, store, layerOpts) } : {};
+          },
         };
       }
       case 'RUN': {
@@ -182,15 +206,14 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         if (insecure && !(options.allow ?? []).includes('security.insecure')) {
           throw new KilnError('USAGE', 'RUN --security=insecure needs --allow security.insecure');
         }
-        const lower = await lowerdirs(step.state.draft.layers);
         const logDir = path.join(store.layout.root, 'logs');
         return {
           inputs,
           execute: async () => {
             await mkdir(logDir, { recursive: true });
             const r = await executeRun({
-              store: Object.assign(store, {}) as Store & { root: string },
-              lowerdirs: lower,
+              store,
+              lowerdirs: await lowerdirs(step.state.draft.layers),
               args,
               env: step.runEnv,
               ...(config.User ? { user: config.User } : {}),

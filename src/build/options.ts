@@ -3,6 +3,7 @@ import type { Digest } from '../image/digest.js';
 import type { BuildEvent } from '../solver/events.js';
 import type { Compression } from '../layer/types.js';
 import { KilnError } from '../errors/index.js';
+import type { CacheExportSpec, CacheImportSpec } from '../cache/transfer.js';
 
 export interface SecretSource {
   id: string;
@@ -72,6 +73,10 @@ export interface BuildOptions {
   allow?: string[];
   limits?: ResourceLimits;
   runtime?: string;
+  /** Caches to read step results from (`--cache-from`); a broken one only warns. */
+  cacheFrom?: CacheImportSpec[];
+  /** Where to write the build cache afterwards (`--cache-to`). */
+  cacheTo?: CacheExportSpec[];
   onEvent?: (e: BuildEvent) => void;
   signal?: AbortSignal;
 }

@@ -36,6 +36,8 @@ interface BuildFlags {
   pidsLimit?: string;
   ulimit: string[];
   runtime?: string;
+  cacheFrom: string[];
+  cacheTo: string[];
 }
 
 export function register(program: Command): void {
@@ -73,11 +75,14 @@ export function register(program: Command): void {
     .option('--pids-limit <n>', 'maximum processes in each RUN')
     .option('--ulimit <name=soft[:hard]>', 'rlimit for RUN steps (repeatable)', collect, [])
     .option('--runtime <name>', 'OCI runtime: runc (default) or crun')
+    .option('--cache-from <spec>', 'import build cache: type=registry,ref=R | type=local,src=DIR (repeatable)', collect, [])
+    .option('--cache-to <spec>', 'export build cache: type=registry,ref=R | type=local,dest=DIR | type=inline [,mode=min|max][,cache-mounts=true] (repeatable)', collect, [])
     .action(async (contextDir: string, flags: BuildFlags, cmd: Command) => {
       const g = globalOptions(cmd);
       const { build } = await import('../../build/build.js');
       const { parseBuildArgs, parseByteSize, parseOutputSpec, parseSecretSpec, parseSshSpec } = await import('../../build/options.js');
       const { createRenderer } = await import('../progress/render.js');
+      const { parseCacheFrom, parseCacheTo } = await import('../../cache/transfer.js');
 
       if (flags.network !== 'host' && flags.network !== 'none') throw new KilnError('USAGE', `--network must be host or none, not "${flags.network}"`);
       const mode: ProgressMode = flags.quiet ? 'quiet' : (flags.progress as ProgressMode);
@@ -143,6 +148,8 @@ export function register(program: Command): void {
             ulimits: flags.ulimit.map(parseUlimit),
           },
           ...(flags.runtime ? { runtime: flags.runtime } : {}),
+          cacheFrom: flags.cacheFrom.map(parseCacheFrom),
+          cacheTo: flags.cacheTo.map(parseCacheTo),
           onEvent: (e) => renderer.onEvent(e),
           signal: controller.signal,
         });
