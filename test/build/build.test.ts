@@ -190,6 +190,20 @@ COPY --from=1 /two.txt /
     expect(result.config.rootfs.diff_ids).toHaveLength(2);
   });
 
+  it('runs independent stages at the same time', async () => {
+    const ctx = await b.context({
+      Dockerfile: `FROM ${BASE} AS left\nRUN sleep 1 && echo left > /left\nFROM ${BASE} AS right\nRUN sleep 1 && echo right > /right\nFROM scratch\nCOPY --from=left /left /\nCOPY --from=right /right /\n`,
+    });
+    const { events } = await b.build(ctx, { jobs: 2 });
+    const at = (type: string, text: string) => events.findIndex((e) => e.type === type && 'step' in e && e.step.text.startsWith(text));
+    // each stage's RUN starts before the other one's finishes: they overlap
+    expect(at('step-start', 'RUN sleep 1 && echo right')).toBeLessThan(at('step-done', 'RUN sleep 1 && echo left'));
+    expect(at('step-start', 'RUN sleep 1 && echo left')).toBeLessThan(at('step-done', 'RUN sleep 1 && echo right'));
+    const serial = await b.build(await b.context({ Dockerfile: `FROM ${BASE} AS left\nRUN sleep 1 && echo L > /l\nFROM ${BASE} AS right\nRUN sleep 1 && echo R > /r\nFROM scratch\nCOPY --from=left /l /\nCOPY --from=right /r /\n` }), { jobs: 1 });
+    const at1 = (type: string, text: string) => serial.events.findIndex((e) => e.type === type && 'step' in e && e.step.text.startsWith(text));
+    expect(at1('step-done', 'RUN sleep 1 && echo L')).toBeLessThan(at1('step-start', 'RUN sleep 1 && echo R'));
+  });
+
   it('runs ONBUILD triggers of the base first', async () => {
     const parent = await b.context({ Dockerfile: `FROM ${BASE}\nONBUILD RUN echo triggered > /trigger.txt\n` });
     await b.build(parent, { tags: ['localhost/t/onbuild-parent:1'] });
