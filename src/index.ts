@@ -25,4 +25,5 @@ export type { Image, Layer, LayerRef } from './image/image.js';
 export { MediaType } from './image/media-types.js';
 export type { Digest } from './image/digest.js';
 export { parsePlatform, formatPlatform, hostPlatform } from './image/platform.js';
+export { writeReport, renderReportHtml, renderReportSvg, buildTimeline } from './report/index.js';
 export { VERSION } from './version.js';

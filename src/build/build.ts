@@ -75,7 +75,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const images = createImageSource(store, options, emit);
     const executors = await createExecutors({ store, contextDir, dockerfilePath, options, sourceDateEpoch, emit, ensureLayers });
     const signal = options.signal ?? new AbortController().signal;
-    emit({ type: 'build-start', file: fileName, stages: plan.stages.length, steps: plan.stages.reduce((n, s) => n + s.instructions.length + 1, 0), time: Date.now() });
+    emit({
+      type: 'build-start',
+      file: fileName,
+      stages: plan.stages.length,
+      steps: plan.stages.reduce((n, s) => n + s.instructions.length + 1, 0),
+      stageGraph: plan.stages.map((s) => ({ index: s.index, ...(s.name !== undefined ? { name: s.name } : {}), deps: [...s.deps] })),
+      time: Date.now(),
+    });
 
     let cachedSteps = 0;
     let executedSteps = 0;

@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../store/atomic-file.js';
 import type { Digest } from '../image/digest.js';
@@ -47,6 +47,9 @@ export class StoreCacheIndex implements CacheIndex {
     if (rec.version !== 1 || rec.key !== key) return undefined;
     // a record whose layer was pruned is a miss, not an error
     if (rec.layer && !(await this.blobExists(rec.layer.digest))) return undefined;
+    // the record's mtime is its last use: garbage collection evicts the least recently used first
+    const now = new Date();
+    await utimes(this.recordPath(key), now, now).catch(() => {});
     return rec;
   }
 

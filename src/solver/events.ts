@@ -14,6 +14,27 @@ export interface StepRef {
   line: number;
 }
 
+/**
+ * Where one step's time went, when the executor measured it. Every part is
+ * optional: the build report falls back to the step's instruction kind for
+ * what is not measured, so a partial breakdown is still useful.
+ */
+export interface StepTimings {
+  /** Hashing the files the step reads (COPY/ADD sources, RUN --mount=type=bind from the context), before the cache lookup. */
+  hashMs?: number;
+  /** The RUN process itself, from runtime start to exit (sandbox setup excluded). */
+  runMs?: number;
+  /** Diffing, tarring, compressing and storing the layer. */
+  layerMs?: number;
+}
+
+/** A stage and the stages it waits for (FROM <stage>, COPY --from, RUN --mount from=). */
+export interface StageInfo {
+  index: number;
+  name?: string;
+  deps: number[];
+}
+
 export interface ResourceUsage {
   cpuSeconds: number;
   peakMemoryBytes?: number;
@@ -24,9 +45,17 @@ export interface ResourceUsage {
  * json) and the library's `onEvent` consume the same stream.
  */
 export type BuildEvent =
-  | { type: 'build-start'; file: string; stages: number; steps: number; time: number }
+  | {
+      type: 'build-start';
+      file: string;
+      stages: number;
+      steps: number;
+      /** The stage graph, so consumers (the build report's critical path) need not guess dependencies from timing. */
+      stageGraph?: StageInfo[];
+      time: number;
+    }
   | { type: 'step-start'; step: StepRef; time: number }
-  | { type: 'step-cached'; step: StepRef; key: Digest; time: number }
+  | { type: 'step-cached'; step: StepRef; key: Digest; timings?: StepTimings; time: number }
   | { type: 'step-log'; step: StepRef; stream: 'stdout' | 'stderr'; line: string; time: number }
   | {
       type: 'step-done';
@@ -37,6 +66,7 @@ export type BuildEvent =
       usage?: ResourceUsage;
       /** Why the cache missed, when a record for an older variant of this step was found (--explain-cache). */
       missReason?: string;
+      timings?: StepTimings;
       time: number;
     }
   | { type: 'step-error'; step: StepRef; message: string; time: number }

@@ -4,6 +4,7 @@ import { collect } from '../collect.js';
 import { globalOptions } from '../global-options.js';
 import { KilnError } from '../../errors/index.js';
 import type { ProgressMode } from '../progress/render.js';
+import type { BuildEvent } from '../../solver/events.js';
 
 interface BuildFlags {
   file?: string;
@@ -36,6 +37,7 @@ interface BuildFlags {
   pidsLimit?: string;
   ulimit: string[];
   runtime?: string;
+  report?: string;
   cacheFrom: string[];
   cacheTo: string[];
 }
@@ -75,6 +77,7 @@ export function register(program: Command): void {
     .option('--pids-limit <n>', 'maximum processes in each RUN')
     .option('--ulimit <name=soft[:hard]>', 'rlimit for RUN steps (repeatable)', collect, [])
     .option('--runtime <name>', 'OCI runtime: runc (default) or crun')
+    .option('--report <file>', 'write an HTML or SVG picture of the build (timeline, cache hits, critical path)')
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=R | type=local,src=DIR (repeatable)', collect, [])
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=R | type=local,dest=DIR | type=inline [,mode=min|max][,cache-mounts=true] (repeatable)', collect, [])
     .action(async (contextDir: string, flags: BuildFlags, cmd: Command) => {
@@ -87,6 +90,15 @@ export function register(program: Command): void {
       if (flags.network !== 'host' && flags.network !== 'none') throw new KilnError('USAGE', `--network must be host or none, not "${flags.network}"`);
       const mode: ProgressMode = flags.quiet ? 'quiet' : (flags.progress as ProgressMode);
       if (!['auto', 'tty', 'plain', 'json', 'quiet'].includes(mode)) throw new KilnError('USAGE', `--progress must be auto, tty, plain, json or quiet`);
+      // a bad --report name should fail now, not after the build
+      if (flags.report) (await import('../../report/index.js')).reportFormat(flags.report);
+      const events: BuildEvent[] = [];
+      let reported = false;
+      const writeReport = async () => {
+        if (!flags.report || reported) return;
+        reported = true;
+        await (await import('../../report/index.js')).writeReport(events, flags.report);
+      };
       const labels: Record<string, string> = {};
       for (const l of flags.label) {
         const eq = l.indexOf('=');
@@ -150,10 +162,14 @@ export function register(program: Command): void {
           ...(flags.runtime ? { runtime: flags.runtime } : {}),
           cacheFrom: flags.cacheFrom.map(parseCacheFrom),
           cacheTo: flags.cacheTo.map(parseCacheTo),
-          onEvent: (e) => renderer.onEvent(e),
+          onEvent: (e) => {
+            if (flags.report) events.push(e);
+            renderer.onEvent(e);
+          },
           signal: controller.signal,
         });
         renderer.close();
+        await writeReport();
         if (flags.iidfile) await writeFile(flags.iidfile, result.imageId);
         if (flags.metadataFile) {
           await writeFile(
@@ -173,6 +189,8 @@ export function register(program: Command): void {
         if (flags.quiet) process.stdout.write(`${result.imageId}\n`);
       } catch (e) {
         renderer.close();
+        // the report of a failed build shows where it failed; its own failure must not hide the build's error
+        await writeReport().catch((re: unknown) => process.stderr.write(`kiln: ${re instanceof Error ? re.message : String(re)}\n`));
         throw e;
       } finally {
         process.off('SIGINT', onSignal);

@@ -1,0 +1,34 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { KilnError } from '../errors/index.js';
+import type { BuildEvent } from '../solver/events.js';
+import { renderReportHtml } from './html.js';
+import { renderReportSvg } from './svg.js';
+
+export { renderReportHtml } from './html.js';
+export { renderReportSvg } from './svg.js';
+export { buildTimeline, CATEGORIES } from './timeline.js';
+export type { Category, CategoryTotal, CriticalLink, Lane, PhaseBar, StepBar, StepStatus, TimelineModel } from './timeline.js';
+
+export type ReportFormat = 'html' | 'svg';
+
+/**
+ * The format `file` asks for. The CLI calls it before building, so a typo in
+ * the extension fails in a second rather than after the whole build.
+ */
+export function reportFormat(file: string): ReportFormat {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.html' || ext === '.htm') return 'html';
+  if (ext === '.svg') return 'svg';
+  throw new KilnError('USAGE', `--report ${file}: the file name must end in .html or .svg`);
+}
+
+/** Writes the build report for `events` to `file`, as HTML or SVG by its extension. */
+export async function writeReport(events: readonly BuildEvent[], file: string): Promise<void> {
+  const doc = reportFormat(file) === 'svg' ? renderReportSvg(events) : renderReportHtml(events);
+  try {
+    await writeFile(file, doc);
+  } catch (e) {
+    throw new KilnError('USAGE', `cannot write the build report ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
