@@ -43,10 +43,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     targetPlatform,
     buildPlatform: host,
   });
-  const warnings = [...parsed.warnings, ...plan.warnings, ...runChecks(parsed, { plan })];
+  const warnings = [...plan.warnings, ...runChecks(parsed, { plan })];
   for (const w of warnings) emit({ type: 'warning', message: w.message, file: w.file, line: w.line, rule: w.rule, time: Date.now() });
   const fatal = warnings.find((w) => w.error);
   if (fatal) throw new KilnError('DOCKERFILE_PLAN', `${fatal.message} (${fatal.rule})`, { location: { file: fatal.file, line: fatal.line } });
+
   for (const a of plan.unusedBuildArgs) {
     emit({ type: 'warning', message: `build arg "${a}" was not consumed by any stage`, time: Date.now() });
   }

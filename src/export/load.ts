@@ -84,7 +84,7 @@ export async function loadArchive(store: Store, path: string, opts: LoadOptions 
         const d = `sha256:${m[1]}` as Digest;
         await store.writeBlob(entry, { digest: d, size: h.size ?? 0 });
         blobs.add(d);
-      } else if ((SMALL_NAMES.has(name) || name.endsWith('.json') || name.endsWith('/VERSION')) && (h.size ?? 0) <= SMALL_LIMIT) {
+      } else if ((SMALL_NAMES.has(name) || name.endsWith('.json') || name.endsWith('/json') || name.endsWith('/VERSION')) && (h.size ?? 0) <= SMALL_LIMIT) {
         const chunks: Buffer[] = [];
         for await (const c of entry) chunks.push(c as Buffer);
         small.set(name, Buffer.concat(chunks));

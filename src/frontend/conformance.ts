@@ -114,3 +114,11 @@ export function runShellConformance(dir: string): SuiteResult {
   });
   return { passed: cases.filter((c) => c.pass).length, total: cases.length, cases };
 }
+
+/** The two lines `npm run conformance` prints, for the data under `sharedConformanceDir`. */
+export function conformanceReport(sharedConformanceDir: string): { text: string; parser: SuiteResult; shell: SuiteResult } {
+  const parser = runParserConformance(join(sharedConformanceDir, 'buildkit-parser'));
+  const shell = runShellConformance(join(sharedConformanceDir, 'buildkit-shell'));
+  const text = `parser conformance: ${parser.passed}/${parser.total}\nshell conformance: ${shell.passed}/${shell.total}\n`;
+  return { text, parser, shell };
+}

@@ -18,6 +18,7 @@ const KEYS = ['type', 'from', 'source', 'target', 'readonly', 'id', 'sharing', '
 
 /** Go encoding/csv for one record, lenient about quotes inside unquoted fields. */
 export function splitCSV(s: string): string[] {
+  if (!s.includes('"')) return s.split(',');
   const fields: string[] = [];
   let i = 0;
   for (;;) {

@@ -23,15 +23,18 @@ const FLAGS: Partial<Record<InstructionKind, FlagSpec>> = {
 };
 
 const STAGE_NAME = /^[a-z][a-z0-9-_.]*$/;
+const KINDS: ReadonlySet<string> = new Set(INSTRUCTION_KINDS);
+const NO_FLAG_SPEC: FlagSpec = {};
 
 /** Parses a Dockerfile into typed instructions. Throws KilnError('DOCKERFILE_PARSE') with file and line. */
 export function parseDockerfile(text: string, opts: { file: string }): ParsedDockerfile {
-  const tree = parseSyntaxTree(text, opts.file);
-  const instructions = tree.nodes.map((n) => toInstruction(n, opts.file));
-  return { file: opts.file, directives: tree.directives, instructions, warnings: tree.warnings };
+  const tree = parseSyntaxTree(text, opts.file, (n) => toInstruction(n, opts.file));
+  return { file: opts.file, directives: tree.directives, instructions: tree.nodes, warnings: tree.warnings };
 }
 
 function stringArgs(node: SyntaxNode): string[] {
+  // Only ONBUILD holds a nested node; everything else is already all strings.
+  if (node.args.length === 0 || typeof node.args[0] === 'string') return node.args as string[];
   return node.args.filter((a): a is string => typeof a === 'string');
 }
 
@@ -47,20 +50,22 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
     throw new KilnError('DOCKERFILE_PARSE', message, { location: { file, line }, ...(hint ? { hint } : {}) });
   };
   const upper = node.keyword.toUpperCase();
-  if (!(INSTRUCTION_KINDS as readonly string[]).includes(upper)) {
+  if (!KINDS.has(upper)) {
     const near = closest(node.keyword, INSTRUCTION_KINDS);
     fail(`unknown instruction "${node.keyword}"`, near ? `did you mean ${near}?` : undefined);
   }
   const kind = upper as InstructionKind;
-  const flags = parseFlags(node.flags, FLAGS[kind] ?? {}, kind, file, line);
+  const flags = parseFlags(node.flags, FLAGS[kind] ?? NO_FLAG_SPEC, kind, file, line);
   const args = stringArgs(node);
-  const base = {
+  // Built once and extended with Object.assign: spreading objects of varying shape is
+  // pathologically slow in V8 and this runs once per instruction.
+  const base: { range: Instruction['range']; keyword: string; original: string; flags: string[]; comment?: string } = {
     range: { start: { line: node.startLine, column: node.startColumn }, end: { line: node.endLine, column: node.endColumn } },
     keyword: node.keyword,
     original: node.original.trim(),
     flags: node.flags,
-    ...(node.comments.length > 0 ? { comment: node.comments.join('\n') } : {}),
   };
+  if (node.comments.length > 0) base.comment = node.comments.join('\n');
   const exactlyOne = (): string => {
     if (args.length !== 1 || args[0] === '') fail(`${kind} requires exactly one argument`);
     return args[0]!;
@@ -82,11 +87,10 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
           fail(`invalid name for build stage: "${stageName}", name can't start with a number or contain symbols`);
         }
       }
-      return {
-        ...base, kind, image: args[0]!,
+      return Object.assign(base, { kind, image: args[0]!,
         ...(stageName !== undefined ? { stageName, asKeyword: args[1]! } : {}),
         ...(platform !== undefined ? { platform } : {}),
-      };
+      });
     }
     case 'RUN': {
       if (args.length === 0 && node.heredocs.length === 0) fail('RUN requires at least one argument');
@@ -107,19 +111,18 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
       if (security !== undefined && security !== 'sandbox' && security !== 'insecure') {
         fail(`unsupported security mode "${security}"`, 'use sandbox or insecure');
       }
-      return {
-        ...base, kind, cmd: commandArgs(node, args), heredocs: node.heredocs, mounts,
+      return Object.assign(base, { kind, cmd: commandArgs(node, args), heredocs: node.heredocs, mounts,
         ...(network !== undefined ? { network: network as 'default' | 'none' | 'host' } : {}),
         ...(security !== undefined ? { security: security as 'sandbox' | 'insecure' } : {}),
-      };
+      });
     }
     case 'CMD':
     case 'ENTRYPOINT':
-      return { ...base, kind, cmd: commandArgs(node, args) };
+      return Object.assign(base, { kind, cmd: commandArgs(node, args) });
     case 'SHELL':
       if (!node.json) fail('SHELL requires the arguments to be in JSON form', 'SHELL ["/bin/bash", "-c"]');
       if (args.length === 0) fail('SHELL requires at least one argument');
-      return { ...base, kind, shell: args };
+      return Object.assign(base, { kind, shell: args });
     case 'ENV':
     case 'LABEL': {
       if (args.length === 0) fail(`${kind} requires at least one argument`);
@@ -129,20 +132,19 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
         if (key === '') fail(`${kind} names can not be blank`);
         pairs.push({ key, value: args[i + 1] ?? '' });
       }
-      return { ...base, kind, pairs, legacy: args[2] === '' };
+      return Object.assign(base, { kind, pairs, legacy: args[2] === '' });
     }
     case 'MAINTAINER':
-      return { ...base, kind, maintainer: exactlyOne() };
+      return Object.assign(base, { kind, maintainer: exactlyOne() });
     case 'EXPOSE':
       atLeastOne();
-      return { ...base, kind, ports: args };
+      return Object.assign(base, { kind, ports: args });
     case 'ADD':
     case 'COPY': {
       if (args.length < 2) {
         fail(`${kind} requires at least two arguments, but only ${args.length === 0 ? 'none was' : 'one was'} provided. Destination could not be determined.`);
       }
-      const common = {
-        ...base,
+      const common = Object.assign(base, {
         sources: args.slice(0, -1),
         dest: args[args.length - 1]!,
         heredocs: node.heredocs,
@@ -151,29 +153,29 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
         exclude: flags.lists.get('exclude') ?? [],
         ...optional('chown', flags.strings.get('chown')),
         ...optional('chmod', flags.strings.get('chmod')),
-      };
+      });
       if (kind === 'COPY') {
-        const copy: CopyInstruction = { ...common, kind, ...optional('from', flags.strings.get('from')) };
+        const copy: CopyInstruction = Object.assign(common, { kind, ...optional('from', flags.strings.get('from')) });
         return copy;
       }
-      const add: AddInstruction = {
-        ...common, kind,
+      const add: AddInstruction = Object.assign(common, {
+        kind,
         ...optional('checksum', flags.strings.get('checksum')),
         ...optional('keepGitDir', flags.bools.get('keep-git-dir')),
         ...optional('unpack', flags.bools.get('unpack')),
-      };
+      });
       return add;
     }
     case 'VOLUME':
       atLeastOne();
       for (const p of args) if (p.trim() === '') fail('VOLUME specified can not be an empty string');
-      return { ...base, kind, paths: args };
+      return Object.assign(base, { kind, paths: args });
     case 'USER':
-      return { ...base, kind, user: exactlyOne() };
+      return Object.assign(base, { kind, user: exactlyOne() });
     case 'WORKDIR':
-      return { ...base, kind, path: exactlyOne() };
+      return Object.assign(base, { kind, path: exactlyOne() });
     case 'STOPSIGNAL':
-      return { ...base, kind, signal: exactlyOne() };
+      return Object.assign(base, { kind, signal: exactlyOne() });
     case 'ARG': {
       if (args.length === 0) fail('ARG requires at least one argument', 'ARG NAME[=default]');
       const decls: ArgDecl[] = args.map((w) => {
@@ -182,7 +184,7 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
         if (name === '') fail(`ARG requires a name: "${w}"`, 'ARG NAME[=default]');
         return eq < 0 ? { name } : { name, default: w.slice(eq + 1) };
       });
-      return { ...base, kind, args: decls };
+      return Object.assign(base, { kind, args: decls });
     }
     case 'ONBUILD': {
       const sub = node.args[0];
@@ -191,7 +193,7 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
       if (t === 'ONBUILD') fail('Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed');
       if (t === 'FROM' || t === 'MAINTAINER') fail(`${t} isn't allowed as an ONBUILD trigger`);
       const trigger = toInstruction({ ...sub, startLine: node.startLine, startColumn: node.startColumn, endLine: node.endLine, endColumn: node.endColumn }, file);
-      return { ...base, kind, trigger, triggerText: node.rest };
+      return Object.assign(base, { kind, trigger, triggerText: node.rest });
     }
     case 'HEALTHCHECK': {
       if (args.length === 0) fail('HEALTHCHECK requires at least one argument', 'HEALTHCHECK CMD <command> or HEALTHCHECK NONE');
@@ -199,7 +201,7 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
       if (typ === 'NONE') {
         if (args.length !== 1) fail('HEALTHCHECK NONE takes no arguments');
         if (node.flags.length > 0) fail('HEALTHCHECK NONE takes no flags');
-        return { ...base, kind, test: { type: 'NONE' }, options: {} };
+        return Object.assign(base, { kind, test: { type: 'NONE' as const }, options: {} });
       }
       if (typ !== 'CMD') fail(`Unknown type "${args[0]}" in HEALTHCHECK (try CMD)`);
       if (args.length < 2) fail('Missing command after HEALTHCHECK CMD');
@@ -224,7 +226,7 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
         if (n < 0) fail(`--retries cannot be negative (${n})`);
         options.retries = n;
       }
-      return { ...base, kind, test: { type: 'CMD', cmd: commandArgs(node, args.slice(1)) }, options };
+      return Object.assign(base, { kind, test: { type: 'CMD' as const, cmd: commandArgs(node, args.slice(1)) }, options });
     }
   }
 }

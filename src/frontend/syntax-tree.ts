@@ -30,9 +30,9 @@ export interface SyntaxNode {
   comments: string[];
 }
 
-export interface SyntaxTree {
+export interface SyntaxTree<T = SyntaxNode> {
   directives: Directives;
-  nodes: SyntaxNode[];
+  nodes: T[];
   warnings: BuildWarning[];
 }
 
@@ -64,8 +64,19 @@ export function isGoSpace(c: number): boolean {
     (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
 }
 
+function firstNonSpace(s: string): number {
+  let i = 0;
+  while (i < s.length && isGoSpace(s.charCodeAt(i))) i++;
+  return i;
+}
+
+// Index-based so the per-line checks allocate nothing.
 function isComment(raw: string): boolean {
-  return trimLeadingWhitespace(trimNewline(raw)).startsWith('#');
+  return raw.charCodeAt(firstNonSpace(raw)) === 0x23;
+}
+
+function isBlank(s: string): boolean {
+  return firstNonSpace(s) === s.length;
 }
 
 /**
@@ -96,7 +107,8 @@ function parseCheckDirective(value: string, file: string, line: number): Directi
       const b = v.toLowerCase();
       if (b !== 'true' && b !== 'false') throw parseError(file, line, `invalid value "${v}" for check directive error`, 'expected true or false');
       check.error = b === 'true';
-    } else {
+    } else if (k !== 'experimental') {
+      // `experimental=` selects BuildKit's experimental rules; kiln has none, so it is accepted and ignored.
       throw parseError(file, line, `unknown check directive option "${k}"`, 'expected skip or error');
     }
   }
@@ -110,13 +122,19 @@ function physicalLines(text: string): string[] {
   return lines;
 }
 
-/** Parses Dockerfile text into nodes. Throws KilnError('DOCKERFILE_PARSE'). */
-export function parseSyntaxTree(text: string, file: string): SyntaxTree {
+/**
+ * Parses Dockerfile text into nodes. Throws KilnError('DOCKERFILE_PARSE').
+ * With `convert`, each node is converted as soon as it is complete (and never
+ * kept), which is how parseDockerfile avoids holding two trees at once.
+ */
+export function parseSyntaxTree(text: string, file: string): SyntaxTree;
+export function parseSyntaxTree<T>(text: string, file: string, convert: (node: SyntaxNode) => T): SyntaxTree<T>;
+export function parseSyntaxTree<T>(text: string, file: string, convert?: (node: SyntaxNode) => T): SyntaxTree<T | SyntaxNode> {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const lines = physicalLines(text);
   const directives: { syntax?: string; escape: '\\' | '`'; check?: Directives['check'] } = { escape: '\\' };
   const warnings: BuildWarning[] = [];
-  const nodes: SyntaxNode[] = [];
+  const nodes: Array<T | SyntaxNode> = [];
   const seen = new Set<string>();
   let directivesDone = false;
   let comments: string[] = [];
@@ -150,7 +168,8 @@ export function parseSyntaxTree(text: string, file: string): SyntaxTree {
   };
 
   const processLine = (raw: string, lineNo: number, stripLeft: boolean): string => {
-    if (raw.length > MAX_LINE) throw parseError(file, lineNo, `dockerfile line greater than max allowed size of ${MAX_LINE}`);
+    // BuildKit's limit is in bytes; only long lines pay for measuring them.
+    if (raw.length * 3 > MAX_LINE && Buffer.byteLength(raw) > MAX_LINE) throw parseError(file, lineNo, `dockerfile line greater than max allowed size of ${MAX_LINE}`);
     let token = trimNewline(raw);
     if (stripLeft) token = trimLeadingWhitespace(token);
     lastWasDirective = directiveCheck(token, lineNo);
@@ -178,7 +197,7 @@ export function parseSyntaxTree(text: string, file: string): SyntaxTree {
       bytes = processLine(r, i + 1, false);
       i++;
       if (isComment(r)) continue;
-      if (trimLeadingWhitespace(bytes).length === 0) {
+      if (isBlank(bytes)) {
         emptyContinuation = true;
         continue;
       }
@@ -219,7 +238,7 @@ export function parseSyntaxTree(text: string, file: string): SyntaxTree {
     }
     node.endLine = i;
     node.endColumn = trimNewline(lines[i - 1] ?? '').length + 1;
-    nodes.push(node);
+    nodes.push(convert ? convert(node) : node);
     comments = [];
   }
   if (nodes.length === 0) throw parseError(file, Math.max(1, i), 'file with no instructions', 'a Dockerfile needs at least a FROM instruction');
@@ -334,60 +353,43 @@ function extractFlags(line: string): { rest: string; flags: string[] } {
  * character, keeping both in the words (they are removed at expansion time).
  */
 export function splitWordsKeepQuotes(rest: string, escape: string): string[] {
+  // Words keep their quotes and escapes, so each one is a slice of `rest`; only an
+  // escape character at the very end is dropped.
   const words: string[] = [];
-  const IN_SPACES = 0;
-  const IN_WORD = 1;
-  const IN_QUOTE = 2;
-  let phase = IN_SPACES;
-  let word = '';
-  let quote = '';
-  let blankOK = false;
-  const chars = Array.from(rest);
-  const n = chars.length;
-  for (let pos = 0; pos <= n; pos++) {
-    let ch = pos < n ? chars[pos]! : '';
-    if (phase === IN_SPACES) {
-      if (pos === n) break;
-      if (isGoSpace(ch.codePointAt(0)!)) continue;
-      phase = IN_WORD;
-    }
-    if ((phase === IN_WORD || phase === IN_QUOTE) && pos === n) {
-      if (blankOK || word.length > 0) words.push(word);
-      break;
-    }
-    if (phase === IN_WORD) {
-      if (isGoSpace(ch.codePointAt(0)!)) {
-        phase = IN_SPACES;
-        if (blankOK || word.length > 0) words.push(word);
-        word = '';
-        blankOK = false;
-        continue;
-      }
-      if (ch === "'" || ch === '"') {
-        quote = ch;
-        blankOK = true;
-        phase = IN_QUOTE;
-      }
-      if (ch === escape) {
-        if (pos + 1 === n) continue;
-        word += ch;
+  const esc = escape.charCodeAt(0);
+  const n = rest.length;
+  let pos = 0;
+  while (pos < n) {
+    while (pos < n && isGoSpace(rest.charCodeAt(pos))) pos++;
+    if (pos >= n) break;
+    const start = pos;
+    let quote = 0;
+    let end = -1;
+    for (; pos < n; pos++) {
+      const c = rest.charCodeAt(pos);
+      if (quote === 0) {
+        if (isGoSpace(c)) break;
+        if (c === 0x22 || c === 0x27) quote = c;
+        else if (c === esc) {
+          if (pos + 1 === n) {
+            end = pos;
+            break;
+          }
+          pos++;
+        }
+      } else if (c === quote) {
+        quote = 0;
+      } else if (c === esc && quote !== 0x27) {
+        if (pos + 1 === n) {
+          end = pos;
+          break;
+        }
         pos++;
-        ch = chars[pos]!;
       }
-      word += ch;
-      continue;
     }
-    if (ch === quote) phase = IN_WORD;
-    if (ch === escape && quote !== "'") {
-      if (pos + 1 === n) {
-        phase = IN_WORD;
-        continue;
-      }
-      pos++;
-      word += ch;
-      ch = chars[pos]!;
-    }
-    word += ch;
+    const word = rest.slice(start, end >= 0 ? end : pos);
+    if (end >= 0) pos = n;
+    if (word.length > 0) words.push(word);
   }
   return words;
 }

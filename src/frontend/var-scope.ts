@@ -19,7 +19,8 @@ export interface StepVars {
   /**
    * ARGs in scope with their values (declared ones, including predefined ones the
    * stage redeclared). The solver adds these to RUN's environment and uses them
-   * in cache keys and history (`|N K=V … /bin/sh -c …`).
+   * in cache keys and history (`|N K=V … /bin/sh -c …`). A declared proxy arg is
+   * not hidden (Docker's documented way to put it in history and cache keys).
    */
   args: Array<{ name: string; value: string; hidden: boolean }>;
   /** Proxy args given as build args but not declared: RUN gets them in its env, nothing else sees them. */
@@ -128,5 +129,4 @@ export class VarScope {
     this.args.delete(name);
     this.args.set(name, value);
   }
-
 }

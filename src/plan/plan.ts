@@ -176,7 +176,7 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
   if (opts.target !== undefined && opts.target !== '') {
     const idx = byName.get(opts.target.toLowerCase());
     if (idx === undefined) {
-      const names = raw.flatMap((s) => (s.name ? [s.name] : []));
+      const names = raw.flatMap((s) => (s.from.stageName !== undefined ? [s.from.stageName] : []));
       const near = closest(opts.target, names);
       throw planError(parsed.file, raw[raw.length - 1]!.from.range.start.line, `target stage "${opts.target}" could not be found`,
         near ? `did you mean ${near}?` : names.length ? `stages: ${names.join(', ')}` : 'the Dockerfile has no named stages');

@@ -1,5 +1,16 @@
+/**
+ * The BuildPlan the solver consumes. How to walk it:
+ *
+ *   for (const stage of plan.stages)             // dependencies first; same `level` = may run in parallel
+ *     base image → its config Env
+ *     const scope = StageVars.forStage(plan, stage, baseEnv, parsed.directives.escape);
+ *     for (const raw of stage.instructions) {
+ *       const { instruction, vars } = scope.next(raw);   // expanded as Docker does, and what it saw
+ *       // cache key / history: vars.args where !hidden; RUN env: vars.env + vars.args + vars.hiddenEnv
+ *     }
+ */
 import type { Platform } from '../image/types.js';
-import type { ArgInstruction, BuildWarning, FromInstruction, Instruction } from '../frontend/instructions.js';
+import type { BuildWarning, FromInstruction, Instruction } from '../frontend/instructions.js';
 
 /** Where a stage starts from. `image` refs are already expanded (global ARGs, predefined args). */
 export type StageBase = { kind: 'scratch' } | { kind: 'stage'; index: number } | { kind: 'image'; ref: string };
@@ -17,7 +28,7 @@ export interface PlanStage {
   instructions: Instruction[];
   /** Stage indexes this stage needs first (FROM <stage>, COPY --from=<stage>, RUN --mount from=<stage>), sorted, unique. */
   deps: number[];
-  /** External image refs used through COPY --from / RUN --mount from= (not the FROM base), as written after expansion when it needs no stage variables. */
+  /** External image refs used through COPY --from / RUN --mount from= (not the FROM base), expanded with the stage's ARGs and ENV (base-image ENV is not known at plan time). */
   imageDeps: string[];
   /**
    * Values of global ARGs (after build args) that this stage's FROM line saw.
@@ -53,10 +64,11 @@ export interface BuildPlan {
   predefinedArgs: PredefinedArg[];
   /** The `--build-arg` values as given. */
   buildArgs: Record<string, string>;
-  /** Build args no stage (of the whole file) declares and that are not predefined. */
+  /** Build args that no ARG declares (global ARGs and ARGs of the stages built), predefined args excepted. */
   unusedBuildArgs: string[];
   targetPlatform: Platform;
   buildPlatform: Platform;
+  /** Plan-level warnings (none today; unused build args are reported through `unusedBuildArgs`). */
   warnings: BuildWarning[];
   file: string;
 }
@@ -69,4 +81,3 @@ export interface PlanOptions {
 }
 
 export type { StepVars } from '../frontend/var-scope.js';
-export type { ArgInstruction };

@@ -1,4 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import { KilnError } from '../errors/index.js';
 import { tryFlock, waitFlock } from './flock.js';
 
 /**
@@ -63,7 +64,7 @@ export async function releaseStoreLock(lockPath: string): Promise<void> {
  */
 export async function withExclusiveStore<T>(lockPath: string, fn: () => Promise<T>, timeoutMs = 0): Promise<T> {
   const p = held.get(lockPath);
-  if (!p) throw new Error(`store lock ${lockPath} is not held`);
+  if (!p) throw new KilnError('INTERNAL', `store lock ${lockPath} is not held (store closed?)`);
   const h = await p;
   if (h.exclusive) return fn();
   try {

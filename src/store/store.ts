@@ -92,16 +92,24 @@ export class Store implements BlobStore, RefStore {
   /** Opens (creating if needed) the store at `root`; default root: `defaultRoot()`. */
   static async open(root: string = defaultRoot(), opts: StoreOpenOptions = {}): Promise<Store> {
     const l = storeLayout(root);
+    const store = new Store(l);
+    const failed = (e: unknown): KilnError =>
+      e instanceof KilnError ? e : new KilnError('STORE', `cannot open store ${l.root}: ${(e as Error).message}`, { cause: e });
     try {
       for (const d of [l.blobs, l.tmp, l.partial, l.snapshots, l.cache, l.locks, l.diffids, l.origins]) await mkdir(d, { recursive: true });
+    } catch (e) {
+      throw failed(e);
+    }
+    // Files go through tmp/, so they are only created once the lock is held: a
+    // process sweeping tmp/ (alone, exclusive) must not delete them mid-write.
+    await acquireStoreLock(store.lockPath, () => store.sweepTmp(), opts.lockTimeoutMs);
+    try {
       await createFileAtomic(l.ociLayout, canonicalBytes({ imageLayoutVersion: '1.0.0' }), l.tmp);
       await createFileAtomic(l.index, Buffer.from(`${JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [] }, null, 2)}\n`), l.tmp);
     } catch (e) {
-      if (e instanceof KilnError) throw e;
-      throw new KilnError('STORE', `cannot open store ${l.root}: ${(e as Error).message}`, { cause: e });
+      await store.close();
+      throw failed(e);
     }
-    const store = new Store(l);
-    await acquireStoreLock(store.lockPath, () => store.sweepTmp(), opts.lockTimeoutMs);
     return store;
   }
 
@@ -444,7 +452,9 @@ export class Store implements BlobStore, RefStore {
     if (isIndexMediaType(desc.mediaType)) {
       const index = await this.readJSON<Index>(desc.digest);
       const want = opts.platform ?? hostPlatform();
-      const chosen = selectManifest(index.manifests, want);
+      // an index of one manifest without a platform (some tools write those) means that manifest
+      const lone = index.manifests.length === 1 && !index.manifests[0]!.platform ? index.manifests[0] : undefined;
+      const chosen = selectManifest(index.manifests, want) ?? lone;
       if (!chosen) {
         const have = index.manifests.filter((m) => m.platform).map((m) => formatPlatform(m.platform!));
         throw new KilnError('NOT_FOUND', `no image for platform ${formatPlatform(want)} in ${desc.digest} (has ${have.join(', ') || 'none'})`);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
-import { runParserConformance, runShellConformance } from '../../src/frontend/conformance.js';
+import { conformanceReport, runParserConformance, runShellConformance } from '../../src/frontend/conformance.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const shared = join(repoRoot, '..', 'shared', 'conformance');
@@ -21,5 +21,11 @@ describe('BuildKit conformance', () => {
     expect(failed).toEqual([]);
     expect(r.total).toBeGreaterThan(250);
     expect(r.passed).toBe(r.total);
+  });
+});
+
+describe('npm run conformance', () => {
+  it('prints exactly the two score lines (conformance-cli.ts prints this report)', () => {
+    expect(conformanceReport(shared).text).toBe('parser conformance: 38/38\nshell conformance: 252/252\n');
   });
 });

@@ -108,7 +108,7 @@ describe('kiln image commands', () => {
 
   it('fsck passes, then finds a corrupted blob; prune frees unreferenced blobs', async () => {
     const ok = await kiln(['fsck']);
-    expect(ok.code).toBe(0);
+    expect(ok).toMatchObject({ code: 0, stderr: '' });
     expect(ok.stdout).toMatch(/: ok\n$/);
     const store = await Store.open(root);
     const img = await store.getImage('localhost/busybox:latest');
@@ -124,10 +124,10 @@ describe('kiln image commands', () => {
     await writeFile(cfgPath, original);
 
     const p = await kiln(['prune']);
-    expect(p.code).toBe(0);
+    expect(p).toMatchObject({ code: 0, stderr: '' });
     expect(p.stdout).toContain(`Deleted blob ${stray.digest}`);
     expect(existsSync(join(root, 'blobs', 'sha256', stray.digest.slice(7)))).toBe(false);
-    expect((await kiln(['fsck'])).code).toBe(0);
+    expect(await kiln(['fsck'])).toMatchObject({ code: 0, stderr: '' });
   });
 
   it('every command has --help', async () => {

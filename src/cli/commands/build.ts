@@ -40,6 +40,7 @@ interface BuildFlags {
   report?: string;
   cacheFrom: string[];
   cacheTo: string[];
+  check?: boolean;
 }
 
 export function register(program: Command): void {
@@ -78,9 +79,17 @@ export function register(program: Command): void {
     .option('--ulimit <name=soft[:hard]>', 'rlimit for RUN steps (repeatable)', collect, [])
     .option('--runtime <name>', 'OCI runtime: runc (default) or crun')
     .option('--report <file>', 'write an HTML or SVG picture of the build (timeline, cache hits, critical path)')
+    .option('--check', 'run the build checks only (like `kiln check`); nothing is built')
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=R | type=local,src=DIR (repeatable)', collect, [])
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=R | type=local,dest=DIR | type=inline [,mode=min|max][,cache-mounts=true] (repeatable)', collect, [])
     .action(async (contextDir: string, flags: BuildFlags, cmd: Command) => {
+      if (flags.check) {
+        const { checkCommand } = await import('./check.js');
+        const r = await checkCommand(contextDir, { ...(flags.file ? { file: flags.file } : {}), buildArg: flags.buildArg });
+        process.stdout.write(r.output);
+        if (r.exitCode !== 0) process.exitCode = r.exitCode;
+        return;
+      }
       const g = globalOptions(cmd);
       const { build } = await import('../../build/build.js');
       const { parseBuildArgs, parseByteSize, parseOutputSpec, parseSecretSpec, parseSshSpec } = await import('../../build/options.js');

@@ -26,6 +26,19 @@ export function parseVolume(spec: string): { source: string; target: string; rea
   return { source, target, readonly: mode === 'ro' };
 }
 
+/** `demo` is stored as `docker.io/library/demo:latest`: try the name as given, then normalised. */
+async function storedName(ref: string, exists: (r: string) => Promise<unknown>): Promise<string> {
+  if (await exists(ref)) return ref;
+  const { parseReference } = await import('../../registry/reference.js');
+  try {
+    const normalised = parseReference(ref).toString();
+    if (await exists(normalised)) return normalised;
+  } catch {
+    // not a reference (a digest prefix, a typo): the store reports it as not found
+  }
+  return ref;
+}
+
 export function register(program: Command): void {
   program
     .command('run')
@@ -52,7 +65,7 @@ export function register(program: Command): void {
 
       const store = await Store.open(g.root ?? defaultRoot());
       try {
-        const image = await store.getImage(ref);
+        const image = await store.getImage(await storedName(ref, (r) => store.resolveImage(r)));
         const lowerdirs: string[] = [];
         for (const layer of image.layers) lowerdirs.unshift(await store.snapshotPath(layer));
         const c = image.config.config ?? {};
