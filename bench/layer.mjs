@@ -1,12 +1,30 @@
-// Layer writer benchmark: `npm run build && node bench/layer.mjs [--mb 500] [--files 20000]`.
-// Prints MB/s of writeLayer for a large incompressible file and for many small files, and peak RSS.
+// Layer writer benchmark: `npm run build && node bench/layer.mjs [--mb 500] [--files 20000] [--only REGEX]`.
+// Prints MB/s of writeLayer for a large incompressible file and for many small files, with wall
+// time, CPU time (less sensitive to other load on the machine) and peak RSS. Each case runs in
+// its own process so peak RSS is per case.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createWriteStream, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { entriesFromDirectory, gzipPool, writeLayer } from '../dist/layer/index.js';
+
+/** CPU seconds of finished child processes (the zstd CLI), from /proc: cutime + cstime. */
+function childrenCpu() {
+  const f = readFileSync('/proc/self/stat', 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
+/** CPU seconds of the main thread alone (utime + stime of its task), from /proc. */
+function mainThreadCpu() {
+  const f = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,43 +55,54 @@ function fileStore(dir) {
   };
 }
 
-function randomStream(total) {
-  const pool = randomBytes(16 << 20); // larger than any compressor window: stays incompressible
+/** 32 MiB of the machine's own executables and libraries: what a RUN that installs packages writes. */
+function realPool() {
+  const pool = Buffer.alloc(32 << 20);
+  let n = 0;
+  const walk = (dir) => {
+    for (const name of readdirSync(dir).sort()) {
+      if (n >= pool.length) return;
+      const p = join(dir, name);
+      const st = lstatSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile() && st.size > 0) n += readFileSync(p).copy(pool, n);
+    }
+  };
+  for (const d of ['/usr/bin', '/usr/lib/x86_64-linux-gnu', '/usr/lib', '/usr/share']) walk(d);
+  return pool;
+}
+
+function randomStream(total, pool = randomBytes(16 << 20)) {
+  // 16 MiB of random bytes is larger than any compressor window: stays incompressible.
   let left = total;
   return new Readable({
     highWaterMark: 1 << 20,
     read() {
       if (left === 0) return this.push(null);
       const n = Math.min(left, 1 << 20);
-      const off = (total - left) % pool.length;
+      const off = (total - left) % pool.length; // chunks are 1 MiB and the pool a multiple of it
       left -= n;
-      this.push(pool.subarray(off, Math.min(off + n, pool.length)).length === n ? pool.subarray(off, off + n) : Buffer.concat([pool.subarray(off), pool.subarray(0, n - (pool.length - off))]));
+      this.push(pool.subarray(off, off + n));
     },
   });
 }
 
-const root = mkdtempSync(join(tmpdir(), 'kiln-bench-layer-'));
-const store = fileStore(root);
-const rows = [];
-async function measure(name, bytes, fn) {
-  const t = performance.now();
-  const w = await fn();
-  const s = (performance.now() - t) / 1000;
-  rows.push({ bench: name, seconds: s.toFixed(2), 'MB/s': (bytes / 1e6 / s).toFixed(0), 'ratio': (w.size / w.uncompressedSize).toFixed(3) });
-}
+const CASES = [
+  ['big', 'gzip (default: level 1, parallel, stored when incompressible)', {}],
+  ['big', 'gzip level 6', { compressionLevel: 6 }],
+  ['big', 'zstd -3 -T0', { compression: 'zstd' }],
+  ['big', 'uncompressed', { compression: 'uncompressed' }],
+  ['real', 'gzip (default level 1)', {}],
+  ['real', 'zstd -3 -T0', { compression: 'zstd' }],
+  ['small', 'gzip', {}],
+  ['small', 'uncompressed', { compression: 'uncompressed' }],
+];
 
-try {
-  const big = MB * 1e6;
-  const bigEntry = () => [{ path: 'big.bin', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: big, open: () => randomStream(big) }];
-  for (const [label, opts] of [
-    ['gzip (default level 1, parallel)', {}],
-    ['gzip level 6', { compressionLevel: 6 }],
-    ['zstd -3 -T0', { compression: 'zstd' }],
-    ['uncompressed', { compression: 'uncompressed' }],
-  ]) {
-    await measure(`${MB} MB random, ${label}`, big, () => writeLayer(bigEntry(), store, opts));
-  }
-
+const caseArg = process.argv.indexOf('--case');
+const only = process.argv.indexOf('--only') > 0 ? new RegExp(process.argv[process.argv.indexOf('--only') + 1]) : undefined;
+if (caseArg < 0) {
+  // Parent: one child per case; the small-file tree is made once and shared.
+  const root = mkdtempSync(join(tmpdir(), 'kiln-bench-layer-'));
   const ctx = join(root, 'ctx');
   let bytes = 0;
   for (let i = 0; i < FILES; i++) {
@@ -83,15 +112,51 @@ try {
     bytes += body.length;
     writeFileSync(join(dir, `f${i}.txt`), body);
   }
-  for (const [label, opts] of [
-    ['gzip', {}],
-    ['uncompressed', { compression: 'uncompressed' }],
-  ]) {
-    await measure(`${FILES} small files (${(bytes / 1e6).toFixed(1)} MB), ${label}`, bytes, () => writeLayer(entriesFromDirectory(ctx), store, opts));
+  const rows = [];
+  try {
+    for (let i = 0; i < CASES.length; i++) {
+      if (only && !only.test(`${CASES[i][0]} ${CASES[i][1]}`)) continue;
+      const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--case', String(i), '--mb', String(MB), '--files', String(FILES), '--ctx', ctx, '--bytes', String(bytes)], { encoding: 'utf8' });
+      rows.push(JSON.parse(out));
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
-} finally {
-  rmSync(root, { recursive: true, force: true });
+  console.table(rows);
+  const load = (await import('node:os')).loadavg()[0].toFixed(1);
+  console.log(`load average during the run: ${load} (${(await import('node:os')).availableParallelism()} cores); CPU seconds = user + system of the process, its worker threads and the zstd child`);
+} else {
+  const [kind, label, opts] = CASES[Number(process.argv[caseArg + 1])];
+  const root = mkdtempSync(join(tmpdir(), 'kiln-bench-layer-'));
+  const store = fileStore(root);
+  const big = Math.floor((MB * 1e6) / (1 << 20)) * (1 << 20);
+  const ctxArg = process.argv[process.argv.indexOf('--ctx') + 1];
+  const bytes = kind === 'small' ? Number(process.argv[process.argv.indexOf('--bytes') + 1]) : big;
+  const pool = kind === 'real' ? realPool() : undefined;
+  const entries = kind === 'small' ? entriesFromDirectory(ctxArg) : [{ path: 'big.bin', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: big, open: () => randomStream(big, pool) }];
+  const cpu0 = process.cpuUsage();
+  const main0 = mainThreadCpu();
+  const child0 = childrenCpu();
+  const t = performance.now();
+  const w = await writeLayer(entries, store, opts);
+  const s = (performance.now() - t) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const mainCpu = mainThreadCpu() - main0;
+  const cpuAll = (cpu.user + cpu.system) / 1e6 + childrenCpu() - child0;
   await gzipPool().close();
+  rmSync(root, { recursive: true, force: true });
+  process.stdout.write(
+    JSON.stringify({
+      bench: kind === 'small' ? `${FILES} small files (${(bytes / 1e6).toFixed(1)} MB), ${label}` : `${MB} MB ${kind === 'big' ? 'random' : 'of /usr binaries'}, ${label}`,
+      'wall s': s.toFixed(2),
+      'MB/s': (bytes / 1e6 / s).toFixed(0),
+      'CPU s': cpuAll.toFixed(2),
+      'main-thread CPU s': mainCpu.toFixed(2),
+      // On an otherwise idle machine the run takes about the larger of the main thread's CPU time
+      // and the total CPU time spread over the cores.
+      'idle-machine estimate s': Math.max(mainCpu, cpuAll / availableParallelism()).toFixed(2),
+      ratio: (w.size / w.uncompressedSize).toFixed(3),
+      'peak RSS MB': (process.resourceUsage().maxRSS / 1024).toFixed(0),
+    }),
+  );
 }
-console.table(rows);
-console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);

@@ -4,6 +4,7 @@ import { KilnError } from '../errors/index.js';
 import { MediaType } from '../image/media-types.js';
 import { compressBlock } from './gzip-block.js';
 import { gzipPool } from './gzip-pool.js';
+import type { ByteSource } from './byte-stream.js';
 import type { Compression } from './types.js';
 
 /** Size of the independently compressed gzip members. */
@@ -29,9 +30,15 @@ export function layerMediaType(c: Compression): string {
   }
 }
 
-/** Regroups a byte stream into fixed-size blocks, each in its own ArrayBuffer (so it can be transferred). */
-export async function* blocks(src: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
-  let cur = new Uint8Array(new ArrayBuffer(size));
+/**
+ * Regroups a byte stream into fixed-size blocks, each in its own ArrayBuffer
+ * (so it can be transferred to a worker). Buffers in `free` are reused: the
+ * workers hand them back, so a long layer does not churn through a fresh
+ * megabyte per block.
+ */
+export async function* blocks(src: ByteSource, size: number, free: ArrayBuffer[] = []): AsyncGenerator<Uint8Array> {
+  const next = (): Uint8Array => new Uint8Array(free.pop() ?? new ArrayBuffer(size));
+  let cur = next();
   let fill = 0;
   for await (const chunk of src) {
     let off = 0;
@@ -42,7 +49,7 @@ export async function* blocks(src: AsyncIterable<Uint8Array>, size: number): Asy
       off += n;
       if (fill === size) {
         yield cur;
-        cur = new Uint8Array(new ArrayBuffer(size));
+        cur = next();
         fill = 0;
       }
     }
@@ -55,20 +62,28 @@ export async function* blocks(src: AsyncIterable<Uint8Array>, size: number): Asy
  * on all cores with a bounded number of blocks in flight (backpressure: the
  * source is not read further while the window is full).
  */
-export async function* gzipStream(src: AsyncIterable<Uint8Array>, level = DEFAULT_GZIP_LEVEL): AsyncGenerator<Buffer> {
+export async function* gzipStream(src: ByteSource, level = DEFAULT_GZIP_LEVEL): AsyncGenerator<Buffer> {
   if (!Number.isInteger(level) || level < 0 || level > 9) throw new KilnError('USAGE', `gzip compression level must be 0-9, got ${level}`);
+  const free: ArrayBuffer[] = [];
+  const recycle = (ab: ArrayBuffer): void => {
+    if (ab.byteLength === GZIP_BLOCK && free.length < 8) free.push(ab);
+  };
   const window: Promise<Buffer>[] = [];
   let index = 0;
   let maxInFlight = 1;
-  for await (const block of blocks(src, GZIP_BLOCK)) {
+  for await (const block of blocks(src, GZIP_BLOCK, free)) {
     let p: Promise<Buffer>;
     if (index < INLINE_BLOCKS) {
       const out = compressBlock(zlib, block, level);
+      recycle(block.buffer as ArrayBuffer);
       p = Promise.resolve(Buffer.from(out.buffer, out.byteOffset, out.length));
     } else {
       const pool = gzipPool();
-      maxInFlight = pool.size * 2;
-      p = pool.run(block, level);
+      maxInFlight = pool.size * 3;
+      p = pool.run(block, level).then((r) => {
+        recycle(r.input);
+        return r.out;
+      });
       // Rejections surface when the window is drained; this only stops an
       // abandoned window (consumer gave up) from reporting them as unhandled.
       p.catch(() => {});
@@ -99,7 +114,7 @@ function drained(stream: NodeJS.WritableStream & { destroyed?: boolean }): Promi
  * Pipes bytes through a child process (the zstd CLI), reading its output as
  * it comes; the source is pulled only as fast as the child drains its stdin.
  */
-export async function* pipeThrough(cmd: string, args: string[], src: AsyncIterable<Uint8Array>, what: string): AsyncGenerator<Buffer> {
+export async function* pipeThrough(cmd: string, args: string[], src: ByteSource, what: string): AsyncGenerator<Buffer> {
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8');
@@ -148,14 +163,14 @@ export async function* pipeThrough(cmd: string, args: string[], src: AsyncIterab
   }
 }
 
-export function zstdStream(src: AsyncIterable<Uint8Array>, level = DEFAULT_ZSTD_LEVEL): AsyncGenerator<Buffer> {
+export function zstdStream(src: ByteSource, level = DEFAULT_ZSTD_LEVEL): AsyncGenerator<Buffer> {
   if (!Number.isInteger(level) || level < 1 || level > 22) throw new KilnError('USAGE', `zstd compression level must be 1-22, got ${level}`);
   const args = ['-q', '-c', '-T0', `-${level}`];
   if (level > 19) args.unshift('--ultra');
   return pipeThrough('zstd', args, src, 'zstd compression');
 }
 
-export function compressStream(src: AsyncIterable<Uint8Array>, compression: Compression, level?: number): AsyncIterable<Uint8Array> {
+export function compressStream(src: ByteSource, compression: Compression, level?: number): ByteSource {
   switch (compression) {
     case 'gzip':
       return gzipStream(src, level);

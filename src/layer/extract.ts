@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
 import { digestOfHash, type Digest } from '../image/digest.js';
+import { hashing } from './byte-stream.js';
 import { mknod, S_IFBLK, S_IFCHR, S_IFIFO } from './device.js';
 import { openUncompressed } from './decompress.js';
 import type { TarHeader } from './tar-format.js';
 import { readTar } from './tar-reader.js';
 import { OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './walk.js';
-import { hashing } from './write-layer.js';
-import { setXattr } from './xattr.js';
+import { ENOTSUP_ERRNO, EPERM_ERRNO, setXattr, XattrError } from './xattr.js';
 
 function unsafe(entry: string, why: string): KilnError {
   return new KilnError('UNSAFE_PATH', `layer entry "${entry}" refused: ${why}`);
@@ -178,6 +178,10 @@ class Extractor {
       try {
         setXattr(path, name, value);
       } catch (e) {
+        // As Docker and containerd do: an attribute the snapshot's file system
+        // cannot hold (ENOTSUP), or one Linux forbids on symlinks (user.* →
+        // EPERM), is skipped rather than failing the whole pull.
+        if (e instanceof XattrError && (e.errno === ENOTSUP_ERRNO || (h.type === 'symlink' && e.errno === EPERM_ERRNO))) continue;
         throw new KilnError('ARCHIVE', `layer entry "${h.name}": cannot set xattr "${name}": ${(e as Error).message}`, { cause: e });
       }
     }

@@ -15,19 +15,27 @@ const compressBlock = ${compressBlock.toString()};
 parentPort.on('message', (m) => {
   try {
     const out = compressBlock(zlib, new Uint8Array(m.data), m.level);
-    const exact = out.byteOffset === 0 && out.buffer.byteLength === out.length ? out : Uint8Array.prototype.slice.call(out);
-    parentPort.postMessage({ id: m.id, out: exact }, [exact.buffer]);
+    // Hand the output's own buffer over without copying, unless it is a slice of Node's shared pool.
+    const own = out.buffer.byteLength > Buffer.poolSize;
+    const res = own ? out : Uint8Array.prototype.slice.call(out);
+    parentPort.postMessage({ id: m.id, out: res.buffer, off: res.byteOffset, len: res.length, input: m.data }, [res.buffer, m.data]);
   } catch (e) {
     parentPort.postMessage({ id: m.id, error: String(e && e.message || e) });
   }
 });
 `;
 
+/** A compressed block, and the input's buffer handed back for reuse. */
+export interface CompressedBlock {
+  out: Buffer;
+  input: ArrayBuffer;
+}
+
 interface Task {
   id: number;
   data: ArrayBuffer;
   level: number;
-  resolve: (b: Buffer) => void;
+  resolve: (b: CompressedBlock) => void;
   reject: (e: Error) => void;
 }
 
@@ -51,8 +59,8 @@ export class GzipPool {
     this.size = size;
   }
 
-  /** Compresses `block`, whose ArrayBuffer is transferred (the caller must not reuse it). */
-  run(block: Uint8Array, level: number): Promise<Buffer> {
+  /** Compresses `block`, whose ArrayBuffer is transferred (the caller gets it back in the result). */
+  run(block: Uint8Array, level: number): Promise<CompressedBlock> {
     const data =
       block.byteOffset === 0 && block.buffer.byteLength === block.length && block.buffer instanceof ArrayBuffer
         ? block.buffer
@@ -78,12 +86,12 @@ export class GzipPool {
   private spawn(): Slot {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     const slot: Slot = { worker };
-    worker.on('message', (m: { id: number; out?: Uint8Array; error?: string }) => {
+    worker.on('message', (m: { id: number; out?: ArrayBuffer; off?: number; len?: number; input?: ArrayBuffer; error?: string }) => {
       const task = slot.task;
       slot.task = undefined;
       worker.unref();
       if (task) {
-        if (m.out) task.resolve(Buffer.from(m.out.buffer, m.out.byteOffset, m.out.length));
+        if (m.out && m.input) task.resolve({ out: Buffer.from(m.out, m.off, m.len), input: m.input });
         else task.reject(new KilnError('INTERNAL', `gzip worker failed: ${m.error ?? 'no output'}`));
       }
       this.dispatch();

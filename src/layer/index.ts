@@ -3,13 +3,14 @@
  * safe extraction into snapshot directories; overlay upperdir diffs.
  */
 export type { Compression, LayerEntry, LayerWriteOptions, WrittenLayer } from './types.js';
-export { comparePaths } from './path-order.js';
+export { comparePaths, compareNames } from './path-order.js';
 export { writeLayer } from './write-layer.js';
 export { tarStream, type TarWriteOptions } from './tar-writer.js';
 export { compressStream, gzipStream, zstdStream, layerMediaType, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, GZIP_BLOCK } from './compress.js';
+export type { ByteSource } from './byte-stream.js';
 export { gzipPool, GzipPool } from './gzip-pool.js';
 export { openUncompressed, sniffCompression, type DetectedCompression } from './decompress.js';
-export { readTar, type TarEntry } from './tar-reader.js';
+export { readTar, readLayer, type TarEntry } from './tar-reader.js';
 export type { TarHeader } from './tar-format.js';
 export { extractLayer, cleanEntryName } from './extract.js';
 export { diffUpperdir, entriesFromDirectory, WHITEOUT_PREFIX, OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, type WalkOptions } from './walk.js';

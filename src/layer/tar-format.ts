@@ -73,29 +73,30 @@ function writeNumber(buf: Buffer, off: number, len: number, value: number, maxOc
   else writeBase256(buf, off, len, value);
 }
 
-function ustarHeader(f: HeaderFields, prefix: Buffer | undefined): Buffer {
-  const h = Buffer.alloc(BLOCK_SIZE);
-  f.name.copy(h, 0, 0, Math.min(100, f.name.length));
-  writeOctal(h, 100, 8, f.mode & 0o7777);
-  writeNumber(h, 108, 8, f.uid, MAX_OCTAL_7);
-  writeNumber(h, 116, 8, f.gid, MAX_OCTAL_7);
-  writeNumber(h, 124, 12, f.size, MAX_OCTAL_11);
-  writeNumber(h, 136, 12, f.mtime, MAX_OCTAL_11);
-  h[156] = f.typeflag;
-  f.linkname.copy(h, 157, 0, Math.min(100, f.linkname.length));
-  h.write('ustar\x0000', 257, 8, 'latin1');
+/** Writes a 512-byte ustar header at `off` in `h` (a fresh block by default). */
+function ustarHeader(f: HeaderFields, prefix: Buffer | undefined, h: Buffer = Buffer.alloc(BLOCK_SIZE), off = 0): Buffer {
+  if (off !== 0 || h.length !== BLOCK_SIZE) h.fill(0, off, off + BLOCK_SIZE);
+  f.name.copy(h, off, 0, Math.min(100, f.name.length));
+  writeOctal(h, off + 100, 8, f.mode & 0o7777);
+  writeNumber(h, off + 108, 8, f.uid, MAX_OCTAL_7);
+  writeNumber(h, off + 116, 8, f.gid, MAX_OCTAL_7);
+  writeNumber(h, off + 124, 12, f.size, MAX_OCTAL_11);
+  writeNumber(h, off + 136, 12, f.mtime, MAX_OCTAL_11);
+  h[off + 156] = f.typeflag;
+  f.linkname.copy(h, off + 157, 0, Math.min(100, f.linkname.length));
+  h.write('ustar\x0000', off + 257, 8, 'latin1');
   // uname/gname stay empty: ids are numeric, the build machine's user names mean nothing in the image.
   if (f.typeflag === TypeFlag.char || f.typeflag === TypeFlag.block) {
-    writeNumber(h, 329, 8, f.devmajor, MAX_OCTAL_7);
-    writeNumber(h, 337, 8, f.devminor, MAX_OCTAL_7);
+    writeNumber(h, off + 329, 8, f.devmajor, MAX_OCTAL_7);
+    writeNumber(h, off + 337, 8, f.devminor, MAX_OCTAL_7);
   }
-  if (prefix) prefix.copy(h, 345, 0, Math.min(155, prefix.length));
-  h.fill(0x20, 148, 156);
+  if (prefix) prefix.copy(h, off + 345, 0, Math.min(155, prefix.length));
+  h.fill(0x20, off + 148, off + 156);
   let sum = 0;
-  for (let i = 0; i < BLOCK_SIZE; i++) sum += h[i]!;
-  h.write(sum.toString(8).padStart(6, '0'), 148, 6, 'latin1');
-  h[154] = 0;
-  h[155] = 0x20;
+  for (let i = off; i < off + BLOCK_SIZE; i++) sum += h[i]!;
+  h.write(sum.toString(8).padStart(6, '0'), off + 148, 6, 'latin1');
+  h[off + 154] = 0;
+  h[off + 155] = 0x20;
   return h;
 }
 
@@ -129,21 +130,23 @@ function padded(n: number): number {
   return (BLOCK_SIZE - (n % BLOCK_SIZE)) % BLOCK_SIZE;
 }
 
-/**
- * Encodes the header block(s) of one entry: an optional PAX extended header
- * (long names and link names, ids over 2097151, sizes over 8 GiB, negative
- * times, xattrs), then the ustar header. `mtime` is already clamped.
- */
-export function encodeHeader(e: LayerEntry, mtime: number): Buffer {
-  const typeflag = TYPE_BY_ENTRY[e.type];
+interface HeaderParts {
+  fields: HeaderFields;
+  prefix: Buffer | undefined;
+  /** PAX records; empty when plain ustar says it all (the common case). */
+  records: Buffer[];
+  nameStr: string;
+}
+
+function headerParts(e: LayerEntry, mtime: number): HeaderParts {
   const nameStr = e.type === 'directory' ? `${e.path}/` : e.path;
   const name = Buffer.from(nameStr, 'utf8');
-  const linkname = Buffer.from(e.linkname ?? '', 'utf8');
+  const linkname = e.linkname === undefined ? EMPTY : Buffer.from(e.linkname, 'utf8');
   const size = e.type === 'file' ? (e.size ?? 0) : 0;
   const seconds = Math.floor(mtime);
-  const f: HeaderFields = {
+  const fields: HeaderFields = {
     name,
-    typeflag,
+    typeflag: TYPE_BY_ENTRY[e.type],
     mode: e.mode,
     uid: e.uid,
     gid: e.gid,
@@ -153,14 +156,13 @@ export function encodeHeader(e: LayerEntry, mtime: number): Buffer {
     devmajor: e.devmajor ?? 0,
     devminor: e.devminor ?? 0,
   };
-
   const records: Buffer[] = [];
   let prefix: Buffer | undefined;
   if (name.length > 100) {
     const split = splitUstarName(name);
     if (split) {
       prefix = split.prefix;
-      f.name = split.name;
+      fields.name = split.name;
     } else {
       records.push(paxRecord('path', name));
     }
@@ -174,18 +176,41 @@ export function encodeHeader(e: LayerEntry, mtime: number): Buffer {
     const names = Object.keys(e.xattrs).sort(comparePlain);
     for (const k of names) records.push(paxRecord(PAX_XATTR + k, Buffer.from(e.xattrs[k]!)));
   }
+  return { fields, prefix, records, nameStr };
+}
 
-  const header = ustarHeader(f, prefix);
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Encodes the header block(s) of one entry: an optional PAX extended header
+ * (long names and link names, ids over 2097151, sizes over 8 GiB, negative
+ * times, xattrs), then the ustar header. `mtime` is already clamped.
+ */
+export function encodeHeader(e: LayerEntry, mtime: number): Buffer {
+  const { fields, prefix, records, nameStr } = headerParts(e, mtime);
+  const header = ustarHeader(fields, prefix);
   if (records.length === 0) return header;
 
   const pax = Buffer.concat(records);
   const base = nameStr.replace(/\/$/, '').split('/').pop() ?? '';
   const paxName = Buffer.from(`PaxHeaders.0/${base}`, 'utf8').subarray(0, 100);
   const paxHeader = ustarHeader(
-    { name: paxName, typeflag: TypeFlag.paxHeader, mode: 0o644, uid: 0, gid: 0, size: pax.length, mtime: 0, linkname: Buffer.alloc(0), devmajor: 0, devminor: 0 },
+    { name: paxName, typeflag: TypeFlag.paxHeader, mode: 0o644, uid: 0, gid: 0, size: pax.length, mtime: 0, linkname: EMPTY, devmajor: 0, devminor: 0 },
     undefined,
   );
   return Buffer.concat([paxHeader, pax, Buffer.alloc(padded(pax.length)), header]);
+}
+
+/**
+ * Writes the header straight into `out` at `off` when a single ustar block
+ * is enough (returns true); otherwise writes nothing and returns false (the
+ * caller then uses `encodeHeader`). Saves an allocation and a copy per entry.
+ */
+export function encodeHeaderInto(e: LayerEntry, mtime: number, out: Buffer, off: number): boolean {
+  const { fields, prefix, records } = headerParts(e, mtime);
+  if (records.length > 0) return false;
+  ustarHeader(fields, prefix, out, off);
+  return true;
 }
 
 function comparePlain(a: string, b: string): number {

@@ -1,4 +1,6 @@
+import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
+import { openUncompressed } from './decompress.js';
 import { BLOCK_SIZE, TypeFlag, decodeHeader, isZeroBlock, paddingFor, parsePax, type TarHeader } from './tar-format.js';
 
 /** One entry of a tar being read. `body` must be consumed (or ignored) before asking for the next entry. */
@@ -11,6 +13,10 @@ export interface TarEntry {
 /** Largest PAX or GNU long-name record accepted: real ones are a few KiB; this bounds memory on hostile input. */
 const MAX_META = 16 << 20;
 
+async function* toAsync(src: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield* src;
+}
+
 /** Pulls exact byte counts out of a chunked stream without concatenating more than needed. */
 class ByteReader {
   private readonly it: AsyncIterator<Uint8Array>;
@@ -18,8 +24,8 @@ class ByteReader {
   private off = 0;
   private ended = false;
 
-  constructor(src: AsyncIterable<Uint8Array>) {
-    this.it = src[Symbol.asyncIterator]();
+  constructor(src: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+    this.it = Symbol.asyncIterator in src ? src[Symbol.asyncIterator]() : toAsync(src)[Symbol.asyncIterator]();
   }
 
   private async fill(): Promise<boolean> {
@@ -88,7 +94,7 @@ class ByteReader {
  * GNU long names, base-256 numbers. PAX values stay bytes, so binary xattrs
  * arrive exactly as written. The input is read to its end.
  */
-export async function* readTar(src: AsyncIterable<Uint8Array>): AsyncGenerator<TarEntry> {
+export async function* readTar(src: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<TarEntry> {
   const r = new ByteReader(src);
   let globalPax: Record<string, Buffer> = {};
   let pax: Record<string, Buffer> | undefined;
@@ -123,4 +129,9 @@ export async function* readTar(src: AsyncIterable<Uint8Array>): AsyncGenerator<T
     await r.skip(left + paddingFor(header.size));
   }
   await r.drain();
+}
+
+/** The entries of a layer blob (gzip, zstd or plain tar): for exports, COPY --from an image, inspection. */
+export function readLayer(compressed: Readable | AsyncIterable<Uint8Array>, mediaType: string): AsyncGenerator<TarEntry> {
+  return readTar(openUncompressed(compressed, mediaType));
 }

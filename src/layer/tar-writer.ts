@@ -2,7 +2,7 @@ import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
 import { comparePaths } from './path-order.js';
-import { END_OF_ARCHIVE, encodeHeader, paddingFor } from './tar-format.js';
+import { BLOCK_SIZE, END_OF_ARCHIVE, encodeHeader, encodeHeaderInto, paddingFor } from './tar-format.js';
 import type { LayerEntry } from './types.js';
 
 export interface TarWriteOptions {
@@ -10,35 +10,41 @@ export interface TarWriteOptions {
   sourceDateEpoch?: number;
 }
 
-/** Small headers and files are batched into chunks of about this size so downstream stages see few, large writes. */
+/**
+ * Headers and small files are written straight into one batch buffer, handed
+ * downstream once it holds about BATCH bytes: few, large chunks for the
+ * compressor and the store, and no allocation or copy per entry.
+ */
 const BATCH = 256 * 1024;
-/** Files up to this size are read with one synchronous read: cheaper than a stream when there are thousands. */
-const SMALL_FILE = 256 * 1024;
-
-const ZEROS = Buffer.alloc(512);
+const BATCH_CAP = 2 * BATCH;
+/** Files up to this size are read with one synchronous read, straight into the batch: cheaper than a stream when there are thousands. */
+const SMALL_FILE = 128 * 1024;
 
 export function validateEntryPath(p: string): void {
   if (p === '' || p.startsWith('/') || p.endsWith('/') || p.includes('//') || p.includes('\0')) {
     throw new KilnError('ARCHIVE', `invalid layer entry path "${p}"`);
   }
-  for (const c of p.split('/')) {
-    if (c === '.' || c === '..') throw new KilnError('ARCHIVE', `invalid layer entry path "${p}" (contains "${c}")`);
+  if (p.startsWith('.') || p.includes('/.')) {
+    for (const c of p.split('/')) {
+      if (c === '.' || c === '..') throw new KilnError('ARCHIVE', `invalid layer entry path "${p}" (contains "${c}")`);
+    }
   }
 }
 
-function readSmallFile(path: string, size: number, entryPath: string): Buffer {
+const probe = Buffer.alloc(1);
+
+/** Reads exactly `size` bytes of `path` into `out` at `off`. */
+function readSmallFile(path: string, size: number, entryPath: string, out: Buffer, off: number): void {
   const fd = openSync(path, 'r');
   try {
-    const buf = Buffer.allocUnsafe(size + 1);
     let n = 0;
-    // Read one byte past `size` to notice a file that grew since it was listed.
-    while (n < size + 1) {
-      const r = readSync(fd, buf, n, size + 1 - n, null);
-      if (r === 0) break;
+    while (n < size) {
+      const r = readSync(fd, out, off + n, size - n, null);
+      if (r === 0) throw sizeChanged(entryPath, size, String(n));
       n += r;
     }
-    if (n !== size) throw sizeChanged(entryPath, size, n > size ? `more than ${size}` : String(n));
-    return buf.subarray(0, size);
+    // One more read notices a file that grew since it was listed.
+    if (readSync(fd, probe, 0, 1, null) !== 0) throw sizeChanged(entryPath, size, `more than ${size}`);
   } finally {
     closeSync(fd);
   }
@@ -51,21 +57,22 @@ function sizeChanged(path: string, want: number, got: string): KilnError {
 /**
  * Turns a sorted sequence of entries into tar bytes. Content is pulled one
  * file at a time as the consumer asks for more, so memory stays bounded by
- * the batch size whatever the layer size.
+ * the batch size whatever the layer size. Chunks handed out are never
+ * reused by the writer.
  */
 export async function* tarStream(entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>, opts: TarWriteOptions = {}): AsyncGenerator<Buffer> {
   const epoch = opts.sourceDateEpoch;
-  let pending: Buffer[] = [];
-  let pendingLen = 0;
-  const push = (b: Buffer): void => {
-    pending.push(b);
-    pendingLen += b.length;
-  };
+  let buf = Buffer.allocUnsafe(BATCH_CAP);
+  let len = 0;
   const take = (): Buffer => {
-    const out = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen);
-    pending = [];
-    pendingLen = 0;
+    const out = buf.subarray(0, len);
+    buf = Buffer.allocUnsafe(BATCH_CAP);
+    len = 0;
     return out;
+  };
+  const zero = (n: number): void => {
+    buf.fill(0, len, len + n);
+    len += n;
   };
 
   let prev: string | undefined;
@@ -86,43 +93,54 @@ export async function* tarStream(entries: AsyncIterable<LayerEntry> | Iterable<L
     if (!Number.isInteger(e.uid) || !Number.isInteger(e.gid) || e.uid < 0 || e.gid < 0) {
       throw new KilnError('ARCHIVE', `layer entry "${e.path}" has invalid owner ${e.uid}:${e.gid}`);
     }
+    const size = e.type === 'file' ? (e.size ?? 0) : 0;
+    if (!Number.isSafeInteger(size) || size < 0) throw new KilnError('ARCHIVE', `layer entry "${e.path}" has invalid size ${size}`);
 
     const mtime = epoch !== undefined && e.mtime > epoch ? epoch : e.mtime;
-    push(encodeHeader(e, mtime));
-
-    if (e.type === 'file') {
-      const size = e.size ?? 0;
-      if (!Number.isSafeInteger(size) || size < 0) throw new KilnError('ARCHIVE', `layer entry "${e.path}" has invalid size ${size}`);
-      if (size > 0 || e.open) {
-        if (e.sourcePath !== undefined && size <= SMALL_FILE) {
-          push(readSmallFile(e.sourcePath, size, e.path));
-        } else {
-          const stream: Readable | undefined = e.sourcePath !== undefined ? createReadStream(e.sourcePath, { highWaterMark: 1 << 20 }) : e.open?.();
-          if (!stream) throw new KilnError('ARCHIVE', `file "${e.path}" has no content source`);
-          let n = 0;
-          try {
-            for await (const chunk of stream as AsyncIterable<Buffer>) {
-              n += chunk.length;
-              if (n > size) throw sizeChanged(e.path, size, `more than ${size}`);
-              if (chunk.length >= BATCH) {
-                if (pendingLen > 0) yield take();
-                yield chunk;
-              } else {
-                push(chunk);
-                if (pendingLen >= BATCH) yield take();
-              }
-            }
-          } finally {
-            stream.destroy();
-          }
-          if (n !== size) throw sizeChanged(e.path, size, String(n));
-        }
-        const pad = paddingFor(size);
-        if (pad > 0) push(ZEROS.subarray(0, pad));
-      }
+    if (len + BLOCK_SIZE > BATCH_CAP) yield take();
+    if (encodeHeaderInto(e, mtime, buf, len)) {
+      len += BLOCK_SIZE;
+    } else {
+      const h = encodeHeader(e, mtime);
+      if (len + h.length > BATCH_CAP) yield take();
+      if (h.length > BATCH_CAP) yield h;
+      else len += h.copy(buf, len);
     }
-    if (pendingLen >= BATCH) yield take();
+
+    if (e.type === 'file' && (size > 0 || e.open)) {
+      const pad = paddingFor(size);
+      if (e.sourcePath !== undefined && size <= SMALL_FILE) {
+        if (len + size + pad > BATCH_CAP) yield take();
+        readSmallFile(e.sourcePath, size, e.path, buf, len);
+        len += size;
+      } else {
+        const stream: Readable | undefined = e.sourcePath !== undefined ? createReadStream(e.sourcePath, { highWaterMark: 1 << 20 }) : e.open?.();
+        if (!stream) throw new KilnError('ARCHIVE', `file "${e.path}" has no content source`);
+        let n = 0;
+        try {
+          for await (const chunk of stream as AsyncIterable<Buffer>) {
+            n += chunk.length;
+            if (n > size) throw sizeChanged(e.path, size, `more than ${size}`);
+            if (chunk.length >= BATCH) {
+              // Big chunks pass through as they are: no copy.
+              if (len > 0) yield take();
+              yield chunk;
+            } else {
+              if (len + chunk.length > BATCH_CAP) yield take();
+              len += chunk.copy(buf, len);
+            }
+          }
+        } finally {
+          stream.destroy();
+        }
+        if (n !== size) throw sizeChanged(e.path, size, String(n));
+      }
+      if (len + pad > BATCH_CAP) yield take();
+      zero(pad);
+    }
+    if (len >= BATCH) yield take();
   }
-  push(END_OF_ARCHIVE);
+  if (len + END_OF_ARCHIVE.length > BATCH_CAP) yield take();
+  zero(END_OF_ARCHIVE.length);
   yield take();
 }

@@ -1,24 +1,17 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { KilnError } from '../errors/index.js';
 import { digestOfHash } from '../image/digest.js';
 import type { BlobStore } from '../store/types.js';
+import { hashing } from './byte-stream.js';
 import { compressStream, layerMediaType } from './compress.js';
 import { tarStream } from './tar-writer.js';
 import type { LayerEntry, LayerWriteOptions, WrittenLayer } from './types.js';
 
-/** Passes bytes through unchanged while hashing and counting them. */
-export async function* hashing(src: AsyncIterable<Uint8Array>, hash: Hash, count: { bytes: number }): AsyncGenerator<Uint8Array> {
-  for await (const chunk of src) {
-    hash.update(chunk);
-    count.bytes += chunk.length;
-    yield chunk;
-  }
-}
-
 /**
  * Writes a layer in one streaming pass: tar → sha256 (diffID) → compressor →
- * sha256 (digest) → store. Nothing is buffered beyond the compressor's small
- * window, so memory does not grow with the layer.
+ * store (which hashes what it writes: that is the blob's digest, so it is not
+ * computed twice). Nothing is buffered beyond the compressor's small window,
+ * so memory does not grow with the layer.
  */
 export async function writeLayer(
   entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>,
@@ -26,20 +19,21 @@ export async function writeLayer(
   opts: LayerWriteOptions = {},
 ): Promise<WrittenLayer> {
   const compression = opts.compression ?? 'gzip';
-  const diffHash = createHash('sha256');
+  const tar = tarStream(entries, { sourceDateEpoch: opts.sourceDateEpoch });
   const tarCount = { bytes: 0 };
-  const blobHash = createHash('sha256');
-  const blobCount = { bytes: 0 };
 
-  const tar = hashing(tarStream(entries, { sourceDateEpoch: opts.sourceDateEpoch }), diffHash, tarCount);
-  const blob = compression === 'uncompressed' ? tar : hashing(compressStream(tar, compression, opts.compressionLevel), blobHash, blobCount);
-
-  const written = await store.writeBlob(blob);
-  const diffID = digestOfHash(diffHash);
-  const digest = compression === 'uncompressed' ? diffID : digestOfHash(blobHash);
-  const size = compression === 'uncompressed' ? tarCount.bytes : blobCount.bytes;
-  if (written.digest !== digest || written.size !== size) {
-    throw new KilnError('INTERNAL', `store wrote ${written.digest} (${written.size} bytes) but the layer writer computed ${digest} (${size} bytes)`);
+  if (compression === 'uncompressed') {
+    // The blob is the tar: the store's digest is the diffID.
+    const counted = hashing(tar, null, tarCount);
+    const written = await store.writeBlob(counted);
+    if (written.size !== tarCount.bytes) throw new KilnError('INTERNAL', `store wrote ${written.size} bytes of a ${tarCount.bytes}-byte layer`);
+    return { mediaType: layerMediaType(compression), digest: written.digest, size: written.size, diffID: written.digest, uncompressedSize: tarCount.bytes };
   }
-  return { mediaType: layerMediaType(compression), digest, size, diffID, uncompressedSize: tarCount.bytes };
+
+  const diffHash = createHash('sha256');
+  const blobCount = { bytes: 0 };
+  const blob = hashing(compressStream(hashing(tar, diffHash, tarCount), compression, opts.compressionLevel), null, blobCount);
+  const written = await store.writeBlob(blob);
+  if (written.size !== blobCount.bytes) throw new KilnError('INTERNAL', `store wrote ${written.size} bytes of a ${blobCount.bytes}-byte blob`);
+  return { mediaType: layerMediaType(compression), digest: written.digest, size: written.size, diffID: digestOfHash(diffHash), uncompressedSize: tarCount.bytes };
 }

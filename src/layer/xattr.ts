@@ -28,9 +28,21 @@ const ENODATA = 61;
 const ENOTSUP = 95;
 const ERANGE = 34;
 
-function fail(op: string, path: string, name: string | undefined, e: number): KilnError {
-  return new KilnError('ARCHIVE', `${op} ${name ? `"${name}" ` : ''}on ${path} failed (errno ${e})`);
+/** A failed xattr call, with its errno so callers can tell "not supported here" from real failures. */
+export class XattrError extends KilnError {
+  readonly errno: number;
+  constructor(op: string, path: string, name: string | undefined, errno: number) {
+    super('ARCHIVE', `${op} ${name ? `"${name}" ` : ''}on ${path} failed (errno ${errno})`);
+    this.errno = errno;
+  }
 }
+
+function fail(op: string, path: string, name: string | undefined, e: number): XattrError {
+  return new XattrError(op, path, name, e);
+}
+
+export const ENOTSUP_ERRNO = 95;
+export const EPERM_ERRNO = 1;
 
 /** Names of the extended attributes of `path` (empty when the file system has none). */
 export function listXattrs(path: string): string[] {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync } from 'node:fs';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { KilnError } from '../../src/errors/index.js';
 import { type Digest, digestHex } from '../../src/image/digest.js';
 import type { BlobStore, BlobWriteExpectation } from '../../src/store/types.js';
@@ -55,7 +55,7 @@ export class DirBlobStore implements BlobStore {
     return { digest, size };
   }
   async putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }> {
-    return this.writeBlob([bytes]);
+    return this.writeBlob(Readable.from([bytes]));
   }
   openBlob(d: Digest): Readable {
     return createReadStream(this.blobPath(d));

@@ -101,6 +101,9 @@ describe('tar encoding', () => {
     writeFileSync(src, 'from disk');
     const tar = await collect(tarStream([{ path: 'f', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 9, sourcePath: src }]));
     expect(sh('tar', ['-xOf', '-', 'f'], tar).toString()).toBe('from disk');
+    const entry = (size: number) => [{ path: 'f', type: 'file' as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size, sourcePath: src }];
+    await expect(collect(tarStream(entry(5)))).rejects.toThrow(/"f" changed while writing the layer \(expected 5 bytes, got more than 5\)/);
+    await expect(collect(tarStream(entry(12)))).rejects.toThrow(/"f" changed while writing the layer \(expected 12 bytes, got 9\)/);
   });
 });
 
