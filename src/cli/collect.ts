@@ -1,4 +1,4 @@
-/** commander accumulator for repeatable options. */
-export function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+/** commander accumulator for repeatable options (the first call may have no previous value). */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }

@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { isKilnError } from '../errors/index.js';
 import { COMMANDS } from './commands/index.js';
 import { VERSION } from '../version.js';
-import { collect } from './collect.js';
+import { addGlobalOptions } from './global-options.js';
 
 /**
  * Entry of the `kiln` binary. Each command module only declares its options and
@@ -15,22 +15,20 @@ export async function main(argv: string[]): Promise<number> {
     .name('kiln')
     .description('Daemonless container image builder: Dockerfile in, OCI image out')
     .version(VERSION, '--version', 'print the version')
-    .option('--root <dir>', 'store root (default: $KILN_ROOT, /var/lib/kiln as root, else $XDG_DATA_HOME/kiln)')
-    .option('--debug', 'print stack traces and debug traces (credentials are never printed)')
-    .option('--insecure-registry <host[:port]>', 'allow plain HTTP or unverified TLS for this registry (repeatable)', collect, [])
-    .option('--registry-mirror <url>', 'mirror tried first for docker.io (repeatable)', collect, [])
     .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride();
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
+  addGlobalOptions(program, false);
   for (const register of COMMANDS) register(program);
+  for (const sub of program.commands) addGlobalOptions(sub, true);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
-    return reportError(e, Boolean(program.opts().debug));
+    return reportError(e, Boolean(program.opts().debug) || argv.includes('--debug'));
   }
 }
 
