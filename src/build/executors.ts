@@ -123,13 +123,14 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
           ...(instr.kind === 'ADD' && instr.checksum !== undefined ? { checksum: instr.checksum } : {}),
           ...(instr.kind === 'ADD' && instr.keepGitDir !== undefined ? { keepGitDir: instr.keepGitDir } : {}),
           ...(instr.kind === 'ADD' && instr.unpack !== undefined ? { unpack: instr.unpack } : {}),
-          hashCache: from === context ? hashes() : HashCache.load(),
+          // snapshot files never change, so their hashes are as cacheable as the context's
+          hashCache: hashes(),
           tmpDir: scratch,
           now: init.sourceDateEpoch ?? Math.floor(Date.now() / 1000),
         });
         // the destination's own files (owners for --chown, existing parents) are read only when the step runs
-        const destFs = async (): Promise<FsView | undefined> =>
-          instr.link || step.state.draft.layers.length === 0 ? undefined : fsOf(step.state.draft.layers, 'image');
+        // with --link planCopy reads the destination only to resolve --chown names, never for metadata
+        const destFs = async (): Promise<FsView | undefined> => (step.state.draft.layers.length === 0 ? undefined : fsOf(step.state.draft.layers, 'image'));
         const write = async (p: CopyParams): Promise<StepOutcome> => {
           const planned = await planCopy(p);
           try {

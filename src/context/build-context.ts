@@ -5,7 +5,7 @@ import { KilnError } from '../errors/index.js';
 import type { Digest } from '../image/digest.js';
 import { hashSelection } from './content-hash.js';
 import { findIgnoreFile, loadIgnoreFile, type MatchInfo, PatternMatcher } from './dockerignore.js';
-import { type FsNode, type FsView, nodeFromStats } from './fs-view.js';
+import { type FsNode, type FsView, nodeFromStats, sortNames } from './fs-view.js';
 import type { HashCache } from './hash-cache.js';
 import { compareNames } from '../layer/path-order.js';
 
@@ -63,6 +63,10 @@ export class BuildContext implements FsView {
   lstat(path: string): FsNode | undefined {
     const cached = this.nodes.get(path);
     if (cached !== undefined) return cached ?? undefined;
+    // A listed directory already holds its children's nodes: no second lstat, no map entry per file.
+    const slash = path.lastIndexOf('/');
+    const listing = path === '' ? undefined : this.listings.get(slash < 0 ? '' : path.slice(0, slash));
+    if (listing) return findNode(listing, slash < 0 ? path : path.slice(slash + 1));
     const node = this.readNode(path);
     this.nodes.set(path, node ?? null);
     return node;
@@ -81,12 +85,8 @@ export class BuildContext implements FsView {
     for (const name of this.rawNames(path)) {
       const child = path === '' ? name : `${path}/${name}`;
       if (!this.isVisible(child)) continue;
-      let node = this.nodes.get(child);
-      if (node === undefined) {
-        // The parent is known to be a real directory here, so the child can be read directly.
-        node = this.statHost(child) ?? null;
-        this.nodes.set(child, node);
-      }
+      // The parent is known to be a real directory here, so the child can be read directly.
+      const node = this.nodes.get(child) ?? this.statHost(child);
       if (node) out.push([name, node]);
     }
     this.listings.set(path, out);
@@ -122,7 +122,8 @@ export class BuildContext implements FsView {
   private statHost(path: string): FsNode | undefined {
     const host = this.hostPath(path);
     const st = lstatSync(host, { throwIfNoEntry: false });
-    if (!st) return undefined;
+    // Sockets cannot live in a layer; Docker leaves them out of the context too.
+    if (!st || st.isSocket()) return undefined;
     const node = nodeFromStats(st, host);
     if (node.type === 'symlink') node.linkname = readlinkSync(host);
     return node;
@@ -130,7 +131,7 @@ export class BuildContext implements FsView {
 
   private rawNames(path: string): string[] {
     try {
-      return readdirSync(this.hostPath(path)).sort(compareNames);
+      return sortNames(readdirSync(this.hostPath(path)));
     } catch (e) {
       throw new KilnError('CONTEXT', `cannot read "${path || '.'}" in the ${this.label}: ${(e as Error).message}`);
     }
@@ -155,11 +156,25 @@ export class BuildContext implements FsView {
     const cached = this.visible.get(path);
     if (cached !== undefined) return cached;
     let vis = !this.verdict(path).excluded;
-    if (!vis && this.matcher.hasExceptions) {
+    if (!vis && this.matcher.mayReinclude(path)) {
       const st = lstatSync(this.hostPath(path), { throwIfNoEntry: false });
       if (st?.isDirectory()) vis = this.rawNames(path).some((n) => this.isVisible(`${path}/${n}`));
     }
     this.visible.set(path, vis);
     return vis;
   }
+}
+
+/** Binary search in a listing sorted by compareNames. */
+function findNode(listing: Array<[string, FsNode]>, name: string): FsNode | undefined {
+  let lo = 0;
+  let hi = listing.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const c = compareNames(listing[mid]![0], name);
+    if (c === 0) return listing[mid]![1];
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return undefined;
 }

@@ -2,13 +2,13 @@ import { createHash, type Hash } from 'node:crypto';
 import { digestOfHash, type Digest } from '../image/digest.js';
 import { KilnError } from '../errors/index.js';
 import type { FsNode, FsView } from './fs-view.js';
-import { walk } from './fs-view.js';
+import { forEachNode } from './fs-view.js';
 import { cleanPath } from './glob.js';
 import type { HashCache } from './hash-cache.js';
 
 /**
  * Accumulates one digest over a list of file-tree nodes: path, type, mode,
- * link target, device numbers and file bytes. Never mtime and never the owner:
+ * link target, device numbers, carried xattrs and file bytes. Never mtime and never the owner:
  * COPY writes root-owned files unless --chown, so the build machine's owners
  * must not split the cache between machines (BuildKit's rule too).
  */
@@ -27,6 +27,9 @@ export class SelectionHasher {
       content = this.cache.fileSha256(node.host);
     } else if (node.type === 'char' || node.type === 'block') {
       content = `${node.devmajor ?? 0},${node.devminor ?? 0}`;
+    }
+    if (node.xattrs) {
+      for (const k of Object.keys(node.xattrs).sort()) content += `\0${k}=${node.xattrs[k]!.toString('hex')}`;
     }
     this.pending += `${path}\0${node.type}\0${node.mode.toString(8)}\0${node.linkname ?? ''}\0${content}\n`;
     this.count++;
@@ -63,7 +66,7 @@ export function hashSelection(view: FsView, paths: readonly string[], cache: Has
     if (!node) throw new KilnError('CONTEXT', `"${given}" not found in ${view.label}`);
     hasher.mark(p);
     hasher.add(p, node);
-    if (node.type === 'directory') for (const [child, n] of walk(view, p)) hasher.add(child, n);
+    if (node.type === 'directory') forEachNode(view, p, (child, n) => hasher.add(child, n));
   }
   return hasher.digest();
 }

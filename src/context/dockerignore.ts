@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { KilnError } from '../errors/index.js';
-import { BadPatternError, checkPattern, cleanPath } from './glob.js';
+import { BadPatternError, checkPattern, cleanPath, hasMeta } from './glob.js';
 
 /**
  * `.dockerignore` matching as BuildKit does it: moby/patternmatcher patterns,
@@ -39,7 +39,7 @@ class Pattern {
   private kind: MatchKind = 'exact';
   private re: RegExp | undefined;
 
-  constructor(line: string) {
+  constructor(line: string, what: string) {
     let p = cleanPath(line.trim());
     this.exclusion = p.startsWith('!');
     if (this.exclusion) {
@@ -49,7 +49,7 @@ class Pattern {
     try {
       checkPattern(p);
     } catch (e) {
-      if (e instanceof BadPatternError) throw new KilnError('CONTEXT', `invalid .dockerignore pattern "${line}": ${e.message}`);
+      if (e instanceof BadPatternError) throw new KilnError('CONTEXT', `invalid ${what} pattern "${line}": ${e.message}`);
       throw e;
     }
     this.cleaned = p;
@@ -102,7 +102,7 @@ class Pattern {
       try {
         this.re = new RegExp(re + '$', 's');
       } catch {
-        throw new KilnError('CONTEXT', `invalid .dockerignore pattern "${this.cleaned}"`);
+        throw new KilnError('CONTEXT', `invalid pattern "${this.cleaned}"`);
       }
     }
     this.kind = kind;
@@ -139,9 +139,27 @@ export class PatternMatcher {
   /** True when some pattern is an exception, so an excluded directory may still hold included entries. */
   readonly hasExceptions: boolean;
 
-  constructor(lines: readonly string[]) {
-    this.patterns = lines.filter((l) => l.trim() !== '').map((l) => new Pattern(l));
+  /**
+   * When every exception is a plain path (no wildcards), those paths; an
+   * excluded directory then only needs a look inside when one of them lies
+   * below it (fsutil's onlyPrefixExcludeExceptions shortcut).
+   */
+  private readonly literalExceptions: string[] | undefined;
+
+  /** `what` names the patterns' origin in errors (".dockerignore", "--exclude"). */
+  constructor(lines: readonly string[], what = '.dockerignore') {
+    this.patterns = lines.filter((l) => l.trim() !== '').map((l) => new Pattern(l, what));
     this.hasExceptions = this.patterns.some((p) => p.exclusion);
+    const exceptions = this.patterns.filter((p) => p.exclusion).map((p) => p.cleaned);
+    this.literalExceptions = exceptions.some((e) => hasMeta(e)) ? undefined : exceptions.map((e) => e + '/');
+  }
+
+  /** Whether an excluded directory may hold re-included entries. */
+  mayReinclude(dir: string): boolean {
+    if (!this.hasExceptions) return false;
+    if (!this.literalExceptions) return true;
+    const prefix = dir + '/';
+    return this.literalExceptions.some((e) => e.startsWith(prefix));
   }
 
   get empty(): boolean {

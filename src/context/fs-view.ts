@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Stats } from 'node:fs';
 import { KilnError } from '../errors/index.js';
+import { compareNames } from '../layer/path-order.js';
 import type { LayerEntry } from '../layer/types.js';
 
 /**
@@ -23,6 +24,8 @@ export interface FsNode {
   devminor?: number;
   /** The real file behind the node, so its content hash can be cached by stat. */
   host?: HostFile;
+  /** Extended attributes carried into the layer (file capabilities of image files). */
+  xattrs?: Record<string, Buffer>;
 }
 
 export interface HostFile {
@@ -159,3 +162,35 @@ export function resolvePath(
   return done.join('/');
 }
 
+
+/**
+ * Sorts a directory listing in layer order (UTF-8 byte order). The engine's
+ * native sort already agrees with it unless a name holds a character outside
+ * the BMP, so the slower byte comparison is used only then.
+ */
+export function sortNames(names: string[]): string[] {
+  names.sort();
+  for (const n of names) {
+    if (/[\uD800-\uDFFF]/.test(n)) return names.sort(compareNames);
+  }
+  return names;
+}
+
+/** Like walk, without generator overhead: the hot path of hashing a large tree. */
+export function forEachNode(view: FsView, path: string, fn: (path: string, node: FsNode) => void): void {
+  if (view.list) {
+    for (const [name, node] of view.list(path)) {
+      const child = path === '' ? name : `${path}/${name}`;
+      fn(child, node);
+      if (node.type === 'directory') forEachNode(view, child, fn);
+    }
+    return;
+  }
+  for (const name of view.readdir(path)) {
+    const child = path === '' ? name : `${path}/${name}`;
+    const node = view.lstat(child);
+    if (!node) continue;
+    fn(child, node);
+    if (node.type === 'directory') forEachNode(view, child, fn);
+  }
+}

@@ -1,9 +1,8 @@
 import { createReadStream, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
-import { type FsNode, type FsView, nodeFromStats } from './fs-view.js';
+import { type FsNode, type FsView, nodeFromStats, resolvePath, sortNames } from './fs-view.js';
 import { lgetxattr } from './xattr.js';
-import { compareNames } from '../layer/path-order.js';
 
 interface Located {
   node: FsNode;
@@ -51,13 +50,25 @@ export class LayeredFs implements FsView {
         if (this.locate(path === '' ? name : `${path}/${name}`)) names.push(name);
       }
     }
-    return names.sort(compareNames);
+    return sortNames(names);
   }
 
   open(path: string): Readable {
     const loc = this.locate(path);
     if (loc?.node.type !== 'file') throw new KilnError('NOT_FOUND', `"${path}" is not a regular file in ${this.label}`);
     return createReadStream(loc.host);
+  }
+
+  /** Like lstat, after following symlinks inside this file system's root. */
+  stat(path: string): FsNode | undefined {
+    return this.lstat(resolvePath(this, path, { followFinal: true }));
+  }
+
+  /** A symlink's target, as stored. */
+  readlink(path: string): string {
+    const node = this.lstat(path);
+    if (node?.type !== 'symlink') throw new KilnError('NOT_FOUND', `"${path}" is not a symbolic link in ${this.label}`);
+    return node.linkname ?? '';
   }
 
   /** The host file holding `path`'s topmost copy. */
@@ -101,9 +112,14 @@ export class LayeredFs implements FsView {
       const host = this.host(i, path);
       const st = lstatSync(host, { throwIfNoEntry: false });
       if (!st) continue;
-      if (isWhiteout(st)) return undefined;
+      if (isWhiteout(st) || st.isSocket()) return undefined;
       const node = nodeFromStats(st, host);
       if (node.type === 'symlink') node.linkname = readlinkSync(host);
+      if (node.type === 'file') {
+        // COPY --from must not drop file capabilities (ping, newuidmap…); BuildKit keeps them too.
+        const cap = lgetxattr(host, 'security.capability');
+        if (cap) node.xattrs = { 'security.capability': cap };
+      }
       if (node.type !== 'directory') return { node, dirLayers: [], host };
       const dirLayers = [i];
       if (!isOpaque(host)) {

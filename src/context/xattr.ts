@@ -10,12 +10,14 @@ let lgetxattrFn: NativeFn | undefined;
 let lsetxattrFn: NativeFn | undefined;
 
 /** The attribute's bytes, or undefined when it is absent or unreadable. */
+// Reused across calls: the attributes read here (opaque markers, capabilities) are small.
+const scratch = Buffer.alloc(4096);
+
 export function lgetxattr(path: string, name: string): Buffer | undefined {
   lgetxattrFn ??= libc().func('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)');
-  const buf = Buffer.alloc(256);
-  const n = lgetxattrFn(path, name, buf, buf.length) as number;
+  const n = lgetxattrFn(path, name, scratch, scratch.length) as number;
   if (n < 0) return undefined;
-  return buf.subarray(0, n);
+  return Buffer.from(scratch.subarray(0, n));
 }
 
 /** Sets an attribute; returns false on failure (no permission, unsupported file system). */

@@ -1,13 +1,10 @@
-import { spawn } from 'node:child_process';
-import { closeSync, createReadStream, createWriteStream, lstatSync, openSync, readSync } from 'node:fs';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
 import { KilnError } from '../errors/index.js';
 import { cleanPath } from '../context/glob.js';
-import type { FsNode, FsView } from '../context/fs-view.js';
-import { compareNames } from '../layer/path-order.js';
+import { type FsNode, type FsView, sortNames } from '../context/fs-view.js';
 
 export type ArchiveCompression = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';
 
@@ -89,65 +86,127 @@ function isTarHeader(b: Buffer): boolean {
 }
 
 /**
- * An unpacked archive as a read-only tree. File bodies are spooled to files in
- * `tmpDir` (the tar is read once, in its own order, while COPY emits entries
- * path-sorted); metadata, owners included, stays in memory. Hardlinks become
- * independent files with the same content. Whiteout names are ordinary files
- * here: ADD does not apply layer semantics.
+ * An unpacked archive as a read-only tree. The archive is decompressed once
+ * into the staging directory and read in place: a file's content is a byte
+ * range of that tar, so nothing is copied and the layer writer streams it
+ * straight from there. Metadata, owners included, stays in memory. Hardlinks
+ * become independent files with the same content. Whiteout names are ordinary
+ * files here: ADD does not apply layer semantics.
+ *
+ * Synchronous on purpose: it runs only when a COPY/ADD layer is actually
+ * built (a cache miss), from the synchronous `entries` of a planned copy.
  */
 export class ArchiveTree implements FsView {
   readonly chroot = true;
   private readonly nodes = new Map<string, FsNode>();
   private readonly children = new Map<string, Set<string>>();
+  private readonly ranges = new Map<string, { start: number; size: number }>();
 
-  private constructor(readonly label: string) {
+  private constructor(
+    readonly label: string,
+    private readonly tarFile: string,
+  ) {
     this.nodes.set('', { type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 });
     this.children.set('', new Set());
   }
 
-  static async extract(file: string, compression: ArchiveCompression, tmpDir: string, label: string): Promise<ArchiveTree> {
-    const tree = new ArchiveTree(label);
-    const ex = tar.extract();
-    let n = 0;
-    const done = (async () => {
-      for await (const entry of ex) {
-        const h = entry.header;
-        const path = safeName(h.name, label);
-        const base: FsNode = {
-          type: 'file',
-          mode: (h.mode ?? 0o644) & 0o7777,
-          uid: h.uid ?? 0,
-          gid: h.gid ?? 0,
-          size: 0,
-          mtime: h.mtime ? h.mtime.getTime() / 1000 : 0,
-        };
-        if (h.type === 'file' || h.type === 'contiguous-file') {
-          const host = `${tmpDir}/${n++}`;
-          await pipeline(entry, createWriteStream(host));
-          const st = lstatSync(host);
-          tree.put(path, { ...base, size: st.size, host: { path: host, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs } });
-          continue;
-        }
-        entry.resume();
-        if (path === '') continue;
-        if (h.type === 'directory') tree.put(path, { ...base, type: 'directory' });
-        else if (h.type === 'symlink') tree.put(path, { ...base, type: 'symlink', linkname: h.linkname ?? '' });
-        else if (h.type === 'link') {
-          const target = tree.nodes.get(safeName(h.linkname ?? '', label));
-          if (!target || target.type !== 'file') throw new KilnError('ARCHIVE', `${label}: hardlink "${h.name}" points to a missing file`);
-          tree.put(path, { ...target, mode: target.mode });
-        } else if (h.type === 'character-device' || h.type === 'block-device') {
-          tree.put(path, { ...base, type: h.type === 'character-device' ? 'char' : 'block', devmajor: h.devmajor ?? 0, devminor: h.devminor ?? 0 });
-        } else if (h.type === 'fifo') tree.put(path, { ...base, type: 'fifo' });
-      }
-    })();
+  static extractSync(file: string, compression: ArchiveCompression, stageDir: string, label: string): ArchiveTree {
+    const tarFile = compression === 'none' ? file : decompressSync(file, compression, `${stageDir}/archive.tar`, label);
+    const tree = new ArchiveTree(label, tarFile);
+    const fd = openSync(tarFile, 'r');
     try {
-      await Promise.all([pipeline(openDecompressed(file, compression), ex), done]);
-    } catch (e) {
-      if (e instanceof KilnError) throw e;
-      throw new KilnError('ARCHIVE', `cannot unpack ${label}: ${(e as Error).message}`);
+      tree.read(fd, fstatSync(fd).size);
+    } finally {
+      closeSync(fd);
     }
     return tree;
+  }
+
+  private read(fd: number, total: number): void {
+    const hdr = Buffer.alloc(512);
+    const bad = (why: string): KilnError => new KilnError('ARCHIVE', `cannot unpack ${this.label}: ${why}`);
+    let off = 0;
+    let longName: string | undefined;
+    let longLink: string | undefined;
+    let pax: Record<string, string> = {};
+    const readData = (start: number, size: number): Buffer => {
+      const b = Buffer.alloc(size);
+      if (readSync(fd, b, 0, size, start) !== size) throw bad('truncated entry');
+      return b;
+    };
+    while (off + 512 <= total) {
+      readSync(fd, hdr, 0, 512, off);
+      off += 512;
+      if (hdr.every((b) => b === 0)) break;
+      if (!isTarHeader(hdr)) throw bad('invalid tar header');
+      const flag = hdr[156] === 0 ? '0' : String.fromCharCode(hdr[156]!);
+      let size = tarNumber(hdr, 124, 12);
+      if (pax.size !== undefined) size = Number(pax.size);
+      const start = off;
+      off += Math.ceil(size / 512) * 512;
+      if (start + size > total) throw bad('truncated entry');
+      if (flag === 'x') {
+        pax = parsePax(readData(start, size));
+        continue;
+      }
+      if (flag === 'g') continue;
+      if (flag === 'L' || flag === 'K') {
+        const text = readData(start, size).toString('utf8').replace(/\0[\s\S]*$/, '');
+        if (flag === 'L') longName = text;
+        else longLink = text;
+        continue;
+      }
+      const magic = hdr.toString('latin1', 257, 262);
+      const prefix = magic === 'ustar' ? cString(hdr, 345, 155) : '';
+      let name = cString(hdr, 0, 100);
+      if (prefix !== '') name = `${prefix}/${name}`;
+      name = pax.path ?? longName ?? name;
+      const linkname = pax.linkpath ?? longLink ?? cString(hdr, 157, 100);
+      const node: FsNode = {
+        type: 'file',
+        mode: tarNumber(hdr, 100, 8) & 0o7777,
+        uid: pax.uid !== undefined ? Number(pax.uid) : tarNumber(hdr, 108, 8),
+        gid: pax.gid !== undefined ? Number(pax.gid) : tarNumber(hdr, 116, 8),
+        size: 0,
+        mtime: pax.mtime !== undefined ? Number(pax.mtime) : tarNumber(hdr, 136, 12),
+      };
+      pax = {};
+      longName = undefined;
+      longLink = undefined;
+      const path = safeName(name, this.label);
+      if (path === '') continue;
+      switch (flag) {
+        case '0':
+        case '7':
+          this.put(path, { ...node, size });
+          this.ranges.set(path, { start, size });
+          break;
+        case '1': {
+          const target = safeName(linkname, this.label);
+          const t = this.nodes.get(target);
+          const range = this.ranges.get(target);
+          if (!t || t.type !== 'file' || !range) throw bad(`hardlink "${name}" points to a missing file`);
+          this.put(path, { ...t });
+          this.ranges.set(path, range);
+          break;
+        }
+        case '2':
+          this.put(path, { ...node, type: 'symlink', linkname });
+          break;
+        case '3':
+        case '4':
+          this.put(path, { ...node, type: flag === '3' ? 'char' : 'block', devmajor: tarNumber(hdr, 329, 8), devminor: tarNumber(hdr, 337, 8) });
+          break;
+        case '5':
+          this.put(path, { ...node, type: 'directory' });
+          break;
+        case '6':
+          this.put(path, { ...node, type: 'fifo' });
+          break;
+        default:
+          throw bad(`unsupported entry type "${flag}" for "${name}"`);
+      }
+    }
   }
 
   lstat(path: string): FsNode | undefined {
@@ -155,13 +214,14 @@ export class ArchiveTree implements FsView {
   }
 
   readdir(path: string): string[] {
-    return [...(this.children.get(path) ?? [])].sort(compareNames);
+    return sortNames([...(this.children.get(path) ?? [])]);
   }
 
   open(path: string): Readable {
-    const node = this.nodes.get(path);
-    if (!node?.host) throw new KilnError('NOT_FOUND', `"${path}" is not a regular file in ${this.label}`);
-    return createReadStream(node.host.path);
+    const range = this.ranges.get(path);
+    if (!range) throw new KilnError('NOT_FOUND', `"${path}" is not a regular file in ${this.label}`);
+    if (range.size === 0) return Readable.from([]);
+    return createReadStream(this.tarFile, { start: range.start, end: range.start + range.size - 1 });
   }
 
   private put(path: string, node: FsNode): void {
@@ -185,3 +245,50 @@ function safeName(name: string, label: string): string {
   return cleaned;
 }
 
+function decompressSync(file: string, compression: Exclude<ArchiveCompression, 'none'>, out: string, label: string): string {
+  const tool = compression === 'zstd' ? 'zstd' : compression;
+  const inFd = openSync(file, 'r');
+  const outFd = openSync(out, 'w');
+  try {
+    const r = spawnSync(tool, ['-dc'], { stdio: [inFd, outFd, 'pipe'] });
+    if (r.error) throw new KilnError('ARCHIVE', `cannot run ${tool} to unpack ${label}: ${r.error.message}`);
+    if (r.status !== 0) throw new KilnError('ARCHIVE', `cannot unpack ${label}: ${tool}: ${r.stderr.toString().trim().split('\n').pop() ?? `exit ${r.status}`}`);
+  } finally {
+    closeSync(inFd);
+    closeSync(outFd);
+  }
+  return out;
+}
+
+function cString(b: Buffer, off: number, len: number): string {
+  const end = b.indexOf(0, off);
+  return b.toString('utf8', off, end < 0 || end > off + len ? off + len : end);
+}
+
+/** Octal, or base-256 when the high bit of the first byte is set (GNU, for large ids and sizes). */
+function tarNumber(b: Buffer, off: number, len: number): number {
+  if (b[off]! & 0x80) {
+    let n = b[off]! & 0x7f;
+    for (let i = 1; i < len; i++) n = n * 256 + b[off + i]!;
+    return n;
+  }
+  const s = b.toString('latin1', off, off + len).replace(/\0.*$/s, '').trim();
+  return s === '' ? 0 : parseInt(s, 8);
+}
+
+/** PAX extended header records: "<len> <key>=<value>\n". */
+function parsePax(b: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  let i = 0;
+  while (i < b.length) {
+    const sp = b.indexOf(0x20, i);
+    if (sp < 0) break;
+    const len = parseInt(b.toString('latin1', i, sp), 10);
+    if (!Number.isFinite(len) || len <= 0) break;
+    const rec = b.toString('utf8', sp + 1, i + len - 1);
+    const eq = rec.indexOf('=');
+    if (eq > 0) out[rec.slice(0, eq)] = rec.slice(eq + 1);
+    i += len;
+  }
+  return out;
+}

@@ -34,8 +34,8 @@ export function parseGitUrl(s: string): GitSource {
   return out;
 }
 
-/** Clones `src` into `dir` with the system git and checks out its ref (branch, tag or commit). */
-export async function cloneGit(src: GitSource, dir: string, signal?: AbortSignal): Promise<void> {
+/** Clones `src` into `dir` with the system git and checks out its ref (branch, tag or commit); returns the commit. */
+export async function cloneGit(src: GitSource, dir: string, signal?: AbortSignal): Promise<string> {
   const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true' };
   const git = async (args: string[], what: string): Promise<void> => {
     try {
@@ -54,6 +54,7 @@ export async function cloneGit(src: GitSource, dir: string, signal?: AbortSignal
   if (existsSync(`${dir}/.gitmodules`)) {
     await git(['-C', dir, '-c', 'protocol.file.allow=always', 'submodule', 'update', '--quiet', '--init', '--recursive'], 'cannot fetch submodules of');
   }
+  return commit;
 }
 
 async function revParse(dir: string, ref: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {

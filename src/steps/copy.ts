@@ -4,14 +4,14 @@ import { posix } from 'node:path';
 import { BuildContext } from '../context/build-context.js';
 import { SelectionHasher } from '../context/content-hash.js';
 import { PatternMatcher, type MatchInfo } from '../context/dockerignore.js';
-import { type FsNode, type FsView, joinRel, resolvePath, type SourceTree } from '../context/fs-view.js';
+import { type FsNode, type FsView, joinRel, resolvePath, type SourceTree, forEachNode } from '../context/fs-view.js';
 import { BadPatternError, cleanPath, goMatch, hasMeta } from '../context/glob.js';
 import { HashCache } from '../context/hash-cache.js';
 import { KilnError } from '../errors/index.js';
 import type { Digest } from '../image/digest.js';
 import { comparePaths } from '../layer/path-order.js';
 import type { LayerEntry } from '../layer/types.js';
-import { ArchiveTree, detectArchive } from './copy-archive.js';
+import { type ArchiveCompression, ArchiveTree, detectArchive } from './copy-archive.js';
 import { parseChmod, type ChmodFn } from './copy-chmod.js';
 import { resolveChown, type Owner } from './copy-chown.js';
 import { cloneGit, isGitUrl, parseGitUrl } from './copy-git.js';
@@ -50,8 +50,12 @@ export interface CopyParams {
 }
 
 export interface CopyResult {
-  /** The new layer's entries, depth-first with sorted names (parents before children). */
-  entries: LayerEntry[];
+  /**
+   * The new layer's entries, depth-first with sorted names (parents before
+   * children). Computed on first access, so a cache hit pays only for the
+   * digest; a destination conflict with the image ("not a directory") throws here.
+   */
+  readonly entries: LayerEntry[];
   /** Content digest of exactly the selected source files: the cache-key input. */
   inputDigest: Digest;
   /** Removes staged downloads/clones/unpacked archives; call after the layer is written. */
@@ -78,8 +82,12 @@ interface Match {
   matched: string;
   /** --parents: the path kept under the destination. */
   keep?: string;
-  /** An unpacked archive: contents go into the destination, owners from the archive. */
-  archive?: boolean;
+  /**
+   * A tar archive to unpack: its contents go into the destination, owners
+   * from the archive. The cache key hashes the archive file itself; it is
+   * unpacked only when the layer is built.
+   */
+  archive?: { file: string; compression: ArchiveCompression };
   /** A download: always a file placed by name. */
   label: string;
 }
@@ -117,7 +125,7 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
   const now = p.now ?? Date.now() / 1000;
   const owner = await resolveChown(p.chown, p.destFs);
   const chmod = p.chmod !== undefined ? parseChmod(p.chmod) : undefined;
-  const exclude = p.exclude && p.exclude.length > 0 ? new PatternMatcher(p.exclude) : undefined;
+  const exclude = p.exclude && p.exclude.length > 0 ? new PatternMatcher(p.exclude, '--exclude') : undefined;
   const destFs = p.link ? undefined : p.destFs;
 
   const destSyntaxDir = /(^|\/)\.{0,2}$/.test(p.dest) || p.dest.endsWith('/');
@@ -132,48 +140,74 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
   for (const src of p.sources) matches.push(...(await matchSource(p, kind, src, stage)));
   const destIsDir = destSyntaxDir || destExistsDir || matches.length > 1 || p.parents === true;
 
-  const planned = new Map<string, Planned>();
+  // The digest is all a cache hit needs: it is computed now, in one walk per source.
   const hasher = new SelectionHasher(cache);
-  const put = (target: string, m: Match, path: string, node: FsNode, ownerOverride?: Owner): void => {
-    if (target === '') return;
-    planned.set(target, { view: m.view, srcPath: path, node, owner: ownerOverride, content: true });
-  };
-
   for (const m of matches) {
     hasher.mark(m.label);
     const node = m.view.lstat(m.path);
     if (!node) throw new KilnError('CONTEXT', `${kind} failed: "${m.label}" not found in ${m.view.label}`);
-    const keepOwner = m.archive && p.chown === undefined;
-    if (node.type === 'directory') {
-      const base = m.keep !== undefined ? joinRel(dest, m.keep) : dest;
-      // --parents recreates the source's directories; otherwise a missing destination directory is new: 0755, owned per --chown.
-      if (m.keep !== undefined) put(base, m, m.path, node);
-      else if (base !== '' && !planned.has(base) && !destFs?.lstat(base)) {
-        planned.set(base, { view: m.view, srcPath: m.path, node: newDir(now), owner: undefined, content: true, created: true });
-      }
+    if (m.archive) {
+      hasher.mark('unpack');
+      hasher.add(posix.basename(m.path), node);
+    } else if (node.type === 'directory') {
       hasher.add('.', node);
-      copyTree(m, m.path, base, exclude, [], (target, path, n) => {
-        hasher.add(path.slice(m.path.length + (m.path === '' ? 0 : 1)), n);
-        put(target, m, path, n, keepOwner ? { uid: n.uid, gid: n.gid } : undefined);
-      });
+      const cut = m.path === '' ? 0 : m.path.length + 1;
+      if (exclude) copyTree(m, m.path, '', exclude, [], (_target, path, n) => hasher.add(path.slice(cut), n));
+      else forEachNode(m.view, m.path, (path, n) => hasher.add(path.slice(cut), n));
     } else {
       const name = posix.basename(m.matched);
       if (exclude && exclude.matchWithParent(name, []).excluded) continue;
-      const target = m.keep !== undefined ? joinRel(dest, m.keep) : destIsDir ? joinRel(dest, name) : dest;
-      if (target === '') throw new KilnError('CONTEXT', `${kind} failed: cannot copy "${m.label}" onto the root directory`);
+      if (m.keep === undefined && !destIsDir && dest === '') {
+        throw new KilnError('CONTEXT', `${kind} failed: cannot copy "${m.label}" onto the root directory`);
+      }
       hasher.add(name, node);
-      put(target, m, m.path, node);
     }
   }
 
-  if (destIsDir && dest !== '' && !planned.has(dest) && !destFs?.lstat(dest)) {
-    planned.set(dest, { view: p.from, srcPath: '', node: newDir(now), owner: undefined, content: true, created: true });
-  }
-  addParents(planned, destFs, now, kind);
-
-  const paths = [...planned.keys()].sort(comparePaths);
-  const entries = paths.map((path) => toEntry(path, planned.get(path)!, owner, chmod));
-  return { entries, inputDigest: hasher.digest(), dispose };
+  // Targets, parents, order and entry objects only matter on a cache miss: built on first access
+  // (the second walk reads the views' remembered listings, not the disk).
+  const build = (): LayerEntry[] => {
+    const planned = new Map<string, Planned>();
+    const put = (target: string, m: Match, path: string, node: FsNode, ownerOverride?: Owner): void => {
+      if (target === '') return;
+      planned.set(target, { view: m.view, srcPath: path, node, owner: ownerOverride, content: true });
+    };
+    for (const found of matches) {
+      const m: Match = found.archive
+        ? { ...found, view: ArchiveTree.extractSync(found.archive.file, found.archive.compression, stage(), `archive "${found.label}"`), path: '', matched: '' }
+        : found;
+      const node = m.view.lstat(m.path)!;
+      const keepOwner = m.archive !== undefined && p.chown === undefined;
+      if (node.type === 'directory') {
+        const base = m.keep !== undefined ? joinRel(dest, m.keep) : dest;
+        // --parents recreates the source's directories; otherwise a missing destination directory is new: 0755, owned per --chown.
+        if (m.keep !== undefined) put(base, m, m.path, node);
+        else if (base !== '' && !planned.has(base) && !destFs?.lstat(base)) {
+          planned.set(base, { view: m.view, srcPath: m.path, node: newDir(now), owner: undefined, content: true, created: true });
+        }
+        copyTree(m, m.path, base, exclude, [], (target, path, n) => put(target, m, path, n, keepOwner ? { uid: n.uid, gid: n.gid } : undefined));
+      } else {
+        const name = posix.basename(m.matched);
+        if (exclude && exclude.matchWithParent(name, []).excluded) continue;
+        put(m.keep !== undefined ? joinRel(dest, m.keep) : destIsDir ? joinRel(dest, name) : dest, m, m.path, node);
+      }
+    }
+    if (destIsDir && dest !== '' && !planned.has(dest) && !destFs?.lstat(dest)) {
+      planned.set(dest, { view: p.from, srcPath: '', node: newDir(now), owner: undefined, content: true, created: true });
+    }
+    addParents(planned, destFs, now, kind);
+    const paths = [...planned.keys()].sort(comparePaths);
+    return paths.map((path) => toEntry(path, planned.get(path)!, owner, chmod));
+  };
+  let entries: LayerEntry[] | undefined;
+  return {
+    get entries(): LayerEntry[] {
+      entries ??= build();
+      return entries;
+    },
+    inputDigest: hasher.digest(),
+    dispose,
+  };
 }
 
 function newDir(now: number): FsNode {
@@ -205,7 +239,11 @@ async function matchSource(p: CopyParams, kind: 'COPY' | 'ADD', src: string, sta
   if (kind === 'ADD' && isGitUrl(src)) {
     const git = parseGitUrl(src);
     const dir = stage();
-    await cloneGit(git, dir, p.signal);
+    const commit = await cloneGit(git, dir, p.signal);
+    // ADD --checksum on a git source pins the commit (a full or abbreviated sha), as BuildKit does.
+    if (p.checksum !== undefined && !(p.checksum.length >= 7 && commit.startsWith(p.checksum.toLowerCase()))) {
+      throw new KilnError('DIGEST_MISMATCH', `ADD failed: ${src} is at commit ${commit}, expected ${p.checksum}`);
+    }
     const view = BuildContext.open(dir, { ignorePatterns: p.keepGitDir ? [] : ['.git'], label: `git repository ${git.remote}` });
     const sub = git.subdir ? resolvePath(view, git.subdir, { followFinal: true, what: src }) : '';
     if (view.lstat(sub)?.type !== 'directory') throw new KilnError('CONTEXT', `ADD failed: "${git.subdir ?? ''}" is not a directory in ${git.remote}`);
@@ -217,18 +255,18 @@ async function matchSource(p: CopyParams, kind: 'COPY' | 'ADD', src: string, sta
     const got = await downloadUrl(src, dir, p.checksum, p.signal);
     const view = BuildContext.open(dir, { ignoreFile: null, label: `download ${src}` });
     if (p.unpack === true) {
-      const archive = await unpackIfArchive(view, got.name, stage, src);
+      const archive = await unpackIfArchive(view, got.name, src);
       if (archive) return [archive];
     }
     return [{ view, path: got.name, matched: got.name, label: src }];
   }
   if (p.checksum !== undefined && kind === 'ADD') {
-    throw new KilnError('CONTEXT', `ADD failed: --checksum applies to URL sources only ("${src}")`);
+    throw new KilnError('CONTEXT', `ADD failed: --checksum applies to URL and git sources only ("${src}")`);
   }
   const out: Match[] = [];
   for (const m of matchLocal(p.from, src, kind, p.parents === true)) {
     if (kind === 'ADD' && p.unpack !== false && m.view.lstat(m.path)?.type === 'file') {
-      const archive = await unpackIfArchive(m.view, m.path, stage, src);
+      const archive = await unpackIfArchive(m.view, m.path, src);
       if (archive) {
         out.push({ ...archive, ...(m.keep !== undefined ? { keep: posix.dirname(m.keep) === '.' ? '' : posix.dirname(m.keep) } : {}) });
         continue;
@@ -239,13 +277,12 @@ async function matchSource(p: CopyParams, kind: 'COPY' | 'ADD', src: string, sta
   return out;
 }
 
-async function unpackIfArchive(view: FsView, path: string, stage: () => string, label: string): Promise<Match | undefined> {
+async function unpackIfArchive(view: FsView, path: string, label: string): Promise<Match | undefined> {
   const node = view.lstat(path);
   if (!node?.host) return undefined;
   const compression = await detectArchive(node.host.path);
   if (compression === undefined) return undefined;
-  const tree = await ArchiveTree.extract(node.host.path, compression, stage(), `archive "${label}"`);
-  return { view: tree, path: '', matched: '', archive: true, label };
+  return { view, path, matched: path, archive: { file: node.host.path, compression }, label };
 }
 
 function matchLocal(view: FsView, src: string, kind: string, parents: boolean): Match[] {
@@ -397,5 +434,6 @@ function toEntry(path: string, pl: Planned, owner: Owner, chmod: ChmodFn | undef
   if (n.linkname !== undefined) entry.linkname = n.linkname;
   if (n.devmajor !== undefined) entry.devmajor = n.devmajor;
   if (n.devminor !== undefined) entry.devminor = n.devminor;
+  if (n.xattrs && pl.content) entry.xattrs = n.xattrs;
   return entry;
 }

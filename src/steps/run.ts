@@ -57,8 +57,9 @@ export interface RunStepResult {
   durationMs: number;
 }
 
-/** Lines of output quoted in a RUN_FAILED message. */
-const TAIL_LINES = 10;
+/** Lines of output kept on a RUN_FAILED error, and quoted in its message. */
+const TAIL_LINES = 20;
+const INLINE_LINES = 3;
 
 export async function executeRun(input: RunStepInput): Promise<RunStepResult> {
   const req: SandboxRequest = {
@@ -80,12 +81,18 @@ export async function executeRun(input: RunStepInput): Promise<RunStepResult> {
   if (input.logFile !== undefined) req.logFile = input.logFile;
 
   const r = await runSandbox(req, async ({ upperdir, exclude }) => {
-    const entries = await nonEmpty(diffUpperdir(upperdir, { exclude }));
+    const entries = await nonEmpty(diffUpperdir(upperdir, { exclude }), input.signal);
     return entries ? await writeLayer(entries, input.store, input.layer) : null;
   });
   if (r.exitCode !== 0) {
     const tail = r.outputTail.slice(-TAIL_LINES);
-    const shown = tail.length > 0 ? `; last output:\n${tail.map((l) => `  ${l}`).join('\n')}` : '';
+    // One line, as every KilnError: the last few output lines inline, all of them in `outputTail` (and the log file).
+    const inline = tail
+      .filter((l) => l.trim() !== '')
+      .slice(-INLINE_LINES)
+      .map((l) => (l.length > 200 ? `${l.slice(0, 200)}…` : l))
+      .join(' | ');
+    const shown = inline ? `; last output: ${inline}` : '';
     const err = new KilnError('RUN_FAILED', `process "${formatArgs(input.args)}" did not complete successfully: exit code ${r.exitCode}${shown}`);
     throw Object.assign(err, { exitCode: r.exitCode, outputTail: tail });
   }
@@ -110,8 +117,12 @@ function formatArgs(args: string[]): string {
   return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
 }
 
-/** Peeks one entry: undefined when the diff is empty, else an iterable yielding everything. */
-async function nonEmpty(src: AsyncIterable<LayerEntry>): Promise<AsyncIterable<LayerEntry> | undefined> {
+/**
+ * Peeks one entry: undefined when the diff is empty, else an iterable yielding
+ * everything — and stopping with CANCELLED when the build is interrupted while
+ * a big layer is being written.
+ */
+async function nonEmpty(src: AsyncIterable<LayerEntry>, signal?: AbortSignal): Promise<AsyncIterable<LayerEntry> | undefined> {
   const it = src[Symbol.asyncIterator]();
   const first = await it.next();
   if (first.done) return undefined;
@@ -119,6 +130,7 @@ async function nonEmpty(src: AsyncIterable<LayerEntry>): Promise<AsyncIterable<L
     async *[Symbol.asyncIterator]() {
       yield first.value;
       for (;;) {
+        if (signal?.aborted) throw new KilnError('CANCELLED', 'RUN cancelled while writing its layer');
         const n = await it.next();
         if (n.done) return;
         yield n.value;

@@ -1,8 +1,10 @@
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PatternMatcher, findIgnoreFile, loadIgnoreFile, readIgnoreFile } from '../../src/context/dockerignore.js';
+import { BuildContext } from '../../src/context/build-context.js';
+import { dirname } from 'node:path';
 import { isKilnError } from '../../src/errors/index.js';
 
 interface Case { id: string; dockerignore: string[]; path: string; type?: 'file' | 'dir'; excluded: boolean }
@@ -14,6 +16,23 @@ describe('.dockerignore conformance table', () => {
     it(c.id, () => {
       const m = new PatternMatcher(readIgnoreFile(c.dockerignore.join('\n')));
       expect(m.excludes(c.path)).toBe(c.excluded);
+    });
+  }
+});
+
+describe('.dockerignore conformance table through a real context walk', () => {
+  for (const c of table.cases) {
+    it(c.id, () => {
+      const root = mkdtempSync(join(tmpdir(), 'kiln-di-walk-'));
+      const full = join(root, c.path);
+      mkdirSync(c.type === 'dir' ? full : dirname(full), { recursive: true });
+      if (c.type !== 'dir') writeFileSync(full, 'x');
+      try {
+        const ctx = BuildContext.open(root, { ignorePatterns: readIgnoreFile(c.dockerignore.join('\n')) });
+        expect(ctx.lstat(c.path) === undefined).toBe(c.excluded);
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
     });
   }
 });
@@ -41,5 +60,6 @@ describe('.dockerignore errors and file choice', () => {
     const m = loadIgnoreFile(f);
     expect(m.excludes('b.txt')).toBe(true);
     expect(m.excludes('a.txt')).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

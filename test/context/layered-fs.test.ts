@@ -51,6 +51,9 @@ describe('LayeredFs', () => {
 
   it('resolves symlinks inside its own root and clamps ".." there', () => {
     expect(resolvePath(fs, 'bin/sh', { followFinal: true })).toBe('usr/bin/sh');
+    expect(fs.readlink('bin')).toBe('usr/bin');
+    expect(fs.stat('bin')?.type).toBe('directory');
+    expect(fs.lstat('bin')?.type).toBe('symlink');
     expect(resolvePath(fs, '../../../etc/a', { followFinal: true })).toBe('etc/a');
     expect([...walk(fs, '')].map(([p]) => p)).toEqual(['bin', 'etc', 'etc/a', 'etc/c', 'f', 'opaque', 'opaque/new', 'usr', 'usr/bin', 'usr/bin/sh']);
   });

@@ -66,6 +66,35 @@ describe('ADD local archives', () => {
     expect(copied.entries.map((e) => e.path)).toEqual(['x', 'x/plain.bin']);
   });
 
+  it('reads GNU long names, PAX headers, large ids and hardlinks', async () => {
+    const d = tempDir();
+    const long = `${'deep/'.repeat(30)}file.txt`;
+    makeTree(join(d, 'src'), { [long]: 'L', 'a.txt': 'A' });
+    execFileSync('ln', [join(d, 'src', 'a.txt'), join(d, 'src', 'hard.txt')]);
+    execFileSync('tar', ['--format=gnu', '-cf', join(d, 'gnu.tar'), '-C', join(d, 'src'), '.']);
+    execFileSync('tar', ['--format=posix', '--owner=3000000000', '--group=5', '--numeric-owner', '-cJf', join(d, 'pax.tar.xz'), '-C', join(d, 'src'), '.']);
+    const ctx = BuildContext.open(d);
+    for (const name of ['gnu.tar', 'pax.tar.xz']) {
+      const { seen } = await add({ from: ctx, sources: [name], dest: '/o' });
+      expect(seen[`o/${long}`]!.content).toBe('L');
+      expect(seen['o/hard.txt']).toMatchObject({ type: 'file', content: 'A' });
+      if (name === 'pax.tar.xz') expect(seen['o/a.txt']).toMatchObject({ uid: 3000000000, gid: 5 });
+    }
+  });
+
+  it('keys on the archive bytes and unpacks only when the layer is built', async () => {
+    const tmp = tempDir();
+    const a = await planCopy({ kind: 'ADD', from, sources: ['gz.data'], dest: '/x', workdir: '/', tmpDir: tmp });
+    expect(readdirSync(tmp)).toEqual([]);
+    const b = await planCopy({ kind: 'ADD', from, sources: ['gz.data'], dest: '/x', workdir: '/', tmpDir: tmp });
+    expect(b.inputDigest).toBe(a.inputDigest);
+    expect(a.entries.length).toBe(5);
+    expect(readdirSync(tmp).length).toBe(1);
+    a.dispose();
+    const other = await planCopy({ kind: 'ADD', from, sources: ['bz.data'], dest: '/x', workdir: '/', tmpDir: tmp });
+    expect(other.inputDigest).not.toBe(a.inputDigest);
+  });
+
   it('refuses archive entries that climb out of the destination', async () => {
     const d = tempDir();
     makeTree(d, { 'inner/evil.txt': 'E' });
@@ -138,6 +167,19 @@ describe('ADD http(s) URLs', () => {
     expect(f.message).toMatch(/can't be a URL/);
   });
 
+  it('keeps staged downloads out of the persisted hash cache', async () => {
+    const { HashCache } = await import('../../src/context/hash-cache.js');
+    const { readFileSync } = await import('node:fs');
+    const file = join(tempDir(), 'hashes.json');
+    const cache = HashCache.load(file);
+    const r = await planCopy({ kind: 'ADD', from, sources: [`${base}/files/hello.txt`, 'x'], dest: '/d/', workdir: '/', hashCache: cache });
+    r.dispose();
+    cache.save();
+    const saved = readFileSync(file, 'utf8');
+    expect(saved).toContain('/x"');
+    expect(saved).not.toContain('hello.txt');
+  });
+
   it('cleans its staging directory', async () => {
     const tmp = tempDir();
     const r = await planCopy({ kind: 'ADD', from, sources: [`${base}/files/hello.txt`], dest: '/', workdir: '/', tmpDir: tmp });
@@ -186,9 +228,46 @@ describe('ADD git repositories', () => {
     expect((await add({ from, sources: [`${url}#${first}`], dest: '/s' })).seen['s/README']!.content).toBe('v1');
   });
 
+  it('--checksum pins the commit', async () => {
+    expect((await add({ from, sources: [`${url}#v1`], dest: '/s', checksum: first })).seen['s/README']!.content).toBe('v1');
+    expect((await add({ from, sources: [`${url}#v1`], dest: '/s', checksum: first.slice(0, 12) })).seen['s/README']).toBeDefined();
+    const f = await failure(add({ from, sources: [`${url}#feature`], dest: '/s', checksum: first }));
+    expect(f.code).toBe('DIGEST_MISMATCH');
+  });
+
   it('--keep-git-dir keeps .git', async () => {
     const { seen } = await add({ from, sources: [url], dest: '/s', keepGitDir: true });
     expect(seen['s/.git/HEAD']).toBeDefined();
+  });
+
+  it('clones over git:// from a loopback git daemon', async () => {
+    const { spawn } = await import('node:child_process');
+    const { createConnection } = await import('node:net');
+    const bare = tempDir('kiln-gitd-');
+    execFileSync('git', ['clone', '-q', '--bare', repo, join(bare, 'r.git')]);
+    let daemon: ReturnType<typeof spawn> | undefined;
+    let port = 0;
+    for (let attempt = 0; attempt < 10 && !daemon; attempt++) {
+      port = 20000 + Math.floor(Math.random() * 30000);
+      const d = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${bare}`, '--listen=127.0.0.1', `--port=${port}`, bare], { stdio: 'ignore' });
+      // ready when the port accepts connections, or failed when the process exits
+      const up = await new Promise<boolean>((resolve) => {
+        d.once('exit', () => resolve(false));
+        const poll = (): void => {
+          const s = createConnection({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+          s.once('error', () => { s.destroy(); if (d.exitCode === null) setImmediate(poll); });
+        };
+        poll();
+      });
+      if (up) daemon = d;
+    }
+    expect(daemon).toBeDefined();
+    try {
+      const { seen } = await add({ from, sources: [`git://127.0.0.1:${port}/r.git#feature:app`], dest: '/g/' });
+      expect(Object.keys(seen)).toEqual(['g', 'g/lib', 'g/lib/x.js', 'g/main.js']);
+    } finally {
+      daemon!.kill();
+    }
   });
 
   it('names an unknown ref', async () => {

@@ -1,10 +1,19 @@
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync, chmodSync, utimesSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { afterAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { LayerEntry } from '../../src/layer/types.js';
 
+const made: string[] = [];
+// Registered in the suite of whichever test file imports these helpers.
+afterAll(() => {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
 export function tempDir(prefix = 'kiln-copy-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
 }
 
 export type Spec = Record<string, string | { dir: true; mode?: number } | { link: string } | { content: string; mode?: number; mtime?: number }>;

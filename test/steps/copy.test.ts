@@ -60,6 +60,7 @@ describe('COPY basics', () => {
     expect(Object.keys((await copy({ from, sources: ['a.txt'], dest: 'x/b.txt', workdir: '/w' })).seen)).toEqual(['w', 'w/x', 'w/x/b.txt']);
     expect(Object.keys((await copy({ from, sources: ['a.txt'], dest: '.', workdir: '/w' })).seen)).toEqual(['w', 'w/a.txt']);
     expect(Object.keys((await copy({ from, sources: ['a.txt'], dest: '../up/', workdir: '/w/v' })).seen)).toEqual(['w', 'w/up', 'w/up/a.txt']);
+    expect(Object.keys((await copy({ from, sources: ['a.txt'], dest: '/abs/', workdir: '/w' })).seen)).toEqual(['abs', 'abs/a.txt']);
   });
 
   it('a file to a destination without "/" is renamed; with "/" it goes inside', async () => {
@@ -265,6 +266,10 @@ describe('destination file system', () => {
     expect(seen['tmp']).toMatchObject({ type: 'file', content: 'A' });
     const nested = (await copy({ from, sources: ['a.txt'], dest: '/tmp/x/', destFs: fs, link: true })).seen;
     expect(nested['tmp']).toMatchObject({ mode: '755', uid: 0 });
+    // names in --chown still come from the image's passwd/group
+    const named = (await copy({ from, sources: ['a.txt'], dest: '/srv/', destFs: fs, link: true, chown: 'app' })).seen;
+    expect(named['srv/a.txt']).toMatchObject({ uid: 1000, gid: 1001 });
+    expect(named['srv']).toMatchObject({ mode: '755', uid: 1000 });
   });
 });
 
@@ -282,6 +287,25 @@ describe('COPY --from a layered file system', () => {
     expect(seen['out/a']!.content).toBe('new-a');
     const f = await failure(copy({ from: stage, sources: ['/app/gone'], dest: '/' }));
     expect(f.message).toBe('COPY failed: "/app/gone" not found in stage builder');
+  });
+});
+
+describe('COPY --from keeps file capabilities', () => {
+  it('carries security.capability into the entry and the digest', async () => {
+    const snap = makeTree(tempDir(), { 'bin/ping': 'ELF', 'bin/plain': 'ELF' });
+    const { lsetxattr } = await import('../../src/context/xattr.js');
+    // VFS_CAP_REVISION_2 | effective, permitted = CAP_NET_RAW (bit 13)
+    const cap = Buffer.alloc(20);
+    cap.writeUInt32LE(0x02000001, 0);
+    cap.writeUInt32LE(1 << 13, 4);
+    expect(lsetxattr(join(snap, 'bin/ping'), 'security.capability', cap)).toBe(true);
+    const r = await planCopy({ from: new LayeredFs([snap], 'stage tools'), sources: ['/bin/'], dest: '/usr/bin/', workdir: '/' });
+    const ping = r.entries.find((e) => e.path === 'usr/bin/ping')!;
+    expect(ping.xattrs?.['security.capability']?.equals(cap)).toBe(true);
+    expect(r.entries.find((e) => e.path === 'usr/bin/plain')!.xattrs).toBeUndefined();
+    const plainSnap = makeTree(tempDir(), { 'bin/ping': 'ELF', 'bin/plain': 'ELF' });
+    const r2 = await planCopy({ from: new LayeredFs([plainSnap], 'stage tools'), sources: ['/bin/'], dest: '/usr/bin/', workdir: '/' });
+    expect(r2.inputDigest).not.toBe(r.inputDigest);
   });
 });
 
