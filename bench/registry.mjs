@@ -2,14 +2,18 @@
 // Push and pull of a ~500 MB image (incompressible layers) against the loopback
 // Distribution registry, kiln side by side with `skopeo copy`, reported as
 // ratios (goal: kiln ≤ 1.0× skopeo) with each tool's peak RSS (goal: flat in
-// blob size). Under `npm run bench` the harness passes KILN_BENCH_REGISTRY,
+// blob size). Each operation runs in its own process after a `sync`; kiln's
+// times include Node's start-up and the store's fsync of every blob (skopeo
+// does not fsync). Under `npm run bench` the harness passes KILN_BENCH_REGISTRY,
 // KILN_BENCH_TMP and KILN_BENCH_RUNS; standalone it starts its own registry.
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { createGzip } from 'node:zlib';
 import { parseReference, pull, push } from '../dist/registry/index.js';
 import { Store } from '../dist/store/store.js';
 import { MediaType } from '../dist/image/media-types.js';
@@ -60,6 +64,13 @@ if (!registry) {
   stopRegistry = r.stop;
 }
 
+// an interrupted run must not leave its registry behind
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    stopRegistry().finally(() => rm(tmp, { recursive: true, force: true })).finally(() => process.exit(130));
+  });
+}
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const secs = (ms) => `${(ms / 1000).toFixed(2)} s`;
 
@@ -76,8 +87,9 @@ async function makeImage(root, mb) {
     // a few layers of different sizes, like a real image: one big, some medium, one small
     const parts = [0.5, 0.3, 0.15, 0.05].map((f) => Math.max(1, Math.round(mb * f)) << 20);
     const layers = [];
-    for (const size of parts) {
-      const { digest } = await store.writeBlob(randomStream(size));
+    for (const part of parts) {
+      // real gzip (level 0: stored blocks, incompressible content), or skopeo would compress the layers on the way
+      const { digest, size } = await store.writeBlob(randomStream(part).pipe(createGzip({ level: 0 })));
       layers.push({ mediaType: MediaType.OCI_LAYER_GZIP, digest, size });
     }
     const config = { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } };
@@ -85,20 +97,38 @@ async function makeImage(root, mb) {
     const manifest = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: { mediaType: MediaType.OCI_CONFIG, digest: cfg.digest, size: cfg.size }, layers };
     const m = await store.putBytes(Buffer.from(JSON.stringify(manifest)));
     await store.setRef('bench-src', { mediaType: MediaType.OCI_MANIFEST, digest: m.digest, size: m.size });
-    return parts.reduce((a, b) => a + b, 0);
+    return layers.reduce((a, l) => a + l.size, 0);
   } finally {
     await store.close();
   }
 }
 
-async function timed(cmd, args) {
-  const r = await run(cmd, args, { measure: true, timeoutMs: 15 * 60e3, log: join(tmp, 'bench.log') });
+async function timed(cmd, args, env = process.env) {
+  // start every measurement with no dirty pages left by the previous one (a push leaves ~500 MB to write back)
+  await run('sync', []);
+  const r = await run(cmd, args, { measure: true, timeoutMs: 15 * 60e3, log: join(tmp, 'bench.log'), env });
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.code}): ${r.output.slice(-2000)}`);
   return { ms: r.ms, rssKb: r.maxRssKb ?? r.treeRssKb };
 }
 
 const kiln = (args) => timed(process.execPath, [SELF, ...args]);
-const skopeo = (args) => timed('skopeo', ['copy', '--quiet', ...args]);
+/**
+ * skopeo keeps a blob-info cache (as root in /var/lib/containers/cache) and
+ * would mount blobs it pushed in an earlier run instead of uploading them; kiln
+ * is run without its origin records, so skopeo gets an empty cache each run:
+ * a private tmpfs over the cache dir as root, a fresh XDG_DATA_HOME otherwise.
+ */
+let skopeoRun = 0;
+async function skopeo(args) {
+  // --preserve-digests: skopeo must move the same bytes kiln does, not convert them
+  const copyArgs = ['copy', '--quiet', '--preserve-digests', ...args];
+  if (process.getuid?.() === 0 && existsSync('/usr/bin/unshare')) {
+    const cache = '/var/lib/containers/cache';
+    return timed('/usr/bin/unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mkdir -p ${cache} && mount -t tmpfs none ${cache} && exec skopeo "$@"`, 'sh', ...copyArgs]);
+  }
+  const xdg = join(tmp, `skopeo-data-${skopeoRun++}`);
+  return timed('skopeo', copyArgs, { ...process.env, XDG_DATA_HOME: xdg });
+}
 
 const srcRoot = join(tmp, 'src');
 try {

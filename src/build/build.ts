@@ -89,7 +89,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     let executedSteps = 0;
     const stepKeys: Array<{ stage: number; key: Digest }> = [];
     const counting = (e: BuildEvent) => {
-      if (e.type === 'step-cached' || e.type === 'step-done') stepKeys.push({ stage: e.step.stage, key: e.key });
+      if (e.type === 'step-cached' || e.type === 'step-done') stepKeys.push({ stage: e.step.stage, key: e.recordKey ?? e.key });
       if (e.type === 'step-cached') cachedSteps++;
       if (e.type === 'step-done' && (e.layer || e.usage)) executedSteps++;
       emit(e);

@@ -1,6 +1,13 @@
 import { spawn } from 'node:child_process';
 import { KilnError } from '../errors/index.js';
 
+/** The helper program is not installed (a `credsStore` copied from another machine, often). */
+export class CredentialHelperMissing extends KilnError {
+  constructor(program: string) {
+    super('REGISTRY_AUTH', `credential helper ${program} not found on PATH`);
+  }
+}
+
 /** The JSON a `docker-credential-*` helper speaks. */
 export interface HelperCredentials {
   ServerURL?: string;
@@ -68,7 +75,7 @@ export class CredentialHelper {
       child.stdout.on('data', (b: Buffer) => out.push(b));
       child.stderr.on('data', (b: Buffer) => err.push(b));
       child.on('error', (e: NodeJS.ErrnoException) => {
-        reject(new KilnError('REGISTRY_AUTH', e.code === 'ENOENT' ? `credential helper ${this.program} not found on PATH` : `cannot run ${this.program}: ${e.message}`));
+        reject(e.code === 'ENOENT' ? new CredentialHelperMissing(this.program) : new KilnError('REGISTRY_AUTH', `cannot run ${this.program}: ${e.message}`));
       });
       child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
       child.stdin.on('error', () => {});

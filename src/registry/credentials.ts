@@ -1,5 +1,5 @@
 import { KilnError } from '../errors/index.js';
-import { CredentialHelper } from './credential-helper.js';
+import { CredentialHelper, CredentialHelperMissing } from './credential-helper.js';
 import {
   configKeyFor,
   dockerConfigPath,
@@ -62,7 +62,15 @@ async function fromConfig(cfg: DockerConfigFile | undefined, registry: string, p
     const c = fromAuthEntry(entry.value, entry.key, path);
     if (c) return c;
   }
-  if (cfg.credsStore) return fromHelper(cfg.credsStore, registry, env);
+  if (cfg.credsStore) {
+    try {
+      return await fromHelper(cfg.credsStore, registry, env);
+    } catch (e) {
+      // a default store whose program is absent must not break anonymous pulls (credHelpers entries still do: they were asked for)
+      if (e instanceof CredentialHelperMissing) return undefined;
+      throw e;
+    }
+  }
   return undefined;
 }
 

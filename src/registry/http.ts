@@ -139,16 +139,20 @@ export class RegistryHttp {
     let lastError: unknown;
     const attempts = Math.min(this.retry.maxAttempts, 3);
     for (let attempt = 1; attempt <= attempts; attempt++) {
+      let firstError: unknown;
       for (const origin of h.transport.candidateOrigins()) {
         try {
           const res = await request(`${origin}/v2/`, { method: 'GET', dispatcher, headers: this.baseHeaders() });
           await res.body.dump();
           this.trace('GET', `${origin}/v2/`, res.statusCode);
+          // a TLS-only server answers plain HTTP with 400: that is not a registry speaking HTTP
+          if (origin.startsWith('http://') && firstError !== undefined && res.statusCode === 400) continue;
           h.transport.setScheme(origin);
           if (res.statusCode === 401) h.auth.setChallenge(res.headers['www-authenticate']);
           return;
         } catch (e) {
-          lastError = e;
+          firstError ??= e;
+          lastError = firstError;
         }
       }
       if (attempt < attempts) await sleep(retryDelay(this.retry, attempt));
@@ -296,8 +300,12 @@ export function ociErrorText(text: string): string {
   return text.replace(/\s+/g, ' ').trim().slice(0, 200);
 }
 
+/**
+ * undici sends async iterables as they are (its typings only list Readable);
+ * passing them through saves a stream layer per uploaded byte.
+ */
 function toBody(b: RequestBody | undefined): string | Buffer | Uint8Array | Readable | null {
   if (b === undefined || b === null) return null;
-  if (typeof b === 'string' || b instanceof Uint8Array) return b;
-  return Readable.from(b, { objectMode: false, highWaterMark: 1024 * 1024 });
+  if (typeof b === 'string' || b instanceof Uint8Array || b instanceof Readable) return b;
+  return b as unknown as Readable;
 }

@@ -55,12 +55,14 @@ export type BuildEvent =
       time: number;
     }
   | { type: 'step-start'; step: StepRef; time: number }
-  | { type: 'step-cached'; step: StepRef; key: Digest; timings?: StepTimings; time: number }
+  | { type: 'step-cached'; step: StepRef; key: Digest; /** Where the record lives when it differs from the chain key (COPY --link). */ recordKey?: Digest; timings?: StepTimings; time: number }
   | { type: 'step-log'; step: StepRef; stream: 'stdout' | 'stderr'; line: string; time: number }
   | {
       type: 'step-done';
       step: StepRef;
       key: Digest;
+      /** Where the record lives when it differs from the chain key (COPY --link). */
+      recordKey?: Digest;
       durationMs: number;
       layer?: { digest: Digest; size: number; diffID: Digest };
       usage?: ResourceUsage;

@@ -184,11 +184,14 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       const prepared = await opts.executors.prepare(fsStep, resolveFrom);
       const parts: KeyParts = { parent: state.key, op: opOf(instr), env: keyEnv, inputs: prepared.inputs };
       const key = cacheKey(parts);
+      // a --link layer does not depend on what is below it, so its record is found whatever the parent
+      const linked = (instr.kind === 'COPY' || instr.kind === 'ADD') && instr.link;
+      const recordKey = linked ? cacheKey({ ...parts, parent: 'link' }) : key;
       const slot = `${opts.parsed.file}#${stage.index}#${step.index}`;
       const bypass = opts.noCache || opts.noCacheFilter.has(String(stage.index)) || (stage.name !== undefined && opts.noCacheFilter.has(stage.name));
-      const hit = bypass ? undefined : await opts.cache.get(key);
+      const hit = bypass ? undefined : await opts.cache.get(recordKey);
       if (hit) {
-        opts.emit({ type: 'step-cached', step, key, time: Date.now() });
+        opts.emit({ type: 'step-cached', step, key, ...(linked ? { recordKey } : {}), time: Date.now() });
         return applyRecord(state, hit, key);
       }
       const missReason = opts.explainCache && !bypass ? await opts.cache.explain(slot, parts) : undefined;
@@ -196,7 +199,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       const history = historyEntry(createdBy(instr, vars.args, state.meta.config.Shell), outcome.layer === undefined);
       const record: CacheRecord = {
         version: 1,
-        key,
+        key: recordKey,
         history,
         ...(outcome.layer
           ? { layer: { mediaType: outcome.layer.mediaType, digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } }
@@ -207,6 +210,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
         type: 'step-done',
         step,
         key,
+        ...(linked ? { recordKey } : {}),
         durationMs: Date.now() - t0,
         ...(outcome.layer ? { layer: { digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } } : {}),
         ...(outcome.usage ? { usage: outcome.usage } : {}),

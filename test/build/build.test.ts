@@ -75,6 +75,22 @@ CMD ["--help"]
     await expectValidStoredImage(await b.store(), result.manifestDigest);
   });
 
+  it('COPY --link makes a layer independent of its parent and still resolves --chown names', async () => {
+    const files = { 'f.txt': 'linked' };
+    const one = await b.context({ Dockerfile: `FROM ${BASE}\nENV V=1\nCOPY --link --chown=app f.txt /opt/f.txt\n`, ...files });
+    const two = await b.context({ Dockerfile: `FROM ${BASE}\nENV V=2\nRUN echo other > /other\nCOPY --link --chown=app f.txt /opt/f.txt\n`, ...files });
+    // directories the step creates get the build time, so fix it for both builds
+    const r1 = await b.build(one, { tags: ['localhost/t/link:1'], sourceDateEpoch: 1 });
+    const r2 = await b.build(two, { tags: ['localhost/t/link:2'], sourceDateEpoch: 1 });
+    // the same bytes whatever came before: the layer does not depend on its parent
+    expect(r1.result.config.rootfs.diff_ids.at(-1)).toBe(r2.result.config.rootfs.diff_ids.at(-1));
+    expect((await b.fs('localhost/t/link:2')).lstat('opt/f.txt')).toMatchObject({ uid: 1000, gid: 1000 });
+    // and its cache record survives a change below it: a new base line, the linked COPY is a hit
+    const three = await b.context({ Dockerfile: `FROM ${BASE}\nENV V=3\nCOPY --link --chown=app f.txt /opt/f.txt\n`, ...files });
+    const r3 = await b.build(three, { sourceDateEpoch: 1 });
+    expect(cachedSteps(r3.events)).toEqual(['COPY --link --chown=app f.txt /opt/f.txt']);
+  });
+
   it('ENTRYPOINT resets an inherited CMD', async () => {
     const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nENTRYPOINT ["/bin/echo"]\n` });
     const { result } = await b.build(ctx);

@@ -149,6 +149,13 @@ describe('authentication', () => {
     await import('node:fs/promises').then((f) => f.mkdir(idt, { recursive: true }));
     await writeFile(join(idt, 'config.json'), JSON.stringify({ auths: { 'ghcr.io': { identitytoken: 'tok' } } }));
     expect(await resolveCredentials('ghcr.io', { env: { ...env, DOCKER_CONFIG: idt } })).toEqual({ identityToken: 'tok' });
+
+    // a credsStore whose program is missing means "no credentials"; a missing credHelpers program is an error
+    const missing = join(tmp, 'cfg3');
+    await import('node:fs/promises').then((f) => f.mkdir(missing, { recursive: true }));
+    await writeFile(join(missing, 'config.json'), JSON.stringify({ credsStore: 'kiln-absent', credHelpers: { 'quay.io': 'kiln-absent' } }));
+    expect(await resolveCredentials(reg.anon, { env: { ...env, DOCKER_CONFIG: missing } })).toBeUndefined();
+    await expect(resolveCredentials('quay.io', { env: { ...env, DOCKER_CONFIG: missing } })).rejects.toThrow(/docker-credential-kiln-absent not found on PATH/);
   });
 
   it('credHelpers: docker-credential-test on PATH supplies, stores and erases credentials', async () => {

@@ -48,6 +48,21 @@ describe('copy (registry to registry, streaming)', () => {
     }
   });
 
+  it('a source that ignores Range still yields exactly each chunk', async () => {
+    const src = `${proxy.addr}/${uniqueRepo()}:1`;
+    const img = await makeRandomImage(s.store, src, [200_000]);
+    await push(s.store, src);
+    proxy.clear();
+    proxy.on('GET', /\/blobs\/sha256:/, async (ctx) => {
+      const { range: _r, ...headers } = ctx.req.headers;
+      ctx.reply(await ctx.forward({ headers }));
+    }, 100);
+    const dest = `${reg.anon}/${uniqueRepo()}:1`;
+    const r = await copy(src, dest, { chunkSize: 64 * 1024 });
+    expect(r.digest).toBe(img.descriptor.digest);
+    proxy.clear();
+  });
+
   it('an index: one platform by default, the whole index with allPlatforms', async () => {
     const src = `${reg.anon}/${uniqueRepo()}:multi`;
     const { descriptor, children } = await makeRandomIndex(s.store, parseReference(src).toString());

@@ -75,6 +75,18 @@ describe('faults through a loopback proxy', () => {
     }
   });
 
+  it('a registry that ignores Range on the resume: the bytes already kept are skipped', async () => {
+    proxy.on('GET', bigLayer(), async (ctx) => resetAfter(ctx, await ctx.forward(), 300_000));
+    proxy.on('GET', bigLayer(), async (ctx) => ctx.reply(await ctx.forward({ headers: withoutRange(ctx.req.headers) })));
+    const { store } = await pullFresh();
+    try {
+      expect((await store.store.readBlob(img.manifest.layers[0]!.digest)).equals(img.layers[0]!)).toBe(true);
+      expect(proxy.seen.filter((r) => bigLayer().test(r.url))[1]!.headers.range).toMatch(/^bytes=\d+-/);
+    } finally {
+      await store.dispose();
+    }
+  });
+
   it('truncated body (clean close before Content-Length): resumes and completes', async () => {
     proxy.on('GET', bigLayer(), async (ctx) => truncateAfter(ctx, await ctx.forward(), 100_000));
     const { store } = await pullFresh();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { pull, push, RegistryClient, parseReference, type RegistryEvent } from '../../src/registry/index.js';
+import { FaultProxy } from './helpers/fault-proxy.js';
 import { makeRandomImage, makeRandomIndex, tempStore, uniqueRepo } from './helpers/images.js';
 
 const reg = inject('registry');
@@ -70,6 +71,44 @@ describe('push and pull against the anonymous registry', () => {
       for (const c of children) expect(await fresh.store.hasBlob(c.manifest.layers[0]!.digest)).toBe(true);
     } finally {
       await fresh.dispose();
+    }
+  });
+});
+
+describe('tags list', () => {
+  it('follows Link rel="next" pages and returns every tag', async () => {
+    const s = await tempStore();
+    const client = new RegistryClient();
+    try {
+      const ref = `${reg.anon}/${uniqueRepo()}:t0`;
+      await makeRandomImage(s.store, parseReference(ref).toString(), [10]);
+      await push(s.store, ref, undefined, { tags: ['t1', 't2', 't3', 't4'] });
+      const proxy = await FaultProxy.start(reg.anon);
+      // Distribution 2.8 ignores n=; the proxy paginates the way the spec describes, Link header and all
+      proxy.on('GET', /\/tags\/list/, async (ctx) => {
+        const url = new URL(ctx.req.url!, 'http://x');
+        const full = await ctx.forward({ url: url.pathname });
+        const all = ((JSON.parse(full.body.toString()) as { tags: string[] }).tags).sort();
+        const n = Number(url.searchParams.get('n'));
+        const last = url.searchParams.get('last');
+        const rest = last ? all.filter((t) => t > last) : all;
+        const page = rest.slice(0, n);
+        const headers: Record<string, string> = { 'content-type': 'application/json' };
+        if (rest.length > n) headers.link = `<${url.pathname}?n=${n}&last=${page[page.length - 1]}>; rel="next"`;
+        ctx.res.writeHead(200, headers);
+        ctx.res.end(JSON.stringify({ name: 'x', tags: page }));
+      }, 3);
+      try {
+        const tags = await client.listTags(parseReference(`${proxy.addr}/${parseReference(ref).repository}`), { pageSize: 2 });
+        expect(tags.sort()).toEqual(['t0', 't1', 't2', 't3', 't4']);
+        expect(proxy.seen.filter((r) => r.url.includes('/tags/list')).length).toBe(3);
+      } finally {
+        await proxy.close();
+      }
+      expect(await client.listTags(parseReference(`${reg.anon}/${uniqueRepo()}`))).toEqual([]);
+    } finally {
+      await client.close();
+      await s.dispose();
     }
   });
 });

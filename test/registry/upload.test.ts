@@ -78,6 +78,16 @@ describe('blob uploads (distribution-spec push rules)', () => {
     await roundTrip(ref, img.layers[0]!);
   });
 
+  it('a chunk that keeps failing ends in a clear error after bounded attempts, and the session is cancelled', async () => {
+    const ref = `${proxy.addr}/${uniqueRepo()}:1`;
+    await makeRandomImage(s.store, ref, [3 * CHUNK]);
+    proxy.on('PATCH', /\/blobs\/uploads\//, (ctx) => { ctx.res.writeHead(500); ctx.res.end(); }, 4);
+    const e = await push(s.store, ref, undefined, { ...fast, chunkSize: CHUNK }).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'REGISTRY' });
+    expect((e as Error).message).toMatch(/chunk at 0 failed 4 times/);
+    expect(proxy.seen.filter((r) => r.method === 'DELETE' && r.url.includes('/blobs/uploads/')).length).toBe(1);
+  });
+
   it('honours OCI-Chunk-Min-Length from the POST answer', async () => {
     const ref = `${proxy.addr}/${uniqueRepo()}:1`;
     const img = await makeRandomImage(s.store, ref, [5 * CHUNK]);

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { createServer, request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
@@ -14,6 +15,8 @@ export interface DistributionOptions {
   dir: string;
   /** YAML lines placed under `auth:`; none means anonymous. */
   auth?: string;
+  /** Serve HTTPS with this certificate and key (PEM file paths). */
+  tls?: { certificate: string; key: string };
 }
 
 export interface Distribution {
@@ -68,6 +71,7 @@ async function startOnce(opts: DistributionOptions, port: number): Promise<Distr
     'http:',
     `  addr: ${addr}`,
     `  secret: ${randomBytes(16).toString('hex')}`,
+    ...(opts.tls ? ['  tls:', `    certificate: ${opts.tls.certificate}`, `    key: ${opts.tls.key}`] : []),
     ...(opts.auth ? ['auth:', ...opts.auth.split('\n').map((l) => `  ${l}`)] : []),
     '',
   ].join('\n');
@@ -77,6 +81,12 @@ async function startOnce(opts: DistributionOptions, port: number): Promise<Distr
   const logFile = await open(log, 'a');
   const child: ChildProcess = spawn(REGISTRY_BIN, ['serve', configPath], { stdio: ['ignore', logFile.fd, logFile.fd] });
   await logFile.close();
+
+  // if vitest dies without running the teardown, do not leave registries behind
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
 
   let exited: string | undefined;
   const exitedPromise = new Promise<void>((resolve) => {
@@ -91,8 +101,9 @@ async function startOnce(opts: DistributionOptions, port: number): Promise<Distr
   });
 
   const deadline = Date.now() + 20_000;
-  while (!(await answers(addr))) {
+  while (!(await answers(addr, opts.tls !== undefined))) {
     if (exited !== undefined || Date.now() > deadline) {
+      process.off('exit', killOnExit);
       child.kill('SIGKILL');
       const tail = (await readFile(log, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
       throw new Error(`docker-registry on ${addr} ${exited ?? 'did not answer /v2/ within 20s'}; log ${log}:\n${tail}`);
@@ -105,6 +116,7 @@ async function startOnce(opts: DistributionOptions, port: number): Promise<Distr
     dir: opts.dir,
     log,
     stop: async () => {
+      process.off('exit', killOnExit);
       if (exited !== undefined) return;
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 5000);
@@ -114,10 +126,11 @@ async function startOnce(opts: DistributionOptions, port: number): Promise<Distr
   };
 }
 
-function answers(addr: string): Promise<boolean> {
+function answers(addr: string, tls: boolean): Promise<boolean> {
   const [host, port] = addr.split(':');
   return new Promise((resolve) => {
-    const req = request({ host, port: Number(port), path: '/v2/', method: 'GET', timeout: 1000 }, (res) => {
+    const send = tls ? httpsRequest : request;
+    const req = send({ host, port: Number(port), path: '/v2/', method: 'GET', timeout: 1000, rejectUnauthorized: false }, (res) => {
       res.resume();
       resolve(res.statusCode === 200 || res.statusCode === 401);
     });

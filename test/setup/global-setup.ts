@@ -29,7 +29,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const teardown = async (): Promise<void> => {
     await Promise.allSettled(started.map((d) => d.stop()));
     await tokenServer?.close();
-    await rm(root, { recursive: true, force: true });
+    // KILN_KEEP_REGISTRY_LOGS=1 keeps the registries' logs and storage for a post-mortem
+    if (process.env.KILN_KEEP_REGISTRY_LOGS) process.stderr.write(`registry logs kept in ${root}\n`);
+    else await rm(root, { recursive: true, force: true });
   };
 
   try {

@@ -17,6 +17,7 @@ import { register as save } from './save.js';
 import { register as load } from './load.js';
 import { register as prune } from './prune.js';
 import { register as fsck } from './fsck.js';
+import { register as df } from './df.js';
 
 /** Each command module exports `register(program)`; add new ones here. */
-export const COMMANDS: Array<(program: Command) => void> = [build, outline, targets, check, run, pull, push, copy, login, logout, images, inspect, tag, rmi, save, load, prune, fsck];
+export const COMMANDS: Array<(program: Command) => void> = [build, outline, targets, check, run, pull, push, copy, login, logout, images, inspect, tag, rmi, save, load, prune, fsck, df];
