@@ -56,7 +56,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
   const tags = (options.tags ?? []).map((t) => parseReference(t).toString());
 
-  const store = await Store.open(options.root ?? defaultRoot());
+  const root = options.root ?? defaultRoot();
+  // mounts and containers of builds that were killed go first, so the store can sweep their scratch dirs
+  const { sweepMounts } = await import('../sandbox/scratch.js');
+  await sweepMounts(root).catch(() => undefined);
+  const store = await Store.open(root);
   try {
     const sourceDateEpoch = options.sourceDateEpoch ?? epochFromEnv();
     const access = { insecureRegistries: options.insecureRegistries ?? [], mirrors: options.registryMirrors ?? [], ...(options.signal ? { signal: options.signal } : {}) };

@@ -1,4 +1,4 @@
-import { copyFile, writeFile } from 'node:fs/promises';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, systemMounts } from './docker-defaults.js';
@@ -54,7 +54,8 @@ export async function buildSpec(input: BundleSpecInput): Promise<OciSpec> {
 
   const resources: OciResources = { devices: [{ allow: false, access: 'rwm' }] };
   const l = input.limits ?? {};
-  if (l.memory !== undefined) resources.memory = { limit: l.memory, swap: l.memory };
+  // no swap limit: it needs swap accounting, which many kernels boot without (runc would fail the RUN)
+  if (l.memory !== undefined) resources.memory = { limit: l.memory };
   const period = l.cpuPeriod ?? (l.cpuQuota !== undefined || l.cpus !== undefined ? 100_000 : undefined);
   const quota = l.cpuQuota ?? (l.cpus !== undefined && period !== undefined ? Math.round(l.cpus * period) : undefined);
   if (quota !== undefined || period !== undefined) {
@@ -100,8 +101,8 @@ export function serializeSpec(spec: OciSpec): string {
   return JSON.stringify(spec, (_k, v: unknown) => (typeof v === 'bigint' ? `\u0000u64:${v.toString()}` : v)).replace(/"\\u0000u64:(\d+)"/g, '$1');
 }
 
-export async function writeBundle(dir: string, spec: OciSpec): Promise<void> {
-  await writeFile(join(dir, 'config.json'), serializeSpec(spec), { mode: 0o600 });
+export function writeBundle(dir: string, spec: OciSpec): void {
+  writeFileSync(join(dir, 'config.json'), serializeSpec(spec), { mode: 0o600 });
 }
 
 export interface EtcFiles {
@@ -114,14 +115,14 @@ export interface EtcFiles {
  * /etc/hosts, /etc/resolv.conf and /etc/hostname for the container, generated
  * outside the rootfs and bind-mounted read-only so they never enter a layer.
  */
-export async function writeEtcFiles(dir: string, hostname: string): Promise<EtcFiles> {
+export function writeEtcFiles(dir: string, hostname: string): EtcFiles {
   const files: EtcFiles = { hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf'), hostname: join(dir, 'hostname') };
-  await writeFile(files.hosts, `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
-  await writeFile(files.hostname, `${hostname}\n`);
+  writeFileSync(files.hosts, `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+  writeFileSync(files.hostname, `${hostname}\n`);
   try {
-    await copyFile('/etc/resolv.conf', files.resolvConf);
+    copyFileSync('/etc/resolv.conf', files.resolvConf);
   } catch {
-    await writeFile(files.resolvConf, '');
+    writeFileSync(files.resolvConf, '');
   }
   return files;
 }

@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { readFile, rmdir } from 'node:fs/promises';
+import { readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /**
@@ -73,16 +72,16 @@ export interface CgroupUsage {
   peakMemoryBytes?: number;
 }
 
-async function readNumber(path: string): Promise<number | undefined> {
+function readNumber(path: string): number | undefined {
   try {
-    const n = Number((await readFile(path, 'utf8')).trim());
+    const n = Number(readFileSync(path, 'utf8').trim());
     return Number.isFinite(n) ? n : undefined;
   } catch {
     return undefined;
   }
 }
 
-export async function readUsage(id: string): Promise<CgroupUsage> {
+export function readUsage(id: string): CgroupUsage {
   let cpuSeconds = 0;
   let peak: number | undefined;
   const hs = hierarchies();
@@ -90,33 +89,73 @@ export async function readUsage(id: string): Promise<CgroupUsage> {
   const v1Mem = hs.find((h) => !h.v2 && h.controllers.includes('memory'));
   const v2 = hs.find((h) => h.v2);
   if (v1Cpu) {
-    const ns = await readNumber(join(v1Cpu.mount, v1Cpu.own, 'kiln', id, 'cpuacct.usage'));
+    const ns = readNumber(join(v1Cpu.mount, v1Cpu.own, 'kiln', id, 'cpuacct.usage'));
     if (ns !== undefined) cpuSeconds = ns / 1e9;
   } else if (v2) {
     try {
-      const stat = await readFile(join(v2.mount, v2.own, 'kiln', id, 'cpu.stat'), 'utf8');
+      const stat = readFileSync(join(v2.mount, v2.own, 'kiln', id, 'cpu.stat'), 'utf8');
       const m = /usage_usec (\d+)/.exec(stat);
       if (m) cpuSeconds = Number(m[1]) / 1e6;
     } catch {
       // no cpu controller delegated: usage stays 0
     }
   }
-  if (v1Mem) peak = await readNumber(join(v1Mem.mount, v1Mem.own, 'kiln', id, 'memory.max_usage_in_bytes'));
-  else if (v2) peak = await readNumber(join(v2.mount, v2.own, 'kiln', id, 'memory.peak'));
+  if (v1Mem) peak = readNumber(join(v1Mem.mount, v1Mem.own, 'kiln', id, 'memory.max_usage_in_bytes'));
+  else if (v2) peak = readNumber(join(v2.mount, v2.own, 'kiln', id, 'memory.peak'));
   return peak === undefined ? { cpuSeconds } : { cpuSeconds, peakMemoryBytes: peak };
 }
 
 /**
  * Removes `kiln/<id>` (and a leftover leaf) in every hierarchy. `statePaths`
  * are the runtime's recorded cgroup paths of a container from a dead kiln
- * process, whose own cgroup may differ from this one's.
+ * process, whose own cgroup may differ from this one's. Returns true when
+ * everything is gone; a leaf whose killed processes have not exited yet is
+ * busy (EBUSY), which `removeContainerCgroupsWhenIdle` waits out.
  */
-export async function removeContainerCgroups(id: string, statePaths: string[] = []): Promise<void> {
+export function removeContainerCgroups(id: string, statePaths: string[] = []): boolean {
   const dirs = new Set<string>();
   for (const p of parentDirs(id)) dirs.add(p);
   for (const p of statePaths) if (p.endsWith(`/kiln/${id}/c`)) dirs.add(dirname(p));
+  let clean = true;
   for (const d of dirs) {
-    await rmdir(join(d, 'c')).catch(() => undefined);
-    await rmdir(d).catch(() => undefined);
+    for (const p of [join(d, 'c'), d]) {
+      try {
+        rmdirSync(p);
+      } catch (e) {
+        // ENOENT: already gone (runc removes the leaf) or never made in this hierarchy
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') clean = false;
+      }
+    }
   }
+  return clean;
+}
+
+export async function removeContainerCgroupsWhenIdle(id: string, statePaths: string[] = [], timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!removeContainerCgroups(id, statePaths) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+}
+
+/**
+ * `hybrid`: v1 controllers plus a cgroup2 hierarchy (often at
+ * /sys/fs/cgroup/unified). runc handles it; crun sees the cgroup2 mount,
+ * assumes a pure v2 host and fails to set limits.
+ */
+export function cgroupLayout(): 'v1' | 'v2' | 'hybrid' {
+  const hs = hierarchies();
+  const v1 = hs.some((h) => !h.v2);
+  const v2 = hs.some((h) => h.v2);
+  return v1 && v2 ? 'hybrid' : v2 ? 'v2' : 'v1';
+}
+
+/** Container ids with a `kiln/<id>` cgroup under this process's cgroups (for the sweep of dead processes' leftovers). */
+export function listKilnCgroups(): string[] {
+  const ids = new Set<string>();
+  for (const h of hierarchies()) {
+    try {
+      for (const e of readdirSync(join(h.mount, h.own, 'kiln'), { withFileTypes: true })) if (e.isDirectory()) ids.add(e.name);
+    } catch {
+      // no kiln cgroups in this hierarchy
+    }
+  }
+  return [...ids];
 }

@@ -1,5 +1,4 @@
-import { closeSync, openSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { KilnError } from '../errors/index.js';
 import { errno, libc } from '../sys/libc.js';
 
@@ -61,10 +60,14 @@ export function unmount(target: string): void {
 /**
  * Options that keep the upperdir a plain diff: without redirect_dir a renamed
  * directory is copied up whole, without metacopy a chmod copies the data,
- * without index no hardlink bookkeeping lives in workdir. A kernel that does
- * not know one of them rejects the mount, so the accepted set is probed once.
+ * without index no hardlink bookkeeping lives in workdir. `volatile` stops
+ * the unmount from syncing the whole upper file system (measured: cleanup of
+ * a `RUN true` 12 ms instead of 25–35 ms while other writers are busy); the
+ * upperdir is read once and deleted, and the layer blob is fsynced by the
+ * store, so nothing relies on that sync. A kernel that does not know one of
+ * them rejects the mount, so the accepted set is probed once.
  */
-const WANTED_OPTIONS = ['redirect_dir=off', 'metacopy=off', 'index=off'];
+const WANTED_OPTIONS = ['redirect_dir=off', 'metacopy=off', 'index=off', 'volatile'];
 let acceptedOptions: string[] | undefined;
 
 export interface OverlayDirs {
@@ -151,8 +154,9 @@ function unescapeMountinfo(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
-export async function readMountinfo(): Promise<MountInfo[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
+/** Synchronous: mountinfo is small and read on every RUN's cleanup. */
+export function readMountinfo(): MountInfo[] {
+  const text = readFileSync('/proc/self/mountinfo', 'utf8');
   const out: MountInfo[] = [];
   for (const line of text.split('\n')) {
     if (!line) continue;
@@ -170,9 +174,9 @@ export async function readMountinfo(): Promise<MountInfo[]> {
 }
 
 /** Mount points at or below `dir`, deepest first (the order they must be unmounted in). */
-export async function mountsUnder(dir: string): Promise<string[]> {
+export function mountsUnder(dir: string): string[] {
   const prefix = dir.endsWith('/') ? dir : `${dir}/`;
-  const all = await readMountinfo();
+  const all = readMountinfo();
   return all
     .map((m) => m.mountPoint)
     .filter((p) => p === dir || p.startsWith(prefix))

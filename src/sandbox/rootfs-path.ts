@@ -1,4 +1,4 @@
-import { lstat, readlink } from 'node:fs/promises';
+import { lstatSync, readlinkSync } from 'node:fs';
 import { posix } from 'node:path';
 
 /**
@@ -9,9 +9,10 @@ import { posix } from 'node:path';
  * host files.
  *
  * Returns the resolved in-root path (starting with "/"); the last components
- * may not exist.
+ * may not exist. Synchronous: a few lstat calls cost less than the thread-pool
+ * round trips async calls would add to every RUN.
  */
-export async function resolveInRoot(root: string, path: string, maxLinks = 40): Promise<string> {
+export function resolveInRoot(root: string, path: string, maxLinks = 40): string {
   let pending = posix.normalize(`/${path}`).split('/').filter(Boolean);
   let resolved: string[] = [];
   let links = 0;
@@ -26,7 +27,7 @@ export async function resolveInRoot(root: string, path: string, maxLinks = 40): 
     const host = posix.join(root, ...candidate);
     let isLink = false;
     try {
-      isLink = (await lstat(host)).isSymbolicLink();
+      isLink = lstatSync(host).isSymbolicLink();
     } catch {
       // missing: the rest is taken literally
       resolved = candidate;
@@ -37,7 +38,7 @@ export async function resolveInRoot(root: string, path: string, maxLinks = 40): 
       continue;
     }
     if (++links > maxLinks) throw new Error(`too many symlinks resolving ${path}`);
-    const target = await readlink(host);
+    const target = readlinkSync(host);
     const targetParts = target.split('/').filter(Boolean);
     if (target.startsWith('/')) resolved = [];
     pending = [...targetParts, ...pending];
@@ -46,6 +47,6 @@ export async function resolveInRoot(root: string, path: string, maxLinks = 40): 
 }
 
 /** Host path of an in-root path after resolution. */
-export async function hostPathInRoot(root: string, path: string): Promise<string> {
-  return posix.join(root, await resolveInRoot(root, path));
+export function hostPathInRoot(root: string, path: string): string {
+  return posix.join(root, resolveInRoot(root, path));
 }

@@ -69,14 +69,19 @@ export function runContainer(opts: RunContainerOptions): Promise<ContainerExit> 
       detached: true,
     });
     let aborted = false;
+    let exited = false;
     const onAbort = (): void => {
       aborted = true;
-      void killContainer(opts.id, opts).catch(() => undefined);
-      // `runc run` may still be creating the container: kill it too; its
-      // cleanup then happens through deleteContainer.
-      setTimeout(() => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      }, 2000).unref();
+      // `runc run` may still be creating the container, when `runc kill`
+      // finds nothing to kill: repeat until it exits; as a last resort kill
+      // runc itself (the caller's forceDeleteContainer removes what is left).
+      void (async () => {
+        for (let i = 0; i < 50 && !exited; i++) {
+          await killContainer(opts.id, opts).catch(() => undefined);
+          if (!exited) await new Promise((r) => setTimeout(r, 100));
+        }
+        if (!exited) child.kill('SIGKILL');
+      })();
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (d: Buffer) => opts.sink.write('stdout', d));
@@ -85,6 +90,7 @@ export function runContainer(opts: RunContainerOptions): Promise<ContainerExit> 
       opts.signal?.removeEventListener('abort', onAbort);
       reject(new KilnError('SANDBOX', `cannot start the OCI runtime "${bin}": ${e.message}`, { hint: 'install runc (Debian package "runc")', cause: e }));
     });
+    child.on('exit', () => (exited = true));
     child.on('close', (code, sig) => {
       opts.signal?.removeEventListener('abort', onAbort);
       resolve({ exitCode: code ?? (sig ? 128 + signalNumber(sig) : 1), aborted });

@@ -1,10 +1,10 @@
-import { chown, lstat, mkdir, readdir } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { chownSync, lstatSync, mkdirSync, readdirSync, type Stats } from 'node:fs';
+import { basename, join, posix } from 'node:path';
 import { KilnError } from '../errors/index.js';
 import { buildSpec, etcMounts, writeBundle, writeEtcFiles, type NetworkMode, type ResourceLimits } from './bundle.js';
-import { containerCgroupsPath, readUsage, removeContainerCgroups, type CgroupUsage } from './cgroups.js';
+import { cgroupLayout, containerCgroupsPath, readUsage, removeContainerCgroups, removeContainerCgroupsWhenIdle, type CgroupUsage } from './cgroups.js';
 import { DEFAULT_HOSTNAME, DEFAULT_PATH, systemMounts } from './docker-defaults.js';
-import { isOpaqueDir, mountOverlay, mountTmpfs, mountsUnder, unmount } from './mount.js';
+import { isOpaqueDir, mountOverlay, mountTmpfs, unmount } from './mount.js';
 import { OutputSink, type OutputListener } from './output.js';
 import { applyUlimits, inheritedRlimits, type Ulimit } from './rlimits.js';
 import { resolveInRoot } from './rootfs-path.js';
@@ -70,16 +70,26 @@ interface CreatedMountPoint {
   existingParents: Array<{ path: string; mode: number; uid: number; gid: number }>;
 }
 
-async function exists(p: string): Promise<boolean> {
+function lstatOrUndefined(p: string): Stats | undefined {
   try {
-    await lstat(p);
-    return true;
+    return lstatSync(p);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-async function findCreatedMountPoints(rootfs: string, destinations: string[]): Promise<CreatedMountPoint[]> {
+function readdirOrUndefined(p: string): string[] | undefined {
+  try {
+    return readdirSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+// The metadata work around a RUN (a few dozen lstat/mkdir calls) is
+// synchronous on purpose: each async call is a thread-pool round trip, which
+// under load cost more than the calls themselves.
+function findCreatedMountPoints(rootfs: string, destinations: string[]): CreatedMountPoint[] {
   const out: CreatedMountPoint[] = [];
   const all = new Set(destinations.map((d) => posix.normalize(d)));
   for (const dest of all) {
@@ -87,7 +97,7 @@ async function findCreatedMountPoints(rootfs: string, destinations: string[]): P
     // path) is created in that mount, not in the rootfs.
     const parents = [...all].filter((o) => o !== dest && dest.startsWith(o === '/' ? '/' : `${o}/`));
     if (parents.length > 0) continue;
-    const resolved = await resolveInRoot(rootfs, dest);
+    const resolved = resolveInRoot(rootfs, dest);
     const parts = resolved.split('/').filter(Boolean);
     const chain: string[] = [];
     const existingParents: CreatedMountPoint['existingParents'] = [];
@@ -97,7 +107,7 @@ async function findCreatedMountPoints(rootfs: string, destinations: string[]): P
         chain.push(p);
         continue;
       }
-      const st = await lstat(join(rootfs, p)).catch(() => undefined);
+      const st = lstatOrUndefined(join(rootfs, p));
       if (!st) chain.push(p);
       else if (i < parts.length) existingParents.push({ path: p, mode: st.mode, uid: st.uid, gid: st.gid });
     }
@@ -107,7 +117,7 @@ async function findCreatedMountPoints(rootfs: string, destinations: string[]): P
 }
 
 /** A created mount point is always excluded; its created parents only when the RUN left nothing else in them. */
-async function exclusionsFor(upperdir: string, created: CreatedMountPoint[]): Promise<string[]> {
+function exclusionsFor(upperdir: string, created: CreatedMountPoint[]): string[] {
   const excluded = new Set<string>();
   for (const c of created) {
     const target = c.chain[c.chain.length - 1] as string;
@@ -116,35 +126,31 @@ async function exclusionsFor(upperdir: string, created: CreatedMountPoint[]): Pr
   // deepest parents first so an excluded child makes its parent empty
   const parents = [...new Set(created.flatMap((c) => c.chain.slice(0, -1)))].sort((a, b) => b.length - a.length);
   for (const p of parents) {
-    let names: string[];
-    try {
-      names = await readdir(join(upperdir, p));
-    } catch {
-      continue;
-    }
+    const names = readdirOrUndefined(join(upperdir, p));
+    if (names === undefined) continue;
     if (names.every((n) => excluded.has(`${p}/${n}`))) excluded.add(p);
   }
   // An existing dir (/etc for /etc/hosts) was copied up just for the mount
   // point: drop it unless the RUN also changed it or put something in it.
   const existing = new Map(created.flatMap((c) => c.existingParents).map((e) => [e.path, e]));
   for (const e of [...existing.values()].sort((a, b) => b.path.length - a.path.length)) {
-    const st = await lstat(join(upperdir, e.path)).catch(() => undefined);
+    const st = lstatOrUndefined(join(upperdir, e.path));
     if (!st || !st.isDirectory() || st.mode !== e.mode || st.uid !== e.uid || st.gid !== e.gid || isOpaqueDir(join(upperdir, e.path))) continue;
-    const names = await readdir(join(upperdir, e.path));
+    const names = readdirSync(join(upperdir, e.path));
     if (names.every((n) => excluded.has(`${e.path}/${n}`))) excluded.add(e.path);
   }
   return [...excluded].sort();
 }
 
 /** WORKDIR is created like BuildKit does: missing components owned by the RUN's user, 0755, part of the layer. */
-async function ensureWorkdir(rootfs: string, workdir: string, uid: number, gid: number): Promise<void> {
-  const resolved = await resolveInRoot(rootfs, workdir);
+function ensureWorkdir(rootfs: string, workdir: string, uid: number, gid: number): void {
+  const resolved = resolveInRoot(rootfs, workdir);
   const parts = resolved.split('/').filter(Boolean);
   for (let i = 1; i <= parts.length; i++) {
     const host = join(rootfs, ...parts.slice(0, i));
-    if (await exists(host)) continue;
-    await mkdir(host, { mode: 0o755 });
-    await chown(host, uid, gid);
+    if (lstatOrUndefined(host)) continue;
+    mkdirSync(host, { mode: 0o755 });
+    chownSync(host, uid, gid);
   }
 }
 
@@ -159,6 +165,12 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
   if (req.signal?.aborted) throw new KilnError('CANCELLED', 'RUN cancelled before it started');
   if (!req.workdir.startsWith('/')) throw new KilnError('RUN_FAILED', `working directory "${req.workdir}" is not absolute`);
   if (req.args.length === 0) throw new KilnError('RUN_FAILED', 'no command to run');
+  const runtimeName = basename(req.runtime?.runtime ?? 'runc');
+  if (runtimeName === 'crun' && cgroupLayout() === 'hybrid') {
+    throw new KilnError('SANDBOX', 'crun cannot run on this host: it has a hybrid cgroup layout (cgroup v1 controllers plus a cgroup2 mount)', {
+      hint: 'use the default runtime (runc), or boot with systemd.unified_cgroup_hierarchy=1 / unmount the cgroup2 hierarchy',
+    });
+  }
   if (!swept.has(req.storeRoot)) {
     swept.add(req.storeRoot);
     await sweepMounts(req.storeRoot);
@@ -176,18 +188,18 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
   let collected: T | undefined;
   let failure: unknown;
   try {
-    for (const d of ['u', 'w', 'm', 'e', 'l']) await mkdir(join(dir, d));
+    for (const d of ['u', 'w', 'm', 'e', 'l']) mkdirSync(join(dir, d));
     mountOverlay({ lowerdirs: req.lowerdirs, upperdir, workdir: join(dir, 'w'), target: rootfs, emptyLower: join(dir, 'l') });
 
     const user = await resolveUser(rootfs, req.user);
-    await ensureWorkdir(rootfs, req.workdir, user.uid, user.gid);
+    ensureWorkdir(rootfs, req.workdir, user.uid, user.gid);
     const prepared = await prepareMounts(req.mounts ?? [], { storeRoot: req.storeRoot, scratch: dir, signal: req.signal });
     release = prepared.release;
     const hostname = req.hostname ?? DEFAULT_HOSTNAME;
-    const etc = await writeEtcFiles(join(dir, 'e'), hostname);
+    const etc = writeEtcFiles(join(dir, 'e'), hostname);
     const mounts = [...etcMounts(etc), ...prepared.mounts];
     const insecure = req.securityInsecure === true;
-    const created = await findCreatedMountPoints(rootfs, [...systemMounts({ insecure }).map((m) => m.destination), ...mounts.map((m) => m.destination)]);
+    const created = findCreatedMountPoints(rootfs, [...systemMounts({ insecure }).map((m) => m.destination), ...mounts.map((m) => m.destination)]);
 
     const env = withDefaults([...req.env, ...prepared.env], { PATH: DEFAULT_PATH, HOSTNAME: hostname, HOME: user.home });
     const spec = await buildSpec({
@@ -209,21 +221,21 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
     if (prepared.env.length > 0 || prepared.hasSecrets) {
       bundle = secretDir(dir);
       if (!prepared.hasSecrets) {
-        await mkdir(bundle, { recursive: true });
+        mkdirSync(bundle, { recursive: true });
         mountTmpfs(bundle, { size: 16 * 1024 * 1024, mode: 0o700 });
       }
     }
-    await writeBundle(bundle, spec);
+    writeBundle(bundle, spec);
 
     containerStarted = true;
     exit = await runContainer({ ...req.runtime, id, bundle, sink, signal: req.signal });
-    usage = await readUsage(id);
+    usage = readUsage(id);
     await sink.end();
     if (exit.aborted || req.signal?.aborted) throw new KilnError('CANCELLED', 'RUN cancelled');
     if (exit.exitCode === 0 && collect) {
       // The overlay must be gone before the upperdir is read: no writer can race the diff.
       unmount(rootfs);
-      collected = await collect({ upperdir, exclude: await exclusionsFor(upperdir, created) });
+      collected = await collect({ upperdir, exclude: exclusionsFor(upperdir, created) });
     }
   } catch (e) {
     failure = e;
@@ -240,11 +252,12 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
     if (containerStarted && (exit === undefined || exit.aborted || failure !== undefined)) {
       await attempt(() => forceDeleteContainer(id, req.runtime));
     }
-    if (containerStarted) await attempt(() => removeContainerCgroups(id));
+    if (containerStarted) {
+      // after a kill the container's processes may take a moment to leave their cgroup
+      await attempt(async () => (removeContainerCgroups(id) ? undefined : removeContainerCgroupsWhenIdle(id)));
+    }
     if (release) await attempt(release);
-    await attempt(async () => {
-      for (const mp of await mountsUnder(dir)) unmount(mp);
-    });
+    // removeScratch reads mountinfo once: it also catches mounts a failed step left half made
     await attempt(() => removeScratch(dir));
     if (failure === undefined && cleanupErrors.length > 0) failure = cleanupErrors[0];
   }

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { KilnError } from '../errors/index.js';
 import { join, resolve } from 'node:path';
 import { mountsUnder, unmount } from './mount.js';
-import { removeContainerCgroups } from './cgroups.js';
+import { listKilnCgroups, removeContainerCgroupsWhenIdle } from './cgroups.js';
 import { forceDeleteContainer, listContainers } from './runtime.js';
 
 /**
@@ -55,7 +56,7 @@ export function scratchRoot(storeRoot: string): string {
 export async function makeScratch(storeRoot: string): Promise<{ name: string; dir: string }> {
   const name = nextScratchName();
   const dir = join(scratchRoot(storeRoot), name);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   return { name, dir };
 }
 
@@ -77,10 +78,14 @@ export async function sweepMounts(storeRoot: string): Promise<SweepReport> {
   for (const id of await listContainers()) {
     if (!id.startsWith(CONTAINER_PREFIX) || ownerAlive(id)) continue;
     const cgroupPaths = await forceDeleteContainer(id);
-    await removeContainerCgroups(id, cgroupPaths);
+    await removeContainerCgroupsWhenIdle(id, cgroupPaths);
     report.containers.push(id);
   }
-  for (const mp of await mountsUnder(tmp)) {
+  // a process killed after its container exited but before removing its cgroups
+  for (const id of listKilnCgroups()) {
+    if (id.startsWith(CONTAINER_PREFIX) && !ownerAlive(id)) await removeContainerCgroupsWhenIdle(id);
+  }
+  for (const mp of mountsUnder(tmp)) {
     const rel = mp.slice(tmp.length + 1);
     const name = rel.split('/')[0] ?? '';
     if (!name || ownerAlive(name)) continue;
@@ -93,7 +98,7 @@ export async function sweepMounts(storeRoot: string): Promise<SweepReport> {
   } catch {
     return report;
   }
-  const stillMounted = new Set((await mountsUnder(tmp)).map((p) => p.slice(tmp.length + 1).split('/')[0]));
+  const stillMounted = new Set(mountsUnder(tmp).map((p) => p.slice(tmp.length + 1).split('/')[0]));
   for (const name of names) {
     if (!/^r[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]+$/.test(name) || ownerAlive(name) || stillMounted.has(name)) continue;
     await rm(join(tmp, name), { recursive: true, force: true });
@@ -102,10 +107,12 @@ export async function sweepMounts(storeRoot: string): Promise<SweepReport> {
   return report;
 }
 
-/** Removes a scratch dir of this process; refuses while anything is still mounted inside (never delete through a mount). */
+/**
+ * Removes a scratch dir of this process after unmounting everything in it;
+ * keeps it (for the sweep) if something stays mounted: never delete through a mount.
+ */
 export async function removeScratch(dir: string): Promise<void> {
-  for (const mp of await mountsUnder(dir)) unmount(mp);
-  if ((await mountsUnder(dir)).length > 0) return;
+  for (const mp of mountsUnder(dir)) unmount(mp);
+  if (mountsUnder(dir).length > 0) throw new KilnError('SANDBOX', `cannot unmount everything under ${dir}; left for the next sweep`);
   await rm(dir, { recursive: true, force: true });
-  await rmdir(dir).catch(() => undefined);
 }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { KilnError } from '../errors/index.js';
 import { hostPathInRoot } from './rootfs-path.js';
 
@@ -26,9 +26,9 @@ interface GroupEntry {
   members: string[];
 }
 
-async function readRootFile(root: string, path: string): Promise<string> {
+function readRootFile(root: string, path: string): string {
   try {
-    return await readFile(await hostPathInRoot(root, path), 'utf8');
+    return readFileSync(hostPathInRoot(root, path), 'utf8');
   } catch {
     return '';
   }
@@ -72,8 +72,8 @@ const NUMERIC = /^\d+$/;
 export async function resolveUser(rootfs: string, spec: string | undefined): Promise<ResolvedUser> {
   const text = (spec ?? '').trim();
   const [userPart = '', groupPart] = text === '' ? ['root', undefined] : splitOnce(text, ':');
-  const passwd = parsePasswd(await readRootFile(rootfs, '/etc/passwd'));
-  const groups = parseGroup(await readRootFile(rootfs, '/etc/group'));
+  const passwd = parsePasswd(readRootFile(rootfs, '/etc/passwd'));
+  const groups = parseGroup(readRootFile(rootfs, '/etc/group'));
 
   let entry: PasswdEntry | undefined;
   if (NUMERIC.test(userPart)) {

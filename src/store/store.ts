@@ -129,7 +129,8 @@ export class Store implements BlobStore, RefStore {
     const now = Date.now();
     for (const name of await readdir(this.layout.tmp)) {
       if (name === 'partial') continue;
-      await rm(join(this.layout.tmp, name), { recursive: true, force: true });
+      // a directory still holding a mount (a RUN of a killed build) stays until its mounts are swept
+      await rm(join(this.layout.tmp, name), { recursive: true, force: true }).catch(() => undefined);
     }
     for (const name of await readdir(this.layout.partial)) {
       const p = join(this.layout.partial, name);

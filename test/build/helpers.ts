@@ -22,14 +22,17 @@ export interface Bench {
   fs(ref: string): Promise<LayeredFs>;
   read(ref: string, file: string): Promise<string>;
   store(): Promise<Store>;
+  /** Closes this process's handle on the store (an open store keeps other processes from sweeping tmp/). */
+  release(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
 export async function bench(): Promise<Bench> {
   const dir = await mkdtemp(path.join(tmpdir(), 'kiln-build-'));
   const root = path.join(dir, 'root');
-  const s = await Store.open(root);
+  let s: Store | undefined = await Store.open(root);
   await makeBusyboxImage(s, BASE);
+  const open = async (): Promise<Store> => (s ??= await Store.open(root));
   let n = 0;
   return {
     root,
@@ -54,8 +57,9 @@ export async function bench(): Promise<Bench> {
       return { result, events };
     },
     async fs(ref) {
-      const img = await s.getImage(ref);
-      const dirs = await Promise.all(img.layers.map((l) => s.snapshotPath(l)));
+      const st = await open();
+      const img = await st.getImage(ref);
+      const dirs = await Promise.all(img.layers.map((l) => st.snapshotPath(l)));
       return new LayeredFs(dirs.reverse(), ref);
     },
     async read(ref, file) {
@@ -63,10 +67,14 @@ export async function bench(): Promise<Bench> {
       return text(fs.open(file.replace(/^\//, '')));
     },
     async store() {
-      return s;
+      return open();
+    },
+    async release() {
+      await s?.close();
+      s = undefined;
     },
     async cleanup() {
-      await s.close();
+      await s?.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

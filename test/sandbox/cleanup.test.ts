@@ -42,7 +42,38 @@ describe('cleanup', () => {
     const l = await leftovers(env.root);
     expect(l.mounts).toEqual([]);
     expect(mine(l.containers, process.pid)).toEqual([]);
+    expect(mine(l.cgroups, process.pid)).toEqual([]);
     expect(l.tmp).toEqual([]);
+  });
+
+  test('ten RUNs aborted at different moments (setup, container start, mid-run) leave nothing behind', async () => {
+    for (let i = 0; i < 10; i++) {
+      const ac = new AbortController();
+      const p = runSandbox({
+        storeRoot: env.root,
+        lowerdirs: [env.lower],
+        args: ['/bin/sh', '-c', 'echo started; sleep 60'],
+        env: [],
+        workdir: '/',
+        network: i % 2 ? 'none' : 'host',
+        mounts: [{ type: 'tmpfs', target: '/t' }, { type: 'cache', target: '/c', id: 'abort-cache', sharing: 'locked' }],
+        signal: ac.signal,
+        onOutput: () => ac.abort(),
+      });
+      // abort points: synchronously, after i event-loop turns (during setup or container creation), or on first output
+      if (i === 0) ac.abort();
+      else if (i < 6) for (let k = 0; k < i * 3; k++) await new Promise((r) => setImmediate(r));
+      if (i > 0 && i < 6) ac.abort();
+      const err = await p.then(() => undefined, (e: unknown) => e);
+      expect(isKilnError(err) && err.code).toBe('CANCELLED');
+    }
+    const l = await leftovers(env.root);
+    expect(l.mounts).toEqual([]);
+    expect(mine(l.containers, process.pid)).toEqual([]);
+    expect(mine(l.cgroups, process.pid)).toEqual([]);
+    expect(l.tmp).toEqual([]);
+    const strays = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((a) => a.includes('kiln-r') && a.includes(process.pid.toString(36)));
+    expect(strays).toEqual([]);
   });
 
   test('an AbortSignal already aborted never starts a container', async () => {
@@ -92,6 +123,7 @@ await runSandbox({ storeRoot: ${JSON.stringify(env.root)}, lowerdirs: [${JSON.st
       const after = await leftovers(env.root);
       expect(after.mounts).toEqual([]);
       expect(mine(await listContainers(), childPid)).toEqual([]);
+      expect(mine(after.cgroups, childPid)).toEqual([]);
       expect(after.tmp).toEqual([]);
     } finally {
       rmSync(out, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import { sha256 } from '../../src/image/digest.js';
 import type { BlobStore } from '../../src/store/types.js';
 import { readMountinfo } from '../../src/sandbox/mount.js';
 import { listContainers } from '../../src/sandbox/runtime.js';
+import { listKilnCgroups } from '../../src/sandbox/cgroups.js';
 
 /**
  * A busybox rootfs directory (a stand-in for a store snapshot): static
@@ -116,11 +117,11 @@ export async function gunzipIfNeeded(b: Buffer): Promise<Buffer> {
 }
 
 /** What a finished RUN must not leave behind. */
-export async function leftovers(root: string): Promise<{ mounts: string[]; containers: string[]; tmp: string[] }> {
+export async function leftovers(root: string): Promise<{ mounts: string[]; containers: string[]; tmp: string[]; cgroups: string[] }> {
   const mounts = (await readMountinfo()).map((m) => m.mountPoint).filter((p) => p.startsWith(root));
   const containers = (await listContainers()).filter((c) => c.startsWith('kiln-'));
   const tmp = await readdir(join(root, 'tmp')).catch(() => [] as string[]);
-  return { mounts, containers, tmp };
+  return { mounts, containers, tmp, cgroups: listKilnCgroups() };
 }
 
 export async function readText(p: string): Promise<string> {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -14,6 +14,7 @@ let store: Store;
 let cleanup: () => Promise<void>;
 const REF = 'localhost/busybox:latest';
 const out = mkdtempSync(join(tmpdir(), 'kiln-run-out-'));
+chmodSync(out, 0o777); // the command runs as app (1000)
 
 beforeAll(async () => {
   ({ store, cleanup } = await tempStore());

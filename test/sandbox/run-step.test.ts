@@ -128,6 +128,24 @@ describe('RUN step', () => {
     expect([a.out[0], b.out[0]]).toEqual(['1', '1']);
   });
 
+  test('a cache seeded from another directory (from=/source=) starts with its contents', async () => {
+    const seed = join(env.base, 'seed');
+    mkdirSync(seed, { recursive: true });
+    writeFileSync(join(seed, 'warm.txt'), 'warm\n');
+    const r = await run('cat /c/warm.txt; echo more > /c/new', { mounts: [{ type: 'cache', target: '/c', id: 'seeded', seedFrom: seed }] });
+    expect(r.out).toEqual(['warm']);
+    expect(existsSync(join(seed, 'new'))).toBe(false);
+  });
+
+  test('a single-file bind mount with rw gets a private copy', async () => {
+    const file = join(env.base, 'one.conf');
+    writeFileSync(file, 'a=1\n');
+    const r = await run('echo b=2 >> /etc/one.conf; cat /etc/one.conf', { mounts: [{ type: 'bind', source: file, target: '/etc/one.conf', readwrite: true }] });
+    expect(r.out).toEqual(['a=1', 'b=2']);
+    expect(readFileSync(file, 'utf8')).toBe('a=1\n');
+    expect(r.hasLayer).toBe(false);
+  });
+
   test('tmpfs mounts are writable and not in the layer', async () => {
     const r = await run('echo x > /scratch/x; grep " /scratch " /proc/mounts | cut -d" " -f3', { mounts: [{ type: 'tmpfs', target: '/scratch', size: 1 << 20 }] });
     expect(r.out).toEqual(['tmpfs']);

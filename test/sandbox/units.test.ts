@@ -3,6 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { parseVolume } from '../../src/cli/commands/run.js';
+import { isKilnError } from '../../src/errors/index.js';
+import { cgroupLayout } from '../../src/sandbox/cgroups.js';
+import { runSandbox } from '../../src/sandbox/sandbox.js';
 import { buildSpec, serializeSpec } from '../../src/sandbox/bundle.js';
 import { cacheDirName } from '../../src/sandbox/cache-mounts.js';
 import { DEFAULT_CAPABILITIES } from '../../src/sandbox/docker-defaults.js';
@@ -107,7 +110,7 @@ describe('overlay', () => {
     writeFileSync(join(d, 'l/etc/f'), 'x');
     mountOverlay({ lowerdirs: [join(d, 'l')], upperdir: join(d, 'u'), workdir: join(d, 'w'), target: join(d, 'm'), emptyLower: join(d, 'e') });
     try {
-      expect(overlayOptions()).toEqual(['redirect_dir=off', 'metacopy=off', 'index=off']);
+      expect(overlayOptions()).toEqual(['redirect_dir=off', 'metacopy=off', 'index=off', 'volatile']);
       expect(readFileSync(join(d, 'm/etc/f'), 'utf8')).toBe('x');
       rmSync(join(d, 'm/etc'), { recursive: true });
       mkdirSync(join(d, 'm/etc'));
@@ -148,5 +151,17 @@ describe('names and flags', () => {
     expect(parseVolume('/src:/dst:ro')).toEqual({ source: '/src', target: '/dst', readonly: true });
     expect(() => parseVolume('/src')).toThrow(/SRC:DST/);
     expect(() => parseVolume('/src:rel')).toThrow(/absolute/);
+  });
+});
+
+describe('runtime selection', () => {
+  test('crun on a hybrid cgroup host is refused with an explanation', async () => {
+    const err = await runSandbox({ storeRoot: join(base, 'crun-root'), lowerdirs: [], args: ['true'], env: [], workdir: '/', network: 'none', runtime: { runtime: 'crun' } }).catch((e: unknown) => e);
+    if (cgroupLayout() === 'hybrid') {
+      expect(isKilnError(err) && err.code).toBe('SANDBOX');
+      expect((err as Error).message).toMatch(/hybrid cgroup layout/);
+    } else {
+      expect(isKilnError(err) && err.message).not.toMatch(/hybrid/);
+    }
   });
 });
