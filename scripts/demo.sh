@@ -8,11 +8,8 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "demo: run as root (kiln's RUN sandbox needs mount and runc): sudo bash scripts/demo.sh" >&2
   exit 1
 fi
-if ! command -v runc >/dev/null || [ ! -x /usr/bin/busybox ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq busybox-static runc >/dev/null
-fi
+# everything the demo and the test suite need, so `npm test` works right after
+bash scripts/install-debian-packages.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run build --silent
 

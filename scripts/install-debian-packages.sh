@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what kiln and its tests need from Debian (as root). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")"
+mapfile -t pkgs < <(grep -v '^#' debian-packages.txt | grep -v '^$')
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# The Debian registry package would listen on :5000 on every interface; the tests start their own on 127.0.0.1.
+systemctl disable --now docker-registry >/dev/null 2>&1 || true
+pkill -x docker-registry 2>/dev/null || true
