@@ -86,11 +86,10 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
       return empty;
     }
     if (dirs.length === 1) return dirs[0]!;
-    const { mount, MS_RDONLY } = await import('../sandbox/mount.js');
+    const { mountReadonlyLayers } = await import('../sandbox/mount.js');
     const target = path.join(scratch, `ro-${roMounts.length}`);
     await mkdir(target, { recursive: true });
-    // overlay with only lowerdirs is read-only by construction
-    mount('overlay', target, 'overlay', MS_RDONLY, `lowerdir=${dirs.join(':')}`);
+    mountReadonlyLayers(dirs, target);
     roMounts.push(target);
     return target;
   }

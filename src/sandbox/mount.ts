@@ -83,21 +83,33 @@ export interface OverlayDirs {
 /** The kernel's limit on mount data is one page. */
 const PAGE = 4096;
 
+/**
+ * The lowerdir option for `lowers`. Long stacks (or paths holding `:` or `,`)
+ * name each lower as /proc/self/fd/N, ~18 bytes each; the kernel resolves the
+ * magic link at mount time, so the fds pushed to `fds` may close right after.
+ */
+function lowerdirSpec(lowers: readonly string[], otherOptionsLength: number, fds: number[]): string {
+  const plain = lowers.join(':');
+  if (plain.length + otherOptionsLength < PAGE && !lowers.some((l) => /[:,]/.test(l))) return plain;
+  for (const l of lowers) fds.push(openSync(l, 'r'));
+  return fds.map((fd) => `/proc/self/fd/${fd}`).join(':');
+}
+
+/** A read-only merged view of `lowers` (topmost first, at least two): overlay without an upperdir. */
+export function mountReadonlyLayers(lowers: readonly string[], target: string): void {
+  const fds: number[] = [];
+  try {
+    mount('overlay', target, 'overlay', MS_RDONLY, `lowerdir=${lowerdirSpec(lowers, 40, fds)}`);
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+}
+
 export function mountOverlay(dirs: OverlayDirs): void {
   const lowers = dirs.lowerdirs.length > 0 ? dirs.lowerdirs : [dirs.emptyLower];
   const fds: number[] = [];
   try {
-    let lowerSpec = lowers.join(':');
-    if (lowerSpec.length + dirs.upperdir.length + dirs.workdir.length + 120 >= PAGE) {
-      // Long stacks: /proc/self/fd/N names each lower in ~18 bytes; the kernel
-      // resolves the magic link at mount time, so the fds may close right after.
-      for (const l of lowers) fds.push(openSync(l, 'r'));
-      lowerSpec = fds.map((fd) => `/proc/self/fd/${fd}`).join(':');
-    }
-    if (lowers.some((l) => /[:,]/.test(l)) && fds.length === 0) {
-      for (const l of lowers) fds.push(openSync(l, 'r'));
-      lowerSpec = fds.map((fd) => `/proc/self/fd/${fd}`).join(':');
-    }
+    const lowerSpec = lowerdirSpec(lowers, dirs.upperdir.length + dirs.workdir.length + 120, fds);
     const base = `lowerdir=${lowerSpec},upperdir=${dirs.upperdir},workdir=${dirs.workdir}`;
     if (base.length >= PAGE) {
       throw new KilnError('SANDBOX', `overlay mount options exceed one page (${lowers.length} layers); the image has too many layers`);

@@ -220,6 +220,20 @@ COPY --from=1 /two.txt /
     expect(at1('step-done', 'RUN sleep 1 && echo L')).toBeLessThan(at1('step-start', 'RUN sleep 1 && echo R'));
   });
 
+  it('bind-mounts a multi-layer stage and the context into a RUN, without putting them in a layer', async () => {
+    const ctx = await b.context({
+      Dockerfile: `FROM ${BASE} AS src\nCOPY a.txt /data/a.txt\nRUN echo b > /data/b.txt\nFROM ${BASE}\nRUN --mount=type=bind,from=src,source=/data,target=/mnt --mount=type=bind,source=ctx,target=/ctx cat /mnt/a.txt /mnt/b.txt /ctx/c.txt > /out.txt\n`,
+      'a.txt': 'a\n',
+      'ctx/c.txt': 'c\n',
+    });
+    const { result } = await b.build(ctx, { tags: ['localhost/t/bind:1'] });
+    expect(await b.read('localhost/t/bind:1', '/out.txt')).toBe('a\nb\nc\n');
+    const fs = await b.fs('localhost/t/bind:1');
+    expect(fs.lstat('mnt/a.txt')).toBeUndefined();
+    expect(fs.lstat('ctx')).toBeUndefined();
+    expect(result.config.rootfs.diff_ids).toHaveLength(2);
+  });
+
   it('runs ONBUILD triggers of the base first', async () => {
     const parent = await b.context({ Dockerfile: `FROM ${BASE}\nONBUILD RUN echo triggered > /trigger.txt\n` });
     await b.build(parent, { tags: ['localhost/t/onbuild-parent:1'] });
