@@ -24,7 +24,19 @@ import type { BuildOptions, BuildResult } from './options.js';
  * kiln's main job: read and plan the Dockerfile, solve the plan through the
  * cache, assemble the image, store it under its tags and write the outputs.
  */
+/** Builds in flight in this process: automatic GC runs only when a build is alone, so it never frees what another has not tagged yet. */
+let activeBuilds = 0;
+
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  activeBuilds++;
+  try {
+    return await buildOnce(options);
+  } finally {
+    activeBuilds--;
+  }
+}
+
+async function buildOnce(options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   const emit = (e: BuildEvent) => options.onEvent?.(e);
   const contextDir = path.resolve(options.context);
@@ -152,6 +164,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       }
     }
     if (options.iidfile) await writeFile(options.iidfile, configDigest);
+    if (executedSteps > 0 && activeBuilds === 1 && options.gcKeepStorage !== 0) {
+      const { autoGc } = await import('../store/gc.js');
+      try {
+        const r = await autoGc(store, options.gcKeepStorage !== undefined ? { keepStorage: options.gcKeepStorage } : {});
+        if (r && r.freedBytes > 0) emit({ type: 'phase', name: 'export', state: 'done', detail: `gc freed ${r.freedBytes} bytes (${r.removedRecords.length} cache records)`, time: Date.now() });
+      } catch (e) {
+        warn(`automatic garbage collection failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     emit({ type: 'build-done', imageId: configDigest, manifestDigest: descriptor.digest, tags, durationMs: Date.now() - started, time: Date.now() });
     return { imageId: configDigest, manifestDigest: descriptor.digest, descriptor, tags, config, cachedSteps, executedSteps };
   } finally {

@@ -73,6 +73,8 @@ export interface BuildOptions {
   allow?: string[];
   limits?: ResourceLimits;
   runtime?: string;
+  /** Size cap for the store after the build (bytes); 0 disables; default: $KILN_GC_KEEP_STORAGE, else a tenth of the disk (at least 2 GiB). */
+  gcKeepStorage?: number;
   /** Caches to read step results from (`--cache-from`); a broken one only warns. */
   cacheFrom?: CacheImportSpec[];
   /** Where to write the build cache afterwards (`--cache-to`). */

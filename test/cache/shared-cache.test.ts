@@ -35,6 +35,22 @@ const layerOf = (events: BuildEvent[], text: string) => {
   return e && e.type === 'step-done' ? e.layer?.digest : undefined;
 };
 
+describe('automatic garbage collection after a build', () => {
+  it('evicts least recently used cache the store no longer needs, never what a tag holds', async () => {
+    const old = await a.build(await a.context({ Dockerfile: `FROM ${BASE}\nRUN head -c 300000 /dev/urandom > /old.bin\n` }), { tags: ['localhost/gc/old:1'], gcKeepStorage: 0 });
+    const oldLayer = old.result.config.rootfs.diff_ids.length;
+    const oldDigest = (await (await a.store()).getImage('localhost/gc/old:1')).layers[oldLayer - 1]!.digest;
+    await (await a.store()).removeRef('localhost/gc/old:1');
+    await a.release();
+    const fresh = await a.build(await a.context({ Dockerfile: `FROM ${BASE}\nRUN echo fresh > /fresh.txt\n` }), { tags: ['localhost/gc/fresh:1'], gcKeepStorage: 1 });
+    expect(fresh.result.executedSteps).toBe(1);
+    const store = await a.store();
+    expect(await store.hasBlob(oldDigest)).toBe(false);
+    expect(await a.read('localhost/gc/fresh:1', '/fresh.txt')).toBe('fresh\n');
+    expect(await a.read(BASE, '/etc/passwd')).toContain('app:x:1000');
+  });
+});
+
 describe('shared build cache through a registry', () => {
   it('machine B builds from machine A\'s cache without running a RUN, pulling only what it needs', async () => {
     const ref = `${inject('registry').anon}/cache/shared:${Date.now()}`;

@@ -41,6 +41,7 @@ interface BuildFlags {
   cacheFrom: string[];
   cacheTo: string[];
   check?: boolean;
+  gcKeepStorage?: string;
 }
 
 export function register(program: Command): void {
@@ -79,6 +80,7 @@ export function register(program: Command): void {
     .option('--ulimit <name=soft[:hard]>', 'rlimit for RUN steps (repeatable)', collect, [])
     .option('--runtime <name>', 'OCI runtime: runc (default) or crun')
     .option('--report <file>', 'write an HTML or SVG picture of the build (timeline, cache hits, critical path)')
+    .option('--gc-keep-storage <size>', 'cap the store at SIZE after the build, evicting least recently used cache (0 disables; default $KILN_GC_KEEP_STORAGE or a tenth of the disk)')
     .option('--check', 'run the build checks only (like `kiln check`); nothing is built')
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=R | type=local,src=DIR (repeatable)', collect, [])
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=R | type=local,dest=DIR | type=inline [,mode=min|max][,cache-mounts=true] (repeatable)', collect, [])
@@ -95,6 +97,8 @@ export function register(program: Command): void {
       const { parseBuildArgs, parseByteSize, parseOutputSpec, parseSecretSpec, parseSshSpec } = await import('../../build/options.js');
       const { createRenderer } = await import('../progress/render.js');
       const { parseCacheFrom, parseCacheTo } = await import('../../cache/transfer.js');
+      const { keepStorageSetting } = await import('../../store/size.js');
+      const gcSetting = (v: number | undefined) => (v === undefined ? {} : { gcKeepStorage: v });
 
       if (flags.network !== 'host' && flags.network !== 'none') throw new KilnError('USAGE', `--network must be host or none, not "${flags.network}"`);
       const mode: ProgressMode = flags.quiet ? 'quiet' : (flags.progress as ProgressMode);
@@ -169,6 +173,7 @@ export function register(program: Command): void {
             ulimits: flags.ulimit.map(parseUlimit),
           },
           ...(flags.runtime ? { runtime: flags.runtime } : {}),
+          ...gcSetting(keepStorageSetting(flags.gcKeepStorage)),
           cacheFrom: flags.cacheFrom.map(parseCacheFrom),
           cacheTo: flags.cacheTo.map(parseCacheTo),
           onEvent: (e) => {

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
+import { collect } from '../collect.js';
 
 interface PruneFlags {
   all?: boolean;
   keepStorage?: string;
-  filter: string[];
+  filter?: string[];
   dryRun?: boolean;
   wait: string;
   json?: boolean;
@@ -15,7 +16,7 @@ export function register(program: Command): void {
     .description('delete what no image name or kept image needs: unreferenced blobs and snapshots, stale build cache, old logs')
     .option('-a, --all', 'also every build-cache record and every RUN cache mount (images are never touched)')
     .option('--keep-storage <size>', 'evict build cache, least recently used first, until blobs + snapshots + cache mounts fit in SIZE (10GB, 10GiB, 512m, bytes)')
-    .option('--filter <key=value>', 'only build cache unused for longer than DURATION: until=DURATION (24h, 30m, 7d); repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--filter <key=value>', 'only build cache unused for longer than DURATION: until=DURATION (24h, 30m, 7d); repeatable', collect)
     .option('--dry-run', 'only print what would be deleted')
     .option('--wait <seconds>', 'wait this long for other kiln processes using the store (default: fail at once)', '0')
     .option('--json', 'print JSON: {removedRecords, removedBlobs, removedSnapshots, removedCacheMounts, removedLogs, freedBytes, finalBytes, overLimit?}')
@@ -25,7 +26,7 @@ export function register(program: Command): void {
       const wait = Number(flags.wait);
       if (!Number.isFinite(wait) || wait < 0) throw new KilnError('USAGE', `prune: --wait wants a number of seconds, got "${flags.wait}"`);
       let until: number | undefined;
-      for (const f of flags.filter) {
+      for (const f of flags.filter ?? []) {
         const eq = f.indexOf('=');
         const key = eq < 0 ? f : f.slice(0, eq);
         if (key !== 'until' || eq < 0) throw new KilnError('USAGE', `prune: unknown filter "${f}" (supported: until=DURATION)`);
