@@ -285,7 +285,17 @@ export interface BuildWarning {
   rule: string;
   message: string;
   file: string;
+  /** First line of the instruction the warning is about (what BuildKit reports and `kiln build` prints). */
   line: number;
+  /**
+   * The offending token (keyword, stage name, flag, variable, argument, key or
+   * value), when a locator placed it (`kiln check` does). `range.start.line`
+   * is the token's own line: later than `line` when the token sits on a
+   * continuation line. Ends are exclusive.
+   */
+  range?: Range;
+  /** `range.start.column`, for readers that only want `LINE:COL`. */
+  column?: number;
   /** Set by `runChecks` when `# check=error=true` (or `--check error=true`) turns warnings into errors. */
   error?: boolean;
   url?: string;

@@ -32,20 +32,34 @@ afterAll(async () => {
 });
 
 describe('kiln check', () => {
-  it('reports warnings with file, line and rule; exit 0 when none is an error', async () => {
+  it('reports warnings with file, line, column and rule; exit 0 when none is an error', async () => {
     const r = await checkCommand(dir, { buildArg: [] });
     expect(r.exitCode).toBe(0);
     const shown = join(dir, 'Dockerfile');
-    expect(r.output).toBe(`${shown}:7: warning: Attempting to Copy file "secret.key" that is excluded by .dockerignore (CopyIgnoredFile)\nCheck complete, 1 warning found.\n`);
+    expect(r.output).toBe(`${shown}:7:6: warning: Attempting to Copy file "secret.key" that is excluded by .dockerignore (CopyIgnoredFile)\nCheck complete, 1 warning found.\n`);
+  });
+  it('a token on a continuation line is printed at its own line and column', async () => {
+    const file = join(dir, 'cont.Dockerfile');
+    await writeFile(file, `FROM scratch\nCOPY a \\\n    $NOPE /\nUSER app\n`);
+    const r = await checkCommand(undefined, { file, buildArg: [] });
+    expect(r.output).toBe(`${file}:3:5: warning: Usage of undefined variable '$NOPE' (UndefinedVar)\nCheck complete, 1 warning found.\n`);
+    const j = JSON.parse((await checkCommand(undefined, { file, buildArg: [], json: true })).output) as { warnings: Array<Record<string, unknown>> };
+    expect(j.warnings[0]).toMatchObject({ line: 2, column: 5, range: { start: { line: 3, column: 5 }, end: { line: 3, column: 10 } } });
   });
   it('exit code 1 and error lines when # check=error=true; --json', async () => {
     const file = join(dir, 'strict.Dockerfile');
     const r = await checkCommand(undefined, { file, buildArg: [], json: true });
     expect(r.exitCode).toBe(1);
-    const j = JSON.parse(r.output) as { warnings: Array<{ rule: string; error: boolean; line: number; file: string }>; errors: number };
+    const j = JSON.parse(r.output) as { warnings: Array<{ rule: string; error: boolean; line: number; column?: number; range?: unknown; file: string }>; errors: number };
     expect(j.errors).toBe(3);
     expect(j.warnings.map((w) => w.rule)).toEqual(['UnpinnedBaseImage', 'NoUserInFinalStage', 'JSONArgsRecommended']);
     expect(j.warnings[0]!.file).toBe(file);
+    // '# check=error=true\nFROM alpine\nCMD run\n': the image, the final FROM, CMD's arguments.
+    expect(j.warnings.map((w) => [w.line, w.column, w.range])).toEqual([
+      [2, 6, { start: { line: 2, column: 6 }, end: { line: 2, column: 12 } }],
+      [2, 1, { start: { line: 2, column: 1 }, end: { line: 2, column: 5 } }],
+      [3, 5, { start: { line: 3, column: 5 }, end: { line: 3, column: 8 } }],
+    ]);
   });
   it('--config overrides the directive', async () => {
     const r = await checkCommand(undefined, { file: join(dir, 'strict.Dockerfile'), buildArg: [], config: 'skip=all' });
@@ -56,6 +70,7 @@ describe('kiln check', () => {
     const e = await checkCommand(undefined, { file, buildArg: [] }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(KilnError);
     expect((e as KilnError).format()).toBe(`${file}:2: unknown instruction "RUNN" (did you mean RUN?)`);
+    expect((e as KilnError).location).toEqual({ file, line: 2, column: 1 });
   });
   it('a missing Dockerfile is NOT_FOUND', async () => {
     const e = await checkCommand(join(dir, 'nope'), { buildArg: [] }).catch((x: unknown) => x);

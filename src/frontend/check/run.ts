@@ -4,6 +4,7 @@
  * `# check=skip=…;error=…` directive or an override with the same syntax.
  */
 import type { BuildWarning, CheckDirective, FromInstruction, Instruction, ParsedDockerfile } from '../instructions.js';
+import type { Locator, TokenRef } from '../locate.js';
 import { processWord } from '../shell-lex.js';
 import { closest } from '../suggest.js';
 import { PLATFORM_ARGS, isPredefinedArg } from '../builtin-args.js';
@@ -29,6 +30,12 @@ export interface CheckOptions {
   baseEnv?: (stageIndex: number) => string[] | undefined;
   /** CopyIgnoredFile: whether a context path is excluded by .dockerignore (given once the context is known). */
   isIgnored?: (path: string) => boolean;
+  /**
+   * Places each warning on its offending token (`column`, `range`). `kiln
+   * check` passes `createLocator(text)` from locate.ts; without it warnings
+   * carry the line only, and dockerfile-ast is never loaded.
+   */
+  locator?: Locator;
 }
 
 /** Parses `skip=A,B;error=true` (the `# check=` directive syntax). */
@@ -64,9 +71,17 @@ export function runChecks(parsed: ParsedDockerfile, opts: CheckOptions = {}): Bu
   const out: BuildWarning[] = [];
   const file = parsed.file;
   const escape = parsed.directives.escape;
-  const warn = (rule: string, line: number, message: string): void => {
+  const locator = opts.locator;
+  const warn = (rule: string, at: Instruction, message: string, token: TokenRef): void => {
+    const w: BuildWarning = { rule, message, file, line: at.range.start.line };
+    const range = locator?.locate(at, token);
+    if (range !== undefined) {
+      w.column = range.start.column;
+      w.range = range;
+    }
     const url = ruleInfo(rule)?.url;
-    out.push({ rule, message, file, line, ...(url ? { url } : {}) });
+    if (url) w.url = url;
+    out.push(w);
   };
   for (const w of parsed.warnings) out.push({ ...w });
 
@@ -90,7 +105,7 @@ export function runChecks(parsed: ParsedDockerfile, opts: CheckOptions = {}): Bu
   const majority = lower > upper ? 'lowercase' : 'uppercase';
   for (const i of all) {
     const ok = majority === 'lowercase' ? i.keyword === i.keyword.toLowerCase() : i.keyword === i.keyword.toUpperCase();
-    if (!ok) warn('ConsistentInstructionCasing', i.range.start.line, `Command '${i.keyword}' should match the case of the command majority (${majority})`);
+    if (!ok) warn('ConsistentInstructionCasing', i, `Command '${i.keyword}' should match the case of the command majority (${majority})`, KEYWORD);
   }
 
   // Global ARGs: declared names and default values (build args applied).
@@ -101,11 +116,11 @@ export function runChecks(parsed: ParsedDockerfile, opts: CheckOptions = {}): Bu
     if (g.kind !== 'ARG') continue;
     for (const a of g.args) {
       globalDecl.add(a.name);
-      checkArgEnvName('ARG', a.name, g.range.start.line);
+      checkArgEnvName('ARG', a.name, g);
       if (a.default !== undefined) {
         const v = tryExpand(a.default, (n) => globalVals[n], escape);
         if (v !== undefined) globalDefaults[a.name] = v;
-        checkSecretValue('ARG', a.name, v ?? a.default, g.range.start.line);
+        checkSecretValue('ARG', a.name, v ?? a.default, g, a.default);
       } else delete globalDefaults[a.name];
       const b = buildArgs[a.name];
       if (b !== undefined) globalVals[a.name] = b;
@@ -113,33 +128,33 @@ export function runChecks(parsed: ParsedDockerfile, opts: CheckOptions = {}): Bu
     }
   }
 
-  function checkArgEnvName(kind: 'ARG' | 'ENV', name: string, line: number): void {
-    if (isSecretName(name)) warn('SecretsUsedInArgOrEnv', line, `Do not use ARG or ENV instructions for sensitive data (${kind} "${name}")`);
+  function checkArgEnvName(kind: 'ARG' | 'ENV', name: string, at: Instruction): void {
+    if (isSecretName(name)) warn('SecretsUsedInArgOrEnv', at, `Do not use ARG or ENV instructions for sensitive data (${kind} "${name}")`, { kind: 'key', name });
   }
-  function checkSecretValue(kind: string, key: string, value: string, line: number): void {
+  /** `written` is the value as in the Dockerfile, which bounds its range (`value` may be expanded). */
+  function checkSecretValue(kind: string, key: string, value: string, at: Instruction, written: string): void {
     const what = secretLikeValue(value);
-    if (what) warn('SecretInValue', line, `${kind} ${key} looks like it holds ${what}; pass credentials with RUN --mount=type=secret instead`);
+    if (what) warn('SecretInValue', at, `${kind} ${key} looks like it holds ${what}; pass credentials with RUN --mount=type=secret instead`, { kind: 'value', key, text: written });
   }
 
   const stageNames = new Map<string, number>();
   const finalEnvKnown = new Map<number, string[] | undefined>();
   for (const s of stages) {
     const f = s.from;
-    const line = f.range.start.line;
     // FROM rules.
     if (f.stageName !== undefined) {
-      if (f.stageName !== f.stageName.toLowerCase()) warn('StageNameCasing', line, `Stage name '${f.stageName}' should be lowercase`);
+      if (f.stageName !== f.stageName.toLowerCase()) warn('StageNameCasing', f, `Stage name '${f.stageName}' should be lowercase`, STAGE_NAME);
       const fromLower = f.keyword === f.keyword.toLowerCase();
       const fromUpper = f.keyword === f.keyword.toUpperCase();
       const asLower = f.asKeyword === f.asKeyword?.toLowerCase();
       const asUpper = f.asKeyword === f.asKeyword?.toUpperCase();
       if ((fromUpper && !asUpper) || (fromLower && !asLower)) {
-        warn('FromAsCasing', line, `'${f.asKeyword}' and '${f.keyword}' keywords' casing do not match`);
+        warn('FromAsCasing', f, `'${f.asKeyword}' and '${f.keyword}' keywords' casing do not match`, { kind: 'as-keyword' });
       }
       const lname = f.stageName.toLowerCase();
-      if (stageNames.has(lname)) warn('DuplicateStageName', line, `Duplicate stage name "${f.stageName}", stage names should be unique`);
+      if (stageNames.has(lname)) warn('DuplicateStageName', f, `Duplicate stage name "${f.stageName}", stage names should be unique`, STAGE_NAME);
       else stageNames.set(lname, s.index);
-      if (lname === 'scratch' || lname === 'context') warn('ReservedStageName', line, `Stage name should not use the same name as reserved stage "${lname}"`);
+      if (lname === 'scratch' || lname === 'context') warn('ReservedStageName', f, `Stage name should not use the same name as reserved stage "${lname}"`, STAGE_NAME);
     }
     const fromVars = new Set<string>();
     const collect = (w: string | undefined): void => {
@@ -153,23 +168,23 @@ export function runChecks(parsed: ParsedDockerfile, opts: CheckOptions = {}): Bu
     for (const n of fromVars) {
       if (!globalDecl.has(n) && !isPredefinedArg(n)) {
         const near = closest(n, [...globalDecl]);
-        warn('UndefinedArgInFrom', line, `FROM argument '${n}' is not declared${near ? ` (did you mean ${near}?)` : ''}`);
+        warn('UndefinedArgInFrom', f, `FROM argument '${n}' is not declared${near ? ` (did you mean ${near}?)` : ''}`, { kind: 'variable', name: n });
       }
     }
     const predefinedLookup = (n: string): string | undefined => ((PLATFORM_ARGS as readonly string[]).includes(n) ? 'linux/amd64' : undefined);
     const withDefaults = tryExpand(f.image, (n) => buildArgs[n] ?? globalDefaults[n] ?? predefinedLookup(n), escape);
     if (fromVars.size > 0 && [...fromVars].every((n) => globalDecl.has(n) || isPredefinedArg(n)) && (withDefaults === undefined || !validImageName(withDefaults))) {
-      warn('InvalidDefaultArgInFrom', line, `Default value for ARG ${f.image} results in empty or invalid base image name`);
+      warn('InvalidDefaultArgInFrom', f, `Default value for ARG ${f.image} results in empty or invalid base image name`, IMAGE);
     }
     if (f.platform !== undefined) {
       const p = f.platform.trim();
       if (p === '$TARGETPLATFORM' || p === '${TARGETPLATFORM}') {
-        warn('RedundantTargetPlatform', line, `Setting platform to predefined ${p} in FROM is redundant as this is the default behavior`);
+        warn('RedundantTargetPlatform', f, `Setting platform to predefined ${p} in FROM is redundant as this is the default behavior`, PLATFORM_FLAG);
       } else if (!p.includes('$')) {
         const name = (f.stageName ?? '').toLowerCase();
         const parts = p.toLowerCase().split('/');
         if (!parts.some((x) => x && name.includes(x))) {
-          warn('FromPlatformFlagConstDisallowed', line, `FROM --platform flag should not use constant value "${f.platform}"`);
+          warn('FromPlatformFlagConstDisallowed', f, `FROM --platform flag should not use constant value "${f.platform}"`, PLATFORM_FLAG);
         }
       }
     }
@@ -177,9 +192,9 @@ export function runChecks(parsed: ParsedDockerfile, opts: CheckOptions = {}): Bu
     const imageRef = f.image.toLowerCase() === 'scratch' || stageRef !== undefined ? undefined : (tryExpand(f.image, (n) => globalVals[n] ?? predefinedLookup(n), escape) ?? f.image);
     if (imageRef !== undefined && imageRef !== '' && !imageRef.includes('@')) {
       const tag = tagOf(imageRef);
-      warn('UnpinnedBaseImage', line, tag === undefined || tag === 'latest'
+      warn('UnpinnedBaseImage', f, tag === undefined || tag === 'latest'
         ? `Base image '${imageRef}' uses ${tag === undefined ? 'no tag (implicitly :latest)' : ':latest'}; pin it to a version and a digest`
-        : `Base image '${imageRef}' is not pinned by digest; use ${imageRef}@sha256:<digest> for reproducible builds`);
+        : `Base image '${imageRef}' is not pinned by digest; use ${imageRef}@sha256:<digest> for reproducible builds`, IMAGE);
     }
 
     // Per-instruction rules.
@@ -187,50 +202,49 @@ export function runChecks(parsed: ParsedDockerfile, opts: CheckOptions = {}): Bu
     let absoluteWorkdir = false;
     let shellSet = false;
     for (const i of s.instructions) {
-      const l = i.range.start.line;
       switch (i.kind) {
         case 'CMD':
         case 'ENTRYPOINT':
-          if (i.cmd.form === 'shell' && !shellSet) warn('JSONArgsRecommended', l, `JSON arguments recommended for ${i.kind} to prevent unintended behavior related to OS signals`);
+          if (i.cmd.form === 'shell' && !shellSet) warn('JSONArgsRecommended', i, `JSON arguments recommended for ${i.kind} to prevent unintended behavior related to OS signals`, ARGUMENTS);
           break;
         case 'SHELL':
           shellSet = true;
           break;
         case 'MAINTAINER':
-          warn('MaintainerDeprecated', l, 'Maintainer instruction is deprecated in favor of using label');
+          warn('MaintainerDeprecated', i, 'Maintainer instruction is deprecated in favor of using label', KEYWORD);
           break;
         case 'WORKDIR':
           if (i.path.startsWith('/') || i.path.startsWith('$')) absoluteWorkdir = true;
-          else if (!absoluteWorkdir) warn('WorkdirRelativePath', l, `Relative workdir "${i.path}" can have unexpected results if the base image changes`);
+          else if (!absoluteWorkdir) warn('WorkdirRelativePath', i, `Relative workdir "${i.path}" can have unexpected results if the base image changes`, ARGUMENTS);
           break;
         case 'ENV':
         case 'LABEL':
-          if (i.legacy) warn('LegacyKeyValueFormat', l, `"${i.kind} key=value" should be used instead of legacy "${i.kind} key value" format`);
+          if (i.legacy) warn('LegacyKeyValueFormat', i, `"${i.kind} key=value" should be used instead of legacy "${i.kind} key value" format`, ARGUMENTS);
           for (const p of i.pairs) {
-            if (i.kind === 'ENV') checkArgEnvName('ENV', p.key, l);
-            checkSecretValue(i.kind, p.key, p.value, l);
+            if (i.kind === 'ENV') checkArgEnvName('ENV', p.key, i);
+            checkSecretValue(i.kind, p.key, p.value, i, p.value);
           }
           break;
         case 'ARG':
           for (const a of i.args) {
-            checkArgEnvName('ARG', a.name, l);
-            if (a.default !== undefined) checkSecretValue('ARG', a.name, a.default, l);
+            checkArgEnvName('ARG', a.name, i);
+            if (a.default !== undefined) checkSecretValue('ARG', a.name, a.default, i, a.default);
           }
           break;
         case 'EXPOSE':
           for (const p of i.ports) {
-            if (p.includes(':')) warn('ExposeInvalidFormat', l, `EXPOSE instruction should not define an IP address or host-port mapping, found '${p}'`);
+            if (p.includes(':')) warn('ExposeInvalidFormat', i, `EXPOSE instruction should not define an IP address or host-port mapping, found '${p}'`, { kind: 'argument', text: p });
             const slash = p.indexOf('/');
             if (slash >= 0) {
               const proto = p.slice(slash + 1);
-              if (proto !== proto.toLowerCase()) warn('ExposeProtoCasing', l, `Defined protocol '${p}' in EXPOSE instruction should be lowercase`);
+              if (proto !== proto.toLowerCase()) warn('ExposeProtoCasing', i, `Defined protocol '${p}' in EXPOSE instruction should be lowercase`, { kind: 'argument', text: p });
             }
           }
           break;
         case 'ADD':
           for (const src of i.sources) {
             if (/^(?:https?:\/\/)/i.test(src) && i.checksum === undefined) {
-              warn('AddRemoteWithoutChecksum', l, `ADD ${src} without --checksum: the download is not verified`);
+              warn('AddRemoteWithoutChecksum', i, `ADD ${src} without --checksum: the download is not verified`, { kind: 'argument', text: src });
             }
           }
           checkIgnored(i);
@@ -244,7 +258,7 @@ export function runChecks(parsed: ParsedDockerfile, opts: CheckOptions = {}): Bu
       if (i.kind === 'CMD' || i.kind === 'ENTRYPOINT' || i.kind === 'HEALTHCHECK') {
         const n = (seenOnce.get(i.kind) ?? 0) + 1;
         seenOnce.set(i.kind, n);
-        if (n === 2) warn('MultipleInstructionsDisallowed', l, `Multiple ${i.kind} instructions should not be used in the same stage because only the last one will be used`);
+        if (n === 2) warn('MultipleInstructionsDisallowed', i, `Multiple ${i.kind} instructions should not be used in the same stage because only the last one will be used`, KEYWORD);
       }
     }
 
@@ -271,7 +285,7 @@ export function runChecks(parsed: ParsedDockerfile, opts: CheckOptions = {}): Bu
           // An ARG declared without a value counts as defined (BuildKit does the same).
           if (isPredefinedArg(n) || vars.isDeclared(n)) continue;
           const near = closest(n, vars.names());
-          warn('UndefinedVar', i.range.start.line, `Usage of undefined variable '$${n}'${near ? ` (did you mean $${near}?)` : ''}`);
+          warn('UndefinedVar', i, `Usage of undefined variable '$${n}'${near ? ` (did you mean $${near}?)` : ''}`, { kind: 'variable', name: n });
         }
       }
       finalEnvKnown.set(s.index, vars.current().env);
@@ -289,10 +303,10 @@ export function runChecks(parsed: ParsedDockerfile, opts: CheckOptions = {}): Bu
       s = ref === undefined ? undefined : stages[ref];
     }
     if (user === undefined) {
-      warn('NoUserInFinalStage', last.from.range.start.line,
-        'The final stage sets no USER, so the container runs as root unless the base image says otherwise; add USER <non-root>');
+      warn('NoUserInFinalStage', last.from,
+        'The final stage sets no USER, so the container runs as root unless the base image says otherwise; add USER <non-root>', KEYWORD);
     } else if (/^(root|0)(:.*)?$/.test(user.trim())) {
-      warn('NoUserInFinalStage', last.from.range.start.line, `The final stage runs as root (USER ${user}); switch to a non-root USER`);
+      warn('NoUserInFinalStage', last.from, `The final stage runs as root (USER ${user}); switch to a non-root USER`, KEYWORD);
     }
   }
 
@@ -302,12 +316,18 @@ export function runChecks(parsed: ParsedDockerfile, opts: CheckOptions = {}): Bu
       if (/^[a-z][a-z0-9+.-]*:\/\//i.test(src) || src.startsWith('<<')) continue;
       const p = src.replace(/^\.?\/+/, '');
       if (p === '' || p === '.') continue;
-      if (opts.isIgnored(p)) warn('CopyIgnoredFile', i.range.start.line, `Attempting to ${i.kind === 'COPY' ? 'Copy' : 'Add'} file "${src}" that is excluded by .dockerignore`);
+      if (opts.isIgnored(p)) warn('CopyIgnoredFile', i, `Attempting to ${i.kind === 'COPY' ? 'Copy' : 'Add'} file "${src}" that is excluded by .dockerignore`, { kind: 'argument', text: src });
     }
   }
 
   return applyConfig(out, config);
 }
+
+const KEYWORD: TokenRef = { kind: 'keyword' };
+const ARGUMENTS: TokenRef = { kind: 'arguments' };
+const STAGE_NAME: TokenRef = { kind: 'stage-name' };
+const IMAGE: TokenRef = { kind: 'image' };
+const PLATFORM_FLAG: TokenRef = { kind: 'flag', name: 'platform' };
 
 function applyConfig(warnings: BuildWarning[], config: CheckDirective): BuildWarning[] {
   if (config.skip === 'all') return [];
