@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { KilnError } from '../../errors/index.js';
-import { globalOptions } from '../global-options.js';
+import { registryClientOptions, uploadFlags } from '../registry-flags.js';
 
 interface CopyFlags {
   platform?: string;
@@ -22,28 +21,13 @@ export function register(program: Command): void {
     .option('--max-concurrent-uploads <n>', 'blobs copied at once', '3')
     .option('-q, --quiet', 'print only the digest')
     .action(async (src: string, dest: string, flags: CopyFlags, cmd: Command) => {
-      const g = globalOptions(cmd);
-      const [{ copy }, { formatRegistryEvent, parseByteCount }] = await Promise.all([
-        import('../../registry/copy.js'),
-        import('../../registry/progress-text.js'),
-      ]);
-      const chunkSize = parseByteCount(flags.chunkSize ?? '64M');
-      if (!chunkSize) throw new KilnError('USAGE', `invalid --chunk-size "${flags.chunkSize}" (e.g. 64M)`);
-      const uploads = Number(flags.maxConcurrentUploads ?? '3');
-      if (!Number.isInteger(uploads) || uploads < 1) throw new KilnError('USAGE', '--max-concurrent-uploads must be a positive integer');
+      const { copy } = await import('../../registry/copy.js');
+      const { root: _root, ...client } = await registryClientOptions(cmd, flags.quiet);
       const r = await copy(src, dest, {
         ...(flags.platform ? { platform: flags.platform } : {}),
         allPlatforms: flags.allPlatforms ?? false,
-        chunkSize,
-        uploadConcurrency: uploads,
-        insecureRegistries: g.insecureRegistry,
-        mirrors: g.registryMirror,
-        ...(g.debug ? { debug: (l: string) => process.stderr.write(`debug: ${l}\n`) } : {}),
-        onEvent: (e) => {
-          if (flags.quiet) return;
-          const line = formatRegistryEvent(e);
-          if (line) process.stderr.write(`${line}\n`);
-        },
+        ...(await uploadFlags(flags)),
+        ...client,
       });
       if (!flags.quiet) process.stderr.write(`copied ${r.src.toString()} to ${r.dest.toString()}\n`);
       process.stdout.write(`${r.digest}\n`);

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { KilnError } from '../../errors/index.js';
-import { globalOptions } from '../global-options.js';
+import { positiveInt, registryClientOptions } from '../registry-flags.js';
 
 interface PullFlags {
   platform?: string;
@@ -19,29 +18,20 @@ export function register(program: Command): void {
     .option('--max-concurrent-downloads <n>', 'blobs downloaded at once', '4')
     .option('-q, --quiet', 'print only the digest')
     .action(async (ref: string, flags: PullFlags, cmd: Command) => {
-      const g = globalOptions(cmd);
-      const concurrency = Number(flags.maxConcurrentDownloads ?? '4');
-      if (!Number.isInteger(concurrency) || concurrency < 1) throw new KilnError('USAGE', '--max-concurrent-downloads must be a positive integer');
-      const [{ pull }, { Store }, { defaultRoot }, { formatRegistryEvent }] = await Promise.all([
+      const concurrency = positiveInt('--max-concurrent-downloads', flags.maxConcurrentDownloads ?? '4');
+      const [{ pull }, { Store }, { defaultRoot }] = await Promise.all([
         import('../../registry/pull.js'),
         import('../../store/store.js'),
         import('../../store/layout.js'),
-        import('../../registry/progress-text.js'),
       ]);
-      const store = await Store.open(g.root ?? defaultRoot());
+      const { root, ...client } = await registryClientOptions(cmd, flags.quiet);
+      const store = await Store.open(root ?? defaultRoot());
       try {
         const r = await pull(store, ref, {
           ...(flags.platform ? { platform: flags.platform } : {}),
           allPlatforms: flags.allPlatforms ?? false,
           concurrency,
-          insecureRegistries: g.insecureRegistry,
-          mirrors: g.registryMirror,
-          ...(g.debug ? { debug: (l: string) => process.stderr.write(`debug: ${l}\n`) } : {}),
-          onEvent: (e) => {
-            if (flags.quiet) return;
-            const line = formatRegistryEvent(e);
-            if (line) process.stderr.write(`${line}\n`);
-          },
+          ...client,
         });
         if (!flags.quiet) process.stderr.write(`pulled ${r.ref.toString()}\n`);
         process.stdout.write(`${r.indexDigest && !flags.allPlatforms ? r.manifestDigest : r.descriptor.digest}\n`);

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { KilnError } from '../../errors/index.js';
 import { collect } from '../collect.js';
-import { globalOptions } from '../global-options.js';
+import { registryClientOptions, uploadFlags } from '../registry-flags.js';
 
 interface PushFlags {
   tag: string[];
@@ -21,31 +20,19 @@ export function register(program: Command): void {
     .option('--max-concurrent-uploads <n>', 'blobs uploaded at once', '3')
     .option('-q, --quiet', 'print only the digest')
     .action(async (ref: string, dest: string | undefined, flags: PushFlags, cmd: Command) => {
-      const g = globalOptions(cmd);
-      const [{ push }, { Store }, { defaultRoot }, { formatRegistryEvent, parseByteCount }] = await Promise.all([
+      const [{ push }, { Store }, { defaultRoot }] = await Promise.all([
         import('../../registry/push.js'),
         import('../../store/store.js'),
         import('../../store/layout.js'),
-        import('../../registry/progress-text.js'),
       ]);
-      const chunkSize = parseByteCount(flags.chunkSize ?? '64M');
-      if (!chunkSize) throw new KilnError('USAGE', `invalid --chunk-size "${flags.chunkSize}" (e.g. 64M)`);
-      const uploads = Number(flags.maxConcurrentUploads ?? '3');
-      if (!Number.isInteger(uploads) || uploads < 1) throw new KilnError('USAGE', '--max-concurrent-uploads must be a positive integer');
-      const store = await Store.open(g.root ?? defaultRoot());
+      const upload = await uploadFlags(flags);
+      const { root, ...client } = await registryClientOptions(cmd, flags.quiet);
+      const store = await Store.open(root ?? defaultRoot());
       try {
         const r = await push(store, ref, dest, {
           tags: flags.tag,
-          chunkSize,
-          uploadConcurrency: uploads,
-          insecureRegistries: g.insecureRegistry,
-          mirrors: g.registryMirror,
-          ...(g.debug ? { debug: (l: string) => process.stderr.write(`debug: ${l}\n`) } : {}),
-          onEvent: (e) => {
-            if (flags.quiet) return;
-            const line = formatRegistryEvent(e);
-            if (line) process.stderr.write(`${line}\n`);
-          },
+          ...upload,
+          ...client,
         });
         if (!flags.quiet) process.stderr.write(`pushed ${r.ref.name}${r.tags.length ? `:${r.tags.join(', :')}` : ''}\n`);
         process.stdout.write(`${r.digest}\n`);
