@@ -2,12 +2,8 @@ import { KilnError } from '../errors/index.js';
 import { diffUpperdir, writeLayer } from '../layer/index.js';
 import type { LayerEntry, LayerWriteOptions, WrittenLayer } from '../layer/types.js';
 import { runSandbox, type SandboxRequest } from '../sandbox/sandbox.js';
-import type { ResourceLimits, NetworkMode } from '../sandbox/bundle.js';
 import type { CgroupUsage } from '../sandbox/cgroups.js';
-import type { OutputListener } from '../sandbox/output.js';
-import type { Ulimit } from '../sandbox/rlimits.js';
 import type { FileMountSpec, RunMountSpec } from '../sandbox/run-mounts.js';
-import type { RuntimeOptions } from '../sandbox/runtime.js';
 import type { BlobStore } from '../store/types.js';
 
 export type { RunMountSpec, BindMountSpec, CacheMountSpec, TmpfsMountSpec, SecretMountSpec, SshMountSpec, FileMountSpec } from '../sandbox/run-mounts.js';
@@ -19,34 +15,11 @@ export type { Ulimit } from '../sandbox/rlimits.js';
  * expansion, --mount sources, secrets) and hands over this; the step knows
  * nothing of Dockerfiles.
  */
-export interface RunStepInput {
+export interface RunStepInput extends Omit<SandboxRequest, 'storeRoot' | 'mounts'> {
   /** The store: its root holds scratch dirs (`tmp/`) and cache mounts (`cache-mounts/`); the layer blob is written to it. */
   store: BlobStore & { readonly root: string };
-  /** Snapshot dirs of the parent layers, TOPMOST FIRST; empty for `FROM scratch`. */
-  lowerdirs: string[];
-  /** Already resolved: shell form → [...shell, text]; exec form as is; heredocs via `heredocRun`. */
-  args: string[];
-  /** KEY=VALUE: image env plus the build args in scope. PATH, HOSTNAME, HOME are defaulted when absent. */
-  env: string[];
-  /** USER as written (name, uid, name:group, uid:gid); resolved against the rootfs /etc/passwd and /etc/group. */
-  user?: string;
-  /** Absolute; created when missing. */
-  workdir: string;
-  /** Default "buildkitsandbox". */
-  hostname?: string;
-  network: NetworkMode;
   mounts: RunMountSpec[];
-  limits?: ResourceLimits & { ulimits?: Ulimit[] };
-  /** `RUN --security=insecure`; the caller checks the `security.insecure` entitlement. */
-  securityInsecure?: boolean;
   layer: LayerWriteOptions;
-  /** OCI runtime binary (`runc` default, or `crun`). */
-  runtime?: RuntimeOptions;
-  /** Abort: the container is killed, everything unmounted and removed, and the step rejects with CANCELLED. */
-  signal?: AbortSignal;
-  onOutput?: OutputListener;
-  /** Full output is appended here, never clipped. */
-  logFile?: string;
 }
 
 export interface RunStepResult {
@@ -62,27 +35,11 @@ const TAIL_LINES = 20;
 const INLINE_LINES = 3;
 
 export async function executeRun(input: RunStepInput): Promise<RunStepResult> {
-  const req: SandboxRequest = {
-    storeRoot: input.store.root,
-    lowerdirs: input.lowerdirs,
-    args: input.args,
-    env: input.env,
-    workdir: input.workdir,
-    network: input.network,
-    mounts: input.mounts,
-  };
-  if (input.user !== undefined) req.user = input.user;
-  if (input.hostname !== undefined) req.hostname = input.hostname;
-  if (input.limits !== undefined) req.limits = input.limits;
-  if (input.securityInsecure !== undefined) req.securityInsecure = input.securityInsecure;
-  if (input.runtime !== undefined) req.runtime = input.runtime;
-  if (input.signal !== undefined) req.signal = input.signal;
-  if (input.onOutput !== undefined) req.onOutput = input.onOutput;
-  if (input.logFile !== undefined) req.logFile = input.logFile;
-
+  const { store, layer, ...rest } = input;
+  const req: SandboxRequest = { ...rest, storeRoot: store.root };
   const r = await runSandbox(req, async ({ upperdir, exclude }) => {
     const entries = await nonEmpty(diffUpperdir(upperdir, { exclude }), input.signal);
-    return entries ? await writeLayer(entries, input.store, input.layer) : null;
+    return entries ? await writeLayer(entries, store, layer) : null;
   });
   if (r.exitCode !== 0) {
     const tail = r.outputTail.slice(-TAIL_LINES);
