@@ -1,5 +1,6 @@
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
 import type { Store } from '../store/store.js';
@@ -48,7 +49,8 @@ interface ExecutorInit {
  */
 export async function createExecutors(init: ExecutorInit): Promise<BuildExecutors> {
   const { store, options } = init;
-  const hashCacheFile = path.join(store.layout.cache, 'context-hashes.json');
+  // one stat cache per context directory: a build loads only the entries of the tree it reads
+  const hashCacheFile = path.join(store.layout.cache, 'context-hashes', `${createHash('sha256').update(path.resolve(init.contextDir)).digest('hex').slice(0, 16)}.json`);
   let context: BuildContext | undefined;
   let hashCache: HashCache | undefined;
   const ctx = (): BuildContext => {

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, utimesSync, chmodSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fetch } from 'undici';
 import { KilnError } from '../errors/index.js';
 
 export function isHttpUrl(s: string): boolean {
@@ -31,6 +30,8 @@ export async function downloadUrl(url: string, dir: string, checksum?: string, s
   }
   let res;
   try {
+    // undici is loaded only when an ADD really downloads: a cached build never pays for it
+    const { fetch } = await import('undici');
     res = await fetch(url, signal ? { redirect: 'follow', signal } : { redirect: 'follow' });
   } catch (e) {
     if (signal?.aborted) throw new KilnError('CANCELLED', `ADD cancelled: ${url}`);
