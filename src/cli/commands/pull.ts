@@ -6,6 +6,7 @@ interface PullFlags {
   allPlatforms?: boolean;
   maxConcurrentDownloads?: string;
   quiet?: boolean;
+  unpack: boolean;
 }
 
 export function register(program: Command): void {
@@ -17,6 +18,7 @@ export function register(program: Command): void {
     .option('--all-platforms', 'pull every platform of a multi-platform image')
     .option('--max-concurrent-downloads <n>', 'blobs downloaded at once', '4')
     .option('-q, --quiet', 'print only the digest')
+    .option('--no-unpack', 'do not extract the layers into snapshots now (a build does it when it first needs them)')
     .action(async (ref: string, flags: PullFlags, cmd: Command) => {
       const concurrency = positiveInt('--max-concurrent-downloads', flags.maxConcurrentDownloads ?? '4');
       const [{ pull }, { Store }, { defaultRoot }] = await Promise.all([
@@ -33,6 +35,8 @@ export function register(program: Command): void {
           concurrency,
           ...client,
         });
+        // unpacked now, like containerd and Buildah do at pull, so the first build does not pay for it
+        if (flags.unpack && r.image) await Promise.all(r.image.layers.map((l) => store.snapshotPath(l)));
         if (!flags.quiet) process.stderr.write(`pulled ${r.ref.toString()}\n`);
         process.stdout.write(`${r.indexDigest && !flags.allPlatforms ? r.manifestDigest : r.descriptor.digest}\n`);
       } finally {
