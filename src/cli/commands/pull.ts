@@ -36,7 +36,12 @@ export function register(program: Command): void {
           ...client,
         });
         // unpacked now, like containerd and Buildah do at pull, so the first build does not pay for it
-        if (flags.unpack && r.image) await Promise.all(r.image.layers.map((l) => store.snapshotPath(l)));
+        if (flags.unpack && r.image) {
+          // the pull itself succeeded; a layer that cannot be unpacked is reported, and a build using it fails on its own
+          await Promise.all(r.image.layers.map((l) => store.snapshotPath(l))).catch((e: unknown) => {
+            process.stderr.write(`kiln: warning: layers not unpacked: ${e instanceof Error ? e.message : String(e)}\n`);
+          });
+        }
         if (!flags.quiet) process.stderr.write(`pulled ${r.ref.toString()}\n`);
         process.stdout.write(`${r.indexDigest && !flags.allPlatforms ? r.manifestDigest : r.descriptor.digest}\n`);
       } finally {
