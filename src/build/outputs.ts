@@ -49,8 +49,7 @@ export async function writeOutputs(init: OutputInit): Promise<void> {
       }
       case 'oci': {
         const { saveOciArchive } = await import('../export/oci-archive.js');
-        if (!o.tar) throw new KilnError('UNSUPPORTED', '--output type=oci,tar=false: write an archive (tar=true) or use the store itself, which is an OCI layout');
-        await saveOciArchive(init.store, [{ ...(init.tags[0] ? { ref: init.tags[0] } : {}), descriptor: init.descriptor }], o.dest);
+        await saveOciArchive(init.store, [{ ...(init.tags[0] ? { ref: init.tags[0] } : {}), descriptor: init.descriptor }], o.dest, { directory: !o.tar });
         break;
       }
       case 'docker': {

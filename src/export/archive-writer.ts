@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,7 +15,7 @@ const MTIME = new Date(0);
  * complete, so an interrupted save never leaves a truncated archive under the
  * requested name.
  */
-export class ArchiveWriter {
+export class ArchiveWriter implements ArchiveSink {
   private readonly pack = tar.pack();
   private readonly tmp: string;
   private readonly done: Promise<void>;
@@ -79,5 +79,52 @@ export class ArchiveWriter {
     this.pack.destroy();
     await this.done.catch(() => undefined);
     await rm(this.tmp, { force: true });
+  }
+}
+
+/** Where an archive's members go: a tar file, or a plain directory (an OCI layout with `tar=false`). */
+export interface ArchiveSink {
+  addBytes(name: string, bytes: Buffer): Promise<void>;
+  addStream(name: string, size: number, src: Readable): Promise<void>;
+  finish(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/**
+ * The members of an archive as files under a directory. They are written into
+ * a sibling temporary directory that replaces `dest` only at `finish`, so an
+ * interrupted export never leaves half a layout behind.
+ */
+export class DirectoryWriter implements ArchiveSink {
+  private readonly tmp: string;
+
+  constructor(private readonly dest: string) {
+    this.tmp = `${dest}.kiln-tmp-${process.pid}`;
+  }
+
+  private async target(name: string): Promise<string> {
+    const p = join(this.tmp, name);
+    await mkdir(dirname(p), { recursive: true });
+    return p;
+  }
+
+  async addBytes(name: string, bytes: Buffer): Promise<void> {
+    await writeFile(await this.target(name), bytes);
+  }
+
+  async addStream(name: string, size: number, src: Readable): Promise<void> {
+    const p = await this.target(name);
+    await pipeline(src, createWriteStream(p));
+    const got = (await stat(p)).size;
+    if (got !== size) throw new KilnError('ARCHIVE', `${name}: wrote ${got} bytes, expected ${size}`);
+  }
+
+  async finish(): Promise<void> {
+    await rm(this.dest, { recursive: true, force: true });
+    await rename(this.tmp, this.dest);
+  }
+
+  async abort(): Promise<void> {
+    await rm(this.tmp, { recursive: true, force: true });
   }
 }

@@ -6,7 +6,7 @@ import { MediaType } from '../image/media-types.js';
 import { canonicalBytes } from '../image/canonical-json.js';
 import { digestHex, type Digest } from '../image/digest.js';
 import type { Store } from '../store/store.js';
-import { ArchiveWriter } from './archive-writer.js';
+import { ArchiveWriter, DirectoryWriter } from './archive-writer.js';
 import { tagOf, type SaveItem } from './saved-image.js';
 
 export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name';
@@ -44,8 +44,9 @@ export async function imageClosure(store: Store, desc: Descriptor, platform: Pla
  * `io.containerd.image.name` (the full name) and `org.opencontainers.image.ref.name`
  * (its tag, as umoci and skopeo expect).
  */
-export async function saveOciArchive(store: Store, items: SaveItem[], dest: string, opts: { platform?: Platform } = {}): Promise<void> {
-  const w = new ArchiveWriter(dest);
+export async function saveOciArchive(store: Store, items: SaveItem[], dest: string, opts: { platform?: Platform; directory?: boolean } = {}): Promise<void> {
+  // `directory`: the same layout as plain files (`--output type=oci,tar=false`)
+  const w = opts.directory ? new DirectoryWriter(dest) : new ArchiveWriter(dest);
   try {
     await w.addBytes('oci-layout', canonicalBytes({ imageLayoutVersion: '1.0.0' }));
     const written = new Set<Digest>();
