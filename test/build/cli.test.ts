@@ -92,6 +92,20 @@ describe('kiln build (CLI)', () => {
     }
   });
 
+  it('runs two builds at once on one store; both succeed', async () => {
+    const one = await b.context({ Dockerfile: `FROM ${BASE}\nRUN sleep 1 && echo one > /one.txt\nCOPY a.txt /a.txt\n`, 'a.txt': 'a' });
+    const two = await b.context({ Dockerfile: `FROM ${BASE}\nRUN sleep 1 && echo two > /two.txt\nCOPY b.txt /b.txt\n`, 'b.txt': 'b' });
+    const [r1, r2] = await Promise.all([
+      kiln(['build', '--progress', 'plain', '-t', 'localhost/cli/par:1', one]),
+      kiln(['build', '--progress', 'plain', '-t', 'localhost/cli/par:2', two]),
+    ]);
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(await b.read('localhost/cli/par:1', '/one.txt')).toBe('one\n');
+    expect(await b.read('localhost/cli/par:2', '/two.txt')).toBe('two\n');
+    expect(await b.read('localhost/cli/par:2', '/b.txt')).toBe('b');
+  });
+
   it('lists targets and checks a Dockerfile', async () => {
     const ctx = await b.context({ Dockerfile: `FROM ${BASE} AS base\n# the app\nFROM base AS app\nRUN true\n` });
     const r = await kiln(['targets', '-f', path.join(ctx, 'Dockerfile')]);
