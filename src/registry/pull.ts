@@ -1,3 +1,8 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { truncate } from 'node:fs/promises';
+import { once } from 'node:events';
+import { digestOfHash } from '../image/digest.js';
 import pLimit from 'p-limit';
 import { KilnError } from '../errors/index.js';
 import type { Digest } from '../image/digest.js';
@@ -151,6 +156,10 @@ async function downloadBlob(store: RegistryStore, client: RegistryClient, r: Ref
   let lastError: unknown;
   for (const e of endpoints) {
     try {
+      if (desc.size >= RESUMABLE_MIN && store.partialBlob && store.commitPartialBlob) {
+        await downloadResumable(store, client, r, desc, e, progress);
+        return;
+      }
       const data = client.blob(r, desc, { endpoint: e, onProgress: (n, phase) => progress.emit(phase, n) });
       await store.writeBlob(data, { digest: desc.digest, size: desc.size });
       return;
@@ -163,6 +172,39 @@ async function downloadBlob(store: RegistryStore, client: RegistryClient, r: Ref
     }
   }
   throw lastError;
+}
+
+/** Blobs at least this big are downloaded through a partial file that survives an interrupted pull. */
+const RESUMABLE_MIN = 4 * 1024 * 1024;
+
+/**
+ * Downloads into the store's partial file for this digest, continuing from
+ * the bytes a killed or failed earlier pull left there (HTTP Range). The
+ * prefix is re-hashed from disk, the rest hashed as it arrives; a digest or
+ * size mismatch deletes the partial file.
+ */
+async function downloadResumable(store: RegistryStore, client: RegistryClient, r: Reference, desc: Descriptor, ep: Endpoint, progress: BlobProgress): Promise<void> {
+  const part = await store.partialBlob!(desc.digest);
+  let offset = part.offset;
+  if (offset > desc.size) {
+    await truncate(part.path, 0);
+    offset = 0;
+  }
+  const hash = createHash('sha256');
+  if (offset > 0) {
+    for await (const c of createReadStream(part.path, { start: 0, end: offset - 1 })) hash.update(c as Buffer);
+    progress.emit('resumed', offset);
+  }
+  const out = createWriteStream(part.path, { flags: offset > 0 ? 'a' : 'w' });
+  try {
+    for await (const chunk of client.blob(r, desc, { endpoint: ep, start: offset, onProgress: (n, phase) => progress.emit(phase, offset + n) })) {
+      hash.update(chunk);
+      if (!out.write(chunk)) await once(out, 'drain');
+    }
+  } finally {
+    await new Promise<void>((resolve) => out.end(resolve));
+  }
+  await store.commitPartialBlob!(desc.digest, desc.size, digestOfHash(hash));
 }
 
 function parseJSON<T>(m: FetchedManifest, r: Reference): T {

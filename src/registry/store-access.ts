@@ -18,4 +18,7 @@ export interface RegistryStore extends BlobStore, RefStore {
   recordBlobOrigin?(digest: Digest, registry: string, repository: string): Promise<void>;
   blobOrigins?(digest: Digest): Promise<BlobOrigin[]>;
   imageFromDescriptor?(desc: Descriptor, opts?: { platform?: Platform }): Promise<Image>;
+  /** Resumable downloads: bytes already received survive the process (see `downloadResumable`). */
+  partialBlob?(digest: Digest): Promise<{ offset: number; path: string }>;
+  commitPartialBlob?(digest: Digest, expectSize?: number, computed?: Digest): Promise<{ digest: Digest; size: number }>;
 }

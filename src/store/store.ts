@@ -284,20 +284,27 @@ export class Store implements BlobStore, RefStore {
   }
 
   /** Verifies a completed partial download and publishes it; a mismatch deletes it. */
-  async commitPartialBlob(digest: Digest, expectSize?: number): Promise<{ digest: Digest; size: number }> {
+  async commitPartialBlob(digest: Digest, expectSize?: number, computed?: Digest): Promise<{ digest: Digest; size: number }> {
     const path = join(this.layout.partial, digestHex(digest));
-    const hash = createHash('sha256');
+    let got: Digest;
     let size = 0;
-    try {
-      for await (const chunk of createReadStream(path)) {
-        hash.update(chunk as Buffer);
-        size += (chunk as Buffer).length;
+    if (computed !== undefined) {
+      // the downloader hashed every byte as it wrote them (resumed prefix included)
+      got = computed;
+      size = (await stat(path)).size;
+    } else {
+      const hash = createHash('sha256');
+      try {
+        for await (const chunk of createReadStream(path)) {
+          hash.update(chunk as Buffer);
+          size += (chunk as Buffer).length;
+        }
+      } catch (e) {
+        if (isNotFound(e)) throw new KilnError('NOT_FOUND', `no partial download for ${digest}`);
+        throw e;
       }
-    } catch (e) {
-      if (isNotFound(e)) throw new KilnError('NOT_FOUND', `no partial download for ${digest}`);
-      throw e;
+      got = digestOfHash(hash);
     }
-    const got = digestOfHash(hash);
     if (got !== digest || (expectSize !== undefined && size !== expectSize)) {
       await rm(path, { force: true });
       if (got !== digest) throw new KilnError('DIGEST_MISMATCH', `blob digest mismatch: expected ${digest}, got ${got}`);
