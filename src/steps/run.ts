@@ -1,3 +1,6 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LayerRef } from '../image/image.js';
 import { KilnError } from '../errors/index.js';
 import { diffUpperdir, writeLayer } from '../layer/index.js';
 import type { LayerEntry, LayerWriteOptions, WrittenLayer } from '../layer/types.js';
@@ -17,7 +20,7 @@ export type { Ulimit } from '../sandbox/rlimits.js';
  */
 export interface RunStepInput extends Omit<SandboxRequest, 'storeRoot' | 'mounts'> {
   /** The store: its root holds scratch dirs (`tmp/`) and cache mounts (`cache-mounts/`); the layer blob is written to it. */
-  store: BlobStore & { readonly root: string };
+  store: BlobStore & { readonly root: string; adoptSnapshot?(layer: LayerRef, dir: string): Promise<boolean> };
   mounts: RunMountSpec[];
   layer: LayerWriteOptions;
 }
@@ -39,7 +42,14 @@ export async function executeRun(input: RunStepInput): Promise<RunStepResult> {
   const req: SandboxRequest = { ...rest, storeRoot: store.root };
   const r = await runSandbox(req, async ({ upperdir, exclude }) => {
     const entries = await nonEmpty(diffUpperdir(upperdir, { exclude }), input.signal);
-    return entries ? await writeLayer(entries, store, layer) : null;
+    if (!entries) return null;
+    const written = await writeLayer(entries, store, layer);
+    if (store.adoptSnapshot) {
+      // the upperdir already is this layer in overlay form: keep it as the snapshot instead of extracting the blob later
+      for (const p of exclude) await rm(join(upperdir, p), { recursive: true, force: true });
+      await store.adoptSnapshot({ descriptor: { mediaType: written.mediaType, digest: written.digest, size: written.size }, diffID: written.diffID }, upperdir).catch(() => false);
+    }
+    return written;
   });
   if (r.exitCode !== 0) {
     const tail = r.outputTail.slice(-TAIL_LINES);

@@ -67,6 +67,23 @@ export function ensureSnapshot(store: SnapshotSource, ref: LayerRef): Promise<st
   return p;
 }
 
+/**
+ * Makes `dir` (already in overlay format: a RUN's unmounted upperdir on the
+ * store's file system) the snapshot of `diffID`, instead of extracting the
+ * layer that was just written from it. False when a snapshot already exists;
+ * then `dir` is left to its owner.
+ */
+export async function adoptSnapshot(store: SnapshotSource, diffID: Digest, dir: string): Promise<boolean> {
+  const target = join(store.layout.snapshots, snapshotDirName(diffID));
+  return withFileLock(join(store.layout.locks, `snap-${snapshotDirName(diffID)}`), async () => {
+    if (await isReady(target, diffID)) return false;
+    await rm(target, { recursive: true, force: true });
+    await rename(dir, target);
+    await writeFileAtomic(`${target}.diffid`, Buffer.from(`${diffID}\n`), store.layout.tmp);
+    return true;
+  });
+}
+
 async function extractInto(store: SnapshotSource, ref: LayerRef, dir: string): Promise<void> {
   const tmp = tempName(store.layout.tmp, 'snap');
   try {

@@ -16,7 +16,7 @@ import type { WrittenLayer } from '../layer/types.js';
 import { createFileAtomic, fsyncDir, tempName, writeFileAtomic } from './atomic-file.js';
 import { withFileLock } from './flock.js';
 import { defaultRoot, storeLayout, type StoreLayout } from './layout.js';
-import { ensureSnapshot, snapshotDirName } from './snapshots.js';
+import { adoptSnapshot, ensureSnapshot, snapshotDirName } from './snapshots.js';
 import { acquireStoreLock, releaseStoreLock, withExclusiveStore } from './store-lock.js';
 import type { BlobStore, BlobWriteExpectation, RefStore } from './types.js';
 
@@ -582,6 +582,16 @@ export class Store implements BlobStore, RefStore {
     // recorded only now that extraction proved the pair right
     await this.recordDiffID(ref.diffID, ref.descriptor);
     return dir;
+  }
+
+  /**
+   * Takes a directory that already holds `layer` in overlay format (a RUN's
+   * upperdir, minus its mount points) as its snapshot, saving an extraction.
+   */
+  async adoptSnapshot(layer: LayerRef, dir: string): Promise<boolean> {
+    const adopted = await adoptSnapshot(this, layer.diffID, dir);
+    if (adopted) await this.recordDiffID(layer.diffID, layer.descriptor);
+    return adopted;
   }
 
   /** Path a snapshot has (or would have) — for GC and listings. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFile, chmod, readFile, mkdtemp, readdir, stat } from 'node:fs/promises';
+import { writeFile, chmod, readFile, mkdtemp, readdir, stat, rm } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { bench, cachedSteps, executedSteps, ranSteps, BASE, type Bench } from './helpers.js';
@@ -121,6 +121,28 @@ RUN id -u > /tmp/uid.txt
     expect(ranSteps(events)).toHaveLength(2);
     const run = result.config.history!.find((h) => h.created_by?.includes('out.txt'));
     expect(run?.created_by).toMatch(/^RUN \|1 GREETING=hello \/bin\/sh -c echo/);
+  });
+
+  it('keeps a RUN upperdir as the layer\'s snapshot, identical to extracting the layer', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nRUN mkdir -p /opt/x && echo 1 > /opt/x/f && ln -s f /opt/x/l && rm -rf /etc/group /home && mkdir /tmp/t\n` });
+    await b.build(ctx, { tags: ['localhost/t/adopt:1'] });
+    const walkAll = async () => {
+      const { walk } = await import('../../src/context/fs-view.js');
+      const fs = await b.fs('localhost/t/adopt:1');
+      return [...walk(fs, '')].map(([p, n]) => `${p} ${n.type} ${n.mode.toString(8)} ${n.uid}:${n.gid} ${n.linkname ?? ''}`);
+    };
+    const adopted = await walkAll();
+    expect(adopted).toContain('opt/x/l symlink 777 0:0 f');
+    expect(adopted.some((l) => l.startsWith('etc/group '))).toBe(false);
+    expect(adopted.some((l) => l.startsWith('home'))).toBe(false);
+    // throw the snapshot away: the store extracts the layer blob instead, and the view is the same
+    const store = await b.store();
+    const img = await store.getImage('localhost/t/adopt:1');
+    const top = img.layers.at(-1)!;
+    const dir = await store.snapshotPath(top);
+    await rm(dir, { recursive: true, force: true });
+    await rm(`${dir}.diffid`, { force: true });
+    expect(await walkAll()).toEqual(adopted);
   });
 
   it('an empty RUN diff records an empty_layer history entry and no layer', async () => {
