@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
-import type { ContainerConfig, HistoryEntry, ImageConfig, Platform } from '../image/types.js';
+import type { HistoryEntry, ImageConfig, Platform } from '../image/types.js';
 import { emptyConfig, type ImageDraft } from '../image/config.js';
 import { parsePlatform } from '../image/platform.js';
 import type { Instruction, ParsedDockerfile } from '../frontend/instructions.js';
@@ -317,4 +317,3 @@ function locate(e: unknown, instr: Instruction, file: string): KilnError {
   return new KilnError('INTERNAL', msg, { location: { file, line: instr.range.start.line }, cause: e });
 }
 
-export type { ContainerConfig };

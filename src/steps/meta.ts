@@ -123,7 +123,8 @@ export function resolveWorkdir(current: string | undefined, next: string): strin
   return path.posix.resolve(base, next);
 }
 
-export function setEnv(env: string[], pairs: Array<[string, string]>): string[] {
+/** Replaces (in place, keeping order) or appends `K=V` entries, as Docker updates Env. */
+function setEnv(env: string[], pairs: Array<[string, string]>): string[] {
   const out = [...env];
   for (const [k, v] of pairs) {
     const i = out.findIndex((e) => e.slice(0, e.indexOf('=') === -1 ? e.length : e.indexOf('=')) === k);
@@ -133,15 +134,6 @@ export function setEnv(env: string[], pairs: Array<[string, string]>): string[] 
   return out;
 }
 
-export function envToMap(env: string[] | undefined): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const e of env ?? []) {
-    const i = e.indexOf('=');
-    if (i === -1) m.set(e, '');
-    else m.set(e.slice(0, i), e.slice(i + 1));
-  }
-  return m;
-}
 
 /** `80` → `80/tcp`, `8000-8002/udp` → three ports, as Docker records them. */
 export function expandPorts(spec: string, file: string, line: number): string[] {
