@@ -15,7 +15,7 @@ import { HELP, parseOptions } from './lib/options.mjs';
 import { errorLine, killAll, removeTree } from './lib/proc.mjs';
 import { GOALS, PHASES, PHASE_LABEL, loadReference } from './lib/reference.mjs';
 import { startRegistry } from './lib/registry-server.mjs';
-import { benchTable, machineInfo, overview, summarize, writeResults } from './lib/report.mjs';
+import { benchTable, machineInfo, median, microText, overview, summarize, writeResults as writeResultsFiles } from './lib/report.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const repoRoot = dirname(benchDir);
@@ -57,18 +57,38 @@ function cleanup() {
   })();
   return cleaning;
 }
+/** Set on Ctrl-C: stop measuring, write nothing (a partial run must not replace the last results). */
+let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
-    console.error(`\nbench: ${sig}, stopping builders and cleaning up…`);
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`\nbench: ${sig}, stopping builders and cleaning up (results not written)…`);
     killAll('SIGTERM');
     setTimeout(() => killAll('SIGKILL'), 5000).unref();
     cleanup().finally(() => process.exit(130));
   });
 }
 
+class Interrupted extends Error {}
+
+function checkInterrupted() {
+  if (interrupted) throw new Interrupted('interrupted');
+}
+
+async function writeResults(dir, results) {
+  checkInterrupted();
+  await writeResultsFiles(dir, results);
+}
+
 /** Builder roots (one per builder, bench and run) live here, inside the run's temp dir. */
 let rootsDir;
 let baseMethod;
+/** 1-minute load average sampled before every timed build: how quiet the machine was. */
+const loads = [];
+/** Restarts the bench registry if something killed it (set once it is started). */
+let ensureRegistry = async () => {};
+const registryRestarts = [];
 
 async function main() {
   const sharedDir = sharedBenchDir(repoRoot);
@@ -100,6 +120,11 @@ async function main() {
   // ---- registry and base images --------------------------------------------------------
   const reg = await startRegistry(join(tmpBase, 'registry'));
   cleanups.push(() => reg.stop());
+  ensureRegistry = async () => {
+    const note = await reg.ensure();
+    if (note) { say(`warning: ${note}`); registryRestarts.push({ at: new Date().toISOString(), note }); }
+    return Boolean(note);
+  };
   const registry = reg.host;
   say(`registry: docker-registry on ${registry}${reg.port !== 5000 ? ' (5000 was taken; passing --build-arg REGISTRY)' : ''}`);
   for (const b of benches) b.bases = basesOf(b.dockerfile);
@@ -137,6 +162,7 @@ async function main() {
     machine: machineInfo(),
     options: { runs: opts.runs, only: opts.only, builders: builderNames, push: opts.push, kilnArgs: opts.kilnArgs },
     registry,
+    registryRestarts,
     baseImages: baseMethod,
     builders: builderInfo,
     reference,
@@ -163,7 +189,11 @@ async function main() {
       const order = run % 2 ? builders : [...builders].reverse(); // alternate who goes first
       for (const b of order) {
         if (broken.has(b.name)) continue;
-        const rec = await measureRun(b, bench, run, registry);
+        await ensureRegistry();
+        let rec = await measureRun(b, bench, run, registry);
+        // the registry was killed under us (shared machine): measure this run again
+        checkInterrupted();
+        if (rec.error && (await ensureRegistry())) rec = await measureRun(b, bench, run, registry);
         br.runs.push(rec);
         if (rec.error && !rec.cold) broken.set(b.name, rec.error);
       }
@@ -172,7 +202,9 @@ async function main() {
       for (let run = 1; run <= opts.runs; run++) {
         for (const b of run % 2 ? builders : [...builders].reverse()) {
           if (broken.has(b.name)) continue;
+          await ensureRegistry();
           const rec = await measurePush(b, bench, run, registry);
+          checkInterrupted();
           br.push.push(rec);
           if (rec.error) break;
         }
@@ -183,27 +215,37 @@ async function main() {
     tables.push(table);
     console.log(table);
     console.log('');
+    if (loads.length) results.machine.load1 = { min: Math.min(...loads), median: median(loads), max: Math.max(...loads) };
     await writeResults(workDir, results);
   }
 
   // ---- micro-benchmarks ----------------------------------------------------------------
   for (const name of micro) {
+    await ensureRegistry();
     say(`micro-benchmark bench/${name}.mjs …`);
     const scratch = await mkdtemp(join(tmpBase, `micro-${name}-`));
     const env = { ...process.env, KILN_BENCH_REGISTRY: registry, KILN_BENCH_TMP: scratch, KILN_BENCH_RUNS: String(opts.runs) };
     const m = await runMicro(benchDir, name, { env, log: join(logDir, `micro-${name}.log`) });
     await removeTree(scratch);
+    checkInterrupted();
     if (!m) continue;
     results.micro[name] = m;
     console.log(`\n── micro: ${name} (${secs(m.ms)}${m.code === 0 ? '' : `, FAILED exit ${m.code}${m.timedOut ? ' (timeout)' : ''}`})`);
-    console.log(m.output.trimEnd().split('\n').map((l) => `   ${l}`).join('\n'));
+    console.log(microText(m).split('\n').map((l) => `   ${l}`).join('\n'));
     console.log('');
     await writeResults(workDir, results);
   }
 
   // ---- summary -----------------------------------------------------------------------
+  if (loads.length) {
+    results.machine.load1 = { min: Math.min(...loads), median: median(loads), max: Math.max(...loads) };
+  }
   await writeResults(workDir, results);
   if (tables.length > 1) console.log(`\n${overview(results, builderNames)}`);
+  if (loads.length) {
+    const l = results.machine.load1;
+    console.log(`\nmachine load (1-min average before each timed build): min ${l.min.toFixed(1)}, median ${l.median.toFixed(1)}, max ${l.max.toFixed(1)} on ${results.machine.nproc} CPUs${l.median > results.machine.nproc ? ' — busy machine, absolute times are inflated; trust the ratios more' : ''}`);
+  }
   console.log(`\n${stamp()} done. Results: ${join(workDir, 'results.json')}, ${join(workDir, 'results.md')}`);
 }
 
@@ -249,9 +291,12 @@ async function measureRun(builder, bench, run, registry) {
     rec.primeMs = primeMs;
     const parts = [];
     for (const phase of PHASES) {
+      checkInterrupted();
       if (phase === 'onefile') await changeOneFile(bench, `${builder.name}-${run}`);
+      const load = os.loadavg()[0];
+      loads.push(load);
       const r = await builder.build(st, { bench }, log);
-      rec[phase] = { ms: r.ms, code: r.code, maxRssKb: r.maxRssKb, treeRssKb: r.treeRssKb, cachedSteps: builder.cachedSteps(r.output), timedOut: r.timedOut };
+      rec[phase] = { load1: Math.round(load * 100) / 100, ms: r.ms, code: r.code, maxRssKb: r.maxRssKb, treeRssKb: r.treeRssKb, cachedSteps: builder.cachedSteps(r.output), timedOut: r.timedOut };
       if (r.code !== 0) {
         rec.error = `${PHASE_LABEL[phase]}: ${errorLine(r.output)}${r.timedOut ? ' (timeout)' : ''}`;
         if (phase === 'cold') delete rec.cold;
@@ -305,7 +350,11 @@ async function forgetBuildahBlobCache() {
 main().then(
   async () => { await cleanup(); },
   async (e) => {
-    console.error(`bench: ${e.stack ?? e.message}`);
+    if (e instanceof Interrupted || interrupted) {
+      await cleanup();
+      process.exit(130);
+    }
+    console.error(`bench: ${process.env.KILN_BENCH_DEBUG ? e.stack : e.message}`);
     killAll('SIGTERM');
     await cleanup();
     process.exit(1);

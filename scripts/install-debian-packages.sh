@@ -10,6 +10,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# The Debian registry package would listen on :5000 on every interface; the tests start their own on 127.0.0.1.
+# The Debian registry package's service would listen on :5000 on every interface; the tests start their own on 127.0.0.1.
 systemctl disable --now docker-registry >/dev/null 2>&1 || true
-pkill -x docker-registry 2>/dev/null || true

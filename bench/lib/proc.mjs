@@ -1,11 +1,11 @@
 // Child processes for the benchmark: timing, peak memory, logs, timeouts, clean stops.
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync, readdirSync } from 'node:fs';
-import { readFile, readdir, rm, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const GNU_TIME = '/usr/bin/time';
+const RSS_TAG = 'KILN_BENCH_MAXRSS_KB=';
 export const HAVE_GNU_TIME = existsSync(GNU_TIME);
 
 /** Process groups currently running, so a Ctrl-C of the harness can stop them. */
@@ -61,15 +61,10 @@ function treeRssKb(rootPid, skipRoot = false) {
  */
 export async function run(cmd, args, opts = {}) {
   const { cwd, env, log, timeoutMs = 0, measure = false, input, sampleMs = 100 } = opts;
-  let timeFile = null;
-  let file = cmd;
-  let argv = args;
-  if (measure && HAVE_GNU_TIME) {
-    const d = await mkdtemp(join(tmpdir(), 'kiln-bench-time-'));
-    timeFile = join(d, 't');
-    file = GNU_TIME;
-    argv = ['-f', '%M', '-o', timeFile, '--', cmd, ...args];
-  }
+  // GNU time reports on stderr after the command ends, tagged so we can find it (no temp file)
+  const timed = measure && HAVE_GNU_TIME;
+  const file = timed ? GNU_TIME : cmd;
+  const argv = timed ? ['-f', `${RSS_TAG}%M`, '--', cmd, ...args] : args;
   const logStream = log ? createWriteStream(log, { flags: 'a' }) : null;
   if (logStream) logStream.write(`$ ${[cmd, ...args].map(shq).join(' ')}\n`);
   let tail = '';
@@ -92,7 +87,7 @@ export async function run(cmd, args, opts = {}) {
   let peakTree = 0;
   let sampler = null;
   if (measure) {
-    const sample = () => { const v = treeRssKb(child.pid, timeFile !== null); if (v > peakTree) peakTree = v; };
+    const sample = () => { const v = treeRssKb(child.pid, timed); if (v > peakTree) peakTree = v; };
     sampler = setInterval(sample, sampleMs);
     sampler.unref();
   }
@@ -119,14 +114,11 @@ export async function run(cmd, args, opts = {}) {
     await new Promise((r) => logStream.end(r));
   }
   let maxRssKb = null;
-  if (timeFile) {
-    try {
-      const t = (await readFile(timeFile, 'utf8')).trim().split('\n');
-      // when the command fails GNU time prefixes "Command exited with non-zero status N"
-      const n = Number(t[t.length - 1]);
-      if (Number.isFinite(n)) maxRssKb = n;
-    } catch { /* no file: command could not start */ }
-    await rm(join(timeFile, '..'), { recursive: true, force: true });
+  if (timed) {
+    const all = [...tail.matchAll(new RegExp(`^${RSS_TAG}(\\d+)$`, 'gm'))];
+    if (all.length) maxRssKb = Number(all[all.length - 1][1]);
+    // GNU time's own lines are not the builder's output
+    tail = tail.replace(new RegExp(`^(${RSS_TAG}\\d+|Command exited with non-zero status \\d+|Command terminated by signal \\d+)\n?`, 'gm'), '');
   }
   return { code: timedOut ? 124 : code, signal, ms, maxRssKb, treeRssKb: measure ? peakTree : null, output: tail, timedOut };
 }

@@ -63,27 +63,50 @@ export async function startRegistry(dir, preferredPort = 5000) {
   ].join('\n');
   const cfgPath = join(dir, 'config.yml');
   await writeFile(cfgPath, cfg);
-  const log = createWriteStream(join(dir, 'registry.log'));
-  const child = spawn(REGISTRY_BIN, ['serve', cfgPath], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  child.stdout.pipe(log);
-  child.stderr.pipe(log);
-  let exited = false;
-  child.on('exit', () => { exited = true; });
-  const deadline = Date.now() + 15000;
-  while (!(await ping(host))) {
-    if (exited || Date.now() > deadline) {
-      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
-      throw new Error(`docker-registry did not start on ${host} (see ${join(dir, 'registry.log')})`);
+  const log = createWriteStream(join(dir, 'registry.log'), { flags: 'a' });
+  let child = null;
+  let exited = true;
+  let lastExit = null;
+  const launch = async () => {
+    const c = spawn(REGISTRY_BIN, ['serve', cfgPath], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    child = c;
+    exited = false;
+    c.stdout.pipe(log, { end: false });
+    c.stderr.pipe(log, { end: false });
+    c.on('exit', (code, sig) => { if (child === c) { exited = true; lastExit = sig ?? `exit ${code}`; } });
+    const deadline = Date.now() + 15000;
+    while (!(await ping(host))) {
+      if (exited || Date.now() > deadline) {
+        try { process.kill(-c.pid, 'SIGKILL'); } catch { /* gone */ }
+        throw new Error(`docker-registry did not start on ${host} (see ${join(dir, 'registry.log')})`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
     }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  };
+  await launch();
+  let stopped = false;
   const stop = async () => {
-    if (exited) return;
-    const done = new Promise((r) => child.once('exit', r));
-    try { process.kill(-child.pid, 'SIGTERM'); } catch { return; }
-    const t = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+    stopped = true;
+    if (exited) { log.end(); return; }
+    const c = child;
+    const done = new Promise((r) => c.once('exit', r));
+    try { process.kill(-c.pid, 'SIGTERM'); } catch { log.end(); return; }
+    const t = setTimeout(() => { try { process.kill(-c.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
     await done;
     clearTimeout(t);
+    log.end();
   };
-  return { host, port, pid: child.pid, stop };
+  /**
+   * Restart the registry (same port, same storage: pushed images survive) if something
+   * killed it — e.g. a `pkill -x docker-registry` elsewhere on a shared machine.
+   * Returns a note when it had to, else null.
+   */
+  const ensure = async () => {
+    if (stopped || (!exited && (await ping(host)))) return null;
+    const why = exited ? `exited (${lastExit})` : 'stopped answering';
+    if (!exited) { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }
+    await launch();
+    return `registry on ${host} ${why}; restarted with the same storage`;
+  };
+  return { host, port, get pid() { return child.pid; }, stop, ensure };
 }

@@ -133,6 +133,7 @@ export function markdown(results) {
   L.push('');
   L.push(`Machine: ${machine.nproc} CPUs${machine.cpu ? ` (${machine.cpu})` : ''}, ${machine.memoryGiB} GiB RAM, Linux ${machine.kernel}, Node ${machine.node}` +
     `${builders.buildah?.ok ? `, ${builders.buildah.version}${builders.buildah.driver ? ` (${builders.buildah.driver} driver)` : ''}` : ''}.`);
+  if (machine.load1) L.push(`Load average (1 min) before the timed builds: median ${machine.load1.median.toFixed(1)}, max ${machine.load1.max.toFixed(1)} on ${machine.nproc} CPUs.`);
   L.push(`Seconds, median of ${options.runs} run${options.runs === 1 ? '' : 's'}: cold (no build cache, base image local) / warm (unchanged rebuild) / 1-file (one file of the context changed). ` +
     'Both builders ran side by side in one `npm run bench`; BuildKit figures are the reference measurements from `../shared/bench/README.md` (same kind of machine, not this run).');
   L.push('');
@@ -145,18 +146,20 @@ export function markdown(results) {
     const r = k && b ? PHASES.map((p) => ratio(k[p], b[p])).join(' / ') : '—';
     const bk = reference.buildkit[n];
     const g = GOALS[n];
-    const kcell = k ? (k.error && k.cold == null ? `n/a¹` : trip(k)) : '—';
-    L.push(`| ${n} | ${kcell} | ${b ? (b.error && b.cold == null ? 'n/a' : trip(b)) : '—'} | ${r} | ${bk ? PHASES.map((p) => f(bk[p])).join(' / ') : '—'} | ${g ? PHASES.map((p) => `≤ ${f(g[p])}`).join(' / ') : '—'} | ${mb(k?.rssMB)} / ${mb(b?.rssMB)} |`);
+    const kcell = k ? (k.error && k.cold == null ? 'n/a¹' : trip(k)) : '—';
+    L.push(`| ${n} | ${kcell} | ${b ? (b.error && b.cold == null ? 'n/a¹' : trip(b)) : '—'} | ${r} | ${bk ? PHASES.map((p) => f(bk[p])).join(' / ') : '—'} | ${g ? PHASES.map((p) => `≤ ${f(g[p])}`).join(' / ') : '—'} | ${mb(k?.rssMB)} / ${mb(b?.rssMB)} |`);
     if (s.kiln?.buildPush !== undefined || s.buildah?.buildPush !== undefined) {
       const pr = pushReference();
       L.push(`| ${n}: build + push | ${k && 'buildPush' in k ? f(k.buildPush) : '—'} | ${b && 'buildPush' in b ? f(b.buildPush) : '—'} | ${ratio(k?.buildPush, b?.buildPush)} | ${f(pr.buildkit)} | ${g?.buildPush ? `≤ ${f(g.buildPush)}` : '—'} | |`);
     }
   }
-  const errs = names.map((n) => [n, benches[n].summary.kiln?.error]).filter(([, e]) => e);
-  if (errs.length || (builders.kiln && !builders.kiln.ok)) {
+  const errs = [];
+  for (const n of names) {
+    for (const [b, s] of Object.entries(benches[n].summary)) if (s.error) errs.push(`${b} on ${n}${PHASES.every((p) => s[p] == null) ? '' : ' (some runs)'}: \`${String(s.error).replace(/`/g, "'")}\``);
+  }
+  if (errs.length) {
     L.push('');
-    const why = builders.kiln && !builders.kiln.ok ? builders.kiln.reason : errs[0][1];
-    L.push(`¹ kiln could not build: \`${String(why).replace(/`/g, "'")}\``);
+    L.push(`¹ Failed builds (full output in \`bench/work/logs/\`): ${errs.join('; ')}.`);
   }
   L.push('');
   L.push(`Peak RSS is the largest single process (wait4 \`ru_maxrss\` via GNU time), max over all phases; the goal is < ${RSS_GOAL_MB} MB. ` +
@@ -169,12 +172,19 @@ export function markdown(results) {
       L.push(`\`bench/${name}.mjs\`${m.code === 0 ? '' : ` — failed (exit ${m.code})`}:`);
       L.push('');
       L.push('```');
-      L.push(m.output.trimEnd().split('\n').slice(-40).join('\n'));
+      L.push(microText(m).split('\n').slice(-40).join('\n'));
       L.push('```');
     }
   }
   L.push('');
   return L.join('\n');
+}
+
+/** A micro-benchmark's output for people: without its trailing JSON line (kept in results.json). */
+export function microText(m) {
+  const lines = m.output.trimEnd().split('\n');
+  if (m.json) lines.pop();
+  return lines.join('\n').trimEnd() + (m.json ? '\n(machine-readable results in results.json)' : '');
 }
 
 export async function writeResults(workDir, results) {
