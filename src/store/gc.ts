@@ -299,10 +299,24 @@ export async function defaultKeepStorage(root: string): Promise<number | undefin
  * as it does under the cap (both return undefined). Other failures throw; a
  * caller whose real work succeeded should report them as a warning.
  */
+/** Sum of the blob files' sizes: one readdir and a stat per blob. */
+async function blobBytes(store: Store): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(store.layout.blobs).catch(() => [] as string[])) {
+    total += (await stat(join(store.layout.blobs, name)).catch(() => undefined))?.size ?? 0;
+  }
+  return total;
+}
+
 export async function autoGc(store: Store, opts: { keepStorage?: number }): Promise<PruneResult | undefined> {
   if (opts.keepStorage === 0) return undefined;
   const cap = opts.keepStorage ?? (await defaultKeepStorage(store.root));
   if (cap === undefined) return undefined;
+  // A full survey walks every snapshot; most builds end far under the cap, so
+  // first a cheap bound: blobs counted exactly, snapshots estimated generously
+  // (a layer rarely unpacks to more than 4× its blob). Cache mounts are not
+  // evicted automatically, so they do not decide whether to start.
+  if ((await blobBytes(store)) * 5 <= cap) return undefined;
   // measured without the exclusive lock: most builds end under the cap and must not disturb others
   if (totalBytes(await surveyStore(store)) <= cap) return undefined;
   try {
