@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { execFileSync } from 'node:child_process';
 // `npm run bench`: kiln and Buildah side by side on the Dockerfiles of ../shared/bench,
 // then the micro-benchmarks bench/*.mjs. See docs/readme/bench.md.
 import { existsSync } from 'node:fs';
@@ -293,6 +294,9 @@ async function measureRun(builder, bench, run, registry) {
     for (const phase of PHASES) {
       checkInterrupted();
       if (phase === 'onefile') await changeOneFile(bench, `${builder.name}-${run}`);
+      // every timed build starts with the disk quiet: what the previous build (or builder) left
+      // dirty in the page cache is written out first instead of slowing this one down
+      execFileSync('sync');
       const load = os.loadavg()[0];
       loads.push(load);
       const r = await builder.build(st, { bench }, log);

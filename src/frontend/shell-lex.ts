@@ -134,6 +134,16 @@ class ShellWord {
     return v;
   }
 
+  /** processStopOn inside `${…}`: an error there at the end of input is the unclosed brace (or slash) itself. */
+  private processUntil(stop: number, rawEscapes: boolean, missing: string): string {
+    try {
+      return this.processStopOn(stop, rawEscapes).result;
+    } catch (e) {
+      if (this.peek() === EOF) fail(missing);
+      throw e;
+    }
+  }
+
   private processStopOn(stop: number, rawEscapes: boolean): { result: string; words: string[] } {
     const savedRaw = this.rawEscapes;
     this.rawEscapes = rawEscapes || savedRaw;
@@ -272,13 +282,7 @@ class ShellWord {
     if (nullIsUnset || ch === 0x2b || ch === 0x2d || ch === 0x3f || ch === 0x23 || ch === 0x25) {
       const raw = ch === 0x23 || ch === 0x25;
       if (nullIsUnset && raw) fail(`unsupported modifier (${chs}) in substitution`);
-      let word: string;
-      try {
-        word = this.processStopOn(0x7d, raw).result;
-      } catch (e) {
-        if (this.peek() === EOF) fail("syntax error: missing '}'");
-        throw e;
-      }
+      let word = this.processUntil(0x7d, raw, "syntax error: missing '}'");
       const value = this.getEnv(name);
       if (this.opts.skipUnset && value === undefined) return `\${${name}${chs}${word}}`;
       const set = value !== undefined;
@@ -307,20 +311,8 @@ class ShellWord {
     if (ch === 0x2f /* / */) {
       const all = this.peek() === 0x2f;
       if (all) this.next();
-      let pattern: string;
-      try {
-        pattern = this.processStopOn(0x2f, true).result;
-      } catch (e) {
-        if (this.peek() === EOF) fail("syntax error: missing '/' in ${}");
-        throw e;
-      }
-      let replacement: string;
-      try {
-        replacement = this.processStopOn(0x7d, true).result;
-      } catch (e) {
-        if (this.peek() === EOF) fail("syntax error: missing '}'");
-        throw e;
-      }
+      const pattern = this.processUntil(0x2f, true, "syntax error: missing '/' in ${}");
+      const replacement = this.processUntil(0x7d, true, "syntax error: missing '}'");
       const value = this.getEnv(name);
       if (this.opts.skipUnset && value === undefined) return `\${${name}/${pattern}/${replacement}}`;
       const v = value ?? '';

@@ -138,19 +138,13 @@ const LOG_TAIL = 12;
 /** Clock jitter between one stage's last event and the next stage's first: events are stamped with Date.now(). */
 const EPS_MS = 5;
 
-interface Pending {
+/** A step while its events are read; it becomes a StepBar, so what it carries over is typed by StepBar. */
+interface Pending extends Pick<StepBar, 'status' | 'layerSize' | 'cpuSeconds' | 'peakMemoryBytes' | 'missReason' | 'error' | 'logLines' | 'logTail'> {
   ref: StepRef;
+  /** Epoch ms, unlike StepBar's times. */
   start: number;
   end?: number;
-  status: StepStatus;
   timings?: StepTimings;
-  layerSize?: number;
-  cpuSeconds?: number;
-  peakMemoryBytes?: number;
-  missReason?: string;
-  error?: string;
-  logLines: number;
-  logTail: string[];
 }
 
 /** Turns a build's event stream (complete, or cut short by a failure) into what the report draws. */

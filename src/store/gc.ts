@@ -133,27 +133,23 @@ function planEviction(s: StoreSurvey, opts: PruneOptions, now: number): Plan {
     recordPool = recordPool.filter((r) => ownBlobs(r).length > 0 || ownDiffIDs(r).some((d) => snapBytes.has(d)));
   }
   const order: RecordUsage[] = [...gone];
+  // Only the last reference to go frees the bytes.
+  const release = (refs: Map<Digest, number>, bytes: Map<Digest, number>, keys: Iterable<Digest>) => {
+    for (const k of keys) {
+      const n = refs.get(k);
+      if (n === undefined) continue;
+      if (n > 1) refs.set(k, n - 1);
+      else {
+        refs.delete(k);
+        size -= bytes.get(k) ?? 0;
+      }
+    }
+  };
   const evictRecord = (r: RecordUsage) => {
     gone.add(r);
     order.push(r);
-    for (const b of r.reach.blobs) {
-      const n = blobRefs.get(b);
-      if (n === undefined) continue;
-      if (n > 1) blobRefs.set(b, n - 1);
-      else {
-        blobRefs.delete(b);
-        size -= s.blobs.get(b) ?? 0;
-      }
-    }
-    for (const d of r.reach.diffIDs) {
-      const n = diffRefs.get(d);
-      if (n === undefined) continue;
-      if (n > 1) diffRefs.set(d, n - 1);
-      else {
-        diffRefs.delete(d);
-        size -= snapBytes.get(d) ?? 0;
-      }
-    }
+    release(blobRefs, s.blobs, r.reach.blobs);
+    release(diffRefs, snapBytes, r.reach.diffIDs);
   };
   const goneMounts = new Set<CacheMountUsage>();
   const evictMount = (m: CacheMountUsage) => {

@@ -1,24 +1,16 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { runKiln, type KilnRun } from '../helpers/kiln-cli.js';
 import { bench, BASE, type Bench } from './helpers.js';
 
 /** `kiln build` end to end through bin/kiln (dist/ is built by `npm test` before vitest runs). */
-const REPO = path.resolve(import.meta.dirname, '..', '..');
 let b: Bench;
 
-async function kiln(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(REPO, 'bin', 'kiln'), '--root', b.root, ...args], { env: { ...process.env, ...opts.env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(opts.input ?? '');
-  });
+function kiln(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<KilnRun> {
+  return runKiln(['--root', b.root, ...args], opts);
 }
 
 beforeAll(async () => {

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KILN_BIN } from '../helpers/kiln-cli.js';
 import { bench, BASE, type Bench } from './helpers.js';
 import { Store } from '../../src/store/store.js';
 import { fsck } from '../../src/store/fsck.js';
@@ -11,7 +12,6 @@ import { fsck } from '../../src/store/fsck.js';
  * interrupted with SIGINT mid-RUN and some killed with SIGKILL, then checks
  * that nothing leaked: mounts, runc containers, tmp/ leftovers, store damage.
  */
-const REPO = path.resolve(import.meta.dirname, '..', '..');
 let b: Bench;
 
 beforeAll(async () => {
@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 function startBuild(ctx: string, args: string[] = []): { done: Promise<number>; waitFor(text: string): Promise<void>; kill(sig: NodeJS.Signals): void; stderr(): string } {
-  const child = spawn(process.execPath, [path.join(REPO, 'bin', 'kiln'), '--root', b.root, 'build', '--progress', 'plain', ...args, ctx], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [KILN_BIN, '--root', b.root, 'build', '--progress', 'plain', ...args, ctx], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const waiters: Array<{ text: string; resolve: () => void }> = [];
   child.stderr.on('data', (d: Buffer) => {

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { KilnError } from '../../src/errors/index.js';
 import {
   dockerCredentialSource,
   login,
@@ -16,23 +15,24 @@ import {
 } from '../../src/registry/index.js';
 import { FaultProxy } from './helpers/fault-proxy.js';
 import { makeRandomImage, tempStore, uniqueRepo } from './helpers/images.js';
+import { rejection } from './helpers/rejection.js';
 
 const reg = inject('registry');
 const good = () => staticCredentialSource({ [reg.basic]: { username: reg.user, password: reg.password }, [reg.token]: { username: reg.user, password: reg.password } });
 
+/** Pulls `ref` with good credentials into a store of its own; the manifest digest it got. */
+async function pulledDigest(ref: string): Promise<string> {
+  const d = await tempStore();
+  try {
+    return (await pull(d.store, ref, { credentials: good() })).manifestDigest;
+  } finally {
+    await d.dispose();
+  }
+}
+
 async function tokenStats(): Promise<{ get: number; post: number }> {
   const r = await request(`${reg.tokenServer}/stats`);
   return (await r.body.json()) as { get: number; post: number };
-}
-
-async function rejection(p: Promise<unknown>): Promise<KilnError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(KilnError);
-    return e as KilnError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('authentication', () => {
@@ -51,13 +51,7 @@ describe('authentication', () => {
     const ref = `${reg.basic}/${uniqueRepo()}:1`;
     const img = await makeRandomImage(s.store, parseReference(ref).toString(), [3000]);
     await push(s.store, ref, undefined, { credentials: good() });
-    const d = await tempStore();
-    try {
-      const r = await pull(d.store, ref, { credentials: good() });
-      expect(r.manifestDigest).toBe(img.descriptor.digest);
-    } finally {
-      await d.dispose();
-    }
+    expect(await pulledDigest(ref)).toBe(img.descriptor.digest);
   });
 
   it('Basic: no credentials and bad credentials give clear REGISTRY_AUTH errors without secrets', async () => {
@@ -80,13 +74,7 @@ describe('authentication', () => {
     const afterPush = await tokenStats();
     // one token per scope set, not per request (4 blobs + manifest share the push scope)
     expect(afterPush.get - before.get).toBeLessThanOrEqual(2);
-    const d = await tempStore();
-    try {
-      const r = await pull(d.store, ref, { credentials: good() });
-      expect(r.manifestDigest).toBe(img.descriptor.digest);
-    } finally {
-      await d.dispose();
-    }
+    expect(await pulledDigest(ref)).toBe(img.descriptor.digest);
   });
 
   it('Bearer: anonymous token for public repositories; refusal elsewhere; bad password refused', async () => {

@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseReference } from '../../src/registry/index.js';
+import { runKiln, type KilnRun } from '../helpers/kiln-cli.js';
 import { makeRandomImage, tempStore, uniqueRepo } from './helpers/images.js';
 
 const reg = inject('registry');
@@ -52,12 +53,6 @@ try {
   return driver;
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 describe('CLI: pull, push, copy, login, logout', () => {
   let tmp: string;
   let driver: string;
@@ -65,23 +60,14 @@ describe('CLI: pull, push, copy, login, logout', () => {
   beforeAll(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'kiln-cli-'));
     driver = await compileCli(tmp);
-    env = { ...process.env, DOCKER_CONFIG: join(tmp, 'docker'), REGISTRY_AUTH_FILE: '' };
+    env = { DOCKER_CONFIG: join(tmp, 'docker'), REGISTRY_AUTH_FILE: '' };
   });
   afterAll(async () => {
     await rm(tmp, { recursive: true, force: true });
   });
 
-  function kiln(args: string[], stdin = ''): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [driver, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-      child.stdin.end(stdin);
-    });
+  function kiln(args: string[], input = ''): Promise<KilnRun> {
+    return runKiln(args, { entry: driver, env, input });
   }
 
   it('login refuses bad credentials without printing them, even with --debug; accepts good ones; logout', async () => {

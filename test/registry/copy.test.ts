@@ -1,44 +1,35 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { copy, parseReference, push, RegistryClient, staticCredentialSource } from '../../src/registry/index.js';
-import { FaultProxy } from './helpers/fault-proxy.js';
-import { makeRandomImage, makeRandomIndex, tempStore, uniqueRepo } from './helpers/images.js';
+import { makeRandomImage, makeRandomIndex, uniqueRepo } from './helpers/images.js';
+import { useProxiedStore } from './helpers/proxied-store.js';
 
 const reg = inject('registry');
 
 describe('copy (registry to registry, streaming)', () => {
-  let s: Awaited<ReturnType<typeof tempStore>>;
-  let proxy: FaultProxy;
-  beforeAll(async () => {
-    s = await tempStore();
-    proxy = await FaultProxy.start(reg.anon);
-  });
-  afterAll(async () => {
-    await proxy.close();
-    await s.dispose();
-  });
+  const s = useProxiedStore(reg.anon);
 
   it('within one registry mounts every blob instead of moving bytes', async () => {
-    const src = `${proxy.addr}/${uniqueRepo()}:1`;
+    const src = `${s.proxy.addr}/${uniqueRepo()}:1`;
     const img = await makeRandomImage(s.store, src, [40_000, 50_000]);
     await push(s.store, src);
-    proxy.clear();
-    const dest = `${proxy.addr}/${uniqueRepo()}:copied`;
+    s.proxy.clear();
+    const dest = `${s.proxy.addr}/${uniqueRepo()}:copied`;
     const r = await copy(src, dest);
     expect(r.digest).toBe(img.descriptor.digest);
-    expect(proxy.seen.filter((q) => q.method === 'POST' && q.url.includes('mount=')).length).toBe(3);
-    expect(proxy.seen.filter((q) => q.method === 'GET' && q.url.includes('/blobs/'))).toEqual([]);
+    expect(s.proxy.seen.filter((q) => q.method === 'POST' && q.url.includes('mount=')).length).toBe(3);
+    expect(s.proxy.seen.filter((q) => q.method === 'GET' && q.url.includes('/blobs/'))).toEqual([]);
   });
 
   it('across registries streams blobs (ranged reads per chunk) with identical digests, into an authenticated registry', async () => {
-    const src = `${proxy.addr}/${uniqueRepo()}:1`;
+    const src = `${s.proxy.addr}/${uniqueRepo()}:1`;
     const img = await makeRandomImage(s.store, src, [300_000, 1000]);
     await push(s.store, src);
-    proxy.clear();
+    s.proxy.clear();
     const dest = `${reg.basic}/${uniqueRepo()}:x`;
     const credentials = staticCredentialSource({ [reg.basic]: { username: reg.user, password: reg.password } });
     const r = await copy(src, dest, { credentials, chunkSize: 64 * 1024 });
     expect(r.digest).toBe(img.descriptor.digest);
-    expect(proxy.seen.filter((q) => q.method === 'GET' && q.headers.range).length).toBeGreaterThanOrEqual(5);
+    expect(s.proxy.seen.filter((q) => q.method === 'GET' && q.headers.range).length).toBeGreaterThanOrEqual(5);
     const client = new RegistryClient({ credentials });
     try {
       expect((await client.headManifest(parseReference(dest)))?.digest).toBe(img.descriptor.digest);
@@ -49,18 +40,18 @@ describe('copy (registry to registry, streaming)', () => {
   });
 
   it('a source that ignores Range still yields exactly each chunk', async () => {
-    const src = `${proxy.addr}/${uniqueRepo()}:1`;
+    const src = `${s.proxy.addr}/${uniqueRepo()}:1`;
     const img = await makeRandomImage(s.store, src, [200_000]);
     await push(s.store, src);
-    proxy.clear();
-    proxy.on('GET', /\/blobs\/sha256:/, async (ctx) => {
+    s.proxy.clear();
+    s.proxy.on('GET', /\/blobs\/sha256:/, async (ctx) => {
       const { range: _r, ...headers } = ctx.req.headers;
       ctx.reply(await ctx.forward({ headers }));
     }, 100);
     const dest = `${reg.anon}/${uniqueRepo()}:1`;
     const r = await copy(src, dest, { chunkSize: 64 * 1024 });
     expect(r.digest).toBe(img.descriptor.digest);
-    proxy.clear();
+    s.proxy.clear();
   });
 
   it('an index: one platform by default, the whole index with allPlatforms', async () => {

@@ -1,51 +1,31 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { KilnError } from '../../src/errors/index.js';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { MediaType } from '../../src/image/media-types.js';
 import { parseReference, pull, push, type RegistryEvent } from '../../src/registry/index.js';
 import { freePort } from '../setup/distribution.js';
-import { FaultProxy, resetAfter, truncateAfter } from './helpers/fault-proxy.js';
+import { resetAfter, truncateAfter } from './helpers/fault-proxy.js';
 import { makeRandomImage, tempStore, uniqueRepo, type TestImage } from './helpers/images.js';
+import { useProxiedStore } from './helpers/proxied-store.js';
+import { rejection } from './helpers/rejection.js';
 
 const reg = inject('registry');
 const fast = { retry: { baseDelayMs: 10, maxDelayMs: 1500, maxAttempts: 4 } };
 
-async function rejection(p: Promise<unknown>): Promise<KilnError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(KilnError);
-    return e as KilnError;
-  }
-  throw new Error('expected a rejection');
-}
-
 describe('faults through a loopback proxy', () => {
-  let src: Awaited<ReturnType<typeof tempStore>>;
-  let proxy: FaultProxy;
+  const src = useProxiedStore(reg.anon, { settleEachTest: true });
   let repo: string;
   let img: TestImage;
   const layerSize = 600_000;
 
   beforeAll(async () => {
-    src = await tempStore();
-    proxy = await FaultProxy.start(reg.anon);
     repo = uniqueRepo('faults');
     img = await makeRandomImage(src.store, `${reg.anon}/${repo}:1`, [layerSize, 1000]);
     await push(src.store, `${reg.anon}/${repo}:1`);
   });
-  afterAll(async () => {
-    await proxy.close();
-    await src.dispose();
-  });
-  afterEach(() => {
-    expect(proxy.pending()).toBe(0);
-    proxy.clear();
-  });
 
-  const ref = (): string => `${proxy.addr}/${repo}:1`;
+  const ref = (): string => `${src.proxy.addr}/${repo}:1`;
   const bigLayer = (): RegExp => new RegExp(`/blobs/${img.manifest.layers[0]!.digest}$`);
 
   async function pullFresh(opts: Parameters<typeof pull>[2] = {}): Promise<{ result: Awaited<ReturnType<typeof pull>>; store: Awaited<ReturnType<typeof tempStore>> }> {
@@ -60,13 +40,13 @@ describe('faults through a loopback proxy', () => {
   }
 
   it('connection reset mid-blob: the download resumes with Range', async () => {
-    proxy.on('GET', bigLayer(), async (ctx) => resetAfter(ctx, await ctx.forward(), 200_000));
+    src.proxy.on('GET', bigLayer(), async (ctx) => resetAfter(ctx, await ctx.forward(), 200_000));
     const events: RegistryEvent[] = [];
     const { result, store } = await pullFresh({ onEvent: (e) => events.push(e) });
     try {
       expect(result.manifestDigest).toBe(img.descriptor.digest);
       expect((await store.store.readBlob(img.manifest.layers[0]!.digest)).equals(img.layers[0]!)).toBe(true);
-      const gets = proxy.seen.filter((r) => r.method === 'GET' && bigLayer().test(r.url));
+      const gets = src.proxy.seen.filter((r) => r.method === 'GET' && bigLayer().test(r.url));
       expect(gets.length).toBe(2);
       expect(gets[1]!.headers.range).toMatch(/^bytes=\d+-/);
       expect(events.some((e) => e.type === 'pull-progress' && e.phase === 'resumed')).toBe(true);
@@ -76,19 +56,19 @@ describe('faults through a loopback proxy', () => {
   });
 
   it('a registry that ignores Range on the resume: the bytes already kept are skipped', async () => {
-    proxy.on('GET', bigLayer(), async (ctx) => resetAfter(ctx, await ctx.forward(), 300_000));
-    proxy.on('GET', bigLayer(), async (ctx) => ctx.reply(await ctx.forward({ headers: withoutRange(ctx.req.headers) })));
+    src.proxy.on('GET', bigLayer(), async (ctx) => resetAfter(ctx, await ctx.forward(), 300_000));
+    src.proxy.on('GET', bigLayer(), async (ctx) => ctx.reply(await ctx.forward({ headers: withoutRange(ctx.req.headers) })));
     const { store } = await pullFresh();
     try {
       expect((await store.store.readBlob(img.manifest.layers[0]!.digest)).equals(img.layers[0]!)).toBe(true);
-      expect(proxy.seen.filter((r) => bigLayer().test(r.url))[1]!.headers.range).toMatch(/^bytes=\d+-/);
+      expect(src.proxy.seen.filter((r) => bigLayer().test(r.url))[1]!.headers.range).toMatch(/^bytes=\d+-/);
     } finally {
       await store.dispose();
     }
   });
 
   it('truncated body (clean close before Content-Length): resumes and completes', async () => {
-    proxy.on('GET', bigLayer(), async (ctx) => truncateAfter(ctx, await ctx.forward(), 100_000));
+    src.proxy.on('GET', bigLayer(), async (ctx) => truncateAfter(ctx, await ctx.forward(), 100_000));
     const { store } = await pullFresh();
     try {
       expect(await store.store.hasBlob(img.manifest.layers[0]!.digest)).toBe(true);
@@ -98,7 +78,7 @@ describe('faults through a loopback proxy', () => {
   });
 
   it('a body that keeps getting truncated ends in a clear error after bounded attempts, nothing kept', async () => {
-    proxy.on('GET', bigLayer(), async (ctx) => truncateAfter(ctx, await ctx.forward({ headers: withoutRange(ctx.req.headers) }), 1000), 4);
+    src.proxy.on('GET', bigLayer(), async (ctx) => truncateAfter(ctx, await ctx.forward({ headers: withoutRange(ctx.req.headers) }), 1000), 4);
     const store = await tempStore();
     try {
       const e = await rejection(pull(store.store, ref(), fast));
@@ -113,19 +93,19 @@ describe('faults through a loopback proxy', () => {
   });
 
   it('500 then success on the manifest', async () => {
-    proxy.on('GET', /\/manifests\/1$/, (ctx) => { ctx.res.writeHead(500); ctx.res.end('boom'); });
+    src.proxy.on('GET', /\/manifests\/1$/, (ctx) => { ctx.res.writeHead(500); ctx.res.end('boom'); });
     const { result, store } = await pullFresh();
     await store.dispose();
     expect(result.manifestDigest).toBe(img.descriptor.digest);
-    expect(proxy.seen.filter((r) => /\/manifests\/1$/.test(r.url)).length).toBe(2);
+    expect(src.proxy.seen.filter((r) => /\/manifests\/1$/.test(r.url)).length).toBe(2);
   });
 
   it('429 with Retry-After on a push, then success', async () => {
     const s = await tempStore();
     try {
-      await makeRandomImage(s.store, `${proxy.addr}/${repo}-429:1`, [100]);
-      proxy.on('HEAD', /\/blobs\//, (ctx) => { ctx.res.writeHead(429, { 'retry-after': '1' }); ctx.res.end(); });
-      const r = await push(s.store, `${proxy.addr}/${repo}-429:1`, undefined, fast);
+      await makeRandomImage(s.store, `${src.proxy.addr}/${repo}-429:1`, [100]);
+      src.proxy.on('HEAD', /\/blobs\//, (ctx) => { ctx.res.writeHead(429, { 'retry-after': '1' }); ctx.res.end(); });
+      const r = await push(s.store, `${src.proxy.addr}/${repo}-429:1`, undefined, fast);
       expect(r.digest).toMatch(/^sha256:/);
     } finally {
       await s.dispose();
@@ -133,25 +113,25 @@ describe('faults through a loopback proxy', () => {
   });
 
   it('persistent 503 stops after the bounded attempts; 404 is never retried', async () => {
-    proxy.on('GET', /\/manifests\/1$/, (ctx) => { ctx.res.writeHead(503); ctx.res.end(); }, 4);
+    src.proxy.on('GET', /\/manifests\/1$/, (ctx) => { ctx.res.writeHead(503); ctx.res.end(); }, 4);
     const store = await tempStore();
     try {
       const e = await rejection(pull(store.store, ref(), fast));
       expect(e.code).toBe('REGISTRY');
       expect(e.message).toMatch(/answered 503/);
-      expect(proxy.seen.filter((r) => /\/manifests\/1$/.test(r.url)).length).toBe(4);
-      proxy.clear();
-      const nf = await rejection(pull(store.store, `${proxy.addr}/${repo}:nope`, fast));
+      expect(src.proxy.seen.filter((r) => /\/manifests\/1$/.test(r.url)).length).toBe(4);
+      src.proxy.clear();
+      const nf = await rejection(pull(store.store, `${src.proxy.addr}/${repo}:nope`, fast));
       expect(nf.code).toBe('NOT_FOUND');
       expect(nf.message).toMatch(/MANIFEST_UNKNOWN/);
-      expect(proxy.seen.filter((r) => /\/manifests\/nope$/.test(r.url)).length).toBe(1);
+      expect(src.proxy.seen.filter((r) => /\/manifests\/nope$/.test(r.url)).length).toBe(1);
     } finally {
       await store.dispose();
     }
   });
 
   it('wrong digest: the blob is refused, both digests named, nothing half-written', async () => {
-    proxy.on('GET', bigLayer(), async (ctx) => {
+    src.proxy.on('GET', bigLayer(), async (ctx) => {
       const u = await ctx.forward();
       const body = Buffer.from(u.body);
       body[body.length - 1] ^= 0xff;
@@ -175,13 +155,13 @@ describe('faults through a loopback proxy', () => {
   });
 
   it('a manifest whose bytes do not match the digest asked for is refused', async () => {
-    proxy.on('GET', new RegExp(`/manifests/${img.descriptor.digest}$`), async (ctx) => {
+    src.proxy.on('GET', new RegExp(`/manifests/${img.descriptor.digest}$`), async (ctx) => {
       const u = await ctx.forward();
       ctx.reply({ ...u, body: Buffer.concat([u.body, Buffer.from('  ')]) });
     });
     const store = await tempStore();
     try {
-      const e = await rejection(pull(store.store, `${proxy.addr}/${repo}@${img.descriptor.digest}`, fast));
+      const e = await rejection(pull(store.store, `${src.proxy.addr}/${repo}@${img.descriptor.digest}`, fast));
       expect(e.code).toBe('DIGEST_MISMATCH');
     } finally {
       await store.dispose();
@@ -189,7 +169,7 @@ describe('faults through a loopback proxy', () => {
   });
 
   it('unknown manifest media type and schema 1 are refused clearly', async () => {
-    proxy.on('GET', /\/manifests\/1$/, async (ctx) => {
+    src.proxy.on('GET', /\/manifests\/1$/, async (ctx) => {
       const u = await ctx.forward();
       const doc = JSON.parse(u.body.toString()) as Record<string, unknown>;
       doc.mediaType = 'application/vnd.example.unknown+json';
@@ -200,7 +180,7 @@ describe('faults through a loopback proxy', () => {
       const e = await rejection(pull(store.store, ref(), fast));
       expect(e.code).toBe('UNSUPPORTED');
       expect(e.message).toMatch(/unknown manifest media type "application\/vnd.example.unknown\+json"/);
-      proxy.on('GET', /\/manifests\/1$/, (ctx) => {
+      src.proxy.on('GET', /\/manifests\/1$/, (ctx) => {
         ctx.res.writeHead(200, { 'content-type': MediaType.DOCKER_SCHEMA1_SIGNED });
         ctx.res.end(JSON.stringify({ schemaVersion: 1, name: repo, tag: '1', fsLayers: [] }));
       });
@@ -224,11 +204,11 @@ describe('faults through a loopback proxy', () => {
       const d = await tempStore();
       try {
         const events: RegistryEvent[] = [];
-        const r = await pull(d.store, `${name}:1`, { ...fast, mirrors: [`http://127.0.0.1:${dead}`, `http://${proxy.addr}`], onEvent: (e) => events.push(e) });
+        const r = await pull(d.store, `${name}:1`, { ...fast, mirrors: [`http://127.0.0.1:${dead}`, `http://${src.proxy.addr}`], onEvent: (e) => events.push(e) });
         expect(r.ref.toString()).toBe(`docker.io/library/${name}:1`);
         expect(await d.store.resolve(`docker.io/library/${name}:1`)).toBeDefined();
         expect(events.some((e) => e.type === 'warning' && /mirror 127\.0\.0\.1:\d+ failed/.test(e.message))).toBe(true);
-        expect(proxy.seen.some((q) => q.url === `/v2/library/${name}/manifests/1`)).toBe(true);
+        expect(src.proxy.seen.some((q) => q.url === `/v2/library/${name}/manifests/1`)).toBe(true);
       } finally {
         await d.dispose();
       }

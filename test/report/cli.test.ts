@@ -1,23 +1,15 @@
-import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bench, BASE, type Bench } from '../build/helpers.js';
+import { runKiln, type KilnRun } from '../helpers/kiln-cli.js';
 import { checkWellFormed } from './xml-check.js';
 
 /** `kiln build --report` through bin/kiln (dist/ is built by `npm test` before vitest runs). */
-const REPO = path.resolve(import.meta.dirname, '..', '..');
 let b: Bench;
 
-function kiln(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(REPO, 'bin', 'kiln'), '--root', b.root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function kiln(args: string[]): Promise<KilnRun> {
+  return runKiln(['--root', b.root, ...args]);
 }
 
 beforeAll(async () => {

@@ -3,13 +3,25 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isKilnError } from '../../src/errors/index.js';
-import { runSandbox } from '../../src/sandbox/sandbox.js';
+import { runSandbox, type SandboxRequest } from '../../src/sandbox/sandbox.js';
 import { sweepMounts } from '../../src/sandbox/scratch.js';
 import { listContainers } from '../../src/sandbox/runtime.js';
 import { leftovers, makeEnv, type TestEnv } from './fixtures.js';
 
 let env: TestEnv;
 const mine = (ids: string[], pid: number): string[] => ids.filter((c) => c.startsWith(`kiln-r${pid.toString(36)}.`));
+
+/** A RUN of `args` on the test rootfs with no environment, from /, on the host network. */
+const onTestRootfs = (args: string[]): SandboxRequest => ({ storeRoot: env.root, lowerdirs: [env.lower], args, env: [], workdir: '/', network: 'host' });
+
+/** No mount, runc container, cgroup or scratch dir of this process is left. */
+async function expectNothingLeft(): Promise<void> {
+  const l = await leftovers(env.root);
+  expect(l.mounts).toEqual([]);
+  expect(mine(l.containers, process.pid)).toEqual([]);
+  expect(mine(l.cgroups, process.pid)).toEqual([]);
+  expect(l.tmp).toEqual([]);
+}
 
 beforeAll(() => {
   env = makeEnv();
@@ -21,12 +33,7 @@ describe('cleanup', () => {
     const ac = new AbortController();
     let sawStart = false;
     const p = runSandbox({
-      storeRoot: env.root,
-      lowerdirs: [env.lower],
-      args: ['/bin/sh', '-c', 'echo started; echo data > /tmp/file; sleep 60'],
-      env: [],
-      workdir: '/',
-      network: 'host',
+      ...onTestRootfs(['/bin/sh', '-c', 'echo started; echo data > /tmp/file; sleep 60']),
       mounts: [{ type: 'secret', id: 's', data: Buffer.from('x') }, { type: 'cache', target: '/cache' }],
       signal: ac.signal,
       onOutput: (_s, line) => {
@@ -39,22 +46,14 @@ describe('cleanup', () => {
     const err = await p.then(() => undefined, (e: unknown) => e);
     expect(sawStart).toBe(true);
     expect(isKilnError(err) && err.code).toBe('CANCELLED');
-    const l = await leftovers(env.root);
-    expect(l.mounts).toEqual([]);
-    expect(mine(l.containers, process.pid)).toEqual([]);
-    expect(mine(l.cgroups, process.pid)).toEqual([]);
-    expect(l.tmp).toEqual([]);
+    await expectNothingLeft();
   });
 
   test('ten RUNs aborted at different moments (setup, container start, mid-run) leave nothing behind', async () => {
     for (let i = 0; i < 10; i++) {
       const ac = new AbortController();
       const p = runSandbox({
-        storeRoot: env.root,
-        lowerdirs: [env.lower],
-        args: ['/bin/sh', '-c', 'echo started; sleep 60'],
-        env: [],
-        workdir: '/',
+        ...onTestRootfs(['/bin/sh', '-c', 'echo started; sleep 60']),
         network: i % 2 ? 'none' : 'host',
         mounts: [{ type: 'tmpfs', target: '/t' }, { type: 'cache', target: '/c', id: 'abort-cache', sharing: 'locked' }],
         signal: ac.signal,
@@ -67,17 +66,13 @@ describe('cleanup', () => {
       const err = await p.then(() => undefined, (e: unknown) => e);
       expect(isKilnError(err) && err.code).toBe('CANCELLED');
     }
-    const l = await leftovers(env.root);
-    expect(l.mounts).toEqual([]);
-    expect(mine(l.containers, process.pid)).toEqual([]);
-    expect(mine(l.cgroups, process.pid)).toEqual([]);
-    expect(l.tmp).toEqual([]);
+    await expectNothingLeft();
     const strays = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((a) => a.includes('kiln-r') && a.includes(process.pid.toString(36)));
     expect(strays).toEqual([]);
   });
 
   test('an AbortSignal already aborted never starts a container', async () => {
-    const err = await runSandbox({ storeRoot: env.root, lowerdirs: [env.lower], args: ['true'], env: [], workdir: '/', network: 'host', signal: AbortSignal.abort() }).then(
+    const err = await runSandbox({ ...onTestRootfs(['true']), signal: AbortSignal.abort() }).then(
       () => undefined,
       (e: unknown) => e,
     );

@@ -6,10 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildContext } from '../../src/context/build-context.js';
-import { isKilnError } from '../../src/errors/index.js';
 import { planCopy, type CopyParams } from '../../src/steps/copy.js';
 import { isGitUrl, parseGitUrl } from '../../src/steps/copy-git.js';
-import { collect, makeTree, tempDir } from './copy-helpers.js';
+import { collect, failure, makeTree, tempDir } from './copy-helpers.js';
 
 async function add(p: Partial<CopyParams> & Pick<CopyParams, 'from' | 'sources' | 'dest'>) {
   const r = await planCopy({ kind: 'ADD', workdir: '/', now: 1000, ...p });
@@ -18,16 +17,6 @@ async function add(p: Partial<CopyParams> & Pick<CopyParams, 'from' | 'sources' 
   } finally {
     r.dispose();
   }
-}
-
-async function failure(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    if (isKilnError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('expected a KilnError');
 }
 
 /** A context holding payload.tar in every compression, under names that do not reveal it. */

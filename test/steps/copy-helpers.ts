@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, wri
 import { afterAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { isKilnError } from '../../src/errors/index.js';
 import type { LayerEntry } from '../../src/layer/types.js';
 
 const made: string[] = [];
@@ -60,4 +61,15 @@ export async function collect(entries: LayerEntry[]): Promise<Record<string, See
     out[e.path] = s;
   }
   return out;
+}
+
+/** The code and message of the KilnError `p` rejects with; anything else fails the test. */
+export async function failure(p: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    if (isKilnError(e)) return { code: e.code, message: e.message };
+    throw e;
+  }
+  throw new Error('expected a KilnError');
 }

@@ -3,9 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BuildContext } from '../../src/context/build-context.js';
 import { LayeredFs } from '../../src/context/layered-fs.js';
-import { isKilnError } from '../../src/errors/index.js';
 import { planCopy, type CopyParams } from '../../src/steps/copy.js';
-import { collect, makeTree, tempDir, type Spec } from './copy-helpers.js';
+import { collect, failure, makeTree, tempDir, type Spec } from './copy-helpers.js';
 
 function ctx(spec: Spec, opts?: { ignore?: string }): BuildContext {
   const dir = makeTree(tempDir(), spec);
@@ -16,16 +15,6 @@ function ctx(spec: Spec, opts?: { ignore?: string }): BuildContext {
 async function copy(p: Partial<CopyParams> & Pick<CopyParams, 'from' | 'sources' | 'dest'>) {
   const r = await planCopy({ workdir: '/', now: 1000, ...p });
   return { ...r, seen: await collect(r.entries) };
-}
-
-async function failure(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    if (isKilnError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('expected a KilnError');
 }
 
 /** A base image: one snapshot directory with passwd, group, /tmp 1777 and /srv owned by 33. */

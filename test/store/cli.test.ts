@@ -1,42 +1,28 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/store.js';
 import { makeBusyboxImage } from '../helpers/busybox.js';
+import { rebuildIfStale, runKiln, type KilnRun } from '../helpers/kiln-cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * The image commands end to end through `node bin/kiln` on the compiled tree.
  * dist/ is rebuilt first when a source of these commands is newer than its output.
  */
-const REPO = resolve(import.meta.dirname, '..', '..');
 const SOURCES = ['cli/commands/images', 'cli/commands/inspect', 'cli/commands/tag', 'cli/commands/rmi', 'cli/commands/save', 'cli/commands/load', 'cli/commands/prune', 'cli/commands/fsck', 'cli/store-from-options', 'store/store', 'store/gc', 'store/fsck', 'export/load', 'export/oci-archive', 'export/docker-archive'];
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let root: string;
 
-async function kiln(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [join(REPO, 'bin', 'kiln'), ...args], { env: { ...process.env, KILN_ROOT: root, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
+function kiln(args: string[], env: NodeJS.ProcessEnv = {}): Promise<KilnRun> {
+  return runKiln(args, { env: { KILN_ROOT: root, ...env } });
 }
 
 beforeAll(async () => {
-  const stale = SOURCES.some((s) => {
-    const out = join(REPO, 'dist', `${s}.js`);
-    return !existsSync(out) || statSync(out).mtimeMs < statSync(join(REPO, 'src', `${s}.ts`)).mtimeMs;
-  });
-  if (stale) {
-    // type errors elsewhere in the tree do not stop tsc from emitting
-    await promisify(execFile)(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', REPO]).catch(() => undefined);
-  }
+  await rebuildIfStale(SOURCES);
   dir = await tempDir('kiln-cli-');
   root = join(dir.path, 'root');
   const store = await Store.open(root);

@@ -1,16 +1,14 @@
-import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Digest } from '../../src/image/digest.js';
 import { Store } from '../../src/store/store.js';
 import { makeBusyboxImage } from '../helpers/busybox.js';
+import { rebuildIfStale, runKiln, type KilnRun } from '../helpers/kiln-cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { DAY, makeCacheMount, putRecord, randomLayer } from './gc-fixture.js';
 
 /** `kiln prune` and `kiln df` end to end through `node bin/kiln` on the compiled tree (rebuilt when stale). */
-const REPO = resolve(import.meta.dirname, '..', '..');
 const SOURCES = ['cli/commands/prune', 'cli/commands/df', 'cli/commands/index', 'store/gc', 'store/usage', 'store/size'];
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -18,25 +16,12 @@ let root: string;
 const keys: Digest[] = [];
 const layers: Array<{ digest: Digest; size: number }> = [];
 
-async function kiln(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [join(REPO, 'bin', 'kiln'), ...args], { env: { ...process.env, KILN_ROOT: root } });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
+function kiln(args: string[]): Promise<KilnRun> {
+  return runKiln(args, { env: { KILN_ROOT: root } });
 }
 
 beforeAll(async () => {
-  const stale = SOURCES.some((s) => {
-    const out = join(REPO, 'dist', `${s}.js`);
-    return !existsSync(out) || statSync(out).mtimeMs < statSync(join(REPO, 'src', `${s}.ts`)).mtimeMs;
-  });
-  if (stale) {
-    // type errors elsewhere in the tree do not stop tsc from emitting
-    await promisify(execFile)(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', REPO]).catch(() => undefined);
-  }
+  await rebuildIfStale(SOURCES);
   dir = await tempDir('kiln-gc-cli-');
   root = join(dir.path, 'root');
   const store = await Store.open(root);
