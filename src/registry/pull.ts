@@ -195,7 +195,7 @@ async function downloadResumable(store: RegistryStore, client: RegistryClient, r
     for await (const c of createReadStream(part.path, { start: 0, end: offset - 1 })) hash.update(c as Buffer);
     progress.emit('resumed', offset);
   }
-  const out = createWriteStream(part.path, { flags: offset > 0 ? 'a' : 'w' });
+  const out = createWriteStream(part.path, { flags: offset > 0 ? 'a' : 'w', highWaterMark: 1024 * 1024 });
   try {
     for await (const chunk of client.blob(r, desc, { endpoint: ep, start: offset, onProgress: (n, phase) => progress.emit(phase, offset + n) })) {
       hash.update(chunk);
