@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import os from 'node:os';
 import type { Digest } from '../image/digest.js';
@@ -69,9 +69,13 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
   const tags = (options.tags ?? []).map((t) => parseReference(t).toString());
 
   const root = options.root ?? defaultRoot();
-  // mounts and containers of builds that were killed go first, so the store can sweep their scratch dirs
-  const { sweepMounts } = await import('../sandbox/scratch.js');
-  await sweepMounts(root).catch(() => undefined);
+  // mounts and containers of builds that were killed go first, so the store can sweep their scratch dirs;
+  // a killed build always leaves a scratch dir in tmp/, so an empty tmp/ needs no sweep (nor a `runc list`)
+  const leftovers = (await readdir(path.join(root, 'tmp')).catch(() => [] as string[])).filter((n) => n !== 'partial');
+  if (leftovers.length) {
+    const { sweepMounts } = await import('../sandbox/scratch.js');
+    await sweepMounts(root).catch(() => undefined);
+  }
   const store = await Store.open(root);
   try {
     const sourceDateEpoch = options.sourceDateEpoch ?? epochFromEnv();
