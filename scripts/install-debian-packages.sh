@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what kiln and its tests need from Debian (as root). Idempotent.
+# `install-debian-packages.sh bench` adds what `npm run bench` needs (debootstrap, GNU time, Buildah).
 set -euo pipefail
 cd "$(dirname "$0")"
-mapfile -t pkgs < <(grep -v '^#' debian-packages.txt | grep -v '^$')
+lists=(debian-packages.txt)
+[ "${1:-}" = bench ] && lists+=(debian-packages-bench.txt)
+mapfile -t pkgs < <(cat "${lists[@]}" | grep -v '^#' | grep -v '^$')
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
