@@ -8,6 +8,7 @@ import { build } from '../../src/build/build.js';
 import type { BuildOptions, BuildResult } from '../../src/build/options.js';
 import type { BuildEvent } from '../../src/solver/events.js';
 import { makeBusyboxImage } from '../helpers/busybox.js';
+import { expectValidStore } from '../helpers/oci-validate.js';
 
 export const BASE = 'localhost/busybox:latest';
 
@@ -74,8 +75,13 @@ export async function bench(): Promise<Bench> {
       s = undefined;
     },
     async cleanup() {
-      await s?.close();
-      await rm(dir, { recursive: true, force: true });
+      try {
+        // every manifest, index and config the builds wrote passes the OCI schemas
+        await expectValidStore(await open());
+      } finally {
+        await s?.close();
+        await rm(dir, { recursive: true, force: true });
+      }
     },
   };
 }

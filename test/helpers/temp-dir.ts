@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../src/store/store.js';
+import { expectValidStore } from './oci-validate.js';
 
 /** A fresh directory under the system temp dir; `cleanup` removes it. */
 export async function tempDir(prefix = 'kiln-test-'): Promise<{ path: string; cleanup: () => Promise<void> }> {
@@ -9,16 +10,25 @@ export async function tempDir(prefix = 'kiln-test-'): Promise<{ path: string; cl
   return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
 }
 
-/** A Store on a fresh temp root; `cleanup` closes it and removes the root. */
-export async function tempStore(): Promise<{ store: Store; root: string; cleanup: () => Promise<void> }> {
+/**
+ * A Store on a fresh temp root; `cleanup` checks every document in it against
+ * the OCI schemas (so each manifest, index and config any test made is
+ * validated), then closes it and removes the root.
+ */
+export async function tempStore(opts: { schemaCheck?: boolean } = {}): Promise<{ store: Store; root: string; cleanup: () => Promise<void> }> {
   const dir = await tempDir('kiln-store-');
   const store = await Store.open(join(dir.path, 'root'));
   return {
     store,
     root: store.root,
     cleanup: async () => {
-      await store.close();
-      await dir.cleanup();
+      try {
+        // a test that damages its store on purpose opts out
+        if (opts.schemaCheck !== false) await expectValidStore(store);
+      } finally {
+        await store.close();
+        await dir.cleanup();
+      }
     },
   };
 }

@@ -56,7 +56,7 @@ describe('prune', () => {
 
 describe('fsck', () => {
   let t: Awaited<ReturnType<typeof tempStore>>;
-  beforeEach(async () => (t = await tempStore()));
+  beforeEach(async () => (t = await tempStore({ schemaCheck: false })));
   afterEach(async () => t.cleanup());
 
   it('reports a healthy store as such', async () => {

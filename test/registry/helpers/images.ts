@@ -1,3 +1,4 @@
+import { tempStore as sharedTempStore } from '../../helpers/temp-dir.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,11 +7,10 @@ import { MediaType } from '../../../src/image/media-types.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../../../src/image/types.js';
 import { Store } from '../../../src/store/store.js';
 
-/** A fresh Store in a temp dir; `dispose` closes it and deletes the dir. */
+/** A fresh Store in a temp dir (the shared helper, which schema-checks it at the end); `dispose` closes and deletes it. */
 export async function tempStore(): Promise<{ store: Store; root: string; dispose: () => Promise<void> }> {
-  const root = await mkdtemp(join(tmpdir(), 'kiln-reg-store-'));
-  const store = await Store.open(root);
-  return { store, root, dispose: async () => { await store.close(); await rm(root, { recursive: true, force: true }); } };
+  const t = await sharedTempStore();
+  return { store: t.store, root: t.root, dispose: t.cleanup };
 }
 
 export interface TestImage {
