@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "demo: run as root (kiln's RUN sandbox needs mount and runc): sudo bash scripts/demo.sh" >&2
+  echo "demo: run as root (kiln's RUN sandbox needs mount and runc), e.g. sudo bash scripts/demo.sh" >&2
   exit 1
 fi
 # everything the demo and the test suite need, so `npm test` works right after
