@@ -2,6 +2,8 @@ import type { Descriptor, ImageConfig } from '../image/types.js';
 import type { Digest } from '../image/digest.js';
 import type { BuildEvent } from '../solver/events.js';
 import type { Compression } from '../layer/types.js';
+import type { ResourceLimits as SandboxLimits } from '../sandbox/bundle.js';
+import type { Ulimit } from '../sandbox/rlimits.js';
 import { KilnError } from '../errors/index.js';
 import type { CacheExportSpec, CacheImportSpec } from '../cache/transfer.js';
 
@@ -27,14 +29,8 @@ export type OutputSpec =
   | { type: 'local'; dest: string }
   | { type: 'tar'; dest: string };
 
-export interface ResourceLimits {
-  memory?: number;
-  cpuQuota?: number;
-  cpuPeriod?: number;
-  cpus?: number;
-  pidsLimit?: number;
-  ulimits?: Array<{ name: string; soft: number; hard: number }>;
-}
+/** Limits for every RUN: the sandbox's cgroup limits plus rlimits (`--ulimit`). */
+export type ResourceLimits = SandboxLimits & { ulimits?: Ulimit[] };
 
 /** `kiln build` as a typed object; the CLI is a thin layer over it. */
 export interface BuildOptions {
