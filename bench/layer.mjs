@@ -1,16 +1,17 @@
-// Layer writer benchmark: `npm run build && node bench/layer.mjs [--mb 500] [--files 20000] [--only REGEX]`.
-// Prints MB/s of writeLayer for a large incompressible file and for many small files, with wall
+// Layer benchmark: `npm run build && node bench/layer.mjs [--mb 500] [--files 20000] [--runs 5] [--only REGEX]`.
+// Prints MB/s of writeLayer for a large incompressible file and for many small files, and of
+// extractLayer for the many-small-files layer (median of --runs extractions), with wall
 // time, CPU time (less sensitive to other load on the machine) and peak RSS. Each case runs in
 // its own process so peak RSS is per case.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { entriesFromDirectory, gzipPool, writeLayer } from '../dist/layer/index.js';
+import { entriesFromDirectory, extractLayer, gzipPool, writeLayer } from '../dist/layer/index.js';
 
 /** CPU seconds of finished child processes (the zstd CLI), from /proc: cutime + cstime. */
 function childrenCpu() {
@@ -32,6 +33,7 @@ const arg = (name, dflt) => {
 };
 const MB = arg('mb', 500);
 const FILES = arg('files', 20000);
+const RUNS = arg('runs', 5);
 
 /** A minimal BlobStore: streams to a file and hashes, like the real store minus fsync/rename. */
 function fileStore(dir) {
@@ -96,6 +98,7 @@ const CASES = [
   ['real', 'zstd -3 -T0', { compression: 'zstd' }],
   ['small', 'gzip', {}],
   ['small', 'uncompressed', { compression: 'uncompressed' }],
+  ['extract', 'extractLayer, gzip layer', {}],
 ];
 
 const caseArg = process.argv.indexOf('--case');
@@ -116,7 +119,7 @@ if (caseArg < 0) {
   try {
     for (let i = 0; i < CASES.length; i++) {
       if (only && !only.test(`${CASES[i][0]} ${CASES[i][1]}`)) continue;
-      const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--case', String(i), '--mb', String(MB), '--files', String(FILES), '--ctx', ctx, '--bytes', String(bytes)], { encoding: 'utf8' });
+      const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--case', String(i), '--mb', String(MB), '--files', String(FILES), '--ctx', ctx, '--bytes', String(bytes), '--runs', String(RUNS)], { encoding: 'utf8' });
       rows.push(JSON.parse(out));
     }
   } finally {
@@ -127,6 +130,10 @@ if (caseArg < 0) {
   console.log(`load average during the run: ${load} (${(await import('node:os')).availableParallelism()} cores); CPU seconds = user + system of the process, its worker threads and the zstd child`);
 } else {
   const [kind, label, opts] = CASES[Number(process.argv[caseArg + 1])];
+  if (kind === 'extract') {
+    await benchExtract(label, opts);
+    process.exit(0);
+  }
   const root = mkdtempSync(join(tmpdir(), 'kiln-bench-layer-'));
   const store = fileStore(root);
   const big = Math.floor((MB * 1e6) / (1 << 20)) * (1 << 20);
@@ -156,6 +163,61 @@ if (caseArg < 0) {
       // and the total CPU time spread over the cores.
       'idle-machine estimate s': Math.max(mainCpu, cpuAll / availableParallelism()).toFixed(2),
       ratio: (w.size / w.uncompressedSize).toFixed(3),
+      'peak RSS MB': (process.resourceUsage().maxRSS / 1024).toFixed(0),
+    }),
+  );
+}
+
+/**
+ * Extracts the small-file layer RUNS times into fresh directories and reports the median run:
+ * extraction of many small files is dominated by file creation, which varies with what the disk
+ * is doing, so one run says little. The trees are removed only at the end: ext4 skips inodes
+ * deleted in the last few seconds when allocating (recently_deleted, a scan whose cost grows
+ * with the number of such inodes), so deleting between runs would mostly measure that.
+ */
+async function benchExtract(label, opts) {
+  const ctxArg = process.argv[process.argv.indexOf('--ctx') + 1];
+  const bytes = Number(process.argv[process.argv.indexOf('--bytes') + 1]);
+  const root = mkdtempSync(join(tmpdir(), 'kiln-bench-extract-'));
+  const blob = join(root, 'layer');
+  const keep = {
+    async writeBlob(data) {
+      const out = createWriteStream(blob);
+      let size = 0;
+      for await (const c of data) {
+        size += c.length;
+        if (!out.write(c)) await new Promise((r) => out.once('drain', r));
+      }
+      out.end();
+      await finished(out);
+      return { digest: 'sha256:0', size };
+    },
+  };
+  const w = await writeLayer(entriesFromDirectory(ctxArg), keep, opts);
+  const runs = [];
+  for (let i = 0; i < RUNS; i++) {
+    const dest = join(root, `x${i}`);
+    const cpu0 = process.cpuUsage();
+    const main0 = mainThreadCpu();
+    const t = performance.now();
+    await extractLayer(createReadStream(blob), w.mediaType, dest);
+    const s = (performance.now() - t) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    runs.push({ s, cpu: (cpu.user + cpu.system) / 1e6, main: mainThreadCpu() - main0 });
+  }
+  await gzipPool().close();
+  rmSync(root, { recursive: true, force: true });
+  const median = (f) => runs.map(f).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
+  const s = median((r) => r.s);
+  process.stdout.write(
+    JSON.stringify({
+      bench: `${FILES} small files (${(bytes / 1e6).toFixed(1)} MB), ${label}, median of ${RUNS}`,
+      'wall s': s.toFixed(2),
+      'MB/s': (bytes / 1e6 / s).toFixed(0),
+      'CPU s': median((r) => r.cpu).toFixed(2),
+      'main-thread CPU s': median((r) => r.main).toFixed(2),
+      'idle-machine estimate s': '',
+      ratio: `runs: ${runs.map((r) => r.s.toFixed(2)).join(' ')}`,
       'peak RSS MB': (process.resourceUsage().maxRSS / 1024).toFixed(0),
     }),
   );

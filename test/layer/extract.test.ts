@@ -1,4 +1,4 @@
-import { createReadStream, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, existsSync, writeFileSync } from 'node:fs';
+import { createReadStream, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -126,7 +126,7 @@ function rawTar(list: Array<Partial<LayerEntry> & { path: string; type: LayerEnt
   const parts: Buffer[] = [];
   for (const e of list) {
     const body = Buffer.from(e.body ?? '');
-    parts.push(encodeHeader({ mode: 0o644, uid: 0, gid: 0, mtime: 0, ...e, size: body.length }, 0));
+    parts.push(encodeHeader({ mode: 0o644, uid: 0, gid: 0, mtime: 0, ...e, size: body.length }, e.mtime ?? 0));
     parts.push(body, Buffer.alloc(paddingFor(body.length)));
   }
   parts.push(END_OF_ARCHIVE);
@@ -215,6 +215,50 @@ describe('extractLayer refuses unsafe entries', () => {
     expect(readlinkSync(join(target, 'esc'))).toBe(outside);
     expect(readlinkSync(join(target, 'h'))).toBe(outside);
     expect(lstatSync(join(target, 'h')).ino).toBe(lstatSync(join(target, 'esc')).ino);
+  });
+
+  it('extracts many small files, hardlinks to them, replacements and a whiteout to the tree GNU tar makes', async () => {
+    const list: Parameters<typeof rawTar>[0] = [{ path: 'a', type: 'directory', mode: 0o755 }, { path: 'b', type: 'directory', mode: 0o750, uid: 7 }];
+    for (let i = 0; i < 600; i++) {
+      const dir = i % 3 === 0 ? 'b' : 'a';
+      list.push({ path: `${dir}/f${i}`, type: 'file', body: `${i}\n`.repeat(i % 50), mode: 0o600 + (i % 8) * 0o10, uid: i % 5, gid: i % 7, mtime: 1_700_000_000 + i });
+      // A hardlink right after its target: the target must exist (and be complete) first.
+      if (i % 25 === 0) list.push({ path: `${dir}/l${i}`, type: 'hardlink', linkname: `${dir}/f${i}` });
+    }
+    list.push(
+      { path: 'a/big', type: 'file', body: 'B'.repeat(300 << 10), mode: 0o640, mtime: 1_650_000_000 },
+      { path: 'a/f1', type: 'file', body: 'replaced', mode: 0o700, uid: 9, mtime: 1_600_000_000 }, // replaces a file
+      { path: 'a/f2', type: 'symlink', linkname: 'f1' }, // a file replaced by a symlink
+      { path: 'b/f0', type: 'file', body: 'new inode', mtime: 1_600_000_001 }, // b/l0 keeps the old one
+      { path: 'a/f4', type: 'file', body: 'last', mode: 0o604 },
+      { path: 'a/.wh.f7', type: 'file' },
+    );
+    const tar = rawTar(list);
+    const ours = fresh();
+    await extractLayer(Readable.from([tar]), MediaType.OCI_LAYER, ours);
+    const gnu = fresh();
+    mkdirSync(gnu);
+    sh('tar', ['--numeric-owner', '-xpf', '-', '-C', gnu], tar);
+    // GNU tar knows no whiteouts: it writes ".wh.f7" as a file and keeps "f7".
+    rmSync(join(gnu, 'a/.wh.f7'));
+    rmSync(join(gnu, 'a/f7'));
+    // Directory times are left out: removing GNU tar's whiteout file changes a/'s, and GNU tar
+    // applies b/'s before the late b/f0 entry changes it. The round-trip test covers them.
+    const tree = (root: string): string =>
+      sh('find', [root, '-printf', '%P %y %m %U:%G %n %s %T@ %l\\n'])
+        .toString()
+        .split('\n')
+        .filter((l) => !l.startsWith(' ') && !l.startsWith('a/f7 '))
+        .map((l) => (l.split(' ')[1] === 'd' ? l.split(' ').slice(0, 6).join(' ') : l))
+        .sort()
+        .join('\n');
+    const contents = (root: string): string => sh('sh', ['-c', 'cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum', 'sh', root]).toString();
+    expect(tree(ours)).toBe(tree(gnu));
+    expect(contents(ours)).toBe(contents(gnu));
+    const wh = lstatSync(join(ours, 'a/f7'));
+    expect([wh.isCharacterDevice(), wh.rdev]).toEqual([true, 0]);
+    expect(lstatSync(join(ours, 'b/l0')).ino).not.toBe(lstatSync(join(ours, 'b/f0')).ino);
+    expect(lstatSync(join(ours, 'a/l25')).ino).toBe(lstatSync(join(ours, 'a/f25')).ino);
   });
 
   it('lets a later entry replace an earlier one (tar semantics)', async () => {
