@@ -1,4 +1,5 @@
 import { sha256, type Digest } from '../image/digest.js';
+import { canonicalJSON } from '../image/canonical-json.js';
 
 /** Everything a step's result depends on; equal inputs ⇒ equal key. */
 export interface StepKeyInput {
@@ -12,31 +13,14 @@ export interface StepKeyInput {
   inputs: string[];
 }
 
-/**
- * JSON with object keys sorted at every level, no whitespace; `undefined`
- * members are dropped as JSON.stringify does, so optional fields left unset
- * and fields absent hash alike.
- */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortValue(value)) ?? 'null';
-}
+/** Cache keys hash the same canonical JSON as every other document kiln digests. */
+export { canonicalJSON as canonicalJson } from '../image/canonical-json.js';
 
-function sortValue(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map((x) => (x === undefined ? null : sortValue(x)));
-  if (v !== null && typeof v === 'object') {
-    if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return sortValue((v as { toJSON(): unknown }).toJSON());
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) {
-      const x = (v as Record<string, unknown>)[k];
-      if (x !== undefined) out[k] = sortValue(x);
-    }
-    return out;
-  }
-  return v;
-}
+/** A value as explain-cache prints it; an absent one shows as null. */
+const show = (v: unknown): string => (v === undefined ? 'null' : canonicalJSON(v));
 
 export function stepCacheKey(input: StepKeyInput): Digest {
-  return sha256(canonicalJson({ v: 1, parent: input.parent, op: input.op, env: input.env, inputs: input.inputs }));
+  return sha256(canonicalJSON({ v: 1, parent: input.parent, op: input.op, env: input.env, inputs: input.inputs }));
 }
 
 /**
@@ -70,13 +54,13 @@ export function explainMiss(a: StepKeyInput, b: StepKeyInput): string[] {
 }
 
 function diffValue(path: string, x: unknown, y: unknown, out: string[]): void {
-  if (canonicalJson(x) === canonicalJson(y)) return;
+  if (show(x) === show(y)) return;
   const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
   if (isObj(x) && isObj(y)) {
     for (const k of [...new Set([...Object.keys(x), ...Object.keys(y)])].sort()) diffValue(`${path}.${k}`, x[k], y[k], out);
     return;
   }
-  out.push(`${path} changed: ${truncate(canonicalJson(x))} → ${truncate(canonicalJson(y))}`);
+  out.push(`${path} changed: ${truncate(show(x))} → ${truncate(show(y))}`);
 }
 
 function short(d: string): string {
