@@ -159,8 +159,9 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       if (spec.type === 'inline') continue;
       const t0 = Date.now();
       try {
-        for (const r of await recordsFor(spec.mode)) if (r.layer) await ensureLayers([{ descriptor: r.layer, diffID: r.layer.diffID }]);
-        await exportCache(store, spec, await recordsFor(spec.mode), access);
+        const records = await recordsFor(spec.mode);
+        for (const r of records) if (r.layer) await ensureLayers([{ descriptor: r.layer, diffID: r.layer.diffID }]);
+        await exportCache(store, spec, records, access);
         emit({ type: 'phase', name: 'export', state: 'done', detail: `cache to ${spec.type === 'registry' ? spec.ref : spec.dest}`, durationMs: Date.now() - t0, time: Date.now() });
       } catch (e) {
         // the image is built and stored; a cache that could not be written is worth a warning, not a failure

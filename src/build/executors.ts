@@ -18,7 +18,7 @@ import type { LayerEntry, LayerWriteOptions } from '../layer/types.js';
 import type { FsStep, StageResult, StepExecutors } from '../solver/solver.js';
 import type { StepOutcome } from '../solver/ports.js';
 import type { BuildEvent } from '../solver/events.js';
-import { DEFAULT_SHELL } from '../steps/meta.js';
+import { DEFAULT_SHELL, commandLine } from '../steps/meta.js';
 import type { BuildOptions } from './options.js';
 import type { RunMountSpec } from '../sandbox/run-mounts.js';
 
@@ -184,25 +184,23 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         const { executeRun, heredocRun } = await import('../steps/run.js');
         const shell = config.Shell ?? DEFAULT_SHELL;
         const inputs: string[] = [];
-        const mounts: RunMountSpec[] = [];
+        // mount sources are materialised only when the RUN runs: a cache hit never unpacks or downloads them
+        const mounts: Array<() => Promise<RunMountSpec>> = [];
         let args: string[];
         if (instr.cmd.form === 'exec') {
-          args = [...instr.cmd.args];
+          args = commandLine(instr.cmd, config.Shell);
         } else if (instr.heredocs.length === 1 && /^<<-?\s*["']?[A-Za-z0-9_.-]+["']?\s*$/.test(instr.cmd.text.trim())) {
           const h = instr.heredocs[0]!;
           const hr = heredocRun(shell, h.name, h.body);
           args = hr.args;
-          mounts.push(hr.mount);
+          mounts.push(async () => hr.mount);
         } else if (instr.heredocs.length) {
           // the shell reads the heredocs itself, as BuildKit does when the command has more than the heredoc
           args = [...shell, [instr.cmd.text, ...instr.heredocs.map((h) => `${h.body}${h.name}`)].join('\n')];
         } else {
-          args = [...shell, instr.cmd.text];
+          args = commandLine(instr.cmd, config.Shell);
         }
-        for (const m of instr.mounts) {
-          const spec = await mountSpec(m, resolveFrom, inputs);
-          if (spec) mounts.push(spec);
-        }
+        for (const m of instr.mounts) mounts.push(await mountSpec(m, resolveFrom, inputs));
         const network = instr.network === 'none' || instr.network === 'host' ? instr.network : (options.network ?? 'host');
         const insecure = instr.security === 'insecure';
         if (insecure && !(options.allow ?? []).includes('security.insecure')) {
@@ -221,7 +219,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
               ...(config.User ? { user: config.User } : {}),
               workdir,
               network,
-              mounts,
+              mounts: await Promise.all(mounts.map((f) => f())),
               ...(options.limits ? { limits: options.limits } : {}),
               securityInsecure: insecure,
               layer: layerOpts,
@@ -237,30 +235,28 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
     }
   }
 
-  /** RUN --mount → the sandbox's plain mount spec; content that decides the result goes into `inputs`. */
-  async function mountSpec(m: RunMount, resolveFrom: (ref: string) => Promise<FromSource>, inputs: string[]): Promise<RunMountSpec> {
+  /**
+   * RUN --mount → what goes into the cache key now (pushed to `inputs`) and a
+   * function that makes the sandbox's plain mount spec when the step runs.
+   */
+  async function mountSpec(m: RunMount, resolveFrom: (ref: string) => Promise<FromSource>, inputs: string[]): Promise<() => Promise<RunMountSpec>> {
     switch (m.type) {
       case 'bind': {
         const source = m.source ?? '';
         if (m.from !== undefined) {
           const src = await resolveFrom(m.from);
           inputs.push(`bind:${m.target}:${src.key}:${source}`);
-          const dir = await rootfsDir(layersOf(src));
-          return { type: 'bind' as const, target: m.target, source: path.join(dir, safeSub(source)), readwrite: !m.readonly };
+          return async () => ({ type: 'bind', target: m.target, source: path.join(await rootfsDir(layersOf(src)), safeSub(source)), readwrite: !m.readonly });
         }
         const c = ctx();
         const rel = safeSub(source);
         inputs.push(`bind:${m.target}:${hashSelection(c, [rel === '' ? '.' : rel], hashes())}`);
-        return { type: 'bind' as const, target: m.target, source: path.join(c.root, rel), readwrite: !m.readonly };
+        return async () => ({ type: 'bind', target: m.target, source: path.join(c.root, rel), readwrite: !m.readonly });
       }
       case 'cache': {
-        let seedFrom: string | undefined;
-        if (m.from !== undefined) {
-          const src = await resolveFrom(m.from);
-          seedFrom = path.join(await rootfsDir(layersOf(src)), safeSub(m.source ?? ''));
-        }
-        return {
-          type: 'cache' as const,
+        const src = m.from !== undefined ? await resolveFrom(m.from) : undefined;
+        return async () => ({
+          type: 'cache',
           target: m.target,
           id: m.id ?? m.target,
           sharing: m.sharing,
@@ -268,33 +264,35 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
           uid: m.uid,
           gid: m.gid,
           readonly: m.readonly,
-          ...(seedFrom ? { seedFrom } : {}),
-        };
+          ...(src ? { seedFrom: path.join(await rootfsDir(layersOf(src)), safeSub(m.source ?? '')) } : {}),
+        });
       }
       case 'tmpfs':
-        return { type: 'tmpfs' as const, target: m.target, ...(m.size !== undefined ? { size: m.size } : {}) };
+        return async () => ({ type: 'tmpfs', target: m.target, ...(m.size !== undefined ? { size: m.size } : {}) });
       case 'secret': {
         const s = (options.secrets ?? []).find((x) => x.id === m.id);
         inputs.push(`secret:${m.id}:${s ? 'present' : 'absent'}`);
-        let data: Uint8Array | undefined;
-        if (s?.src) data = await readFile(s.src);
-        else if (s?.env !== undefined && process.env[s.env] !== undefined) data = Buffer.from(process.env[s.env]!);
-        return {
-          type: 'secret' as const,
-          id: m.id,
-          ...(m.target !== undefined ? { target: m.target } : {}),
-          ...(m.env !== undefined ? { env: m.env } : {}),
-          required: m.required,
-          mode: m.mode,
-          uid: m.uid,
-          gid: m.gid,
-          ...(data ? { data } : {}),
+        return async () => {
+          let data: Uint8Array | undefined;
+          if (s?.src) data = await readFile(s.src);
+          else if (s?.env !== undefined && process.env[s.env] !== undefined) data = Buffer.from(process.env[s.env]!);
+          return {
+            type: 'secret',
+            id: m.id,
+            ...(m.target !== undefined ? { target: m.target } : {}),
+            ...(m.env !== undefined ? { env: m.env } : {}),
+            required: m.required,
+            mode: m.mode,
+            uid: m.uid,
+            gid: m.gid,
+            ...(data ? { data } : {}),
+          };
         };
       }
       case 'ssh': {
         const s = (options.ssh ?? []).find((x) => x.id === m.id);
         const socket = s ? (s.paths[0] ?? process.env['SSH_AUTH_SOCK']) : undefined;
-        return { type: 'ssh' as const, id: m.id, ...(m.target !== undefined ? { target: m.target } : {}), required: m.required, ...(socket ? { socket } : {}) };
+        return async () => ({ type: 'ssh', id: m.id, ...(m.target !== undefined ? { target: m.target } : {}), required: m.required, ...(socket ? { socket } : {}) });
       }
     }
   }

@@ -52,7 +52,7 @@ export function createImageSource(store: Store, options: BuildOptions, emit: (e:
   async function fromStore(ref: string, platform: Platform): Promise<BaseImage | undefined> {
     const desc = await store.resolveImage(ref);
     if (!desc) return undefined;
-    const img = await store.getImage(ref, { platform });
+    const img = await store.imageFromDescriptor(desc, { platform });
     return {
       manifestDigest: img.descriptor.digest,
       config: img.config,

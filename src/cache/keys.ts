@@ -19,6 +19,9 @@ export { canonicalJSON as canonicalJson } from '../image/canonical-json.js';
 /** A value as explain-cache prints it; an absent one shows as null. */
 const show = (v: unknown): string => (v === undefined ? 'null' : canonicalJSON(v));
 
+/** The inputs of one step's key, as kept per Dockerfile position to explain a miss. */
+export type KeyParts = StepKeyInput;
+
 export function stepCacheKey(input: StepKeyInput): Digest {
   return sha256(canonicalJSON({ v: 1, parent: input.parent, op: input.op, env: input.env, inputs: input.inputs }));
 }

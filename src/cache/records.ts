@@ -4,7 +4,7 @@ import { writeFileAtomic } from '../store/atomic-file.js';
 import type { Digest } from '../image/digest.js';
 import type { HistoryEntry } from '../image/types.js';
 import { explainMiss } from './keys.js';
-import type { KeyParts } from './chain.js';
+import type { KeyParts } from './keys.js';
 
 /** What one cached file-system step produced. Config changes never need a record: they follow from the key chain. */
 export interface CacheRecord {
@@ -33,9 +33,6 @@ export class StoreCacheIndex implements CacheIndex {
     private readonly blobExists: (d: Digest) => Promise<boolean>,
   ) {}
 
-  static recordsDir(root: string): string {
-    return path.join(root, 'cache', 'records');
-  }
 
   async get(key: Digest): Promise<CacheRecord | undefined> {
     let rec: CacheRecord;

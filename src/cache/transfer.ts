@@ -8,7 +8,7 @@ import { canonicalBytes } from '../image/canonical-json.js';
 import type { Store } from '../store/store.js';
 import { KilnError } from '../errors/index.js';
 import type { CacheIndex, CacheRecord } from './records.js';
-import type { KeyParts } from './chain.js';
+import type { KeyParts } from './keys.js';
 
 /**
  * The build cache as an OCI artifact, so CI machines share it through a

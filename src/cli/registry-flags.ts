@@ -8,11 +8,10 @@ import type { RegistryClientOptions } from '../registry/client.js';
  * (insecure registries, mirrors, debug traces) and progress lines on stderr
  * unless `--quiet`.
  */
-export async function registryClientOptions(cmd: Command, quiet: boolean | undefined): Promise<RegistryClientOptions & { root?: string }> {
+export async function registryClientOptions(cmd: Command, quiet: boolean | undefined): Promise<RegistryClientOptions> {
   const g = globalOptions(cmd);
   const { formatRegistryEvent } = await import('../registry/progress-text.js');
   return {
-    ...(g.root ? { root: g.root } : {}),
     insecureRegistries: g.insecureRegistry,
     mirrors: g.registryMirror,
     ...(g.debug ? { debug: (l: string) => process.stderr.write(`debug: ${l}\n`) } : {}),

@@ -10,7 +10,9 @@ import { ArchiveWriter, DirectoryWriter } from './archive-writer.js';
 import { tagOf, type SaveItem } from './saved-image.js';
 
 export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name';
-export const OCI_REF_ANNOTATION = 'org.opencontainers.image.ref.name';
+/** Tags in an OCI layout's index.json: the same annotation the store uses. */
+export { REF_ANNOTATION as OCI_REF_ANNOTATION } from '../store/store.js';
+import { REF_ANNOTATION as OCI_REF_ANNOTATION } from '../store/store.js';
 
 /**
  * The blobs an image needs, in the order they are written. An index is kept

@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import { KilnError } from '../errors/index.js';
-import { isDigest, type Digest } from '../image/digest.js';
+import { isDigest, sha256, type Digest } from '../image/digest.js';
 import { isIndexMediaType, isManifestMediaType, isSchema1MediaType, MediaType } from '../image/media-types.js';
 import type { Descriptor } from '../image/types.js';
 import { repositoryScope } from './auth.js';
@@ -152,7 +151,7 @@ export class RegistryClient {
       what,
     });
     const bytes = Buffer.from(await res.body.arrayBuffer());
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
+    const digest = sha256(bytes);
     if (isDigest(identifier) && identifier !== digest) {
       throw new KilnError('DIGEST_MISMATCH', `${what}: registry sent bytes with digest ${digest}, expected ${identifier}`);
     }
@@ -194,7 +193,7 @@ export class RegistryClient {
    * the digest and whether the registry acknowledged a `subject`.
    */
   async putManifest(ref: Reference, identifier: string, bytes: Buffer, mediaType: string): Promise<{ digest: Digest; subjectAcknowledged: boolean }> {
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
+    const digest = sha256(bytes);
     const what = `manifest ${ref.name}:${identifier}`;
     const res = await this.http.send(this.endpoint(ref), {
       method: 'PUT',

@@ -152,7 +152,8 @@ async function pullBlobs(
 }
 
 async function downloadBlob(store: RegistryStore, client: RegistryClient, r: Reference, desc: Descriptor, ep: Endpoint, progress: BlobProgress): Promise<void> {
-  const endpoints = ep.mirror ? client.http.endpointsFor(r, true).slice(client.http.endpointsFor(r, true).findIndex((e) => e.host === ep.host)) : [ep];
+  const all = ep.mirror ? client.http.endpointsFor(r, true) : [];
+  const endpoints = ep.mirror ? all.slice(all.findIndex((e) => e.host === ep.host)) : [ep];
   let lastError: unknown;
   for (const e of endpoints) {
     try {

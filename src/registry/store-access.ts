@@ -3,11 +3,9 @@ import type { Image } from '../image/image.js';
 import type { Descriptor, Platform } from '../image/types.js';
 import type { BlobStore, RefStore } from '../store/types.js';
 
-/** A repository of some registry that holds a blob; pushes try to mount from there. */
-export interface BlobOrigin {
-  registry: string;
-  repository: string;
-}
+import type { BlobOrigin } from '../store/store.js';
+
+export type { BlobOrigin };
 
 /**
  * What pull and push need from a store. The blob-origin and image-reading
@@ -18,7 +16,6 @@ export interface RegistryStore extends BlobStore, RefStore {
   recordBlobOrigin?(digest: Digest, registry: string, repository: string): Promise<void>;
   blobOrigins?(digest: Digest): Promise<BlobOrigin[]>;
   imageFromDescriptor?(desc: Descriptor, opts?: { platform?: Platform }): Promise<Image>;
-  /** Resumable downloads: bytes already received survive the process (see `downloadResumable`). */
-  partialBlob?(digest: Digest): Promise<{ offset: number; path: string }>;
+  /** Publishes a resumable download (`BlobStore.partialBlob`) once complete; `computed` is its digest as hashed while written. */
   commitPartialBlob?(digest: Digest, expectSize?: number, computed?: Digest): Promise<{ digest: Digest; size: number }>;
 }

@@ -1,5 +1,5 @@
 import type { Instruction } from '../frontend/instructions.js';
-import { DEFAULT_SHELL } from '../steps/meta.js';
+import { commandLine } from '../steps/meta.js';
 
 /**
  * `created_by` as BuildKit writes it: RUN shows the build args it saw
@@ -11,7 +11,7 @@ export function createdBy(instr: Instruction, args: Array<{ name: string; value:
     case 'RUN': {
       const visible = args.filter((a) => !a.hidden);
       const prefix = visible.length ? `|${visible.length} ${visible.map((a) => `${a.name}=${a.value}`).join(' ')} ` : '';
-      const cmd = instr.cmd.form === 'exec' ? instr.cmd.args.join(' ') : [...(shell ?? DEFAULT_SHELL), instr.cmd.text].join(' ');
+      const cmd = commandLine(instr.cmd, shell).join(' ');
       return `RUN ${prefix}${cmd} # buildkit`;
     }
     case 'COPY':
@@ -25,7 +25,7 @@ export function createdBy(instr: Instruction, args: Array<{ name: string; value:
       return `WORKDIR ${instr.path}`;
     case 'CMD':
     case 'ENTRYPOINT':
-      return `${instr.kind} ${instr.cmd.form === 'exec' ? JSON.stringify(instr.cmd.args) : `["${[...(shell ?? DEFAULT_SHELL), instr.cmd.text].join('" "')}"]`}`;
+      return `${instr.kind} ${instr.cmd.form === 'exec' ? JSON.stringify(instr.cmd.args) : `["${commandLine(instr.cmd, shell).join('" "')}"]`}`;
     case 'ENV':
     case 'LABEL':
       return `${instr.kind} ${instr.pairs.map((p) => `${p.key}=${p.value}`).join(' ')}`;

@@ -22,11 +22,6 @@ export interface ImageSource {
   resolve(ref: string, platform: Platform, signal: AbortSignal): Promise<BaseImage>;
 }
 
-export interface SnapshotSource {
-  /** Directory holding the layer extracted with overlay-style whiteouts. */
-  snapshotPath(layer: LayerRef): Promise<string>;
-}
-
 export interface StepOutcome {
   layer?: WrittenLayer;
   usage?: ResourceUsage;

@@ -11,7 +11,7 @@ import { applyMeta, isMetaInstruction, type MetaState } from '../steps/meta.js';
 import type { BuildEvent, StepRef } from './events.js';
 import type { ImageSource, StepOutcome } from './ports.js';
 import type { CacheIndex, CacheRecord } from '../cache/records.js';
-import { cacheKey, type KeyParts } from '../cache/chain.js';
+import { stepCacheKey as cacheKey, type KeyParts } from '../cache/keys.js';
 import { createdBy } from './history.js';
 import { StageVars } from '../plan/stage-vars.js';
 
@@ -119,11 +119,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       state = { ...state, meta: { ...state.meta, config: { ...state.meta.config, OnBuild: null } } };
       state.draft = { ...state.draft, config: { ...state.draft.config, config: state.meta.config } };
     }
-    const steps: Array<{ instr: Instruction; trigger: boolean }> = [
-      ...triggers.map((instr) => ({ instr, trigger: true })),
-      ...stage.instructions.map((instr) => ({ instr, trigger: false })),
-    ];
-    for (const { instr } of steps) {
+    for (const instr of [...triggers, ...stage.instructions]) {
       if (signal.aborted) throw cancelled(signal);
       state = await runStep(stage, state, scope, instr);
     }

@@ -7,7 +7,7 @@ import { KilnError } from '../errors/index.js';
 import { canonicalBytes } from '../image/canonical-json.js';
 import { decompress } from '../image/compression.js';
 import type { ImageDraft } from '../image/config.js';
-import { digestHex, digestOfHash, isDigest, type Digest } from '../image/digest.js';
+import { digestHex, digestOfHash, isDigest, sha256, type Digest } from '../image/digest.js';
 import type { Image, Layer, LayerRef } from '../image/image.js';
 import { isIndexMediaType, isManifestMediaType, layerCompression, MediaType } from '../image/media-types.js';
 import { hostPlatform, formatPlatform, selectManifest } from '../image/platform.js';
@@ -240,7 +240,7 @@ export class Store implements BlobStore, RefStore {
       if (isNotFound(e)) throw new KilnError('NOT_FOUND', `blob ${digest} not found in store`);
       throw e;
     }
-    const got = `sha256:${createHash('sha256').update(b).digest('hex')}`;
+    const got = sha256(b);
     if (got !== digest) throw new KilnError('DIGEST_MISMATCH', `blob ${digest} is corrupted: its content hashes to ${got}`);
     return b;
   }
@@ -410,18 +410,20 @@ export class Store implements BlobStore, RefStore {
    * image's manifest digest → its descriptor.
    */
   async resolveImage(refOrDigest: string): Promise<Descriptor | undefined> {
-    const byRef = await this.resolve(refOrDigest);
-    if (byRef) return byRef;
+    // one read of index.json serves the name, the digest and the prefix lookups
+    const entries = await this.listEntries();
+    const byRef = entries.find((e) => e.ref === refOrDigest);
+    if (byRef) return byRef.descriptor;
     const s = refOrDigest.startsWith('sha256:') ? refOrDigest : `sha256:${refOrDigest}`;
     if (isDigest(s)) {
-      const entry = (await this.listEntries()).find((e) => e.descriptor.digest === s);
+      const entry = entries.find((e) => e.descriptor.digest === s);
       if (entry) return entry.descriptor;
       if (!(await this.hasBlob(s))) return undefined;
       return this.describeDocument(s);
     }
     if (/^(sha256:)?[a-f0-9]{4,63}$/.test(refOrDigest)) {
       const hits = new Map<string, Descriptor>();
-      for (const e of await this.listEntries()) if (e.descriptor.digest.startsWith(s)) hits.set(e.descriptor.digest, e.descriptor);
+      for (const e of entries) if (e.descriptor.digest.startsWith(s)) hits.set(e.descriptor.digest, e.descriptor);
       if (hits.size > 1) throw new KilnError('USAGE', `"${refOrDigest}" matches several images; give more digits`);
       return hits.values().next().value;
     }

@@ -156,6 +156,7 @@ export function register(program: Command): void {
           network: flags.network,
           outputs: flags.output.map(parseOutputSpec),
           push: Boolean(flags.push),
+          ...(flags.iidfile ? { iidfile: flags.iidfile } : {}),
           ...(flags.jobs ? { jobs: int('--jobs', flags.jobs) } : {}),
           ...(g.root ? { root: g.root } : {}),
           ...(compression ? { compression } : {}),
@@ -184,7 +185,6 @@ export function register(program: Command): void {
         });
         renderer.close();
         await writeReport();
-        if (flags.iidfile) await writeFile(flags.iidfile, result.imageId);
         if (flags.metadataFile) {
           await writeFile(
             flags.metadataFile,

@@ -22,7 +22,7 @@ export function register(program: Command): void {
     .option('-q, --quiet', 'print only the digest')
     .action(async (src: string, dest: string, flags: CopyFlags, cmd: Command) => {
       const { copy } = await import('../../registry/copy.js');
-      const { root: _root, ...client } = await registryClientOptions(cmd, flags.quiet);
+      const client = await registryClientOptions(cmd, flags.quiet);
       const r = await copy(src, dest, {
         ...(flags.platform ? { platform: flags.platform } : {}),
         allPlatforms: flags.allPlatforms ?? false,

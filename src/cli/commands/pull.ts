@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { positiveInt, registryClientOptions } from '../registry-flags.js';
+import { withStore } from '../store-from-options.js';
 
 interface PullFlags {
   platform?: string;
@@ -21,14 +22,9 @@ export function register(program: Command): void {
     .option('--no-unpack', 'do not extract the layers into snapshots now (a build does it when it first needs them)')
     .action(async (ref: string, flags: PullFlags, cmd: Command) => {
       const concurrency = positiveInt('--max-concurrent-downloads', flags.maxConcurrentDownloads ?? '4');
-      const [{ pull }, { Store }, { defaultRoot }] = await Promise.all([
-        import('../../registry/pull.js'),
-        import('../../store/store.js'),
-        import('../../store/layout.js'),
-      ]);
-      const { root, ...client } = await registryClientOptions(cmd, flags.quiet);
-      const store = await Store.open(root ?? defaultRoot());
-      try {
+      const { pull } = await import('../../registry/pull.js');
+      const client = await registryClientOptions(cmd, flags.quiet);
+      await withStore(cmd, async (store) => {
         const r = await pull(store, ref, {
           ...(flags.platform ? { platform: flags.platform } : {}),
           allPlatforms: flags.allPlatforms ?? false,
@@ -44,8 +40,6 @@ export function register(program: Command): void {
         }
         if (!flags.quiet) process.stderr.write(`pulled ${r.ref.toString()}\n`);
         process.stdout.write(`${r.indexDigest && !flags.allPlatforms ? r.manifestDigest : r.descriptor.digest}\n`);
-      } finally {
-        await store.close();
-      }
+      });
     });
 }

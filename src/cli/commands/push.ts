@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { collect } from '../collect.js';
 import { registryClientOptions, uploadFlags } from '../registry-flags.js';
+import { withStore } from '../store-from-options.js';
 
 interface PushFlags {
   tag: string[];
@@ -20,15 +21,10 @@ export function register(program: Command): void {
     .option('--max-concurrent-uploads <n>', 'blobs uploaded at once', '3')
     .option('-q, --quiet', 'print only the digest')
     .action(async (ref: string, dest: string | undefined, flags: PushFlags, cmd: Command) => {
-      const [{ push }, { Store }, { defaultRoot }] = await Promise.all([
-        import('../../registry/push.js'),
-        import('../../store/store.js'),
-        import('../../store/layout.js'),
-      ]);
+      const { push } = await import('../../registry/push.js');
       const upload = await uploadFlags(flags);
-      const { root, ...client } = await registryClientOptions(cmd, flags.quiet);
-      const store = await Store.open(root ?? defaultRoot());
-      try {
+      const client = await registryClientOptions(cmd, flags.quiet);
+      await withStore(cmd, async (store) => {
         const r = await push(store, ref, dest, {
           tags: flags.tag,
           ...upload,
@@ -36,8 +32,6 @@ export function register(program: Command): void {
         });
         if (!flags.quiet) process.stderr.write(`pushed ${r.ref.name}${r.tags.length ? `:${r.tags.join(', :')}` : ''}\n`);
         process.stdout.write(`${r.digest}\n`);
-      } finally {
-        await store.close();
-      }
+      });
     });
 }
