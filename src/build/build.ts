@@ -55,7 +55,7 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     targetPlatform,
     buildPlatform: host,
   });
-  const warnings = [...plan.warnings, ...runChecks(parsed, { plan })];
+  const warnings = runChecks(parsed, { plan });
   for (const w of warnings) emit({ type: 'warning', message: w.message, file: w.file, line: w.line, rule: w.rule, time: Date.now() });
   const fatal = warnings.find((w) => w.error);
   if (fatal) throw new KilnError('DOCKERFILE_PLAN', `${fatal.message} (${fatal.rule})`, { location: { file: fatal.file, line: fatal.line } });

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Stats } from 'node:fs';
 import { KilnError } from '../errors/index.js';
 import { compareNames } from '../layer/path-order.js';
+import { major, minor } from '../layer/device.js';
 import type { LayerEntry } from '../layer/types.js';
 
 /**
@@ -74,8 +75,8 @@ export function nodeFromStats(st: Stats, hostPath: string): FsNode {
     mtime: Math.floor(st.mtimeMs) / 1000,
   };
   if (type === 'char' || type === 'block') {
-    node.devmajor = Math.floor(st.rdev / 256) & 0xfff;
-    node.devminor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+    node.devmajor = major(st.rdev);
+    node.devminor = minor(st.rdev);
   }
   if (type === 'file') {
     node.host = { path: hostPath, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };

@@ -40,8 +40,8 @@ export function processWords(word: string, env: VarLookup, opts: ProcessOptions 
   return new ShellWord(word, env, opts).process().words;
 }
 
-// Go's unicode.IsSpace.
-function isSpace(c: number): boolean {
+/** Go's unicode.IsSpace, which BuildKit's parser and lexer split words on. */
+export function isGoSpace(c: number): boolean {
   return c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0x85 || c === 0xa0 || c === 0x1680 ||
     (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
 }
@@ -66,7 +66,7 @@ class Words {
   words: string[] = [];
   inWord = false;
   addChar(ch: string, code: number): void {
-    if (isSpace(code)) {
+    if (isGoSpace(code)) {
       if (this.inWord && this.word.length !== 0) {
         this.words.push(this.word);
         this.word = '';

@@ -6,7 +6,7 @@
  */
 import { KilnError } from '../errors/index.js';
 import type { BuildWarning, Directives, Heredoc } from './instructions.js';
-import { processWords } from './shell-lex.js';
+import { isGoSpace, processWords } from './shell-lex.js';
 
 export interface SyntaxNode {
   /** Keyword as written. */
@@ -57,11 +57,6 @@ function trimLeadingWhitespace(s: string): string {
   let i = 0;
   while (i < s.length && isGoSpace(s.charCodeAt(i))) i++;
   return i === 0 ? s : s.slice(i);
-}
-
-export function isGoSpace(c: number): boolean {
-  return c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0x85 || c === 0xa0 || c === 0x1680 ||
-    (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
 }
 
 function firstNonSpace(s: string): number {

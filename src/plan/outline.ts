@@ -6,7 +6,7 @@ import type { ParsedDockerfile, RunMount } from '../frontend/instructions.js';
 import { processWord } from '../frontend/shell-lex.js';
 import type { Platform } from '../image/types.js';
 import { planBuild } from './plan.js';
-import { PLATFORM_ARGS } from '../frontend/builtin-args.js';
+import { isPlatformArg } from '../frontend/builtin-args.js';
 
 export interface OutlineArg {
   name: string;
@@ -112,7 +112,7 @@ export function outline(parsed: ParsedDockerfile, opts: OutlineOptions = {}): Ou
     for (const instr of s.instructions) {
       if (instr.kind === 'ARG') {
         for (const a of instr.args) {
-          if (seen.has(a.name) || (PLATFORM_ARGS as readonly string[]).includes(a.name)) continue;
+          if (seen.has(a.name) || isPlatformArg(a.name)) continue;
           seen.add(a.name);
           const value = buildArgs[a.name] ?? (a.default !== undefined ? safeExpand(a.default, plan.globalArgs, parsed.directives.escape) : plan.globalArgs[a.name]);
           const description = describe(instr.comment, a.name);

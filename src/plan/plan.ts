@@ -3,7 +3,7 @@
  * dependency edges, target selection and pruning.
  */
 import { KilnError } from '../errors/index.js';
-import type { BuildWarning, FromInstruction, Instruction, ParsedDockerfile } from '../frontend/instructions.js';
+import type { FromInstruction, Instruction, ParsedDockerfile } from '../frontend/instructions.js';
 import { processWord } from '../frontend/shell-lex.js';
 import { closest } from '../frontend/suggest.js';
 import { isPredefinedArg } from '../frontend/builtin-args.js';
@@ -200,7 +200,6 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
   for (const s of kept) for (const n of s.declaredArgs) declared.add(n);
   const unusedBuildArgs = Object.keys(opts.buildArgs).filter((k) => !declared.has(k) && !isPredefinedArg(k)).sort();
   // Unused build args are reported through `unusedBuildArgs` only, so callers print them once.
-  const warnings: BuildWarning[] = [];
 
   return {
     stages: kept,
@@ -211,7 +210,6 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
     unusedBuildArgs,
     targetPlatform: opts.targetPlatform,
     buildPlatform: opts.buildPlatform,
-    warnings,
     file: parsed.file,
   };
 }

@@ -10,7 +10,7 @@
  *     }
  */
 import type { Platform } from '../image/types.js';
-import type { BuildWarning, FromInstruction, Instruction } from '../frontend/instructions.js';
+import type { FromInstruction, Instruction } from '../frontend/instructions.js';
 
 /** Where a stage starts from. `image` refs are already expanded (global ARGs, predefined args). */
 export type StageBase = { kind: 'scratch' } | { kind: 'stage'; index: number } | { kind: 'image'; ref: string };
@@ -68,8 +68,6 @@ export interface BuildPlan {
   unusedBuildArgs: string[];
   targetPlatform: Platform;
   buildPlatform: Platform;
-  /** Plan-level warnings (none today; unused build args are reported through `unusedBuildArgs`). */
-  warnings: BuildWarning[];
   file: string;
 }
 
