@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { KilnError } from '../errors/index.js';
 import { hostPathInRoot } from './rootfs-path.js';
+import { parseGroup, parsePasswd, type PasswdEntry } from '../image/passwd.js';
 
 /** A process identity inside the container, resolved against the image's own /etc/passwd and /etc/group. */
 export interface ResolvedUser {
@@ -13,52 +14,12 @@ export interface ResolvedUser {
   name?: string;
 }
 
-interface PasswdEntry {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-}
-
-interface GroupEntry {
-  name: string;
-  gid: number;
-  members: string[];
-}
-
 function readRootFile(root: string, path: string): string {
   try {
     return readFileSync(hostPathInRoot(root, path), 'utf8');
   } catch {
     return '';
   }
-}
-
-export function parsePasswd(text: string): PasswdEntry[] {
-  const out: PasswdEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const f = line.split(':');
-    if (f.length < 4) continue;
-    const uid = Number(f[2]);
-    const gid = Number(f[3]);
-    if (!Number.isInteger(uid) || !Number.isInteger(gid)) continue;
-    out.push({ name: f[0] ?? '', uid, gid, home: f[5] || '/' });
-  }
-  return out;
-}
-
-export function parseGroup(text: string): GroupEntry[] {
-  const out: GroupEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const f = line.split(':');
-    if (f.length < 3) continue;
-    const gid = Number(f[2]);
-    if (!Number.isInteger(gid)) continue;
-    out.push({ name: f[0] ?? '', gid, members: (f[3] ?? '').split(',').map((s) => s.trim()).filter(Boolean) });
-  }
-  return out;
 }
 
 const NUMERIC = /^\d+$/;

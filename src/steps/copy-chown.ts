@@ -1,6 +1,7 @@
 import { KilnError } from '../errors/index.js';
 import type { FsView } from '../context/fs-view.js';
 import { resolvePath } from '../context/fs-view.js';
+import { parseGroup, parsePasswd } from '../image/passwd.js';
 
 export interface Owner {
   uid: number;
@@ -24,17 +25,17 @@ export async function resolveChown(spec: string | undefined, image: FsView | und
     uid = Number(user);
     gid = uid;
   } else {
-    const entry = (await readDb(image, 'etc/passwd')).find((f) => f[0] === user);
+    const entry = parsePasswd(await readDb(image, 'etc/passwd')).find((p) => p.name === user);
     if (!entry) throw new KilnError('CONTEXT', `unable to find user ${user}: no matching entries in passwd file`);
-    uid = Number(entry[2]);
-    gid = Number(entry[3]);
+    uid = entry.uid;
+    gid = entry.gid;
   }
   if (group !== undefined && group !== '') {
     if (isId(group)) gid = Number(group);
     else {
-      const entry = (await readDb(image, 'etc/group')).find((f) => f[0] === group);
+      const entry = parseGroup(await readDb(image, 'etc/group')).find((g) => g.name === group);
       if (!entry) throw new KilnError('CONTEXT', `unable to find group ${group}: no matching entries in group file`);
-      gid = Number(entry[2]);
+      gid = entry.gid;
     }
   }
   return { uid, gid };
@@ -44,15 +45,11 @@ function isId(s: string): boolean {
   return /^[0-9]+$/.test(s);
 }
 
-async function readDb(image: FsView | undefined, path: string): Promise<string[][]> {
-  if (!image) return [];
+async function readDb(image: FsView | undefined, path: string): Promise<string> {
+  if (!image) return '';
   const resolved = resolvePath(image, path, { followFinal: true });
-  if (image.lstat(resolved)?.type !== 'file') return [];
+  if (image.lstat(resolved)?.type !== 'file') return '';
   const chunks: Buffer[] = [];
   for await (const c of image.open(resolved)) chunks.push(c as Buffer);
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .split('\n')
-    .filter((l) => l !== '' && !l.startsWith('#'))
-    .map((l) => l.split(':'));
+  return Buffer.concat(chunks).toString('utf8');
 }
