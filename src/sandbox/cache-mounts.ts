@@ -112,20 +112,12 @@ export async function acquireCache(storeRoot: string, req: CacheMountRequest, si
   }
   const fh = await open(join(root, `${base}.lock`), 'a');
   try {
-    await waitFlockAbortable(fh.fd, sharing === 'locked' ? 'exclusive' : 'shared', `cache mount ${req.id}`, signal);
+    await waitFlock(fh.fd, sharing === 'locked' ? 'exclusive' : 'shared', { what: `cache mount ${req.id}`, ...(signal ? { signal } : {}) });
   } catch (e) {
     await fh.close();
     throw e;
   }
   return lockAndUse(base, fh);
-}
-
-async function waitFlockAbortable(fd: number, mode: 'shared' | 'exclusive', what: string, signal?: AbortSignal): Promise<void> {
-  if (!signal) return waitFlock(fd, mode, { what });
-  while (!tryFlock(fd, mode)) {
-    if (signal.aborted) throw new KilnError('CANCELLED', `cancelled while waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** Ids of the caches present, for `kiln prune`-style listings. */

@@ -47,11 +47,12 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * Waits for the lock by polling with LOCK_NB: a blocking flock through koffi
  * would stall the whole event loop (and every other lock holder in this process).
  */
-export async function waitFlock(fd: number, mode: LockMode, opts: { timeoutMs?: number; what?: string } = {}): Promise<void> {
+export async function waitFlock(fd: number, mode: LockMode, opts: { timeoutMs?: number; what?: string; signal?: AbortSignal } = {}): Promise<void> {
   const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
   let delay = 2;
   for (;;) {
     if (tryFlock(fd, mode)) return;
+    if (opts.signal?.aborted) throw new KilnError('CANCELLED', `cancelled while waiting for ${opts.what ?? 'store lock'}`);
     if (Date.now() >= deadline) {
       throw new KilnError('STORE_LOCKED', `${opts.what ?? 'store lock'}: held by another kiln process`);
     }
