@@ -2,7 +2,8 @@ import { createReadStream, lstatSync, readdirSync, readlinkSync, type Stats } fr
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
 import { type FsNode, type FsView, nodeFromStats, resolvePath, sortNames } from './fs-view.js';
-import { lgetxattr } from './xattr.js';
+import { getXattr } from '../layer/xattr.js';
+import { isOverlayOpaque } from '../layer/walk.js';
 
 interface Located {
   node: FsNode;
@@ -96,7 +97,7 @@ export class LayeredFs implements FsView {
       if (!st?.isDirectory()) continue;
       top ??= st;
       dirLayers.push(i);
-      if (isOpaque(this.layers[i]!)) break;
+      if (isOverlayOpaque(this.layers[i]!)) break;
     }
     if (!top) return { node: rootNode(), dirLayers, host: this.layers[0] ?? '/' };
     return { node: nodeFromStats(top, this.layers[dirLayers[0]!]!), dirLayers, host: this.layers[dirLayers[0]!]! };
@@ -117,19 +118,19 @@ export class LayeredFs implements FsView {
       if (node.type === 'symlink') node.linkname = readlinkSync(host);
       if (node.type === 'file') {
         // COPY --from must not drop file capabilities (ping, newuidmap…); BuildKit keeps them too.
-        const cap = lgetxattr(host, 'security.capability');
+        const cap = getXattr(host, 'security.capability');
         if (cap) node.xattrs = { 'security.capability': cap };
       }
       if (node.type !== 'directory') return { node, dirLayers: [], host };
       const dirLayers = [i];
-      if (!isOpaque(host)) {
+      if (!isOverlayOpaque(host)) {
         for (let m = k + 1; m < layers.length; m++) {
           const lower = this.host(layers[m]!, path);
           const lst = lstatSync(lower, { throwIfNoEntry: false });
           if (!lst) continue;
           if (!lst.isDirectory()) break;
           dirLayers.push(layers[m]!);
-          if (isOpaque(lower)) break;
+          if (isOverlayOpaque(lower)) break;
         }
       }
       return { node, dirLayers, host };
@@ -140,11 +141,6 @@ export class LayeredFs implements FsView {
 
 function isWhiteout(st: Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
-}
-
-function isOpaque(hostPath: string): boolean {
-  const v = lgetxattr(hostPath, 'trusted.overlay.opaque');
-  return v !== undefined && v.toString() === 'y';
 }
 
 function rootNode(): FsNode {

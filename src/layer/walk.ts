@@ -19,6 +19,11 @@ export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
 export const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
 
+/** True when overlayfs marked the directory opaque: it replaces the lower directory instead of merging with it. */
+export function isOverlayOpaque(path: string): boolean {
+  return getXattr(path, OVERLAY_OPAQUE_XATTR)?.toString() === 'y';
+}
+
 interface Item {
   /** Name in the layer (a whiteout's ".wh." name). */
   name: string;
@@ -86,7 +91,7 @@ async function* walkTree(root: string, opts: WalkOptions, overlay: boolean): Asy
   const rootSt = lstatSync(root);
   if (!rootSt.isDirectory()) throw new KilnError('NOT_FOUND', `${root} is not a directory`);
   const stack: Array<{ rel: string; items: Item[]; i: number }> = [
-    { rel: '', items: list('', rootSt, overlay && getXattr(root, OVERLAY_OPAQUE_XATTR)?.toString() === 'y'), i: 0 },
+    { rel: '', items: list('', rootSt, overlay && isOverlayOpaque(root)), i: 0 },
   ];
   while (stack.length > 0) {
     const top = stack[stack.length - 1]!;
@@ -112,7 +117,7 @@ async function* walkTree(root: string, opts: WalkOptions, overlay: boolean): Asy
     const extra = xattrs ? { xattrs } : {};
     if (st.isDirectory()) {
       yield { ...base, ...extra, type: 'directory', mode };
-      const opaque = overlay && getXattr(abs, OVERLAY_OPAQUE_XATTR)?.toString() === 'y';
+      const opaque = overlay && isOverlayOpaque(abs);
       stack.push({ rel: path, items: list(path, st, opaque), i: 0 });
       continue;
     }

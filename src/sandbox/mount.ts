@@ -195,12 +195,3 @@ export function mountsUnder(dir: string): string[] {
     .sort((a, b) => b.length - a.length);
 }
 
-let lgetxattrFn: NativeFn | undefined;
-
-/** True when overlayfs marked `dir` (in an upperdir) opaque: it replaced the lower directory instead of merging with it. */
-export function isOpaqueDir(dir: string): boolean {
-  lgetxattrFn ??= libc().func('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)');
-  const buf = Buffer.alloc(4);
-  const n = lgetxattrFn(dir, 'trusted.overlay.opaque', buf, buf.length) as number;
-  return n === 1 && buf[0] === 0x79; // "y"
-}

@@ -4,7 +4,8 @@ import { KilnError } from '../errors/index.js';
 import { buildSpec, etcMounts, writeBundle, writeEtcFiles, type NetworkMode, type ResourceLimits } from './bundle.js';
 import { cgroupLayout, containerCgroupsPath, readUsage, removeContainerCgroups, removeContainerCgroupsWhenIdle, type CgroupUsage } from './cgroups.js';
 import { DEFAULT_HOSTNAME, DEFAULT_PATH, systemMounts } from './docker-defaults.js';
-import { isOpaqueDir, mountOverlay, mountTmpfs, unmount } from './mount.js';
+import { mountOverlay, mountTmpfs, unmount } from './mount.js';
+import { isOverlayOpaque } from '../layer/walk.js';
 import { OutputSink, type OutputListener } from './output.js';
 import { applyUlimits, inheritedRlimits, type Ulimit } from './rlimits.js';
 import { resolveInRoot } from './rootfs-path.js';
@@ -135,7 +136,7 @@ function exclusionsFor(upperdir: string, created: CreatedMountPoint[]): string[]
   const existing = new Map(created.flatMap((c) => c.existingParents).map((e) => [e.path, e]));
   for (const e of [...existing.values()].sort((a, b) => b.path.length - a.path.length)) {
     const st = lstatOrUndefined(join(upperdir, e.path));
-    if (!st || !st.isDirectory() || st.mode !== e.mode || st.uid !== e.uid || st.gid !== e.gid || isOpaqueDir(join(upperdir, e.path))) continue;
+    if (!st || !st.isDirectory() || st.mode !== e.mode || st.uid !== e.uid || st.gid !== e.gid || isOverlayOpaque(join(upperdir, e.path))) continue;
     const names = readdirSync(join(upperdir, e.path));
     if (names.every((n) => excluded.has(`${e.path}/${n}`))) excluded.add(e.path);
   }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LayeredFs } from '../../src/context/layered-fs.js';
 import { resolvePath, walk } from '../../src/context/fs-view.js';
-import { lsetxattr } from '../../src/context/xattr.js';
+import { setXattr } from '../../src/layer/xattr.js';
 import { makeTree, tempDir } from '../steps/copy-helpers.js';
 
 async function read(fs: LayeredFs, p: string): Promise<string> {
@@ -22,7 +22,7 @@ describe('LayeredFs', () => {
   const top = makeTree(tempDir(), { 'etc/c': 'c2', 'opaque/new': 'n' });
   whiteout(join(top, 'etc/b'));
   whiteout(join(middle, 'var'));
-  lsetxattr(join(top, 'opaque'), 'trusted.overlay.opaque', Buffer.from('y'));
+  setXattr(join(top, 'opaque'), 'trusted.overlay.opaque', Buffer.from('y'));
   const fs = new LayeredFs([top, middle, bottom]);
 
   it('merges directories, the topmost copy winning', async () => {
