@@ -102,10 +102,6 @@ export function secretDir(scratch: string): string {
   return join(scratch, 's');
 }
 
-async function isFile(p: string): Promise<boolean> {
-  return !(await lstat(p)).isDirectory();
-}
-
 export async function prepareMounts(specs: RunMountSpec[], ctx: MountContext): Promise<PreparedMounts> {
   const mounts: OciMount[] = [];
   const env: string[] = [];
@@ -122,14 +118,11 @@ export async function prepareMounts(specs: RunMountSpec[], ctx: MountContext): P
       switch (spec.type) {
         case 'bind': {
           let source = spec.source;
-          try {
-            await lstat(source);
-          } catch {
-            throw new KilnError('RUN_FAILED', `bind mount source for ${spec.target} not found`);
-          }
+          const st = await lstat(source).catch(() => undefined);
+          if (!st) throw new KilnError('RUN_FAILED', `bind mount source for ${spec.target} not found`);
           if (spec.readwrite && !spec.writeThrough) {
             const dir = join(ctx.scratch, `b${n}`);
-            if (await isFile(source)) {
+            if (!st.isDirectory()) {
               await mkdir(dir, { recursive: true });
               await copyFile(source, join(dir, 'f'));
               source = join(dir, 'f');
