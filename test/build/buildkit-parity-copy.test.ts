@@ -101,6 +101,33 @@ describe('COPY --from keeps uid, gid and mode (BuildKit: only context files beco
   });
 });
 
+describe('COPY keeps hard links within one source (BuildKit: the copier links files of one inode)', () => {
+  it('from a stage directory and from a context directory', async () => {
+    const ctx = await b.context({
+      Dockerfile: [
+        `FROM ${BASE} AS src`,
+        'RUN mkdir /hl && echo shared > /hl/a && ln /hl/a /hl/b && echo own > /hl/c',
+        `FROM ${BASE}`,
+        'COPY --from=src /hl /stage/',
+        'COPY dir /ctx/',
+        // two sources are two copies: their files are never linked to each other
+        'COPY dir/one dir/two /apart/',
+        '',
+      ].join('\n'),
+      'dir/one': 'same inode',
+    });
+    linkSync(path.join(ctx, 'dir/one'), path.join(ctx, 'dir/two'));
+    await b.build(ctx, { tags: ['localhost/t/hardlinks:1'] });
+    const fs = await b.fs('localhost/t/hardlinks:1');
+    const ino = (p: string): number => fs.lstat(p)!.host!.ino;
+    expect(ino('stage/a')).toBe(ino('stage/b'));
+    expect(ino('stage/c')).not.toBe(ino('stage/a'));
+    expect(ino('ctx/one')).toBe(ino('ctx/two'));
+    expect(ino('apart/one')).not.toBe(ino('apart/two'));
+    expect(await b.read('localhost/t/hardlinks:1', '/stage/b')).toBe('shared\n');
+  });
+});
+
 describe('COPY follows symlinks in the destination inside the image (BuildKit: fs.RootPath)', () => {
   it('through links made by a RUN: relative, absolute, climbing, dangling, to a file; never on the host', async () => {
     const probe = `/tmp/kiln-probe-${randomBytes(6).toString('hex')}`;
