@@ -67,7 +67,9 @@ describe('ADD local archives', () => {
     for (const name of ['gnu.tar', 'pax.tar.xz']) {
       const { seen } = await add({ from: ctx, sources: [name], dest: '/o' });
       expect(seen[`o/${long}`]!.content).toBe('L');
-      expect(seen['o/hard.txt']).toMatchObject({ type: 'file', content: 'A' });
+      // hard links stay hard links, as BuildKit's untar makes them (a.txt sorts first: it holds the data)
+      expect(seen['o/a.txt']).toMatchObject({ type: 'file', content: 'A' });
+      expect(seen['o/hard.txt']).toMatchObject({ type: 'hardlink', linkname: 'o/a.txt' });
       if (name === 'pax.tar.xz') expect(seen['o/a.txt']).toMatchObject({ uid: 3000000000, gid: 5 });
     }
   });
