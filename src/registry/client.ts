@@ -291,8 +291,13 @@ export class RegistryClient {
         headers: ranged ? { range: `bytes=${offset}-${end - 1}` } : {},
         scopes: [repositoryScope(ref.repository, 'pull')],
         ok: ranged ? [200, 206] : [200],
+        pass: ranged ? [416] : [],
         what,
       });
+      if (res.status === 416) {
+        await res.body.dump();
+        throw new RangeNotSatisfiable(what, offset);
+      }
       let skip = 0;
       if (res.status === 206) {
         const cr = header(res, 'content-range');
@@ -587,6 +592,15 @@ export class RegistryClient {
 }
 
 class UploadRestart extends Error {}
+
+/** The registry answered 416 to a ranged blob read: the bytes kept locally do not fit what it has. */
+export class RangeNotSatisfiable extends KilnError {
+  readonly offset: number;
+  constructor(what: string, offset: number) {
+    super('REGISTRY', `${what}: registry refused the range starting at byte ${offset} (HTTP 416)`);
+    this.offset = offset;
+  }
+}
 class RangeRefused extends Error {
   constructor() {
     super('registry refused the chunk range (416)');
