@@ -5,7 +5,7 @@ import type { Image } from '../image/image.js';
 import { isIndexMediaType, MediaType } from '../image/media-types.js';
 import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../image/platform.js';
 import type { Descriptor, Index, Manifest, Platform } from '../image/types.js';
-import { RangeNotSatisfiable, RegistryClient, type FetchedManifest, type RegistryClientOptions } from './client.js';
+import { MAX_MANIFEST_BYTES, RangeNotSatisfiable, RegistryClient, type FetchedManifest, type RegistryClientOptions } from './client.js';
 import type { RegistryEventListener } from './events.js';
 import type { Endpoint } from './http.js';
 import { BlobProgress } from './progress.js';
@@ -63,6 +63,7 @@ export async function pull(store: RegistryStore, ref: string | Reference, opts: 
           const have = index.manifests.filter((m) => m.platform).map((m) => formatPlatform(m.platform!));
           throw new KilnError('NOT_FOUND', `${r.familiar()}: no image for platform ${formatPlatform(want)} (the index has ${have.join(', ') || 'no platforms'})`);
         }
+        checkDocumentSize(chosen, 'manifest', r);
         const child = await client.getManifestFrom(top.endpoint, r, chosen.digest);
         documents.push(child);
         images.push({ manifest: parseJSON<Manifest>(child, r), fetched: child });
@@ -95,6 +96,7 @@ export async function pull(store: RegistryStore, ref: string | Reference, opts: 
 /** Every manifest under an index (nested indexes too), for --all-platforms. */
 async function collectAll(client: RegistryClient, r: Reference, ep: Endpoint, index: Index, documents: FetchedManifest[], images: Array<{ manifest: Manifest; fetched: FetchedManifest }>): Promise<void> {
   for (const d of index.manifests) {
+    checkDocumentSize(d, 'manifest', r);
     const child = await client.getManifestFrom(ep, r, d.digest);
     documents.push(child);
     if (isIndexMediaType(child.mediaType)) await collectAll(client, r, ep, parseJSON<Index>(child, r), documents, images);
@@ -119,6 +121,8 @@ async function pullBlobs(
 ): Promise<void> {
   const seen = new Map<Digest, { desc: Descriptor; ep: Endpoint }>();
   for (const { manifest, fetched } of images) {
+    // the config is read into memory later: refuse an oversized one before downloading it
+    if (manifest.config) checkDocumentSize(manifest.config, 'image config', r);
     for (const d of [manifest.config, ...(manifest.layers ?? [])]) {
       if (NON_DISTRIBUTABLE.has(d.mediaType) && d.urls?.length) continue;
       if (!seen.has(d.digest)) seen.set(d.digest, { desc: d, ep: fetched.endpoint });
@@ -225,6 +229,13 @@ async function downloadResumable(store: RegistryStore, client: RegistryClient, r
 
 function onWarning(client: RegistryClient, message: string): void {
   client.opts.onEvent?.({ type: 'warning', message });
+}
+
+/** Manifests, indexes and configs are held in memory whole: their descriptors may not claim more than MAX_MANIFEST_BYTES. */
+function checkDocumentSize(d: Descriptor, what: string, r: Reference): void {
+  if (typeof d.size === 'number' && d.size > MAX_MANIFEST_BYTES) {
+    throw new KilnError('REGISTRY', `${r.familiar()}: ${what} ${d.digest} is ${d.size} bytes, over kiln's limit of ${MAX_MANIFEST_BYTES / (1024 * 1024)} MiB for ${what}s`);
+  }
 }
 
 function parseJSON<T>(m: FetchedManifest, r: Reference): T {
