@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, open, readFile, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { KilnError } from '../errors/index.js';
@@ -15,6 +15,7 @@ import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../imag
 import type { WrittenLayer } from '../layer/types.js';
 import { createFileAtomic, fsyncDir, tempName, writeFileAtomic } from './atomic-file.js';
 import { withFileLock } from './flock.js';
+import { PartialBlob, removeIdlePartials } from './partial-blob.js';
 import { defaultRoot, storeLayout, type StoreLayout } from './layout.js';
 import { adoptSnapshot, ensureSnapshot, snapshotDirName } from './snapshots.js';
 import { acquireStoreLock, releaseStoreLock, withExclusiveStore } from './store-lock.js';
@@ -156,11 +157,7 @@ export class Store implements BlobStore, RefStore {
       // a directory still holding a mount (a RUN of a killed build) stays until its mounts are swept
       await rm(join(this.layout.tmp, name), { recursive: true, force: true }).catch(() => undefined);
     }
-    for (const name of await readdir(this.layout.partial)) {
-      const p = join(this.layout.partial, name);
-      const st = await stat(p).catch(() => undefined);
-      if (st && now - st.mtimeMs > PARTIAL_MAX_AGE_MS) await rm(p, { force: true });
-    }
+    await removeIdlePartials(this.layout.partial, { olderThanMs: PARTIAL_MAX_AGE_MS, now });
   }
 
   // ---------------------------------------------------------------- blobs
@@ -291,58 +288,13 @@ export class Store implements BlobStore, RefStore {
   }
 
   /**
-   * The bytes already downloaded for `digest` (resumable pulls). Append to
-   * `path`, then call `commitPartialBlob`. Kept under tmp/partial/ so the
-   * start-up sweep leaves them (for a week).
+   * The resumable download of `expect.digest` (tmp/partial/<hex>), held
+   * exclusively until committed, discarded or released; waits while another
+   * process downloads the same blob. Undefined when the blob is already
+   * published. See PartialBlob.
    */
-  async partialBlob(digest: Digest): Promise<{ offset: number; path: string }> {
-    const path = join(this.layout.partial, digestHex(digest));
-    const fh = await open(path, 'a');
-    try {
-      const st = await fh.stat();
-      await utimes(path, new Date(), new Date());
-      return { offset: st.size, path };
-    } finally {
-      await fh.close();
-    }
-  }
-
-  /** Verifies a completed partial download and publishes it; a mismatch deletes it. */
-  async commitPartialBlob(digest: Digest, expectSize?: number, computed?: Digest): Promise<{ digest: Digest; size: number }> {
-    const path = join(this.layout.partial, digestHex(digest));
-    let got: Digest;
-    let size = 0;
-    if (computed !== undefined) {
-      // the downloader hashed every byte as it wrote them (resumed prefix included)
-      got = computed;
-      size = (await stat(path)).size;
-    } else {
-      const hash = createHash('sha256');
-      try {
-        for await (const chunk of createReadStream(path)) {
-          hash.update(chunk as Buffer);
-          size += (chunk as Buffer).length;
-        }
-      } catch (e) {
-        if (isNotFound(e)) throw new KilnError('NOT_FOUND', `no partial download for ${digest}`);
-        throw e;
-      }
-      got = digestOfHash(hash);
-    }
-    if (got !== digest || (expectSize !== undefined && size !== expectSize)) {
-      await rm(path, { force: true });
-      if (got !== digest) throw new KilnError('DIGEST_MISMATCH', `blob digest mismatch: expected ${digest}, got ${got}`);
-      throw new KilnError('SIZE_MISMATCH', `blob ${digest} size mismatch: expected ${expectSize} bytes, got ${size}`);
-    }
-    const fh = await open(path, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(path, this.blobPath(digest));
-    await fsyncDir(this.layout.blobs);
-    return { digest, size };
+  openPartialBlob(expect: { digest: Digest; size: number }, opts: { signal?: AbortSignal } = {}): Promise<PartialBlob | undefined> {
+    return PartialBlob.open({ partialDir: this.layout.partial, blobsDir: this.layout.blobs }, expect, opts);
   }
 
   // ---------------------------------------------------------------- refs (index.json)
