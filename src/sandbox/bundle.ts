@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { KilnError } from '../errors/index.js';
-import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, systemMounts } from './docker-defaults.js';
+import { boundingCapabilities, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, systemMounts } from './docker-defaults.js';
 import type { OciMount, OciResources, OciRlimit, OciSpec } from './oci-spec.js';
 import { defaultSeccomp } from './seccomp.js';
 import type { NetworkMode } from './network-mode.js';
@@ -48,7 +48,7 @@ export interface BundleSpecInput {
 
 export async function buildSpec(input: BundleSpecInput): Promise<OciSpec> {
   const insecure = input.insecure === true;
-  const caps = insecure ? [...ALL_CAPABILITIES] : [...DEFAULT_CAPABILITIES];
+  const caps = insecure ? boundingCapabilities() : [...DEFAULT_CAPABILITIES];
   // A non-root process loses its capabilities at exec anyway; only the
   // bounding set matters for it (setuid binaries, file capabilities).
   const active = input.user.uid === 0 ? caps : [];
