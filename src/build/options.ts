@@ -4,6 +4,7 @@ import type { BuildEvent } from '../solver/events.js';
 import type { Compression } from '../layer/types.js';
 import type { ResourceLimits as SandboxLimits } from '../sandbox/bundle.js';
 import type { Ulimit } from '../sandbox/rlimits.js';
+import type { NetworkMode } from '../sandbox/network-mode.js';
 import { KilnError } from '../errors/index.js';
 import type { CacheExportSpec, CacheImportSpec } from '../cache/transfer.js';
 
@@ -51,7 +52,8 @@ export interface BuildOptions {
   platform?: string;
   secrets?: SecretSource[];
   ssh?: SshSource[];
-  network?: 'host' | 'none';
+  /** RUN's network when the Dockerfile does not choose (default `default`); `host` here grants `RUN --network=host` too, as in buildx. */
+  network?: NetworkMode;
   outputs?: OutputSpec[];
   push?: boolean;
   iidfile?: string;

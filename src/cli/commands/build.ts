@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { collect } from '../collect.js';
 import { globalOptions } from '../global-options.js';
 import { KilnError } from '../../errors/index.js';
+import { parseNetworkMode } from '../../sandbox/network-mode.js';
 import type { ProgressMode } from '../progress/render.js';
 import type { BuildEvent } from '../../solver/events.js';
 
@@ -60,7 +61,7 @@ export function register(program: Command): void {
     .option('--platform <os/arch>', 'target platform (the host platform only)')
     .option('--secret <id=ID,src=PATH|env=VAR>', 'expose a secret to RUN --mount=type=secret (repeatable)', collect, [])
     .option('--ssh <default|ID=PATH>', 'forward an SSH agent socket to RUN --mount=type=ssh (repeatable)', collect, [])
-    .option('--network <mode>', 'network for RUN steps: host or none', 'host')
+    .option('--network <mode>', 'network for RUN steps: default (own namespace, user-mode networking), none or host', 'default')
     .option('-o, --output <spec>', 'type=image|oci|docker|local|tar|registry,dest=… (repeatable)', collect, [])
     .option('--push', 'push the tagged image after the build')
     .option('--iidfile <file>', 'write the image ID to this file')
@@ -71,7 +72,7 @@ export function register(program: Command): void {
     .option('--compression <alg>', 'layer compression: gzip, zstd or uncompressed')
     .option('--compression-level <n>', 'compression level')
     .option('--explain-cache', 'tell, for each cache miss, which input changed')
-    .option('--allow <entitlement>', 'allow an entitlement, e.g. security.insecure (repeatable)', collect, [])
+    .option('--allow <entitlement>', 'allow an entitlement: security.insecure, network.host (repeatable)', collect, [])
     .option('--memory <size>', 'memory limit for each RUN (e.g. 2g)')
     .option('--cpu-quota <us>', 'CPU CFS quota for each RUN')
     .option('--cpu-period <us>', 'CPU CFS period for each RUN')
@@ -100,7 +101,7 @@ export function register(program: Command): void {
       const { keepStorageSetting } = await import('../../store/size.js');
       const gcSetting = (v: number | undefined) => (v === undefined ? {} : { gcKeepStorage: v });
 
-      if (flags.network !== 'host' && flags.network !== 'none') throw new KilnError('USAGE', `--network must be host or none, not "${flags.network}"`);
+      const network = parseNetworkMode(flags.network);
       const mode: ProgressMode = flags.quiet ? 'quiet' : (flags.progress as ProgressMode);
       if (!['auto', 'tty', 'plain', 'json', 'quiet'].includes(mode)) throw new KilnError('USAGE', `--progress must be auto, tty, plain, json or quiet`);
       // a bad --report name should fail now, not after the build
@@ -153,7 +154,7 @@ export function register(program: Command): void {
           ...(flags.platform ? { platform: flags.platform } : {}),
           secrets: flags.secret.map(parseSecretSpec),
           ssh: flags.ssh.map(parseSshSpec),
-          network: flags.network,
+          network,
           outputs: flags.output.map(parseOutputSpec),
           push: Boolean(flags.push),
           ...(flags.iidfile ? { iidfile: flags.iidfile } : {}),
