@@ -6,7 +6,7 @@ import { scratchConfig, withDefaultPath, type ImageDraft } from '../image/config
 import { parsePlatform } from '../image/platform.js';
 import type { Instruction, ParsedDockerfile } from '../frontend/instructions.js';
 import type { BuildPlan, PlanStage } from '../plan/types.js';
-import { KilnError, isKilnError } from '../errors/index.js';
+import { KilnError, isKilnError, needsRootError } from '../errors/index.js';
 import { applyMeta, isMetaInstruction, type MetaState } from '../steps/meta.js';
 import type { BuildEvent, StepRef } from './events.js';
 import type { ImageSource, StepOutcome } from './ports.js';
@@ -219,7 +219,9 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       });
       return applyRecord(state, record, key);
     } catch (e) {
-      const err = locate(e, raw, opts.parsed.file);
+      const located = locate(e, raw, opts.parsed.file);
+      // as a user, a refused chown or mount is reported as what it is: kiln needs root
+      const err = needsRootError(located) ?? located;
       opts.emit({ type: 'step-error', step, message: err.message, time: Date.now() });
       throw err;
     }
