@@ -86,10 +86,11 @@ const PRIVATE_DIR_MODE = 0o700;
 
 /** Creates the private directories, and takes back what an older kiln (or a chmod) left open. */
 async function makePrivate(l: StoreLayout): Promise<void> {
-  for (const d of [l.snapshots, l.tmp, l.cacheMounts]) await mkdir(d, { recursive: true, mode: PRIVATE_DIR_MODE });
+  for (const d of [l.snapshots, l.tmp]) await mkdir(d, { recursive: true, mode: PRIVATE_DIR_MODE });
+  // cache-mounts/ is made (0700) by the first cache mount
   for (const d of [l.root, l.snapshots, l.tmp, l.cacheMounts]) {
-    const st = await stat(d);
-    if ((st.mode & 0o777) !== PRIVATE_DIR_MODE) await chmod(d, PRIVATE_DIR_MODE);
+    const st = await stat(d).catch(() => undefined);
+    if (st && (st.mode & 0o777) !== PRIVATE_DIR_MODE) await chmod(d, PRIVATE_DIR_MODE);
   }
 }
 
