@@ -76,8 +76,11 @@ export interface SweepReport {
 export async function sweepMounts(storeRoot: string): Promise<SweepReport> {
   const report: SweepReport = { containers: [], unmounted: [], removed: [] };
   const tmp = scratchRoot(storeRoot);
+  // runc's state is machine-wide: only containers whose scratch dir is in this store are this sweep's
+  // (another store's leftovers are reported by its own fsck and swept by its own commands)
+  const ours = new Set((await readdir(tmp).catch(() => [] as string[])).filter(isScratchName));
   for (const id of await listContainers()) {
-    if (!id.startsWith(CONTAINER_PREFIX) || ownerAlive(id)) continue;
+    if (!id.startsWith(CONTAINER_PREFIX) || ownerAlive(id) || !ours.has(id.slice(CONTAINER_PREFIX.length))) continue;
     const cgroupPaths = await forceDeleteContainer(id);
     await removeContainerCgroupsWhenIdle(id, cgroupPaths);
     report.containers.push(id);
