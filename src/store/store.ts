@@ -16,7 +16,7 @@ import type { WrittenLayer } from '../layer/types.js';
 import { createFileAtomic, fsyncDir, tempName, writeFileAtomic } from './atomic-file.js';
 import { withFileLock } from './flock.js';
 import { PartialBlob, removeIdlePartials } from './partial-blob.js';
-import { defaultRoot, storeLayout, type StoreLayout } from './layout.js';
+import { defaultRoot, isScratchName, storeLayout, type StoreLayout } from './layout.js';
 import { adoptSnapshot, ensureSnapshot, snapshotDirName } from './snapshots.js';
 import { acquireStoreLock, releaseStoreLock, withExclusiveStore } from './store-lock.js';
 import type { BlobStore, BlobWriteExpectation, RefStore } from './types.js';
@@ -154,8 +154,9 @@ export class Store implements BlobStore, RefStore {
   private async sweepTmp(): Promise<void> {
     const now = Date.now();
     for (const name of await readdir(this.layout.tmp)) {
-      if (name === 'partial') continue;
-      // a directory still holding a mount (a RUN of a killed build) stays until its mounts are swept
+      // a RUN's scratch dir may still hold a mounted overlay under a running container: deleting
+      // through it would empty that container's file system; the sandbox's sweep unmounts first
+      if (name === 'partial' || isScratchName(name)) continue;
       await rm(join(this.layout.tmp, name), { recursive: true, force: true }).catch(() => undefined);
     }
     await removeIdlePartials(this.layout.partial, { olderThanMs: PARTIAL_MAX_AGE_MS, now });
