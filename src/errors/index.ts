@@ -1,2 +1,3 @@
 export { KilnError, isKilnError } from './kiln-error.js';
+export { printable, MAX_MESSAGE_LENGTH } from './printable.js';
 export type { ErrorCode, SourceLocation } from './kiln-error.js';
