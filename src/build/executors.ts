@@ -10,7 +10,7 @@ import { BuildContext } from '../context/build-context.js';
 import { LayeredFs } from '../context/layered-fs.js';
 import { HashCache } from '../context/hash-cache.js';
 import { hashSelection } from '../context/content-hash.js';
-import type { FsView } from '../context/fs-view.js';
+import { resolvePath, type FsView } from '../context/fs-view.js';
 import { planCopy, type CopyParams } from '../steps/copy.js';
 import { resolveChown } from '../steps/copy-chown.js';
 import { writeLayer } from '../layer/index.js';
@@ -250,12 +250,14 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         if (m.from !== undefined) {
           const src = await resolveFrom(m.from);
           inputs.push(`bind:${m.target}:${src.key}:${source}`);
-          return async () => ({ type: 'bind', target: m.target, source: path.join(await rootfsDir(layersOf(src)), safeSub(source)), readwrite: !m.readonly });
+          // resolved inside the stage when the RUN runs (run-mounts pins it by descriptor): never on the host
+          return async () => ({ type: 'bind', target: m.target, source: { root: await rootfsDir(layersOf(src)), path: source, chroot: true, label: `stage ${m.from}` }, readwrite: !m.readonly });
         }
         const c = ctx();
-        const rel = safeSub(source);
+        // the key covers what the mount will show: a symlink is followed (inside the context) before hashing
+        const rel = resolvePath(c, safeSub(source), { followFinal: true, what: source });
         inputs.push(`bind:${m.target}:${hashSelection(c, [rel === '' ? '.' : rel], hashes())}`);
-        return async () => ({ type: 'bind', target: m.target, source: path.join(c.root, rel), readwrite: !m.readonly });
+        return async () => ({ type: 'bind', target: m.target, source: { root: c.root, path: rel, chroot: false, label: c.label }, readwrite: !m.readonly });
       }
       case 'cache': {
         const src = m.from !== undefined ? await resolveFrom(m.from) : undefined;
@@ -268,7 +270,12 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
           uid: m.uid,
           gid: m.gid,
           readonly: m.readonly,
-          ...(src ? { seedFrom: path.join(await rootfsDir(layersOf(src)), safeSub(m.source ?? '')) } : {}),
+          ...(src
+            ? {
+                seed: { root: await rootfsDir(layersOf(src)), path: m.source ?? '', chroot: true, label: `stage ${m.from}` },
+                seedKey: `${src.key}:${safeSub(m.source ?? '')}`,
+              }
+            : {}),
         });
       }
       case 'tmpfs':

@@ -7,6 +7,7 @@ import type { Ulimit } from '../sandbox/rlimits.js';
 import type { NetworkMode } from '../sandbox/network-mode.js';
 import { KilnError } from '../errors/index.js';
 import type { CacheExportSpec, CacheImportSpec } from '../cache/transfer.js';
+import type { Annotation, AttestationOptions } from './attestations.js';
 
 export interface SecretSource {
   id: string;
@@ -77,6 +78,12 @@ export interface BuildOptions {
   cacheFrom?: CacheImportSpec[];
   /** Where to write the build cache afterwards (`--cache-to`). */
   cacheTo?: CacheExportSpec[];
+  /** SBOM and provenance attestations (`--sbom`, `--provenance`, `--attest`); provenance mode=min is on by default when pushing, as in buildx. */
+  attestations?: AttestationOptions;
+  /** `--annotation`: OCI annotations on the manifest, the index or their descriptors. */
+  annotations?: Annotation[];
+  /** A cosign-format private key (file path): what is pushed gets signed (password from COSIGN_PASSWORD). */
+  signKey?: string;
   onEvent?: (e: BuildEvent) => void;
   signal?: AbortSignal;
 }
@@ -91,6 +98,8 @@ export interface BuildResult {
   /** Steps served from the cache / executed. */
   cachedSteps: number;
   executedSteps: number;
+  /** The image index holding the image and its attestation manifests, when attestations were made. */
+  indexDigest?: Digest;
 }
 
 /** `id=ID,src=PATH` | `id=ID,env=VAR` | `id=ID` (then src is the id as a file? no: env of the same name, as buildx). */

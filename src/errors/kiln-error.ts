@@ -25,6 +25,8 @@ export type ErrorCode =
   | 'SANDBOX'
   | 'ARCHIVE'
   | 'CANCELLED'
+  /** An operation only root may do (chown, mount), attempted without root. */
+  | 'NEEDS_ROOT'
   | 'INTERNAL';
 
 export interface SourceLocation {

@@ -43,6 +43,11 @@ interface BuildFlags {
   cacheTo: string[];
   check?: boolean;
   gcKeepStorage?: string;
+  sbom?: string | boolean;
+  provenance?: string | boolean;
+  attest: string[];
+  annotation: string[];
+  signKey?: string;
 }
 
 export function register(program: Command): void {
@@ -85,6 +90,11 @@ export function register(program: Command): void {
     .option('--check', 'run the build checks only (like `kiln check`); nothing is built')
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=R | type=local,src=DIR (repeatable)', collect, [])
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=R | type=local,dest=DIR | type=inline [,mode=min|max][,cache-mounts=true] (repeatable)', collect, [])
+    .option('--sbom [value]', 'attach an SPDX SBOM attestation (true, false)')
+    .option('--provenance [value]', 'attach SLSA provenance: true, false, mode=min|max[,version=v0.2|v1] (default: mode=min when pushing)')
+    .option('--attest <spec>', 'attestation: type=sbom | type=provenance[,mode=min|max] | type=…,disabled=true (repeatable)', collect, [])
+    .option('--annotation <[type:]k=v>', 'OCI annotation; type is manifest (default), index, manifest-descriptor or index-descriptor, optionally [os/arch] (repeatable)', collect, [])
+    .option('--sign-key <file>', 'sign what --push pushes with this cosign-format key (password from COSIGN_PASSWORD)')
     .action(async (contextDir: string, flags: BuildFlags, cmd: Command) => {
       if (flags.check) {
         const { checkCommand } = await import('./check.js');
@@ -100,6 +110,13 @@ export function register(program: Command): void {
       const { parseCacheFrom, parseCacheTo } = await import('../../cache/transfer.js');
       const { keepStorageSetting } = await import('../../store/size.js');
       const gcSetting = (v: number | undefined) => (v === undefined ? {} : { gcKeepStorage: v });
+      const { parseAnnotation, parseAttestShorthand, parseAttestSpec } = await import('../../build/attestations.js');
+      let attestations: import('../../build/attestations.js').AttestationOptions | undefined;
+      for (const a of flags.attest) attestations = parseAttestSpec(a, attestations ?? {});
+      if (flags.sbom !== undefined) attestations = parseAttestShorthand('sbom', flags.sbom, attestations ?? {});
+      if (flags.provenance !== undefined) attestations = parseAttestShorthand('provenance', flags.provenance, attestations ?? {});
+      const annotations = flags.annotation.map(parseAnnotation);
+      if (flags.signKey && !flags.push && !flags.output.some((o) => /type=registry|push=true/.test(o))) throw new KilnError('USAGE', '--sign-key signs what is pushed: add --push');
 
       const network = parseNetworkMode(flags.network);
       const mode: ProgressMode = flags.quiet ? 'quiet' : (flags.progress as ProgressMode);
@@ -178,6 +195,9 @@ export function register(program: Command): void {
           ...gcSetting(keepStorageSetting(flags.gcKeepStorage)),
           cacheFrom: flags.cacheFrom.map(parseCacheFrom),
           cacheTo: flags.cacheTo.map(parseCacheTo),
+          ...(attestations ? { attestations } : {}),
+          ...(annotations.length ? { annotations } : {}),
+          ...(flags.signKey ? { signKey: flags.signKey } : {}),
           onEvent: (e) => {
             if (flags.report) events.push(e);
             renderer.onEvent(e);
@@ -191,7 +211,7 @@ export function register(program: Command): void {
             flags.metadataFile,
             `${JSON.stringify(
               {
-                'containerimage.digest': result.manifestDigest,
+                'containerimage.digest': result.indexDigest ?? result.manifestDigest,
                 'containerimage.config.digest': result.imageId,
                 'containerimage.descriptor': result.descriptor,
                 'image.name': result.tags.join(','),

@@ -96,7 +96,7 @@ export function register(program: Command): void {
             workdir: flags.workdir ?? (c.WorkingDir || '/'),
             hostname: flags.hostname ?? 'kiln',
             network,
-            mounts: volumes.map((v) => ({ type: 'bind' as const, source: resolve(v.source), target: v.target, readwrite: !v.readonly, writeThrough: true })),
+            mounts: volumes.map((v) => ({ type: 'bind' as const, source: { root: resolve(v.source), path: '', chroot: true, label: `volume ${v.source}` }, target: v.target, readwrite: !v.readonly, writeThrough: true })),
             runtime: flags.runtime ? { runtime: flags.runtime } : undefined,
             signal: ac.signal,
             onOutput: (stream, line) => (stream === 'stdout' ? process.stdout : process.stderr).write(`${line}\n`),
