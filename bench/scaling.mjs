@@ -8,9 +8,11 @@
 // `kilnBuilder()` is kiln's. As a script (also run by `npm run bench` as a micro-benchmark):
 //   node bench/scaling.mjs [--kinds LABEL,ENV,RUN] [--sizes 1000,4000,16000] [--run-sizes 250,1000]
 //                          [--base REF] [--runs N]
-// RUN needs a base with /bin/true: --base, else $KILN_BENCH_REGISTRY/busybox:latest; without
-// either RUN is skipped. The last line printed is the JSON result.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+// RUN needs a shell: --base REF, else $KILN_BENCH_REGISTRY/busybox:latest, else Debian's static
+// busybox copied into the context as /bin/sh (FROM scratch); without any RUN is skipped.
+// The last line printed is the JSON result.
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,10 +20,13 @@ import { fitExponent, median, timeCommand } from './lib/scaling-fit.mjs';
 
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const KILN = join(repoRoot, 'bin', 'kiln');
+const BUSYBOX = '/usr/bin/busybox';
+/** `base` for RUN when no image is given: a static busybox from the context as /bin/sh. */
+export const CONTEXT_SHELL = 'context-shell';
 
 /** The Dockerfile text of `n` instructions of `kind` (LABEL, ENV or RUN) on `base`. */
 export function instructionDockerfile(kind, n, base = 'scratch') {
-  const lines = [`FROM ${base}`];
+  const lines = base === CONTEXT_SHELL ? ['FROM scratch', 'COPY sh /bin/sh'] : [`FROM ${base}`];
   for (let i = 0; i < n; i++) {
     if (kind === 'LABEL') lines.push(`LABEL l${i}=v${i}`);
     else if (kind === 'ENV') lines.push(`ENV E${i}=v${i}`);
@@ -58,7 +63,7 @@ export async function measureInstructionScaling({
   try {
     for (const kind of kinds) {
       if (kind === 'RUN' && !base) {
-        log('RUN skipped: no base image with /bin/true (give --base or set KILN_BENCH_REGISTRY)');
+        log('RUN skipped: no shell (give --base, set KILN_BENCH_REGISTRY or install busybox-static)');
         continue;
       }
       const from = kind === 'RUN' ? base : 'scratch';
@@ -68,6 +73,7 @@ export async function measureInstructionScaling({
         const ctx = join(dir, `${kind}-${n}`);
         await mkdir(ctx, { recursive: true });
         await writeFile(join(ctx, 'Dockerfile'), instructionDockerfile(kind, n, from));
+        if (from === CONTEXT_SHELL) await copyFile(BUSYBOX, join(ctx, 'sh'));
         // the first build of a base pulls it: not part of any measurement
         if (n === 1 && kind === 'RUN') for (const b of builders) await b.build(ctx);
         for (let r = 0; r < runs; r++) {
@@ -114,7 +120,7 @@ function parseArgs(argv) {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const o = parseArgs(process.argv.slice(2));
   const registry = process.env.KILN_BENCH_REGISTRY;
-  const base = o.base ?? (registry ? `${registry}/busybox:latest` : undefined);
+  const base = o.base ?? (registry ? `${registry}/busybox:latest` : existsSync(BUSYBOX) ? CONTEXT_SHELL : undefined);
   const root = await mkdtemp(join(process.env.KILN_BENCH_TMP ?? tmpdir(), 'kiln-scaling-root-'));
   try {
     const result = await measureInstructionScaling({
