@@ -2,12 +2,17 @@
  * ARG/ENV scoping while walking one stage, so the solver, the planner and the
  * checks agree on what each instruction sees.
  *
- * Rules (Docker's): a stage starts with the base image's ENV and no ARGs; global
+ * Rules (Docker's): a stage starts with the base image's ENV and no ARGs (a stage
+ * built FROM another stage starts with that stage's ARGs, as BuildKit inherits
+ * them; they still never reach the image's Env); global
  * ARGs and predefined args become visible only when redeclared with `ARG NAME`
  * (taking the global value unless a default or a `--build-arg` says otherwise:
  * build arg > default > global value); ENV always wins over an ARG of the same
- * name; proxy build args reach RUN's environment without being declared but are
- * never visible to expansion, history or cache keys unless declared.
+ * name; proxy build args reach RUN's environment without being declared, in both
+ * spellings (http_proxy and HTTP_PROXY, as BuildKit's proxy env does), but are
+ * never visible to expansion, history or cache keys unless declared. A default
+ * is expanded only when no build arg sets the ARG (BuildKit never evaluates it
+ * then, so `${X:?}` in an overridden default is no error).
  */
 import { KilnError } from '../errors/index.js';
 import { expandInstruction, type ExpandOptions } from './expand.js';
@@ -38,6 +43,8 @@ export interface VarScopeInit {
   buildArgs: Record<string, string>;
   /** Base image `Env` (`K=V` strings); empty for scratch or when unknown. */
   baseEnv?: string[];
+  /** ARGs in scope at the end of the parent stage, when the stage is built FROM another stage. */
+  inheritedArgs?: DeclaredArg[];
   escape?: '\\' | '`';
   file?: string;
 }
@@ -49,6 +56,17 @@ export interface VarScopeInit {
  * them a stage can pile into its config.
  */
 export const MAX_STAGE_VAR_BYTES = 16 * 1024 * 1024;
+
+/** An ARG in scope; `value` undefined = declared without a value. */
+export interface DeclaredArg {
+  name: string;
+  value: string | undefined;
+}
+
+/** Lower-case proxy arg → its other spelling, both ways. */
+const PROXY_PAIRS = new Map<string, string>(
+  ['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'all_proxy'].flatMap((l) => [[l, l.toUpperCase()], [l.toUpperCase(), l]] as Array<[string, string]>),
+);
 
 export class VarScope {
   private declaredBytes = 0;
@@ -67,6 +85,12 @@ export class VarScope {
       if (eq < 0) this.setEnv(kv, '');
       else this.setEnv(kv.slice(0, eq), kv.slice(eq + 1));
     }
+    for (const a of init.inheritedArgs ?? []) this.args.set(a.name, a.value);
+  }
+
+  /** The ARGs in scope now, in declaration order (what a stage built FROM this one inherits). */
+  declared(): DeclaredArg[] {
+    return [...this.args].map(([name, value]) => ({ name, value }));
   }
 
   /** Variable lookup as expansion sees it now: ENV over declared ARGs. */
@@ -88,6 +112,11 @@ export class VarScope {
     for (const [name, value] of this.args) if (value !== undefined) args.push({ name, value, hidden: false });
     const hiddenEnv: Record<string, string> = {};
     for (const p of this.init.predefined) if (p.hidden && !this.args.has(p.name)) hiddenEnv[p.name] = p.value;
+    // the other spelling, unless given or declared itself
+    for (const p of this.init.predefined) {
+      const twin = p.hidden ? PROXY_PAIRS.get(p.name) : undefined;
+      if (twin !== undefined && !(twin in hiddenEnv) && !this.args.has(twin) && !this.init.predefined.some((q) => q.name === twin)) hiddenEnv[twin] = p.value;
+    }
     const at = this.version;
     let argMap: Map<string, string> | undefined;
     let env: string[] | undefined;
@@ -164,7 +193,8 @@ export class VarScope {
     if (instr.kind === 'ARG') {
       // Each declaration sees the ones before it on the same line.
       const args = instr.args.map((decl) => {
-        const expanded = decl.default === undefined ? decl : (expandInstruction({ ...instr, args: [decl] }, this.lookup, eo) as typeof instr).args[0]!;
+        const overridden = Object.hasOwn(this.init.buildArgs, decl.name);
+        const expanded = decl.default === undefined || overridden ? decl : (expandInstruction({ ...instr, args: [decl] }, this.lookup, eo) as typeof instr).args[0]!;
         this.count(instr, decl.name.length + (expanded.default?.length ?? 0));
         this.declare(decl.name, expanded.default);
         return expanded;
@@ -197,7 +227,7 @@ export class VarScope {
 
   /** The value an ARG declaration takes: build arg > (expanded) default > global value > predefined value. */
   private declare(name: string, expandedDefault: string | undefined): void {
-    const fromBuild = this.init.buildArgs[name];
+    const fromBuild = Object.hasOwn(this.init.buildArgs, name) ? this.init.buildArgs[name] : undefined;
     let value: string | undefined;
     if (fromBuild !== undefined) value = fromBuild;
     else if (expandedDefault !== undefined) value = expandedDefault;

@@ -2,11 +2,11 @@ import pLimit from 'p-limit';
 import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
 import type { HistoryEntry, ImageConfig, Platform } from '../image/types.js';
-import { emptyConfig, type ImageDraft } from '../image/config.js';
+import { scratchConfig, withDefaultPath, type ImageDraft } from '../image/config.js';
 import { parsePlatform } from '../image/platform.js';
 import type { Instruction, ParsedDockerfile } from '../frontend/instructions.js';
 import type { BuildPlan, PlanStage } from '../plan/types.js';
-import { KilnError, isKilnError } from '../errors/index.js';
+import { KilnError, isKilnError, needsRootError } from '../errors/index.js';
 import { applyMeta, isMetaInstruction, type MetaState } from '../steps/meta.js';
 import type { BuildEvent, StepRef } from './events.js';
 import type { ImageSource, StepOutcome } from './ports.js';
@@ -14,6 +14,7 @@ import type { CacheIndex, CacheRecord } from '../cache/records.js';
 import { stepCacheKey as cacheKey, type KeyParts } from '../cache/keys.js';
 import { createdBy } from './history.js';
 import { StageVars } from '../plan/stage-vars.js';
+import type { DeclaredArg } from '../frontend/var-scope.js';
 
 /** What a finished stage hands to its dependants and to the exporter. */
 export interface StageResult {
@@ -23,6 +24,8 @@ export interface StageResult {
   /** Cache key of the last step: the identity of the stage's file system and config. */
   key: Digest;
   platform: Platform;
+  /** ARGs in scope at the end of the stage: a stage built FROM this one inherits them (BuildKit does). */
+  args: DeclaredArg[];
 }
 
 /** The state of a stage while its steps run. */
@@ -112,7 +115,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     let state = await baseState(stage, platform);
     opts.emit({ type: 'step-done', step: fromStep, key: state.key, durationMs: Date.now() - t0, time: Date.now() });
 
-    const scope = StageVars.forStage(plan, stage, state.draft.config.config?.Env ?? [], opts.parsed.directives.escape);
+    const inherited = stage.base.kind === 'stage' ? (await stageResult(stage.base.index)).args : [];
+    const scope = StageVars.forStage(plan, stage, state.draft.config.config?.Env ?? [], opts.parsed.directives.escape, inherited);
     const triggers = (state.draft.config.config?.OnBuild ?? []).map((t) => opts.parseTrigger(t));
     if (triggers.length) {
       // triggers run once, in the child; they are not inherited further
@@ -130,13 +134,13 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       if (signal.aborted) throw cancelled(signal);
       state = await runStep(stage, state, scope, instr);
     }
-    return { index: stage.index, name: stage.name, draft: state.draft, key: state.key, platform };
+    return { index: stage.index, name: stage.name, draft: state.draft, key: state.key, platform, args: scope.declared() };
   }
 
   async function baseState(stage: PlanStage, platform: Platform): Promise<StageState> {
     const base = stage.base;
     if (base.kind === 'scratch') {
-      const config = emptyConfig(platform);
+      const config = scratchConfig(platform);
       return { stage, platform, draft: { config, layers: [] }, meta: metaOf(config), key: cacheKey({ parent: 'scratch', op: { platform }, env: {}, inputs: [] }) };
     }
     if (base.kind === 'stage') {
@@ -144,7 +148,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       return { stage, platform, draft: ownedDraft(r.draft), meta: metaOf(r.draft.config), key: r.key };
     }
     const img = await opts.images.resolve(base.ref, platform, signal);
-    const config = structuredClone(img.config);
+    const config = withDefaultPath(structuredClone(img.config));
     config.history ??= [];
     return { stage, platform, draft: { config, layers: [...img.layers] }, meta: metaOf(config), key: img.manifestDigest };
   }
@@ -223,7 +227,9 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       });
       return applyRecord(state, record, key);
     } catch (e) {
-      const err = locate(e, raw, opts.parsed.file);
+      const located = locate(e, raw, opts.parsed.file);
+      // as a user, a refused chown or mount is reported as what it is: kiln needs root
+      const err = needsRootError(located) ?? located;
       opts.emit({ type: 'step-error', step, message: err.message, time: Date.now() });
       throw err;
     }
