@@ -1,4 +1,4 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import os from 'node:os';
 import type { Digest } from '../image/digest.js';
@@ -6,8 +6,9 @@ import type { Descriptor, ImageConfig } from '../image/types.js';
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from '../image/platform.js';
 import { KilnError } from '../errors/index.js';
 import { parseDockerfile, runChecks } from '../frontend/index.js';
+import { readDockerfileText } from '../frontend/load.js';
 import { planBuild } from '../plan/index.js';
-import { solve, type StageResult } from '../solver/solver.js';
+import { solve, yieldToEventLoop, type StageResult } from '../solver/solver.js';
 import type { BuildEvent } from '../solver/events.js';
 import { StoreCacheIndex, type CacheIndex, type CacheRecord } from '../cache/records.js';
 import { ImportedCaches, INLINE_CACHE_FIELD, LayeredCacheIndex, exportCache } from '../cache/transfer.js';
@@ -51,14 +52,23 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     throw new KilnError('UNSUPPORTED', `--platform ${formatPlatform(targetPlatform)}: kiln builds for the host platform (${formatPlatform(host)}) only`);
   }
 
+  // parsing, planning and the checks are synchronous: a turn of the event loop between them lets SIGINT/SIGTERM in
+  const checkpoint = async () => {
+    await yieldToEventLoop();
+    if (options.signal?.aborted) throw cancelledBy(options.signal);
+  };
+  await checkpoint();
   const parsed = parseDockerfile(text, { file: fileName });
+  await checkpoint();
   const plan = planBuild(parsed, {
     ...(options.target ? { target: options.target } : {}),
     buildArgs: options.buildArgs ?? {},
     targetPlatform,
     buildPlatform: host,
   });
+  await checkpoint();
   const warnings = runChecks(parsed, { plan });
+  await checkpoint();
   for (const w of warnings) emit({ type: 'warning', message: w.message, file: w.file, line: w.line, rule: w.rule, time: Date.now() });
   const fatal = warnings.find((w) => w.error);
   if (fatal) throw new KilnError('DOCKERFILE_PLAN', `${fatal.message} (${fatal.rule})`, { location: { file: fatal.file, line: fatal.line } });
@@ -254,8 +264,9 @@ async function readDockerfile(options: BuildOptions, contextDir: string): Promis
   const file = options.file ? path.resolve(options.file) : path.join(contextDir, 'Dockerfile');
   const fileName = options.fileName ?? (options.file ?? 'Dockerfile');
   try {
-    return { text: await readFile(file, 'utf8'), fileName, dockerfilePath: file };
+    return { text: await readDockerfileText(file, fileName), fileName, dockerfilePath: file };
   } catch (e) {
+    if (e instanceof KilnError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new KilnError('NOT_FOUND', `cannot read Dockerfile: ${file} does not exist`);
     throw new KilnError('CONTEXT', `cannot read Dockerfile ${file}: ${(e as Error).message}`);
@@ -306,4 +317,9 @@ function targetChain(stages: readonly { index: number; base: { kind: string; ind
     cur = s && s.base.kind === 'stage' ? s.base.index : undefined;
   }
   return chain;
+}
+
+function cancelledBy(signal: AbortSignal): KilnError {
+  const r: unknown = signal.reason;
+  return r instanceof KilnError ? r : new KilnError('CANCELLED', 'build cancelled');
 }

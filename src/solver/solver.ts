@@ -123,7 +123,14 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       state = { ...state, meta: { ...state.meta, config: { ...state.meta.config, OnBuild: null } } };
       state.draft = { ...state.draft, config: { ...state.draft.config, config: state.meta.config } };
     }
+    let lastYield = Date.now();
     for (const instr of [...triggers, ...stage.instructions]) {
+      // metadata steps never wait on I/O, so without a turn of the event loop a long run of them
+      // would keep SIGINT/SIGTERM handlers (and other stages) from running until the stage ends
+      if (Date.now() - lastYield >= YIELD_EVERY_MS) {
+        await yieldToEventLoop();
+        lastYield = Date.now();
+      }
       if (signal.aborted) throw cancelled(signal);
       state = await runStep(stage, state, scope, instr);
     }
@@ -313,6 +320,13 @@ function stepRef(stage: PlanStage, instr: Instruction, index: number, total: num
 function timestamp(epoch: number | undefined): string {
   const d = epoch === undefined ? new Date() : new Date(epoch * 1000);
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** How long CPU-bound work runs before it lets signal handlers and I/O callbacks in. */
+export const YIELD_EVERY_MS = 50;
+
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function cancelled(signal: AbortSignal): KilnError {
