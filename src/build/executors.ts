@@ -21,6 +21,7 @@ import type { BuildEvent } from '../solver/events.js';
 import { DEFAULT_SHELL, commandLine } from '../steps/meta.js';
 import type { BuildOptions } from './options.js';
 import type { RunMountSpec } from '../sandbox/run-mounts.js';
+import { NETWORK_HOST_ENTITLEMENT } from '../sandbox/network-mode.js';
 
 type FromSource = StageResult | { image: LayerRef[]; key: Digest };
 
@@ -201,7 +202,10 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
           args = commandLine(instr.cmd, config.Shell);
         }
         for (const m of instr.mounts) mounts.push(await mountSpec(m, resolveFrom, inputs));
-        const network = instr.network === 'none' || instr.network === 'host' ? instr.network : (options.network ?? 'host');
+        const network = instr.network === undefined || instr.network === 'default' ? (options.network ?? 'default') : instr.network;
+        if (instr.network === 'host' && options.network !== 'host' && !(options.allow ?? []).includes(NETWORK_HOST_ENTITLEMENT)) {
+          throw new KilnError('USAGE', `RUN --network=host needs --allow ${NETWORK_HOST_ENTITLEMENT} (${NETWORK_HOST_ENTITLEMENT} is not allowed)`);
+        }
         const insecure = instr.security === 'insecure';
         if (insecure && !(options.allow ?? []).includes('security.insecure')) {
           throw new KilnError('USAGE', 'RUN --security=insecure needs --allow security.insecure');

@@ -107,7 +107,7 @@ function expandAt(word: string, lookup: (n: string) => string | undefined, parse
 
 export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPlan {
   const { globalArgs: globalArgInstrs, stages: raw } = splitStages(parsed);
-  const predefined = predefinedArgs(opts.targetPlatform, opts.buildPlatform, opts.buildArgs);
+  const predefined = predefinedArgs(opts.targetPlatform, opts.buildPlatform, opts.buildArgs, opts.target);
   const globalArgs = resolveGlobalArgs(globalArgInstrs, opts.buildArgs, predefined, parsed);
   const fromLookup = (n: string): string | undefined =>
     Object.hasOwn(globalArgs, n) ? globalArgs[n] : predefined.find((p) => p.name === n && !p.hidden)?.value;

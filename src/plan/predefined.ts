@@ -1,16 +1,17 @@
-/** Docker's predefined build args: the platform family and the proxy family. */
+/** Docker's predefined build args: the platform family, TARGETSTAGE and the proxy family. */
 import type { Platform } from '../image/types.js';
-import { PROXY_ARGS } from '../frontend/builtin-args.js';
+import { PROXY_ARGS, TARGET_STAGE_ARG } from '../frontend/builtin-args.js';
 import type { PredefinedArg } from './types.js';
 
-export { PLATFORM_ARGS, PROXY_ARGS, isPlatformArg, isPredefinedArg, isProxyArg } from '../frontend/builtin-args.js';
+export { PLATFORM_ARGS, PROXY_ARGS, TARGET_STAGE_ARG, isPlatformArg, isPredefinedArg, isProxyArg } from '../frontend/builtin-args.js';
 
 /** `linux/arm64/v8` form of a platform. */
 export function formatPlatform(p: Platform): string {
   return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
 }
 
-export function predefinedArgs(target: Platform, build: Platform, buildArgs: Record<string, string>): PredefinedArg[] {
+/** `targetStage`: the --target name as given; undefined or empty = no target (`default`). */
+export function predefinedArgs(target: Platform, build: Platform, buildArgs: Record<string, string>, targetStage?: string): PredefinedArg[] {
   const out: PredefinedArg[] = [
     { name: 'TARGETPLATFORM', value: formatPlatform(target), hidden: false },
     { name: 'TARGETOS', value: target.os, hidden: false },
@@ -20,6 +21,7 @@ export function predefinedArgs(target: Platform, build: Platform, buildArgs: Rec
     { name: 'BUILDOS', value: build.os, hidden: false },
     { name: 'BUILDARCH', value: build.architecture, hidden: false },
     { name: 'BUILDVARIANT', value: build.variant ?? '', hidden: false },
+    { name: TARGET_STAGE_ARG, value: targetStage || 'default', hidden: false },
   ];
   for (const name of PROXY_ARGS) {
     const v = buildArgs[name];

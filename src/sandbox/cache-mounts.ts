@@ -4,6 +4,7 @@ import { chmod, chown, mkdir, open, readdir, rename, rm, stat, type FileHandle }
 import { join } from 'node:path';
 import { KilnError } from '../errors/index.js';
 import { tryFlock, unflock, waitFlock } from '../store/flock.js';
+import { storeLayout } from '../store/layout.js';
 
 /**
  * `RUN --mount=type=cache` directories, persisted under `<root>/cache-mounts/`
@@ -47,7 +48,7 @@ export function cacheDirName(id: string, seedKey?: string): string {
 }
 
 export function cacheMountsRoot(storeRoot: string): string {
-  return join(storeRoot, 'cache-mounts');
+  return storeLayout(storeRoot).cacheMounts;
 }
 
 async function exists(p: string): Promise<boolean> {

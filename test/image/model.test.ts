@@ -7,7 +7,7 @@ import { sha256 } from '../../src/image/digest.js';
 import { MediaType } from '../../src/image/media-types.js';
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches, selectManifest } from '../../src/image/platform.js';
 import type { Manifest } from '../../src/image/types.js';
-import { validateOci } from '../../src/image/schema.js';
+import { validateOci } from '../helpers/oci-schema.js';
 import { expectValidOci } from '../helpers/oci-validate.js';
 
 describe('platform', () => {
