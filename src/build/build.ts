@@ -17,9 +17,12 @@ import { Store } from '../store/store.js';
 import { defaultRoot } from '../store/layout.js';
 import { parseReference } from '../registry/reference.js';
 import { createImageSource } from './image-source.js';
+import { VERSION } from '../version.js';
 import { createExecutors } from './executors.js';
 import { writeOutputs } from './outputs.js';
 import type { BuildOptions, BuildResult } from './options.js';
+import { annotationsFor, attachAttestations, dockerfileDigest, effectiveAttestations, wantsAttestations } from './attestations.js';
+import type { BuildRecord } from '../attest/provenance.js';
 
 /**
  * kiln's main job: read and plan the Dockerfile, solve the plan through the
@@ -94,7 +97,17 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     const ensureLayers = async (layers: readonly LayerRef[]) => {
       if (imported) for (const l of layers) await imported.ensureBlob(l.descriptor);
     };
-    const images = createImageSource(store, options, emit);
+    // every base and --from image the build resolved, by digest: provenance's materials
+    const materials = new Map<string, { uri: string; digest: Record<string, string> }>();
+    const source = createImageSource(store, options, emit);
+    const images: typeof source = {
+      async resolve(refText, platform, sig) {
+        const base = await source.resolve(refText, platform, sig);
+        const uri = `pkg:docker/${parseReference(refText).toString().replace(/:([^/:@]+)$/, '@$1')}?platform=${encodeURIComponent(formatPlatform(platform))}`;
+        materials.set(uri, { uri, digest: { sha256: base.manifestDigest.replace(/^sha256:/, '') } });
+        return base;
+      },
+    };
     const executors = await createExecutors({ store, contextDir, dockerfilePath, options, sourceDateEpoch, emit, ensureLayers });
     const signal = options.signal ?? new AbortController().signal;
     emit({
@@ -109,8 +122,21 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     let cachedSteps = 0;
     let executedSteps = 0;
     const stepKeys: Array<{ stage: number; key: Digest }> = [];
+    const steps: BuildRecord['steps'] = [];
     const counting = (e: BuildEvent) => {
       if (e.type === 'step-cached' || e.type === 'step-done') stepKeys.push({ stage: e.step.stage, key: e.recordKey ?? e.key });
+      if (e.type === 'step-cached') steps.push({ name: e.step.text, stage: e.step.stageName ?? String(e.step.stage), cacheKey: e.key, cached: true });
+      if (e.type === 'step-done') {
+        steps.push({
+          name: e.step.text,
+          stage: e.step.stageName ?? String(e.step.stage),
+          cacheKey: e.key,
+          cached: false,
+          durationMs: e.durationMs,
+          ...(e.usage ? { cpuSeconds: e.usage.cpuSeconds } : {}),
+          ...(e.usage?.peakMemoryBytes !== undefined ? { memoryPeakBytes: e.usage.peakMemoryBytes } : {}),
+        });
+      }
       if (e.type === 'step-cached') cachedSteps++;
       if (e.type === 'step-done' && (e.layer || e.usage)) executedSteps++;
       emit(e);
@@ -154,9 +180,47 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       return [...out.values()];
     };
     const inline = options.cacheTo?.some((c) => c.type === 'inline') ? await recordsFor('min') : undefined;
-    const { descriptor, config, configDigest } = await commitImage(store, result, options, sourceDateEpoch, inline);
-    for (const t of tags) await store.setRef(t, descriptor);
+    const { descriptor: imageDescriptor, config, configDigest } = await commitImage(store, result, options, sourceDateEpoch, inline);
+    const pushing = Boolean(options.push) || (options.outputs ?? []).some((o) => o.type === 'registry' || (o.type === 'image' && o.push));
+    const attest = effectiveAttestations(options.attestations, pushing);
+    const annotations = options.annotations ?? [];
+    let descriptor = imageDescriptor;
+    let statements: Awaited<ReturnType<typeof attachAttestations>>['statements'] = [];
+    if (wantsAttestations(attest) || Object.keys(annotationsFor(annotations, 'index')).length || Object.keys(annotationsFor(annotations, 'manifest-descriptor')).length) {
+      const t0 = Date.now();
+      emit({ type: 'phase', name: 'export', state: 'start', detail: 'attestations', time: t0 });
+      const image = await store.imageFromDescriptor(imageDescriptor);
+      const record: BuildRecord = {
+        builderId: attest.provenance ? attest.provenance.builderId ?? `urn:kiln:builder:${VERSION}` : '',
+        dockerfile: { path: fileName, digest: dockerfileDigest(text) },
+        args: { ...(options.buildArgs ?? {}) },
+        ...(options.target ? { target: options.target } : {}),
+        platform: formatPlatform(targetPlatform),
+        materials: [...materials.values()],
+        startedOn: new Date(started),
+        finishedOn: new Date(),
+        secrets: (options.secrets ?? []).map((x) => x.id),
+        ssh: (options.ssh ?? []).map((x) => x.id),
+        steps,
+      };
+      const created = sourceDateEpoch !== undefined ? new Date(sourceDateEpoch * 1000) : new Date();
+      const r = await attachAttestations(store, [{ image, descriptor: imageDescriptor, record }], { attest, ...(tags[0] ? { ref: tags[0] } : {}), created, annotations, signal });
+      descriptor = r.descriptor;
+      statements = r.statements;
+      if (!tags.length) await store.keepUntagged(descriptor);
+      emit({ type: 'phase', name: 'export', state: 'done', detail: 'attestations', durationMs: Date.now() - t0, time: Date.now() });
+    }
+    const refDescriptor = { ...descriptor, ...(Object.keys(annotationsFor(annotations, 'index-descriptor')).length ? { annotations: { ...(descriptor.annotations ?? {}), ...annotationsFor(annotations, 'index-descriptor') } } : {}) };
+    for (const t of tags) await store.setRef(t, refDescriptor);
     await writeOutputs({ store, descriptor, tags, options, emit, stageResult: result, executors });
+    if (statements.length) {
+      const { writeLocalAttestations } = await import('./attestation-files.js');
+      for (const o of options.outputs ?? []) if (o.type === 'local') await writeLocalAttestations(o.dest, statements);
+    }
+    if (options.signKey && pushing) {
+      const { signPushed } = await import('./sign-pushed.js');
+      await signPushed(options, tags, descriptor.digest, emit);
+    }
     for (const spec of options.cacheTo ?? []) {
       if (spec.type === 'inline') continue;
       const t0 = Date.now();
@@ -180,8 +244,8 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
         warn(`automatic garbage collection failed: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
-    emit({ type: 'build-done', imageId: configDigest, manifestDigest: descriptor.digest, tags, durationMs: Date.now() - started, time: Date.now() });
-    return { imageId: configDigest, manifestDigest: descriptor.digest, descriptor, tags, config, cachedSteps, executedSteps };
+    emit({ type: 'build-done', imageId: configDigest, manifestDigest: imageDescriptor.digest, tags, durationMs: Date.now() - started, time: Date.now() });
+    return { imageId: configDigest, manifestDigest: imageDescriptor.digest, descriptor, tags, config, cachedSteps, executedSteps, ...(descriptor !== imageDescriptor ? { indexDigest: descriptor.digest } : {}) };
   } finally {
     await store.close();
   }
@@ -223,7 +287,9 @@ async function commitImage(
   }
   const created = sourceDateEpoch !== undefined ? new Date(sourceDateEpoch * 1000) : new Date();
   config.created = created.toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const image = await store.putImage({ config, layers: result.draft.layers });
+  const platform = formatPlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
+  const annotations = annotationsFor(options.annotations ?? [], 'manifest', platform);
+  const image = await store.putImage({ config, layers: result.draft.layers, ...(Object.keys(annotations).length ? { annotations } : {}) });
   const descriptor: Descriptor = {
     ...image.descriptor,
     platform: { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) },

@@ -61,6 +61,9 @@ const PROXY_PAIRS = new Map<string, string>(
 
 export class VarScope {
   private readonly env = new Map<string, string>();
+  /** Every ENV change with the version it happened at, per name, so a step's view is a version number, not a copy. */
+  private readonly envLog = new Map<string, Array<{ version: number; value: string }>>();
+  private version = 0;
   /** Declared ARGs in order; undefined value = declared but unset. */
   private readonly args = new Map<string, string | undefined>();
   private readonly init: VarScopeInit;
@@ -69,8 +72,8 @@ export class VarScope {
     this.init = init;
     for (const kv of init.baseEnv ?? []) {
       const eq = kv.indexOf('=');
-      if (eq < 0) this.env.set(kv, '');
-      else this.env.set(kv.slice(0, eq), kv.slice(eq + 1));
+      if (eq < 0) this.setEnv(kv, '');
+      else this.setEnv(kv.slice(0, eq), kv.slice(eq + 1));
     }
     for (const a of init.inheritedArgs ?? []) this.args.set(a.name, a.value);
   }
@@ -88,7 +91,12 @@ export class VarScope {
     return this.args.has(name);
   }
 
-  /** What the next instruction can see. */
+  /**
+   * What the next instruction can see. O(ARGs in scope) per call, independent
+   * of the number of ENV variables: `env` and ENV lookups read a versioned log
+   * instead of copying the environment, so a Dockerfile of N ENV lines costs
+   * O(N log N) rather than O(N²).
+   */
   current(): StepVars {
     const args: StepVars['args'] = [];
     for (const [name, value] of this.args) if (value !== undefined) args.push({ name, value, hidden: false });
@@ -99,13 +107,60 @@ export class VarScope {
       const twin = p.hidden ? PROXY_PAIRS.get(p.name) : undefined;
       if (twin !== undefined && !(twin in hiddenEnv) && !this.args.has(twin) && !this.init.predefined.some((q) => q.name === twin)) hiddenEnv[twin] = p.value;
     }
-    const env = [...this.env].map(([k, v]) => `${k}=${v}`);
-    const snapshotEnv = new Map(this.env);
-    const snapshotArgs = new Map(this.args);
+    const at = this.version;
+    let argMap: Map<string, string> | undefined;
+    let env: string[] | undefined;
+    const envList = (): string[] => (env ??= this.envListAt(at));
     return {
-      lookup: (name) => snapshotEnv.get(name) ?? snapshotArgs.get(name) ?? undefined,
-      args, hiddenEnv, env,
+      lookup: (name) => {
+        const e = this.envAt(name, at);
+        if (e !== undefined) return e;
+        argMap ??= new Map(args.map((a) => [a.name, a.value]));
+        return argMap.get(name);
+      },
+      args,
+      hiddenEnv,
+      get env() {
+        return envList();
+      },
     };
+  }
+
+  /** Value of ENV `name` as it was at `version`. */
+  private envAt(name: string, version: number): string | undefined {
+    const log = this.envLog.get(name);
+    if (!log) return undefined;
+    // binary search for the last change at or before `version`
+    let lo = 0;
+    let hi = log.length - 1;
+    let found: string | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const entry = log[mid]!;
+      if (entry.version <= version) {
+        found = entry.value;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  /** The `K=V` list at `version`, in first-set order (as Docker keeps Env). */
+  private envListAt(version: number): string[] {
+    const out: string[] = [];
+    for (const name of this.envLog.keys()) {
+      const v = this.envAt(name, version);
+      if (v !== undefined) out.push(`${name}=${v}`);
+    }
+    return out;
+  }
+
+  private setEnv(name: string, value: string): void {
+    this.version++;
+    this.env.set(name, value);
+    let log = this.envLog.get(name);
+    if (!log) this.envLog.set(name, (log = []));
+    log.push({ version: this.version, value });
   }
 
   /**
@@ -137,7 +192,7 @@ export class VarScope {
     }
     const instruction = expandInstruction(instr, this.lookup, eo);
     if (instruction.kind === 'ENV') {
-      for (const p of instruction.pairs) this.env.set(p.key, p.value);
+      for (const p of instruction.pairs) this.setEnv(p.key, p.value);
     }
     return instruction;
   }

@@ -143,7 +143,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     }
     if (base.kind === 'stage') {
       const r = await stageResult(base.index);
-      return { stage, platform, draft: r.draft, meta: metaOf(r.draft.config), key: r.key };
+      return { stage, platform, draft: ownedDraft(r.draft), meta: metaOf(r.draft.config), key: r.key };
     }
     const img = await opts.images.resolve(base.ref, platform, signal);
     const config = withDefaultPath(structuredClone(img.config));
@@ -175,7 +175,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       if (instr.kind === 'WORKDIR') {
         // the config changes first so the executor sees the new directory
         const meta = applyMeta(state.meta, instr, opts.parsed.file);
-        state = { ...state, meta, draft: { ...state.draft, config: { ...state.draft.config, config: meta.config } } };
+        state.draft.config.config = meta.config;
+        state = { ...state, meta };
       }
       if (instr.kind !== 'RUN' && instr.kind !== 'COPY' && instr.kind !== 'ADD' && instr.kind !== 'WORKDIR') {
         throw new KilnError('INTERNAL', `no executor for ${instr.kind}`);
@@ -265,24 +266,35 @@ function metaOf(config: ImageConfig): MetaState {
   return m;
 }
 
+/**
+ * A copy of a finished stage's draft that the next stage may append to: the
+ * arrays that grow per step (history, diff_ids, layers) are copied once here so
+ * each step appends in place instead of copying them (O(N) per stage, not O(N²)).
+ */
+function ownedDraft(d: ImageDraft): ImageDraft {
+  const config: ImageConfig = { ...d.config, rootfs: { ...d.config.rootfs, diff_ids: [...d.config.rootfs.diff_ids] }, history: [...(d.config.history ?? [])] };
+  return { ...d, config, layers: [...d.layers] };
+}
+
+// The draft of a running stage is owned by that stage (see ownedDraft and baseState):
+// steps append to it in place; nothing keeps an earlier step's view of it.
 function withMeta(state: StageState, meta: MetaState, history: HistoryEntry, key: Digest): StageState {
-  const config: ImageConfig = { ...state.draft.config, config: meta.config, history: [...(state.draft.config.history ?? []), history] };
+  const config = state.draft.config;
+  config.config = meta.config;
+  (config.history ??= []).push(history);
   if (meta.author !== undefined) config.author = meta.author;
-  return { ...state, meta, key, draft: { ...state.draft, config } };
+  return { ...state, meta, key };
 }
 
 function applyRecord(state: StageState, rec: CacheRecord, key: Digest): StageState {
-  const config: ImageConfig = {
-    ...state.draft.config,
-    config: state.meta.config,
-    history: [...(state.draft.config.history ?? []), rec.history],
-  };
-  let layers = state.draft.layers;
+  const config = state.draft.config;
+  config.config = state.meta.config;
+  (config.history ??= []).push(rec.history);
   if (rec.layer) {
-    config.rootfs = { type: 'layers', diff_ids: [...config.rootfs.diff_ids, rec.layer.diffID] };
-    layers = [...layers, { descriptor: { mediaType: rec.layer.mediaType, digest: rec.layer.digest, size: rec.layer.size }, diffID: rec.layer.diffID }];
+    config.rootfs.diff_ids.push(rec.layer.diffID);
+    state.draft.layers.push({ descriptor: { mediaType: rec.layer.mediaType, digest: rec.layer.digest, size: rec.layer.size }, diffID: rec.layer.diffID });
   }
-  return { ...state, key, draft: { ...state.draft, config, layers } };
+  return { ...state, key };
 }
 
 /** The parts of an expanded instruction that define what it does (never its position, comment or spelling). */

@@ -60,9 +60,16 @@ describe('stages and targets', () => {
     expect(s.deps).toEqual([0]);
     expect(s.imageDeps).toEqual(['nginx:1.27', 'busybox']);
   });
-  it('COPY --from with a stage ARG is resolved', () => {
-    const p = plan('FROM alpine AS dev\nFROM alpine AS prod\nFROM scratch\nARG FLAVOR=dev\nCOPY --from=$FLAVOR /x /x\n', { buildArgs: { FLAVOR: 'prod' } });
-    expect(p.stages.map((s) => s.index)).toEqual([1, 2]);
+  it('COPY --from refuses variable expansion, as BuildKit does (toCommand: "variable expansion is not supported for --from")', () => {
+    // the parser's flag reader has already removed quotes and escapes; what is left is $-expansion
+    for (const from of ['$FLAVOR', '${FLAVOR}', '${FLAVOR:-dev}', 'x$FLAVOR', '${FLAVOR:?no}']) {
+      const e = planError(`FROM alpine AS dev\nFROM alpine AS prod\nFROM scratch\nARG FLAVOR=dev\nCOPY --from=${from} /x /x\n`, { buildArgs: { FLAVOR: 'prod' } });
+      expect(e.format()).toMatch(/^Dockerfile:5: variable expansion is not supported for --from/);
+      expect(e.hint).toMatch(/define a new stage with FROM using ARG from global scope/);
+    }
+    // the workaround BuildKit names: a stage FROM a global ARG
+    const p = plan('ARG FLAVOR=dev\nFROM alpine AS dev\nFROM alpine AS prod\nFROM ${FLAVOR} AS chosen\nFROM scratch\nCOPY --from=chosen /x /x\n', { buildArgs: { FLAVOR: 'prod' } });
+    expect(p.stages.map((s) => s.index)).toEqual([1, 2, 3]);
   });
   it('forward references, self references and bad indexes are errors', () => {
     expect(planError('FROM alpine\nCOPY --from=later /x /x\nFROM alpine AS later\n').format()).toMatch(/^Dockerfile:2: COPY --from refers to stage "later", which is defined later \(line 3\)/);
