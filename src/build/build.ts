@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import os from 'node:os';
@@ -163,6 +164,7 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
         noCacheFilter: new Set((options.noCacheFilter ?? []).map((s) => s.toLowerCase())),
         ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
         explainCache: Boolean(options.explainCache),
+        explainScope: createHash('sha256').update(`${contextDir}\0${dockerfilePath ?? fileName}`).digest('hex').slice(0, 32),
         emit: counting,
         signal,
         parseTrigger: (t) => {

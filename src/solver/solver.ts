@@ -53,7 +53,7 @@ export interface FsStep {
  * `execute` runs only on a cache miss.
  */
 export interface StepExecutors {
-  prepare(step: FsStep, stageResult: (ref: string) => Promise<StageResult | { image: LayerRef[]; key: Digest }>): Promise<{ inputs: string[]; execute: () => Promise<StepOutcome> }>;
+  prepare(step: FsStep, stageResult: (ref: string) => Promise<StageResult | { image: LayerRef[]; key: Digest }>): Promise<{ inputs: string[]; files?: Record<string, string>; execute: () => Promise<StepOutcome> }>;
 }
 
 export interface SolveOptions {
@@ -68,6 +68,11 @@ export interface SolveOptions {
   noCacheFilter: Set<string>;
   sourceDateEpoch?: number;
   explainCache: boolean;
+  /**
+   * Names the project (context directory and Dockerfile) so --explain-cache
+   * compares a step only with the same step of an earlier build of the same project.
+   */
+  explainScope?: string;
   emit: (e: BuildEvent) => void;
   signal: AbortSignal;
   /** Parses an ONBUILD trigger text into an instruction. */
@@ -190,12 +195,14 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
 
       const fsStep: FsStep = { instruction: instr, state, runEnv, step, signal };
       const prepared = await opts.executors.prepare(fsStep, resolveFrom);
-      const parts: KeyParts = { parent: state.key, op: opOf(instr), env: keyEnv, inputs: prepared.inputs };
+      // text and files are not part of the key: the slot keeps them so a miss can name what changed
+      const parts: KeyParts = { parent: state.key, op: opOf(instr), env: keyEnv, inputs: prepared.inputs, text: instr.original, ...(prepared.files ? { files: prepared.files } : {}) };
       const key = cacheKey(parts);
       // a --link layer does not depend on what is below it, so its record is found whatever the parent
       const linked = (instr.kind === 'COPY' || instr.kind === 'ADD') && instr.link;
       const recordKey = linked ? cacheKey({ ...parts, parent: 'link' }) : key;
-      const slot = `${opts.parsed.file}#${stage.index}#${step.index}`;
+      const at = stage.instructions.indexOf(raw);
+      const slot = `${opts.explainScope ?? opts.parsed.file}#${stage.name ?? stage.index}#${at >= 0 ? at : `onbuild ${raw.original}`}`;
       const bypass = opts.noCache || opts.noCacheFilter.has(String(stage.index)) || (stage.name !== undefined && opts.noCacheFilter.has(stage.name));
       const hit = bypass ? undefined : await opts.cache.get(recordKey);
       if (hit) {
