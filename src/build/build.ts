@@ -2,8 +2,10 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import os from 'node:os';
 import type { Digest } from '../image/digest.js';
-import type { Descriptor, ImageConfig } from '../image/types.js';
-import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from '../image/platform.js';
+import pLimit from 'p-limit';
+import type { Descriptor, ImageConfig, Index, Platform } from '../image/types.js';
+import { formatPlatform, hostPlatform, parsePlatformList } from '../image/platform.js';
+import { MediaType } from '../image/media-types.js';
 import { KilnError } from '../errors/index.js';
 import { parseDockerfile, runChecks } from '../frontend/index.js';
 import { planBuild } from '../plan/index.js';
@@ -18,7 +20,7 @@ import { parseReference } from '../registry/reference.js';
 import { createImageSource } from './image-source.js';
 import { createExecutors } from './executors.js';
 import { writeOutputs } from './outputs.js';
-import type { BuildOptions, BuildResult } from './options.js';
+import type { BuildOptions, BuildResult, PlatformResult } from './options.js';
 
 /**
  * kiln's main job: read and plan the Dockerfile, solve the plan through the
@@ -43,18 +45,21 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
   const { text, fileName, dockerfilePath } = await readDockerfile(options, contextDir);
 
   const host = hostPlatform();
-  const targetPlatform = options.platform ? parsePlatform(options.platform) : host;
-  if (!platformMatches(host, targetPlatform)) {
-    throw new KilnError('UNSUPPORTED', `--platform ${formatPlatform(targetPlatform)}: kiln builds for the host platform (${formatPlatform(host)}) only`);
+  const targets = targetPlatforms(options, host);
+  const multi = targets.length > 1;
+  if (multi && options.outputs?.some((o) => o.type === 'docker')) {
+    throw new KilnError('USAGE', `--output type=docker holds one platform, and this build makes ${targets.length} (${targets.map(formatPlatform).join(', ')}): use type=oci, or build one --platform for the docker archive`);
   }
 
   const parsed = parseDockerfile(text, { file: fileName });
-  const plan = planBuild(parsed, {
+  // one plan per target platform: the predefined args (TARGETARCH…) and FROM --platform values differ
+  const plans = targets.map((targetPlatform) => planBuild(parsed, {
     ...(options.target ? { target: options.target } : {}),
     buildArgs: options.buildArgs ?? {},
     targetPlatform,
     buildPlatform: host,
-  });
+  }));
+  const plan = plans[0]!;
   const warnings = runChecks(parsed, { plan });
   for (const w of warnings) emit({ type: 'warning', message: w.message, file: w.file, line: w.line, rule: w.rule, time: Date.now() });
   const fatal = warnings.find((w) => w.error);
@@ -99,62 +104,89 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     emit({
       type: 'build-start',
       file: fileName,
-      stages: plan.stages.length,
-      steps: plan.stages.reduce((n, s) => n + s.instructions.length + 1, 0),
+      stages: plans.reduce((n, p) => n + p.stages.length, 0),
+      steps: plans.reduce((n, p) => n + p.stages.reduce((m, s) => m + s.instructions.length + 1, 0), 0),
       stageGraph: plan.stages.map((s) => ({ index: s.index, ...(s.name !== undefined ? { name: s.name } : {}), deps: [...s.deps] })),
       time: Date.now(),
     });
 
     let cachedSteps = 0;
     let executedSteps = 0;
-    const stepKeys: Array<{ stage: number; key: Digest }> = [];
+    // per target platform (the step's `target`; '' for a one-platform build)
+    const stepKeys: Array<{ target: string; stage: number; key: Digest }> = [];
     const counting = (e: BuildEvent) => {
-      if (e.type === 'step-cached' || e.type === 'step-done') stepKeys.push({ stage: e.step.stage, key: e.recordKey ?? e.key });
+      if (e.type === 'step-cached' || e.type === 'step-done') stepKeys.push({ target: e.step.target ?? '', stage: e.step.stage, key: e.recordKey ?? e.key });
       if (e.type === 'step-cached') cachedSteps++;
       if (e.type === 'step-done' && (e.layer || e.usage)) executedSteps++;
       emit(e);
     };
-    let result: StageResult;
+    const jobs = options.jobs ?? os.availableParallelism();
+    const shared = multi ? { limit: pLimit(Math.max(1, jobs)), inflight: new Map() } : undefined;
+    // the first platform that fails stops the others
+    const solving = new AbortController();
+    const onAbort = () => solving.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    let results: StageResult[];
     try {
-      result = await solve({
+      const runs = plans.map((p) => solve({
         parsed,
-        plan,
+        plan: p,
         images,
         cache,
         executors,
-        jobs: options.jobs ?? os.availableParallelism(),
+        jobs,
         noCache: Boolean(options.noCache),
         noCacheFilter: new Set((options.noCacheFilter ?? []).map((s) => s.toLowerCase())),
         ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
         explainCache: Boolean(options.explainCache),
         emit: counting,
-        signal,
+        signal: solving.signal,
         parseTrigger: (t) => {
-          const p = parseDockerfile(`FROM scratch\n${t}\n`, { file: `${fileName} (ONBUILD)` });
-          const instr = p.instructions[1];
+          const pt = parseDockerfile(`FROM scratch\n${t}\n`, { file: `${fileName} (ONBUILD)` });
+          const instr = pt.instructions[1];
           if (!instr) throw new KilnError('DOCKERFILE_PARSE', `invalid ONBUILD trigger "${t}" in the base image`);
           return instr;
         },
-      });
+        ...(shared ? { multiPlatform: shared } : {}),
+      }));
+      for (const r of runs) r.catch((e: unknown) => solving.abort(e));
+      try {
+        results = await Promise.all(runs);
+      } catch (e) {
+        await Promise.allSettled(runs);
+        throw e;
+      }
     } finally {
+      signal.removeEventListener('abort', onAbort);
       await executors.close();
     }
 
-    await ensureLayers(result.draft.layers);
-    const chain = targetChain(plan.stages, plan.targetIndex);
-    const recordsFor = async (mode: 'min' | 'max'): Promise<CacheRecord[]> => {
+    for (const r of results) await ensureLayers(r.draft.layers);
+    const recordsFor = async (mode: 'min' | 'max', only?: string): Promise<CacheRecord[]> => {
       const out = new Map<string, CacheRecord>();
-      for (const { stage, key } of stepKeys) {
-        if (mode === 'min' && !chain.has(stage)) continue;
+      const chains = new Map(plans.map((p) => [multi ? formatPlatform(p.targetPlatform) : '', targetChain(p.stages, p.targetIndex)]));
+      for (const { target, stage, key } of stepKeys) {
+        if (only !== undefined && target !== only) continue;
+        if (mode === 'min' && !chains.get(target)?.has(stage)) continue;
         const rec = await cache.get(key);
         if (rec) out.set(key, rec);
       }
       return [...out.values()];
     };
-    const inline = options.cacheTo?.some((c) => c.type === 'inline') ? await recordsFor('min') : undefined;
-    const { descriptor, config, configDigest } = await commitImage(store, result, options, sourceDateEpoch, inline);
+    const inlineWanted = options.cacheTo?.some((c) => c.type === 'inline');
+    const images_: PlatformResult[] = [];
+    for (const [i, result] of results.entries()) {
+      const label = multi ? formatPlatform(plans[i]!.targetPlatform) : '';
+      const inline = inlineWanted ? await recordsFor('min', label) : undefined;
+      const c = await commitImage(store, result, options, sourceDateEpoch, inline, !multi);
+      images_.push({ platform: formatPlatform(c.descriptor.platform!), imageId: c.configDigest, manifestDigest: c.descriptor.digest, descriptor: c.descriptor, config: c.config });
+    }
+    const { descriptor, config, configDigest } = multi ? await commitIndex(store, images_, options) : { descriptor: images_[0]!.descriptor, config: images_[0]!.config, configDigest: images_[0]!.imageId };
     for (const t of tags) await store.setRef(t, descriptor);
-    await writeOutputs({ store, descriptor, tags, options, emit, stageResult: result, executors });
+    await writeOutputs({
+      store, descriptor, tags, options, emit, stageResult: results[0]!, executors,
+      ...(multi ? { platforms: results.map((r, i) => ({ platform: plans[i]!.targetPlatform, stageResult: r })) } : {}),
+    });
     for (const spec of options.cacheTo ?? []) {
       if (spec.type === 'inline') continue;
       const t0 = Date.now();
@@ -179,7 +211,10 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       }
     }
     emit({ type: 'build-done', imageId: configDigest, manifestDigest: descriptor.digest, tags, durationMs: Date.now() - started, time: Date.now() });
-    return { imageId: configDigest, manifestDigest: descriptor.digest, descriptor, tags, config, cachedSteps, executedSteps };
+    return {
+      imageId: configDigest, manifestDigest: descriptor.digest, descriptor, tags, config, cachedSteps, executedSteps,
+      ...(multi ? { indexDigest: descriptor.digest, platforms: images_ } : {}),
+    };
   } finally {
     await store.close();
   }
@@ -213,6 +248,7 @@ async function commitImage(
   options: BuildOptions,
   sourceDateEpoch: number | undefined,
   inlineCache: CacheRecord[] | undefined,
+  keep: boolean,
 ): Promise<{ descriptor: Descriptor; config: ImageConfig; configDigest: Digest }> {
   const config: ImageConfig = structuredClone(result.draft.config);
   if (inlineCache) (config as ImageConfig & Record<string, unknown>)[INLINE_CACHE_FIELD] = { version: 1, records: inlineCache, mounts: [] };
@@ -226,8 +262,31 @@ async function commitImage(
     ...image.descriptor,
     platform: { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) },
   };
-  if (!(options.tags ?? []).length) await store.keepUntagged(descriptor);
+  if (keep && !(options.tags ?? []).length) await store.keepUntagged(descriptor);
   return { descriptor, config, configDigest: image.configDescriptor.digest };
+}
+
+/**
+ * One OCI index over the per-platform manifests, in the order the platforms
+ * were asked for. Its digest is the build's image ID (what --iidfile gets), as
+ * with buildx; `config` is the first platform's.
+ */
+async function commitIndex(store: Store, images: PlatformResult[], options: BuildOptions): Promise<{ descriptor: Descriptor; config: ImageConfig; configDigest: Digest }> {
+  const index: Index = {
+    schemaVersion: 2,
+    mediaType: MediaType.OCI_INDEX,
+    manifests: images.map((i) => ({ mediaType: i.descriptor.mediaType, digest: i.descriptor.digest, size: i.descriptor.size, platform: i.descriptor.platform! })),
+  };
+  const descriptor = await store.putJSON(index, MediaType.OCI_INDEX);
+  if (!(options.tags ?? []).length) await store.keepUntagged(descriptor);
+  return { descriptor, config: images[0]!.config, configDigest: descriptor.digest };
+}
+
+/** `platforms` (library), else the comma-separated `platform`, else the host; normalised, duplicates dropped. */
+function targetPlatforms(options: BuildOptions, host: Platform): Platform[] {
+  const list = options.platforms?.length ? parsePlatformList(options.platforms) : options.platform ? parsePlatformList(options.platform) : [host];
+  if (!list.length) throw new KilnError('USAGE', '--platform is empty');
+  return list;
 }
 
 /** The target stage and the stages its FROM chain builds on: their steps make the final image. */

@@ -1,9 +1,9 @@
-import pLimit from 'p-limit';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
 import type { HistoryEntry, ImageConfig, Platform } from '../image/types.js';
 import { emptyConfig, type ImageDraft } from '../image/config.js';
-import { parsePlatform } from '../image/platform.js';
+import { formatPlatform, parsePlatform } from '../image/platform.js';
 import type { Instruction, ParsedDockerfile } from '../frontend/instructions.js';
 import type { BuildPlan, PlanStage } from '../plan/types.js';
 import { KilnError, isKilnError } from '../errors/index.js';
@@ -69,6 +69,13 @@ export interface SolveOptions {
   signal: AbortSignal;
   /** Parses an ONBUILD trigger text into an instruction. */
   parseTrigger: (text: string) => Instruction;
+  /**
+   * Multi-platform builds: one solve per target platform, sharing a limiter
+   * (so `jobs` bounds the whole build) and the steps in flight (so a stage on
+   * $BUILDPLATFORM that does not depend on the target runs once, whichever solve
+   * reaches it first). Step refs then carry the target platform.
+   */
+  multiPlatform?: { limit: LimitFunction; inflight: Map<string, Promise<CacheRecord>> };
 }
 
 /**
@@ -81,7 +88,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
   const onAbort = () => controller.abort(opts.signal.reason);
   opts.signal.addEventListener('abort', onAbort, { once: true });
   const signal = controller.signal;
-  const limit = pLimit(Math.max(1, opts.jobs));
+  const limit = opts.multiPlatform?.limit ?? pLimit(Math.max(1, opts.jobs));
+  const target = opts.multiPlatform ? formatPlatform(plan.targetPlatform) : undefined;
   const results = new Map<number, Promise<StageResult>>();
   const total = plan.stages.reduce((n, s) => n + s.instructions.length + 1, 0);
   let counter = 0;
@@ -105,8 +113,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
 
   async function runStage(stage: PlanStage): Promise<StageResult> {
     if (signal.aborted) throw cancelled(signal);
-    const platform = stage.platform ? parsePlatform(stage.platform) : plan.targetPlatform;
-    const fromStep = stepRef(stage, stage.from, nextIndex(), total);
+    const platform = await stagePlatform(stage);
+    const fromStep = stepRef(stage, stage.from, nextIndex(), total, platform, target);
     opts.emit({ type: 'step-start', step: fromStep, time: Date.now() });
     const t0 = Date.now();
     let state = await baseState(stage, platform);
@@ -126,6 +134,19 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     return { index: stage.index, name: stage.name, draft: state.draft, key: state.key, platform };
   }
 
+  /** `FROM --platform=…`, else the platform of the stage it builds on (as BuildKit), else the target. */
+  async function stagePlatform(stage: PlanStage): Promise<Platform> {
+    if (stage.platform) {
+      try {
+        return parsePlatform(stage.platform);
+      } catch (e) {
+        throw new KilnError('DOCKERFILE_PLAN', `FROM --platform=${stage.from.platform ?? ''}: ${e instanceof Error ? e.message : String(e)}`, { location: { file: opts.parsed.file, line: stage.from.range.start.line } });
+      }
+    }
+    if (stage.base.kind === 'stage') return (await stageResult(stage.base.index)).platform;
+    return plan.targetPlatform;
+  }
+
   async function baseState(stage: PlanStage, platform: Platform): Promise<StageState> {
     const base = stage.base;
     if (base.kind === 'scratch') {
@@ -139,11 +160,13 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     const img = await opts.images.resolve(base.ref, platform, signal);
     const config = structuredClone(img.config);
     config.history ??= [];
-    return { stage, platform, draft: { config, layers: [...img.layers] }, meta: metaOf(config), key: img.manifestDigest };
+    // the platform is an input below every FROM: a base without a platform used for two targets runs its RUNs differently
+    const key = cacheKey({ parent: img.manifestDigest, op: { platform: formatPlatform(platform) }, env: {}, inputs: [] });
+    return { stage, platform, draft: { config, layers: [...img.layers] }, meta: metaOf(config), key };
   }
 
   async function runStep(stage: PlanStage, state: StageState, scope: StageVars, raw: Instruction): Promise<StageState> {
-    const step = stepRef(stage, raw, nextIndex(), total);
+    const step = stepRef(stage, raw, nextIndex(), total, state.platform, target);
     const t0 = Date.now();
     opts.emit({ type: 'step-start', step, time: t0 });
     try {
@@ -190,30 +213,55 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
         opts.emit({ type: 'step-cached', step, key, ...(linked ? { recordKey } : {}), time: Date.now() });
         return applyRecord(state, hit, key);
       }
-      const missReason = opts.explainCache && !bypass ? await opts.cache.explain(slot, parts) : undefined;
-      const outcome = await prepared.execute();
-      const history = historyEntry(createdBy(instr, vars.args, state.meta.config.Shell), outcome.layer === undefined);
-      const record: CacheRecord = {
-        version: 1,
-        key: recordKey,
-        history,
-        ...(outcome.layer
-          ? { layer: { mediaType: outcome.layer.mediaType, digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } }
-          : {}),
+      const executeStep = async (): Promise<CacheRecord> => {
+        const missReason = opts.explainCache && !bypass ? await opts.cache.explain(slot, parts) : undefined;
+        const outcome = await prepared.execute();
+        const history = historyEntry(createdBy(instr, vars.args, state.meta.config.Shell), outcome.layer === undefined);
+        const record: CacheRecord = {
+          version: 1,
+          key: recordKey,
+          history,
+          ...(outcome.layer
+            ? { layer: { mediaType: outcome.layer.mediaType, digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } }
+            : {}),
+        };
+        await opts.cache.put(record, slot, parts);
+        opts.emit({
+          type: 'step-done',
+          step,
+          key,
+          ...(linked ? { recordKey } : {}),
+          durationMs: Date.now() - t0,
+          ...(outcome.layer ? { layer: { digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } } : {}),
+          ...(outcome.usage ? { usage: outcome.usage } : {}),
+          ...(missReason ? { missReason } : {}),
+          time: Date.now(),
+        });
+        return record;
       };
-      await opts.cache.put(record, slot, parts);
-      opts.emit({
-        type: 'step-done',
-        step,
-        key,
-        ...(linked ? { recordKey } : {}),
-        durationMs: Date.now() - t0,
-        ...(outcome.layer ? { layer: { digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } } : {}),
-        ...(outcome.usage ? { usage: outcome.usage } : {}),
-        ...(missReason ? { missReason } : {}),
-        time: Date.now(),
-      });
-      return applyRecord(state, record, key);
+      // no await between this lookup and the registration below: two solves never both run one step
+      const inflight = opts.multiPlatform?.inflight;
+      const running = inflight?.get(recordKey);
+      if (running) {
+        const rec = await running;
+        opts.emit({ type: 'step-cached', step, key, ...(linked ? { recordKey } : {}), time: Date.now() });
+        return applyRecord(state, rec, key);
+      }
+      let settle: { resolve: (r: CacheRecord) => void; reject: (e: unknown) => void } | undefined;
+      if (inflight) {
+        const mine = new Promise<CacheRecord>((resolve, reject) => (settle = { resolve, reject }));
+        mine.catch(() => undefined);
+        inflight.set(recordKey, mine);
+      }
+      try {
+        const record = await executeStep();
+        settle?.resolve(record);
+        return applyRecord(state, record, key);
+      } catch (e) {
+        inflight?.delete(recordKey);
+        settle?.reject(e);
+        throw e;
+      }
     } catch (e) {
       const err = locate(e, raw, opts.parsed.file);
       opts.emit({ type: 'step-error', step, message: err.message, time: Date.now() });
@@ -279,9 +327,10 @@ function opOf(instr: Instruction): unknown {
   return rest;
 }
 
-function stepRef(stage: PlanStage, instr: Instruction, index: number, total: number): StepRef {
+function stepRef(stage: PlanStage, instr: Instruction, index: number, total: number, platform: Platform, target: string | undefined): StepRef {
   const ref: StepRef = {
-    id: `${stage.index}/${instr.range.start.line}`,
+    // one solve per target platform: the target keeps ids unique across them
+    id: `${target !== undefined ? `${target} ` : ''}${stage.index}/${instr.range.start.line}`,
     stage: stage.index,
     index,
     total,
@@ -289,6 +338,10 @@ function stepRef(stage: PlanStage, instr: Instruction, index: number, total: num
     line: instr.range.start.line,
   };
   if (stage.name !== undefined) ref.stageName = stage.name;
+  if (target !== undefined) {
+    ref.platform = formatPlatform(platform);
+    ref.target = target;
+  }
   return ref;
 }
 

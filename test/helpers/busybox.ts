@@ -65,14 +65,14 @@ export function busyboxEntries(bin = BUSYBOX_BIN): LayerEntry[] {
  * plus applet symlinks, passwd/group with root, nobody and app (1000:1000),
  * /tmp, /root, /home/app; PATH and `Cmd ["sh"]`. Stored and tagged as `ref`.
  */
-export async function makeBusyboxImage(store: Store, ref: string | undefined = 'localhost/busybox:latest', opts: { platform?: Platform; bin?: string } = {}): Promise<Descriptor> {
+export async function makeBusyboxImage(store: Store, ref: string | null = 'localhost/busybox:latest', opts: { platform?: Platform; bin?: string } = {}): Promise<Descriptor> {
   const layer = await writeLayer(busyboxEntries(opts.bin), store, { compression: 'gzip' });
   let config = emptyConfig(opts.platform ?? hostPlatform());
   config = withEnv(config, { PATH: DEFAULT_PATH });
   config = patchContainerConfig(config, { Cmd: ['sh'] });
   config = withCreated(config, CREATED);
   config = withLayer(config, layer.diffID, { created: CREATED, created_by: 'kiln test fixture: busybox-static' });
-  const image = await store.putImage({ config, layers: [layer] }, ref !== undefined ? { ref } : {});
+  const image = await store.putImage({ config, layers: [layer] }, ref !== null ? { ref } : {});
   return image.descriptor;
 }
 
@@ -85,8 +85,8 @@ export async function makeBusyboxIndex(store: Store, ref = 'localhost/busybox-mu
   const amd64: Platform = { os: 'linux', architecture: 'amd64' };
   const arm64: Platform = { os: 'linux', architecture: 'arm64' };
   const manifests = [
-    { ...(await makeBusyboxImage(store, undefined, { platform: amd64 })), platform: amd64 },
-    { ...(await makeBusyboxImage(store, undefined, { platform: arm64, bin: BUSYBOX_ARM64_BIN })), platform: arm64 },
+    { ...(await makeBusyboxImage(store, null, { platform: amd64 })), platform: amd64 },
+    { ...(await makeBusyboxImage(store, null, { platform: arm64, bin: BUSYBOX_ARM64_BIN })), platform: arm64 },
   ];
   const index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests };
   const desc = await store.putJSON(index, MediaType.OCI_INDEX);
