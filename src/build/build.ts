@@ -3,9 +3,8 @@ import path from 'node:path';
 import os from 'node:os';
 import type { Digest } from '../image/digest.js';
 import pLimit from 'p-limit';
-import type { Descriptor, ImageConfig, Index, Platform } from '../image/types.js';
+import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
 import { formatPlatform, hostPlatform, parsePlatformList } from '../image/platform.js';
-import { MediaType } from '../image/media-types.js';
 import { KilnError } from '../errors/index.js';
 import { parseDockerfile, runChecks } from '../frontend/index.js';
 import { planBuild } from '../plan/index.js';
@@ -18,9 +17,12 @@ import { Store } from '../store/store.js';
 import { defaultRoot } from '../store/layout.js';
 import { parseReference } from '../registry/reference.js';
 import { createImageSource } from './image-source.js';
+import { VERSION } from '../version.js';
 import { createExecutors } from './executors.js';
 import { writeOutputs } from './outputs.js';
 import type { BuildOptions, BuildResult, PlatformResult } from './options.js';
+import { annotationsFor, attachAttestations, dockerfileDigest, effectiveAttestations, wantsAttestations, type BuiltImage } from './attestations.js';
+import type { BuildRecord } from '../attest/provenance.js';
 
 /**
  * kiln's main job: read and plan the Dockerfile, solve the plan through the
@@ -98,7 +100,17 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     const ensureLayers = async (layers: readonly LayerRef[]) => {
       if (imported) for (const l of layers) await imported.ensureBlob(l.descriptor);
     };
-    const images = createImageSource(store, options, emit);
+    // every base and --from image the build resolved, by digest: provenance's materials
+    const materials = new Map<string, { uri: string; digest: Record<string, string> }>();
+    const source = createImageSource(store, options, emit);
+    const images: typeof source = {
+      async resolve(refText, platform, sig) {
+        const base = await source.resolve(refText, platform, sig);
+        const uri = `pkg:docker/${parseReference(refText).toString().replace(/:([^/:@]+)$/, '@$1')}?platform=${encodeURIComponent(formatPlatform(platform))}`;
+        materials.set(uri, { uri, digest: { sha256: base.manifestDigest.replace(/^sha256:/, '') } });
+        return base;
+      },
+    };
     const executors = await createExecutors({ store, contextDir, dockerfilePath, options, sourceDateEpoch, emit, ensureLayers });
     const signal = options.signal ?? new AbortController().signal;
     emit({
@@ -114,8 +126,24 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     let executedSteps = 0;
     // per target platform (the step's `target`; '' for a one-platform build)
     const stepKeys: Array<{ target: string; stage: number; key: Digest }> = [];
+    const stepsByTarget = new Map<string, BuildRecord['steps']>();
     const counting = (e: BuildEvent) => {
       if (e.type === 'step-cached' || e.type === 'step-done') stepKeys.push({ target: e.step.target ?? '', stage: e.step.stage, key: e.recordKey ?? e.key });
+      const target = e.type === 'step-cached' || e.type === 'step-done' ? e.step.target ?? '' : '';
+      if (!stepsByTarget.has(target)) stepsByTarget.set(target, []);
+      const steps = stepsByTarget.get(target)!;
+      if (e.type === 'step-cached') steps.push({ name: e.step.text, stage: e.step.stageName ?? String(e.step.stage), cacheKey: e.key, cached: true });
+      if (e.type === 'step-done') {
+        steps.push({
+          name: e.step.text,
+          stage: e.step.stageName ?? String(e.step.stage),
+          cacheKey: e.key,
+          cached: false,
+          durationMs: e.durationMs,
+          ...(e.usage ? { cpuSeconds: e.usage.cpuSeconds } : {}),
+          ...(e.usage?.peakMemoryBytes !== undefined ? { memoryPeakBytes: e.usage.peakMemoryBytes } : {}),
+        });
+      }
       if (e.type === 'step-cached') cachedSteps++;
       if (e.type === 'step-done' && (e.layer || e.usage)) executedSteps++;
       emit(e);
@@ -162,9 +190,11 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     }
 
     for (const r of results) await ensureLayers(r.draft.layers);
+    const labelOf = (p: Platform) => (multi ? formatPlatform(p) : '');
+    const chains = new Map(plans.map((p) => [labelOf(p.targetPlatform), targetChain(p.stages, p.targetIndex)]));
+    // `only`: one target's records (its inline cache); otherwise every platform's, in one cache artifact
     const recordsFor = async (mode: 'min' | 'max', only?: string): Promise<CacheRecord[]> => {
       const out = new Map<string, CacheRecord>();
-      const chains = new Map(plans.map((p) => [multi ? formatPlatform(p.targetPlatform) : '', targetChain(p.stages, p.targetIndex)]));
       for (const { target, stage, key } of stepKeys) {
         if (only !== undefined && target !== only) continue;
         if (mode === 'min' && !chains.get(target)?.has(stage)) continue;
@@ -174,19 +204,61 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       return [...out.values()];
     };
     const inlineWanted = options.cacheTo?.some((c) => c.type === 'inline');
-    const images_: PlatformResult[] = [];
+    const perPlatform: PlatformResult[] = [];
     for (const [i, result] of results.entries()) {
-      const label = multi ? formatPlatform(plans[i]!.targetPlatform) : '';
-      const inline = inlineWanted ? await recordsFor('min', label) : undefined;
+      const inline = inlineWanted ? await recordsFor('min', labelOf(plans[i]!.targetPlatform)) : undefined;
       const c = await commitImage(store, result, options, sourceDateEpoch, inline, !multi);
-      images_.push({ platform: formatPlatform(c.descriptor.platform!), imageId: c.configDigest, manifestDigest: c.descriptor.digest, descriptor: c.descriptor, config: c.config });
+      perPlatform.push({ platform: formatPlatform(c.descriptor.platform!), imageId: c.configDigest, manifestDigest: c.descriptor.digest, descriptor: c.descriptor, config: c.config });
     }
-    const { descriptor, config, configDigest } = multi ? await commitIndex(store, images_, options) : { descriptor: images_[0]!.descriptor, config: images_[0]!.config, configDigest: images_[0]!.imageId };
-    for (const t of tags) await store.setRef(t, descriptor);
+    const { descriptor: imageDescriptor, config, imageId: configDigest } = perPlatform[0]!;
+    const pushing = Boolean(options.push) || (options.outputs ?? []).some((o) => o.type === 'registry' || (o.type === 'image' && o.push));
+    const attest = effectiveAttestations(options.attestations, pushing);
+    const annotations = options.annotations ?? [];
+    let descriptor = imageDescriptor;
+    let statements: Awaited<ReturnType<typeof attachAttestations>>['statements'] = [];
+    // several platforms always make an index (one manifest each, then their attestation manifests when asked for)
+    if (multi || wantsAttestations(attest) || Object.keys(annotationsFor(annotations, 'index')).length || Object.keys(annotationsFor(annotations, 'manifest-descriptor')).length) {
+      const t0 = Date.now();
+      emit({ type: 'phase', name: 'export', state: 'start', detail: wantsAttestations(attest) ? 'attestations' : 'index', time: t0 });
+      const built: BuiltImage[] = [];
+      for (const [i, p] of perPlatform.entries()) {
+        const image = await store.imageFromDescriptor(p.descriptor);
+        const record: BuildRecord = {
+          builderId: attest.provenance ? attest.provenance.builderId ?? `urn:kiln:builder:${VERSION}` : '',
+          dockerfile: { path: fileName, digest: dockerfileDigest(text) },
+          args: { ...(options.buildArgs ?? {}) },
+          ...(options.target ? { target: options.target } : {}),
+          platform: p.platform,
+          materials: [...materials.values()],
+          startedOn: new Date(started),
+          finishedOn: new Date(),
+          secrets: (options.secrets ?? []).map((x) => x.id),
+          ssh: (options.ssh ?? []).map((x) => x.id),
+          steps: stepsByTarget.get(labelOf(plans[i]!.targetPlatform)) ?? [],
+        };
+        built.push({ image, descriptor: p.descriptor, record });
+      }
+      const created = sourceDateEpoch !== undefined ? new Date(sourceDateEpoch * 1000) : new Date();
+      const r = await attachAttestations(store, built, { attest, ...(tags[0] ? { ref: tags[0] } : {}), created, annotations, signal });
+      descriptor = r.descriptor;
+      statements = r.statements;
+      if (!tags.length) await store.keepUntagged(descriptor);
+      emit({ type: 'phase', name: 'export', state: 'done', detail: wantsAttestations(attest) ? 'attestations' : 'index', durationMs: Date.now() - t0, time: Date.now() });
+    }
+    const refDescriptor = { ...descriptor, ...(Object.keys(annotationsFor(annotations, 'index-descriptor')).length ? { annotations: { ...(descriptor.annotations ?? {}), ...annotationsFor(annotations, 'index-descriptor') } } : {}) };
+    for (const t of tags) await store.setRef(t, refDescriptor);
     await writeOutputs({
       store, descriptor, tags, options, emit, stageResult: results[0]!, executors,
       ...(multi ? { platforms: results.map((r, i) => ({ platform: plans[i]!.targetPlatform, stageResult: r })) } : {}),
     });
+    if (statements.length) {
+      const { writeLocalAttestations } = await import('./attestation-files.js');
+      for (const o of options.outputs ?? []) if (o.type === 'local') await writeLocalAttestations(o.dest, statements);
+    }
+    if (options.signKey && pushing) {
+      const { signPushed } = await import('./sign-pushed.js');
+      await signPushed(options, tags, descriptor.digest, emit);
+    }
     for (const spec of options.cacheTo ?? []) {
       if (spec.type === 'inline') continue;
       const t0 = Date.now();
@@ -200,7 +272,10 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
         warn(`cache export to ${spec.type === 'registry' ? spec.ref : spec.dest} failed: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
-    if (options.iidfile) await writeFile(options.iidfile, configDigest);
+    // several platforms: the image is the index (its digest is what buildx writes to --iidfile)
+    const imageId = multi ? descriptor.digest : configDigest;
+    const manifestDigest = multi ? descriptor.digest : imageDescriptor.digest;
+    if (options.iidfile) await writeFile(options.iidfile, imageId);
     if (executedSteps > 0 && activeBuilds === 1 && options.gcKeepStorage !== 0) {
       const { autoGc } = await import('../store/gc.js');
       try {
@@ -210,10 +285,11 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
         warn(`automatic garbage collection failed: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
-    emit({ type: 'build-done', imageId: configDigest, manifestDigest: descriptor.digest, tags, durationMs: Date.now() - started, time: Date.now() });
+    emit({ type: 'build-done', imageId, manifestDigest, tags, durationMs: Date.now() - started, time: Date.now() });
     return {
-      imageId: configDigest, manifestDigest: descriptor.digest, descriptor, tags, config, cachedSteps, executedSteps,
-      ...(multi ? { indexDigest: descriptor.digest, platforms: images_ } : {}),
+      imageId, manifestDigest, descriptor, tags, config, cachedSteps, executedSteps,
+      ...(descriptor !== imageDescriptor ? { indexDigest: descriptor.digest } : {}),
+      ...(multi ? { platforms: perPlatform } : {}),
     };
   } finally {
     await store.close();
@@ -257,29 +333,16 @@ async function commitImage(
   }
   const created = sourceDateEpoch !== undefined ? new Date(sourceDateEpoch * 1000) : new Date();
   config.created = created.toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const image = await store.putImage({ config, layers: result.draft.layers });
+  const platform = formatPlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
+  const annotations = annotationsFor(options.annotations ?? [], 'manifest', platform);
+  const image = await store.putImage({ config, layers: result.draft.layers, ...(Object.keys(annotations).length ? { annotations } : {}) });
   const descriptor: Descriptor = {
     ...image.descriptor,
     platform: { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) },
   };
+  // one manifest of a multi-platform build lives through its index
   if (keep && !(options.tags ?? []).length) await store.keepUntagged(descriptor);
   return { descriptor, config, configDigest: image.configDescriptor.digest };
-}
-
-/**
- * One OCI index over the per-platform manifests, in the order the platforms
- * were asked for. Its digest is the build's image ID (what --iidfile gets), as
- * with buildx; `config` is the first platform's.
- */
-async function commitIndex(store: Store, images: PlatformResult[], options: BuildOptions): Promise<{ descriptor: Descriptor; config: ImageConfig; configDigest: Digest }> {
-  const index: Index = {
-    schemaVersion: 2,
-    mediaType: MediaType.OCI_INDEX,
-    manifests: images.map((i) => ({ mediaType: i.descriptor.mediaType, digest: i.descriptor.digest, size: i.descriptor.size, platform: i.descriptor.platform! })),
-  };
-  const descriptor = await store.putJSON(index, MediaType.OCI_INDEX);
-  if (!(options.tags ?? []).length) await store.keepUntagged(descriptor);
-  return { descriptor, config: images[0]!.config, configDigest: descriptor.digest };
 }
 
 /** `platforms` (library), else the comma-separated `platform`, else the host; normalised, duplicates dropped. */

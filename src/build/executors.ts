@@ -12,7 +12,7 @@ import { BuildContext } from '../context/build-context.js';
 import { LayeredFs } from '../context/layered-fs.js';
 import { HashCache } from '../context/hash-cache.js';
 import { hashSelection } from '../context/content-hash.js';
-import type { FsView } from '../context/fs-view.js';
+import { resolvePath, type FsView } from '../context/fs-view.js';
 import { planCopy, type CopyParams } from '../steps/copy.js';
 import { resolveChown } from '../steps/copy-chown.js';
 import { writeLayer } from '../layer/index.js';
@@ -23,6 +23,7 @@ import type { BuildEvent } from '../solver/events.js';
 import { DEFAULT_SHELL, commandLine } from '../steps/meta.js';
 import type { BuildOptions } from './options.js';
 import type { RunMountSpec } from '../sandbox/run-mounts.js';
+import { NETWORK_HOST_ENTITLEMENT } from '../sandbox/network-mode.js';
 
 type FromSource = StageResult | { image: LayerRef[]; key: Digest };
 
@@ -215,7 +216,10 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
           args = commandLine(instr.cmd, config.Shell);
         }
         for (const m of instr.mounts) mounts.push(await mountSpec(m, resolveFrom, inputs));
-        const network = instr.network === 'none' || instr.network === 'host' ? instr.network : (options.network ?? 'host');
+        const network = instr.network === undefined || instr.network === 'default' ? (options.network ?? 'default') : instr.network;
+        if (instr.network === 'host' && options.network !== 'host' && !(options.allow ?? []).includes(NETWORK_HOST_ENTITLEMENT)) {
+          throw new KilnError('USAGE', `RUN --network=host needs --allow ${NETWORK_HOST_ENTITLEMENT} (${NETWORK_HOST_ENTITLEMENT} is not allowed)`);
+        }
         const insecure = instr.security === 'insecure';
         if (insecure && !(options.allow ?? []).includes('security.insecure')) {
           throw new KilnError('USAGE', 'RUN --security=insecure needs --allow security.insecure');
@@ -262,12 +266,14 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         if (m.from !== undefined) {
           const src = await resolveFrom(m.from);
           inputs.push(`bind:${m.target}:${src.key}:${source}`);
-          return async () => ({ type: 'bind', target: m.target, source: path.join(await rootfsDir(layersOf(src)), safeSub(source)), readwrite: !m.readonly });
+          // resolved inside the stage when the RUN runs (run-mounts pins it by descriptor): never on the host
+          return async () => ({ type: 'bind', target: m.target, source: { root: await rootfsDir(layersOf(src)), path: source, chroot: true, label: `stage ${m.from}` }, readwrite: !m.readonly });
         }
         const c = ctx();
-        const rel = safeSub(source);
+        // the key covers what the mount will show: a symlink is followed (inside the context) before hashing
+        const rel = resolvePath(c, safeSub(source), { followFinal: true, what: source });
         inputs.push(`bind:${m.target}:${hashSelection(c, [rel === '' ? '.' : rel], hashes())}`);
-        return async () => ({ type: 'bind', target: m.target, source: path.join(c.root, rel), readwrite: !m.readonly });
+        return async () => ({ type: 'bind', target: m.target, source: { root: c.root, path: rel, chroot: false, label: c.label }, readwrite: !m.readonly });
       }
       case 'cache': {
         const src = m.from !== undefined ? await resolveFrom(m.from) : undefined;
@@ -280,7 +286,12 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
           uid: m.uid,
           gid: m.gid,
           readonly: m.readonly,
-          ...(src ? { seedFrom: path.join(await rootfsDir(layersOf(src)), safeSub(m.source ?? '')) } : {}),
+          ...(src
+            ? {
+                seed: { root: await rootfsDir(layersOf(src)), path: m.source ?? '', chroot: true, label: `stage ${m.from}` },
+                seedKey: `${src.key}:${safeSub(m.source ?? '')}`,
+              }
+            : {}),
         });
       }
       case 'tmpfs':

@@ -9,6 +9,16 @@ import type { BuildEvent } from '../solver/events.js';
 import type { BuildOptions } from './options.js';
 
 /**
+ * `sha256:<hex>` (4 to 64 digits, as `kiln images` shows digests) or 64 bare
+ * hex digits: an image ID or digest, never a repository name. Docker's
+ * reference grammar refuses 64-hex names for the same reason; without this,
+ * `FROM sha256:…` would parse as docker.io/library/sha256 and go to Docker Hub.
+ */
+export function isImageId(text: string): boolean {
+  return /^(?:sha256:[a-f0-9]{4,64}|[a-f0-9]{64})$/.test(text);
+}
+
+/**
  * FROM and COPY --from images: the local store first (unless --pull), else the
  * registry. One resolution per reference per build, shared by every stage.
  */
@@ -16,16 +26,27 @@ export function createImageSource(store: Store, options: BuildOptions, emit: (e:
   const memo = new Map<string, Promise<BaseImage>>();
   return {
     resolve(refText: string, platform: Platform, signal: AbortSignal): Promise<BaseImage> {
+      if (isImageId(refText)) return memoised(`${refText}|${formatPlatform(platform)}`, () => storedById(refText, platform));
       const ref = parseReference(refText).toString();
-      const key = `${ref}|${formatPlatform(platform)}`;
-      let p = memo.get(key);
-      if (!p) {
-        p = resolveOnce(ref, platform, signal);
-        memo.set(key, p);
-      }
-      return p;
+      return memoised(`${ref}|${formatPlatform(platform)}`, () => resolveOnce(ref, platform, signal));
     },
   };
+
+  function memoised(key: string, make: () => Promise<BaseImage>): Promise<BaseImage> {
+    let p = memo.get(key);
+    if (!p) {
+      p = make();
+      memo.set(key, p);
+    }
+    return p;
+  }
+
+  /** An image ID names content this store holds or nothing: there is no repository to pull it from. */
+  async function storedById(id: string, platform: Platform): Promise<BaseImage> {
+    const local = await fromStore(id, platform);
+    if (local) return local;
+    throw new KilnError('NOT_FOUND', `image ${id} is not in the store; an image ID or digest alone cannot be pulled (name it as repository@sha256:…)`);
+  }
 
   async function resolveOnce(ref: string, platform: Platform, signal: AbortSignal): Promise<BaseImage> {
     if (!options.pull) {

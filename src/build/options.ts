@@ -4,8 +4,10 @@ import type { BuildEvent } from '../solver/events.js';
 import type { Compression } from '../layer/types.js';
 import type { ResourceLimits as SandboxLimits } from '../sandbox/bundle.js';
 import type { Ulimit } from '../sandbox/rlimits.js';
+import type { NetworkMode } from '../sandbox/network-mode.js';
 import { KilnError } from '../errors/index.js';
 import type { CacheExportSpec, CacheImportSpec } from '../cache/transfer.js';
+import type { Annotation, AttestationOptions } from './attestations.js';
 
 export interface SecretSource {
   id: string;
@@ -54,7 +56,8 @@ export interface BuildOptions {
   platforms?: string[];
   secrets?: SecretSource[];
   ssh?: SshSource[];
-  network?: 'host' | 'none';
+  /** RUN's network when the Dockerfile does not choose (default `default`); `host` here grants `RUN --network=host` too, as in buildx. */
+  network?: NetworkMode;
   outputs?: OutputSpec[];
   push?: boolean;
   iidfile?: string;
@@ -78,6 +81,12 @@ export interface BuildOptions {
   cacheFrom?: CacheImportSpec[];
   /** Where to write the build cache afterwards (`--cache-to`). */
   cacheTo?: CacheExportSpec[];
+  /** SBOM and provenance attestations (`--sbom`, `--provenance`, `--attest`); provenance mode=min is on by default when pushing, as in buildx. */
+  attestations?: AttestationOptions;
+  /** `--annotation`: OCI annotations on the manifest, the index or their descriptors. */
+  annotations?: Annotation[];
+  /** A cosign-format private key (file path): what is pushed gets signed (password from COSIGN_PASSWORD). */
+  signKey?: string;
   onEvent?: (e: BuildEvent) => void;
   signal?: AbortSignal;
 }

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { isKilnError } from '../errors/index.js';
+import { isKilnError, needsRootError } from '../errors/index.js';
 import { COMMANDS } from './commands/index.js';
 import { VERSION } from '../version.js';
 import { addGlobalOptions } from './global-options.js';
@@ -38,6 +38,8 @@ function reportError(e: unknown, debug: boolean): number {
     if (e.exitCode === 0) return 0;
     return 2;
   }
+  // a raw EPERM from a chown or a mount, as a user, says what is missing instead
+  e = needsRootError(e) ?? e;
   if (isKilnError(e)) {
     process.stderr.write(`kiln: ${e.format()}\n`);
     if (debug) {

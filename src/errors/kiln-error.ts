@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'SANDBOX'
   | 'ARCHIVE'
   | 'CANCELLED'
+  /** An operation only root may do (chown, mount), attempted without root. */
+  | 'NEEDS_ROOT'
   | 'INTERNAL';
 
 export interface SourceLocation {

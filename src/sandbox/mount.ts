@@ -16,6 +16,8 @@ let umount2Fn: NativeFn | undefined;
 export const MS_RDONLY = 0x1;
 export const MS_NOSUID = 0x2;
 export const MS_NODEV = 0x4;
+export const MS_BIND = 0x1000;
+export const MS_REC = 0x4000;
 export const MNT_DETACH = 0x2;
 const EINVAL = 22;
 const ENOENT = 2;

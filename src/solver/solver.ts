@@ -2,11 +2,11 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
 import type { HistoryEntry, ImageConfig, Platform } from '../image/types.js';
-import { emptyConfig, type ImageDraft } from '../image/config.js';
+import { scratchConfig, withDefaultPath, type ImageDraft } from '../image/config.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
 import type { Instruction, ParsedDockerfile } from '../frontend/instructions.js';
 import type { BuildPlan, PlanStage } from '../plan/types.js';
-import { KilnError, isKilnError } from '../errors/index.js';
+import { KilnError, isKilnError, needsRootError } from '../errors/index.js';
 import { applyMeta, isMetaInstruction, type MetaState } from '../steps/meta.js';
 import type { BuildEvent, StepRef } from './events.js';
 import type { ImageSource, StepOutcome } from './ports.js';
@@ -14,6 +14,7 @@ import type { CacheIndex, CacheRecord } from '../cache/records.js';
 import { stepCacheKey as cacheKey, type KeyParts } from '../cache/keys.js';
 import { createdBy } from './history.js';
 import { StageVars } from '../plan/stage-vars.js';
+import type { DeclaredArg } from '../frontend/var-scope.js';
 
 /** What a finished stage hands to its dependants and to the exporter. */
 export interface StageResult {
@@ -23,6 +24,8 @@ export interface StageResult {
   /** Cache key of the last step: the identity of the stage's file system and config. */
   key: Digest;
   platform: Platform;
+  /** ARGs in scope at the end of the stage: a stage built FROM this one inherits them (BuildKit does). */
+  args: DeclaredArg[];
 }
 
 /** The state of a stage while its steps run. */
@@ -120,7 +123,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     let state = await baseState(stage, platform);
     opts.emit({ type: 'step-done', step: fromStep, key: state.key, durationMs: Date.now() - t0, time: Date.now() });
 
-    const scope = StageVars.forStage(plan, stage, state.draft.config.config?.Env ?? [], opts.parsed.directives.escape);
+    const inherited = stage.base.kind === 'stage' ? (await stageResult(stage.base.index)).args : [];
+    const scope = StageVars.forStage(plan, stage, state.draft.config.config?.Env ?? [], opts.parsed.directives.escape, inherited);
     const triggers = (state.draft.config.config?.OnBuild ?? []).map((t) => opts.parseTrigger(t));
     if (triggers.length) {
       // triggers run once, in the child; they are not inherited further
@@ -131,7 +135,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       if (signal.aborted) throw cancelled(signal);
       state = await runStep(stage, state, scope, instr);
     }
-    return { index: stage.index, name: stage.name, draft: state.draft, key: state.key, platform };
+    return { index: stage.index, name: stage.name, draft: state.draft, key: state.key, platform, args: scope.declared() };
   }
 
   /** `FROM --platform=…`, else the platform of the stage it builds on (as BuildKit), else the target. */
@@ -150,15 +154,15 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
   async function baseState(stage: PlanStage, platform: Platform): Promise<StageState> {
     const base = stage.base;
     if (base.kind === 'scratch') {
-      const config = emptyConfig(platform);
+      const config = scratchConfig(platform);
       return { stage, platform, draft: { config, layers: [] }, meta: metaOf(config), key: cacheKey({ parent: 'scratch', op: { platform }, env: {}, inputs: [] }) };
     }
     if (base.kind === 'stage') {
       const r = await stageResult(base.index);
-      return { stage, platform, draft: r.draft, meta: metaOf(r.draft.config), key: r.key };
+      return { stage, platform, draft: ownedDraft(r.draft), meta: metaOf(r.draft.config), key: r.key };
     }
     const img = await opts.images.resolve(base.ref, platform, signal);
-    const config = structuredClone(img.config);
+    const config = withDefaultPath(structuredClone(img.config));
     config.history ??= [];
     // the platform is an input below every FROM: a base without a platform used for two targets runs its RUNs differently
     const key = cacheKey({ parent: img.manifestDigest, op: { platform: formatPlatform(platform) }, env: {}, inputs: [] });
@@ -189,7 +193,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       if (instr.kind === 'WORKDIR') {
         // the config changes first so the executor sees the new directory
         const meta = applyMeta(state.meta, instr, opts.parsed.file);
-        state = { ...state, meta, draft: { ...state.draft, config: { ...state.draft.config, config: meta.config } } };
+        state.draft.config.config = meta.config;
+        state = { ...state, meta };
       }
       if (instr.kind !== 'RUN' && instr.kind !== 'COPY' && instr.kind !== 'ADD' && instr.kind !== 'WORKDIR') {
         throw new KilnError('INTERNAL', `no executor for ${instr.kind}`);
@@ -263,7 +268,9 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
         throw e;
       }
     } catch (e) {
-      const err = locate(e, raw, opts.parsed.file);
+      const located = locate(e, raw, opts.parsed.file);
+      // as a user, a refused chown or mount is reported as what it is: kiln needs root
+      const err = needsRootError(located) ?? located;
       opts.emit({ type: 'step-error', step, message: err.message, time: Date.now() });
       throw err;
     }
@@ -300,24 +307,35 @@ function metaOf(config: ImageConfig): MetaState {
   return m;
 }
 
+/**
+ * A copy of a finished stage's draft that the next stage may append to: the
+ * arrays that grow per step (history, diff_ids, layers) are copied once here so
+ * each step appends in place instead of copying them (O(N) per stage, not O(N²)).
+ */
+function ownedDraft(d: ImageDraft): ImageDraft {
+  const config: ImageConfig = { ...d.config, rootfs: { ...d.config.rootfs, diff_ids: [...d.config.rootfs.diff_ids] }, history: [...(d.config.history ?? [])] };
+  return { ...d, config, layers: [...d.layers] };
+}
+
+// The draft of a running stage is owned by that stage (see ownedDraft and baseState):
+// steps append to it in place; nothing keeps an earlier step's view of it.
 function withMeta(state: StageState, meta: MetaState, history: HistoryEntry, key: Digest): StageState {
-  const config: ImageConfig = { ...state.draft.config, config: meta.config, history: [...(state.draft.config.history ?? []), history] };
+  const config = state.draft.config;
+  config.config = meta.config;
+  (config.history ??= []).push(history);
   if (meta.author !== undefined) config.author = meta.author;
-  return { ...state, meta, key, draft: { ...state.draft, config } };
+  return { ...state, meta, key };
 }
 
 function applyRecord(state: StageState, rec: CacheRecord, key: Digest): StageState {
-  const config: ImageConfig = {
-    ...state.draft.config,
-    config: state.meta.config,
-    history: [...(state.draft.config.history ?? []), rec.history],
-  };
-  let layers = state.draft.layers;
+  const config = state.draft.config;
+  config.config = state.meta.config;
+  (config.history ??= []).push(rec.history);
   if (rec.layer) {
-    config.rootfs = { type: 'layers', diff_ids: [...config.rootfs.diff_ids, rec.layer.diffID] };
-    layers = [...layers, { descriptor: { mediaType: rec.layer.mediaType, digest: rec.layer.digest, size: rec.layer.size }, diffID: rec.layer.diffID }];
+    config.rootfs.diff_ids.push(rec.layer.diffID);
+    state.draft.layers.push({ descriptor: { mediaType: rec.layer.mediaType, digest: rec.layer.digest, size: rec.layer.size }, diffID: rec.layer.diffID });
   }
-  return { ...state, key, draft: { ...state.draft, config, layers } };
+  return { ...state, key };
 }
 
 /** The parts of an expanded instruction that define what it does (never its position, comment or spelling). */

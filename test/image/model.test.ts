@@ -8,7 +8,7 @@ import { MediaType } from '../../src/image/media-types.js';
 import { formatPlatform, hostPlatform, parsePlatform, parsePlatformList, platformDirName, platformMatches, selectManifest } from '../../src/image/platform.js';
 import { predefinedArgs } from '../../src/plan/predefined.js';
 import type { Manifest } from '../../src/image/types.js';
-import { validateOci } from '../../src/image/schema.js';
+import { validateOci } from '../helpers/oci-schema.js';
 import { expectValidOci } from '../helpers/oci-validate.js';
 
 describe('platform', () => {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { collect } from '../collect.js';
 import { globalOptions } from '../global-options.js';
 import { KilnError } from '../../errors/index.js';
+import { parseNetworkMode } from '../../sandbox/network-mode.js';
 
 interface RunFlags {
   rm?: boolean;
@@ -46,7 +47,7 @@ export function register(program: Command): void {
     .argument('<image>', 'image reference or digest in the store')
     .argument('[command...]', 'command and arguments (default: the image CMD)')
     .option('--rm', 'remove the container afterwards (always the case; accepted for docker compatibility)')
-    .option('--network <mode>', 'host or none', 'host')
+    .option('--network <mode>', 'default (own namespace, user-mode networking), none or host', 'default')
     .option('-e, --env <k=v>', 'set an environment variable; a bare K takes its value from the environment (repeatable)', collect, [])
     .option('-u, --user <user>', 'user[:group] or uid[:gid] to run as')
     .option('-w, --workdir <dir>', 'working directory inside the container')
@@ -57,7 +58,7 @@ export function register(program: Command): void {
     .passThroughOptions()
     .action(async (ref: string, command: string[], flags: RunFlags, cmd: Command) => {
       const g = globalOptions(cmd);
-      if (flags.network !== 'host' && flags.network !== 'none') throw new KilnError('USAGE', `--network must be host or none, not "${flags.network}"`);
+      const network = parseNetworkMode(flags.network);
       const volumes = flags.volume.map(parseVolume);
       const { resolve } = await import('node:path');
       const { Store, defaultRoot } = await import('../../store/index.js');
@@ -94,8 +95,8 @@ export function register(program: Command): void {
             user: flags.user ?? c.User,
             workdir: flags.workdir ?? (c.WorkingDir || '/'),
             hostname: flags.hostname ?? 'kiln',
-            network: flags.network,
-            mounts: volumes.map((v) => ({ type: 'bind' as const, source: resolve(v.source), target: v.target, readwrite: !v.readonly, writeThrough: true })),
+            network,
+            mounts: volumes.map((v) => ({ type: 'bind' as const, source: { root: resolve(v.source), path: '', chroot: true, label: `volume ${v.source}` }, target: v.target, readwrite: !v.readonly, writeThrough: true })),
             runtime: flags.runtime ? { runtime: flags.runtime } : undefined,
             signal: ac.signal,
             onOutput: (stream, line) => (stream === 'stdout' ? process.stdout : process.stderr).write(`${line}\n`),
