@@ -205,7 +205,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       for (const [k, v] of Object.entries(vars.hiddenEnv)) if (!runEnv.some((e) => e.startsWith(`${k}=`))) runEnv.push(`${k}=${v}`);
 
       const fsStep: FsStep = { instruction: instr, state, runEnv, step, signal };
-      const prepared = await opts.executors.prepare(fsStep, resolveFrom);
+      const prepared = await opts.executors.prepare(fsStep, (ref) => resolveFrom(ref, state.platform));
       const parts: KeyParts = { parent: state.key, op: opOf(instr), env: keyEnv, inputs: prepared.inputs };
       const key = cacheKey(parts);
       // a --link layer does not depend on what is below it, so its record is found whatever the parent
@@ -276,11 +276,12 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     }
   }
 
-  async function resolveFrom(ref: string): Promise<StageResult | { image: LayerRef[]; key: Digest }> {
+  /** `COPY --from` / `RUN --mount from=`: a stage, or an image for the platform of the stage that uses it (as BuildKit). */
+  async function resolveFrom(ref: string, platform: Platform): Promise<StageResult | { image: LayerRef[]; key: Digest }> {
     const byName = plan.stages.find((s) => s.name !== undefined && s.name === ref.toLowerCase());
     if (byName) return stageResult(byName.index);
     if (/^\d+$/.test(ref)) return stageResult(Number(ref));
-    const img = await opts.images.resolve(ref, plan.targetPlatform, signal);
+    const img = await opts.images.resolve(ref, platform, signal);
     return { image: img.layers, key: img.manifestDigest };
   }
 

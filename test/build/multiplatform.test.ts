@@ -11,10 +11,13 @@ const MULTI = 'localhost/busybox-multi:latest';
 const CROSS = `FROM --platform=$BUILDPLATFORM ${MULTI} AS tools
 ARG BUILDPLATFORM
 RUN uname -m > /host-arch && echo "$BUILDPLATFORM" > /build-platform
+# an image named by COPY --from is taken for the platform of the stage using it
+COPY --from=${MULTI} /bin/busybox /tools/busybox
+RUN /tools/busybox uname -m > /tools-busybox-arch
 FROM ${MULTI}
 ARG TARGETPLATFORM TARGETARCH TARGETVARIANT
 RUN uname -m > /arch && echo "$TARGETPLATFORM $TARGETARCH [$TARGETVARIANT]" > /target
-COPY --from=tools /host-arch /build-platform /
+COPY --from=tools /host-arch /build-platform /tools-busybox-arch /
 `;
 
 let b: Bench;
@@ -55,6 +58,7 @@ describe('multi-platform builds', () => {
     for (const p of [amd64!, arm64!]) {
       expect(await b.read(p.manifestDigest, 'host-arch')).toBe('x86_64\n');
       expect(await b.read(p.manifestDigest, 'build-platform')).toBe('linux/amd64\n');
+      expect(await b.read(p.manifestDigest, 'tools-busybox-arch')).toBe('x86_64\n');
     }
     // the tools stage ran once, on the host, for whichever target reached it first
     expect(ran(events, 'RUN uname -m > /host-arch')).toHaveLength(1);
