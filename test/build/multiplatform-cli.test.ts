@@ -59,6 +59,15 @@ describe('kiln build --platform (CLI)', () => {
       const config = JSON.parse(execFileSync('skopeo', ['inspect', '--config', `oci:${layout}:img`], { encoding: 'utf8' })) as { architecture: string };
       expect(config.architecture).toBe(arch);
     }
+
+    // podman picks the arm64 image out of the pushed index and runs it through the same binfmt_misc handler;
+    // explicit rlimits because podman's defaults exceed the hard limits of some CI machines; its store lives in the test dir
+    const podmanRoot = join(b.dir, 'podman');
+    const podman = [
+      '--root', join(podmanRoot, 'root'), '--runroot', join(podmanRoot, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file',
+      'run', '--rm', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=512:512', '--platform', 'linux/arm64', '--tls-verify=false', '--network', 'none', ref, 'sh', '-c', 'uname -m; cat /target',
+    ];
+    expect(execFileSync('podman', podman, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })).toBe('aarch64\nlinux/arm64\n');
   });
 
   it('type=local and type=tar write one directory per platform, type=oci the index; type=docker is refused', async () => {
