@@ -3,6 +3,8 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
+import type { Platform } from '../image/types.js';
+import { formatPlatform } from '../image/platform.js';
 import type { Store } from '../store/store.js';
 import { KilnError } from '../errors/index.js';
 import type { Heredoc, RunMount } from '../frontend/instructions.js';
@@ -72,6 +74,18 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
   // Step logs are named per build and step (never appended across builds); the time first so `ls` lists them in order.
   const buildId = `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
   const roMounts: string[] = [];
+  // binfmt_misc is read once per platform per build
+  const executable = new Map<string, Promise<unknown>>();
+  const canExecute = async (platform: Platform): Promise<void> => {
+    const key = formatPlatform(platform);
+    let p = executable.get(key);
+    if (!p) {
+      const { executionFor } = await import('../sandbox/emulation.js');
+      p = executionFor(platform);
+      executable.set(key, p);
+    }
+    await p;
+  };
 
   async function lowerdirs(layers: readonly LayerRef[]): Promise<string[]> {
     await init.ensureLayers(layers);
@@ -218,6 +232,8 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         return {
           inputs,
           execute: async () => {
+            // a foreign platform runs only through a usable binfmt_misc handler; without one the error says what to install
+            await canExecute(step.state.platform);
             await mkdir(logDir, { recursive: true });
             const r = await executeRun({
               store,

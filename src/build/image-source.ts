@@ -1,6 +1,7 @@
 import type { Store } from '../store/store.js';
 import type { Platform } from '../image/types.js';
-import { formatPlatform } from '../image/platform.js';
+import { formatPlatform, platformMatches } from '../image/platform.js';
+import { isIndexMediaType } from '../image/media-types.js';
 import { KilnError } from '../errors/index.js';
 import { parseReference } from '../registry/reference.js';
 import type { BaseImage, ImageSource } from '../solver/ports.js';
@@ -70,10 +71,26 @@ export function createImageSource(store: Store, options: BuildOptions, emit: (e:
     return pulled;
   }
 
+  /**
+   * A single-platform base serves only its platform; one that names no
+   * platform at all is used with a warning, as BuildKit does.
+   */
+  function checkSinglePlatform(ref: string, config: { os?: string; architecture?: string; variant?: string }, platform: Platform): void {
+    if (!config.os || !config.architecture) {
+      emit({ type: 'warning', message: `base image ${ref} names no platform; using it for ${formatPlatform(platform)}`, time: Date.now() });
+      return;
+    }
+    const have: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
+    if (!platformMatches(platform, have)) {
+      throw new KilnError('NOT_FOUND', `base image ${ref} is ${formatPlatform(have)} only and has no image for ${formatPlatform(platform)}`);
+    }
+  }
+
   async function fromStore(ref: string, platform: Platform): Promise<BaseImage | undefined> {
     const desc = await store.resolveImage(ref);
     if (!desc) return undefined;
     const img = await store.imageFromDescriptor(desc, { platform });
+    if (!isIndexMediaType(desc.mediaType)) checkSinglePlatform(ref, img.config, platform);
     return {
       manifestDigest: img.descriptor.digest,
       config: img.config,

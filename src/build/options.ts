@@ -50,7 +50,10 @@ export interface BuildOptions {
   noCacheFilter?: string[];
   pull?: boolean;
   labels?: Record<string, string>;
+  /** Target platform(s), comma-separated (`linux/amd64,linux/arm64`); default: the host. */
   platform?: string;
+  /** Target platforms as a list (wins over `platform`); two or more make an OCI index with one manifest per platform. */
+  platforms?: string[];
   secrets?: SecretSource[];
   ssh?: SshSource[];
   /** RUN's network when the Dockerfile does not choose (default `default`); `host` here grants `RUN --network=host` too, as in buildx. */
@@ -98,8 +101,24 @@ export interface BuildResult {
   /** Steps served from the cache / executed. */
   cachedSteps: number;
   executedSteps: number;
-  /** The image index holding the image and its attestation manifests, when attestations were made. */
+  /**
+   * Multi-platform builds: the index's digest (also `imageId`, `manifestDigest`
+   * and `descriptor.digest`; `config` is the first platform's) and one result
+   * per platform, in the order asked for.
+   */
   indexDigest?: Digest;
+  platforms?: PlatformResult[];
+}
+
+/** One platform's image of a multi-platform build. */
+export interface PlatformResult {
+  /** Normalised, e.g. `linux/arm64`, `linux/arm/v7`. */
+  platform: string;
+  imageId: Digest;
+  manifestDigest: Digest;
+  /** The manifest's descriptor, with its platform. */
+  descriptor: Descriptor;
+  config: ImageConfig;
 }
 
 /** `id=ID,src=PATH` | `id=ID,env=VAR` | `id=ID` (then src is the id as a file? no: env of the same name, as buildx). */

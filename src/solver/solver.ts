@@ -1,9 +1,9 @@
-import pLimit from 'p-limit';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
 import type { HistoryEntry, ImageConfig, Platform } from '../image/types.js';
 import { scratchConfig, withDefaultPath, type ImageDraft } from '../image/config.js';
-import { parsePlatform } from '../image/platform.js';
+import { formatPlatform, parsePlatform } from '../image/platform.js';
 import type { Instruction, ParsedDockerfile } from '../frontend/instructions.js';
 import type { BuildPlan, PlanStage } from '../plan/types.js';
 import { KilnError, isKilnError, needsRootError } from '../errors/index.js';
@@ -77,6 +77,13 @@ export interface SolveOptions {
   signal: AbortSignal;
   /** Parses an ONBUILD trigger text into an instruction. */
   parseTrigger: (text: string) => Instruction;
+  /**
+   * Multi-platform builds: one solve per target platform, sharing a limiter
+   * (so `jobs` bounds the whole build) and the steps in flight (so a stage on
+   * $BUILDPLATFORM that does not depend on the target runs once, whichever solve
+   * reaches it first). Step refs then carry the target platform.
+   */
+  multiPlatform?: { limit: LimitFunction; inflight: Map<string, Promise<CacheRecord>> };
 }
 
 /**
@@ -89,7 +96,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
   const onAbort = () => controller.abort(opts.signal.reason);
   opts.signal.addEventListener('abort', onAbort, { once: true });
   const signal = controller.signal;
-  const limit = pLimit(Math.max(1, opts.jobs));
+  const limit = opts.multiPlatform?.limit ?? pLimit(Math.max(1, opts.jobs));
+  const target = opts.multiPlatform ? formatPlatform(plan.targetPlatform) : undefined;
   const results = new Map<number, Promise<StageResult>>();
   const total = plan.stages.reduce((n, s) => n + s.instructions.length + 1, 0);
   let counter = 0;
@@ -113,8 +121,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
 
   async function runStage(stage: PlanStage): Promise<StageResult> {
     if (signal.aborted) throw cancelled(signal);
-    const platform = stage.platform ? parsePlatform(stage.platform) : plan.targetPlatform;
-    const fromStep = stepRef(stage, stage.from, nextIndex(), total);
+    const platform = await stagePlatform(stage);
+    const fromStep = stepRef(stage, stage.from, nextIndex(), total, platform, target);
     opts.emit({ type: 'step-start', step: fromStep, time: Date.now() });
     const t0 = Date.now();
     let state = await baseState(stage, platform);
@@ -142,6 +150,19 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     return { index: stage.index, name: stage.name, draft: state.draft, key: state.key, platform, args: scope.declared() };
   }
 
+  /** `FROM --platform=…`, else the platform of the stage it builds on (as BuildKit), else the target. */
+  async function stagePlatform(stage: PlanStage): Promise<Platform> {
+    if (stage.platform) {
+      try {
+        return parsePlatform(stage.platform);
+      } catch (e) {
+        throw new KilnError('DOCKERFILE_PLAN', `FROM --platform=${stage.from.platform ?? ''}: ${e instanceof Error ? e.message : String(e)}`, { location: { file: opts.parsed.file, line: stage.from.range.start.line } });
+      }
+    }
+    if (stage.base.kind === 'stage') return (await stageResult(stage.base.index)).platform;
+    return plan.targetPlatform;
+  }
+
   async function baseState(stage: PlanStage, platform: Platform): Promise<StageState> {
     const base = stage.base;
     if (base.kind === 'scratch') {
@@ -155,11 +176,13 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     const img = await opts.images.resolve(base.ref, platform, signal);
     const config = withDefaultPath(structuredClone(img.config));
     config.history ??= [];
-    return { stage, platform, draft: { config, layers: [...img.layers] }, meta: metaOf(config), key: img.manifestDigest };
+    // the platform is an input below every FROM: a base without a platform used for two targets runs its RUNs differently
+    const key = cacheKey({ parent: img.manifestDigest, op: { platform: formatPlatform(platform) }, env: {}, inputs: [] });
+    return { stage, platform, draft: { config, layers: [...img.layers] }, meta: metaOf(config), key };
   }
 
   async function runStep(stage: PlanStage, state: StageState, scope: StageVars, raw: Instruction): Promise<StageState> {
-    const step = stepRef(stage, raw, nextIndex(), total);
+    const step = stepRef(stage, raw, nextIndex(), total, state.platform, target);
     const t0 = Date.now();
     opts.emit({ type: 'step-start', step, time: t0 });
     try {
@@ -194,7 +217,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       for (const [k, v] of Object.entries(vars.hiddenEnv)) if (!runEnv.some((e) => e.startsWith(`${k}=`))) runEnv.push(`${k}=${v}`);
 
       const fsStep: FsStep = { instruction: instr, state, runEnv, step, signal };
-      const prepared = await opts.executors.prepare(fsStep, resolveFrom);
+      const prepared = await opts.executors.prepare(fsStep, (ref) => resolveFrom(ref, state.platform));
       // text and files are not part of the key: the slot keeps them so a miss can name what changed
       const parts: KeyParts = { parent: state.key, op: opOf(instr), env: keyEnv, inputs: prepared.inputs, text: instr.original, ...(prepared.files ? { files: prepared.files } : {}) };
       const key = cacheKey(parts);
@@ -209,30 +232,55 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
         opts.emit({ type: 'step-cached', step, key, ...(linked ? { recordKey } : {}), time: Date.now() });
         return applyRecord(state, hit, key);
       }
-      const missReason = opts.explainCache && !bypass ? await opts.cache.explain(slot, parts) : undefined;
-      const outcome = await prepared.execute();
-      const history = historyEntry(createdBy(instr, vars.args, state.meta.config.Shell), outcome.layer === undefined);
-      const record: CacheRecord = {
-        version: 1,
-        key: recordKey,
-        history,
-        ...(outcome.layer
-          ? { layer: { mediaType: outcome.layer.mediaType, digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } }
-          : {}),
+      const executeStep = async (): Promise<CacheRecord> => {
+        const missReason = opts.explainCache && !bypass ? await opts.cache.explain(slot, parts) : undefined;
+        const outcome = await prepared.execute();
+        const history = historyEntry(createdBy(instr, vars.args, state.meta.config.Shell), outcome.layer === undefined);
+        const record: CacheRecord = {
+          version: 1,
+          key: recordKey,
+          history,
+          ...(outcome.layer
+            ? { layer: { mediaType: outcome.layer.mediaType, digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } }
+            : {}),
+        };
+        await opts.cache.put(record, slot, parts);
+        opts.emit({
+          type: 'step-done',
+          step,
+          key,
+          ...(linked ? { recordKey } : {}),
+          durationMs: Date.now() - t0,
+          ...(outcome.layer ? { layer: { digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } } : {}),
+          ...(outcome.usage ? { usage: outcome.usage } : {}),
+          ...(missReason ? { missReason } : {}),
+          time: Date.now(),
+        });
+        return record;
       };
-      await opts.cache.put(record, slot, parts);
-      opts.emit({
-        type: 'step-done',
-        step,
-        key,
-        ...(linked ? { recordKey } : {}),
-        durationMs: Date.now() - t0,
-        ...(outcome.layer ? { layer: { digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } } : {}),
-        ...(outcome.usage ? { usage: outcome.usage } : {}),
-        ...(missReason ? { missReason } : {}),
-        time: Date.now(),
-      });
-      return applyRecord(state, record, key);
+      // no await between this lookup and the registration below: two solves never both run one step
+      const inflight = opts.multiPlatform?.inflight;
+      const running = inflight?.get(recordKey);
+      if (running) {
+        const rec = await running;
+        opts.emit({ type: 'step-cached', step, key, ...(linked ? { recordKey } : {}), time: Date.now() });
+        return applyRecord(state, rec, key);
+      }
+      let settle: { resolve: (r: CacheRecord) => void; reject: (e: unknown) => void } | undefined;
+      if (inflight) {
+        const mine = new Promise<CacheRecord>((resolve, reject) => (settle = { resolve, reject }));
+        mine.catch(() => undefined);
+        inflight.set(recordKey, mine);
+      }
+      try {
+        const record = await executeStep();
+        settle?.resolve(record);
+        return applyRecord(state, record, key);
+      } catch (e) {
+        inflight?.delete(recordKey);
+        settle?.reject(e);
+        throw e;
+      }
     } catch (e) {
       const located = locate(e, raw, opts.parsed.file);
       // as a user, a refused chown or mount is reported as what it is: kiln needs root
@@ -242,11 +290,12 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     }
   }
 
-  async function resolveFrom(ref: string): Promise<StageResult | { image: LayerRef[]; key: Digest }> {
+  /** `COPY --from` / `RUN --mount from=`: a stage, or an image for the platform of the stage that uses it (as BuildKit). */
+  async function resolveFrom(ref: string, platform: Platform): Promise<StageResult | { image: LayerRef[]; key: Digest }> {
     const byName = plan.stages.find((s) => s.name !== undefined && s.name === ref.toLowerCase());
     if (byName) return stageResult(byName.index);
     if (/^\d+$/.test(ref)) return stageResult(Number(ref));
-    const img = await opts.images.resolve(ref, plan.targetPlatform, signal);
+    const img = await opts.images.resolve(ref, platform, signal);
     return { image: img.layers, key: img.manifestDigest };
   }
 
@@ -311,9 +360,10 @@ function opOf(instr: Instruction): unknown {
   return rest;
 }
 
-function stepRef(stage: PlanStage, instr: Instruction, index: number, total: number): StepRef {
+function stepRef(stage: PlanStage, instr: Instruction, index: number, total: number, platform: Platform, target: string | undefined): StepRef {
   const ref: StepRef = {
-    id: `${stage.index}/${instr.range.start.line}`,
+    // one solve per target platform: the target keeps ids unique across them
+    id: `${target !== undefined ? `${target} ` : ''}${stage.index}/${instr.range.start.line}`,
     stage: stage.index,
     index,
     total,
@@ -321,6 +371,10 @@ function stepRef(stage: PlanStage, instr: Instruction, index: number, total: num
     line: instr.range.start.line,
   };
   if (stage.name !== undefined) ref.stageName = stage.name;
+  if (target !== undefined) {
+    ref.platform = formatPlatform(platform);
+    ref.target = target;
+  }
   return ref;
 }
 

@@ -63,7 +63,7 @@ export function register(program: Command): void {
     .option('--no-cache-filter <stage>', 'do not use the cache for this stage (repeatable)', collect, [])
     .option('--pull', 'always resolve base images from the registry')
     .option('--label <k=v>', 'set an image label (repeatable)', collect, [])
-    .option('--platform <os/arch>', 'target platform (the host platform only)')
+    .option('--platform <list>', 'target platform(s), comma-separated (e.g. linux/amd64,linux/arm64): several make one OCI index; foreign ones RUN under QEMU emulation')
     .option('--secret <id=ID,src=PATH|env=VAR>', 'expose a secret to RUN --mount=type=secret (repeatable)', collect, [])
     .option('--ssh <default|ID=PATH>', 'forward an SSH agent socket to RUN --mount=type=ssh (repeatable)', collect, [])
     .option('--network <mode>', 'network for RUN steps: default (own namespace, user-mode networking), none or host', 'default')

@@ -14,6 +14,7 @@ interface RunFlags {
   volume: string[];
   hostname?: string;
   runtime?: string;
+  platform?: string;
 }
 
 /** `-v SRC:DST[:ro]` → a bind mount that writes through (like docker run -v). */
@@ -55,6 +56,7 @@ export function register(program: Command): void {
     .option('-v, --volume <src:dst[:ro]>', 'bind-mount a host path (repeatable)', collect, [])
     .option('--hostname <name>', 'container hostname')
     .option('--runtime <name>', 'OCI runtime: runc (default) or crun')
+    .option('--platform <os/arch[/variant]>', 'which image of a multi-platform index to run (default: this host); a foreign one runs under QEMU emulation')
     .passThroughOptions()
     .action(async (ref: string, command: string[], flags: RunFlags, cmd: Command) => {
       const g = globalOptions(cmd);
@@ -66,7 +68,13 @@ export function register(program: Command): void {
 
       const store = await Store.open(g.root ?? defaultRoot());
       try {
-        const image = await store.getImage(await storedName(ref, (r) => store.resolveImage(r)));
+        const { parsePlatform } = await import('../../image/platform.js');
+        const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
+        const image = await store.getImage(await storedName(ref, (r) => store.resolveImage(r)), platform ? { platform } : {});
+        const c0 = image.config;
+        // the image's own platform decides: a foreign one needs a binfmt_misc handler, and the error says which
+        const { executionFor } = await import('../../sandbox/emulation.js');
+        if (c0.os && c0.architecture) await executionFor({ os: c0.os, architecture: c0.architecture, ...(c0.variant ? { variant: c0.variant } : {}) });
         const lowerdirs: string[] = [];
         for (const layer of image.layers) lowerdirs.unshift(await store.snapshotPath(layer));
         const c = image.config.config ?? {};
