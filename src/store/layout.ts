@@ -24,6 +24,8 @@ export interface StoreLayout {
   diffids: string;
   /** blob → registries/repositories it is known to exist in (for cross-repo mounts). */
   origins: string;
+  /** RUN --mount=type=cache directories, by id. */
+  cacheMounts: string;
 }
 
 export function storeLayout(root: string): StoreLayout {
@@ -40,6 +42,7 @@ export function storeLayout(root: string): StoreLayout {
     locks: join(r, 'locks'),
     diffids: join(r, 'meta', 'diffids'),
     origins: join(r, 'meta', 'origins'),
+    cacheMounts: join(r, 'cache-mounts'),
   };
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { KilnError } from '../errors/index.js';
@@ -72,6 +72,29 @@ function layerRefOf(l: LayerInput): LayerRef {
 }
 
 /**
+ * The store root, the snapshots and the RUN scratch dirs are private to the
+ * store's owner. Snapshots are image file systems unpacked as they are:
+ * setuid-root binaries and device nodes a hostile image chose the modes of. A
+ * path to them that another local user can traverse is a local root (the
+ * class of Docker's CVE-2021-41091), so the root is 0700, not 0711: unlike
+ * Docker with user-namespace remapping, no process of another uid ever needs
+ * to traverse it (runc resolves the rootfs as root and pivots into it). The
+ * snapshot and scratch parents are 0700 as well, so a root loosened by hand
+ * to share the OCI layout still exposes no unpacked file system.
+ */
+const PRIVATE_DIR_MODE = 0o700;
+
+/** Creates the private directories, and takes back what an older kiln (or a chmod) left open. */
+async function makePrivate(l: StoreLayout): Promise<void> {
+  for (const d of [l.snapshots, l.tmp]) await mkdir(d, { recursive: true, mode: PRIVATE_DIR_MODE });
+  // cache-mounts/ is made (0700) by the first cache mount
+  for (const d of [l.root, l.snapshots, l.tmp, l.cacheMounts]) {
+    const st = await stat(d).catch(() => undefined);
+    if (st && (st.mode & 0o777) !== PRIVATE_DIR_MODE) await chmod(d, PRIVATE_DIR_MODE);
+  }
+}
+
+/**
  * kiln's local store: a content-addressed blob store laid out as an OCI image
  * layout, with names in index.json, extracted layer snapshots and metadata.
  * Several processes may share one root: blobs are published by rename,
@@ -97,6 +120,8 @@ export class Store implements BlobStore, RefStore {
     const failed = (e: unknown): KilnError =>
       e instanceof KilnError ? e : new KilnError('STORE', `cannot open store ${l.root}: ${(e as Error).message}`, { cause: e });
     try {
+      await mkdir(l.root, { recursive: true, mode: PRIVATE_DIR_MODE });
+      await makePrivate(l);
       for (const d of [l.blobs, l.tmp, l.partial, l.snapshots, l.cache, l.locks, l.diffids, l.origins]) await mkdir(d, { recursive: true });
     } catch (e) {
       throw failed(e);
