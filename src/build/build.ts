@@ -17,8 +17,9 @@ import { defaultRoot } from '../store/layout.js';
 import { parseReference } from '../registry/reference.js';
 import { createImageSource } from './image-source.js';
 import { createExecutors } from './executors.js';
-import { writeOutputs } from './outputs.js';
-import type { BuildOptions, BuildResult } from './options.js';
+import { compressLayers, imageCompression, policyKey, writeOutputs, type CompressionPolicy } from './outputs.js';
+import { LayerRecompressor } from '../layer/recompress.js';
+import { checkCompressionLevel, type BuildOptions, type BuildResult } from './options.js';
 
 /**
  * kiln's main job: read and plan the Dockerfile, solve the plan through the
@@ -94,7 +95,12 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       if (imported) for (const l of layers) await imported.ensureBlob(l.descriptor);
     };
     const images = createImageSource(store, options, emit);
-    const executors = await createExecutors({ store, contextDir, dockerfilePath, options, sourceDateEpoch, emit, ensureLayers });
+    // layers are written in the image's compression, so an uncached build never re-compresses
+    const policy = imageCompression(options);
+    const layerOptions: BuildOptions = { ...options, compression: policy.compression };
+    if (policy.level !== undefined) layerOptions.compressionLevel = policy.level;
+    else delete layerOptions.compressionLevel;
+    const executors = await createExecutors({ store, contextDir, dockerfilePath, options: layerOptions, sourceDateEpoch, emit, ensureLayers });
     const signal = options.signal ?? new AbortController().signal;
     emit({
       type: 'build-start',
@@ -151,21 +157,63 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       }
       return [...out.values()];
     };
-    const inline = options.cacheTo?.some((c) => c.type === 'inline') ? await recordsFor('min') : undefined;
-    const { descriptor, config, configDigest } = await commitImage(store, result, options, sourceDateEpoch, inline);
+    // Cached layers keep the compression they were made in; every output gets the one it asks for.
+    // A layer re-compressed here is remembered by its record, so the next build re-uses it.
+    const recompressor = new LayerRecompressor(store);
+    const recordsIn = async (records: CacheRecord[], want: { compression: CompressionPolicy['compression']; level?: number }): Promise<CacheRecord[]> => {
+      const out: CacheRecord[] = [];
+      for (const r of records) {
+        if (!r.layer) {
+          out.push(r);
+          continue;
+        }
+        await ensureLayers([{ descriptor: r.layer, diffID: r.layer.diffID }]);
+        const l = await recompressor.layer({ descriptor: r.layer, diffID: r.layer.diffID }, want);
+        const { variants: _v, ...rest } = r;
+        out.push({ ...rest, layer: { ...l.descriptor, diffID: l.diffID } });
+      }
+      return out;
+    };
+    const inline = options.cacheTo?.some((c) => c.type === 'inline') ? await recordsIn(await recordsFor('min'), policy) : undefined;
+    const finalLayers = await compressLayers(recompressor, result.draft.layers, policy, result.baseLayers);
+    const { descriptor, config, configDigest } = await commitImage(store, { ...result, draft: { ...result.draft, layers: finalLayers } }, options, sourceDateEpoch, inline);
     for (const t of tags) await store.setRef(t, descriptor);
-    await writeOutputs({ store, descriptor, tags, options, emit, stageResult: result, executors });
+    const variantsOf = new Map<string, Promise<Descriptor>>([[policyKey(policy), Promise.resolve(descriptor)]]);
+    const imageIn = (p: CompressionPolicy): Promise<Descriptor> => {
+      let d = variantsOf.get(policyKey(p));
+      if (!d) {
+        d = (async () => {
+          const img = await store.putImage({ config, layers: await compressLayers(recompressor, result.draft.layers, p, result.baseLayers) });
+          return { ...img.descriptor, ...(descriptor.platform ? { platform: descriptor.platform } : {}) };
+        })();
+        variantsOf.set(policyKey(p), d);
+      }
+      return d;
+    };
+    await writeOutputs({ store, descriptor, tags, options, emit, stageResult: result, executors, imageIn });
     for (const spec of options.cacheTo ?? []) {
       if (spec.type === 'inline') continue;
       const t0 = Date.now();
       try {
-        const records = await recordsFor(spec.mode);
-        for (const r of records) if (r.layer) await ensureLayers([{ descriptor: r.layer, diffID: r.layer.diffID }]);
+        const compression = spec.compression ?? policy.compression;
+        // the image's level only carries over to a cache in the same compression
+        const level = spec.compressionLevel ?? (compression === policy.compression ? policy.level : undefined);
+        if (level !== undefined) checkCompressionLevel(compression, level, `--cache-to ${spec.type === 'registry' ? spec.ref : spec.dest}`);
+        const want = { compression, ...(level !== undefined ? { level } : {}) };
+        const records = await recordsIn(await recordsFor(spec.mode), want);
         await exportCache(store, spec, records, access);
         emit({ type: 'phase', name: 'export', state: 'done', detail: `cache to ${spec.type === 'registry' ? spec.ref : spec.dest}`, durationMs: Date.now() - t0, time: Date.now() });
       } catch (e) {
         // the image is built and stored; a cache that could not be written is worth a warning, not a failure
         warn(`cache export to ${spec.type === 'registry' ? spec.ref : spec.dest} failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    // records remember their layers' other compressions: kept with them by GC, found by the next build
+    if (recompressor.converted.size) {
+      for (const { key } of stepKeys) {
+        const rec = await cache.get(key);
+        const made = rec?.layer ? recompressor.converted.get(rec.layer.digest) : undefined;
+        if (rec && made?.length) await cache.addVariants(rec, made.map((l) => l.descriptor));
       }
     }
     if (options.iidfile) await writeFile(options.iidfile, configDigest);

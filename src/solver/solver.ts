@@ -23,6 +23,8 @@ export interface StageResult {
   /** Cache key of the last step: the identity of the stage's file system and config. */
   key: Digest;
   platform: Platform;
+  /** How many of `draft.layers`, from the bottom, are the base image's (the rest were built). */
+  baseLayers: number;
 }
 
 /** The state of a stage while its steps run. */
@@ -32,6 +34,8 @@ export interface StageState {
   meta: MetaState;
   key: Digest;
   platform: Platform;
+  /** Layers of the base image at the bottom of `draft.layers` (0 for scratch; inherited from a parent stage). */
+  baseLayers: number;
 }
 
 /** A step that changes the file system, handed to the executors with everything already expanded. */
@@ -123,23 +127,23 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       if (signal.aborted) throw cancelled(signal);
       state = await runStep(stage, state, scope, instr);
     }
-    return { index: stage.index, name: stage.name, draft: state.draft, key: state.key, platform };
+    return { index: stage.index, name: stage.name, draft: state.draft, key: state.key, platform, baseLayers: state.baseLayers };
   }
 
   async function baseState(stage: PlanStage, platform: Platform): Promise<StageState> {
     const base = stage.base;
     if (base.kind === 'scratch') {
       const config = emptyConfig(platform);
-      return { stage, platform, draft: { config, layers: [] }, meta: metaOf(config), key: cacheKey({ parent: 'scratch', op: { platform }, env: {}, inputs: [] }) };
+      return { stage, platform, draft: { config, layers: [] }, meta: metaOf(config), key: cacheKey({ parent: 'scratch', op: { platform }, env: {}, inputs: [] }), baseLayers: 0 };
     }
     if (base.kind === 'stage') {
       const r = await stageResult(base.index);
-      return { stage, platform, draft: r.draft, meta: metaOf(r.draft.config), key: r.key };
+      return { stage, platform, draft: r.draft, meta: metaOf(r.draft.config), key: r.key, baseLayers: r.baseLayers };
     }
     const img = await opts.images.resolve(base.ref, platform, signal);
     const config = structuredClone(img.config);
     config.history ??= [];
-    return { stage, platform, draft: { config, layers: [...img.layers] }, meta: metaOf(config), key: img.manifestDigest };
+    return { stage, platform, draft: { config, layers: [...img.layers] }, meta: metaOf(config), key: img.manifestDigest, baseLayers: img.layers.length };
   }
 
   async function runStep(stage: PlanStage, state: StageState, scope: StageVars, raw: Instruction): Promise<StageState> {
