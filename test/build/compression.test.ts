@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bench, BASE, executedSteps, cachedSteps, type Bench } from './helpers.js';
 import { busyboxEntries } from '../helpers/busybox.js';
 import { expectValidOci } from '../helpers/oci-validate.js';
-import { writeLayer, gzipStream, openUncompressed } from '../../src/layer/index.js';
+import { writeLayer, gzipStream, openUncompressed, LayerRecompressor, recompressBlob } from '../../src/layer/index.js';
+import type { LayerEntry } from '../../src/layer/types.js';
+import { Readable } from 'node:stream';
 import { emptyConfig, withEnv, DEFAULT_PATH, withLayer, patchContainerConfig, withCreated } from '../../src/image/config.js';
 import { hostPlatform } from '../../src/image/platform.js';
 import { MediaType } from '../../src/image/media-types.js';
@@ -188,6 +190,32 @@ describe('compression follows the request, cache or not', () => {
     const zdest = path.join(b.dir, 'cache-zstd');
     await b.build(ctx, { tags: ['localhost/comp/e:gzip'], cacheTo: [parseCacheTo(`type=local,dest=${zdest},mode=max,compression=zstd`) as never] });
     for (const r of (await readLocalCache(zdest)).records.filter((x) => x.layer)) expect(r.layer!.mediaType).toBe(MediaType.OCI_LAYER_ZSTD);
+  });
+});
+
+describe('re-compression trusts only what kiln hashed', () => {
+  const file = (name: string, body: string): LayerEntry => ({ path: name, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: EPOCH, size: body.length, open: () => Readable.from([Buffer.from(body)]) });
+
+  it('a blob that does not decompress to its diffID is refused (DIGEST_MISMATCH), never re-labelled', async () => {
+    const store = await b.store();
+    const good = await writeLayer([file('good', 'good\n')], store, { compression: 'zstd' });
+    const other = await writeLayer([file('other', 'other\n')], store, { compression: 'zstd' });
+    const err = await recompressBlob(store.openBlob(other.digest), other.mediaType, good.diffID, { compression: 'gzip' }, store).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'DIGEST_MISMATCH' });
+    const conv = new LayerRecompressor(store);
+    const lie = { descriptor: { mediaType: other.mediaType, digest: other.digest, size: other.size }, diffID: good.diffID };
+    await expect(conv.layer(lie, { compression: 'gzip' })).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+  });
+
+  it('a manifest claiming another blob for a diffID (a hostile image) is not taken as that layer in another compression', async () => {
+    const store = await b.store();
+    const mine = await writeLayer([file('mine', 'mine\n')], store, { compression: 'zstd' });
+    const evil = await writeLayer([file('evil', 'evil\n')], store, { compression: 'gzip' });
+    // what reading a hostile manifest records: an unverified claim
+    await store.recordDiffID(mine.diffID, { mediaType: evil.mediaType, digest: evil.digest, size: evil.size });
+    const out = await new LayerRecompressor(store).layer({ descriptor: { mediaType: mine.mediaType, digest: mine.digest, size: mine.size }, diffID: mine.diffID }, { compression: 'gzip' });
+    expect(out.descriptor.digest).not.toBe(evil.digest);
+    expect(execFileSync('gzip', ['-dc', store.blobPath(out.descriptor.digest)]).includes(Buffer.from('mine\n'))).toBe(true);
   });
 });
 
