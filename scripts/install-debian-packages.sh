@@ -15,3 +15,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The Debian registry package's service would listen on :5000 on every interface; the tests start their own on 127.0.0.1.
 systemctl disable --now docker-registry >/dev/null 2>&1 || true
+# Multi-platform tests: binfmt_misc with the qemu-aarch64 handler, and busybox-static for arm64.
+bash ./setup-test-emulation.sh

@@ -1,13 +1,16 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import os from 'node:os';
 import type { Digest } from '../image/digest.js';
-import type { Descriptor, ImageConfig } from '../image/types.js';
-import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from '../image/platform.js';
+import pLimit from 'p-limit';
+import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
+import { formatPlatform, hostPlatform, parsePlatformList } from '../image/platform.js';
 import { KilnError } from '../errors/index.js';
 import { parseDockerfile, runChecks } from '../frontend/index.js';
+import { readDockerfileText } from '../frontend/load.js';
 import { planBuild } from '../plan/index.js';
-import { solve, type StageResult } from '../solver/solver.js';
+import { solve, yieldToEventLoop, type StageResult } from '../solver/solver.js';
 import type { BuildEvent } from '../solver/events.js';
 import { StoreCacheIndex, type CacheIndex, type CacheRecord } from '../cache/records.js';
 import { ImportedCaches, INLINE_CACHE_FIELD, LayeredCacheIndex, exportCache } from '../cache/transfer.js';
@@ -16,10 +19,13 @@ import { Store } from '../store/store.js';
 import { defaultRoot } from '../store/layout.js';
 import { parseReference } from '../registry/reference.js';
 import { createImageSource } from './image-source.js';
+import { VERSION } from '../version.js';
 import { createExecutors } from './executors.js';
 import { compressLayers, imageCompression, policyKey, writeOutputs, type CompressionPolicy } from './outputs.js';
 import { LayerRecompressor } from '../layer/recompress.js';
-import { checkCompressionLevel, type BuildOptions, type BuildResult } from './options.js';
+import { checkCompressionLevel, type BuildOptions, type BuildResult, type PlatformResult } from './options.js';
+import { annotationsFor, attachAttestations, dockerfileDigest, effectiveAttestations, wantsAttestations, type BuiltImage } from './attestations.js';
+import type { BuildRecord } from '../attest/provenance.js';
 
 /**
  * kiln's main job: read and plan the Dockerfile, solve the plan through the
@@ -44,19 +50,31 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
   const { text, fileName, dockerfilePath } = await readDockerfile(options, contextDir);
 
   const host = hostPlatform();
-  const targetPlatform = options.platform ? parsePlatform(options.platform) : host;
-  if (!platformMatches(host, targetPlatform)) {
-    throw new KilnError('UNSUPPORTED', `--platform ${formatPlatform(targetPlatform)}: kiln builds for the host platform (${formatPlatform(host)}) only`);
+  const targets = targetPlatforms(options, host);
+  const multi = targets.length > 1;
+  if (multi && options.outputs?.some((o) => o.type === 'docker')) {
+    throw new KilnError('USAGE', `--output type=docker holds one platform, and this build makes ${targets.length} (${targets.map(formatPlatform).join(', ')}): use type=oci, or build one --platform for the docker archive`);
   }
 
+  // parsing, planning and the checks are synchronous: a turn of the event loop between them lets SIGINT/SIGTERM in
+  const checkpoint = async () => {
+    await yieldToEventLoop();
+    if (options.signal?.aborted) throw cancelledBy(options.signal);
+  };
+  await checkpoint();
   const parsed = parseDockerfile(text, { file: fileName });
-  const plan = planBuild(parsed, {
+  await checkpoint();
+  // one plan per target platform: the predefined args (TARGETARCH…) and FROM --platform values differ
+  const plans = targets.map((targetPlatform) => planBuild(parsed, {
     ...(options.target ? { target: options.target } : {}),
     buildArgs: options.buildArgs ?? {},
     targetPlatform,
     buildPlatform: host,
-  });
+  }));
+  const plan = plans[0]!;
+  await checkpoint();
   const warnings = runChecks(parsed, { plan });
+  await checkpoint();
   for (const w of warnings) emit({ type: 'warning', message: w.message, file: w.file, line: w.line, rule: w.rule, time: Date.now() });
   const fatal = warnings.find((w) => w.error);
   if (fatal) throw new KilnError('DOCKERFILE_PLAN', `${fatal.message} (${fatal.rule})`, { location: { file: fatal.file, line: fatal.line } });
@@ -94,7 +112,17 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     const ensureLayers = async (layers: readonly LayerRef[]) => {
       if (imported) for (const l of layers) await imported.ensureBlob(l.descriptor);
     };
-    const images = createImageSource(store, options, emit);
+    // every base and --from image the build resolved, by digest: provenance's materials
+    const materials = new Map<string, { uri: string; digest: Record<string, string> }>();
+    const source = createImageSource(store, options, emit);
+    const images: typeof source = {
+      async resolve(refText, platform, sig) {
+        const base = await source.resolve(refText, platform, sig);
+        const uri = `pkg:docker/${parseReference(refText).toString().replace(/:([^/:@]+)$/, '@$1')}?platform=${encodeURIComponent(formatPlatform(platform))}`;
+        materials.set(uri, { uri, digest: { sha256: base.manifestDigest.replace(/^sha256:/, '') } });
+        return base;
+      },
+    };
     // layers are written in the image's compression, so an uncached build never re-compresses
     const policy = imageCompression(options);
     const layerOptions: BuildOptions = { ...options, compression: policy.compression };
@@ -105,53 +133,89 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     emit({
       type: 'build-start',
       file: fileName,
-      stages: plan.stages.length,
-      steps: plan.stages.reduce((n, s) => n + s.instructions.length + 1, 0),
+      stages: plans.reduce((n, p) => n + p.stages.length, 0),
+      steps: plans.reduce((n, p) => n + p.stages.reduce((m, s) => m + s.instructions.length + 1, 0), 0),
       stageGraph: plan.stages.map((s) => ({ index: s.index, ...(s.name !== undefined ? { name: s.name } : {}), deps: [...s.deps] })),
       time: Date.now(),
     });
 
     let cachedSteps = 0;
     let executedSteps = 0;
-    const stepKeys: Array<{ stage: number; key: Digest }> = [];
+    // per target platform (the step's `target`; '' for a one-platform build)
+    const stepKeys: Array<{ target: string; stage: number; key: Digest }> = [];
+    const stepsByTarget = new Map<string, BuildRecord['steps']>();
     const counting = (e: BuildEvent) => {
-      if (e.type === 'step-cached' || e.type === 'step-done') stepKeys.push({ stage: e.step.stage, key: e.recordKey ?? e.key });
+      if (e.type === 'step-cached' || e.type === 'step-done') stepKeys.push({ target: e.step.target ?? '', stage: e.step.stage, key: e.recordKey ?? e.key });
+      const target = e.type === 'step-cached' || e.type === 'step-done' ? e.step.target ?? '' : '';
+      if (!stepsByTarget.has(target)) stepsByTarget.set(target, []);
+      const steps = stepsByTarget.get(target)!;
+      if (e.type === 'step-cached') steps.push({ name: e.step.text, stage: e.step.stageName ?? String(e.step.stage), cacheKey: e.key, cached: true });
+      if (e.type === 'step-done') {
+        steps.push({
+          name: e.step.text,
+          stage: e.step.stageName ?? String(e.step.stage),
+          cacheKey: e.key,
+          cached: false,
+          durationMs: e.durationMs,
+          ...(e.usage ? { cpuSeconds: e.usage.cpuSeconds } : {}),
+          ...(e.usage?.peakMemoryBytes !== undefined ? { memoryPeakBytes: e.usage.peakMemoryBytes } : {}),
+        });
+      }
       if (e.type === 'step-cached') cachedSteps++;
       if (e.type === 'step-done' && (e.layer || e.usage)) executedSteps++;
       emit(e);
     };
-    let result: StageResult;
+    const jobs = options.jobs ?? os.availableParallelism();
+    const shared = multi ? { limit: pLimit(Math.max(1, jobs)), inflight: new Map() } : undefined;
+    // the first platform that fails stops the others
+    const solving = new AbortController();
+    const onAbort = () => solving.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    let results: StageResult[];
     try {
-      result = await solve({
+      const runs = plans.map((p) => solve({
         parsed,
-        plan,
+        plan: p,
         images,
         cache,
         executors,
-        jobs: options.jobs ?? os.availableParallelism(),
+        jobs,
         noCache: Boolean(options.noCache),
         noCacheFilter: new Set((options.noCacheFilter ?? []).map((s) => s.toLowerCase())),
         ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
         explainCache: Boolean(options.explainCache),
+        explainScope: createHash('sha256').update(`${contextDir}\0${dockerfilePath ?? fileName}`).digest('hex').slice(0, 32),
         emit: counting,
-        signal,
+        signal: solving.signal,
         parseTrigger: (t) => {
-          const p = parseDockerfile(`FROM scratch\n${t}\n`, { file: `${fileName} (ONBUILD)` });
-          const instr = p.instructions[1];
+          const pt = parseDockerfile(`FROM scratch\n${t}\n`, { file: `${fileName} (ONBUILD)` });
+          const instr = pt.instructions[1];
           if (!instr) throw new KilnError('DOCKERFILE_PARSE', `invalid ONBUILD trigger "${t}" in the base image`);
           return instr;
         },
-      });
+        ...(shared ? { multiPlatform: shared } : {}),
+      }));
+      for (const r of runs) r.catch((e: unknown) => solving.abort(e));
+      try {
+        results = await Promise.all(runs);
+      } catch (e) {
+        await Promise.allSettled(runs);
+        throw e;
+      }
     } finally {
+      signal.removeEventListener('abort', onAbort);
       await executors.close();
     }
 
-    await ensureLayers(result.draft.layers);
-    const chain = targetChain(plan.stages, plan.targetIndex);
-    const recordsFor = async (mode: 'min' | 'max'): Promise<CacheRecord[]> => {
+    for (const r of results) await ensureLayers(r.draft.layers);
+    const labelOf = (p: Platform) => (multi ? formatPlatform(p) : '');
+    const chains = new Map(plans.map((p) => [labelOf(p.targetPlatform), targetChain(p.stages, p.targetIndex)]));
+    // `only`: one target's records (its inline cache); otherwise every platform's, in one cache artifact
+    const recordsFor = async (mode: 'min' | 'max', only?: string): Promise<CacheRecord[]> => {
       const out = new Map<string, CacheRecord>();
-      for (const { stage, key } of stepKeys) {
-        if (mode === 'min' && !chain.has(stage)) continue;
+      for (const { target, stage, key } of stepKeys) {
+        if (only !== undefined && target !== only) continue;
+        if (mode === 'min' && !chains.get(target)?.has(stage)) continue;
         const rec = await cache.get(key);
         if (rec) out.set(key, rec);
       }
@@ -174,23 +238,82 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       }
       return out;
     };
-    const inline = options.cacheTo?.some((c) => c.type === 'inline') ? await recordsIn(await recordsFor('min'), policy) : undefined;
-    const finalLayers = await compressLayers(recompressor, result.draft.layers, policy, result.baseLayers);
-    const { descriptor, config, configDigest } = await commitImage(store, { ...result, draft: { ...result.draft, layers: finalLayers } }, options, sourceDateEpoch, inline);
-    for (const t of tags) await store.setRef(t, descriptor);
+    const inlineWanted = options.cacheTo?.some((c) => c.type === 'inline');
+    const perPlatform: PlatformResult[] = [];
+    for (const [i, result] of results.entries()) {
+      const inline = inlineWanted ? await recordsIn(await recordsFor('min', labelOf(plans[i]!.targetPlatform)), policy) : undefined;
+      const layers = await compressLayers(recompressor, result.draft.layers, policy, result.baseLayers);
+      const c = await commitImage(store, { ...result, draft: { ...result.draft, layers } }, options, sourceDateEpoch, inline, !multi);
+      perPlatform.push({ platform: formatPlatform(c.descriptor.platform!), imageId: c.configDigest, manifestDigest: c.descriptor.digest, descriptor: c.descriptor, config: c.config });
+    }
+    const { descriptor: imageDescriptor, config, imageId: configDigest } = perPlatform[0]!;
+    const pushing = Boolean(options.push) || (options.outputs ?? []).some((o) => o.type === 'registry' || (o.type === 'image' && o.push));
+    const attest = effectiveAttestations(options.attestations, pushing);
+    const annotations = options.annotations ?? [];
+    let descriptor = imageDescriptor;
+    let statements: Awaited<ReturnType<typeof attachAttestations>>['statements'] = [];
+    // several platforms always make an index (one manifest each, then their attestation manifests when asked for)
+    if (multi || wantsAttestations(attest) || Object.keys(annotationsFor(annotations, 'index')).length || Object.keys(annotationsFor(annotations, 'manifest-descriptor')).length) {
+      const t0 = Date.now();
+      emit({ type: 'phase', name: 'export', state: 'start', detail: wantsAttestations(attest) ? 'attestations' : 'index', time: t0 });
+      const built: BuiltImage[] = [];
+      for (const [i, p] of perPlatform.entries()) {
+        const image = await store.imageFromDescriptor(p.descriptor);
+        const record: BuildRecord = {
+          builderId: attest.provenance ? attest.provenance.builderId ?? `urn:kiln:builder:${VERSION}` : '',
+          dockerfile: { path: fileName, digest: dockerfileDigest(text) },
+          args: { ...(options.buildArgs ?? {}) },
+          ...(options.target ? { target: options.target } : {}),
+          platform: p.platform,
+          materials: [...materials.values()],
+          startedOn: new Date(started),
+          finishedOn: new Date(),
+          secrets: (options.secrets ?? []).map((x) => x.id),
+          ssh: (options.ssh ?? []).map((x) => x.id),
+          steps: stepsByTarget.get(labelOf(plans[i]!.targetPlatform)) ?? [],
+        };
+        built.push({ image, descriptor: p.descriptor, record });
+      }
+      const created = sourceDateEpoch !== undefined ? new Date(sourceDateEpoch * 1000) : new Date();
+      const r = await attachAttestations(store, built, { attest, ...(tags[0] ? { ref: tags[0] } : {}), created, annotations, signal });
+      descriptor = r.descriptor;
+      statements = r.statements;
+      if (!tags.length) await store.keepUntagged(descriptor);
+      emit({ type: 'phase', name: 'export', state: 'done', detail: wantsAttestations(attest) ? 'attestations' : 'index', durationMs: Date.now() - t0, time: Date.now() });
+    }
+    const refDescriptor = { ...descriptor, ...(Object.keys(annotationsFor(annotations, 'index-descriptor')).length ? { annotations: { ...(descriptor.annotations ?? {}), ...annotationsFor(annotations, 'index-descriptor') } } : {}) };
+    for (const t of tags) await store.setRef(t, refDescriptor);
+    // an output in another compression gets the same config with its own layer blobs
     const variantsOf = new Map<string, Promise<Descriptor>>([[policyKey(policy), Promise.resolve(descriptor)]]);
     const imageIn = (p: CompressionPolicy): Promise<Descriptor> => {
       let d = variantsOf.get(policyKey(p));
       if (!d) {
         d = (async () => {
-          const img = await store.putImage({ config, layers: await compressLayers(recompressor, result.draft.layers, p, result.baseLayers) });
-          return { ...img.descriptor, ...(descriptor.platform ? { platform: descriptor.platform } : {}) };
+          if (descriptor !== imageDescriptor) {
+            throw new KilnError('UNSUPPORTED', 'an output in another compression than the build\'s is not supported for an index (several platforms, attestations or index annotations): set --compression for the whole build');
+          }
+          const main = await store.imageFromDescriptor(imageDescriptor);
+          const result = results[0]!;
+          const layers = await compressLayers(recompressor, result.draft.layers, p, result.baseLayers);
+          const img = await store.putImage({ config: main.config, layers, ...(main.manifest.annotations ? { annotations: main.manifest.annotations } : {}) });
+          return { ...img.descriptor, ...(imageDescriptor.platform ? { platform: imageDescriptor.platform } : {}) };
         })();
         variantsOf.set(policyKey(p), d);
       }
       return d;
     };
-    await writeOutputs({ store, descriptor, tags, options, emit, stageResult: result, executors, imageIn });
+    await writeOutputs({
+      store, descriptor, tags, options, emit, stageResult: results[0]!, executors, imageIn,
+      ...(multi ? { platforms: results.map((r, i) => ({ platform: plans[i]!.targetPlatform, stageResult: r })) } : {}),
+    });
+    if (statements.length) {
+      const { writeLocalAttestations } = await import('./attestation-files.js');
+      for (const o of options.outputs ?? []) if (o.type === 'local') await writeLocalAttestations(o.dest, statements);
+    }
+    if (options.signKey && pushing) {
+      const { signPushed } = await import('./sign-pushed.js');
+      await signPushed(options, tags, descriptor.digest, emit);
+    }
     for (const spec of options.cacheTo ?? []) {
       if (spec.type === 'inline') continue;
       const t0 = Date.now();
@@ -199,8 +322,7 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
         // the image's level only carries over to a cache in the same compression
         const level = spec.compressionLevel ?? (compression === policy.compression ? policy.level : undefined);
         if (level !== undefined) checkCompressionLevel(compression, level, `--cache-to ${spec.type === 'registry' ? spec.ref : spec.dest}`);
-        const want = { compression, ...(level !== undefined ? { level } : {}) };
-        const records = await recordsIn(await recordsFor(spec.mode), want);
+        const records = await recordsIn(await recordsFor(spec.mode), { compression, ...(level !== undefined ? { level } : {}) });
         await exportCache(store, spec, records, access);
         emit({ type: 'phase', name: 'export', state: 'done', detail: `cache to ${spec.type === 'registry' ? spec.ref : spec.dest}`, durationMs: Date.now() - t0, time: Date.now() });
       } catch (e) {
@@ -216,7 +338,10 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
         if (rec && made?.length) await cache.addVariants(rec, made.map((l) => l.descriptor));
       }
     }
-    if (options.iidfile) await writeFile(options.iidfile, configDigest);
+    // several platforms: the image is the index (its digest is what buildx writes to --iidfile)
+    const imageId = multi ? descriptor.digest : configDigest;
+    const manifestDigest = multi ? descriptor.digest : imageDescriptor.digest;
+    if (options.iidfile) await writeFile(options.iidfile, imageId);
     if (executedSteps > 0 && activeBuilds === 1 && options.gcKeepStorage !== 0) {
       const { autoGc } = await import('../store/gc.js');
       try {
@@ -226,8 +351,12 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
         warn(`automatic garbage collection failed: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
-    emit({ type: 'build-done', imageId: configDigest, manifestDigest: descriptor.digest, tags, durationMs: Date.now() - started, time: Date.now() });
-    return { imageId: configDigest, manifestDigest: descriptor.digest, descriptor, tags, config, cachedSteps, executedSteps };
+    emit({ type: 'build-done', imageId, manifestDigest, tags, durationMs: Date.now() - started, time: Date.now() });
+    return {
+      imageId, manifestDigest, descriptor, tags, config, cachedSteps, executedSteps,
+      ...(descriptor !== imageDescriptor ? { indexDigest: descriptor.digest } : {}),
+      ...(multi ? { platforms: perPlatform } : {}),
+    };
   } finally {
     await store.close();
   }
@@ -238,8 +367,9 @@ async function readDockerfile(options: BuildOptions, contextDir: string): Promis
   const file = options.file ? path.resolve(options.file) : path.join(contextDir, 'Dockerfile');
   const fileName = options.fileName ?? (options.file ?? 'Dockerfile');
   try {
-    return { text: await readFile(file, 'utf8'), fileName, dockerfilePath: file };
+    return { text: await readDockerfileText(file, fileName), fileName, dockerfilePath: file };
   } catch (e) {
+    if (e instanceof KilnError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new KilnError('NOT_FOUND', `cannot read Dockerfile: ${file} does not exist`);
     throw new KilnError('CONTEXT', `cannot read Dockerfile ${file}: ${(e as Error).message}`);
@@ -261,6 +391,7 @@ async function commitImage(
   options: BuildOptions,
   sourceDateEpoch: number | undefined,
   inlineCache: CacheRecord[] | undefined,
+  keep: boolean,
 ): Promise<{ descriptor: Descriptor; config: ImageConfig; configDigest: Digest }> {
   const config: ImageConfig = structuredClone(result.draft.config);
   if (inlineCache) (config as ImageConfig & Record<string, unknown>)[INLINE_CACHE_FIELD] = { version: 1, records: inlineCache, mounts: [] };
@@ -269,13 +400,23 @@ async function commitImage(
   }
   const created = sourceDateEpoch !== undefined ? new Date(sourceDateEpoch * 1000) : new Date();
   config.created = created.toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const image = await store.putImage({ config, layers: result.draft.layers });
+  const platform = formatPlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
+  const annotations = annotationsFor(options.annotations ?? [], 'manifest', platform);
+  const image = await store.putImage({ config, layers: result.draft.layers, ...(Object.keys(annotations).length ? { annotations } : {}) });
   const descriptor: Descriptor = {
     ...image.descriptor,
     platform: { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) },
   };
-  if (!(options.tags ?? []).length) await store.keepUntagged(descriptor);
+  // one manifest of a multi-platform build lives through its index
+  if (keep && !(options.tags ?? []).length) await store.keepUntagged(descriptor);
   return { descriptor, config, configDigest: image.configDescriptor.digest };
+}
+
+/** `platforms` (library), else the comma-separated `platform`, else the host; normalised, duplicates dropped. */
+function targetPlatforms(options: BuildOptions, host: Platform): Platform[] {
+  const list = options.platforms?.length ? parsePlatformList(options.platforms) : options.platform ? parsePlatformList(options.platform) : [host];
+  if (!list.length) throw new KilnError('USAGE', '--platform is empty');
+  return list;
 }
 
 /** The target stage and the stages its FROM chain builds on: their steps make the final image. */
@@ -288,4 +429,9 @@ function targetChain(stages: readonly { index: number; base: { kind: string; ind
     cur = s && s.base.kind === 'stage' ? s.base.index : undefined;
   }
   return chain;
+}
+
+function cancelledBy(signal: AbortSignal): KilnError {
+  const r: unknown = signal.reason;
+  return r instanceof KilnError ? r : new KilnError('CANCELLED', 'build cancelled');
 }

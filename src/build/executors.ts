@@ -1,8 +1,10 @@
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
+import type { Platform } from '../image/types.js';
+import { formatPlatform } from '../image/platform.js';
 import type { Store } from '../store/store.js';
 import { KilnError } from '../errors/index.js';
 import type { Heredoc, RunMount } from '../frontend/instructions.js';
@@ -10,7 +12,7 @@ import { BuildContext } from '../context/build-context.js';
 import { LayeredFs } from '../context/layered-fs.js';
 import { HashCache } from '../context/hash-cache.js';
 import { hashSelection } from '../context/content-hash.js';
-import type { FsView } from '../context/fs-view.js';
+import { resolvePath, type FsView } from '../context/fs-view.js';
 import { planCopy, type CopyParams } from '../steps/copy.js';
 import { resolveChown } from '../steps/copy-chown.js';
 import { writeLayer } from '../layer/index.js';
@@ -21,6 +23,8 @@ import type { BuildEvent } from '../solver/events.js';
 import { DEFAULT_SHELL, commandLine } from '../steps/meta.js';
 import type { BuildOptions } from './options.js';
 import type { RunMountSpec } from '../sandbox/run-mounts.js';
+import { LOGS_DIR } from '../store/usage.js';
+import { NETWORK_HOST_ENTITLEMENT } from '../sandbox/network-mode.js';
 
 type FromSource = StageResult | { image: LayerRef[]; key: Digest };
 
@@ -67,7 +71,21 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
     ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}),
   };
   const scratch = await mkdtemp(path.join(store.layout.tmp, 'b-'));
+  // Step logs are named per build and step (never appended across builds); the time first so `ls` lists them in order.
+  const buildId = `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
   const roMounts: string[] = [];
+  // binfmt_misc is read once per platform per build
+  const executable = new Map<string, Promise<unknown>>();
+  const canExecute = async (platform: Platform): Promise<void> => {
+    const key = formatPlatform(platform);
+    let p = executable.get(key);
+    if (!p) {
+      const { executionFor } = await import('../sandbox/emulation.js');
+      p = executionFor(platform);
+      executable.set(key, p);
+    }
+    await p;
+  };
 
   async function lowerdirs(layers: readonly LayerRef[]): Promise<string[]> {
     await init.ensureLayers(layers);
@@ -100,7 +118,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
     return 'draft' in src ? src.draft.layers : src.image;
   }
 
-  async function prepare(step: FsStep, resolveFrom: (ref: string) => Promise<FromSource>): Promise<{ inputs: string[]; execute: () => Promise<StepOutcome> }> {
+  async function prepare(step: FsStep, resolveFrom: (ref: string) => Promise<FromSource>): Promise<{ inputs: string[]; files?: Record<string, string>; execute: () => Promise<StepOutcome> }> {
     const instr = step.instruction;
     const config = step.state.meta.config;
     const workdir = config.WorkingDir && config.WorkingDir !== '' ? config.WorkingDir : '/';
@@ -168,7 +186,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         const { chown: _chown, ...probeParams } = params(view, undefined);
         const probe = await planCopy(probeParams);
         probe.dispose();
-        return { inputs: [probe.inputDigest], execute: async () => write(params(view, await destFs())) };
+        return { inputs: [probe.inputDigest], ...(probe.inputFiles ? { files: probe.inputFiles } : {}), execute: async () => write(params(view, await destFs())) };
       }
       case 'WORKDIR': {
         return {
@@ -181,7 +199,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         };
       }
       case 'RUN': {
-        const { executeRun, heredocRun } = await import('../steps/run.js');
+        const { executeRun, heredocRun, runFailure } = await import('../steps/run.js');
         const shell = config.Shell ?? DEFAULT_SHELL;
         const inputs: string[] = [];
         // mount sources are materialised only when the RUN runs: a cache hit never unpacks or downloads them
@@ -201,15 +219,21 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
           args = commandLine(instr.cmd, config.Shell);
         }
         for (const m of instr.mounts) mounts.push(await mountSpec(m, resolveFrom, inputs));
-        const network = instr.network === 'none' || instr.network === 'host' ? instr.network : (options.network ?? 'host');
+        const network = instr.network === undefined || instr.network === 'default' ? (options.network ?? 'default') : instr.network;
+        if (instr.network === 'host' && options.network !== 'host' && !(options.allow ?? []).includes(NETWORK_HOST_ENTITLEMENT)) {
+          throw new KilnError('USAGE', `RUN --network=host needs --allow ${NETWORK_HOST_ENTITLEMENT} (${NETWORK_HOST_ENTITLEMENT} is not allowed)`);
+        }
         const insecure = instr.security === 'insecure';
         if (insecure && !(options.allow ?? []).includes('security.insecure')) {
           throw new KilnError('USAGE', 'RUN --security=insecure needs --allow security.insecure');
         }
-        const logDir = path.join(store.layout.root, 'logs');
+        const logDir = path.join(store.layout.root, LOGS_DIR);
+        const logFile = path.join(logDir, `${buildId}-stage${step.step.stage}-line${step.step.line}.log`);
         return {
           inputs,
           execute: async () => {
+            // a foreign platform runs only through a usable binfmt_misc handler; without one the error says what to install
+            await canExecute(step.state.platform);
             await mkdir(logDir, { recursive: true });
             const r = await executeRun({
               store,
@@ -226,7 +250,12 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
               ...(options.runtime ? { runtime: { runtime: options.runtime } } : {}),
               signal: step.signal,
               onOutput: (stream, line) => init.emit({ type: 'step-log', step: step.step, stream, line, time: Date.now() }),
-              logFile: path.join(logDir, `${step.state.key.slice(7, 19)}-${step.step.line}.log`),
+              logFile,
+            }).catch((e: unknown) => {
+              const failed = runFailure(e);
+              if (!failed) throw e;
+              // the one-line error quotes the last lines; it names the file that has all of them
+              throw Object.assign(new KilnError('RUN_FAILED', (e as Error).message, { hint: `full output: ${logFile}`, cause: e }), { ...failed, logFile });
             });
             return { ...(r.layer ? { layer: r.layer } : {}), usage: { cpuSeconds: r.usage.cpuSeconds, ...(r.usage.peakMemoryBytes !== undefined ? { peakMemoryBytes: r.usage.peakMemoryBytes } : {}) } };
           },
@@ -246,12 +275,14 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         if (m.from !== undefined) {
           const src = await resolveFrom(m.from);
           inputs.push(`bind:${m.target}:${src.key}:${source}`);
-          return async () => ({ type: 'bind', target: m.target, source: path.join(await rootfsDir(layersOf(src)), safeSub(source)), readwrite: !m.readonly });
+          // resolved inside the stage when the RUN runs (run-mounts pins it by descriptor): never on the host
+          return async () => ({ type: 'bind', target: m.target, source: { root: await rootfsDir(layersOf(src)), path: source, chroot: true, label: `stage ${m.from}` }, readwrite: !m.readonly });
         }
         const c = ctx();
-        const rel = safeSub(source);
+        // the key covers what the mount will show: a symlink is followed (inside the context) before hashing
+        const rel = resolvePath(c, safeSub(source), { followFinal: true, what: source });
         inputs.push(`bind:${m.target}:${hashSelection(c, [rel === '' ? '.' : rel], hashes())}`);
-        return async () => ({ type: 'bind', target: m.target, source: path.join(c.root, rel), readwrite: !m.readonly });
+        return async () => ({ type: 'bind', target: m.target, source: { root: c.root, path: rel, chroot: false, label: c.label }, readwrite: !m.readonly });
       }
       case 'cache': {
         const src = m.from !== undefined ? await resolveFrom(m.from) : undefined;
@@ -264,7 +295,12 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
           uid: m.uid,
           gid: m.gid,
           readonly: m.readonly,
-          ...(src ? { seedFrom: path.join(await rootfsDir(layersOf(src)), safeSub(m.source ?? '')) } : {}),
+          ...(src
+            ? {
+                seed: { root: await rootfsDir(layersOf(src)), path: m.source ?? '', chroot: true, label: `stage ${m.from}` },
+                seedKey: `${src.key}:${safeSub(m.source ?? '')}`,
+              }
+            : {}),
         });
       }
       case 'tmpfs':

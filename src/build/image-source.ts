@@ -1,11 +1,22 @@
 import type { Store } from '../store/store.js';
 import type { Platform } from '../image/types.js';
-import { formatPlatform } from '../image/platform.js';
+import { formatPlatform, platformMatches } from '../image/platform.js';
+import { isIndexMediaType } from '../image/media-types.js';
 import { KilnError } from '../errors/index.js';
 import { parseReference } from '../registry/reference.js';
 import type { BaseImage, ImageSource } from '../solver/ports.js';
 import type { BuildEvent } from '../solver/events.js';
 import type { BuildOptions } from './options.js';
+
+/**
+ * `sha256:<hex>` (4 to 64 digits, as `kiln images` shows digests) or 64 bare
+ * hex digits: an image ID or digest, never a repository name. Docker's
+ * reference grammar refuses 64-hex names for the same reason; without this,
+ * `FROM sha256:…` would parse as docker.io/library/sha256 and go to Docker Hub.
+ */
+export function isImageId(text: string): boolean {
+  return /^(?:sha256:[a-f0-9]{4,64}|[a-f0-9]{64})$/.test(text);
+}
 
 /**
  * FROM and COPY --from images: the local store first (unless --pull), else the
@@ -15,16 +26,27 @@ export function createImageSource(store: Store, options: BuildOptions, emit: (e:
   const memo = new Map<string, Promise<BaseImage>>();
   return {
     resolve(refText: string, platform: Platform, signal: AbortSignal): Promise<BaseImage> {
+      if (isImageId(refText)) return memoised(`${refText}|${formatPlatform(platform)}`, () => storedById(refText, platform));
       const ref = parseReference(refText).toString();
-      const key = `${ref}|${formatPlatform(platform)}`;
-      let p = memo.get(key);
-      if (!p) {
-        p = resolveOnce(ref, platform, signal);
-        memo.set(key, p);
-      }
-      return p;
+      return memoised(`${ref}|${formatPlatform(platform)}`, () => resolveOnce(ref, platform, signal));
     },
   };
+
+  function memoised(key: string, make: () => Promise<BaseImage>): Promise<BaseImage> {
+    let p = memo.get(key);
+    if (!p) {
+      p = make();
+      memo.set(key, p);
+    }
+    return p;
+  }
+
+  /** An image ID names content this store holds or nothing: there is no repository to pull it from. */
+  async function storedById(id: string, platform: Platform): Promise<BaseImage> {
+    const local = await fromStore(id, platform);
+    if (local) return local;
+    throw new KilnError('NOT_FOUND', `image ${id} is not in the store; an image ID or digest alone cannot be pulled (name it as repository@sha256:…)`);
+  }
 
   async function resolveOnce(ref: string, platform: Platform, signal: AbortSignal): Promise<BaseImage> {
     if (!options.pull) {
@@ -49,10 +71,26 @@ export function createImageSource(store: Store, options: BuildOptions, emit: (e:
     return pulled;
   }
 
+  /**
+   * A single-platform base serves only its platform; one that names no
+   * platform at all is used with a warning, as BuildKit does.
+   */
+  function checkSinglePlatform(ref: string, config: { os?: string; architecture?: string; variant?: string }, platform: Platform): void {
+    if (!config.os || !config.architecture) {
+      emit({ type: 'warning', message: `base image ${ref} names no platform; using it for ${formatPlatform(platform)}`, time: Date.now() });
+      return;
+    }
+    const have: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
+    if (!platformMatches(platform, have)) {
+      throw new KilnError('NOT_FOUND', `base image ${ref} is ${formatPlatform(have)} only and has no image for ${formatPlatform(platform)}`);
+    }
+  }
+
   async function fromStore(ref: string, platform: Platform): Promise<BaseImage | undefined> {
     const desc = await store.resolveImage(ref);
     if (!desc) return undefined;
     const img = await store.imageFromDescriptor(desc, { platform });
+    if (!isIndexMediaType(desc.mediaType)) checkSinglePlatform(ref, img.config, platform);
     return {
       manifestDigest: img.descriptor.digest,
       config: img.config,

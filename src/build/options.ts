@@ -4,8 +4,10 @@ import type { BuildEvent } from '../solver/events.js';
 import type { Compression } from '../layer/types.js';
 import type { ResourceLimits as SandboxLimits } from '../sandbox/bundle.js';
 import type { Ulimit } from '../sandbox/rlimits.js';
+import type { NetworkMode } from '../sandbox/network-mode.js';
 import { KilnError } from '../errors/index.js';
 import type { CacheExportSpec, CacheImportSpec } from '../cache/transfer.js';
+import type { Annotation, AttestationOptions } from './attestations.js';
 
 export interface SecretSource {
   id: string;
@@ -59,10 +61,14 @@ export interface BuildOptions {
   noCacheFilter?: string[];
   pull?: boolean;
   labels?: Record<string, string>;
+  /** Target platform(s), comma-separated (`linux/amd64,linux/arm64`); default: the host. */
   platform?: string;
+  /** Target platforms as a list (wins over `platform`); two or more make an OCI index with one manifest per platform. */
+  platforms?: string[];
   secrets?: SecretSource[];
   ssh?: SshSource[];
-  network?: 'host' | 'none';
+  /** RUN's network when the Dockerfile does not choose (default `default`); `host` here grants `RUN --network=host` too, as in buildx. */
+  network?: NetworkMode;
   outputs?: OutputSpec[];
   push?: boolean;
   iidfile?: string;
@@ -89,6 +95,12 @@ export interface BuildOptions {
   cacheFrom?: CacheImportSpec[];
   /** Where to write the build cache afterwards (`--cache-to`). */
   cacheTo?: CacheExportSpec[];
+  /** SBOM and provenance attestations (`--sbom`, `--provenance`, `--attest`); provenance mode=min is on by default when pushing, as in buildx. */
+  attestations?: AttestationOptions;
+  /** `--annotation`: OCI annotations on the manifest, the index or their descriptors. */
+  annotations?: Annotation[];
+  /** A cosign-format private key (file path): what is pushed gets signed (password from COSIGN_PASSWORD). */
+  signKey?: string;
   onEvent?: (e: BuildEvent) => void;
   signal?: AbortSignal;
 }
@@ -103,6 +115,24 @@ export interface BuildResult {
   /** Steps served from the cache / executed. */
   cachedSteps: number;
   executedSteps: number;
+  /**
+   * Multi-platform builds: the index's digest (also `imageId`, `manifestDigest`
+   * and `descriptor.digest`; `config` is the first platform's) and one result
+   * per platform, in the order asked for.
+   */
+  indexDigest?: Digest;
+  platforms?: PlatformResult[];
+}
+
+/** One platform's image of a multi-platform build. */
+export interface PlatformResult {
+  /** Normalised, e.g. `linux/arm64`, `linux/arm/v7`. */
+  platform: string;
+  imageId: Digest;
+  manifestDigest: Digest;
+  /** The manifest's descriptor, with its platform. */
+  descriptor: Descriptor;
+  config: ImageConfig;
 }
 
 /** `id=ID,src=PATH` | `id=ID,env=VAR` | `id=ID` (then src is the id as a file? no: env of the same name, as buildx). */

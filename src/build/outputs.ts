@@ -3,7 +3,8 @@ import { chmod, lchown, lutimes, mkdir, rm, symlink, utimes } from 'node:fs/prom
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import type { Descriptor } from '../image/types.js';
+import type { Descriptor, Platform } from '../image/types.js';
+import { platformDirName } from '../image/platform.js';
 import type { Store } from '../store/store.js';
 import { LayeredFs } from '../context/layered-fs.js';
 import { walk } from '../context/fs-view.js';
@@ -20,13 +21,14 @@ import type { BuildExecutors } from './executors.js';
 
 interface OutputInit {
   store: Store;
-  /** The image as stored under the build's tags (in the compression `imageCompression` gives). */
   descriptor: Descriptor;
   tags: string[];
   options: BuildOptions;
   emit: (e: BuildEvent) => void;
   stageResult: StageResult;
   executors: BuildExecutors;
+  /** Multi-platform builds: each target's final stage; `descriptor` is then the index. */
+  platforms?: Array<{ platform: Platform; stageResult: StageResult }>;
   /** The same image with its layers as `policy` asks (the stored one when the policy is the build's). */
   imageIn(policy: CompressionPolicy): Promise<Descriptor>;
 }
@@ -92,6 +94,7 @@ export function compressLayers(conv: LayerRecompressor, layers: readonly LayerRe
   return Promise.all(layers.map((l, i) => (i < baseLayers && !policy.force ? l : conv.layer(l, want))));
 }
 
+
 /**
  * Everything besides the store: archives (oci, docker), the final file system
  * (local directory or tar), and registry pushes. The image is already in the
@@ -129,10 +132,15 @@ export async function writeOutputs(init: OutputInit): Promise<void> {
         break;
       }
       case 'local':
-        await writeLocal(await finalFs(init), o.dest);
+        // several platforms: one sub-directory each (linux_amd64/, linux_arm64/), as buildx lays them out
+        if (init.platforms) for (const p of init.platforms) await writeLocal(await finalFs(init, p.stageResult), path.join(o.dest, platformDirName(p.platform)));
+        else await writeLocal(await finalFs(init), o.dest);
         break;
       case 'tar':
-        await writeTar(await finalFs(init), o.dest);
+        if (init.platforms) {
+          const parts = await Promise.all(init.platforms.map(async (p) => ({ dir: platformDirName(p.platform), fs: await finalFs(init, p.stageResult) })));
+          await writeTarStream(tarStream(prefixed(parts)), o.dest);
+        } else await writeTarStream(tarStream(entriesOf(await finalFs(init))), o.dest);
         break;
     }
     init.emit({ type: 'phase', name: 'export', state: 'done', detail: o.type, durationMs: Date.now() - t0, time: Date.now() });
@@ -165,8 +173,16 @@ async function tagAs(init: OutputInit, name: string, desc: Descriptor, pushSet: 
   pushSet?.add(ref);
 }
 
-async function finalFs(init: OutputInit): Promise<LayeredFs> {
-  return new LayeredFs(await init.executors.lowerdirs(init.stageResult.draft.layers), 'image');
+async function finalFs(init: OutputInit, result: StageResult = init.stageResult): Promise<LayeredFs> {
+  return new LayeredFs(await init.executors.lowerdirs(result.draft.layers), 'image');
+}
+
+/** Each platform's tree under its own top-level directory, in one tar. */
+function* prefixed(parts: Array<{ dir: string; fs: LayeredFs }>): Generator<LayerEntry> {
+  for (const { dir, fs } of parts) {
+    yield { path: dir, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0 };
+    for (const e of entriesOf(fs)) yield { ...e, path: `${dir}/${e.path}` };
+  }
 }
 
 function* entriesOf(fs: LayeredFs): Generator<LayerEntry> {
@@ -183,12 +199,12 @@ function* entriesOf(fs: LayeredFs): Generator<LayerEntry> {
   }
 }
 
-async function writeTar(fs: LayeredFs, dest: string): Promise<void> {
+async function writeTarStream(tar: ReturnType<typeof tarStream>, dest: string): Promise<void> {
   if (dest === '-') {
-    await pipeline(Readable.from(tarStream(entriesOf(fs))), process.stdout);
+    await pipeline(Readable.from(tar), process.stdout);
     return;
   }
-  await pipeline(Readable.from(tarStream(entriesOf(fs))), createWriteStream(dest));
+  await pipeline(Readable.from(tar), createWriteStream(dest));
 }
 
 /** The final file system as a plain directory (owners kept when running as root). */

@@ -2,7 +2,7 @@ import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type { Digest } from '../image/digest.js';
-import type { Descriptor, ImageConfig, Manifest } from '../image/types.js';
+import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
 import { MediaType, ociLayerMediaType } from '../image/media-types.js';
 import { canonicalBytes } from '../image/canonical-json.js';
 import type { Store } from '../store/store.js';
@@ -253,8 +253,15 @@ async function registrySource(store: Store, refText: string, access: RegistryAcc
     if (e instanceof KilnError && e.code === 'NOT_FOUND') return undefined;
     throw e;
   }
-  const manifest = JSON.parse(fetched.bytes.toString('utf8')) as Manifest;
-  if (!manifest.config) throw new KilnError('REGISTRY', `${refText} is not a cache manifest`);
+  let manifest = JSON.parse(fetched.bytes.toString('utf8')) as Manifest | Index;
+  if ('manifests' in manifest) {
+    // an image pushed with attestations (or several platforms) is an index: the inline cache is in this platform's image config
+    const { hostPlatform, selectManifest } = await import('../image/platform.js');
+    const chosen = selectManifest(manifest.manifests, hostPlatform());
+    if (!chosen) throw new KilnError('REGISTRY', `${refText}: the index has no image for this platform`);
+    manifest = JSON.parse((await client.getManifest(ref.withDigest(chosen.digest))).bytes.toString('utf8')) as Manifest;
+  }
+  if (!('config' in manifest) || !manifest.config) throw new KilnError('REGISTRY', `${refText} is not a cache manifest`);
   if (!(await store.hasBlob(manifest.config.digest))) await fetchTo(manifest.config);
   const config = JSON.parse((await store.readBlob(manifest.config.digest)).toString('utf8')) as CacheDocument | (ImageConfig & { [INLINE_CACHE_FIELD]?: CacheDocument });
   const doc = manifest.config.mediaType === CACHE_CONFIG_TYPE ? (config as CacheDocument) : (config as { [INLINE_CACHE_FIELD]?: CacheDocument })[INLINE_CACHE_FIELD];

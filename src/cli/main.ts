@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { isKilnError } from '../errors/index.js';
+import { isKilnError, needsRootError } from '../errors/index.js';
 import { COMMANDS } from './commands/index.js';
 import { VERSION } from '../version.js';
 import { addGlobalOptions } from './global-options.js';
@@ -38,6 +38,8 @@ function reportError(e: unknown, debug: boolean): number {
     if (e.exitCode === 0) return 0;
     return 2;
   }
+  // a raw EPERM from a chown or a mount, as a user, says what is missing instead
+  e = needsRootError(e) ?? e;
   if (isKilnError(e)) {
     process.stderr.write(`kiln: ${e.format()}\n`);
     if (debug) {
@@ -48,7 +50,8 @@ function reportError(e: unknown, debug: boolean): number {
         cur = cur.cause;
       }
     }
-    return e.code === 'USAGE' ? 2 : 1;
+    // an interrupted build exits as a shell reports a SIGINT (128 + 2), whichever signal stopped it
+    return e.code === 'USAGE' ? 2 : e.code === 'CANCELLED' ? 130 : 1;
   }
   const msg = e instanceof Error ? e.message : String(e);
   process.stderr.write(`kiln: ${msg}\n`);

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { KilnError } from '../errors/index.js';
-import { BadPatternError, checkPattern, cleanPath, hasMeta } from './glob.js';
+import { BadPatternError, checkPattern, cleanPath, hasMeta, WorkMeter } from './glob.js';
+import { PatternNfa, RegexSyntaxError } from './pattern-nfa.js';
 
 /**
  * `.dockerignore` matching as BuildKit does it: moby/patternmatcher patterns,
@@ -12,14 +13,34 @@ import { BadPatternError, checkPattern, cleanPath, hasMeta } from './glob.js';
  * a wrapper would have to rewrite nearly every pattern.
  */
 
-/** `ignorefile.ReadAll`: raw file text → cleaned pattern lines (exceptions keep their leading `!`). */
-export function readIgnoreFile(text: string): string[] {
+/**
+ * Bounds on ignore patterns. Matching is linear in pattern × path length (see
+ * PatternNfa), so these only keep one hostile file from multiplying that by
+ * an unreasonable amount; real files are far below them.
+ */
+export const MAX_IGNORE_FILE_BYTES = 1024 * 1024;
+export const MAX_PATTERN_BYTES = 64 * 1024;
+export const MAX_PATTERNS = 10_000;
+
+/**
+ * `ignorefile.ReadAll`: raw file text → cleaned pattern lines (exceptions keep their leading `!`).
+ * `file` names the file in errors about the caps.
+ */
+export function readIgnoreFile(text: string, file = '.dockerignore'): string[] {
   const out: string[] = [];
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
-  for (const raw of lines) {
+  for (let n = 0; n < lines.length; n++) {
+    const raw = lines[n]!;
     if (raw.startsWith('#')) continue;
     let pattern = raw.trim();
     if (pattern === '') continue;
+    const size = Buffer.byteLength(pattern);
+    if (size > MAX_PATTERN_BYTES) {
+      throw new KilnError('CONTEXT', `pattern of ${size} bytes is longer than the limit of ${MAX_PATTERN_BYTES}`, { location: { file, line: n + 1 } });
+    }
+    if (out.length === MAX_PATTERNS) {
+      throw new KilnError('CONTEXT', `more than ${MAX_PATTERNS} patterns`, { location: { file, line: n + 1 } });
+    }
     const invert = pattern.startsWith('!');
     if (invert) pattern = pattern.slice(1).trim();
     if (pattern.length > 0) {
@@ -37,9 +58,9 @@ class Pattern {
   readonly exclusion: boolean;
   readonly cleaned: string;
   private kind: MatchKind = 'exact';
-  private re: RegExp | undefined;
+  private nfa: PatternNfa | undefined;
 
-  constructor(line: string, what: string) {
+  constructor(line: string, what: string, meter: WorkMeter) {
     let p = cleanPath(line.trim());
     this.exclusion = p.startsWith('!');
     if (this.exclusion) {
@@ -47,7 +68,7 @@ class Pattern {
       p = p.slice(1);
     }
     try {
-      checkPattern(p);
+      checkPattern(p, meter);
     } catch (e) {
       if (e instanceof BadPatternError) throw new KilnError('CONTEXT', `invalid ${what} pattern "${line}": ${e.message}`);
       throw e;
@@ -100,15 +121,16 @@ class Pattern {
     }
     if (kind === 'regexp') {
       try {
-        this.re = new RegExp(re + '$', 's');
-      } catch {
-        throw new KilnError('CONTEXT', `invalid pattern "${this.cleaned}"`);
+        this.nfa = new PatternNfa(re);
+      } catch (e) {
+        if (e instanceof RegexSyntaxError) throw new KilnError('CONTEXT', `invalid pattern "${this.cleaned}": ${e.message}`);
+        throw e;
       }
     }
     this.kind = kind;
   }
 
-  match(path: string): boolean {
+  match(path: string, meter: WorkMeter): boolean {
     switch (this.kind) {
       case 'exact':
         return path === this.cleaned;
@@ -120,7 +142,7 @@ class Pattern {
         return suffix.startsWith('/') && path === suffix.slice(1);
       }
       case 'regexp':
-        return this.re!.test(path);
+        return this.nfa!.matches(path, meter);
     }
   }
 }
@@ -147,8 +169,17 @@ export class PatternMatcher {
   private readonly literalExceptions: string[] | undefined;
 
   /** `what` names the patterns' origin in errors (".dockerignore", "--exclude"). */
+  /** Work done so far by every match of this matcher (tests bound it; see PatternNfa). */
+  readonly meter = new WorkMeter();
+
   constructor(lines: readonly string[], what = '.dockerignore') {
-    this.patterns = lines.filter((l) => l.trim() !== '').map((l) => new Pattern(l, what));
+    const kept = lines.filter((l) => l.trim() !== '');
+    if (kept.length > MAX_PATTERNS) throw new KilnError('CONTEXT', `${what} holds ${kept.length} patterns; the limit is ${MAX_PATTERNS}`);
+    for (const l of kept) {
+      const size = Buffer.byteLength(l);
+      if (size > MAX_PATTERN_BYTES) throw new KilnError('CONTEXT', `${what} pattern of ${size} bytes is longer than the limit of ${MAX_PATTERN_BYTES}`);
+    }
+    this.patterns = kept.map((l) => new Pattern(l, what, this.meter));
     this.hasExceptions = this.patterns.some((p) => p.exclusion);
     const exceptions = this.patterns.filter((p) => p.exclusion).map((p) => p.cleaned);
     this.literalExceptions = exceptions.some((e) => hasMeta(e)) ? undefined : exceptions.map((e) => e + '/');
@@ -178,7 +209,7 @@ export class PatternMatcher {
           info[i] = false;
           continue;
         }
-        m = pattern.match(path);
+        m = pattern.match(path, this.meter);
       }
       info[i] = m;
       if (m) matched = !pattern.exclusion;
@@ -215,5 +246,9 @@ export function findIgnoreFile(contextDir: string, dockerfilePath?: string): str
 
 export function loadIgnoreFile(file: string | undefined): PatternMatcher {
   if (file === undefined) return new PatternMatcher([]);
-  return new PatternMatcher(readIgnoreFile(readFileSync(file, 'utf8')));
+  const size = statSync(file).size;
+  if (size > MAX_IGNORE_FILE_BYTES) {
+    throw new KilnError('CONTEXT', `${file}: ${size} bytes is larger than the limit of ${MAX_IGNORE_FILE_BYTES} for an ignore file`);
+  }
+  return new PatternMatcher(readIgnoreFile(readFileSync(file, 'utf8'), file), basename(file));
 }

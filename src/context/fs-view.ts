@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Stats } from 'node:fs';
-import { KilnError } from '../errors/index.js';
+import { resolveInTree } from '../fs/resolve-in-root.js';
 import { compareNames } from '../layer/path-order.js';
 import { major, minor } from '../layer/device.js';
 import type { LayerEntry } from '../layer/types.js';
@@ -116,13 +116,12 @@ export function* walk(view: FsView, path: string): Generator<[string, FsNode]> {
   }
 }
 
-const MAX_LINKS = 255;
-
 /**
  * Resolves `path` inside the view like a chroot would: symlinks are followed
  * (absolute targets from the root), `..` stops at the root. In a non-chroot
  * view (the build context) a path or link that would climb above the root, or
- * an absolute link, throws UNSAFE_PATH naming `what` instead.
+ * an absolute link, throws UNSAFE_PATH naming `what` instead. The rules are
+ * fs/resolve-in-root.ts's, shared with RUN --mount sources and the sandbox.
  * Returns the resolved relative path (it may not exist).
  */
 export function resolvePath(
@@ -130,39 +129,13 @@ export function resolvePath(
   path: string,
   opts: { followFinal: boolean; what?: string },
 ): string {
-  const what = opts.what ?? path;
-  let hops = 0;
-  const done: string[] = [];
-  let todo = path.split('/').filter((s) => s !== '' && s !== '.');
-  while (todo.length > 0) {
-    const seg = todo.shift()!;
-    if (seg === '..') {
-      if (done.length === 0) {
-        if (!view.chroot) throw new KilnError('UNSAFE_PATH', `"${what}" resolves outside the ${view.label}`);
-        continue;
-      }
-      done.pop();
-      continue;
-    }
-    const candidate = [...done, seg].join('/');
-    const node = view.lstat(candidate);
-    if (node?.type === 'symlink' && (todo.length > 0 || opts.followFinal)) {
-      if (++hops > MAX_LINKS) throw new KilnError('UNSAFE_PATH', `"${what}": too many levels of symbolic links`);
-      const target = node.linkname ?? '';
-      if (target.startsWith('/')) {
-        if (!view.chroot) {
-          throw new KilnError('UNSAFE_PATH', `"${what}" resolves outside the ${view.label}`);
-        }
-        done.length = 0;
-      }
-      todo = [...target.split('/').filter((s) => s !== '' && s !== '.'), ...todo];
-      continue;
-    }
-    done.push(seg);
-  }
-  return done.join('/');
+  const lookup = (p: string): string | null | undefined => {
+    const node = view.lstat(p);
+    if (!node) return undefined;
+    return node.type === 'symlink' ? (node.linkname ?? '') : null;
+  };
+  return resolveInTree(lookup, path, { chroot: view.chroot, followFinal: opts.followFinal, label: view.label, what: opts.what ?? path });
 }
-
 
 /**
  * Sorts a directory listing in layer order (UTF-8 byte order). The engine's

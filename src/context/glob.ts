@@ -17,64 +17,92 @@ export function hasMeta(s: string): boolean {
   return /[*?[\\]/.test(s);
 }
 
-/** Matches `name` against `pattern` exactly as Go's filepath.Match; throws BadPatternError on a malformed pattern. */
-export function goMatch(pattern: string, name: string): boolean {
-  const res = match(Array.from(pattern), Array.from(name));
+/**
+ * Counts the work done by matchers, so tests can assert a bound on it
+ * (steps grow with pattern × name length, never exponentially).
+ */
+export class WorkMeter {
+  steps = 0;
+}
+
+/**
+ * Matches `name` against `pattern` exactly as Go's filepath.Match; throws BadPatternError on a malformed pattern.
+ *
+ * Go's algorithm never backtracks past an earlier `*` (the leftmost match of
+ * each star-separated chunk is always a right choice), so the work is at most
+ * O(|pattern| × |name|). The port walks indices into code-point arrays; the
+ * first version sliced arrays at every chunk, which made a 64 KB pattern
+ * quadratic in its own length before matching anything.
+ */
+export function goMatch(pattern: string, name: string, meter?: WorkMeter): boolean {
+  const res = match(Array.from(pattern), Array.from(name), meter);
   if (res === 'bad') throw new BadPatternError(pattern);
   return res;
 }
 
 /** Throws BadPatternError when Go would reject the pattern. */
-export function checkPattern(pattern: string): void {
-  goMatch(pattern, '.');
+export function checkPattern(pattern: string, meter?: WorkMeter): void {
+  goMatch(pattern, '.', meter);
 }
 
-type Chars = string[];
+type Chars = readonly string[];
 type Res = boolean | 'bad';
+interface Chunk {
+  star: boolean;
+  start: number;
+  end: number;
+}
+/** matchChunk's result: the index in name after the chunk, or a failure. */
+type ChunkRes = number | 'fail' | 'bad';
 
-function match(pattern: Chars, name: Chars): Res {
-  let p = pattern;
-  let n = name;
-  outer: while (p.length > 0) {
-    const { star, chunk, rest } = scanChunk(p);
-    p = rest;
-    if (star && chunk.length === 0) return !n.includes('/');
-    const m = matchChunk(chunk, n);
-    if (m.ok && (m.rest.length === 0 || p.length > 0)) {
-      n = m.rest;
+function match(p: Chars, n: Chars, meter: WorkMeter | undefined): Res {
+  let pi = 0;
+  let ni = 0;
+  outer: while (pi < p.length) {
+    const chunk = scanChunk(p, pi);
+    pi = chunk.end;
+    if (meter) meter.steps += chunk.end - chunk.start + 1;
+    if (chunk.star && chunk.start === chunk.end) {
+      for (let i = ni; i < n.length; i++) if (n[i] === '/') return false;
+      return true;
+    }
+    const m = matchChunk(p, chunk.start, chunk.end, n, ni, meter);
+    if (typeof m === 'number' && (m === n.length || pi < p.length)) {
+      ni = m;
       continue;
     }
-    if (m.bad) return 'bad';
-    if (star) {
-      for (let i = 0; i < n.length && n[i] !== '/'; i++) {
-        const m2 = matchChunk(chunk, n.slice(i + 1));
-        if (m2.ok) {
-          if (p.length === 0 && m2.rest.length > 0) continue;
-          n = m2.rest;
+    if (m === 'bad') return 'bad';
+    if (chunk.star) {
+      for (let i = ni; i < n.length && n[i] !== '/'; i++) {
+        const m2 = matchChunk(p, chunk.start, chunk.end, n, i + 1, meter);
+        if (typeof m2 === 'number') {
+          if (pi === p.length && m2 < n.length) continue;
+          ni = m2;
           continue outer;
         }
-        if (m2.bad) return 'bad';
+        if (m2 === 'bad') return 'bad';
       }
     }
-    while (p.length > 0) {
-      const s = scanChunk(p);
-      p = s.rest;
-      if (matchChunk(s.chunk, []).bad) return 'bad';
+    // before returning false, check that the rest of the pattern is well formed
+    while (pi < p.length) {
+      const c = scanChunk(p, pi);
+      pi = c.end;
+      if (matchChunk(p, c.start, c.end, [], 0, meter) === 'bad') return 'bad';
     }
     return false;
   }
-  return n.length === 0;
+  return ni === n.length;
 }
 
-function scanChunk(pattern: Chars): { star: boolean; chunk: Chars; rest: Chars } {
-  let p = pattern;
+function scanChunk(p: Chars, from: number): Chunk & { end: number } {
+  let i = from;
   let star = false;
-  while (p.length > 0 && p[0] === '*') {
-    p = p.slice(1);
+  while (i < p.length && p[i] === '*') {
+    i++;
     star = true;
   }
+  const start = i;
   let inrange = false;
-  let i = 0;
   scan: for (; i < p.length; i++) {
     switch (p[i]) {
       case '\\':
@@ -91,45 +119,42 @@ function scanChunk(pattern: Chars): { star: boolean; chunk: Chars; rest: Chars }
         break;
     }
   }
-  return { star, chunk: p.slice(0, i), rest: p.slice(i) };
+  return { star, start, end: i };
 }
 
-function matchChunk(chunkIn: Chars, sIn: Chars): { rest: Chars; ok: boolean; bad: boolean } {
-  let chunk = chunkIn;
-  let s = sIn;
+function matchChunk(p: Chars, from: number, to: number, s: Chars, sFrom: number, meter: WorkMeter | undefined): ChunkRes {
+  let ci = from;
+  let si = sFrom;
   let failed = false;
-  const bad = { rest: [], ok: false, bad: true };
-  while (chunk.length > 0) {
-    if (!failed && s.length === 0) failed = true;
-    const c = chunk[0];
+  while (ci < to) {
+    if (meter) meter.steps++;
+    if (!failed && si >= s.length) failed = true;
+    const c = p[ci];
     if (c === '[') {
       let r = '';
-      if (!failed) {
-        r = s[0]!;
-        s = s.slice(1);
-      }
-      chunk = chunk.slice(1);
+      if (!failed) r = s[si++]!;
+      ci++;
       let negated = false;
-      if (chunk.length > 0 && chunk[0] === '^') {
+      if (ci < to && p[ci] === '^') {
         negated = true;
-        chunk = chunk.slice(1);
+        ci++;
       }
       let matched = false;
       let nrange = 0;
       for (;;) {
-        if (chunk.length > 0 && chunk[0] === ']' && nrange > 0) {
-          chunk = chunk.slice(1);
+        if (ci < to && p[ci] === ']' && nrange > 0) {
+          ci++;
           break;
         }
-        const lo = getEsc(chunk);
-        if (!lo) return bad;
-        chunk = lo.rest;
+        const lo = getEsc(p, ci, to);
+        if (!lo) return 'bad';
+        ci = lo.next;
         let hi = lo.r;
-        if (chunk[0] === '-') {
-          const h = getEsc(chunk.slice(1));
-          if (!h) return bad;
+        if (p[ci] === '-' && ci < to) {
+          const h = getEsc(p, ci + 1, to);
+          if (!h) return 'bad';
           hi = h.r;
-          chunk = h.rest;
+          ci = h.next;
         }
         if (!failed && cp(lo.r) <= cp(r) && cp(r) <= cp(hi)) matched = true;
         nrange++;
@@ -137,37 +162,36 @@ function matchChunk(chunkIn: Chars, sIn: Chars): { rest: Chars; ok: boolean; bad
       if (matched === negated) failed = true;
     } else if (c === '?') {
       if (!failed) {
-        if (s[0] === '/') failed = true;
-        s = s.slice(1);
+        if (s[si] === '/') failed = true;
+        si++;
       }
-      chunk = chunk.slice(1);
+      ci++;
     } else {
       if (c === '\\') {
-        chunk = chunk.slice(1);
-        if (chunk.length === 0) return bad;
+        ci++;
+        if (ci >= to) return 'bad';
       }
       if (!failed) {
-        if (chunk[0] !== s[0]) failed = true;
-        s = s.slice(1);
+        if (p[ci] !== s[si]) failed = true;
+        si++;
       }
-      chunk = chunk.slice(1);
+      ci++;
     }
   }
-  if (failed) return { rest: [], ok: false, bad: false };
-  return { rest: s, ok: true, bad: false };
+  return failed ? 'fail' : si;
 }
 
-function getEsc(chunkIn: Chars): { r: string; rest: Chars } | undefined {
-  let chunk = chunkIn;
-  if (chunk.length === 0 || chunk[0] === '-' || chunk[0] === ']') return undefined;
-  if (chunk[0] === '\\') {
-    chunk = chunk.slice(1);
-    if (chunk.length === 0) return undefined;
+function getEsc(p: Chars, from: number, to: number): { r: string; next: number } | undefined {
+  let i = from;
+  if (i >= to || p[i] === '-' || p[i] === ']') return undefined;
+  if (p[i] === '\\') {
+    i++;
+    if (i >= to) return undefined;
   }
-  const r = chunk[0]!;
-  const rest = chunk.slice(1);
-  if (rest.length === 0) return undefined;
-  return { r, rest };
+  const r = p[i]!;
+  i++;
+  if (i >= to) return undefined;
+  return { r, next: i };
 }
 
 function cp(c: string): number {

@@ -4,6 +4,12 @@ export const PLATFORM_ARGS = [
   'BUILDPLATFORM', 'BUILDOS', 'BUILDARCH', 'BUILDVARIANT',
 ] as const;
 
+/**
+ * `TARGETSTAGE`: the --target stage name, or `default` without one (BuildKit's
+ * predefined arg; visible after `ARG TARGETSTAGE`, and in FROM).
+ */
+export const TARGET_STAGE_ARG = 'TARGETSTAGE';
+
 /** Proxy args: usable without ARG, kept out of history and cache keys. */
 export const PROXY_ARGS = [
   'HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy',
@@ -22,5 +28,5 @@ export function isPlatformArg(name: string): boolean {
 }
 
 export function isPredefinedArg(name: string): boolean {
-  return PROXY_SET.has(name) || PLATFORM_SET.has(name);
+  return PROXY_SET.has(name) || PLATFORM_SET.has(name) || name === TARGET_STAGE_ARG;
 }

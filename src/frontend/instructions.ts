@@ -7,6 +7,8 @@
  * when base-image ENV and ARG values are known.
  */
 
+import type { NetworkMode } from '../sandbox/network-mode.js';
+
 /** 1-based line and column. */
 export interface Position {
   line: number;
@@ -136,7 +138,7 @@ export interface RunInstruction extends InstructionBase {
   cmd: CommandArgs;
   heredocs: Heredoc[];
   mounts: RunMount[];
-  network?: 'default' | 'none' | 'host';
+  network?: NetworkMode;
   security?: 'sandbox' | 'insecure';
 }
 

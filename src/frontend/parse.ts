@@ -11,6 +11,7 @@ import type {
 } from './instructions.js';
 import { INSTRUCTION_KINDS } from './instructions.js';
 import { MountError, parseMount } from './mount.js';
+import { isNetworkMode, NETWORK_MODES_TEXT, type NetworkMode } from '../sandbox/network-mode.js';
 import { closest } from './suggest.js';
 import { parseSyntaxTree, type SyntaxNode } from './syntax-tree.js';
 
@@ -103,16 +104,17 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
           throw e;
         }
       }
-      const network = flags.strings.get('network');
-      if (network !== undefined && network !== 'default' && network !== 'none' && network !== 'host') {
-        fail(`unsupported network mode "${network}"`, 'use default, none or host');
+      const networkFlag = flags.strings.get('network');
+      if (networkFlag !== undefined && !isNetworkMode(networkFlag)) {
+        fail(`unsupported network mode "${networkFlag}"`, `use ${NETWORK_MODES_TEXT}`);
       }
+      const network = networkFlag as NetworkMode | undefined;
       const security = flags.strings.get('security');
       if (security !== undefined && security !== 'sandbox' && security !== 'insecure') {
         fail(`unsupported security mode "${security}"`, 'use sandbox or insecure');
       }
       return Object.assign(base, { kind, cmd: commandArgs(node, args), heredocs: node.heredocs, mounts,
-        ...(network !== undefined ? { network: network as 'default' | 'none' | 'host' } : {}),
+        ...(network !== undefined ? { network } : {}),
         ...(security !== undefined ? { security: security as 'sandbox' | 'insecure' } : {}),
       });
     }

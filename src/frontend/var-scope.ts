@@ -2,13 +2,19 @@
  * ARG/ENV scoping while walking one stage, so the solver, the planner and the
  * checks agree on what each instruction sees.
  *
- * Rules (Docker's): a stage starts with the base image's ENV and no ARGs; global
+ * Rules (Docker's): a stage starts with the base image's ENV and no ARGs (a stage
+ * built FROM another stage starts with that stage's ARGs, as BuildKit inherits
+ * them; they still never reach the image's Env); global
  * ARGs and predefined args become visible only when redeclared with `ARG NAME`
  * (taking the global value unless a default or a `--build-arg` says otherwise:
  * build arg > default > global value); ENV always wins over an ARG of the same
- * name; proxy build args reach RUN's environment without being declared but are
- * never visible to expansion, history or cache keys unless declared.
+ * name; proxy build args reach RUN's environment without being declared, in both
+ * spellings (http_proxy and HTTP_PROXY, as BuildKit's proxy env does), but are
+ * never visible to expansion, history or cache keys unless declared. A default
+ * is expanded only when no build arg sets the ARG (BuildKit never evaluates it
+ * then, so `${X:?}` in an overridden default is no error).
  */
+import { KilnError } from '../errors/index.js';
 import { expandInstruction, type ExpandOptions } from './expand.js';
 import type { Instruction } from './instructions.js';
 
@@ -37,12 +43,37 @@ export interface VarScopeInit {
   buildArgs: Record<string, string>;
   /** Base image `Env` (`K=V` strings); empty for scratch or when unknown. */
   baseEnv?: string[];
+  /** ARGs in scope at the end of the parent stage, when the stage is built FROM another stage. */
+  inheritedArgs?: DeclaredArg[];
   escape?: '\\' | '`';
   file?: string;
 }
 
+/**
+ * Most characters ENV, LABEL and ARG may hold in one stage, counted as they are
+ * declared (overwrites included: every declaration also lands in the image's
+ * history). Each word is capped by MAX_EXPANDED_WORD; this bounds how many of
+ * them a stage can pile into its config.
+ */
+export const MAX_STAGE_VAR_BYTES = 16 * 1024 * 1024;
+
+/** An ARG in scope; `value` undefined = declared without a value. */
+export interface DeclaredArg {
+  name: string;
+  value: string | undefined;
+}
+
+/** Lower-case proxy arg → its other spelling, both ways. */
+const PROXY_PAIRS = new Map<string, string>(
+  ['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'all_proxy'].flatMap((l) => [[l, l.toUpperCase()], [l.toUpperCase(), l]] as Array<[string, string]>),
+);
+
 export class VarScope {
+  private declaredBytes = 0;
   private readonly env = new Map<string, string>();
+  /** Every ENV change with the version it happened at, per name, so a step's view is a version number, not a copy. */
+  private readonly envLog = new Map<string, Array<{ version: number; value: string }>>();
+  private version = 0;
   /** Declared ARGs in order; undefined value = declared but unset. */
   private readonly args = new Map<string, string | undefined>();
   private readonly init: VarScopeInit;
@@ -51,9 +82,15 @@ export class VarScope {
     this.init = init;
     for (const kv of init.baseEnv ?? []) {
       const eq = kv.indexOf('=');
-      if (eq < 0) this.env.set(kv, '');
-      else this.env.set(kv.slice(0, eq), kv.slice(eq + 1));
+      if (eq < 0) this.setEnv(kv, '');
+      else this.setEnv(kv.slice(0, eq), kv.slice(eq + 1));
     }
+    for (const a of init.inheritedArgs ?? []) this.args.set(a.name, a.value);
+  }
+
+  /** The ARGs in scope now, in declaration order (what a stage built FROM this one inherits). */
+  declared(): DeclaredArg[] {
+    return [...this.args].map(([name, value]) => ({ name, value }));
   }
 
   /** Variable lookup as expansion sees it now: ENV over declared ARGs. */
@@ -64,19 +101,76 @@ export class VarScope {
     return this.args.has(name);
   }
 
-  /** What the next instruction can see. */
+  /**
+   * What the next instruction can see. O(ARGs in scope) per call, independent
+   * of the number of ENV variables: `env` and ENV lookups read a versioned log
+   * instead of copying the environment, so a Dockerfile of N ENV lines costs
+   * O(N log N) rather than O(N²).
+   */
   current(): StepVars {
     const args: StepVars['args'] = [];
     for (const [name, value] of this.args) if (value !== undefined) args.push({ name, value, hidden: false });
     const hiddenEnv: Record<string, string> = {};
     for (const p of this.init.predefined) if (p.hidden && !this.args.has(p.name)) hiddenEnv[p.name] = p.value;
-    const env = [...this.env].map(([k, v]) => `${k}=${v}`);
-    const snapshotEnv = new Map(this.env);
-    const snapshotArgs = new Map(this.args);
+    // the other spelling, unless given or declared itself
+    for (const p of this.init.predefined) {
+      const twin = p.hidden ? PROXY_PAIRS.get(p.name) : undefined;
+      if (twin !== undefined && !(twin in hiddenEnv) && !this.args.has(twin) && !this.init.predefined.some((q) => q.name === twin)) hiddenEnv[twin] = p.value;
+    }
+    const at = this.version;
+    let argMap: Map<string, string> | undefined;
+    let env: string[] | undefined;
+    const envList = (): string[] => (env ??= this.envListAt(at));
     return {
-      lookup: (name) => snapshotEnv.get(name) ?? snapshotArgs.get(name) ?? undefined,
-      args, hiddenEnv, env,
+      lookup: (name) => {
+        const e = this.envAt(name, at);
+        if (e !== undefined) return e;
+        argMap ??= new Map(args.map((a) => [a.name, a.value]));
+        return argMap.get(name);
+      },
+      args,
+      hiddenEnv,
+      get env() {
+        return envList();
+      },
     };
+  }
+
+  /** Value of ENV `name` as it was at `version`. */
+  private envAt(name: string, version: number): string | undefined {
+    const log = this.envLog.get(name);
+    if (!log) return undefined;
+    // binary search for the last change at or before `version`
+    let lo = 0;
+    let hi = log.length - 1;
+    let found: string | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const entry = log[mid]!;
+      if (entry.version <= version) {
+        found = entry.value;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  /** The `K=V` list at `version`, in first-set order (as Docker keeps Env). */
+  private envListAt(version: number): string[] {
+    const out: string[] = [];
+    for (const name of this.envLog.keys()) {
+      const v = this.envAt(name, version);
+      if (v !== undefined) out.push(`${name}=${v}`);
+    }
+    return out;
+  }
+
+  private setEnv(name: string, value: string): void {
+    this.version++;
+    this.env.set(name, value);
+    let log = this.envLog.get(name);
+    if (!log) this.envLog.set(name, (log = []));
+    log.push({ version: this.version, value });
   }
 
   /**
@@ -99,17 +193,31 @@ export class VarScope {
     if (instr.kind === 'ARG') {
       // Each declaration sees the ones before it on the same line.
       const args = instr.args.map((decl) => {
-        const expanded = decl.default === undefined ? decl : (expandInstruction({ ...instr, args: [decl] }, this.lookup, eo) as typeof instr).args[0]!;
+        const overridden = Object.hasOwn(this.init.buildArgs, decl.name);
+        const expanded = decl.default === undefined || overridden ? decl : (expandInstruction({ ...instr, args: [decl] }, this.lookup, eo) as typeof instr).args[0]!;
+        this.count(instr, decl.name.length + (expanded.default?.length ?? 0));
         this.declare(decl.name, expanded.default);
         return expanded;
       });
       return { ...instr, args };
     }
     const instruction = expandInstruction(instr, this.lookup, eo);
+    if (instruction.kind === 'ENV' || instruction.kind === 'LABEL') {
+      for (const p of instruction.pairs) this.count(instruction, p.key.length + p.value.length);
+    }
     if (instruction.kind === 'ENV') {
-      for (const p of instruction.pairs) this.env.set(p.key, p.value);
+      for (const p of instruction.pairs) this.setEnv(p.key, p.value);
     }
     return instruction;
+  }
+
+  private count(instr: Instruction, n: number): void {
+    this.declaredBytes += n;
+    if (this.declaredBytes > MAX_STAGE_VAR_BYTES) {
+      throw new KilnError('EXPANSION', `${instr.kind}: the stage's ENV, LABEL and ARG values exceed the limit of ${MAX_STAGE_VAR_BYTES} characters`, {
+        location: { file: this.init.file ?? 'Dockerfile', line: instr.range.start.line },
+      });
+    }
   }
 
   /** Names currently visible (ENV and declared ARGs), e.g. for "did you mean" hints. */
@@ -119,7 +227,7 @@ export class VarScope {
 
   /** The value an ARG declaration takes: build arg > (expanded) default > global value > predefined value. */
   private declare(name: string, expandedDefault: string | undefined): void {
-    const fromBuild = this.init.buildArgs[name];
+    const fromBuild = Object.hasOwn(this.init.buildArgs, name) ? this.init.buildArgs[name] : undefined;
     let value: string | undefined;
     if (fromBuild !== undefined) value = fromBuild;
     else if (expandedDefault !== undefined) value = expandedDefault;

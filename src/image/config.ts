@@ -10,7 +10,7 @@ import type { Platform } from './types.js';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** A config with no layers for `platform` (what `FROM scratch` starts from). */
+/** A config with no layers and nothing set, for `platform`. */
 export function emptyConfig(platform: Platform): ImageConfig {
   const c: ImageConfig = {
     architecture: platform.architecture,
@@ -21,6 +21,27 @@ export function emptyConfig(platform: Platform): ImageConfig {
   };
   if (platform.variant) c.variant = platform.variant;
   return c;
+}
+
+/**
+ * What `FROM scratch` starts from: BuildKit's empty image, WorkingDir `/` and
+ * the default PATH, so scratch images run the same under every runtime.
+ */
+export function scratchConfig(platform: Platform): ImageConfig {
+  const c = emptyConfig(platform);
+  c.config = { Env: platform.os === 'windows' ? [] : [`PATH=${DEFAULT_PATH}`], WorkingDir: '/' };
+  return c;
+}
+
+/**
+ * Every stage's config has a PATH, as BuildKit appends the default to a base
+ * image whose Env has none (Windows excepted: the OS supplies it). Returns `c`
+ * itself when nothing changes.
+ */
+export function withDefaultPath(c: ImageConfig): ImageConfig {
+  const env = c.config?.Env ?? [];
+  if (c.os === 'windows' || env.some((e) => e.startsWith('PATH='))) return c;
+  return { ...c, config: { ...(c.config ?? {}), Env: [...env, `PATH=${DEFAULT_PATH}`] } };
 }
 
 function cloneConfig(c: ImageConfig): ImageConfig {

@@ -20,5 +20,4 @@ export {
   type ImageDraft,
 } from './config.js';
 export { manifestToDocker, manifestToOci, indexToDocker, indexToOci } from './convert.js';
-export { validateOci, assertValidOci, schemaDir, type OciDocumentKind } from './schema.js';
 export { decompress, sniffCompression, type StreamCompression } from './compression.js';

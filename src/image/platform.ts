@@ -15,48 +15,92 @@ const NODE_ARCH: Record<string, string> = {
   mipsel: 'mipsle',
 };
 
-const ARCH_ALIASES: Record<string, string> = {
-  x86_64: 'amd64',
-  'x86-64': 'amd64',
-  aarch64: 'arm64',
-  armhf: 'arm',
-  armel: 'arm',
-  i386: '386',
-};
+/** Operating systems containerd knows by name: a lone `linux` means this host's architecture on Linux. */
+const KNOWN_OS = new Set(['linux', 'windows', 'darwin', 'freebsd', 'netbsd', 'openbsd', 'solaris', 'illumos', 'aix', 'android', 'ios', 'plan9', 'js', 'wasip1']);
 
-/** The variant a bare architecture implies, as containerd normalises it. */
-function normaliseVariant(arch: string, variant: string | undefined): string | undefined {
-  if (arch === 'arm64') return variant === undefined || variant === 'v8' ? undefined : variant;
-  if (arch === 'arm') return variant ?? 'v7';
-  if (arch === 'amd64') return variant === 'v1' ? undefined : variant;
-  return variant;
+/** `v7` from `7` or `v7`; undefined for empty. */
+function vee(variant: string | undefined): string | undefined {
+  if (variant === undefined || variant === '') return undefined;
+  return /^\d+$/.test(variant) ? `v${variant}` : variant.toLowerCase();
+}
+
+/**
+ * Architecture and variant as containerd's `normalizeArch` spells them:
+ * aarch64 → arm64 (v8 implied), armhf → arm/v7, armel → arm/v6, a bare arm → arm/v7,
+ * x86_64 → amd64 (v1 implied), i386/i686 → 386.
+ */
+function normaliseArch(arch: string, variant: string | undefined): { architecture: string; variant?: string } {
+  const a = arch.toLowerCase();
+  const v = vee(variant);
+  switch (a) {
+    case 'i386': case 'i686': case '386':
+      return { architecture: '386', ...(v ? { variant: v } : {}) };
+    case 'x86_64': case 'x86-64': case 'amd64':
+      return v === undefined || v === 'v1' ? { architecture: 'amd64' } : { architecture: 'amd64', variant: v };
+    case 'aarch64': case 'arm64':
+      return v === undefined || v === 'v8' ? { architecture: 'arm64' } : { architecture: 'arm64', variant: v };
+    case 'armhf':
+      return { architecture: 'arm', variant: 'v7' };
+    case 'armel':
+      return { architecture: 'arm', variant: 'v6' };
+    case 'arm':
+      return { architecture: 'arm', variant: v ?? 'v7' };
+    default:
+      return v ? { architecture: a, variant: v } : { architecture: a };
+  }
 }
 
 /** Canonical form: aliases resolved, implied variants dropped (arm64/v8 → arm64) or filled in (arm → arm/v7). */
 export function normalisePlatform(p: Platform): Platform {
-  const architecture = ARCH_ALIASES[p.architecture] ?? p.architecture;
   const os = p.os.toLowerCase();
-  const variant = normaliseVariant(architecture, p.variant);
-  const out: Platform = { os, architecture };
-  if (variant) out.variant = variant;
+  const out: Platform = { os, ...normaliseArch(p.architecture, p.variant) };
   if (p['os.version']) out['os.version'] = p['os.version'];
   if (p['os.features']) out['os.features'] = p['os.features'];
   return out;
 }
 
-/** Parses `os/arch[/variant]` (e.g. `linux/amd64`, `linux/arm64/v8`); the result is normalised. */
+/**
+ * Parses a platform as containerd does and normalises it: `os/arch[/variant]`
+ * (`linux/arm64/v8`), a lone architecture (`arm64` → linux/arm64), a lone OS
+ * (`linux` → this host's architecture), or `arch/variant` (`arm/v6`).
+ */
 export function parsePlatform(s: string): Platform {
   const parts = s.trim().split('/');
-  if (parts.length < 2 || parts.length > 3 || parts.some((x) => x === '' || /[^A-Za-z0-9_.-]/.test(x))) {
+  if (parts.length > 3 || parts.some((x) => x === '' || /[^A-Za-z0-9_.-]/.test(x))) {
     throw new KilnError('USAGE', `invalid platform "${s}" (want os/arch[/variant], e.g. linux/arm64/v8)`);
+  }
+  if (parts.length === 1) {
+    const only = parts[0]!.toLowerCase();
+    if (KNOWN_OS.has(only)) return normalisePlatform({ ...hostPlatform(), os: only });
+    return normalisePlatform({ os: 'linux', architecture: only });
+  }
+  if (parts.length === 2 && !KNOWN_OS.has(parts[0]!.toLowerCase()) && /^v?\d+$/i.test(parts[1]!)) {
+    return normalisePlatform({ os: 'linux', architecture: parts[0]!, variant: parts[1]! });
   }
   const [os, architecture, variant] = parts as [string, string, string | undefined];
   return normalisePlatform(variant ? { os, architecture, variant } : { os, architecture });
 }
 
+/** A comma-separated `--platform` list, normalised, duplicates dropped, order kept. */
+export function parsePlatformList(s: string | readonly string[]): Platform[] {
+  const items = (typeof s === 'string' ? [s] : s).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
+  const out = new Map<string, Platform>();
+  for (const item of items) {
+    const p = parsePlatform(item);
+    out.set(formatPlatform(p), p);
+  }
+  return [...out.values()];
+}
+
+/** `linux/arm64`, `linux/arm/v7`: the one spelling kiln uses for TARGETPLATFORM, events and errors. */
 export function formatPlatform(p: Platform): string {
   const n = normalisePlatform(p);
   return n.variant ? `${n.os}/${n.architecture}/${n.variant}` : `${n.os}/${n.architecture}`;
+}
+
+/** `linux_arm64`, `linux_arm_v7`: a platform as a directory name (buildx's per-platform output directories). */
+export function platformDirName(p: Platform): string {
+  return formatPlatform(p).replaceAll('/', '_');
 }
 
 /** The platform of the machine kiln runs on (images built here run here). */

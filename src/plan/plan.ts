@@ -59,6 +59,24 @@ function planError(file: string, line: number, message: string, hint?: string): 
   return new KilnError('DOCKERFILE_PLAN', message, { location: { file, line }, ...(hint ? { hint } : {}) });
 }
 
+/**
+ * BuildKit names the stage or image of COPY --from literally: a value that
+ * expansion would change (`$VAR`, `${VAR:-x}`, quotes, escapes) is refused,
+ * never expanded, so every build of a Dockerfile reads from the same source.
+ */
+function refuseFromExpansion(from: string, at: Instruction, parsed: ParsedDockerfile): void {
+  let same: boolean;
+  try {
+    same = processWord(from, () => undefined, { escape: parsed.directives.escape }) === from;
+  } catch {
+    same = false;
+  }
+  if (!same) {
+    throw planError(parsed.file, at.range.start.line, `variable expansion is not supported for --from ("${from}")`,
+      'define a new stage with FROM using ARG from global scope as a workaround');
+  }
+}
+
 /** Resolves the global ARGs: build arg > expanded default; predefined args visible to their defaults. */
 export function resolveGlobalArgs(
   globalArgs: Instruction[], buildArgs: Record<string, string>, predefined: PredefinedArg[], parsed: ParsedDockerfile,
@@ -89,7 +107,7 @@ function expandAt(word: string, lookup: (n: string) => string | undefined, parse
 
 export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPlan {
   const { globalArgs: globalArgInstrs, stages: raw } = splitStages(parsed);
-  const predefined = predefinedArgs(opts.targetPlatform, opts.buildPlatform, opts.buildArgs);
+  const predefined = predefinedArgs(opts.targetPlatform, opts.buildPlatform, opts.buildArgs, opts.target);
   const globalArgs = resolveGlobalArgs(globalArgInstrs, opts.buildArgs, predefined, parsed);
   const fromLookup = (n: string): string | undefined =>
     Object.hasOwn(globalArgs, n) ? globalArgs[n] : predefined.find((p) => p.name === n && !p.hidden)?.value;
@@ -137,14 +155,16 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
       else imageDeps.add(r.image);
     };
     const addRefs = (instruction: Instruction, at: Instruction): void => {
-      if (instruction.kind === 'COPY' && instruction.from !== undefined) addRef(instruction.from, at, 'COPY --from');
+      if (instruction.kind === 'COPY' && instruction.from !== undefined) {
+        refuseFromExpansion(instruction.from, at, parsed);
+        addRef(instruction.from, at, 'COPY --from');
+      }
       if (instruction.kind === 'RUN') {
         for (const m of instruction.mounts) if ((m.type === 'bind' || m.type === 'cache') && m.from !== undefined) addRef(m.from, at, 'RUN --mount from');
       }
     };
     // Only a --from value holding `$` needs the stage's ARG/ENV scope; walk for it only then.
     const needsScope = s.instructions.some((i) =>
-      (i.kind === 'COPY' && i.from !== undefined && i.from.includes('$')) ||
       (i.kind === 'RUN' && i.mounts.some((m) => (m.type === 'bind' || m.type === 'cache') && m.from !== undefined && m.raw.includes('$'))));
     for (const instr of s.instructions) {
       if (instr.kind === 'ARG') for (const a of instr.args) declaredArgs.push(a.name);

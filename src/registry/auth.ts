@@ -1,5 +1,6 @@
 import { request, type Dispatcher } from 'undici';
 import { KilnError } from '../errors/index.js';
+import { readBody } from './body.js';
 import { parseChallenges, type Challenge } from './challenge.js';
 import type { CredentialSource, Credentials } from './credentials.js';
 
@@ -141,8 +142,11 @@ export class Authenticator {
   private async tokenRequest(url: URL, init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }): Promise<{ status: number; body: string }> {
     try {
       const res = await request(url, { ...init, dispatcher: this.http });
-      return { status: res.statusCode, body: await res.body.text() };
+      // a token answer is a small JSON document; refuse to hold more than 1 MiB of one
+      const body = await readBody(res.body, { limit: 1024 * 1024, what: `${this.registry}: token from ${url.origin}`, contentLength: res.headers['content-length'] });
+      return { status: res.statusCode, body: body.toString('utf8') };
     } catch (e) {
+      if (e instanceof KilnError) throw e;
       // the URL carries no secret, but keep errors short and free of headers
       throw new KilnError('REGISTRY_AUTH', `${this.registry}: token server ${url.origin} unreachable: ${(e as Error).message}`);
     }

@@ -6,6 +6,7 @@ import { repositoryScope } from './auth.js';
 import type { CredentialSource } from './credentials.js';
 import { dockerCredentialSource } from './credentials.js';
 import type { RegistryEventListener } from './events.js';
+import { ERROR_BODY_LIMIT, readBody } from './body.js';
 import { RegistryHttp, redactUrl, type Endpoint, type RequestBody, type Response } from './http.js';
 import type { Reference } from './reference.js';
 import type { RetryPolicy } from './retry.js';
@@ -72,6 +73,13 @@ export interface BlobPushOptions {
 }
 
 const DEFAULT_CHUNK = 64 * 1024 * 1024;
+
+/**
+ * Manifests, indexes, image configs and tag lists are read into memory; none
+ * may be larger than this (containerd's limit), so a hostile registry cannot
+ * make kiln hold gigabytes.
+ */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const COALESCE = 1024 * 1024;
 
 /**
@@ -150,7 +158,7 @@ export class RegistryClient {
       ok: [200],
       what,
     });
-    const bytes = Buffer.from(await res.body.arrayBuffer());
+    const bytes = await readBody(res.body, { limit: MAX_MANIFEST_BYTES, what, contentLength: res.headers['content-length'] });
     const digest = sha256(bytes);
     if (isDigest(identifier) && identifier !== digest) {
       throw new KilnError('DIGEST_MISMATCH', `${what}: registry sent bytes with digest ${digest}, expected ${identifier}`);
@@ -234,7 +242,7 @@ export class RegistryClient {
         await res.body.dump();
         break;
       }
-      const body = (await res.body.json()) as { tags?: unknown };
+      const body = parseTags(await readBody(res.body, { limit: MAX_MANIFEST_BYTES, what: `tags of ${ref.name}`, contentLength: res.headers['content-length'] }), ref);
       if (Array.isArray(body.tags)) tags.push(...body.tags.filter((t): t is string => typeof t === 'string'));
       const next = nextLink(header(res, 'link'));
       url = next ? new URL(next, res.url).toString() : undefined;
@@ -291,8 +299,13 @@ export class RegistryClient {
         headers: ranged ? { range: `bytes=${offset}-${end - 1}` } : {},
         scopes: [repositoryScope(ref.repository, 'pull')],
         ok: ranged ? [200, 206] : [200],
+        pass: ranged ? [416] : [],
         what,
       });
+      if (res.status === 416) {
+        await res.body.dump();
+        throw new RangeNotSatisfiable(what, offset);
+      }
       let skip = 0;
       if (res.status === 206) {
         const cr = header(res, 'content-range');
@@ -567,7 +580,7 @@ export class RegistryClient {
     try {
       return await this.http.send(ep, { ...o, pass: [...(o.pass ?? []), 400, 404, 416] }).then(async (res) => {
         if (res.status === 400 || res.status === 404 || res.status === 416) {
-          const text = await res.body.text().catch(() => '');
+          const text = await readBody(res.body, { limit: ERROR_BODY_LIMIT, what: o.what, truncate: true }).then((b) => b.toString('utf8')).catch(() => '');
           if (/DIGEST_INVALID/.test(text)) {
             throw new KilnError('DIGEST_MISMATCH', `${o.what}: the registry computed a different digest for the uploaded bytes`);
           }
@@ -587,6 +600,15 @@ export class RegistryClient {
 }
 
 class UploadRestart extends Error {}
+
+/** The registry answered 416 to a ranged blob read: the bytes kept locally do not fit what it has. */
+export class RangeNotSatisfiable extends KilnError {
+  readonly offset: number;
+  constructor(what: string, offset: number) {
+    super('REGISTRY', `${what}: registry refused the range starting at byte ${offset} (HTTP 416)`);
+    this.offset = offset;
+  }
+}
 class RangeRefused extends Error {
   constructor() {
     super('registry refused the chunk range (416)');
@@ -606,6 +628,15 @@ function location(res: Response, fallback?: string): string {
     throw new KilnError('REGISTRY', `registry answered ${res.status} without a Location header (${redactUrl(res.url)})`);
   }
   return new URL(loc, res.url).toString();
+}
+
+function parseTags(bytes: Buffer, ref: Reference): { tags?: unknown } {
+  try {
+    const v = JSON.parse(bytes.toString('utf8')) as unknown;
+    return v && typeof v === 'object' ? (v as { tags?: unknown }) : {};
+  } catch {
+    throw new KilnError('REGISTRY', `tags of ${ref.name}: the registry sent a tag list that is not JSON`);
+  }
 }
 
 /** The target of `Link: <url>; rel="next"`. */

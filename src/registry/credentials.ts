@@ -1,9 +1,11 @@
 import { KilnError } from '../errors/index.js';
 import { CredentialHelper, CredentialHelperMissing } from './credential-helper.js';
 import {
+  authFilePaths,
   configKeyFor,
   dockerConfigPath,
   lookupByRegistry,
+  readAuthFile,
   readDockerConfig,
   writeDockerConfig,
   type DockerAuthEntry,
@@ -24,23 +26,22 @@ export interface Credentials {
 export type CredentialSource = (registry: string) => Promise<Credentials | undefined>;
 
 export interface CredentialStoreOptions {
-  /** Environment to read DOCKER_CONFIG, REGISTRY_AUTH_FILE and HOME from (default process.env). */
+  /** Environment to read REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, XDG_CONFIG_HOME, DOCKER_CONFIG and HOME from (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
 
 /**
- * Looks a registry up the way Docker and Podman do: `$REGISTRY_AUTH_FILE`
- * (Podman), then config.json's `credHelpers`, `auths`, `credsStore`.
+ * Looks a registry up in the files `authFilePaths` lists (containers-auth.json(5)'s
+ * order: what `podman login` / `buildah login` wrote, then Docker's config.json);
+ * in each file `credHelpers`, then `auths`, then `credsStore`.
  */
 export async function resolveCredentials(registry: string, opts: CredentialStoreOptions = {}): Promise<Credentials | undefined> {
   const env = opts.env ?? process.env;
-  if (env.REGISTRY_AUTH_FILE) {
-    const podman = await readDockerConfig(env.REGISTRY_AUTH_FILE);
-    const found = await fromConfig(podman, registry, env.REGISTRY_AUTH_FILE, env);
+  for (const f of authFilePaths(env)) {
+    const found = await fromConfig(await readAuthFile(f), registry, f.path, env);
     if (found) return found;
   }
-  const path = dockerConfigPath(env);
-  return fromConfig(await readDockerConfig(path), registry, path, env);
+  return undefined;
 }
 
 /** A CredentialSource over `resolveCredentials`, for RegistryClient. */

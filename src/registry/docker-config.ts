@@ -27,12 +27,46 @@ export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
   return join(dir, 'config.json');
 }
 
+/** One file of the credential search: `legacy` = ~/.dockercfg, whose top level is the `auths` map. */
+export interface AuthFile {
+  path: string;
+  legacy?: boolean;
+}
+
+/**
+ * The files credentials are read from, in order, as containers/image
+ * (podman, buildah, skopeo) searches them: `$REGISTRY_AUTH_FILE` alone when
+ * set; else `$XDG_RUNTIME_DIR/containers/auth.json` (`/run/containers/<uid>/auth.json`
+ * without XDG_RUNTIME_DIR), `${XDG_CONFIG_HOME:-~/.config}/containers/auth.json`,
+ * Docker's config.json (`$DOCKER_CONFIG` or ~/.docker), then ~/.dockercfg.
+ * The first file that has the registry wins.
+ */
+export function authFilePaths(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): AuthFile[] {
+  if (env.REGISTRY_AUTH_FILE) return [{ path: env.REGISTRY_AUTH_FILE }];
+  const home = env.HOME || homedir();
+  return [
+    { path: env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json') : `/run/containers/${uid}/auth.json` },
+    { path: join(env.XDG_CONFIG_HOME || join(home, '.config'), 'containers', 'auth.json') },
+    { path: dockerConfigPath(env) },
+    { path: join(home, '.dockercfg'), legacy: true },
+  ];
+}
+
+/** Reads one file of the search; a legacy ~/.dockercfg is returned as `{ auths }`. */
+export async function readAuthFile(f: AuthFile): Promise<DockerConfigFile | undefined> {
+  const cfg = await readDockerConfig(f.path);
+  if (!cfg || !f.legacy) return cfg;
+  return { auths: cfg as Record<string, DockerAuthEntry> };
+}
+
 export async function readDockerConfig(path: string): Promise<DockerConfigFile | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const code = (e as NodeJS.ErrnoException).code;
+    // ENOTDIR: a path component is a file (e.g. a stale XDG_RUNTIME_DIR); the file is simply not there
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw new KilnError('REGISTRY_AUTH', `cannot read ${path}: ${(e as Error).message}`);
   }
   try {

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { request, Agent, interceptors, type Dispatcher } from 'undici';
 import { KilnError, type ErrorCode } from '../errors/index.js';
 import { Authenticator } from './auth.js';
+import { ERROR_BODY_LIMIT, readBody } from './body.js';
 import type { CredentialSource } from './credentials.js';
 import { DOCKER_HUB, DOCKER_HUB_API, type Reference } from './reference.js';
 import { DEFAULT_RETRY, isRetryableError, isRetryableStatus, retryDelay, sleep, type RetryPolicy } from './retry.js';
@@ -228,7 +229,7 @@ export class RegistryHttp {
   private async errorFor(o: SendOptions, status: number, body: Dispatcher.ResponseData['body'] | undefined, ep: Endpoint, h: Host): Promise<KilnError> {
     let detail = '';
     if (body) {
-      const text = await body.text().catch(() => '');
+      const text = await readBody(body, { limit: ERROR_BODY_LIMIT, what: o.what, truncate: true }).then((b) => b.toString('utf8')).catch(() => '');
       detail = ociErrorText(text);
     }
     const code: ErrorCode = status === 401 || status === 403 ? 'REGISTRY_AUTH' : status === 404 ? 'NOT_FOUND' : 'REGISTRY';

@@ -1,8 +1,3 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { truncate } from 'node:fs/promises';
-import { once } from 'node:events';
-import { digestOfHash } from '../image/digest.js';
 import pLimit from 'p-limit';
 import { KilnError } from '../errors/index.js';
 import type { Digest } from '../image/digest.js';
@@ -10,7 +5,7 @@ import type { Image } from '../image/image.js';
 import { isIndexMediaType, MediaType } from '../image/media-types.js';
 import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../image/platform.js';
 import type { Descriptor, Index, Manifest, Platform } from '../image/types.js';
-import { RegistryClient, type FetchedManifest, type RegistryClientOptions } from './client.js';
+import { MAX_MANIFEST_BYTES, RangeNotSatisfiable, RegistryClient, type FetchedManifest, type RegistryClientOptions } from './client.js';
 import type { RegistryEventListener } from './events.js';
 import type { Endpoint } from './http.js';
 import { BlobProgress } from './progress.js';
@@ -68,6 +63,7 @@ export async function pull(store: RegistryStore, ref: string | Reference, opts: 
           const have = index.manifests.filter((m) => m.platform).map((m) => formatPlatform(m.platform!));
           throw new KilnError('NOT_FOUND', `${r.familiar()}: no image for platform ${formatPlatform(want)} (the index has ${have.join(', ') || 'no platforms'})`);
         }
+        checkDocumentSize(chosen, 'manifest', r);
         const child = await client.getManifestFrom(top.endpoint, r, chosen.digest);
         documents.push(child);
         images.push({ manifest: parseJSON<Manifest>(child, r), fetched: child });
@@ -100,6 +96,7 @@ export async function pull(store: RegistryStore, ref: string | Reference, opts: 
 /** Every manifest under an index (nested indexes too), for --all-platforms. */
 async function collectAll(client: RegistryClient, r: Reference, ep: Endpoint, index: Index, documents: FetchedManifest[], images: Array<{ manifest: Manifest; fetched: FetchedManifest }>): Promise<void> {
   for (const d of index.manifests) {
+    checkDocumentSize(d, 'manifest', r);
     const child = await client.getManifestFrom(ep, r, d.digest);
     documents.push(child);
     if (isIndexMediaType(child.mediaType)) await collectAll(client, r, ep, parseJSON<Index>(child, r), documents, images);
@@ -124,6 +121,8 @@ async function pullBlobs(
 ): Promise<void> {
   const seen = new Map<Digest, { desc: Descriptor; ep: Endpoint }>();
   for (const { manifest, fetched } of images) {
+    // the config is read into memory later: refuse an oversized one before downloading it
+    if (manifest.config) checkDocumentSize(manifest.config, 'image config', r);
     for (const d of [manifest.config, ...(manifest.layers ?? [])]) {
       if (NON_DISTRIBUTABLE.has(d.mediaType) && d.urls?.length) continue;
       if (!seen.has(d.digest)) seen.set(d.digest, { desc: d, ep: fetched.endpoint });
@@ -157,7 +156,7 @@ async function downloadBlob(store: RegistryStore, client: RegistryClient, r: Ref
   let lastError: unknown;
   for (const e of endpoints) {
     try {
-      if (desc.size >= RESUMABLE_MIN && store.partialBlob && store.commitPartialBlob) {
+      if (desc.size >= RESUMABLE_MIN && store.openPartialBlob) {
         await downloadResumable(store, client, r, desc, e, progress);
         return;
       }
@@ -179,33 +178,64 @@ async function downloadBlob(store: RegistryStore, client: RegistryClient, r: Ref
 const RESUMABLE_MIN = 4 * 1024 * 1024;
 
 /**
- * Downloads into the store's partial file for this digest, continuing from
- * the bytes a killed or failed earlier pull left there (HTTP Range). The
- * prefix is re-hashed from disk, the rest hashed as it arrives; a digest or
- * size mismatch deletes the partial file.
+ * Downloads through the store's partial file for this digest, locked while
+ * this process writes it (another pull of the same blob waits, then finds it
+ * published). Continues from the bytes a killed or failed earlier pull left
+ * there (HTTP Range); a partial that already holds every byte is verified
+ * and published without a request. A prefix the registry refuses (416) or
+ * that proves wrong (digest mismatch) is thrown away once and the blob
+ * downloaded from byte 0; any other mismatch deletes the partial file.
  */
 async function downloadResumable(store: RegistryStore, client: RegistryClient, r: Reference, desc: Descriptor, ep: Endpoint, progress: BlobProgress): Promise<void> {
-  const part = await store.partialBlob!(desc.digest);
-  let offset = part.offset;
-  if (offset > desc.size) {
-    await truncate(part.path, 0);
-    offset = 0;
-  }
-  const hash = createHash('sha256');
-  if (offset > 0) {
-    for await (const c of createReadStream(part.path, { start: 0, end: offset - 1 })) hash.update(c as Buffer);
-    progress.emit('resumed', offset);
-  }
-  const out = createWriteStream(part.path, { flags: offset > 0 ? 'a' : 'w', highWaterMark: 1024 * 1024 });
+  const signal = client.opts.signal;
+  const part = await store.openPartialBlob!({ digest: desc.digest, size: desc.size }, signal ? { signal } : {});
+  if (!part) return; // another process published it while this one waited
   try {
-    for await (const chunk of client.blob(r, desc, { endpoint: ep, start: offset, onProgress: (n, phase) => progress.emit(phase, offset + n) })) {
-      hash.update(chunk);
-      if (!out.write(chunk)) await once(out, 'drain');
+    for (let fresh = false; ; fresh = true) {
+      const from = part.offset;
+      if (from > 0) progress.emit('resumed', from);
+      if (from < desc.size) {
+        try {
+          for await (const chunk of client.blob(r, desc, { endpoint: ep, start: from, onProgress: (n, phase) => progress.emit(phase, from + n) })) {
+            await part.append(chunk);
+          }
+        } catch (e) {
+          if (e instanceof RangeNotSatisfiable && !fresh) {
+            onWarning(client, `${r.familiar()}: the registry refused to resume blob ${desc.digest} at byte ${from}; downloading it again from the start`);
+            await part.restart();
+            continue;
+          }
+          throw e;
+        }
+      }
+      try {
+        await part.commit();
+        return;
+      } catch (e) {
+        if (from > 0 && !fresh && e instanceof KilnError && e.code === 'DIGEST_MISMATCH') {
+          onWarning(client, `${r.familiar()}: the kept part of blob ${desc.digest} was wrong; downloading it again from the start`);
+          await part.restart();
+          continue;
+        }
+        if (e instanceof KilnError && (e.code === 'DIGEST_MISMATCH' || e.code === 'SIZE_MISMATCH')) await part.discard();
+        throw e;
+      }
     }
   } finally {
-    await new Promise<void>((resolve) => out.end(resolve));
+    // a failed transfer keeps its bytes for the next pull (no-op after commit or discard)
+    await part.release();
   }
-  await store.commitPartialBlob!(desc.digest, desc.size, digestOfHash(hash));
+}
+
+function onWarning(client: RegistryClient, message: string): void {
+  client.opts.onEvent?.({ type: 'warning', message });
+}
+
+/** Manifests, indexes and configs are held in memory whole: their descriptors may not claim more than MAX_MANIFEST_BYTES. */
+function checkDocumentSize(d: Descriptor, what: string, r: Reference): void {
+  if (typeof d.size === 'number' && d.size > MAX_MANIFEST_BYTES) {
+    throw new KilnError('REGISTRY', `${r.familiar()}: ${what} ${d.digest} is ${d.size} bytes, over kiln's limit of ${MAX_MANIFEST_BYTES / (1024 * 1024)} MiB for ${what}s`);
+  }
 }
 
 function parseJSON<T>(m: FetchedManifest, r: Reference): T {

@@ -16,6 +16,4 @@ export interface RegistryStore extends BlobStore, RefStore {
   recordBlobOrigin?(digest: Digest, registry: string, repository: string): Promise<void>;
   blobOrigins?(digest: Digest): Promise<BlobOrigin[]>;
   imageFromDescriptor?(desc: Descriptor, opts?: { platform?: Platform }): Promise<Image>;
-  /** Publishes a resumable download (`BlobStore.partialBlob`) once complete; `computed` is its digest as hashed while written. */
-  commitPartialBlob?(digest: Digest, expectSize?: number, computed?: Digest): Promise<{ digest: Digest; size: number }>;
 }

@@ -1,9 +1,11 @@
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, systemMounts } from './docker-defaults.js';
+import { KilnError } from '../errors/index.js';
+import { boundingCapabilities, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, systemMounts } from './docker-defaults.js';
 import type { OciMount, OciResources, OciRlimit, OciSpec } from './oci-spec.js';
-import { loadDefaultSeccomp } from './seccomp.js';
+import { defaultSeccomp } from './seccomp.js';
+import type { NetworkMode } from './network-mode.js';
 import type { ResolvedUser } from './user.js';
 
 /**
@@ -11,7 +13,7 @@ import type { ResolvedUser } from './user.js';
  * namespaces, capabilities, seccomp, masked paths, mounts and cgroup limits.
  */
 
-export type NetworkMode = 'host' | 'none';
+export type { NetworkMode } from './network-mode.js';
 
 export interface ResourceLimits {
   /** Bytes. */
@@ -33,6 +35,8 @@ export interface BundleSpecInput {
   user: ResolvedUser;
   hostname: string;
   network: NetworkMode;
+  /** For the `default` mode: the namespace (set up with user-mode networking) the container joins. */
+  netnsPath?: string;
   /** /etc/hosts etc. and the RUN --mount mounts, after the system mounts. */
   mounts: OciMount[];
   rlimits: OciRlimit[];
@@ -44,13 +48,17 @@ export interface BundleSpecInput {
 
 export async function buildSpec(input: BundleSpecInput): Promise<OciSpec> {
   const insecure = input.insecure === true;
-  const caps = insecure ? [...ALL_CAPABILITIES] : [...DEFAULT_CAPABILITIES];
+  const caps = insecure ? boundingCapabilities() : [...DEFAULT_CAPABILITIES];
   // A non-root process loses its capabilities at exec anyway; only the
   // bounding set matters for it (setuid binaries, file capabilities).
   const active = input.user.uid === 0 ? caps : [];
-  const namespaces: Array<{ type: string }> = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }];
-  // A new network namespace without interfaces but lo (which runc brings up); never a bridge.
+  const namespaces: Array<{ type: string; path?: string }> = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }];
+  // none: a new namespace with only lo (which runc brings up); default: the prepared one; never a bridge
   if (input.network === 'none') namespaces.push({ type: 'network' });
+  else if (input.network === 'default') {
+    if (!input.netnsPath) throw new KilnError('INTERNAL', 'the default network mode needs a prepared network namespace');
+    namespaces.push({ type: 'network', path: input.netnsPath });
+  }
 
   const resources: OciResources = { devices: [{ allow: false, access: 'rwm' }] };
   const l = input.limits ?? {};
@@ -90,8 +98,7 @@ export async function buildSpec(input: BundleSpecInput): Promise<OciSpec> {
     },
   };
   if (!insecure) {
-    const seccomp = await loadDefaultSeccomp(caps, release());
-    if (seccomp) spec.linux.seccomp = seccomp;
+    spec.linux.seccomp = defaultSeccomp(caps, release());
   }
   return spec;
 }
@@ -115,15 +122,11 @@ export interface EtcFiles {
  * /etc/hosts, /etc/resolv.conf and /etc/hostname for the container, generated
  * outside the rootfs and bind-mounted read-only so they never enter a layer.
  */
-export function writeEtcFiles(dir: string, hostname: string): EtcFiles {
+export function writeEtcFiles(dir: string, hostname: string, resolvConf: string): EtcFiles {
   const files: EtcFiles = { hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf'), hostname: join(dir, 'hostname') };
   writeFileSync(files.hosts, `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
   writeFileSync(files.hostname, `${hostname}\n`);
-  try {
-    copyFileSync('/etc/resolv.conf', files.resolvConf);
-  } catch {
-    writeFileSync(files.resolvConf, '');
-  }
+  writeFileSync(files.resolvConf, resolvConf);
   return files;
 }
 

@@ -4,6 +4,7 @@ import { chmod, chown, mkdir, open, readdir, rename, rm, stat, type FileHandle }
 import { join } from 'node:path';
 import { KilnError } from '../errors/index.js';
 import { tryFlock, unflock, waitFlock } from '../store/flock.js';
+import { storeLayout } from '../store/layout.js';
 
 /**
  * `RUN --mount=type=cache` directories, persisted under `<root>/cache-mounts/`
@@ -23,8 +24,10 @@ export interface CacheMountRequest {
   mode?: number;
   uid?: number;
   gid?: number;
-  /** A directory whose contents seed a new cache (`from=`/`source=`, resolved by the caller). */
+  /** A directory whose contents seed a new cache (`from=`/`source=`, resolved and pinned by the caller). */
   seedFrom?: string;
+  /** What the seed is (the source stage's key and subpath), not where it is mounted this time: part of the cache's name. */
+  seedKey?: string;
 }
 
 export interface AcquiredCache {
@@ -32,15 +35,20 @@ export interface AcquiredCache {
   release(): Promise<void>;
 }
 
-/** A readable, collision-free directory name for a cache id (ids are often paths like /root/.cache/go-build). */
-export function cacheDirName(id: string, seedFrom?: string): string {
+/**
+ * A readable, collision-free directory name for a cache id (ids are often
+ * paths like /root/.cache/go-build). A seeded cache is also named by its
+ * seed's identity, like BuildKit's id + source ref: never by the host path
+ * the seed happens to be mounted at, which changes with every build.
+ */
+export function cacheDirName(id: string, seedKey?: string): string {
   const readable = id.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 60) || 'cache';
-  const hash = createHash('sha256').update(id).update('\0').update(seedFrom ?? '').digest('hex').slice(0, 12);
+  const hash = createHash('sha256').update(id).update('\0').update(seedKey ?? '').digest('hex').slice(0, 12);
   return `${readable}-${hash}`;
 }
 
 export function cacheMountsRoot(storeRoot: string): string {
-  return join(storeRoot, 'cache-mounts');
+  return storeLayout(storeRoot).cacheMounts;
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -84,7 +92,7 @@ async function ensureDir(dir: string, req: CacheMountRequest): Promise<void> {
 export async function acquireCache(storeRoot: string, req: CacheMountRequest, signal?: AbortSignal): Promise<AcquiredCache> {
   const root = cacheMountsRoot(storeRoot);
   await mkdir(root, { recursive: true, mode: 0o700 });
-  const base = cacheDirName(req.id, req.seedFrom);
+  const base = cacheDirName(req.id, req.seedKey);
   const sharing = req.sharing ?? 'shared';
 
   const lockAndUse = async (name: string, fh: FileHandle): Promise<AcquiredCache> => {

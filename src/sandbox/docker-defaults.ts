@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { OciMount } from './oci-spec.js';
 
 /**
@@ -23,7 +24,7 @@ export const DEFAULT_CAPABILITIES: readonly string[] = [
   'CAP_AUDIT_WRITE',
 ];
 
-/** Every capability, for `RUN --security=insecure`. */
+/** Every capability, in the kernel's numbering (index = CAP_* number), for `RUN --security=insecure`. */
 export const ALL_CAPABILITIES: readonly string[] = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
   'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW',
@@ -32,6 +33,19 @@ export const ALL_CAPABILITIES: readonly string[] = [
   'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG',
   'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
 ];
+
+/**
+ * The capabilities this process may pass on (its bounding set): what
+ * `--security=insecure` grants, like a privileged Docker container. Asking
+ * the runtime for one outside it fails the RUN ("unable to apply caps"), as on
+ * hosts that run kiln itself with a reduced set.
+ */
+export function boundingCapabilities(status: string = readFileSync('/proc/self/status', 'utf8')): string[] {
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status);
+  if (!m) return [...ALL_CAPABILITIES];
+  const mask = BigInt(`0x${m[1]}`);
+  return ALL_CAPABILITIES.filter((_c, i) => (mask >> BigInt(i)) & 1n);
+}
 
 /** moby oci/defaults.go */
 export const MASKED_PATHS: readonly string[] = [

@@ -1,22 +1,41 @@
-import { chmod, chown, copyFile, lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync, type Stats } from 'node:fs';
+import { chmod, chown, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors/index.js';
+import { fdPath, openInRoot } from '../fs/open-in-root.js';
 import { acquireCache, type AcquiredCache, type CacheSharing } from './cache-mounts.js';
-import { mountOverlay, mountTmpfs } from './mount.js';
+import { MS_BIND, MS_REC, mount, mountOverlay, mountTmpfs } from './mount.js';
 import type { OciMount } from './oci-spec.js';
 
 /**
- * `RUN --mount=…` as plain data, sources already resolved to host paths by the
- * caller (the context dir, another stage's rootfs, an image snapshot, the
- * secret's bytes). Targets are absolute paths inside the container.
+ * `RUN --mount=…` as plain data. File-tree sources name a root and a path
+ * inside it (resolved here, by the kernel, never leaving the root); secrets
+ * and ssh sockets come from the command line. Targets are absolute paths
+ * inside the container.
  */
 export type RunMountSpec = BindMountSpec | CacheMountSpec | TmpfsMountSpec | SecretMountSpec | SshMountSpec | FileMountSpec;
+
+/**
+ * A file or directory inside a tree the Dockerfile's author may control: a
+ * stage, an image, the build context. `path` is resolved inside `root` with
+ * openInRoot, and the mount is made from the resulting descriptor, so no
+ * symlink (present at the start or swapped in later) can point it at a host file.
+ */
+export interface RootedSource {
+  /** Host directory that is the tree's root (kiln's own mount or snapshot, the context dir): trusted. */
+  root: string;
+  /** As the Dockerfile wrote it; "" is the root itself. */
+  path: string;
+  /** Image semantics (absolute links start at the root) or build-context semantics (escaping links refused). */
+  chroot: boolean;
+  /** Names the tree in errors: "build context", "stage build"… */
+  label: string;
+}
 
 export interface BindMountSpec {
   type: 'bind';
   target: string;
-  /** Host file or directory. */
-  source: string;
+  source: RootedSource;
   /** `rw`: writable, but writes are discarded after the RUN (an overlay over the source). Default read-only. */
   readwrite?: boolean;
   /** With `readwrite`: write through to the source (`kiln run -v`), instead of discarding. */
@@ -33,8 +52,10 @@ export interface CacheMountSpec {
   uid?: number;
   gid?: number;
   readonly?: boolean;
-  /** Host directory (from=<stage|image> + source=<subpath>, resolved) whose contents seed a new cache. */
-  seedFrom?: string;
+  /** from=<stage|image> + source=<subpath>: the directory whose contents seed a new cache. */
+  seed?: RootedSource;
+  /** A stable name for the seed's content (the stage's cache key and the subpath): part of the cache's identity, as in BuildKit. */
+  seedKey?: string;
 }
 
 export interface TmpfsMountSpec {
@@ -117,11 +138,14 @@ export async function prepareMounts(specs: RunMountSpec[], ctx: MountContext): P
       n += 1;
       switch (spec.type) {
         case 'bind': {
-          let source = spec.source;
-          const st = await lstat(source).catch(() => undefined);
-          if (!st) throw new KilnError('RUN_FAILED', `bind mount source for ${spec.target} not found`);
+          const pinned = join(ctx.scratch, `p${n}`);
+          const st = pinSource(spec.source, pinned, `bind mount source for ${spec.target}`);
+          let source = pinned;
           if (spec.readwrite && !spec.writeThrough) {
             const dir = join(ctx.scratch, `b${n}`);
+            if (!st.isDirectory() && !st.isFile()) {
+              throw new KilnError('RUN_FAILED', `bind mount source for ${spec.target} is neither a file nor a directory; it cannot be mounted rw`);
+            }
             if (!st.isDirectory()) {
               await mkdir(dir, { recursive: true });
               await copyFile(source, join(dir, 'f'));
@@ -142,7 +166,14 @@ export async function prepareMounts(specs: RunMountSpec[], ctx: MountContext): P
           if (spec.mode !== undefined) req.mode = spec.mode;
           if (spec.uid !== undefined) req.uid = spec.uid;
           if (spec.gid !== undefined) req.gid = spec.gid;
-          if (spec.seedFrom !== undefined) req.seedFrom = spec.seedFrom;
+          if (spec.seed !== undefined) {
+            const pinned = join(ctx.scratch, `p${n}`);
+            if (!pinSource(spec.seed, pinned, `cache mount source for ${spec.target}`).isDirectory()) {
+              throw new KilnError('RUN_FAILED', `cache mount source for ${spec.target} is not a directory in ${spec.seed.label}`);
+            }
+            req.seedFrom = pinned;
+            req.seedKey = spec.seedKey ?? '';
+          }
           const cache = await acquireCache(ctx.storeRoot, req, ctx.signal);
           caches.push(cache);
           mounts.push({ destination: spec.target, type: 'bind', source: cache.dir, options: ['rbind', spec.readonly ? 'ro' : 'rw', 'nosuid', 'nodev'] });
@@ -209,6 +240,31 @@ export async function prepareMounts(specs: RunMountSpec[], ctx: MountContext): P
   // Parents before children, like BuildKit: a mount at /a/b must not be hidden by one at /a.
   mounts.sort((a, b) => depth(a.destination) - depth(b.destination));
   return { mounts, env, hasSecrets: secretsMounted, release };
+}
+
+/**
+ * Resolves `src` inside its root and bind-mounts exactly the file found onto
+ * `at` (created here, inside the RUN's private scratch dir), through the
+ * descriptor's /proc/self/fd path. runc is then handed `at`: a mount point in
+ * a directory only kiln writes, so nothing in the source tree, changed before
+ * or during the build, can redirect the mount to a host file.
+ */
+function pinSource(src: RootedSource, at: string, what: string): Stats {
+  let opened;
+  try {
+    opened = openInRoot(src.root, src.path, { chroot: src.chroot, label: src.label, what: src.path || '/' });
+  } catch (e) {
+    if (e instanceof KilnError) throw new KilnError(e.code === 'NOT_FOUND' ? 'RUN_FAILED' : e.code, `${what}: ${e.message}`, { cause: e });
+    throw e;
+  }
+  try {
+    if (opened.stat.isDirectory()) mkdirSync(at, { mode: 0o700 });
+    else closeSync(openSync(at, 'wx', 0o600));
+    mount(fdPath(opened.fd), at, 'none', MS_BIND | MS_REC, null);
+  } finally {
+    closeSync(opened.fd);
+  }
+  return opened.stat;
 }
 
 function depth(p: string): number {

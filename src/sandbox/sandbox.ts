@@ -1,11 +1,13 @@
 import { chownSync, lstatSync, mkdirSync, readdirSync, type Stats } from 'node:fs';
 import { basename, join, posix } from 'node:path';
 import { KilnError } from '../errors/index.js';
-import { buildSpec, etcMounts, writeBundle, writeEtcFiles, type NetworkMode, type ResourceLimits } from './bundle.js';
-import { cgroupLayout, containerCgroupsPath, readUsage, removeContainerCgroups, removeContainerCgroupsWhenIdle, type CgroupUsage } from './cgroups.js';
+import { buildSpec, etcMounts, writeBundle, writeEtcFiles, type ResourceLimits } from './bundle.js';
+import { cgroupLayout, containerCgroupsPath, oomKilled, readUsage, removeContainerCgroups, removeContainerCgroupsWhenIdle, type CgroupUsage } from './cgroups.js';
 import { DEFAULT_HOSTNAME, DEFAULT_PATH, systemMounts } from './docker-defaults.js';
 import { mountOverlay, mountTmpfs, unmount } from './mount.js';
 import { isOverlayOpaque } from '../layer/walk.js';
+import { setupNetwork, type RunNetwork } from './network.js';
+import type { NetworkMode } from './network-mode.js';
 import { OutputSink, type OutputListener } from './output.js';
 import { applyUlimits, inheritedRlimits, type Ulimit } from './rlimits.js';
 import { resolveInRoot } from './rootfs-path.js';
@@ -54,6 +56,8 @@ export interface UpperDiff {
 export interface SandboxResult<T> {
   exitCode: number;
   usage: CgroupUsage;
+  /** Exit 137 and the kernel's OOM killer met the RUN's processes (see cgroups.ts `oomKilled`). */
+  oomKilled: boolean;
   durationMs: number;
   /** The last lines of output (stdout and stderr interleaved). */
   outputTail: string[];
@@ -183,6 +187,7 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
   const rootfs = join(dir, 'm');
   const sink = new OutputSink(req.onOutput, req.logFile);
   let release: (() => Promise<void>) | undefined;
+  let network: Promise<RunNetwork> | undefined;
   let containerStarted = false;
   let exit: { exitCode: number; aborted: boolean } | undefined;
   let usage: CgroupUsage = { cpuSeconds: 0 };
@@ -190,6 +195,9 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
   let failure: unknown;
   try {
     for (const d of ['u', 'w', 'm', 'e', 'l']) mkdirSync(join(dir, d));
+    // the namespace and slirp4netns come up in other processes while this one mounts and prepares
+    network = setupNetwork(req.network, dir);
+    network.catch(() => undefined);
     mountOverlay({ lowerdirs: req.lowerdirs, upperdir, workdir: join(dir, 'w'), target: rootfs, emptyLower: join(dir, 'l') });
 
     const user = await resolveUser(rootfs, req.user);
@@ -197,7 +205,8 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
     const prepared = await prepareMounts(req.mounts ?? [], { storeRoot: req.storeRoot, scratch: dir, signal: req.signal });
     release = prepared.release;
     const hostname = req.hostname ?? DEFAULT_HOSTNAME;
-    const etc = writeEtcFiles(join(dir, 'e'), hostname);
+    const net = await network;
+    const etc = writeEtcFiles(join(dir, 'e'), hostname, net.resolvConf);
     const mounts = [...etcMounts(etc), ...prepared.mounts];
     const insecure = req.securityInsecure === true;
     const created = findCreatedMountPoints(rootfs, [...systemMounts({ insecure }).map((m) => m.destination), ...mounts.map((m) => m.destination)]);
@@ -211,6 +220,7 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
       user,
       hostname,
       network: req.network,
+      ...(net.namespace?.path ? { netnsPath: net.namespace.path } : {}),
       mounts,
       rlimits: applyUlimits(inheritedRlimits(), req.limits?.ulimits),
       cgroupsPath: containerCgroupsPath(id),
@@ -258,6 +268,10 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
       await attempt(async () => (removeContainerCgroups(id) ? undefined : removeContainerCgroupsWhenIdle(id)));
     }
     if (release) await attempt(release);
+    if (network) {
+      const pending = network;
+      await attempt(async () => (await pending.catch(() => undefined))?.close());
+    }
     // removeScratch reads mountinfo once: it also catches mounts a failed step left half made
     await attempt(() => removeScratch(dir));
     if (failure === undefined && cleanupErrors.length > 0) failure = cleanupErrors[0];
@@ -266,6 +280,7 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
   const result: SandboxResult<T> = {
     exitCode: exit?.exitCode ?? 1,
     usage,
+    oomKilled: exit?.exitCode === 137 && oomKilled(usage, req.limits?.memory),
     durationMs: Date.now() - started,
     outputTail: sink.tail(),
   };

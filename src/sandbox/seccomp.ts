@@ -1,36 +1,18 @@
-import { readFile } from 'node:fs/promises';
 import type { OciSeccomp, OciSeccompSyscall } from './oci-spec.js';
+import { DEFAULT_SECCOMP_PROFILE, type SeccompProfile } from './seccomp-profile.js';
 
 /**
- * Docker's default seccomp profile as shipped by Debian's containers-common
- * (the file Podman and Buildah use). It is in Docker's profile format —
- * rules conditional on capabilities and architectures — and is reduced here to
- * the OCI form for one capability set on this machine's architecture, the way
- * moby does it.
+ * Reduces kiln's built-in profile (seccomp-profile.ts, Docker's format with
+ * rules conditional on capabilities, architectures and kernel versions) to
+ * the OCI form for one capability set on one architecture, the way moby does
+ * it. Nothing is read from the host: the profile a RUN gets does not depend
+ * on which files the machine happens to have.
  */
 
-export const SECCOMP_PROFILE_PATHS = ['/usr/share/containers/seccomp.json', '/etc/containers/seccomp.json'];
-
-interface DockerSyscallRule {
-  names?: string[];
-  name?: string;
-  action: string;
-  errnoRet?: number;
-  args?: Array<{ index: number; value: number; valueTwo?: number; op: string }> | null;
-  includes?: { caps?: string[]; arches?: string[]; minKernel?: string };
-  excludes?: { caps?: string[]; arches?: string[] };
-}
-
-interface DockerProfile {
-  defaultAction: string;
-  defaultErrnoRet?: number;
-  archMap?: Array<{ architecture: string; subArchitectures?: string[] | null }>;
-  syscalls?: DockerSyscallRule[];
-}
-
-const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ia32: '386', arm: 'arm', s390x: 's390x', ppc64: 'ppc64le', riscv64: 'riscv64' };
+/** Node's process.arch → the Go names the profile's conditions use. */
+const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ia32: 'x86', arm: 'arm', s390x: 's390x', ppc64: 'ppc64le', riscv64: 'riscv64' };
 const SCMP_ARCH: Record<string, string> = {
-  amd64: 'SCMP_ARCH_X86_64', arm64: 'SCMP_ARCH_AARCH64', '386': 'SCMP_ARCH_X86', arm: 'SCMP_ARCH_ARM', s390x: 'SCMP_ARCH_S390X', ppc64le: 'SCMP_ARCH_PPC64LE', riscv64: 'SCMP_ARCH_RISCV64',
+  amd64: 'SCMP_ARCH_X86_64', arm64: 'SCMP_ARCH_AARCH64', x86: 'SCMP_ARCH_X86', arm: 'SCMP_ARCH_ARM', s390x: 'SCMP_ARCH_S390X', ppc64le: 'SCMP_ARCH_PPC64LE', riscv64: 'SCMP_ARCH_RISCV64',
 };
 
 function kernelAtLeast(min: string, release: string): boolean {
@@ -52,7 +34,21 @@ function kernelAtLeast(min: string, release: string): boolean {
  */
 const DROPPED_SUBARCHES = new Set(['SCMP_ARCH_X32']);
 
-export function toOciSeccomp(profile: DockerProfile, caps: readonly string[], kernelRelease: string, nodeArch: string = process.arch): OciSeccomp {
+/** A profile in Docker's format; `SeccompProfile` is kiln's, the looser shape lets tests feed small ones. */
+type ProfileInput = Pick<SeccompProfile, 'defaultAction'> & {
+  defaultErrnoRet?: number;
+  archMap?: Array<{ architecture: string; subArchitectures?: string[] | null }>;
+  syscalls?: Array<{
+    names: string[];
+    action: string;
+    errnoRet?: number;
+    args?: OciSeccompSyscall['args'];
+    includes?: { caps?: string[]; arches?: string[]; minKernel?: string };
+    excludes?: { caps?: string[]; arches?: string[] };
+  }>;
+};
+
+export function toOciSeccomp(profile: ProfileInput, caps: readonly string[], kernelRelease: string, nodeArch: string = process.arch): OciSeccomp {
   const goarch = GOARCH[nodeArch] ?? nodeArch;
   const scmp = SCMP_ARCH[goarch];
   const architectures: string[] = [];
@@ -68,11 +64,10 @@ export function toOciSeccomp(profile: DockerProfile, caps: readonly string[], ke
     if (inc.caps?.length && !inc.caps.every((c) => caps.includes(c))) continue;
     if (exc.caps?.length && exc.caps.some((c) => caps.includes(c))) continue;
     if (inc.minKernel && !kernelAtLeast(inc.minKernel, kernelRelease)) continue;
-    const names = r.names ?? (r.name ? [r.name] : []);
-    if (names.length === 0) continue;
-    const rule: OciSeccompSyscall = { names, action: r.action };
+    if (r.names.length === 0) continue;
+    const rule: OciSeccompSyscall = { names: [...r.names], action: r.action };
     if (r.errnoRet !== undefined) rule.errnoRet = r.errnoRet;
-    if (r.args && r.args.length > 0) rule.args = r.args;
+    if (r.args && r.args.length > 0) rule.args = r.args.map((a) => ({ ...a }));
     syscalls.push(rule);
   }
   const out: OciSeccomp = { defaultAction: profile.defaultAction, syscalls };
@@ -81,20 +76,15 @@ export function toOciSeccomp(profile: DockerProfile, caps: readonly string[], ke
   return out;
 }
 
-let cachedProfile: { path: string; profile: DockerProfile } | null | undefined;
+const reduced = new Map<string, OciSeccomp>();
 
-/** The host's default profile, or undefined when containers-common is not installed. */
-export async function loadDefaultSeccomp(caps: readonly string[], kernelRelease: string): Promise<OciSeccomp | undefined> {
-  if (cachedProfile === undefined) {
-    cachedProfile = null;
-    for (const path of SECCOMP_PROFILE_PATHS) {
-      try {
-        cachedProfile = { path, profile: JSON.parse(await readFile(path, 'utf8')) as DockerProfile };
-        break;
-      } catch {
-        // try the next location
-      }
-    }
+/** kiln's default profile for `caps` on this machine (memoised: the same few capability sets recur on every RUN). */
+export function defaultSeccomp(caps: readonly string[], kernelRelease: string, nodeArch: string = process.arch): OciSeccomp {
+  const key = `${nodeArch}\0${kernelRelease}\0${caps.join(',')}`;
+  let o = reduced.get(key);
+  if (!o) {
+    o = toOciSeccomp(DEFAULT_SECCOMP_PROFILE, caps, kernelRelease, nodeArch);
+    reduced.set(key, o);
   }
-  return cachedProfile ? toOciSeccomp(cachedProfile.profile, caps, kernelRelease) : undefined;
+  return o;
 }

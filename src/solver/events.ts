@@ -12,6 +12,10 @@ export interface StepRef {
   /** The instruction as the user wrote it, e.g. `RUN make`. */
   text: string;
   line: number;
+  /** Multi-platform builds: the platform the step runs for (a stage on $BUILDPLATFORM runs for the host)… */
+  platform?: string;
+  /** …and the target platform whose image the step belongs to. */
+  target?: string;
 }
 
 /**

@@ -1,12 +1,12 @@
-import pLimit from 'p-limit';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
 import type { HistoryEntry, ImageConfig, Platform } from '../image/types.js';
-import { emptyConfig, type ImageDraft } from '../image/config.js';
-import { parsePlatform } from '../image/platform.js';
+import { scratchConfig, withDefaultPath, type ImageDraft } from '../image/config.js';
+import { formatPlatform, parsePlatform } from '../image/platform.js';
 import type { Instruction, ParsedDockerfile } from '../frontend/instructions.js';
 import type { BuildPlan, PlanStage } from '../plan/types.js';
-import { KilnError, isKilnError } from '../errors/index.js';
+import { KilnError, isKilnError, needsRootError } from '../errors/index.js';
 import { applyMeta, isMetaInstruction, type MetaState } from '../steps/meta.js';
 import type { BuildEvent, StepRef } from './events.js';
 import type { ImageSource, StepOutcome } from './ports.js';
@@ -14,6 +14,7 @@ import type { CacheIndex, CacheRecord } from '../cache/records.js';
 import { stepCacheKey as cacheKey, type KeyParts } from '../cache/keys.js';
 import { createdBy } from './history.js';
 import { StageVars } from '../plan/stage-vars.js';
+import type { DeclaredArg } from '../frontend/var-scope.js';
 
 /** What a finished stage hands to its dependants and to the exporter. */
 export interface StageResult {
@@ -25,6 +26,8 @@ export interface StageResult {
   platform: Platform;
   /** How many of `draft.layers`, from the bottom, are the base image's (the rest were built). */
   baseLayers: number;
+  /** ARGs in scope at the end of the stage: a stage built FROM this one inherits them (BuildKit does). */
+  args: DeclaredArg[];
 }
 
 /** The state of a stage while its steps run. */
@@ -54,7 +57,7 @@ export interface FsStep {
  * `execute` runs only on a cache miss.
  */
 export interface StepExecutors {
-  prepare(step: FsStep, stageResult: (ref: string) => Promise<StageResult | { image: LayerRef[]; key: Digest }>): Promise<{ inputs: string[]; execute: () => Promise<StepOutcome> }>;
+  prepare(step: FsStep, stageResult: (ref: string) => Promise<StageResult | { image: LayerRef[]; key: Digest }>): Promise<{ inputs: string[]; files?: Record<string, string>; execute: () => Promise<StepOutcome> }>;
 }
 
 export interface SolveOptions {
@@ -69,10 +72,22 @@ export interface SolveOptions {
   noCacheFilter: Set<string>;
   sourceDateEpoch?: number;
   explainCache: boolean;
+  /**
+   * Names the project (context directory and Dockerfile) so --explain-cache
+   * compares a step only with the same step of an earlier build of the same project.
+   */
+  explainScope?: string;
   emit: (e: BuildEvent) => void;
   signal: AbortSignal;
   /** Parses an ONBUILD trigger text into an instruction. */
   parseTrigger: (text: string) => Instruction;
+  /**
+   * Multi-platform builds: one solve per target platform, sharing a limiter
+   * (so `jobs` bounds the whole build) and the steps in flight (so a stage on
+   * $BUILDPLATFORM that does not depend on the target runs once, whichever solve
+   * reaches it first). Step refs then carry the target platform.
+   */
+  multiPlatform?: { limit: LimitFunction; inflight: Map<string, Promise<CacheRecord>> };
 }
 
 /**
@@ -85,7 +100,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
   const onAbort = () => controller.abort(opts.signal.reason);
   opts.signal.addEventListener('abort', onAbort, { once: true });
   const signal = controller.signal;
-  const limit = pLimit(Math.max(1, opts.jobs));
+  const limit = opts.multiPlatform?.limit ?? pLimit(Math.max(1, opts.jobs));
+  const target = opts.multiPlatform ? formatPlatform(plan.targetPlatform) : undefined;
   const results = new Map<number, Promise<StageResult>>();
   const total = plan.stages.reduce((n, s) => n + s.instructions.length + 1, 0);
   let counter = 0;
@@ -109,45 +125,68 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
 
   async function runStage(stage: PlanStage): Promise<StageResult> {
     if (signal.aborted) throw cancelled(signal);
-    const platform = stage.platform ? parsePlatform(stage.platform) : plan.targetPlatform;
-    const fromStep = stepRef(stage, stage.from, nextIndex(), total);
+    const platform = await stagePlatform(stage);
+    const fromStep = stepRef(stage, stage.from, nextIndex(), total, platform, target);
     opts.emit({ type: 'step-start', step: fromStep, time: Date.now() });
     const t0 = Date.now();
     let state = await baseState(stage, platform);
     opts.emit({ type: 'step-done', step: fromStep, key: state.key, durationMs: Date.now() - t0, time: Date.now() });
 
-    const scope = StageVars.forStage(plan, stage, state.draft.config.config?.Env ?? [], opts.parsed.directives.escape);
+    const inherited = stage.base.kind === 'stage' ? (await stageResult(stage.base.index)).args : [];
+    const scope = StageVars.forStage(plan, stage, state.draft.config.config?.Env ?? [], opts.parsed.directives.escape, inherited);
     const triggers = (state.draft.config.config?.OnBuild ?? []).map((t) => opts.parseTrigger(t));
     if (triggers.length) {
       // triggers run once, in the child; they are not inherited further
       state = { ...state, meta: { ...state.meta, config: { ...state.meta.config, OnBuild: null } } };
       state.draft = { ...state.draft, config: { ...state.draft.config, config: state.meta.config } };
     }
+    let lastYield = Date.now();
     for (const instr of [...triggers, ...stage.instructions]) {
+      // metadata steps never wait on I/O, so without a turn of the event loop a long run of them
+      // would keep SIGINT/SIGTERM handlers (and other stages) from running until the stage ends
+      if (Date.now() - lastYield >= YIELD_EVERY_MS) {
+        await yieldToEventLoop();
+        lastYield = Date.now();
+      }
       if (signal.aborted) throw cancelled(signal);
       state = await runStep(stage, state, scope, instr);
     }
-    return { index: stage.index, name: stage.name, draft: state.draft, key: state.key, platform, baseLayers: state.baseLayers };
+    return { index: stage.index, name: stage.name, draft: state.draft, key: state.key, platform, baseLayers: state.baseLayers, args: scope.declared() };
+  }
+
+  /** `FROM --platform=…`, else the platform of the stage it builds on (as BuildKit), else the target. */
+  async function stagePlatform(stage: PlanStage): Promise<Platform> {
+    if (stage.platform) {
+      try {
+        return parsePlatform(stage.platform);
+      } catch (e) {
+        throw new KilnError('DOCKERFILE_PLAN', `FROM --platform=${stage.from.platform ?? ''}: ${e instanceof Error ? e.message : String(e)}`, { location: { file: opts.parsed.file, line: stage.from.range.start.line } });
+      }
+    }
+    if (stage.base.kind === 'stage') return (await stageResult(stage.base.index)).platform;
+    return plan.targetPlatform;
   }
 
   async function baseState(stage: PlanStage, platform: Platform): Promise<StageState> {
     const base = stage.base;
     if (base.kind === 'scratch') {
-      const config = emptyConfig(platform);
+      const config = scratchConfig(platform);
       return { stage, platform, draft: { config, layers: [] }, meta: metaOf(config), key: cacheKey({ parent: 'scratch', op: { platform }, env: {}, inputs: [] }), baseLayers: 0 };
     }
     if (base.kind === 'stage') {
       const r = await stageResult(base.index);
-      return { stage, platform, draft: r.draft, meta: metaOf(r.draft.config), key: r.key, baseLayers: r.baseLayers };
+      return { stage, platform, draft: ownedDraft(r.draft), meta: metaOf(r.draft.config), key: r.key, baseLayers: r.baseLayers };
     }
     const img = await opts.images.resolve(base.ref, platform, signal);
-    const config = structuredClone(img.config);
+    const config = withDefaultPath(structuredClone(img.config));
     config.history ??= [];
-    return { stage, platform, draft: { config, layers: [...img.layers] }, meta: metaOf(config), key: img.manifestDigest, baseLayers: img.layers.length };
+    // the platform is an input below every FROM: a base without a platform used for two targets runs its RUNs differently
+    const key = cacheKey({ parent: img.manifestDigest, op: { platform: formatPlatform(platform) }, env: {}, inputs: [] });
+    return { stage, platform, draft: { config, layers: [...img.layers] }, meta: metaOf(config), key, baseLayers: img.layers.length };
   }
 
   async function runStep(stage: PlanStage, state: StageState, scope: StageVars, raw: Instruction): Promise<StageState> {
-    const step = stepRef(stage, raw, nextIndex(), total);
+    const step = stepRef(stage, raw, nextIndex(), total, state.platform, target);
     const t0 = Date.now();
     opts.emit({ type: 'step-start', step, time: t0 });
     try {
@@ -170,7 +209,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       if (instr.kind === 'WORKDIR') {
         // the config changes first so the executor sees the new directory
         const meta = applyMeta(state.meta, instr, opts.parsed.file);
-        state = { ...state, meta, draft: { ...state.draft, config: { ...state.draft.config, config: meta.config } } };
+        state.draft.config.config = meta.config;
+        state = { ...state, meta };
       }
       if (instr.kind !== 'RUN' && instr.kind !== 'COPY' && instr.kind !== 'ADD' && instr.kind !== 'WORKDIR') {
         throw new KilnError('INTERNAL', `no executor for ${instr.kind}`);
@@ -181,55 +221,85 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       for (const [k, v] of Object.entries(vars.hiddenEnv)) if (!runEnv.some((e) => e.startsWith(`${k}=`))) runEnv.push(`${k}=${v}`);
 
       const fsStep: FsStep = { instruction: instr, state, runEnv, step, signal };
-      const prepared = await opts.executors.prepare(fsStep, resolveFrom);
-      const parts: KeyParts = { parent: state.key, op: opOf(instr), env: keyEnv, inputs: prepared.inputs };
+      const prepared = await opts.executors.prepare(fsStep, (ref) => resolveFrom(ref, state.platform));
+      // text and files are not part of the key: the slot keeps them so a miss can name what changed
+      const parts: KeyParts = { parent: state.key, op: opOf(instr), env: keyEnv, inputs: prepared.inputs, text: instr.original, ...(prepared.files ? { files: prepared.files } : {}) };
       const key = cacheKey(parts);
       // a --link layer does not depend on what is below it, so its record is found whatever the parent
       const linked = (instr.kind === 'COPY' || instr.kind === 'ADD') && instr.link;
       const recordKey = linked ? cacheKey({ ...parts, parent: 'link' }) : key;
-      const slot = `${opts.parsed.file}#${stage.index}#${step.index}`;
+      const at = stage.instructions.indexOf(raw);
+      const slot = `${opts.explainScope ?? opts.parsed.file}#${stage.name ?? stage.index}#${at >= 0 ? at : `onbuild ${raw.original}`}`;
       const bypass = opts.noCache || opts.noCacheFilter.has(String(stage.index)) || (stage.name !== undefined && opts.noCacheFilter.has(stage.name));
       const hit = bypass ? undefined : await opts.cache.get(recordKey);
       if (hit) {
         opts.emit({ type: 'step-cached', step, key, ...(linked ? { recordKey } : {}), time: Date.now() });
         return applyRecord(state, hit, key);
       }
-      const missReason = opts.explainCache && !bypass ? await opts.cache.explain(slot, parts) : undefined;
-      const outcome = await prepared.execute();
-      const history = historyEntry(createdBy(instr, vars.args, state.meta.config.Shell), outcome.layer === undefined);
-      const record: CacheRecord = {
-        version: 1,
-        key: recordKey,
-        history,
-        ...(outcome.layer
-          ? { layer: { mediaType: outcome.layer.mediaType, digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } }
-          : {}),
+      const executeStep = async (): Promise<CacheRecord> => {
+        const missReason = opts.explainCache && !bypass ? await opts.cache.explain(slot, parts) : undefined;
+        const outcome = await prepared.execute();
+        const history = historyEntry(createdBy(instr, vars.args, state.meta.config.Shell), outcome.layer === undefined);
+        const record: CacheRecord = {
+          version: 1,
+          key: recordKey,
+          history,
+          ...(outcome.layer
+            ? { layer: { mediaType: outcome.layer.mediaType, digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } }
+            : {}),
+        };
+        await opts.cache.put(record, slot, parts);
+        opts.emit({
+          type: 'step-done',
+          step,
+          key,
+          ...(linked ? { recordKey } : {}),
+          durationMs: Date.now() - t0,
+          ...(outcome.layer ? { layer: { digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } } : {}),
+          ...(outcome.usage ? { usage: outcome.usage } : {}),
+          ...(missReason ? { missReason } : {}),
+          time: Date.now(),
+        });
+        return record;
       };
-      await opts.cache.put(record, slot, parts);
-      opts.emit({
-        type: 'step-done',
-        step,
-        key,
-        ...(linked ? { recordKey } : {}),
-        durationMs: Date.now() - t0,
-        ...(outcome.layer ? { layer: { digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } } : {}),
-        ...(outcome.usage ? { usage: outcome.usage } : {}),
-        ...(missReason ? { missReason } : {}),
-        time: Date.now(),
-      });
-      return applyRecord(state, record, key);
+      // no await between this lookup and the registration below: two solves never both run one step
+      const inflight = opts.multiPlatform?.inflight;
+      const running = inflight?.get(recordKey);
+      if (running) {
+        const rec = await running;
+        opts.emit({ type: 'step-cached', step, key, ...(linked ? { recordKey } : {}), time: Date.now() });
+        return applyRecord(state, rec, key);
+      }
+      let settle: { resolve: (r: CacheRecord) => void; reject: (e: unknown) => void } | undefined;
+      if (inflight) {
+        const mine = new Promise<CacheRecord>((resolve, reject) => (settle = { resolve, reject }));
+        mine.catch(() => undefined);
+        inflight.set(recordKey, mine);
+      }
+      try {
+        const record = await executeStep();
+        settle?.resolve(record);
+        return applyRecord(state, record, key);
+      } catch (e) {
+        inflight?.delete(recordKey);
+        settle?.reject(e);
+        throw e;
+      }
     } catch (e) {
-      const err = locate(e, raw, opts.parsed.file);
+      const located = locate(e, raw, opts.parsed.file);
+      // as a user, a refused chown or mount is reported as what it is: kiln needs root
+      const err = needsRootError(located) ?? located;
       opts.emit({ type: 'step-error', step, message: err.message, time: Date.now() });
       throw err;
     }
   }
 
-  async function resolveFrom(ref: string): Promise<StageResult | { image: LayerRef[]; key: Digest }> {
+  /** `COPY --from` / `RUN --mount from=`: a stage, or an image for the platform of the stage that uses it (as BuildKit). */
+  async function resolveFrom(ref: string, platform: Platform): Promise<StageResult | { image: LayerRef[]; key: Digest }> {
     const byName = plan.stages.find((s) => s.name !== undefined && s.name === ref.toLowerCase());
     if (byName) return stageResult(byName.index);
     if (/^\d+$/.test(ref)) return stageResult(Number(ref));
-    const img = await opts.images.resolve(ref, plan.targetPlatform, signal);
+    const img = await opts.images.resolve(ref, platform, signal);
     return { image: img.layers, key: img.manifestDigest };
   }
 
@@ -256,24 +326,35 @@ function metaOf(config: ImageConfig): MetaState {
   return m;
 }
 
+/**
+ * A copy of a finished stage's draft that the next stage may append to: the
+ * arrays that grow per step (history, diff_ids, layers) are copied once here so
+ * each step appends in place instead of copying them (O(N) per stage, not O(N²)).
+ */
+function ownedDraft(d: ImageDraft): ImageDraft {
+  const config: ImageConfig = { ...d.config, rootfs: { ...d.config.rootfs, diff_ids: [...d.config.rootfs.diff_ids] }, history: [...(d.config.history ?? [])] };
+  return { ...d, config, layers: [...d.layers] };
+}
+
+// The draft of a running stage is owned by that stage (see ownedDraft and baseState):
+// steps append to it in place; nothing keeps an earlier step's view of it.
 function withMeta(state: StageState, meta: MetaState, history: HistoryEntry, key: Digest): StageState {
-  const config: ImageConfig = { ...state.draft.config, config: meta.config, history: [...(state.draft.config.history ?? []), history] };
+  const config = state.draft.config;
+  config.config = meta.config;
+  (config.history ??= []).push(history);
   if (meta.author !== undefined) config.author = meta.author;
-  return { ...state, meta, key, draft: { ...state.draft, config } };
+  return { ...state, meta, key };
 }
 
 function applyRecord(state: StageState, rec: CacheRecord, key: Digest): StageState {
-  const config: ImageConfig = {
-    ...state.draft.config,
-    config: state.meta.config,
-    history: [...(state.draft.config.history ?? []), rec.history],
-  };
-  let layers = state.draft.layers;
+  const config = state.draft.config;
+  config.config = state.meta.config;
+  (config.history ??= []).push(rec.history);
   if (rec.layer) {
-    config.rootfs = { type: 'layers', diff_ids: [...config.rootfs.diff_ids, rec.layer.diffID] };
-    layers = [...layers, { descriptor: { mediaType: rec.layer.mediaType, digest: rec.layer.digest, size: rec.layer.size }, diffID: rec.layer.diffID }];
+    config.rootfs.diff_ids.push(rec.layer.diffID);
+    state.draft.layers.push({ descriptor: { mediaType: rec.layer.mediaType, digest: rec.layer.digest, size: rec.layer.size }, diffID: rec.layer.diffID });
   }
-  return { ...state, key, draft: { ...state.draft, config, layers } };
+  return { ...state, key };
 }
 
 /** The parts of an expanded instruction that define what it does (never its position, comment or spelling). */
@@ -283,9 +364,10 @@ function opOf(instr: Instruction): unknown {
   return rest;
 }
 
-function stepRef(stage: PlanStage, instr: Instruction, index: number, total: number): StepRef {
+function stepRef(stage: PlanStage, instr: Instruction, index: number, total: number, platform: Platform, target: string | undefined): StepRef {
   const ref: StepRef = {
-    id: `${stage.index}/${instr.range.start.line}`,
+    // one solve per target platform: the target keeps ids unique across them
+    id: `${target !== undefined ? `${target} ` : ''}${stage.index}/${instr.range.start.line}`,
     stage: stage.index,
     index,
     total,
@@ -293,12 +375,23 @@ function stepRef(stage: PlanStage, instr: Instruction, index: number, total: num
     line: instr.range.start.line,
   };
   if (stage.name !== undefined) ref.stageName = stage.name;
+  if (target !== undefined) {
+    ref.platform = formatPlatform(platform);
+    ref.target = target;
+  }
   return ref;
 }
 
 function timestamp(epoch: number | undefined): string {
   const d = epoch === undefined ? new Date() : new Date(epoch * 1000);
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** How long CPU-bound work runs before it lets signal handlers and I/O callbacks in. */
+export const YIELD_EVERY_MS = 50;
+
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function cancelled(signal: AbortSignal): KilnError {

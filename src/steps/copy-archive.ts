@@ -89,9 +89,10 @@ function isTarHeader(b: Buffer): boolean {
  * An unpacked archive as a read-only tree. The archive is decompressed once
  * into the staging directory and read in place: a file's content is a byte
  * range of that tar, so nothing is copied and the layer writer streams it
- * straight from there. Metadata, owners included, stays in memory. Hardlinks
- * become independent files with the same content. Whiteout names are ordinary
- * files here: ADD does not apply layer semantics.
+ * straight from there. Metadata, owners included, stays in memory. A hardlink
+ * shares its target's byte range, which `contentKey` exposes so the layer can
+ * keep the two linked. Whiteout names are ordinary files here: ADD does not
+ * apply layer semantics.
  *
  * Synchronous on purpose: it runs only when a COPY/ADD layer is actually
  * built (a cache miss), from the synchronous `entries` of a planned copy.
@@ -101,6 +102,8 @@ export class ArchiveTree implements FsView {
   private readonly nodes = new Map<string, FsNode>();
   private readonly children = new Map<string, Set<string>>();
   private readonly ranges = new Map<string, { start: number; size: number }>();
+  /** Directories no entry names, only implied by the paths below them. */
+  private readonly implied = new Set<string>();
 
   private constructor(
     readonly label: string,
@@ -213,6 +216,17 @@ export class ArchiveTree implements FsView {
     return this.nodes.get(path);
   }
 
+  /** True for a directory the archive has no entry for (untar creates it only when missing). */
+  isImplicit(path: string): boolean {
+    return this.implied.has(path);
+  }
+
+  /** Equal for a regular file and its hardlinks (their shared data offset), undefined for anything else. */
+  contentKey(path: string): string | undefined {
+    const range = this.ranges.get(path);
+    return range === undefined || this.nodes.get(path)?.type !== 'file' ? undefined : String(range.start);
+  }
+
   readdir(path: string): string[] {
     return sortNames([...(this.children.get(path) ?? [])]);
   }
@@ -228,7 +242,12 @@ export class ArchiveTree implements FsView {
     const slash = path.lastIndexOf('/');
     const parent = slash < 0 ? '' : path.slice(0, slash);
     const p = this.nodes.get(parent);
-    if (!p || p.type !== 'directory') this.put(parent, { type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: node.mtime });
+    if (!p || p.type !== 'directory') {
+      this.put(parent, { type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: node.mtime });
+      this.implied.add(parent);
+    }
+    this.implied.delete(path);
+    if (node.type !== 'file') this.ranges.delete(path);
     const old = this.nodes.get(path);
     // A later directory entry updates metadata but keeps the children already seen.
     if (old?.type === 'directory' && node.type !== 'directory') this.children.delete(path);

@@ -6,9 +6,10 @@ import { KilnError } from '../errors/index.js';
 const run = promisify(execFile);
 
 /**
- * Git sources of ADD: `git@host:repo`, `git://…`, `ssh://…`, and http(s)/file
+ * Git sources of ADD: `git@host:repo`, `git://…`, `ssh://…`, and http(s)
  * URLs whose path ends in `.git`; a `#ref:subdir` fragment picks the commit and
- * the directory. (file:// is a kiln extension for local repositories.)
+ * the directory. A file:// URL ending in `.git` is recognised only to be
+ * refused (see cloneGit).
  */
 export function isGitUrl(s: string): boolean {
   if (/^git@[^:]+:/.test(s) || /^(git|ssh):\/\//.test(s)) return true;
@@ -34,8 +35,28 @@ export function parseGitUrl(s: string): GitSource {
   return out;
 }
 
+/**
+ * Transports git may never use for a Dockerfile's source or its submodules:
+ * file:// (and plain paths) would copy a repository of the build machine into
+ * the image, past the build context, and ext:: runs a command. BuildKit
+ * refuses local git sources the same way.
+ */
+const PROTOCOL_GUARDS = ['-c', 'protocol.file.allow=never', '-c', 'protocol.ext.allow=never'];
+
+/** A remote that names the build machine's own file system is refused before git runs. */
+export function assertRemoteGit(remote: string): void {
+  if (/^file:/i.test(remote) || remote.startsWith('/') || remote.startsWith('.')) {
+    throw new KilnError(
+      'UNSAFE_PATH',
+      `ADD failed: "${remote}" is a repository on the build machine; file:// git sources are refused (they would copy files from outside the build context)`,
+      { hint: 'put the repository in the build context and COPY it, or serve it over git://, ssh:// or https://' },
+    );
+  }
+}
+
 /** Clones `src` into `dir` with the system git and checks out its ref (branch, tag or commit); returns the commit. */
 export async function cloneGit(src: GitSource, dir: string, signal?: AbortSignal): Promise<string> {
+  assertRemoteGit(src.remote);
   const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true' };
   const git = async (args: string[], what: string): Promise<void> => {
     try {
@@ -46,13 +67,13 @@ export async function cloneGit(src: GitSource, dir: string, signal?: AbortSignal
       throw new KilnError('CONTEXT', `ADD failed: ${what} ${src.remote}: ${stderr || (e as Error).message}`);
     }
   };
-  await git(['-c', 'protocol.file.allow=always', 'clone', '--quiet', '--no-checkout', '--', src.remote, dir], 'cannot clone');
+  await git([...PROTOCOL_GUARDS, 'clone', '--quiet', '--no-checkout', '--', src.remote, dir], 'cannot clone');
   const ref = src.ref ?? 'HEAD';
   const commit = (await revParse(dir, ref, env)) ?? (await revParse(dir, `origin/${ref}`, env));
   if (!commit) throw new KilnError('CONTEXT', `ADD failed: ref "${ref}" not found in ${src.remote}`);
   await git(['-C', dir, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', commit], `cannot check out "${ref}" of`);
   if (existsSync(`${dir}/.gitmodules`)) {
-    await git(['-C', dir, '-c', 'protocol.file.allow=always', 'submodule', 'update', '--quiet', '--init', '--recursive'], 'cannot fetch submodules of');
+    await git(['-C', dir, ...PROTOCOL_GUARDS, 'submodule', 'update', '--quiet', '--init', '--recursive'], 'cannot fetch submodules of');
   }
   return commit;
 }

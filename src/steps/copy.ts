@@ -58,6 +58,8 @@ export interface CopyResult {
   readonly entries: LayerEntry[];
   /** Content digest of exactly the selected source files: the cache-key input. */
   inputDigest: Digest;
+  /** Per selected path, a short digest of what went into `inputDigest` (undefined for very large selections). */
+  inputFiles?: Record<string, string>;
   /** Removes staged downloads/clones/unpacked archives; call after the layer is written. */
   dispose(): void;
 }
@@ -69,8 +71,15 @@ interface Planned {
   owner: Owner | undefined;
   /** True when the node is part of the copied content (not a parent filled in afterwards). */
   content: boolean;
-  /** A destination directory the step creates: owner per --chown, mode not subject to --chmod. */
+  /**
+   * A directory the step creates (the destination or a missing parent):
+   * owned per --chown, mode 0755 or an octal --chmod, as BuildKit's MkdirAll.
+   */
   created?: boolean;
+  /** Files of one copy sharing this key are one inode in the source: the layer keeps them hard-linked. */
+  linkKey?: string;
+  /** An unpacked archive's entry: BuildKit's untar applies no --chmod. */
+  unpacked?: boolean;
 }
 
 /** One matched source: a tree, the path in it, and the name it was matched by. */
@@ -168,36 +177,50 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
   // (the second walk reads the views' remembered listings, not the disk).
   const build = (): LayerEntry[] => {
     const planned = new Map<string, Planned>();
-    const put = (target: string, m: Match, path: string, node: FsNode, ownerOverride?: Owner): void => {
-      if (target === '') return;
-      planned.set(target, { view: m.view, srcPath: path, node, owner: ownerOverride, content: true });
-    };
-    for (const found of matches) {
-      const m: Match = found.archive
-        ? { ...found, view: ArchiveTree.extractSync(found.archive.file, found.archive.compression, stage(), `archive "${found.label}"`), path: '', matched: '' }
-        : found;
+    // BuildKit keeps the owners of files copied from a stage, an image or an archive; context, git
+    // and download files become 0:0 (the client resets them). --chown overrides both.
+    const ownerOf = (view: FsView, n: FsNode): Owner | undefined => (!p.chown && view.chroot ? { uid: n.uid, gid: n.gid } : undefined);
+    matches.forEach((found, index) => {
+      const put = (target: string, m: Match, path: string, node: FsNode): void => {
+        if (target === '') return;
+        const linkKey = node.type === 'file' && node.host ? `${index}:${node.host.dev}:${node.host.ino}` : undefined;
+        planned.set(target, { view: m.view, srcPath: path, node, owner: ownerOf(m.view, node), content: true, ...(linkKey ? { linkKey } : {}) });
+      };
+      if (found.archive) {
+        const tree = ArchiveTree.extractSync(found.archive.file, found.archive.compression, stage(), `archive "${found.label}"`);
+        const base = found.keep !== undefined ? joinRel(dest, found.keep) : dest;
+        if (base !== '' && !planned.has(base) && !destFs?.lstat(base)) {
+          planned.set(base, { view: tree, srcPath: '', node: newDir(now), owner: undefined, content: true, created: true });
+        }
+        planArchive(tree, base, planned, destFs, index, ownerOf);
+        return;
+      }
+      const m = found;
       const node = m.view.lstat(m.path)!;
-      const keepOwner = m.archive !== undefined && p.chown === undefined;
+      if (m.keep !== undefined) putParentsOfKeep(m, dest, planned, put);
       if (node.type === 'directory') {
         const base = m.keep !== undefined ? joinRel(dest, m.keep) : dest;
-        // --parents recreates the source's directories; otherwise a missing destination directory is new: 0755, owned per --chown.
+        // --parents recreates the source's directories; otherwise a missing destination directory is new.
         if (m.keep !== undefined) put(base, m, m.path, node);
         else if (base !== '' && !planned.has(base) && !destFs?.lstat(base)) {
           planned.set(base, { view: m.view, srcPath: m.path, node: newDir(now), owner: undefined, content: true, created: true });
         }
-        copyTree(m, m.path, base, exclude, [], (target, path, n) => put(target, m, path, n, keepOwner ? { uid: n.uid, gid: n.gid } : undefined));
+        copyTree(m, m.path, base, exclude, [], (target, path, n) => put(target, m, path, n));
       } else {
         const name = posix.basename(m.matched);
-        if (exclude && exclude.matchWithParent(name, []).excluded) continue;
+        if (exclude && exclude.matchWithParent(name, []).excluded) return;
         put(m.keep !== undefined ? joinRel(dest, m.keep) : destIsDir ? joinRel(dest, name) : dest, m, m.path, node);
       }
-    }
+    });
     if (destIsDir && dest !== '' && !planned.has(dest) && !destFs?.lstat(dest)) {
       planned.set(dest, { view: p.from, srcPath: '', node: newDir(now), owner: undefined, content: true, created: true });
     }
     addParents(planned, destFs, now, kind);
+    // BuildKit's unpack creates missing directories 0755 whatever the --chmod
+    const createdMode = p.chmod !== undefined && !matches.some((m) => m.archive) ? createdDirMode(p.chmod) : DEFAULT_DIR_MODE;
     const paths = [...planned.keys()].sort(comparePaths);
-    return paths.map((path) => toEntry(path, planned.get(path)!, owner, chmod));
+    const firstOfLink = new Map<string, string>();
+    return paths.map((path) => toEntry(path, planned.get(path)!, owner, chmod, createdMode, firstOfLink));
   };
   let entries: LayerEntry[] | undefined;
   return {
@@ -206,32 +229,100 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
       return entries;
     },
     inputDigest: hasher.digest(),
+    ...(hasher.listing() ? { inputFiles: hasher.listing()! } : {}),
     dispose,
   };
 }
 
+const DEFAULT_DIR_MODE = 0o755;
+
 function newDir(now: number): FsNode {
-  return { type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: now };
+  return { type: 'directory', mode: DEFAULT_DIR_MODE, uid: 0, gid: 0, size: 0, mtime: now };
 }
 
 /**
- * The destination in the parent image: intermediate symlinks followed inside
- * the image root, and the final name followed only when it leads to a
- * directory (a link to a file is replaced, as Docker does).
+ * The mode of directories COPY creates: an octal --chmod (permission bits
+ * only) or 0755. BuildKit passes only an octal --chmod to MkdirAll; a
+ * symbolic one (u+x) changes copied entries, never created directories.
+ */
+function createdDirMode(spec: string): number {
+  return /^[0-7]{1,4}$/.test(spec) ? parseInt(spec, 8) & 0o777 : DEFAULT_DIR_MODE;
+}
+
+/**
+ * --parents: the directories between the pivot and a matched path come from
+ * the source with their own metadata (BuildKit copies them as it descends),
+ * not as new 0755 directories.
+ */
+function putParentsOfKeep(m: Match, dest: string, planned: Map<string, Planned>, put: (target: string, m: Match, path: string, node: FsNode) => void): void {
+  const keep = m.keep ?? '';
+  if (keep === '') return;
+  const srcPrefix = m.matched.slice(0, m.matched.length - keep.length);
+  const parts = keep.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const rel = parts.slice(0, i).join('/');
+    const target = joinRel(dest, rel);
+    if (planned.has(target)) continue;
+    const src = resolvePath(m.view, `${srcPrefix}${rel}`, { followFinal: true, what: m.label });
+    const node = m.view.lstat(src);
+    if (node?.type === 'directory') put(target, m, src, node);
+  }
+}
+
+/**
+ * An archive's entries placed the way BuildKit's untar (chrooted to the
+ * destination) places them: each entry's parent is resolved through the
+ * symlinks already there, in the image or from earlier entries, with absolute
+ * links and `..` bounded by the destination; the entry's own name is never
+ * followed (a directory entry replaces a symlink). Directories the archive
+ * only implies are not entries of their own: missing ones are created 0755
+ * root, existing ones are kept.
+ */
+function planArchive(
+  tree: ArchiveTree,
+  base: string,
+  planned: Map<string, Planned>,
+  destFs: FsView | undefined,
+  index: number,
+  ownerOf: (view: FsView, n: FsNode) => Owner | undefined,
+): void {
+  const merged = (path: string): FsNode | undefined => planned.get(path)?.node ?? destFs?.lstat(path);
+  const inDest: FsView = {
+    label: 'destination',
+    chroot: true,
+    lstat: (path) => merged(path === '' ? base : joinRel(base, path)),
+    readdir: () => [],
+    open: () => {
+      throw new KilnError('INTERNAL', 'destination view is for path resolution only');
+    },
+  };
+  forEachNode(tree, '', (path, node) => {
+    if (tree.isImplicit(path)) return;
+    const slash = path.lastIndexOf('/');
+    const parent = slash < 0 ? '' : resolvePath(inDest, path.slice(0, slash), { followFinal: true });
+    const dir = parent === '' ? base : joinRel(base, parent);
+    const target = joinRel(dir, path.slice(slash + 1));
+    const content = tree.contentKey(path);
+    planned.set(target, {
+      view: tree, srcPath: path, node, owner: ownerOf(tree, node), content: true, unpacked: true,
+      ...(content !== undefined ? { linkKey: `${index}:${content}` } : {}),
+    });
+  });
+}
+
+/**
+ * The destination in the parent image, resolved as BuildKit's fs.RootPath
+ * does: every symlink followed, the last one included, inside the image root
+ * (absolute targets start at the root, `..` stops there). A link to a
+ * directory is copied into; a link to a file is written through; a dangling
+ * link's target is created. Without a parent image (scratch, --link) the path
+ * is taken literally.
  */
 function resolveDest(destFs: FsView | undefined, destAbs: string): { path: string; isDir: boolean } {
   const rel = destAbs.replace(/^\/+/, '');
   if (!destFs) return { path: rel, isDir: false };
-  if (rel === '') return { path: '', isDir: true };
-  const parent = resolvePath(destFs, posix.dirname(rel) === '.' ? '' : posix.dirname(rel), { followFinal: true });
-  const own = joinRel(parent, posix.basename(rel));
-  const node = destFs.lstat(own);
-  if (node?.type === 'directory') return { path: own, isDir: true };
-  if (node?.type === 'symlink') {
-    const followed = resolvePath(destFs, own, { followFinal: true });
-    if (destFs.lstat(followed)?.type === 'directory') return { path: followed, isDir: true };
-  }
-  return { path: own, isDir: false };
+  const path = resolvePath(destFs, rel, { followFinal: true, what: destAbs });
+  return { path, isDir: path === '' || destFs.lstat(path)?.type === 'directory' };
 }
 
 /** Sources → matches: URLs and git repositories staged, wildcards expanded, symlinks resolved inside the tree. */
@@ -397,14 +488,19 @@ function addParents(planned: Map<string, Planned>, destFs: FsView | undefined, n
       if (existing && existing.type !== 'directory') {
         throw new KilnError('CONTEXT', `${kind} failed: cannot copy to "/${path}": "/${parent}" is not a directory in the image`);
       }
-      planned.set(parent, { view: destFs ?? emptyView, srcPath: parent, node: existing ?? newDir(now), owner: existing ? { uid: existing.uid, gid: existing.gid } : undefined, content: false });
+      planned.set(parent, existing
+        ? { view: destFs ?? emptyView, srcPath: parent, node: existing, owner: { uid: existing.uid, gid: existing.gid }, content: false }
+        : { view: emptyView, srcPath: parent, node: newDir(now), owner: undefined, content: false, created: true });
       slash = parent.lastIndexOf('/');
     }
   }
+  // A directory the image already has keeps its metadata when COPY merges into it (BuildKit's
+  // copier only sets the metadata of directories it creates); an archive's own directory
+  // entries do overwrite it, as untar does.
   for (const [path, pl] of planned) {
-    if (pl.content) continue;
+    if (pl.created || pl.node.type !== 'directory' || (pl.content && pl.view instanceof ArchiveTree)) continue;
     const existing = destFs?.lstat(path);
-    if (existing?.type === 'directory') planned.set(path, { ...pl, node: existing, owner: { uid: existing.uid, gid: existing.gid } });
+    if (existing?.type === 'directory') planned.set(path, { ...pl, node: existing, owner: { uid: existing.uid, gid: existing.gid }, content: false });
   }
 }
 
@@ -418,14 +514,27 @@ const emptyView: FsView = {
   },
 };
 
-function toEntry(path: string, pl: Planned, owner: Owner, chmod: ChmodFn | undefined): LayerEntry {
+function toEntry(
+  path: string, pl: Planned, owner: Owner, chmod: ChmodFn | undefined, createdMode: number, firstOfLink: Map<string, string>,
+): LayerEntry {
   const n = pl.node;
   const isDir = n.type === 'directory';
   let mode = n.mode;
-  if (pl.content && !pl.created && chmod && n.type !== 'symlink') mode = chmod(mode, isDir);
-  const who = pl.content ? (pl.owner ?? owner) : (pl.owner ?? { uid: 0, gid: 0 });
+  let who: Owner;
+  if (pl.created) {
+    mode = createdMode;
+    who = owner;
+  } else if (pl.content) {
+    if (chmod && n.type !== 'symlink' && !pl.unpacked) mode = chmod(mode, isDir);
+    who = pl.owner ?? owner;
+  } else {
+    who = pl.owner ?? { uid: 0, gid: 0 };
+  }
   const entry: LayerEntry = { path, type: n.type, mode, uid: who.uid, gid: who.gid, mtime: n.mtime };
   if (n.type === 'file') {
+    const first = pl.linkKey !== undefined ? firstOfLink.get(pl.linkKey) : undefined;
+    if (first !== undefined) return { ...entry, type: 'hardlink', linkname: first };
+    if (pl.linkKey !== undefined) firstOfLink.set(pl.linkKey, path);
     entry.size = n.size;
     const { view, srcPath } = pl;
     entry.open = () => view.open(srcPath);

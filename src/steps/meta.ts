@@ -42,16 +42,22 @@ export interface MetaState {
   cmdSetInStage: boolean;
 }
 
-/** Applies one expanded metadata instruction; returns a new state (never edits in place). */
+/**
+ * Applies one expanded metadata instruction to `state.config` IN PLACE and
+ * returns the updated state. The caller owns the config (the solver deep-copies
+ * it once per stage): copying it per step made a Dockerfile of N LABEL or ENV
+ * lines cost O(N²).
+ */
 export function applyMeta(state: MetaState, instr: MetaInstruction, file: string): MetaState {
-  const config: ContainerConfig = structuredClone(state.config);
+  const config: ContainerConfig = state.config;
   let { author, cmdSetInStage } = state;
   switch (instr.kind) {
     case 'ENV':
-      config.Env = setEnv(config.Env ?? [], instr.pairs.map((p) => [p.key, p.value]));
+      config.Env ??= [];
+      setEnv(config.Env, instr.pairs);
       break;
     case 'LABEL':
-      config.Labels = { ...(config.Labels ?? {}) };
+      config.Labels ??= {};
       for (const p of instr.pairs) config.Labels[p.key] = p.value;
       break;
     case 'MAINTAINER':
@@ -72,12 +78,12 @@ export function applyMeta(state: MetaState, instr: MetaInstruction, file: string
       config.User = instr.user;
       break;
     case 'EXPOSE': {
-      config.ExposedPorts = { ...(config.ExposedPorts ?? {}) };
+      config.ExposedPorts ??= {};
       for (const p of instr.ports) for (const port of expandPorts(p, file, instr.range.start.line)) config.ExposedPorts[port] = {};
       break;
     }
     case 'VOLUME':
-      config.Volumes = { ...(config.Volumes ?? {}) };
+      config.Volumes ??= {};
       for (const v of instr.paths) {
         if (v.trim() === '') throw new KilnError('DOCKERFILE_PLAN', 'VOLUME specified can not be an empty string', { location: { file, line: instr.range.start.line } });
         config.Volumes[v] = {};
@@ -123,17 +129,37 @@ export function resolveWorkdir(current: string | undefined, next: string): strin
   return path.posix.resolve(base, next);
 }
 
-/** Replaces (in place, keeping order) or appends `K=V` entries, as Docker updates Env. */
-function setEnv(env: string[], pairs: Array<[string, string]>): string[] {
-  const out = [...env];
-  for (const [k, v] of pairs) {
-    const i = out.findIndex((e) => e.slice(0, e.indexOf('=') === -1 ? e.length : e.indexOf('=')) === k);
-    if (i >= 0) out[i] = `${k}=${v}`;
-    else out.push(`${k}=${v}`);
-  }
-  return out;
+/** Position of each name in an Env list, kept beside the (caller-owned) list so ENV is O(1) per pair. */
+const envIndexes = new WeakMap<string[], { length: number; at: Map<string, number> }>();
+
+function envName(e: string): string {
+  const eq = e.indexOf('=');
+  return eq === -1 ? e : e.slice(0, eq);
 }
 
+/** Replaces (in place, keeping order) or appends `K=V` entries, as Docker updates Env. */
+function setEnv(env: string[], pairs: ReadonlyArray<{ key: string; value: string }>): void {
+  let index = envIndexes.get(env);
+  // rebuilt when the list was changed by anything else (its length tells)
+  if (!index || index.length !== env.length) {
+    const at = new Map<string, number>();
+    env.forEach((e, i) => {
+      const k = envName(e);
+      if (!at.has(k)) at.set(k, i);
+    });
+    index = { length: env.length, at };
+    envIndexes.set(env, index);
+  }
+  for (const { key, value } of pairs) {
+    const i = index.at.get(key);
+    if (i !== undefined && envName(env[i] ?? '') === key) env[i] = `${key}=${value}`;
+    else {
+      index.at.set(key, env.length);
+      env.push(`${key}=${value}`);
+    }
+  }
+  index.length = env.length;
+}
 
 /** `80` → `80/tcp`, `8000-8002/udp` → three ports, as Docker records them. */
 export function expandPorts(spec: string, file: string, line: number): string[] {

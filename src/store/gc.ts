@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { isKilnError } from '../errors/index.js';
 import { isDigest, type Digest } from '../image/digest.js';
 import { tryFlock } from './flock.js';
+import { removeIdlePartials } from './partial-blob.js';
 import type { Store } from './store.js';
 import { liveWith, surveyStore, totalBytes, type CacheMountUsage, type Reach, type RecordUsage, type StoreSurvey } from './usage.js';
 
@@ -44,7 +45,9 @@ export interface PruneResult {
   removedSnapshots: string[];
   removedCacheMounts: string[];
   removedLogs: string[];
-  /** Everything deleted: blobs, snapshots, cache mounts, logs and record files. */
+  /** Partial downloads (tmp/partial/<hex>) no running pull holds. */
+  removedPartials: string[];
+  /** Everything deleted: blobs, snapshots, cache mounts, logs, partial downloads and record files. */
   freedBytes: number;
   /** blobs + snapshots + cache mounts afterwards (with `dryRun`: what it would be). */
   finalBytes: number;
@@ -203,6 +206,7 @@ async function pruneLocked(store: Store, opts: PruneOptions): Promise<PruneResul
     removedSnapshots: [],
     removedCacheMounts: [],
     removedLogs: [],
+    removedPartials: [],
     freedBytes: 0,
     finalBytes: plan.finalBytes,
   };
@@ -228,6 +232,12 @@ async function pruneLocked(store: Store, opts: PruneOptions): Promise<PruneResul
     if (!dry) await rm(l.path, { force: true });
     result.removedLogs.push(l.name);
     result.freedBytes += l.bytes;
+  }
+
+  // an interrupted pull's bytes; a download in progress holds its file's flock and stays
+  for (const p of await removeIdlePartials(store.layout.partial, { dryRun: dry })) {
+    result.removedPartials.push(p.name);
+    result.freedBytes += p.bytes;
   }
 
   for (const [d, size] of s.blobs) {

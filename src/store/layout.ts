@@ -24,6 +24,8 @@ export interface StoreLayout {
   diffids: string;
   /** blob → registries/repositories it is known to exist in (for cross-repo mounts). */
   origins: string;
+  /** RUN --mount=type=cache directories, by id. */
+  cacheMounts: string;
 }
 
 export function storeLayout(root: string): StoreLayout {
@@ -40,6 +42,7 @@ export function storeLayout(root: string): StoreLayout {
     locks: join(r, 'locks'),
     diffids: join(r, 'meta', 'diffids'),
     origins: join(r, 'meta', 'origins'),
+    cacheMounts: join(r, 'cache-mounts'),
   };
 }
 
@@ -49,4 +52,13 @@ export function defaultRoot(env: NodeJS.ProcessEnv = process.env, uid: number = 
   if (uid === 0) return '/var/lib/kiln';
   const xdg = env['XDG_DATA_HOME'];
   return join(xdg && xdg.startsWith('/') ? xdg : join(env['HOME'] ?? homedir(), '.local', 'share'), 'kiln');
+}
+
+/**
+ * Names of per-RUN scratch directories in tmp/ (`r<pid36>.<start36>.<seq>`,
+ * see sandbox/scratch.ts). They may hold a mounted overlay and back a running
+ * container, so only the sandbox's sweep removes them, after unmounting.
+ */
+export function isScratchName(name: string): boolean {
+  return /^r[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]+$/.test(name);
 }

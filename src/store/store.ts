@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { KilnError } from '../errors/index.js';
@@ -15,7 +15,8 @@ import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../imag
 import type { WrittenLayer } from '../layer/types.js';
 import { createFileAtomic, fsyncDir, tempName, writeFileAtomic } from './atomic-file.js';
 import { withFileLock } from './flock.js';
-import { defaultRoot, storeLayout, type StoreLayout } from './layout.js';
+import { PartialBlob, removeIdlePartials } from './partial-blob.js';
+import { defaultRoot, isScratchName, storeLayout, type StoreLayout } from './layout.js';
 import { adoptSnapshot, ensureSnapshot, snapshotDirName } from './snapshots.js';
 import { acquireStoreLock, releaseStoreLock, withExclusiveStore } from './store-lock.js';
 import type { BlobStore, BlobWriteExpectation, RefStore } from './types.js';
@@ -76,6 +77,29 @@ function layerRefOf(l: LayerInput): LayerRef {
 }
 
 /**
+ * The store root, the snapshots and the RUN scratch dirs are private to the
+ * store's owner. Snapshots are image file systems unpacked as they are:
+ * setuid-root binaries and device nodes a hostile image chose the modes of. A
+ * path to them that another local user can traverse is a local root (the
+ * class of Docker's CVE-2021-41091), so the root is 0700, not 0711: unlike
+ * Docker with user-namespace remapping, no process of another uid ever needs
+ * to traverse it (runc resolves the rootfs as root and pivots into it). The
+ * snapshot and scratch parents are 0700 as well, so a root loosened by hand
+ * to share the OCI layout still exposes no unpacked file system.
+ */
+const PRIVATE_DIR_MODE = 0o700;
+
+/** Creates the private directories, and takes back what an older kiln (or a chmod) left open. */
+async function makePrivate(l: StoreLayout): Promise<void> {
+  for (const d of [l.snapshots, l.tmp]) await mkdir(d, { recursive: true, mode: PRIVATE_DIR_MODE });
+  // cache-mounts/ is made (0700) by the first cache mount
+  for (const d of [l.root, l.snapshots, l.tmp, l.cacheMounts]) {
+    const st = await stat(d).catch(() => undefined);
+    if (st && (st.mode & 0o777) !== PRIVATE_DIR_MODE) await chmod(d, PRIVATE_DIR_MODE);
+  }
+}
+
+/**
  * kiln's local store: a content-addressed blob store laid out as an OCI image
  * layout, with names in index.json, extracted layer snapshots and metadata.
  * Several processes may share one root: blobs are published by rename,
@@ -101,6 +125,8 @@ export class Store implements BlobStore, RefStore {
     const failed = (e: unknown): KilnError =>
       e instanceof KilnError ? e : new KilnError('STORE', `cannot open store ${l.root}: ${(e as Error).message}`, { cause: e });
     try {
+      await mkdir(l.root, { recursive: true, mode: PRIVATE_DIR_MODE });
+      await makePrivate(l);
       for (const d of [l.blobs, l.tmp, l.partial, l.snapshots, l.cache, l.locks, l.diffids, l.origins]) await mkdir(d, { recursive: true });
     } catch (e) {
       throw failed(e);
@@ -133,15 +159,12 @@ export class Store implements BlobStore, RefStore {
   private async sweepTmp(): Promise<void> {
     const now = Date.now();
     for (const name of await readdir(this.layout.tmp)) {
-      if (name === 'partial') continue;
-      // a directory still holding a mount (a RUN of a killed build) stays until its mounts are swept
+      // a RUN's scratch dir may still hold a mounted overlay under a running container: deleting
+      // through it would empty that container's file system; the sandbox's sweep unmounts first
+      if (name === 'partial' || isScratchName(name)) continue;
       await rm(join(this.layout.tmp, name), { recursive: true, force: true }).catch(() => undefined);
     }
-    for (const name of await readdir(this.layout.partial)) {
-      const p = join(this.layout.partial, name);
-      const st = await stat(p).catch(() => undefined);
-      if (st && now - st.mtimeMs > PARTIAL_MAX_AGE_MS) await rm(p, { force: true });
-    }
+    await removeIdlePartials(this.layout.partial, { olderThanMs: PARTIAL_MAX_AGE_MS, now });
   }
 
   // ---------------------------------------------------------------- blobs
@@ -272,58 +295,13 @@ export class Store implements BlobStore, RefStore {
   }
 
   /**
-   * The bytes already downloaded for `digest` (resumable pulls). Append to
-   * `path`, then call `commitPartialBlob`. Kept under tmp/partial/ so the
-   * start-up sweep leaves them (for a week).
+   * The resumable download of `expect.digest` (tmp/partial/<hex>), held
+   * exclusively until committed, discarded or released; waits while another
+   * process downloads the same blob. Undefined when the blob is already
+   * published. See PartialBlob.
    */
-  async partialBlob(digest: Digest): Promise<{ offset: number; path: string }> {
-    const path = join(this.layout.partial, digestHex(digest));
-    const fh = await open(path, 'a');
-    try {
-      const st = await fh.stat();
-      await utimes(path, new Date(), new Date());
-      return { offset: st.size, path };
-    } finally {
-      await fh.close();
-    }
-  }
-
-  /** Verifies a completed partial download and publishes it; a mismatch deletes it. */
-  async commitPartialBlob(digest: Digest, expectSize?: number, computed?: Digest): Promise<{ digest: Digest; size: number }> {
-    const path = join(this.layout.partial, digestHex(digest));
-    let got: Digest;
-    let size = 0;
-    if (computed !== undefined) {
-      // the downloader hashed every byte as it wrote them (resumed prefix included)
-      got = computed;
-      size = (await stat(path)).size;
-    } else {
-      const hash = createHash('sha256');
-      try {
-        for await (const chunk of createReadStream(path)) {
-          hash.update(chunk as Buffer);
-          size += (chunk as Buffer).length;
-        }
-      } catch (e) {
-        if (isNotFound(e)) throw new KilnError('NOT_FOUND', `no partial download for ${digest}`);
-        throw e;
-      }
-      got = digestOfHash(hash);
-    }
-    if (got !== digest || (expectSize !== undefined && size !== expectSize)) {
-      await rm(path, { force: true });
-      if (got !== digest) throw new KilnError('DIGEST_MISMATCH', `blob digest mismatch: expected ${digest}, got ${got}`);
-      throw new KilnError('SIZE_MISMATCH', `blob ${digest} size mismatch: expected ${expectSize} bytes, got ${size}`);
-    }
-    const fh = await open(path, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(path, this.blobPath(digest));
-    await fsyncDir(this.layout.blobs);
-    return { digest, size };
+  openPartialBlob(expect: { digest: Digest; size: number }, opts: { signal?: AbortSignal } = {}): Promise<PartialBlob | undefined> {
+    return PartialBlob.open({ partialDir: this.layout.partial, blobsDir: this.layout.blobs }, expect, opts);
   }
 
   // ---------------------------------------------------------------- refs (index.json)

@@ -25,10 +25,12 @@ export interface BlobStore {
   /** Absolute path of a published blob (for tools that need a file). */
   blobPath(digest: Digest): string;
   /**
-   * A resumable partial download: bytes already received for `digest` are kept
-   * in tmp/ under a stable name so an interrupted pull can continue with Range.
+   * A resumable download: bytes already received for `digest` are kept in
+   * tmp/partial/ under a stable name, locked while one process writes them,
+   * so an interrupted pull can continue with Range. Undefined when the blob
+   * is published (by another process) by the time the lock is taken.
    */
-  partialBlob?(digest: Digest): Promise<{ offset: number; path: string }>;
+  openPartialBlob?(expect: { digest: Digest; size: number }, opts?: { signal?: AbortSignal }): Promise<PartialDownload | undefined>;
 }
 
 /** Named references kept in index.json as org.opencontainers.image.ref.name annotations. */
@@ -37,4 +39,19 @@ export interface RefStore {
   setRef(ref: string, desc: Descriptor): Promise<void>;
   removeRef(ref: string): Promise<boolean>;
   listRefs(): Promise<Array<{ ref: string; descriptor: Descriptor }>>;
+}
+
+/** A locked partial download (see BlobStore.openPartialBlob). */
+export interface PartialDownload {
+  /** Bytes already in the file: resume from here. */
+  readonly offset: number;
+  append(chunk: Uint8Array): Promise<void>;
+  /** Empties the file to start over from byte 0. */
+  restart(): Promise<void>;
+  /** Verifies digest and size of exactly the bytes written and publishes them; throws (keeping the file) when they do not match. */
+  commit(): Promise<{ digest: Digest; size: number }>;
+  /** Deletes the file. */
+  discard(): Promise<void>;
+  /** Keeps the bytes for a later resume and lets go of the lock. */
+  release(): Promise<void>;
 }

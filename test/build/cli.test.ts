@@ -49,7 +49,7 @@ describe('kiln build (CLI)', () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n').at(-1)).toBe('kiln: Dockerfile:2: unknown instruction "RUNN" (did you mean RUN?)');
     const u = await kiln(['build', '--network', 'bridge', ctx]);
-    expect(u.stderr).toContain('--network must be host or none');
+    expect(u.stderr).toContain('--network must be default, none or host');
     expect(u.code).toBe(2);
   });
 

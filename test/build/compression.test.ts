@@ -54,10 +54,10 @@ COPY app.txt /app.txt
 WORKDIR /srv/app
 `;
 
+/** The image manifest for this host (a pushed build is an index: the image plus its provenance attestation). */
 async function manifestOf(store: Store, ref: string): Promise<Manifest> {
-  const d = await store.resolveImage(ref);
-  if (!d) throw new Error(`${ref} not in store`);
-  return store.readJSON<Manifest>(d.digest);
+  const img = await store.getImage(ref);
+  return img.manifest;
 }
 
 /** Every layer blob of the image decompresses to the diffID its config lists. */

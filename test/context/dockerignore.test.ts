@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import { isKilnError } from '../../src/errors/index.js';
 
 interface Case { id: string; dockerignore: string[]; path: string; type?: 'file' | 'dir'; excluded: boolean }
-const table = JSON.parse(readFileSync(new URL('../../../shared/conformance/dockerignore/cases.json', import.meta.url), 'utf8')) as { cases: Case[] };
+const table = JSON.parse(readFileSync(new URL('../fixtures/dockerignore/cases.json', import.meta.url), 'utf8')) as { cases: Case[] };
 
 describe('.dockerignore conformance table', () => {
   it('has 77 cases', () => expect(table.cases.length).toBe(77));

@@ -3,7 +3,8 @@ import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { emptyConfig, withEnv, DEFAULT_PATH, withLayer, patchContainerConfig, withCreated } from '../../src/image/config.js';
 import { hostPlatform } from '../../src/image/platform.js';
-import type { Descriptor } from '../../src/image/types.js';
+import type { Descriptor, Platform } from '../../src/image/types.js';
+import { MediaType } from '../../src/image/media-types.js';
 import { comparePaths, writeLayer } from '../../src/layer/index.js';
 import type { LayerEntry } from '../../src/layer/types.js';
 import type { Store } from '../../src/store/store.js';
@@ -17,8 +18,15 @@ const CREATED = '2024-01-01T00:00:00Z';
 const PASSWD = 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\napp:x:1000:1000:app:/home/app:/bin/sh\n';
 const GROUP = 'root:x:0:\nnobody:x:65534:\napp:x:1000:\n';
 
-function applets(): string[] {
-  const out = execFileSync(BUSYBOX_BIN, ['--list'], { encoding: 'utf8' });
+/**
+ * Debian's busybox-static for arm64, unpacked by scripts/setup-test-emulation.sh
+ * (part of scripts/install-debian-packages.sh) from `apt-get download busybox-static:arm64`.
+ */
+export const BUSYBOX_ARM64_BIN = `${process.env['KILN_TEST_FOREIGN_DIR'] ?? '/var/lib/kiln-test'}/arm64/busybox`;
+
+// the applet list comes from the binary itself (an arm64 one runs through the qemu-aarch64 handler the setup enables)
+function applets(bin = BUSYBOX_BIN): string[] {
+  const out = execFileSync(bin, ['--list'], { encoding: 'utf8' });
   return out
     .split('\n')
     .map((s) => s.trim())
@@ -35,12 +43,12 @@ function text(path: string, content: string, mode = 0o644): LayerEntry {
 }
 
 /** The entries of the busybox layer, sorted as the layer writer wants them. */
-export function busyboxEntries(): LayerEntry[] {
-  const size = statSync(BUSYBOX_BIN).size;
+export function busyboxEntries(bin = BUSYBOX_BIN): LayerEntry[] {
+  const size = statSync(bin).size;
   const entries: LayerEntry[] = [
     dir('bin'),
-    { path: 'bin/busybox', type: 'file', mode: 0o755, uid: 0, gid: 0, mtime: MTIME, size, open: () => createReadStream(BUSYBOX_BIN) },
-    ...applets().map((a): LayerEntry => ({ path: `bin/${a}`, type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: MTIME, linkname: 'busybox' })),
+    { path: 'bin/busybox', type: 'file', mode: 0o755, uid: 0, gid: 0, mtime: MTIME, size, open: () => createReadStream(bin) },
+    ...applets(bin).map((a): LayerEntry => ({ path: `bin/${a}`, type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: MTIME, linkname: 'busybox' })),
     dir('etc'),
     text('etc/passwd', PASSWD),
     text('etc/group', GROUP),
@@ -57,15 +65,33 @@ export function busyboxEntries(): LayerEntry[] {
  * plus applet symlinks, passwd/group with root, nobody and app (1000:1000),
  * /tmp, /root, /home/app; PATH and `Cmd ["sh"]`. Stored and tagged as `ref`.
  */
-export async function makeBusyboxImage(store: Store, ref = 'localhost/busybox:latest'): Promise<Descriptor> {
-  const layer = await writeLayer(busyboxEntries(), store, { compression: 'gzip' });
-  let config = emptyConfig(hostPlatform());
+export async function makeBusyboxImage(store: Store, ref: string | null = 'localhost/busybox:latest', opts: { platform?: Platform; bin?: string } = {}): Promise<Descriptor> {
+  const layer = await writeLayer(busyboxEntries(opts.bin), store, { compression: 'gzip' });
+  let config = emptyConfig(opts.platform ?? hostPlatform());
   config = withEnv(config, { PATH: DEFAULT_PATH });
   config = patchContainerConfig(config, { Cmd: ['sh'] });
   config = withCreated(config, CREATED);
   config = withLayer(config, layer.diffID, { created: CREATED, created_by: 'kiln test fixture: busybox-static' });
-  const image = await store.putImage({ config, layers: [layer] }, { ref });
+  const image = await store.putImage({ config, layers: [layer] }, ref !== null ? { ref } : {});
   return image.descriptor;
+}
+
+/**
+ * The same busybox image for linux/amd64 (the host's busybox-static) and
+ * linux/arm64 (Debian's arm64 busybox-static), as one OCI index tagged `ref`:
+ * the multi-platform base the multi-platform tests build on.
+ */
+export async function makeBusyboxIndex(store: Store, ref = 'localhost/busybox-multi:latest'): Promise<Descriptor> {
+  const amd64: Platform = { os: 'linux', architecture: 'amd64' };
+  const arm64: Platform = { os: 'linux', architecture: 'arm64' };
+  const manifests = [
+    { ...(await makeBusyboxImage(store, null, { platform: amd64 })), platform: amd64 },
+    { ...(await makeBusyboxImage(store, null, { platform: arm64, bin: BUSYBOX_ARM64_BIN })), platform: arm64 },
+  ];
+  const index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests };
+  const desc = await store.putJSON(index, MediaType.OCI_INDEX);
+  await store.setRef(ref, desc);
+  return desc;
 }
 
 /**

@@ -5,9 +5,10 @@ import { appendLayer, emptyConfig, getEnv, patchContainerConfig, withEnv, withHi
 import { indexToDocker, indexToOci, manifestToDocker, manifestToOci } from '../../src/image/convert.js';
 import { sha256 } from '../../src/image/digest.js';
 import { MediaType } from '../../src/image/media-types.js';
-import { formatPlatform, hostPlatform, parsePlatform, platformMatches, selectManifest } from '../../src/image/platform.js';
+import { formatPlatform, hostPlatform, parsePlatform, parsePlatformList, platformDirName, platformMatches, selectManifest } from '../../src/image/platform.js';
+import { predefinedArgs } from '../../src/plan/predefined.js';
 import type { Manifest } from '../../src/image/types.js';
-import { validateOci } from '../../src/image/schema.js';
+import { validateOci } from '../helpers/oci-schema.js';
 import { expectValidOci } from '../helpers/oci-validate.js';
 
 describe('platform', () => {
@@ -17,7 +18,7 @@ describe('platform', () => {
     expect(parsePlatform('linux/arm')).toEqual({ os: 'linux', architecture: 'arm', variant: 'v7' });
     expect(parsePlatform('linux/aarch64')).toEqual({ os: 'linux', architecture: 'arm64' });
     expect(formatPlatform({ os: 'linux', architecture: 'arm', variant: 'v6' })).toBe('linux/arm/v6');
-    for (const bad of ['linux', 'linux/', 'a/b/c/d', 'linux/amd 64']) {
+    for (const bad of ['', 'linux/', 'a/b/c/d', 'linux/amd 64']) {
       let err: unknown;
       try {
         parsePlatform(bad);
@@ -26,6 +27,38 @@ describe('platform', () => {
       }
       expect(isKilnError(err) && err.code).toBe('USAGE');
     }
+  });
+
+  it('normalises as containerd does', () => {
+    const f = (s: string) => formatPlatform(parsePlatform(s));
+    expect(f('arm64')).toBe('linux/arm64');
+    expect(f('aarch64')).toBe('linux/arm64');
+    expect(f('arm64/v8')).toBe('linux/arm64');
+    expect(f('linux/arm64/v8')).toBe('linux/arm64');
+    expect(f('linux/arm64/v9')).toBe('linux/arm64/v9');
+    expect(f('arm')).toBe('linux/arm/v7');
+    expect(f('linux/arm/7')).toBe('linux/arm/v7');
+    expect(f('arm/v6')).toBe('linux/arm/v6');
+    expect(f('linux/armhf')).toBe('linux/arm/v7');
+    expect(f('linux/armel')).toBe('linux/arm/v6');
+    expect(f('x86_64')).toBe('linux/amd64');
+    expect(f('linux/amd64/v1')).toBe('linux/amd64');
+    expect(f('linux/amd64/v3')).toBe('linux/amd64/v3');
+    expect(f('i686')).toBe('linux/386');
+    expect(f('linux')).toBe(formatPlatform(hostPlatform()));
+    expect(f('LINUX/S390X')).toBe('linux/s390x');
+    expect(formatPlatform({ os: 'linux', architecture: 'arm64', variant: 'v8' })).toBe('linux/arm64');
+    expect(parsePlatformList('linux/amd64, arm64,linux/arm64/v8').map(formatPlatform)).toEqual(['linux/amd64', 'linux/arm64']);
+    expect(platformDirName(parsePlatform('linux/arm/v7'))).toBe('linux_arm_v7');
+  });
+
+  it('sets the predefined platform args from the normalised platform', () => {
+    const args = (t: string) => Object.fromEntries(predefinedArgs(parsePlatform(t), parsePlatform('linux/amd64'), {}).map((a) => [a.name, a.value]));
+    expect(args('linux/arm64/v8')).toMatchObject({ TARGETPLATFORM: 'linux/arm64', TARGETOS: 'linux', TARGETARCH: 'arm64', TARGETVARIANT: '', BUILDPLATFORM: 'linux/amd64', BUILDARCH: 'amd64', BUILDVARIANT: '' });
+    expect(args('arm')).toMatchObject({ TARGETPLATFORM: 'linux/arm/v7', TARGETARCH: 'arm', TARGETVARIANT: 'v7' });
+    // an unnormalised platform given directly is normalised too: one spelling everywhere
+    const raw = Object.fromEntries(predefinedArgs({ os: 'linux', architecture: 'aarch64', variant: 'v8' }, { os: 'linux', architecture: 'x86_64' }, {}).map((a) => [a.name, a.value]));
+    expect(raw).toMatchObject({ TARGETPLATFORM: 'linux/arm64', TARGETARCH: 'arm64', TARGETVARIANT: '', BUILDPLATFORM: 'linux/amd64', BUILDARCH: 'amd64' });
   });
 
   it('detects the host platform', () => {

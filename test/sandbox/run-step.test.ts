@@ -132,7 +132,7 @@ describe('RUN step', () => {
     const seed = join(env.base, 'seed');
     mkdirSync(seed, { recursive: true });
     writeFileSync(join(seed, 'warm.txt'), 'warm\n');
-    const r = await run('cat /c/warm.txt; echo more > /c/new', { mounts: [{ type: 'cache', target: '/c', id: 'seeded', seedFrom: seed }] });
+    const r = await run('cat /c/warm.txt; echo more > /c/new', { mounts: [{ type: 'cache', target: '/c', id: 'seeded', seed: { root: seed, path: '', chroot: true, label: 'seed' }, seedKey: 'seed' }] });
     expect(r.out).toEqual(['warm']);
     expect(existsSync(join(seed, 'new'))).toBe(false);
   });
@@ -140,7 +140,7 @@ describe('RUN step', () => {
   test('a single-file bind mount with rw gets a private copy', async () => {
     const file = join(env.base, 'one.conf');
     writeFileSync(file, 'a=1\n');
-    const r = await run('echo b=2 >> /etc/one.conf; cat /etc/one.conf', { mounts: [{ type: 'bind', source: file, target: '/etc/one.conf', readwrite: true }] });
+    const r = await run('echo b=2 >> /etc/one.conf; cat /etc/one.conf', { mounts: [{ type: 'bind', source: { root: env.base, path: 'one.conf', chroot: false, label: 'test tree' }, target: '/etc/one.conf', readwrite: true }] });
     expect(r.out).toEqual(['a=1', 'b=2']);
     expect(readFileSync(file, 'utf8')).toBe('a=1\n');
     expect(r.hasLayer).toBe(false);
@@ -156,10 +156,10 @@ describe('RUN step', () => {
     const src = join(env.base, 'ctx');
     mkdirSync(src, { recursive: true });
     writeFileSync(join(src, 'a.txt'), 'from context\n');
-    const ro = await run('cat /ctx/a.txt; echo y > /ctx/b.txt; echo "rc=$?"', { mounts: [{ type: 'bind', source: src, target: '/ctx' }] });
+    const ro = await run('cat /ctx/a.txt; echo y > /ctx/b.txt; echo "rc=$?"', { mounts: [{ type: 'bind', source: { root: src, path: '', chroot: false, label: 'context' }, target: '/ctx' }] });
     expect(ro.out[0]).toBe('from context');
     expect(ro.out.at(-1)).toMatch(/rc=[1-9]/);
-    const rw = await run('echo y > /ctx/a.txt; cat /ctx/a.txt', { mounts: [{ type: 'bind', source: src, target: '/ctx', readwrite: true }] });
+    const rw = await run('echo y > /ctx/a.txt; cat /ctx/a.txt', { mounts: [{ type: 'bind', source: { root: src, path: '', chroot: false, label: 'context' }, target: '/ctx', readwrite: true }] });
     expect(rw.out).toEqual(['y']);
     expect(readFileSync(join(src, 'a.txt'), 'utf8')).toBe('from context\n');
     expect(rw.hasLayer).toBe(false);

@@ -6,9 +6,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildContext } from '../../src/context/build-context.js';
+import { LayeredFs } from '../../src/context/layered-fs.js';
 import { planCopy, type CopyParams } from '../../src/steps/copy.js';
 import { isGitUrl, parseGitUrl } from '../../src/steps/copy-git.js';
 import { collect, failure, makeTree, tempDir } from './copy-helpers.js';
+import { startGitDaemon, type GitDaemon } from '../helpers/git-daemon.js';
 
 async function add(p: Partial<CopyParams> & Pick<CopyParams, 'from' | 'sources' | 'dest'>) {
   const r = await planCopy({ kind: 'ADD', workdir: '/', now: 1000, ...p });
@@ -66,7 +68,9 @@ describe('ADD local archives', () => {
     for (const name of ['gnu.tar', 'pax.tar.xz']) {
       const { seen } = await add({ from: ctx, sources: [name], dest: '/o' });
       expect(seen[`o/${long}`]!.content).toBe('L');
-      expect(seen['o/hard.txt']).toMatchObject({ type: 'file', content: 'A' });
+      // hard links stay hard links, as BuildKit's untar makes them (a.txt sorts first: it holds the data)
+      expect(seen['o/a.txt']).toMatchObject({ type: 'file', content: 'A' });
+      expect(seen['o/hard.txt']).toMatchObject({ type: 'hardlink', linkname: 'o/a.txt' });
       if (name === 'pax.tar.xz') expect(seen['o/a.txt']).toMatchObject({ uid: 3000000000, gid: 5 });
     }
   });
@@ -194,7 +198,14 @@ describe('ADD git repositories', () => {
   git('add', '.');
   git('commit', '-q', '-m', 'two');
   git('checkout', '-q', 'main');
-  const url = `file://${repo}/.git`;
+  // file:// git sources are refused: clones go through a loopback git daemon
+  let url = '';
+  let daemon: GitDaemon | undefined;
+  beforeAll(async () => {
+    daemon = await startGitDaemon({ r: repo });
+    url = daemon.url('r');
+  });
+  afterAll(() => daemon?.stop());
   const from = BuildContext.open(makeTree(tempDir(), { 'x': 'x' }));
 
   it('recognises git URLs and fragments', () => {
@@ -230,37 +241,53 @@ describe('ADD git repositories', () => {
   });
 
   it('clones over git:// from a loopback git daemon', async () => {
-    const { spawn } = await import('node:child_process');
-    const { createConnection } = await import('node:net');
-    const bare = tempDir('kiln-gitd-');
-    execFileSync('git', ['clone', '-q', '--bare', repo, join(bare, 'r.git')]);
-    let daemon: ReturnType<typeof spawn> | undefined;
-    let port = 0;
-    for (let attempt = 0; attempt < 10 && !daemon; attempt++) {
-      port = 20000 + Math.floor(Math.random() * 30000);
-      const d = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${bare}`, '--listen=127.0.0.1', `--port=${port}`, bare], { stdio: 'ignore' });
-      // ready when the port accepts connections, or failed when the process exits
-      const up = await new Promise<boolean>((resolve) => {
-        d.once('exit', () => resolve(false));
-        const poll = (): void => {
-          const s = createConnection({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
-          s.once('error', () => { s.destroy(); if (d.exitCode === null) setImmediate(poll); });
-        };
-        poll();
-      });
-      if (up) daemon = d;
-    }
-    expect(daemon).toBeDefined();
-    try {
-      const { seen } = await add({ from, sources: [`git://127.0.0.1:${port}/r.git#feature:app`], dest: '/g/' });
-      expect(Object.keys(seen)).toEqual(['g', 'g/lib', 'g/lib/x.js', 'g/main.js']);
-    } finally {
-      daemon!.kill();
-    }
+    const { seen } = await add({ from, sources: [`${url}#feature:app`], dest: '/g/' });
+    expect(Object.keys(seen)).toEqual(['g', 'g/lib', 'g/lib/x.js', 'g/main.js']);
   });
 
   it('names an unknown ref', async () => {
     const f = await failure(add({ from, sources: [`${url}#nope`], dest: '/s' }));
     expect(f.message).toContain('"nope"');
+  });
+});
+
+describe('ADD archive placement in the image (BuildKit: go-archive untar chrooted to the destination)', () => {
+  function image(): LayeredFs {
+    const root = makeTree(tempDir(), { 'run/': { dir: true }, 'real/': { dir: true }, 'var/run': { link: '/run' }, 'sub/abs': { link: '/etc' }, 'sub/up': { link: '../../..' } });
+    return new LayeredFs([root], 'image');
+  }
+  function tarOf(files: Record<string, string>, names: string[], opts: string[] = []): BuildContext {
+    const d = tempDir();
+    makeTree(join(d, 'src'), files);
+    execFileSync('tar', ['-cf', join(d, 'a.tar'), ...opts, '-C', join(d, 'src'), ...names]);
+    return BuildContext.open(d);
+  }
+
+  it('a file entry goes through an existing symlink; a directory entry replaces it', async () => {
+    const destFs = image();
+    const only = tarOf({ 'var/run/x': 'x' }, ['var/run/x'], ['--no-recursion']);
+    const a = (await add({ from: only, sources: ['a.tar'], dest: '/', destFs })).seen;
+    expect(Object.keys(a)).toEqual(['run', 'run/x']);
+    const withDirs = tarOf({ 'var/run/x': 'x' }, ['var']);
+    const b = (await add({ from: withDirs, sources: ['a.tar'], dest: '/', destFs })).seen;
+    expect(b['var/run']).toMatchObject({ type: 'directory' });
+    expect(b['var/run/x']).toMatchObject({ content: 'x' });
+  });
+
+  it('absolute links and .. resolve from the destination, never above it', async () => {
+    const destFs = image();
+    const ctx = tarOf({ 'abs/y': 'y', 'up/z': 'z' }, ['abs/y', 'up/z'], ['--no-recursion']);
+    const { seen } = await add({ from: ctx, sources: ['a.tar'], dest: '/sub/', destFs });
+    expect(seen['sub/etc/y']).toMatchObject({ content: 'y' });
+    expect(seen['sub/z']).toMatchObject({ content: 'z' });
+    expect(Object.keys(seen).some((k) => !k.startsWith('sub'))).toBe(false);
+  });
+
+  it('--chmod leaves unpacked entries and the directories made for them alone', async () => {
+    const ctx = tarOf({ 'd/f': 'f' }, ['d']);
+    const { seen } = await add({ from: ctx, sources: ['a.tar'], dest: '/new/dir/', chmod: '700' });
+    expect(seen['new']).toMatchObject({ mode: '755' });
+    expect(seen['new/dir']).toMatchObject({ mode: '755' });
+    expect(seen['new/dir/d/f']!.mode).not.toBe('700');
   });
 });

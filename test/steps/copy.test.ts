@@ -221,12 +221,13 @@ describe('.dockerignore, --exclude and --parents', () => {
 });
 
 describe('destination file system', () => {
-  it('keeps existing parents metadata (never resets /tmp) and creates missing ones 0755 root', async () => {
+  it('keeps existing parents metadata (never resets /tmp) and creates missing ones 0755, owned per --chown', async () => {
     const { fs } = baseImage();
     const from = ctx({ 'a.txt': 'A' });
     const { seen } = await copy({ from, sources: ['a.txt'], dest: '/tmp/x/y/', destFs: fs, chown: '1000:1000' });
     expect(seen['tmp']).toMatchObject({ mode: '1777', uid: 0, gid: 0 });
-    expect(seen['tmp/x']).toMatchObject({ mode: '755', uid: 0, gid: 0 });
+    // BuildKit's MkdirAll gives the directories it creates the --chown owner
+    expect(seen['tmp/x']).toMatchObject({ mode: '755', uid: 1000, gid: 1000 });
     expect(seen['tmp/x/y']).toMatchObject({ mode: '755', uid: 1000, gid: 1000 });
     expect(seen['tmp/x/y/a.txt']).toMatchObject({ uid: 1000, gid: 1000 });
     const srv = (await copy({ from, sources: ['a.txt'], dest: '/srv/www/', destFs: fs })).seen;

@@ -137,23 +137,46 @@ describe('blobs', () => {
   it('resumes partial downloads and publishes them only when complete and correct', async () => {
     const data = Buffer.from('0123456789'.repeat(100));
     const d = sha256(data);
-    const p1 = await t.store.partialBlob(d);
+    const p1 = (await t.store.openPartialBlob({ digest: d, size: data.length }))!;
     expect(p1.offset).toBe(0);
-    await writeFile(p1.path, data.subarray(0, 400));
+    await p1.append(data.subarray(0, 400));
     // an interrupted process; a later one (after a sweep) continues where it stopped
+    await p1.release();
     await t.store.close();
     t.store = await Store.open(t.root);
-    const p2 = await t.store.partialBlob(d);
+    const p2 = (await t.store.openPartialBlob({ digest: d, size: data.length }))!;
     expect(p2.offset).toBe(400);
-    await writeFile(p2.path, data.subarray(400), { flag: 'a' });
-    expect(await t.store.commitPartialBlob(d, data.length)).toEqual({ digest: d, size: data.length });
+    await p2.append(data.subarray(400));
+    expect(await p2.commit()).toEqual({ digest: d, size: data.length });
     expect(await t.store.readBlob(d)).toEqual(data);
-    // a wrong partial is deleted
+    // published: nothing left to download
+    expect(await t.store.openPartialBlob({ digest: d, size: data.length })).toBeUndefined();
+    // a wrong partial is refused, and deleted on discard
     const bad = sha256('zzz');
-    const p3 = await t.store.partialBlob(bad);
-    await writeFile(p3.path, 'not zzz');
-    expect(await codeOf(t.store.commitPartialBlob(bad))).toBe('DIGEST_MISMATCH');
+    const p3 = (await t.store.openPartialBlob({ digest: bad, size: 7 }))!;
+    await p3.append(Buffer.from('not zzz'));
+    expect(await codeOf(p3.commit())).toBe('DIGEST_MISMATCH');
+    await p3.discard();
     expect(await t.store.hasBlob(bad)).toBe(false);
+    expect(await readdir(join(t.root, 'tmp', 'partial'))).toEqual([]);
+  });
+
+  it('lets one writer at a time hold a partial download; a waiter finds the blob published', async () => {
+    const data = Buffer.alloc(3000, 7);
+    const d = sha256(data);
+    const first = (await t.store.openPartialBlob({ digest: d, size: data.length }))!;
+    await first.append(data.subarray(0, 1000));
+    let secondDone = false;
+    const second = t.store.openPartialBlob({ digest: d, size: data.length }).then((p) => {
+      secondDone = true;
+      return p;
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(secondDone).toBe(false);
+    await first.append(data.subarray(1000));
+    await first.commit();
+    expect(await second).toBeUndefined();
+    expect(await t.store.readBlob(d)).toEqual(data);
     expect(await readdir(join(t.root, 'tmp', 'partial'))).toEqual([]);
   });
 

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { collect } from '../collect.js';
 import { globalOptions } from '../global-options.js';
 import { KilnError } from '../../errors/index.js';
+import { parseNetworkMode } from '../../sandbox/network-mode.js';
 import type { ProgressMode } from '../progress/render.js';
 import type { BuildEvent } from '../../solver/events.js';
 
@@ -42,6 +43,11 @@ interface BuildFlags {
   cacheTo: string[];
   check?: boolean;
   gcKeepStorage?: string;
+  sbom?: string | boolean;
+  provenance?: string | boolean;
+  attest: string[];
+  annotation: string[];
+  signKey?: string;
 }
 
 export function register(program: Command): void {
@@ -57,10 +63,10 @@ export function register(program: Command): void {
     .option('--no-cache-filter <stage>', 'do not use the cache for this stage (repeatable)', collect, [])
     .option('--pull', 'always resolve base images from the registry')
     .option('--label <k=v>', 'set an image label (repeatable)', collect, [])
-    .option('--platform <os/arch>', 'target platform (the host platform only)')
+    .option('--platform <list>', 'target platform(s), comma-separated (e.g. linux/amd64,linux/arm64): several make one OCI index; foreign ones RUN under QEMU emulation')
     .option('--secret <id=ID,src=PATH|env=VAR>', 'expose a secret to RUN --mount=type=secret (repeatable)', collect, [])
     .option('--ssh <default|ID=PATH>', 'forward an SSH agent socket to RUN --mount=type=ssh (repeatable)', collect, [])
-    .option('--network <mode>', 'network for RUN steps: host or none', 'host')
+    .option('--network <mode>', 'network for RUN steps: default (own namespace, user-mode networking), none or host', 'default')
     .option('-o, --output <spec>', 'type=image|oci|docker|local|tar|registry,dest=… (repeatable)', collect, [])
     .option('--push', 'push the tagged image after the build')
     .option('--iidfile <file>', 'write the image ID to this file')
@@ -71,7 +77,7 @@ export function register(program: Command): void {
     .option('--compression <alg>', 'layer compression: gzip, zstd or uncompressed')
     .option('--compression-level <n>', 'compression level')
     .option('--explain-cache', 'tell, for each cache miss, which input changed')
-    .option('--allow <entitlement>', 'allow an entitlement, e.g. security.insecure (repeatable)', collect, [])
+    .option('--allow <entitlement>', 'allow an entitlement: security.insecure, network.host (repeatable)', collect, [])
     .option('--memory <size>', 'memory limit for each RUN (e.g. 2g)')
     .option('--cpu-quota <us>', 'CPU CFS quota for each RUN')
     .option('--cpu-period <us>', 'CPU CFS period for each RUN')
@@ -84,6 +90,11 @@ export function register(program: Command): void {
     .option('--check', 'run the build checks only (like `kiln check`); nothing is built')
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=R | type=local,src=DIR (repeatable)', collect, [])
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=R | type=local,dest=DIR | type=inline [,mode=min|max][,cache-mounts=true] (repeatable)', collect, [])
+    .option('--sbom [value]', 'attach an SPDX SBOM attestation (true, false)')
+    .option('--provenance [value]', 'attach SLSA provenance: true, false, mode=min|max[,version=v0.2|v1] (default: mode=min when pushing)')
+    .option('--attest <spec>', 'attestation: type=sbom | type=provenance[,mode=min|max] | type=…,disabled=true (repeatable)', collect, [])
+    .option('--annotation <[type:]k=v>', 'OCI annotation; type is manifest (default), index, manifest-descriptor or index-descriptor, optionally [os/arch] (repeatable)', collect, [])
+    .option('--sign-key <file>', 'sign what --push pushes with this cosign-format key (password from COSIGN_PASSWORD)')
     .action(async (contextDir: string, flags: BuildFlags, cmd: Command) => {
       if (flags.check) {
         const { checkCommand } = await import('./check.js');
@@ -99,8 +110,15 @@ export function register(program: Command): void {
       const { parseCacheFrom, parseCacheTo } = await import('../../cache/transfer.js');
       const { keepStorageSetting } = await import('../../store/size.js');
       const gcSetting = (v: number | undefined) => (v === undefined ? {} : { gcKeepStorage: v });
+      const { parseAnnotation, parseAttestShorthand, parseAttestSpec } = await import('../../build/attestations.js');
+      let attestations: import('../../build/attestations.js').AttestationOptions | undefined;
+      for (const a of flags.attest) attestations = parseAttestSpec(a, attestations ?? {});
+      if (flags.sbom !== undefined) attestations = parseAttestShorthand('sbom', flags.sbom, attestations ?? {});
+      if (flags.provenance !== undefined) attestations = parseAttestShorthand('provenance', flags.provenance, attestations ?? {});
+      const annotations = flags.annotation.map(parseAnnotation);
+      if (flags.signKey && !flags.push && !flags.output.some((o) => /type=registry|push=true/.test(o))) throw new KilnError('USAGE', '--sign-key signs what is pushed: add --push');
 
-      if (flags.network !== 'host' && flags.network !== 'none') throw new KilnError('USAGE', `--network must be host or none, not "${flags.network}"`);
+      const network = parseNetworkMode(flags.network);
       const mode: ProgressMode = flags.quiet ? 'quiet' : (flags.progress as ProgressMode);
       if (!['auto', 'tty', 'plain', 'json', 'quiet'].includes(mode)) throw new KilnError('USAGE', `--progress must be auto, tty, plain, json or quiet`);
       // a bad --report name should fail now, not after the build
@@ -153,7 +171,7 @@ export function register(program: Command): void {
           ...(flags.platform ? { platform: flags.platform } : {}),
           secrets: flags.secret.map(parseSecretSpec),
           ssh: flags.ssh.map(parseSshSpec),
-          network: flags.network,
+          network,
           outputs: flags.output.map(parseOutputSpec),
           push: Boolean(flags.push),
           ...(flags.iidfile ? { iidfile: flags.iidfile } : {}),
@@ -177,6 +195,9 @@ export function register(program: Command): void {
           ...gcSetting(keepStorageSetting(flags.gcKeepStorage)),
           cacheFrom: flags.cacheFrom.map(parseCacheFrom),
           cacheTo: flags.cacheTo.map(parseCacheTo),
+          ...(attestations ? { attestations } : {}),
+          ...(annotations.length ? { annotations } : {}),
+          ...(flags.signKey ? { signKey: flags.signKey } : {}),
           onEvent: (e) => {
             if (flags.report) events.push(e);
             renderer.onEvent(e);
@@ -190,7 +211,7 @@ export function register(program: Command): void {
             flags.metadataFile,
             `${JSON.stringify(
               {
-                'containerimage.digest': result.manifestDigest,
+                'containerimage.digest': result.indexDigest ?? result.manifestDigest,
                 'containerimage.config.digest': result.imageId,
                 'containerimage.descriptor': result.descriptor,
                 'image.name': result.tags.join(','),
@@ -221,8 +242,15 @@ function parseUlimit(s: string): { name: string; soft: number; hard: number } {
 }
 
 async function readStdin(): Promise<string> {
+  const { MAX_DOCKERFILE_BYTES } = await import('../../frontend/syntax-tree.js');
   const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
+  let size = 0;
+  for await (const c of process.stdin) {
+    chunks.push(c as Buffer);
+    size += (c as Buffer).length;
+    // the parser names the line; reading stops one chunk past the limit
+    if (size > MAX_DOCKERFILE_BYTES) break;
+  }
   return Buffer.concat(chunks).toString('utf8');
 }
 

@@ -1,3 +1,5 @@
+import type { Store } from '../../store/store.js';
+import type { Descriptor, Index } from '../../image/types.js';
 import type { Command } from 'commander';
 
 /** 1536 → "1.5kB" (decimal units, like docker images). */
@@ -27,11 +29,23 @@ export interface ImageListing {
   tag: string;
   digest: string;
   mediaType: string;
+  /** One platform; for an index, its platforms joined with commas (attestation entries left out). */
   platform: string | null;
+  /** An index's platforms, in its order. */
+  platforms?: string[];
   created: string | null;
   /** Config plus layers as stored (compressed); null when the image cannot be read. */
   size: number | null;
   error?: string;
+}
+
+/** The platforms of an index (BuildKit's `unknown/unknown` attestation entries left out); undefined for a single manifest. */
+export async function indexPlatforms(store: Store, desc: Descriptor): Promise<string[] | undefined> {
+  const { isIndexMediaType } = await import('../../image/media-types.js');
+  const { formatPlatform } = await import('../../image/platform.js');
+  if (!isIndexMediaType(desc.mediaType)) return undefined;
+  const index = await store.readJSON<Index>(desc.digest);
+  return index.manifests.flatMap((m) => (m.platform && m.platform.os !== 'unknown' ? [formatPlatform(m.platform)] : []));
 }
 
 export function register(program: Command): void {
@@ -48,8 +62,13 @@ export function register(program: Command): void {
           const [repository, tag] = e.ref ? splitRef(e.ref) : ['<none>', '<none>'];
           const row: ImageListing = { ref: e.ref ?? null, repository, tag, digest: e.descriptor.digest, mediaType: e.descriptor.mediaType, platform: null, created: null, size: null };
           try {
+            const platforms = await indexPlatforms(store, e.descriptor);
+            if (platforms) {
+              row.platforms = platforms;
+              row.platform = platforms.join(',');
+            }
             const img = await store.imageFromDescriptor(e.descriptor);
-            row.platform = formatPlatform({ os: img.config.os, architecture: img.config.architecture, ...(img.config.variant ? { variant: img.config.variant } : {}) });
+            row.platform ??= formatPlatform({ os: img.config.os, architecture: img.config.architecture, ...(img.config.variant ? { variant: img.config.variant } : {}) });
             row.created = img.config.created ?? null;
             row.size = img.configDescriptor.size + img.layers.reduce((s, l) => s + l.size, 0);
           } catch (err) {

@@ -18,6 +18,9 @@ import { register as load } from './load.js';
 import { register as prune } from './prune.js';
 import { register as fsck } from './fsck.js';
 import { register as df } from './df.js';
+import { register as setup } from './setup.js';
+import { register as sbom } from './sbom.js';
+import { register as sign } from './sign.js';
 
 /** Each command module exports `register(program)`; add new ones here. */
-export const COMMANDS: Array<(program: Command) => void> = [build, outline, targets, check, run, pull, push, copy, login, logout, images, inspect, tag, rmi, save, load, prune, fsck, df];
+export const COMMANDS: Array<(program: Command) => void> = [build, outline, targets, check, run, pull, push, copy, login, logout, images, inspect, tag, rmi, save, load, prune, fsck, df, sbom, sign, setup];

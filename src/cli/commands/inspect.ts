@@ -10,14 +10,15 @@ export function register(program: Command): void {
     .action(async (input: string, flags: { json?: boolean; platform?: string }, cmd: Command) => {
       const { withStore, findImage } = await import('../store-from-options.js');
       const { formatPlatform, parsePlatform } = await import('../../image/platform.js');
-      const { humanSize } = await import('./images.js');
+      const { humanSize, indexPlatforms } = await import('./images.js');
       const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
       await withStore(cmd, async (store) => {
         const found = await findImage(store, input);
         const img = await store.imageFromDescriptor(found.descriptor, platform ? { platform } : {});
+        const platforms = await indexPlatforms(store, found.descriptor);
         const layers = img.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffID: l.diffID }));
         if (flags.json) {
-          const out = { ref: found.ref ?? null, descriptor: img.descriptor, ...(found.descriptor.digest !== img.descriptor.digest ? { index: found.descriptor } : {}), manifest: img.manifest, config: img.config, layers };
+          const out = { ref: found.ref ?? null, descriptor: img.descriptor, ...(found.descriptor.digest !== img.descriptor.digest ? { index: found.descriptor } : {}), ...(platforms ? { platforms } : {}), manifest: img.manifest, config: img.config, layers };
           process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
           return;
         }
@@ -28,6 +29,7 @@ export function register(program: Command): void {
         kv('Name', found.ref ?? '<none>');
         kv('Digest', img.descriptor.digest);
         if (found.descriptor.digest !== img.descriptor.digest) kv('Index', found.descriptor.digest);
+        if (platforms) kv('Platforms', platforms.join(', '));
         kv('MediaType', img.descriptor.mediaType);
         kv('Platform', formatPlatform({ os: c.os, architecture: c.architecture, ...(c.variant ? { variant: c.variant } : {}) }));
         kv('Created', c.created);

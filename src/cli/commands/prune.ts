@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .option('--filter <key=value>', 'only build cache unused for longer than DURATION: until=DURATION (24h, 30m, 7d); repeatable', collect)
     .option('--dry-run', 'only print what would be deleted')
     .option('--wait <seconds>', 'wait this long for other kiln processes using the store (default: fail at once)', '0')
-    .option('--json', 'print JSON: {removedRecords, removedBlobs, removedSnapshots, removedCacheMounts, removedLogs, freedBytes, finalBytes, overLimit?}')
+    .option('--json', 'print JSON: {removedRecords, removedBlobs, removedSnapshots, removedCacheMounts, removedLogs, removedPartials, freedBytes, finalBytes, overLimit?}')
     .action(async (flags: PruneFlags, cmd: Command) => {
       const { KilnError } = await import('../../errors/index.js');
       const { parseDuration, parseSize } = await import('../../store/size.js');
@@ -56,12 +56,14 @@ export function register(program: Command): void {
       for (const d of r.removedBlobs) out.push(`${verb} blob ${d}`);
       for (const s of r.removedSnapshots) out.push(`${verb} snapshot ${s}`);
       for (const l of r.removedLogs) out.push(`${verb} log ${l}`);
+      for (const p of r.removedPartials) out.push(`${verb} partial download sha256:${p}`);
       const counts = [
         [r.removedRecords.length, 'build-cache records'],
         [r.removedBlobs.length, 'blobs'],
         [r.removedSnapshots.length, 'snapshots'],
         [r.removedCacheMounts.length, 'cache mounts'],
         [r.removedLogs.length, 'logs'],
+        [r.removedPartials.length, 'partial downloads'],
       ] as const;
       const what = counts.filter(([n], i) => n > 0 || i === 1 || i === 2).map(([n, w]) => `${n} ${w}`);
       out.push(`${verb} ${what.join(', ')}: ${humanSize(r.freedBytes)} ${flags.dryRun ? 'to free' : 'freed'}; store ${flags.dryRun ? 'would be' : 'is'} ${humanSize(r.finalBytes)}`);

@@ -25,6 +25,9 @@ export function register(program: Command): void {
       const { pull } = await import('../../registry/pull.js');
       const client = await registryClientOptions(cmd, flags.quiet);
       await withStore(cmd, async (store) => {
+        const { parseReference } = await import('../../registry/reference.js');
+        const name = parseReference(ref).toString();
+        const before = await store.resolve(name);
         const r = await pull(store, ref, {
           ...(flags.platform ? { platform: flags.platform } : {}),
           allPlatforms: flags.allPlatforms ?? false,
@@ -33,10 +36,17 @@ export function register(program: Command): void {
         });
         // unpacked now, like containerd and Buildah do at pull, so the first build does not pay for it
         if (flags.unpack && r.image) {
-          // the pull itself succeeded; a layer that cannot be unpacked is reported, and a build using it fails on its own
-          await Promise.all(r.image.layers.map((l) => store.snapshotPath(l))).catch((e: unknown) => {
-            process.stderr.write(`kiln: warning: layers not unpacked: ${e instanceof Error ? e.message : String(e)}\n`);
-          });
+          try {
+            await Promise.all(r.image.layers.map((l) => store.snapshotPath(l)));
+          } catch (e) {
+            // an image whose layers cannot be unpacked is not pulled: the name goes back to what it was
+            // (its blobs stay until prune; an interrupted extraction leaves no snapshot marked complete)
+            if (before) await store.setRef(name, before);
+            else await store.removeRef(name);
+            const { KilnError } = await import('../../errors/index.js');
+            const why = e instanceof Error ? e.message : String(e);
+            throw new KilnError(e instanceof KilnError ? e.code : 'STORE', `${r.ref.familiar()}: layers cannot be unpacked, image not kept: ${why}`, { cause: e });
+          }
         }
         if (!flags.quiet) process.stderr.write(`pulled ${r.ref.toString()}\n`);
         process.stdout.write(`${r.indexDigest && !flags.allPlatforms ? r.manifestDigest : r.descriptor.digest}\n`);

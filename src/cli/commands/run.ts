@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { collect } from '../collect.js';
 import { globalOptions } from '../global-options.js';
 import { KilnError } from '../../errors/index.js';
+import { parseNetworkMode } from '../../sandbox/network-mode.js';
 
 interface RunFlags {
   rm?: boolean;
@@ -13,6 +14,7 @@ interface RunFlags {
   volume: string[];
   hostname?: string;
   runtime?: string;
+  platform?: string;
 }
 
 /** `-v SRC:DST[:ro]` → a bind mount that writes through (like docker run -v). */
@@ -46,7 +48,7 @@ export function register(program: Command): void {
     .argument('<image>', 'image reference or digest in the store')
     .argument('[command...]', 'command and arguments (default: the image CMD)')
     .option('--rm', 'remove the container afterwards (always the case; accepted for docker compatibility)')
-    .option('--network <mode>', 'host or none', 'host')
+    .option('--network <mode>', 'default (own namespace, user-mode networking), none or host', 'default')
     .option('-e, --env <k=v>', 'set an environment variable; a bare K takes its value from the environment (repeatable)', collect, [])
     .option('-u, --user <user>', 'user[:group] or uid[:gid] to run as')
     .option('-w, --workdir <dir>', 'working directory inside the container')
@@ -54,10 +56,11 @@ export function register(program: Command): void {
     .option('-v, --volume <src:dst[:ro]>', 'bind-mount a host path (repeatable)', collect, [])
     .option('--hostname <name>', 'container hostname')
     .option('--runtime <name>', 'OCI runtime: runc (default) or crun')
+    .option('--platform <os/arch[/variant]>', 'which image of a multi-platform index to run (default: this host); a foreign one runs under QEMU emulation')
     .passThroughOptions()
     .action(async (ref: string, command: string[], flags: RunFlags, cmd: Command) => {
       const g = globalOptions(cmd);
-      if (flags.network !== 'host' && flags.network !== 'none') throw new KilnError('USAGE', `--network must be host or none, not "${flags.network}"`);
+      const network = parseNetworkMode(flags.network);
       const volumes = flags.volume.map(parseVolume);
       const { resolve } = await import('node:path');
       const { Store, defaultRoot } = await import('../../store/index.js');
@@ -65,7 +68,13 @@ export function register(program: Command): void {
 
       const store = await Store.open(g.root ?? defaultRoot());
       try {
-        const image = await store.getImage(await storedName(ref, (r) => store.resolveImage(r)));
+        const { parsePlatform } = await import('../../image/platform.js');
+        const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
+        const image = await store.getImage(await storedName(ref, (r) => store.resolveImage(r)), platform ? { platform } : {});
+        const c0 = image.config;
+        // the image's own platform decides: a foreign one needs a binfmt_misc handler, and the error says which
+        const { executionFor } = await import('../../sandbox/emulation.js');
+        if (c0.os && c0.architecture) await executionFor({ os: c0.os, architecture: c0.architecture, ...(c0.variant ? { variant: c0.variant } : {}) });
         const lowerdirs: string[] = [];
         for (const layer of image.layers) lowerdirs.unshift(await store.snapshotPath(layer));
         const c = image.config.config ?? {};
@@ -94,8 +103,8 @@ export function register(program: Command): void {
             user: flags.user ?? c.User,
             workdir: flags.workdir ?? (c.WorkingDir || '/'),
             hostname: flags.hostname ?? 'kiln',
-            network: flags.network,
-            mounts: volumes.map((v) => ({ type: 'bind' as const, source: resolve(v.source), target: v.target, readwrite: !v.readonly, writeThrough: true })),
+            network,
+            mounts: volumes.map((v) => ({ type: 'bind' as const, source: { root: resolve(v.source), path: '', chroot: true, label: `volume ${v.source}` }, target: v.target, readwrite: !v.readonly, writeThrough: true })),
             runtime: flags.runtime ? { runtime: flags.runtime } : undefined,
             signal: ac.signal,
             onOutput: (stream, line) => (stream === 'stdout' ? process.stdout : process.stderr).write(`${line}\n`),

@@ -22,7 +22,8 @@ export function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream = pro
   }
 }
 
-const label = (s: StepRef): string => `[${s.stageName ?? `stage-${s.stage}`} ${s.index}/${s.total}]`;
+// multi-platform builds: `[linux/arm64 stage-1 3/7]`, the platform the step runs for first
+const label = (s: StepRef): string => `[${s.platform !== undefined ? `${s.platform} ` : ''}${s.stageName ?? `stage-${s.stage}`} ${s.index}/${s.total}]`;
 
 function size(n: number): string {
   if (n < 1024) return `${n} B`;

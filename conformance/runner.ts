@@ -1,13 +1,12 @@
 /**
- * Runs the BuildKit conformance data (../shared/conformance) against kiln's
- * parser and shell lexer. Shared by the vitest suites and `npm run conformance`
- * so both report the same numbers.
+ * Runs BuildKit's parser and shell-lexer corpora (in the conformance folder
+ * given to `npm run conformance`) against kiln's parser and shell lexer.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dumpNodes } from './dump.js';
-import { processWord, processWords } from './shell-lex.js';
-import { parseSyntaxTree } from './syntax-tree.js';
+import { dumpNodes } from '../src/frontend/dump.js';
+import { processWord, processWords } from '../src/frontend/shell-lex.js';
+import { parseSyntaxTree } from '../src/frontend/syntax-tree.js';
 
 export interface CaseResult {
   name: string;
@@ -115,10 +114,9 @@ export function runShellConformance(dir: string): SuiteResult {
   return { passed: cases.filter((c) => c.pass).length, total: cases.length, cases };
 }
 
-/** The two lines `npm run conformance` prints, for the data under `sharedConformanceDir`. */
-export function conformanceReport(sharedConformanceDir: string): { text: string; parser: SuiteResult; shell: SuiteResult } {
-  const parser = runParserConformance(join(sharedConformanceDir, 'buildkit-parser'));
-  const shell = runShellConformance(join(sharedConformanceDir, 'buildkit-shell'));
-  const text = `parser conformance: ${parser.passed}/${parser.total}\nshell conformance: ${shell.passed}/${shell.total}\n`;
-  return { text, parser, shell };
+/** The corpora folder `npm run conformance` was given (scripts/conformance.mjs sets it). */
+export function corporaDir(): string {
+  const dir = process.env['KILN_CONFORMANCE_DIR'];
+  if (!dir) throw new Error('KILN_CONFORMANCE_DIR is not set: run these suites with `npm run conformance [DIR]`');
+  return dir;
 }

@@ -1,0 +1,34 @@
+import { readFile } from 'node:fs/promises';
+import type { Digest } from '../image/digest.js';
+import { KilnError } from '../errors/index.js';
+import type { BuildEvent } from '../solver/events.js';
+import type { BuildOptions } from './options.js';
+
+/** `--sign-key`: signs, in each pushed repository, exactly the digest that was pushed (cosign's format). */
+export async function signPushed(options: BuildOptions, tags: readonly string[], digest: Digest, emit: (e: BuildEvent) => void): Promise<void> {
+  const { loadPrivateKey, signImage } = await import('../sign/index.js');
+  const { RegistryClient } = await import('../registry/client.js');
+  const { parseReference } = await import('../registry/reference.js');
+  const file = options.signKey!;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new KilnError('USAGE', `--sign-key ${file}: ${(e as Error).message}`);
+  }
+  const key = loadPrivateKey(text, process.env['COSIGN_PASSWORD'] ?? '', file);
+  const client = new RegistryClient({ insecureRegistries: options.insecureRegistries ?? [], mirrors: options.registryMirrors ?? [], ...(options.signal ? { signal: options.signal } : {}) });
+  try {
+    const repos = new Set<string>();
+    for (const t of tags) {
+      const ref = parseReference(t);
+      if (repos.has(ref.name)) continue;
+      repos.add(ref.name);
+      const t0 = Date.now();
+      const r = await signImage(client, ref.withDigest(digest), key);
+      emit({ type: 'phase', name: 'push', state: 'done', detail: `signature ${r.signatureRef}`, durationMs: Date.now() - t0, time: Date.now() });
+    }
+  } finally {
+    await client.close();
+  }
+}

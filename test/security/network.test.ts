@@ -1,0 +1,145 @@
+import { createServer, type Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runSandbox, type SandboxRequest } from '../../src/sandbox/sandbox.js';
+import type { KilnError } from '../../src/errors/index.js';
+import { leftovers, makeEnv, type TestEnv } from '../sandbox/fixtures.js';
+import { bench, type Bench } from '../build/helpers.js';
+import { buildProbe, installProbe, probeResults } from './probe.js';
+
+/**
+ * The RUN network modes against real services of this host, all on loopback:
+ * a TCP server on 127.0.0.1 and an abstract unix socket. Nothing here sends a
+ * packet off the host: in the default mode the only non-loopback address
+ * used is slirp4netns's virtual gateway 10.0.2.2, which exists only inside
+ * the RUN's namespace (and is used only after the route to it is checked).
+ */
+
+const SECRET = 'kiln-host-loopback-secret-7d21';
+const ABSTRACT = `kiln-test-abstract-${process.pid}`;
+
+let env: TestEnv;
+let tcp: Server;
+let abstract: Server;
+let port: number;
+
+beforeAll(async () => {
+  env = makeEnv();
+  installProbe(buildProbe(env.base), env.lower);
+  tcp = createServer((s) => s.end(`${SECRET}\n`));
+  await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
+  port = (tcp.address() as { port: number }).port;
+  abstract = createServer((s) => s.end());
+  await new Promise<void>((r) => abstract.listen(`\0${ABSTRACT}`, r));
+});
+
+afterAll(async () => {
+  await new Promise((r) => tcp.close(r));
+  await new Promise((r) => abstract.close(r));
+  env.cleanup();
+});
+
+async function sh(script: string, extra: Partial<SandboxRequest> = {}): Promise<{ exitCode: number; out: string }> {
+  const lines: string[] = [];
+  const r = await runSandbox({
+    storeRoot: env.root,
+    lowerdirs: [env.lower],
+    args: ['/bin/sh', '-c', `exec 2>&1; ${script}`],
+    env: [],
+    workdir: '/',
+    network: 'default',
+    onOutput: (_s, l) => lines.push(l),
+    ...extra,
+  });
+  return { exitCode: r.exitCode, out: lines.join('\n') };
+}
+
+describe('default network: an isolated namespace with user-mode networking', () => {
+  test('has lo and tap0 with a default route through the slirp gateway, and the slirp DNS forwarder in resolv.conf', async () => {
+    const r = await sh('ls /sys/class/net | tr "\\n" " "; echo; ip -4 addr show tap0 | grep -o "inet [0-9./]*"; ip route; cat /etc/resolv.conf; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags');
+    const lines = r.out.split('\n');
+    expect(lines[0]?.trim().split(' ').sort()).toEqual(['lo', 'tap0']);
+    expect(r.out).toContain('inet 10.0.2.100/24');
+    expect(r.out).toMatch(/^default via 10\.0\.2\.2 dev tap0/m);
+    expect(r.out).toMatch(/^nameserver 10\.0\.2\.3$/m);
+    expect(r.out.match(/^nameserver /gm)).toHaveLength(1);
+    // lo is up (IFF_UP is bit 0 of the flags)
+    expect(Number(lines.at(-1)) & 1).toBe(1);
+  });
+
+  test("cannot reach a server on the host's 127.0.0.1, neither directly nor through the gateway", async () => {
+    const r = await sh(
+      `nc -w 3 127.0.0.1 ${port} </dev/null; echo "direct=$?"; ` +
+        `if ip route | grep -q "^default via 10.0.2.2 dev tap0"; then nc -w 3 10.0.2.2 ${port} </dev/null; echo "gateway=$?"; else echo gateway=noroute; fi`,
+    );
+    expect(r.out).not.toContain(SECRET);
+    expect(r.out).toMatch(/direct=[1-9]/);
+    expect(r.out).toMatch(/gateway=[1-9]/);
+  });
+
+  test("cannot connect to the host's abstract unix socket", async () => {
+    const r = await sh(`kiln-probe connect-abstract:${ABSTRACT}; grep -c "@${ABSTRACT}" /proc/net/unix`);
+    expect(probeResults(r.out)['connect-abstract']).toBe('ECONNREFUSED');
+    expect(r.out.split('\n').at(-1)).toBe('0');
+  });
+
+  test("the RUN's own loopback works", async () => {
+    const r = await sh('(echo inside | nc -l -p 8080 &) ; sleep 0.3; nc -w 2 127.0.0.1 8080 </dev/null');
+    expect(r.out).toContain('inside');
+  });
+});
+
+describe('none and host', () => {
+  test('none has only lo, and reaches neither the loopback server nor the abstract socket', async () => {
+    const r = await sh(`ls /sys/class/net; nc -w 2 127.0.0.1 ${port} </dev/null; kiln-probe connect-abstract:${ABSTRACT}`, { network: 'none' });
+    expect(r.out.split('\n')[0]).toBe('lo');
+    expect(r.out.split('\n')[1]).not.toBe('tap0');
+    expect(r.out).not.toContain(SECRET);
+    expect(probeResults(r.out)['connect-abstract']).toBe('ECONNREFUSED');
+  });
+
+  test("host reaches the host's loopback server and abstract socket", async () => {
+    const r = await sh(`nc -w 3 127.0.0.1 ${port} </dev/null; kiln-probe connect-abstract:${ABSTRACT}`, { network: 'host' });
+    expect(r.out).toContain(SECRET);
+    expect(probeResults(r.out)['connect-abstract']).toBe('ok');
+  });
+
+  test('no mounts, containers, slirp4netns processes or scratch dirs are left behind', async () => {
+    const l = await leftovers(env.root);
+    expect(l.mounts).toEqual([]);
+    expect(l.tmp).toEqual([]);
+    const { execFileSync } = await import('node:child_process');
+    const slirps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((a) => a.startsWith('slirp4netns') && a.includes(env.root));
+    expect(slirps).toEqual([]);
+  });
+});
+
+describe('RUN --network=host needs the network.host entitlement', () => {
+  let b: Bench;
+  beforeAll(async () => {
+    b = await bench();
+  });
+  afterAll(async () => b.cleanup());
+
+  const dockerfile = (): string => `FROM localhost/busybox:latest\nRUN --network=host nc -w 3 127.0.0.1 ${port} </dev/null > /got\n`;
+
+  test('without --allow network.host the build fails at that line, as in BuildKit', async () => {
+    const ctx = await b.context({ Dockerfile: dockerfile() });
+    const err = (await b.build(ctx, { tags: ['localhost/net:denied'] }).catch((e: unknown) => e)) as KilnError;
+    expect(err.code).toBe('USAGE');
+    expect(err.format()).toMatch(/^Dockerfile:2: RUN --network=host needs --allow network\.host \(network\.host is not allowed\)$/);
+  });
+
+  test('with --allow network.host the RUN reaches the loopback server', async () => {
+    const ctx = await b.context({ Dockerfile: dockerfile() });
+    await b.build(ctx, { tags: ['localhost/net:allowed'], allow: ['network.host'] });
+    expect((await b.read('localhost/net:allowed', 'got')).trim()).toBe(SECRET);
+  });
+
+  test('a RUN without --network in a default build does not reach it', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM localhost/busybox:latest\nRUN nc -w 3 127.0.0.1 ${port} </dev/null > /got; echo "rc=$?" >> /got\n` });
+    await b.build(ctx, { tags: ['localhost/net:default'] });
+    const got = await b.read('localhost/net:default', 'got');
+    expect(got).not.toContain(SECRET);
+    expect(got).toMatch(/rc=[1-9]/);
+  });
+});
