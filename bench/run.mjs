@@ -9,12 +9,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BASES, basesOf, busyboxBinary, ensureDebianRootfs, pushLayout } from './lib/bases.mjs';
 import { kilnBaseLayouts, kilnLibraryAvailable } from './lib/bases-kiln.mjs';
-import { buildahBuilder, kilnBuilder } from './lib/builders.mjs';
+import { buildahBuilder, buildkitBuilder, kilnBuilder } from './lib/builders.mjs';
+import { spawn } from 'node:child_process';
 import { changeOneFile, listBenches, prepareContexts, sharedBenchDir } from './lib/contexts.mjs';
 import { listMicro, runMicro } from './lib/micro.mjs';
 import { HELP, parseOptions } from './lib/options.mjs';
 import { errorLine, killAll, removeTree } from './lib/proc.mjs';
-import { GOALS, PHASES, PHASE_LABEL, loadReference } from './lib/reference.mjs';
+import { PHASES, PHASE_LABEL, PUSH_BENCHES } from './lib/reference.mjs';
 import { startRegistry } from './lib/registry-server.mjs';
 import { benchTable, machineInfo, median, microText, overview, summarize, writeResults as writeResultsFiles } from './lib/report.mjs';
 
@@ -102,7 +103,6 @@ async function main() {
   const wanted = (n) => (!opts.only || opts.only.includes(n)) && !opts.skip.includes(n);
   const benches = allBenches.filter((b) => wanted(b.name));
   const micro = opts.micro ? allMicro.filter(wanted) : [];
-  const reference = await loadReference(sharedDir);
 
   await mkdir(cacheDir, { recursive: true });
   await rm(logDir, { recursive: true, force: true });
@@ -138,7 +138,10 @@ async function main() {
   for (const name of opts.builders) {
     const b = name === 'kiln'
       ? kilnBuilder({ repoRoot, registry, extraArgs: opts.kilnArgs })
-      : buildahBuilder({ registry });
+      : name === 'buildkit'
+        ? buildkitBuilder({ registry, peersDir: join(sharedDir, 'peers'), peerDir: join(tmpBase, 'peers') })
+        : buildahBuilder({ registry });
+    if (b.stop) cleanups.push(() => b.stop());
     const d = await b.detect();
     builderInfo[name] = d;
     if (name === 'buildah' && d.ok) {
@@ -161,15 +164,23 @@ async function main() {
   const results = {
     date: new Date().toISOString(),
     machine: machineInfo(),
-    options: { runs: opts.runs, only: opts.only, builders: builderNames, push: opts.push, kilnArgs: opts.kilnArgs },
+    options: { runs: opts.runs, only: opts.only, builders: builderNames, push: opts.push, kilnArgs: opts.kilnArgs, contended: false },
     registry,
     registryRestarts,
     baseImages: baseMethod,
     builders: builderInfo,
-    reference,
     benches: {},
     micro: {},
   };
+
+  // ---- contention ----------------------------------------------------------------------
+  if (opts.contended) {
+    // one core kept busy for the whole run, by a process outside every builder's tree
+    const spinner = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+    cleanups.push(async () => { spinner.kill('SIGKILL'); });
+    say(`contended: pid ${spinner.pid} keeps one core busy`);
+    results.options.contended = true;
+  }
 
   // ---- contexts ----------------------------------------------------------------------
   if (benches.length && builders.some((b) => builderInfo[b.name].ok)) {
@@ -187,7 +198,8 @@ async function main() {
     for (const [name, reason] of broken) br.runs.push({ builder: name, run: 0, error: reason });
 
     for (let run = 1; run <= opts.runs; run++) {
-      const order = run % 2 ? builders : [...builders].reverse(); // alternate who goes first
+      // interleaved run by run (A B C, then C B A): drift on a shared machine hits every tool alike
+      const order = run % 2 ? builders : [...builders].reverse();
       for (const b of order) {
         if (broken.has(b.name)) continue;
         await ensureRegistry();
@@ -199,7 +211,7 @@ async function main() {
         if (rec.error && !rec.cold) broken.set(b.name, rec.error);
       }
     }
-    if (opts.push && GOALS[bench.name]?.buildPush) {
+    if (opts.push && PUSH_BENCHES.has(bench.name)) {
       for (let run = 1; run <= opts.runs; run++) {
         for (const b of run % 2 ? builders : [...builders].reverse()) {
           if (broken.has(b.name)) continue;
@@ -212,7 +224,7 @@ async function main() {
       }
     }
     br.summary = summarize(br, builderNames);
-    const table = benchTable(bench, br.summary, reference, builderNames, opts.runs);
+    const table = benchTable(bench, br.summary, builderNames, opts.runs);
     tables.push(table);
     console.log(table);
     console.log('');
@@ -299,7 +311,7 @@ async function measureRun(builder, bench, run, registry) {
       execFileSync('sync');
       const load = os.loadavg()[0];
       loads.push(load);
-      const r = await builder.build(st, { bench }, log);
+      const r = await builder.build(st, { bench, phase }, log);
       rec[phase] = { load1: Math.round(load * 100) / 100, ms: r.ms, code: r.code, maxRssKb: r.maxRssKb, treeRssKb: r.treeRssKb, cachedSteps: builder.cachedSteps(r.output), timedOut: r.timedOut };
       if (r.code !== 0) {
         rec.error = `${PHASE_LABEL[phase]}: ${errorLine(r.output)}${r.timedOut ? ' (timeout)' : ''}`;

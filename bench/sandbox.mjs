@@ -70,6 +70,17 @@ try {
     await executeRun({ ...base, network: 'none', args: ['/bin/sh', '-c', 'true'] });
     none.push(performance.now() - t);
   }
+  // the default network (own namespace + slirp4netns) against none and host, interleaved so load hits all alike
+  const byNetwork = { default: [], none: [], host: [] };
+  for (let i = 0; i < Math.min(RUNS, 20); i++) {
+    for (const network of Object.keys(byNetwork)) {
+      const t = performance.now();
+      await runSandbox({ storeRoot: store.root, lowerdirs: [rootfs], args: ['true'], env: [], workdir: '/', network });
+      byNetwork[network].push(performance.now() - t);
+    }
+  }
+  results.kiln_network = Object.fromEntries(Object.entries(byNetwork).map(([k, v]) => [k, stats(v)]));
+  console.log(`kiln   RUN true by network mode: ${Object.entries(results.kiln_network).map(([k, v]) => `${k} ${fmt(v.median)}`).join(', ')}`);
   const rt = [];
   for (let i = 0; i < Math.min(RUNS, 10); i++) {
     const t = performance.now();

@@ -139,3 +139,65 @@ export function buildahBuilder({ registry, driver = 'overlay' }) {
   };
   return self;
 }
+
+/**
+ * BuildKit, as Debian's dockerd runs it (../shared/bench/peers/buildkit-up.sh starts it on a
+ * private socket with no bridge; DOCKER_BUILDKIT=1 makes /usr/bin/docker use its built-in
+ * BuildKit). BuildKit's cache lives in the daemon: a "fresh root" is a pruned build cache and
+ * image store, so its cold build starts where kiln's and Buildah's do (base pulled, no cache).
+ * Its memory is the daemon's, outside the client's process tree: peak RSS is not reported.
+ */
+export function buildkitBuilder({ registry, peersDir, peerDir }) {
+  const docker = '/usr/bin/docker';
+  let sock = null;
+  const env = () => ({ ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_BUILDKIT: '1', PEER_DIR: peerDir, REGISTRY: registry });
+  const self = {
+    name: 'buildkit',
+    label: 'BuildKit',
+    async detect() {
+      const up = await run('bash', [join(peersDir, 'buildkit-up.sh')], { env: { ...process.env, PEER_DIR: peerDir, REGISTRY: registry }, timeoutMs: 600e3 });
+      if (up.code !== 0) return { ok: false, reason: `buildkit-up.sh: ${errorLine(up.output)}` };
+      sock = up.output.trim().split('\n').pop().trim();
+      const v = await run(docker, ['version', '--format', '{{.Server.Version}}'], { env: env(), timeoutMs: 30e3 });
+      if (v.code !== 0) return { ok: false, reason: errorLine(v.output) };
+      return { ok: true, version: `dockerd ${v.output.trim()} (built-in BuildKit)` };
+    },
+    async stop() {
+      await run('bash', [join(peersDir, 'buildkit-down.sh')], { env: { ...process.env, PEER_DIR: peerDir }, timeoutMs: 120e3 });
+    },
+    async newState(parent) {
+      // one daemon for all runs: empty its build cache and images so this run starts cold
+      await run(docker, ['builder', 'prune', '--all', '--force'], { env: env(), timeoutMs: 300e3 });
+      const imgs = await run(docker, ['images', '--quiet', '--no-trunc'], { env: env(), timeoutMs: 60e3 });
+      const ids = [...new Set(imgs.output.split('\n').map((s) => s.trim()).filter(Boolean))];
+      if (ids.length) await run(docker, ['rmi', '--force', ...ids], { env: env(), timeoutMs: 300e3 });
+      const dir = await mkdtemp(join(parent, 'buildkit-'));
+      return { dir };
+    },
+    prime(st, ref, log) {
+      return run(docker, ['pull', '--quiet', ref], { env: env(), log, timeoutMs: BUILD_TIMEOUT });
+    },
+    build(st, { bench, push }, log) {
+      const tag = push ? `${registry}/bench/${bench.name}:buildkit` : `bench/${bench.name}`;
+      const args = ['build', '--network=host', '--progress=plain', '--build-arg', `REGISTRY=${registry}`, '-t', tag, '-f', join(bench.ctx, 'Dockerfile'), bench.ctx];
+      const opts = { cwd: bench.ctx, env: env(), log, timeoutMs: BUILD_TIMEOUT, measure: true };
+      if (!push) return run(docker, args, opts);
+      // BuildKit with the docker driver keeps layers uncompressed in the daemon and compresses at push
+      return (async () => {
+        const b = await run(docker, args, opts);
+        if (b.code !== 0) return b;
+        const p = await run(docker, ['push', tag], opts);
+        return { ...p, ms: b.ms + p.ms, maxRssKb: null, treeRssKb: null, output: `${b.output}\n${p.output}`, parts: { build: b.ms, push: p.ms } };
+      })();
+    },
+    async cleanup(st) {
+      await removeTree(st.dir);
+    },
+    cachedSteps(output) {
+      return (output.match(/\bCACHED\b/g) ?? []).length;
+    },
+    /** The client's RSS says nothing about the daemon's: leave memory out rather than report a misleading figure. */
+    reportsMemory: false,
+  };
+  return self;
+}

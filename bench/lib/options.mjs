@@ -3,9 +3,11 @@ import { parseArgs } from 'node:util';
 
 export const HELP = `Usage: npm run bench -- [options]      (or: node bench/run.mjs [options])
 
-Builds the Dockerfiles of ../shared/bench with kiln and Buildah side by side, cold / warm /
-one-file-changed, prints medians, ratios and reference figures, runs the micro-benchmarks
-in bench/*.mjs, and writes bench/work/results.json and bench/work/results.md.
+Builds the Dockerfiles of ../shared/bench with kiln, BuildKit (Debian's dockerd, started by
+../shared/bench/peers/buildkit-up.sh) and Buildah side by side in one run, alternating the
+tools run by run (A B C, then C B A, …), cold / warm / one-file-changed; prints medians,
+min–max and ratios (kiln ÷ BuildKit, kiln ÷ Buildah), flags wide spreads, runs the
+micro-benchmarks in bench/*.mjs, and writes bench/work/results.json and results.md.
 
 Options:
   --runs N             repetitions of every measurement (default 3); medians are reported
@@ -13,7 +15,8 @@ Options:
                        (copy-many, many-steps, multistage, cache-hit, debian-app, big-layer;
                         frontend, layer, registry, sandbox, context)
   --skip a,b           everything but these
-  --builders a,b       kiln,buildah (default: both; Buildah only when installed)
+  --builders a,b       kiln,buildkit,buildah (default: all three; Buildah only when installed)
+  --contended          keep one core busy with a spinning process for the whole run
   --no-push            skip the big-layer build + push measurement
   --no-micro           skip the micro-benchmarks (bench/*.mjs)
   --buildah-driver D   overlay | vfs (default: the first of overlay, vfs that works here)
@@ -31,7 +34,8 @@ export function parseOptions(argv) {
       runs: { type: 'string', default: '3' },
       only: { type: 'string' },
       skip: { type: 'string' },
-      builders: { type: 'string', default: 'kiln,buildah' },
+      builders: { type: 'string', default: 'kiln,buildkit,buildah' },
+      contended: { type: 'boolean', default: false },
       'no-push': { type: 'boolean', default: false },
       'no-micro': { type: 'boolean', default: false },
       'buildah-driver': { type: 'string' },
@@ -48,12 +52,13 @@ export function parseOptions(argv) {
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, not ${values.runs}`);
   const builders = list(values.builders);
-  for (const b of builders) if (!['kiln', 'buildah'].includes(b)) throw new Error(`unknown builder ${b} (kiln, buildah)`);
+  for (const b of builders) if (!['kiln', 'buildkit', 'buildah'].includes(b)) throw new Error(`unknown builder ${b} (kiln, buildkit, buildah)`);
   return {
     runs,
     only: list(values.only),
     skip: list(values.skip) ?? [],
     builders,
+    contended: values.contended,
     push: !values['no-push'],
     micro: !values['no-micro'],
     buildahDriver: values['buildah-driver'] ?? null,

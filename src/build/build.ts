@@ -1,4 +1,5 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import os from 'node:os';
 import type { Digest } from '../image/digest.js';
@@ -7,8 +8,9 @@ import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
 import { formatPlatform, hostPlatform, parsePlatformList } from '../image/platform.js';
 import { KilnError } from '../errors/index.js';
 import { parseDockerfile, runChecks } from '../frontend/index.js';
+import { readDockerfileText } from '../frontend/load.js';
 import { planBuild } from '../plan/index.js';
-import { solve, type StageResult } from '../solver/solver.js';
+import { solve, yieldToEventLoop, type StageResult } from '../solver/solver.js';
 import type { BuildEvent } from '../solver/events.js';
 import { StoreCacheIndex, type CacheIndex, type CacheRecord } from '../cache/records.js';
 import { ImportedCaches, INLINE_CACHE_FIELD, LayeredCacheIndex, exportCache } from '../cache/transfer.js';
@@ -53,7 +55,14 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     throw new KilnError('USAGE', `--output type=docker holds one platform, and this build makes ${targets.length} (${targets.map(formatPlatform).join(', ')}): use type=oci, or build one --platform for the docker archive`);
   }
 
+  // parsing, planning and the checks are synchronous: a turn of the event loop between them lets SIGINT/SIGTERM in
+  const checkpoint = async () => {
+    await yieldToEventLoop();
+    if (options.signal?.aborted) throw cancelledBy(options.signal);
+  };
+  await checkpoint();
   const parsed = parseDockerfile(text, { file: fileName });
+  await checkpoint();
   // one plan per target platform: the predefined args (TARGETARCH…) and FROM --platform values differ
   const plans = targets.map((targetPlatform) => planBuild(parsed, {
     ...(options.target ? { target: options.target } : {}),
@@ -62,7 +71,9 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     buildPlatform: host,
   }));
   const plan = plans[0]!;
+  await checkpoint();
   const warnings = runChecks(parsed, { plan });
+  await checkpoint();
   for (const w of warnings) emit({ type: 'warning', message: w.message, file: w.file, line: w.line, rule: w.rule, time: Date.now() });
   const fatal = warnings.find((w) => w.error);
   if (fatal) throw new KilnError('DOCKERFILE_PLAN', `${fatal.message} (${fatal.rule})`, { location: { file: fatal.file, line: fatal.line } });
@@ -167,6 +178,7 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
         noCacheFilter: new Set((options.noCacheFilter ?? []).map((s) => s.toLowerCase())),
         ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
         explainCache: Boolean(options.explainCache),
+        explainScope: createHash('sha256').update(`${contextDir}\0${dockerfilePath ?? fileName}`).digest('hex').slice(0, 32),
         emit: counting,
         signal: solving.signal,
         parseTrigger: (t) => {
@@ -301,8 +313,9 @@ async function readDockerfile(options: BuildOptions, contextDir: string): Promis
   const file = options.file ? path.resolve(options.file) : path.join(contextDir, 'Dockerfile');
   const fileName = options.fileName ?? (options.file ?? 'Dockerfile');
   try {
-    return { text: await readFile(file, 'utf8'), fileName, dockerfilePath: file };
+    return { text: await readDockerfileText(file, fileName), fileName, dockerfilePath: file };
   } catch (e) {
+    if (e instanceof KilnError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new KilnError('NOT_FOUND', `cannot read Dockerfile: ${file} does not exist`);
     throw new KilnError('CONTEXT', `cannot read Dockerfile ${file}: ${(e as Error).message}`);
@@ -362,4 +375,9 @@ function targetChain(stages: readonly { index: number; base: { kind: string; ind
     cur = s && s.base.kind === 'stage' ? s.base.index : undefined;
   }
   return chain;
+}
+
+function cancelledBy(signal: AbortSignal): KilnError {
+  const r: unknown = signal.reason;
+  return r instanceof KilnError ? r : new KilnError('CANCELLED', 'build cancelled');
 }

@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
 import type { Platform } from '../image/types.js';
@@ -23,6 +23,7 @@ import type { BuildEvent } from '../solver/events.js';
 import { DEFAULT_SHELL, commandLine } from '../steps/meta.js';
 import type { BuildOptions } from './options.js';
 import type { RunMountSpec } from '../sandbox/run-mounts.js';
+import { LOGS_DIR } from '../store/usage.js';
 import { NETWORK_HOST_ENTITLEMENT } from '../sandbox/network-mode.js';
 
 type FromSource = StageResult | { image: LayerRef[]; key: Digest };
@@ -70,6 +71,8 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
     ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}),
   };
   const scratch = await mkdtemp(path.join(store.layout.tmp, 'b-'));
+  // Step logs are named per build and step (never appended across builds); the time first so `ls` lists them in order.
+  const buildId = `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
   const roMounts: string[] = [];
   // binfmt_misc is read once per platform per build
   const executable = new Map<string, Promise<unknown>>();
@@ -115,7 +118,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
     return 'draft' in src ? src.draft.layers : src.image;
   }
 
-  async function prepare(step: FsStep, resolveFrom: (ref: string) => Promise<FromSource>): Promise<{ inputs: string[]; execute: () => Promise<StepOutcome> }> {
+  async function prepare(step: FsStep, resolveFrom: (ref: string) => Promise<FromSource>): Promise<{ inputs: string[]; files?: Record<string, string>; execute: () => Promise<StepOutcome> }> {
     const instr = step.instruction;
     const config = step.state.meta.config;
     const workdir = config.WorkingDir && config.WorkingDir !== '' ? config.WorkingDir : '/';
@@ -183,7 +186,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         const { chown: _chown, ...probeParams } = params(view, undefined);
         const probe = await planCopy(probeParams);
         probe.dispose();
-        return { inputs: [probe.inputDigest], execute: async () => write(params(view, await destFs())) };
+        return { inputs: [probe.inputDigest], ...(probe.inputFiles ? { files: probe.inputFiles } : {}), execute: async () => write(params(view, await destFs())) };
       }
       case 'WORKDIR': {
         return {
@@ -196,7 +199,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         };
       }
       case 'RUN': {
-        const { executeRun, heredocRun } = await import('../steps/run.js');
+        const { executeRun, heredocRun, runFailure } = await import('../steps/run.js');
         const shell = config.Shell ?? DEFAULT_SHELL;
         const inputs: string[] = [];
         // mount sources are materialised only when the RUN runs: a cache hit never unpacks or downloads them
@@ -224,7 +227,8 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         if (insecure && !(options.allow ?? []).includes('security.insecure')) {
           throw new KilnError('USAGE', 'RUN --security=insecure needs --allow security.insecure');
         }
-        const logDir = path.join(store.layout.root, 'logs');
+        const logDir = path.join(store.layout.root, LOGS_DIR);
+        const logFile = path.join(logDir, `${buildId}-stage${step.step.stage}-line${step.step.line}.log`);
         return {
           inputs,
           execute: async () => {
@@ -246,7 +250,12 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
               ...(options.runtime ? { runtime: { runtime: options.runtime } } : {}),
               signal: step.signal,
               onOutput: (stream, line) => init.emit({ type: 'step-log', step: step.step, stream, line, time: Date.now() }),
-              logFile: path.join(logDir, `${step.state.key.slice(7, 19)}-${step.step.line}.log`),
+              logFile,
+            }).catch((e: unknown) => {
+              const failed = runFailure(e);
+              if (!failed) throw e;
+              // the one-line error quotes the last lines; it names the file that has all of them
+              throw Object.assign(new KilnError('RUN_FAILED', (e as Error).message, { hint: `full output: ${logFile}`, cause: e }), { ...failed, logFile });
             });
             return { ...(r.layer ? { layer: r.layer } : {}), usage: { cpuSeconds: r.usage.cpuSeconds, ...(r.usage.peakMemoryBytes !== undefined ? { peakMemoryBytes: r.usage.peakMemoryBytes } : {}) } };
           },

@@ -50,7 +50,8 @@ function reportError(e: unknown, debug: boolean): number {
         cur = cur.cause;
       }
     }
-    return e.code === 'USAGE' ? 2 : 1;
+    // an interrupted build exits as a shell reports a SIGINT (128 + 2), whichever signal stopped it
+    return e.code === 'USAGE' ? 2 : e.code === 'CANCELLED' ? 130 : 1;
   }
   const msg = e instanceof Error ? e.message : String(e);
   process.stderr.write(`kiln: ${msg}\n`);

@@ -4,16 +4,26 @@ import type { Descriptor } from '../image/types.js';
 import type { Store } from '../store/store.js';
 import { globalOptions } from './global-options.js';
 
-/** Opens the store named by `--root`, else `$KILN_ROOT`, else the default for this user. */
-export async function openStore(cmd: Command): Promise<Store> {
+/**
+ * Opens the store named by `--root`, else `$KILN_ROOT`, else the default for
+ * this user. First stops, unmounts and removes what killed builds left
+ * (containers, mounts, cgroups, scratch dirs), as `build` does; `sweep: false`
+ * leaves them to be reported (fsck).
+ */
+export async function openStore(cmd: Command, opts: { sweep?: boolean } = {}): Promise<Store> {
   const { Store, defaultRoot } = await import('../store/store.js');
   const { root } = globalOptions(cmd);
-  return Store.open(root ?? defaultRoot());
+  const dir = root ?? defaultRoot();
+  if (opts.sweep !== false) {
+    const { sweepKilledRuns } = await import('../sandbox/scratch.js');
+    await sweepKilledRuns(dir);
+  }
+  return Store.open(dir);
 }
 
 /** Runs `fn` with the store open and closes it afterwards. */
-export async function withStore<T>(cmd: Command, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore(cmd);
+export async function withStore<T>(cmd: Command, fn: (store: Store) => Promise<T>, opts: { sweep?: boolean } = {}): Promise<T> {
+  const store = await openStore(cmd, opts);
   try {
     return await fn(store);
   } finally {

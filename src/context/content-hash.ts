@@ -17,6 +17,9 @@ export class SelectionHasher {
   // Records are batched: one update per ~64 KiB instead of one per file.
   private pending = '';
   count = 0;
+  /** Per path, a short digest of its record (for --explain-cache to name the file that changed); bounded. */
+  private readonly files = new Map<string, string>();
+  private filesTruncated = false;
 
   constructor(private readonly cache: HashCache) {}
 
@@ -31,8 +34,11 @@ export class SelectionHasher {
     if (node.xattrs) {
       for (const k of Object.keys(node.xattrs).sort()) content += `\0${k}=${node.xattrs[k]!.toString('hex')}`;
     }
-    this.pending += `${path}\0${node.type}\0${node.mode.toString(8)}\0${node.linkname ?? ''}\0${content}\n`;
+    const record = `${node.type}\0${node.mode.toString(8)}\0${node.linkname ?? ''}\0${content}`;
+    this.pending += `${path}\0${record}\n`;
     this.count++;
+    if (this.files.size < MAX_LISTED_FILES) this.files.set(path, createHash('sha256').update(record).digest('hex').slice(0, 16));
+    else this.filesTruncated = true;
     if (this.pending.length > 65536) this.flush();
   }
 
@@ -50,7 +56,15 @@ export class SelectionHasher {
     this.flush();
     return digestOfHash(this.h);
   }
+
+  /** What each selected path hashed to; undefined past MAX_LISTED_FILES (a miss is then explained without file names). */
+  listing(): Record<string, string> | undefined {
+    return this.filesTruncated ? undefined : Object.fromEntries(this.files);
+  }
 }
+
+/** Paths a selection lists for --explain-cache; beyond it the slot file would grow with the context. */
+const MAX_LISTED_FILES = 5000;
 
 /**
  * One digest over exactly the selected paths of a view and, for directories,

@@ -198,6 +198,21 @@ function parse(source: string): Token[] {
 }
 
 /**
+ * `^` matches only at position 0, so everything before the last one must match
+ * nothing: drop it when it can (stars, optional groups), or make the pattern
+ * match nothing when it cannot. Exact, and it keeps `*^*^*^…` from holding
+ * thousands of states alive. The result holds no `bol` token.
+ */
+function dropAnchors(tokens: Token[]): Token[] {
+  let last = -1;
+  for (let i = 0; i < tokens.length; i++) if (tokens[i]!.kind === 'bol') last = i;
+  if (last === -1) return tokens;
+  // a token that must consume a character before the anchor: no text can match
+  if (tokens.slice(0, last).some((t) => t.kind === 'one')) return [{ kind: 'one', set: { ranges: [], negated: false } }];
+  return tokens.slice(last + 1);
+}
+
+/**
  * A compiled pattern. States are 2·i (before token i) and 2·i+1 (inside the
  * `(.*\/)?` at token i); state 2·n accepts.
  */
@@ -213,7 +228,7 @@ export class PatternNfa {
 
   /** Throws RegexSyntaxError where Go's regexp.Compile would fail. */
   constructor(regex: string) {
-    this.tokens = parse(regex);
+    this.tokens = dropAnchors(parse(regex));
     this.minLength = this.tokens.filter((t) => t.kind === 'one').length;
     const states = 2 * this.tokens.length + 2;
     this.mark = new Uint32Array(states);

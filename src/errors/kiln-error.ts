@@ -1,3 +1,5 @@
+import { printable } from './printable.js';
+
 /**
  * Every failure kiln reports is a KilnError with a stable code. The CLI maps
  * codes to exit status (usage errors → 2, everything else → 1) and prints the
@@ -42,11 +44,12 @@ export class KilnError extends Error {
   readonly hint?: string;
 
   constructor(code: ErrorCode, message: string, opts: { location?: SourceLocation; hint?: string; cause?: unknown } = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    // messages quote Dockerfiles, image configs, registry replies and RUN output: keep them one safe, bounded line
+    super(printable(message), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'KilnError';
     this.code = code;
     if (opts.location) this.location = opts.location;
-    if (opts.hint) this.hint = opts.hint;
+    if (opts.hint) this.hint = printable(opts.hint);
   }
 
   /** One line, as the CLI prints it: `Dockerfile:7: unknown instruction "RUNN" (did you mean RUN?)`. */

@@ -25,6 +25,18 @@ export interface ProcessOptions {
 
 const EOF = -1;
 
+/**
+ * Longest word expansion may produce (UTF-16 code units, about bytes for
+ * ASCII). Without it, 40 lines of `ENV A=$A$A` ask for 2^40 characters and
+ * V8 dies out of memory; with it the build stops with a located error.
+ */
+export const MAX_EXPANDED_WORD = 1024 * 1024;
+
+function checkSize(s: string): string {
+  if (s.length > MAX_EXPANDED_WORD) fail(`expanded word is ${s.length} characters, longer than the limit of ${MAX_EXPANDED_WORD}`);
+  return s;
+}
+
 export function toLookup(env: VarLookup): (name: string) => string | undefined {
   if (typeof env === 'function') return env;
   return (name) => env.get(name);
@@ -81,7 +93,20 @@ class Words {
     this.inWord = true;
   }
   addString(s: string): void {
-    for (const ch of s) this.addChar(ch, ch.codePointAt(0)!);
+    // runs between spaces are appended whole: a character at a time, a 1 MiB value
+    // became a million-node rope and most of the build's time went to GC
+    let start = 0;
+    for (let i = 0; i < s.length; ) {
+      const code = s.codePointAt(i)!;
+      const width = code > 0xffff ? 2 : 1;
+      if (isGoSpace(code)) {
+        if (i > start) this.addRawString(s.slice(start, i));
+        this.addChar(s.slice(i, i + width), code);
+        start = i + width;
+      }
+      i += width;
+    }
+    if (start < s.length) this.addRawString(s.slice(start));
   }
   addRawString(s: string): void {
     this.word += s;
@@ -159,7 +184,7 @@ class ShellWord {
         }
         if (c === 0x24 /* $ */) {
           const tmp = this.processDollar();
-          result += tmp;
+          result = checkSize(result + tmp);
           words.addString(tmp);
         } else if (quotes && c === 0x27 /* ' */) {
           const tmp = this.processSingleQuote();
@@ -167,7 +192,7 @@ class ShellWord {
           words.addRawString(tmp);
         } else if (quotes && c === 0x22 /* " */) {
           const tmp = this.processDoubleQuote();
-          result += tmp;
+          result = checkSize(result + tmp);
           words.addRawString(tmp);
         } else {
           let ch = this.next();
@@ -221,7 +246,7 @@ class ShellWord {
         return result;
       }
       if (p === 0x24) {
-        result += this.processDollar();
+        result = checkSize(result + this.processDollar());
         continue;
       }
       ch = this.next();
@@ -317,7 +342,16 @@ class ShellWord {
       if (this.opts.skipUnset && value === undefined) return `\${${name}/${pattern}/${replacement}}`;
       const v = value ?? '';
       const re = shellPatternToRegex(pattern, true, false, all);
-      if (all) return v.replace(re, () => replacement);
+      if (all) {
+        // bounded before it is built: v × replacement could be terabytes
+        let out = 0;
+        v.replace(re, (m) => {
+          out += replacement.length - m.length;
+          return '';
+        });
+        if (v.length + out > MAX_EXPANDED_WORD) checkSize(' '.repeat(MAX_EXPANDED_WORD + 1));
+        return v.replace(re, () => replacement);
+      }
       const m = re.exec(v);
       if (!m) return v;
       return v.slice(0, m.index) + replacement + v.slice(m.index + m[0].length);

@@ -78,6 +78,22 @@ function isBlank(s: string): boolean {
  * Strips a trailing continuation (escape + optional blanks). An escape that is
  * itself escaped (`\\` at the end) does not continue the line.
  */
+/**
+ * Largest Dockerfile kiln reads. Real ones are kilobytes; the cap keeps a
+ * hostile one from holding the parser, planner and checks for minutes (every
+ * phase is linear, so 4 MiB is a few seconds of work at most).
+ */
+export const MAX_DOCKERFILE_BYTES = 4 * 1024 * 1024;
+
+/** Throws DOCKERFILE_PARSE naming the line where the text crosses MAX_DOCKERFILE_BYTES. */
+export function checkDockerfileSize(text: string, file: string, bytes = Buffer.byteLength(text)): void {
+  if (bytes <= MAX_DOCKERFILE_BYTES) return;
+  // the line that crosses the limit (UTF-16 offset, close enough to bytes for a message)
+  let line = 1;
+  for (let i = 0; i < Math.min(text.length, MAX_DOCKERFILE_BYTES); i++) if (text.charCodeAt(i) === 10) line++;
+  throw parseError(file, line, `Dockerfile is ${bytes} bytes, larger than the limit of ${MAX_DOCKERFILE_BYTES}`, 'split it or generate less');
+}
+
 function trimContinuation(line: string, escape: string): { line: string; end: boolean } {
   let e = line.length;
   while (e > 0 && (line[e - 1] === ' ' || line[e - 1] === '\t')) e--;
@@ -125,6 +141,7 @@ function physicalLines(text: string): string[] {
 export function parseSyntaxTree(text: string, file: string): SyntaxTree;
 export function parseSyntaxTree<T>(text: string, file: string, convert: (node: SyntaxNode) => T): SyntaxTree<T>;
 export function parseSyntaxTree<T>(text: string, file: string, convert?: (node: SyntaxNode) => T): SyntaxTree<T | SyntaxNode> {
+  checkDockerfileSize(text, file);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const lines = physicalLines(text);
   const directives: { syntax?: string; escape: '\\' | '`'; check?: Directives['check'] } = { escape: '\\' };

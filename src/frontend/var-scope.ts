@@ -14,6 +14,7 @@
  * is expanded only when no build arg sets the ARG (BuildKit never evaluates it
  * then, so `${X:?}` in an overridden default is no error).
  */
+import { KilnError } from '../errors/index.js';
 import { expandInstruction, type ExpandOptions } from './expand.js';
 import type { Instruction } from './instructions.js';
 
@@ -48,6 +49,14 @@ export interface VarScopeInit {
   file?: string;
 }
 
+/**
+ * Most characters ENV, LABEL and ARG may hold in one stage, counted as they are
+ * declared (overwrites included: every declaration also lands in the image's
+ * history). Each word is capped by MAX_EXPANDED_WORD; this bounds how many of
+ * them a stage can pile into its config.
+ */
+export const MAX_STAGE_VAR_BYTES = 16 * 1024 * 1024;
+
 /** An ARG in scope; `value` undefined = declared without a value. */
 export interface DeclaredArg {
   name: string;
@@ -60,6 +69,7 @@ const PROXY_PAIRS = new Map<string, string>(
 );
 
 export class VarScope {
+  private declaredBytes = 0;
   private readonly env = new Map<string, string>();
   /** Every ENV change with the version it happened at, per name, so a step's view is a version number, not a copy. */
   private readonly envLog = new Map<string, Array<{ version: number; value: string }>>();
@@ -185,16 +195,29 @@ export class VarScope {
       const args = instr.args.map((decl) => {
         const overridden = Object.hasOwn(this.init.buildArgs, decl.name);
         const expanded = decl.default === undefined || overridden ? decl : (expandInstruction({ ...instr, args: [decl] }, this.lookup, eo) as typeof instr).args[0]!;
+        this.count(instr, decl.name.length + (expanded.default?.length ?? 0));
         this.declare(decl.name, expanded.default);
         return expanded;
       });
       return { ...instr, args };
     }
     const instruction = expandInstruction(instr, this.lookup, eo);
+    if (instruction.kind === 'ENV' || instruction.kind === 'LABEL') {
+      for (const p of instruction.pairs) this.count(instruction, p.key.length + p.value.length);
+    }
     if (instruction.kind === 'ENV') {
       for (const p of instruction.pairs) this.setEnv(p.key, p.value);
     }
     return instruction;
+  }
+
+  private count(instr: Instruction, n: number): void {
+    this.declaredBytes += n;
+    if (this.declaredBytes > MAX_STAGE_VAR_BYTES) {
+      throw new KilnError('EXPANSION', `${instr.kind}: the stage's ENV, LABEL and ARG values exceed the limit of ${MAX_STAGE_VAR_BYTES} characters`, {
+        location: { file: this.init.file ?? 'Dockerfile', line: instr.range.start.line },
+      });
+    }
   }
 
   /** Names currently visible (ENV and declared ARGs), e.g. for "did you mean" hints. */

@@ -70,6 +70,18 @@ function parentDirs(id: string): string[] {
 export interface CgroupUsage {
   cpuSeconds: number;
   peakMemoryBytes?: number;
+  /** Processes the kernel's OOM killer killed in the RUN (cgroup v2 memory.events, which counts descendants; unknown on v1). */
+  oomKills?: number;
+}
+
+/** The `key N` line of a flat-keyed cgroup file. */
+function readKeyed(path: string, key: string): number | undefined {
+  try {
+    const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(readFileSync(path, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function readNumber(path: string): number | undefined {
@@ -100,9 +112,31 @@ export function readUsage(id: string): CgroupUsage {
       // no cpu controller delegated: usage stays 0
     }
   }
-  if (v1Mem) peak = readNumber(join(v1Mem.mount, v1Mem.own, 'kiln', id, 'memory.max_usage_in_bytes'));
-  else if (v2) peak = readNumber(join(v2.mount, v2.own, 'kiln', id, 'memory.peak'));
-  return peak === undefined ? { cpuSeconds } : { cpuSeconds, peakMemoryBytes: peak };
+  let oomKills: number | undefined;
+  if (v1Mem) {
+    peak = readNumber(join(v1Mem.mount, v1Mem.own, 'kiln', id, 'memory.max_usage_in_bytes'));
+  } else if (v2) {
+    peak = readNumber(join(v2.mount, v2.own, 'kiln', id, 'memory.peak'));
+    oomKills = readKeyed(join(v2.mount, v2.own, 'kiln', id, 'memory.events'), 'oom_kill');
+  }
+  const usage: CgroupUsage = { cpuSeconds };
+  if (peak !== undefined) usage.peakMemoryBytes = peak;
+  if (oomKills !== undefined) usage.oomKills = oomKills;
+  return usage;
+}
+
+/** The kernel charges memory in batches of up to 64 pages: a cgroup at its limit may stay this far below it. */
+const CHARGE_SLACK = 1024 * 1024;
+
+/**
+ * Whether a RUN that died of SIGKILL met the OOM killer. cgroup v2 counts
+ * kills in every ancestor (`kiln/<id>` outlives the runtime's leaf). v1
+ * counts them only in the leaf, which `runc run` removes on exit: there the
+ * hierarchical peak reaching the limit stands in for the count.
+ */
+export function oomKilled(usage: CgroupUsage, memoryLimit: number | undefined): boolean {
+  if (usage.oomKills !== undefined) return usage.oomKills > 0;
+  return memoryLimit !== undefined && usage.peakMemoryBytes !== undefined && usage.peakMemoryBytes >= memoryLimit - CHARGE_SLACK;
 }
 
 /**

@@ -8,5 +8,5 @@ export { listContainers, type RuntimeOptions } from './runtime.js';
 export type { CgroupUsage } from './cgroups.js';
 export type { OutputListener, OutputStream } from './output.js';
 export type { Ulimit } from './rlimits.js';
-export type { RunMountSpec, BindMountSpec, CacheMountSpec, TmpfsMountSpec, SecretMountSpec, SshMountSpec, FileMountSpec } from './run-mounts.js';
+export type { RunMountSpec, BindMountSpec, RootedSource, CacheMountSpec, TmpfsMountSpec, SecretMountSpec, SshMountSpec, FileMountSpec } from './run-mounts.js';
 export { cacheDirName, type CacheSharing } from './cache-mounts.js';

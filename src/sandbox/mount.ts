@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmdirSync } from 'node:fs';
 import { KilnError } from '../errors/index.js';
 import { errno, libc } from '../sys/libc.js';
 
@@ -97,24 +97,88 @@ function lowerdirSpec(lowers: readonly string[], otherOptionsLength: number, fds
   return fds.map((fd) => `/proc/self/fd/${fd}`).join(':');
 }
 
-/** A read-only merged view of `lowers` (topmost first, at least two): overlay without an upperdir. */
-export function mountReadonlyLayers(lowers: readonly string[], target: string): void {
+/** Length of the longest lower name the fd form uses ("/proc/self/fd/N:" with N below 100000). */
+const FD_LOWER_LENGTH = '/proc/self/fd/99999:'.length;
+/** Option bytes beside lowerdir= of a read-only merge. */
+const READONLY_OPTIONS_LENGTH = 40;
+
+/** How many lowers surely fit one mount's option page next to `otherOptionsLength` bytes of other options. */
+function lowersPerMount(otherOptionsLength: number): number {
+  return Math.floor((PAGE - 1 - otherOptionsLength - 'lowerdir='.length) / FD_LOWER_LENGTH);
+}
+
+/** The deepest stack two mounts can hold (the limit kiln reports). */
+export function maxLayers(otherOptionsLength: number): number {
+  return lowersPerMount(otherOptionsLength) - 1 + lowersPerMount(READONLY_OPTIONS_LENGTH);
+}
+
+/**
+ * Mounts `lowers` through `mountTop`, folding a stack too deep for one mount:
+ * the kernel takes at most one page of overlay options, which holds about
+ * 200 lowers even as short /proc/self/fd names. The deepest lowers are then
+ * merged first into a read-only overlay at `<target>.base`, which becomes a
+ * single lower of the top mount. overlayfs keeps a private clone of each
+ * lower mount, so the base mount point is unmounted and removed right away:
+ * callers see one mount, as before. overlayfs allows one such level of
+ * nesting (the kernel's stack depth limit is 2), hence the ceiling of two
+ * mounts' worth of layers, which `maxLayers` states.
+ */
+function withFoldedLowers(lowers: readonly string[], otherOptionsLength: number, target: string, mountTop: (lowers: readonly string[]) => void): void {
+  const perMount = lowersPerMount(otherOptionsLength);
+  const plainFits = lowers.join(':').length + otherOptionsLength < PAGE && !lowers.some((l) => /[:,]/.test(l));
+  if (plainFits || lowers.length <= perMount) {
+    mountTop(lowers);
+    return;
+  }
+  const keep = perMount - 1;
+  const folded = lowers.slice(keep);
+  const limit = maxLayers(otherOptionsLength);
+  if (lowers.length > limit) {
+    throw new KilnError('UNSUPPORTED', `the image has ${lowers.length} layers; kiln can stack at most ${limit} in one overlay mount`, {
+      hint: 'overlayfs takes one page of mount options and one level of nesting; squash layers (fewer RUN/COPY steps, or a multi-stage build copying the result)',
+    });
+  }
+  const base = `${target}.base`;
+  mkdirSync(base, { mode: 0o700 });
+  try {
+    mountFlatReadonly(folded, base);
+    try {
+      mountTop([...lowers.slice(0, keep), base]);
+    } finally {
+      unmount(base);
+    }
+  } finally {
+    rmdirSync(base);
+  }
+}
+
+function mountFlatReadonly(lowers: readonly string[], target: string): void {
   const fds: number[] = [];
   try {
-    mount('overlay', target, 'overlay', MS_RDONLY, `lowerdir=${lowerdirSpec(lowers, 40, fds)}`);
+    mount('overlay', target, 'overlay', MS_RDONLY, `lowerdir=${lowerdirSpec(lowers, READONLY_OPTIONS_LENGTH, fds)}`);
   } finally {
     for (const fd of fds) closeSync(fd);
   }
 }
 
+/** A read-only merged view of `lowers` (topmost first, at least two): overlay without an upperdir. */
+export function mountReadonlyLayers(lowers: readonly string[], target: string): void {
+  withFoldedLowers(lowers, READONLY_OPTIONS_LENGTH, target, (ls) => mountFlatReadonly(ls, target));
+}
+
 export function mountOverlay(dirs: OverlayDirs): void {
   const lowers = dirs.lowerdirs.length > 0 ? dirs.lowerdirs : [dirs.emptyLower];
+  const other = dirs.upperdir.length + dirs.workdir.length + 120;
+  withFoldedLowers(lowers, other, dirs.target, (ls) => mountOverlayFlat(dirs, ls, other));
+}
+
+function mountOverlayFlat(dirs: OverlayDirs, lowers: readonly string[], otherOptionsLength: number): void {
   const fds: number[] = [];
   try {
-    const lowerSpec = lowerdirSpec(lowers, dirs.upperdir.length + dirs.workdir.length + 120, fds);
+    const lowerSpec = lowerdirSpec(lowers, otherOptionsLength, fds);
     const base = `lowerdir=${lowerSpec},upperdir=${dirs.upperdir},workdir=${dirs.workdir}`;
     if (base.length >= PAGE) {
-      throw new KilnError('SANDBOX', `overlay mount options exceed one page (${lowers.length} layers); the image has too many layers`);
+      throw new KilnError('UNSUPPORTED', `overlay mount options exceed one page (${lowers.length} layers)`, { hint: 'a shorter store path leaves room for more layers' });
     }
     if (acceptedOptions) {
       mount('overlay', dirs.target, 'overlay', 0, [base, ...acceptedOptions].join(','));

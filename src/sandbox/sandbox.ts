@@ -2,7 +2,7 @@ import { chownSync, lstatSync, mkdirSync, readdirSync, type Stats } from 'node:f
 import { basename, join, posix } from 'node:path';
 import { KilnError } from '../errors/index.js';
 import { buildSpec, etcMounts, writeBundle, writeEtcFiles, type ResourceLimits } from './bundle.js';
-import { cgroupLayout, containerCgroupsPath, readUsage, removeContainerCgroups, removeContainerCgroupsWhenIdle, type CgroupUsage } from './cgroups.js';
+import { cgroupLayout, containerCgroupsPath, oomKilled, readUsage, removeContainerCgroups, removeContainerCgroupsWhenIdle, type CgroupUsage } from './cgroups.js';
 import { DEFAULT_HOSTNAME, DEFAULT_PATH, systemMounts } from './docker-defaults.js';
 import { mountOverlay, mountTmpfs, unmount } from './mount.js';
 import { isOverlayOpaque } from '../layer/walk.js';
@@ -56,6 +56,8 @@ export interface UpperDiff {
 export interface SandboxResult<T> {
   exitCode: number;
   usage: CgroupUsage;
+  /** Exit 137 and the kernel's OOM killer met the RUN's processes (see cgroups.ts `oomKilled`). */
+  oomKilled: boolean;
   durationMs: number;
   /** The last lines of output (stdout and stderr interleaved). */
   outputTail: string[];
@@ -278,6 +280,7 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
   const result: SandboxResult<T> = {
     exitCode: exit?.exitCode ?? 1,
     usage,
+    oomKilled: exit?.exitCode === 137 && oomKilled(usage, req.limits?.memory),
     durationMs: Date.now() - started,
     outputTail: sink.tail(),
   };

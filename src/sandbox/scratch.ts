@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { KilnError } from '../errors/index.js';
 import { join, resolve } from 'node:path';
+import { isScratchName } from '../store/layout.js';
 import { mountsUnder, unmount } from './mount.js';
 import { listKilnCgroups, removeContainerCgroupsWhenIdle } from './cgroups.js';
 import { forceDeleteContainer, listContainers } from './runtime.js';
@@ -75,8 +76,11 @@ export interface SweepReport {
 export async function sweepMounts(storeRoot: string): Promise<SweepReport> {
   const report: SweepReport = { containers: [], unmounted: [], removed: [] };
   const tmp = scratchRoot(storeRoot);
+  // runc's state is machine-wide: only containers whose scratch dir is in this store are this sweep's
+  // (another store's leftovers are reported by its own fsck and swept by its own commands)
+  const ours = new Set((await readdir(tmp).catch(() => [] as string[])).filter(isScratchName));
   for (const id of await listContainers()) {
-    if (!id.startsWith(CONTAINER_PREFIX) || ownerAlive(id)) continue;
+    if (!id.startsWith(CONTAINER_PREFIX) || ownerAlive(id) || !ours.has(id.slice(CONTAINER_PREFIX.length))) continue;
     const cgroupPaths = await forceDeleteContainer(id);
     await removeContainerCgroupsWhenIdle(id, cgroupPaths);
     report.containers.push(id);
@@ -100,11 +104,49 @@ export async function sweepMounts(storeRoot: string): Promise<SweepReport> {
   }
   const stillMounted = new Set(mountsUnder(tmp).map((p) => p.slice(tmp.length + 1).split('/')[0]));
   for (const name of names) {
-    if (!/^r[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]+$/.test(name) || ownerAlive(name) || stillMounted.has(name)) continue;
+    if (!isScratchName(name) || ownerAlive(name) || stillMounted.has(name)) continue;
     await rm(join(tmp, name), { recursive: true, force: true });
     report.removed.push(name);
   }
   return report;
+}
+
+/** Scratch dirs in the store's tmp/ whose kiln process is gone (one readdir and a /proc read each). */
+async function deadScratch(storeRoot: string): Promise<string[]> {
+  const names = await readdir(scratchRoot(storeRoot)).catch(() => [] as string[]);
+  return names.filter((n) => isScratchName(n) && !ownerAlive(n));
+}
+
+/**
+ * The sweep every command runs before it opens the store: a killed build's
+ * containers are stopped, its cgroups removed and its mounts unmounted before
+ * its scratch dirs are deleted. A killed build always leaves a scratch dir,
+ * so when tmp/ holds none of a dead process this costs one readdir (no `runc list`).
+ */
+export async function sweepKilledRuns(storeRoot: string): Promise<SweepReport | undefined> {
+  if ((await deadScratch(storeRoot)).length === 0) return undefined;
+  return sweepMounts(storeRoot);
+}
+
+export interface LiveLeftovers {
+  /** runc containers (any state) of kiln processes that are gone, whose scratch dir is in this store. */
+  containers: string[];
+  /** Mount points under this store's tmp/ of kiln processes that are gone. */
+  mounts: string[];
+}
+
+/**
+ * What killed kiln processes left alive on this store (for fsck): containers
+ * and mounts that a sweep has to stop and unmount. Cheap when tmp/ holds no
+ * scratch dir of a dead process.
+ */
+export async function liveLeftovers(storeRoot: string): Promise<LiveLeftovers> {
+  const dead = new Set(await deadScratch(storeRoot));
+  if (dead.size === 0) return { containers: [], mounts: [] };
+  const tmp = scratchRoot(storeRoot);
+  const containers = (await listContainers()).filter((id) => id.startsWith(CONTAINER_PREFIX) && dead.has(id.slice(CONTAINER_PREFIX.length)));
+  const mounts = mountsUnder(tmp).filter((mp) => dead.has(mp.slice(tmp.length + 1).split('/')[0] ?? ''));
+  return { containers, mounts };
 }
 
 /**

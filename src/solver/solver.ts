@@ -53,7 +53,7 @@ export interface FsStep {
  * `execute` runs only on a cache miss.
  */
 export interface StepExecutors {
-  prepare(step: FsStep, stageResult: (ref: string) => Promise<StageResult | { image: LayerRef[]; key: Digest }>): Promise<{ inputs: string[]; execute: () => Promise<StepOutcome> }>;
+  prepare(step: FsStep, stageResult: (ref: string) => Promise<StageResult | { image: LayerRef[]; key: Digest }>): Promise<{ inputs: string[]; files?: Record<string, string>; execute: () => Promise<StepOutcome> }>;
 }
 
 export interface SolveOptions {
@@ -68,6 +68,11 @@ export interface SolveOptions {
   noCacheFilter: Set<string>;
   sourceDateEpoch?: number;
   explainCache: boolean;
+  /**
+   * Names the project (context directory and Dockerfile) so --explain-cache
+   * compares a step only with the same step of an earlier build of the same project.
+   */
+  explainScope?: string;
   emit: (e: BuildEvent) => void;
   signal: AbortSignal;
   /** Parses an ONBUILD trigger text into an instruction. */
@@ -131,7 +136,14 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       state = { ...state, meta: { ...state.meta, config: { ...state.meta.config, OnBuild: null } } };
       state.draft = { ...state.draft, config: { ...state.draft.config, config: state.meta.config } };
     }
+    let lastYield = Date.now();
     for (const instr of [...triggers, ...stage.instructions]) {
+      // metadata steps never wait on I/O, so without a turn of the event loop a long run of them
+      // would keep SIGINT/SIGTERM handlers (and other stages) from running until the stage ends
+      if (Date.now() - lastYield >= YIELD_EVERY_MS) {
+        await yieldToEventLoop();
+        lastYield = Date.now();
+      }
       if (signal.aborted) throw cancelled(signal);
       state = await runStep(stage, state, scope, instr);
     }
@@ -206,12 +218,14 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
 
       const fsStep: FsStep = { instruction: instr, state, runEnv, step, signal };
       const prepared = await opts.executors.prepare(fsStep, (ref) => resolveFrom(ref, state.platform));
-      const parts: KeyParts = { parent: state.key, op: opOf(instr), env: keyEnv, inputs: prepared.inputs };
+      // text and files are not part of the key: the slot keeps them so a miss can name what changed
+      const parts: KeyParts = { parent: state.key, op: opOf(instr), env: keyEnv, inputs: prepared.inputs, text: instr.original, ...(prepared.files ? { files: prepared.files } : {}) };
       const key = cacheKey(parts);
       // a --link layer does not depend on what is below it, so its record is found whatever the parent
       const linked = (instr.kind === 'COPY' || instr.kind === 'ADD') && instr.link;
       const recordKey = linked ? cacheKey({ ...parts, parent: 'link' }) : key;
-      const slot = `${opts.parsed.file}#${stage.index}#${step.index}`;
+      const at = stage.instructions.indexOf(raw);
+      const slot = `${opts.explainScope ?? opts.parsed.file}#${stage.name ?? stage.index}#${at >= 0 ? at : `onbuild ${raw.original}`}`;
       const bypass = opts.noCache || opts.noCacheFilter.has(String(stage.index)) || (stage.name !== undefined && opts.noCacheFilter.has(stage.name));
       const hit = bypass ? undefined : await opts.cache.get(recordKey);
       if (hit) {
@@ -367,6 +381,13 @@ function stepRef(stage: PlanStage, instr: Instruction, index: number, total: num
 function timestamp(epoch: number | undefined): string {
   const d = epoch === undefined ? new Date() : new Date(epoch * 1000);
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** How long CPU-bound work runs before it lets signal handlers and I/O callbacks in. */
+export const YIELD_EVERY_MS = 50;
+
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function cancelled(signal: AbortSignal): KilnError {

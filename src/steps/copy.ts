@@ -58,6 +58,8 @@ export interface CopyResult {
   readonly entries: LayerEntry[];
   /** Content digest of exactly the selected source files: the cache-key input. */
   inputDigest: Digest;
+  /** Per selected path, a short digest of what went into `inputDigest` (undefined for very large selections). */
+  inputFiles?: Record<string, string>;
   /** Removes staged downloads/clones/unpacked archives; call after the layer is written. */
   dispose(): void;
 }
@@ -227,6 +229,7 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
       return entries;
     },
     inputDigest: hasher.digest(),
+    ...(hasher.listing() ? { inputFiles: hasher.listing()! } : {}),
     dispose,
   };
 }

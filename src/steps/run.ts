@@ -1,7 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LayerRef } from '../image/image.js';
-import { KilnError } from '../errors/index.js';
+import { KilnError, printable } from '../errors/index.js';
+import { formatBytes } from '../report/format.js';
 import { diffUpperdir, writeLayer } from '../layer/index.js';
 import type { LayerEntry, LayerWriteOptions, WrittenLayer } from '../layer/types.js';
 import { runSandbox, type SandboxRequest } from '../sandbox/sandbox.js';
@@ -53,11 +54,18 @@ export async function executeRun(input: RunStepInput): Promise<RunStepResult> {
   });
   if (r.exitCode !== 0) {
     const tail = r.outputTail.slice(-TAIL_LINES);
+    if (r.oomKilled) {
+      const limit = input.limits?.memory !== undefined ? ` (limit ${formatBytes(input.limits.memory)})` : '';
+      const err = new KilnError('RUN_FAILED', `RUN was killed: out of memory${limit}: process "${formatArgs(input.args)}" exit code 137`, {
+        hint: input.limits?.memory !== undefined ? 'raise --memory' : 'the build host ran out of memory',
+      });
+      throw Object.assign(err, { exitCode: r.exitCode, outputTail: tail, oomKilled: true });
+    }
     // One line, as every KilnError: the last few output lines inline, all of them in `outputTail` (and the log file).
     const inline = tail
       .filter((l) => l.trim() !== '')
       .slice(-INLINE_LINES)
-      .map((l) => (l.length > 200 ? `${l.slice(0, 200)}…` : l))
+      .map((l) => printable(l, 200))
       .join(' | ');
     const shown = inline ? `; last output: ${inline}` : '';
     const err = new KilnError('RUN_FAILED', `process "${formatArgs(input.args)}" did not complete successfully: exit code ${r.exitCode}${shown}`);

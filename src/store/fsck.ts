@@ -4,10 +4,11 @@ import { isKilnError } from '../errors/index.js';
 import { isDigest, type Digest } from '../image/digest.js';
 import { isIndexMediaType, isManifestMediaType } from '../image/media-types.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
+import { liveLeftovers } from '../sandbox/scratch.js';
 import { listSnapshots } from './snapshots.js';
 import type { Store } from './store.js';
 
-export type FsckProblemKind = 'corrupt-blob' | 'missing-blob' | 'size-mismatch' | 'bad-document' | 'incomplete-snapshot';
+export type FsckProblemKind = 'corrupt-blob' | 'missing-blob' | 'size-mismatch' | 'bad-document' | 'incomplete-snapshot' | 'live-leftover';
 
 export interface FsckProblem {
   kind: FsckProblemKind;
@@ -28,6 +29,8 @@ export interface FsckReport {
  * Verifies every blob against its digest (file name) and every reference:
  * the manifest, index children, config and layers must be present with the
  * sizes their descriptors claim, and the config must name one diffID per layer.
+ * Also reports what killed builds left alive (containers, mounts) and
+ * snapshots whose extraction was interrupted.
  */
 export async function fsck(store: Store, opts: { concurrency?: number } = {}): Promise<FsckReport> {
   const problems: FsckProblem[] = [];
@@ -106,6 +109,14 @@ export async function fsck(store: Store, opts: { concurrency?: number } = {}): P
     for (const l of m.layers) if (!l.urls?.length) await present(l, ref, 'layer');
   }
 
+  // a killed build's container still running over a mounted overlay: any command but fsck stops and unmounts it
+  const live = await liveLeftovers(store.root);
+  for (const id of live.containers) {
+    problems.push({ kind: 'live-leftover', message: `container ${id} of a kiln process that is gone still exists (any other kiln command, e.g. kiln prune, stops it)` });
+  }
+  for (const mp of live.mounts) {
+    problems.push({ kind: 'live-leftover', message: `${mp} is still mounted by a kiln process that is gone (any other kiln command, e.g. kiln prune, unmounts it)` });
+  }
   for (const s of await listSnapshots(store.layout)) {
     if (!s.diffID) problems.push({ kind: 'incomplete-snapshot', message: `snapshot ${s.path} has no diffID marker (interrupted extraction; kiln prune removes it)` });
   }

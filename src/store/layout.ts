@@ -53,3 +53,12 @@ export function defaultRoot(env: NodeJS.ProcessEnv = process.env, uid: number = 
   const xdg = env['XDG_DATA_HOME'];
   return join(xdg && xdg.startsWith('/') ? xdg : join(env['HOME'] ?? homedir(), '.local', 'share'), 'kiln');
 }
+
+/**
+ * Names of per-RUN scratch directories in tmp/ (`r<pid36>.<start36>.<seq>`,
+ * see sandbox/scratch.ts). They may hold a mounted overlay and back a running
+ * container, so only the sandbox's sweep removes them, after unmounting.
+ */
+export function isScratchName(name: string): boolean {
+  return /^r[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]+$/.test(name);
+}

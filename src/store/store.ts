@@ -16,7 +16,7 @@ import type { WrittenLayer } from '../layer/types.js';
 import { createFileAtomic, fsyncDir, tempName, writeFileAtomic } from './atomic-file.js';
 import { withFileLock } from './flock.js';
 import { PartialBlob, removeIdlePartials } from './partial-blob.js';
-import { defaultRoot, storeLayout, type StoreLayout } from './layout.js';
+import { defaultRoot, isScratchName, storeLayout, type StoreLayout } from './layout.js';
 import { adoptSnapshot, ensureSnapshot, snapshotDirName } from './snapshots.js';
 import { acquireStoreLock, releaseStoreLock, withExclusiveStore } from './store-lock.js';
 import type { BlobStore, BlobWriteExpectation, RefStore } from './types.js';
@@ -86,10 +86,11 @@ const PRIVATE_DIR_MODE = 0o700;
 
 /** Creates the private directories, and takes back what an older kiln (or a chmod) left open. */
 async function makePrivate(l: StoreLayout): Promise<void> {
-  for (const d of [l.snapshots, l.tmp, l.cacheMounts]) await mkdir(d, { recursive: true, mode: PRIVATE_DIR_MODE });
+  for (const d of [l.snapshots, l.tmp]) await mkdir(d, { recursive: true, mode: PRIVATE_DIR_MODE });
+  // cache-mounts/ is made (0700) by the first cache mount
   for (const d of [l.root, l.snapshots, l.tmp, l.cacheMounts]) {
-    const st = await stat(d);
-    if ((st.mode & 0o777) !== PRIVATE_DIR_MODE) await chmod(d, PRIVATE_DIR_MODE);
+    const st = await stat(d).catch(() => undefined);
+    if (st && (st.mode & 0o777) !== PRIVATE_DIR_MODE) await chmod(d, PRIVATE_DIR_MODE);
   }
 }
 
@@ -153,8 +154,9 @@ export class Store implements BlobStore, RefStore {
   private async sweepTmp(): Promise<void> {
     const now = Date.now();
     for (const name of await readdir(this.layout.tmp)) {
-      if (name === 'partial') continue;
-      // a directory still holding a mount (a RUN of a killed build) stays until its mounts are swept
+      // a RUN's scratch dir may still hold a mounted overlay under a running container: deleting
+      // through it would empty that container's file system; the sandbox's sweep unmounts first
+      if (name === 'partial' || isScratchName(name)) continue;
       await rm(join(this.layout.tmp, name), { recursive: true, force: true }).catch(() => undefined);
     }
     await removeIdlePartials(this.layout.partial, { olderThanMs: PARTIAL_MAX_AGE_MS, now });

@@ -37,20 +37,30 @@ describe('explainMiss', () => {
     expect(explainMiss(base, { ...base })).toEqual([]);
   });
 
-  it('names the env var, op field, parent and input that differ', () => {
+  it('names the build arg, the instruction and the input that differ', () => {
     const other: StepKeyInput = {
       parent: 'sha256:' + 'c'.repeat(64),
       op: { kind: 'COPY', sources: ['.'], dest: '/srv' },
       env: { A: '9', C: '3' },
-      inputs: ['sha256:' + 'd'.repeat(64), 'sha256:' + 'e'.repeat(64)],
+      inputs: ['sha256:' + 'd'.repeat(64), 'from:sha256:' + 'e'.repeat(64)],
     };
     const lines = explainMiss(base, other);
-    expect(lines).toContain('op.dest changed: "/app" → "/srv"');
-    expect(lines).toContain('env A changed: "1" → "9"');
-    expect(lines).toContain('env B removed (was "2")');
-    expect(lines).toContain('env C added ("3")');
-    expect(lines.some((l) => l.startsWith('parent changed'))).toBe(true);
-    expect(lines.some((l) => l.startsWith('input #1 content changed'))).toBe(true);
-    expect(lines.some((l) => l.startsWith('input #2 added'))).toBe(true);
+    expect(lines).toContain('expanded instruction changed: dest: "/app" → "/srv"');
+    expect(lines).toContain('build arg A changed: "1" → "9"');
+    expect(lines).toContain('build arg B removed (was "2")');
+    expect(lines).toContain('build arg C added ("3")');
+    expect(lines).toContain('the files it copies changed');
+    expect(lines).toContain('the --from stage or image changed');
+    // the parent is named only when nothing in the step itself explains the miss
+    expect(explainMiss(base, { ...base, parent: other.parent })).toEqual(['an earlier step or the base image changed']);
+  });
+
+  it('quotes the instruction as written, and names files when both builds listed them', () => {
+    const a: StepKeyInput = { ...base, text: 'COPY . /app', files: { 'a.txt': '1', 'b.txt': '2', 'c.txt': '3' } };
+    expect(explainMiss(a, { ...a, op: { x: 1 }, text: 'COPY . /srv' })).toEqual(['instruction changed: "COPY . /app" → "COPY . /srv"']);
+    // spacing alone never explains anything: the op is the same
+    expect(explainMiss(a, { ...a, text: 'COPY  .  /app' })).toEqual([]);
+    const b: StepKeyInput = { ...a, inputs: ['sha256:' + 'f'.repeat(64)], files: { 'a.txt': '1', 'b.txt': '9', 'd.txt': '4' } };
+    expect(explainMiss(a, b)).toEqual(['file b.txt changed', 'file c.txt removed', 'file d.txt added']);
   });
 });

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildContext } from '../../src/context/build-context.js';
+import { LayeredFs } from '../../src/context/layered-fs.js';
 import { planCopy, type CopyParams } from '../../src/steps/copy.js';
 import { isGitUrl, parseGitUrl } from '../../src/steps/copy-git.js';
 import { collect, failure, makeTree, tempDir } from './copy-helpers.js';
@@ -247,5 +248,46 @@ describe('ADD git repositories', () => {
   it('names an unknown ref', async () => {
     const f = await failure(add({ from, sources: [`${url}#nope`], dest: '/s' }));
     expect(f.message).toContain('"nope"');
+  });
+});
+
+describe('ADD archive placement in the image (BuildKit: go-archive untar chrooted to the destination)', () => {
+  function image(): LayeredFs {
+    const root = makeTree(tempDir(), { 'run/': { dir: true }, 'real/': { dir: true }, 'var/run': { link: '/run' }, 'sub/abs': { link: '/etc' }, 'sub/up': { link: '../../..' } });
+    return new LayeredFs([root], 'image');
+  }
+  function tarOf(files: Record<string, string>, names: string[], opts: string[] = []): BuildContext {
+    const d = tempDir();
+    makeTree(join(d, 'src'), files);
+    execFileSync('tar', ['-cf', join(d, 'a.tar'), ...opts, '-C', join(d, 'src'), ...names]);
+    return BuildContext.open(d);
+  }
+
+  it('a file entry goes through an existing symlink; a directory entry replaces it', async () => {
+    const destFs = image();
+    const only = tarOf({ 'var/run/x': 'x' }, ['var/run/x'], ['--no-recursion']);
+    const a = (await add({ from: only, sources: ['a.tar'], dest: '/', destFs })).seen;
+    expect(Object.keys(a)).toEqual(['run', 'run/x']);
+    const withDirs = tarOf({ 'var/run/x': 'x' }, ['var']);
+    const b = (await add({ from: withDirs, sources: ['a.tar'], dest: '/', destFs })).seen;
+    expect(b['var/run']).toMatchObject({ type: 'directory' });
+    expect(b['var/run/x']).toMatchObject({ content: 'x' });
+  });
+
+  it('absolute links and .. resolve from the destination, never above it', async () => {
+    const destFs = image();
+    const ctx = tarOf({ 'abs/y': 'y', 'up/z': 'z' }, ['abs/y', 'up/z'], ['--no-recursion']);
+    const { seen } = await add({ from: ctx, sources: ['a.tar'], dest: '/sub/', destFs });
+    expect(seen['sub/etc/y']).toMatchObject({ content: 'y' });
+    expect(seen['sub/z']).toMatchObject({ content: 'z' });
+    expect(Object.keys(seen).some((k) => !k.startsWith('sub'))).toBe(false);
+  });
+
+  it('--chmod leaves unpacked entries and the directories made for them alone', async () => {
+    const ctx = tarOf({ 'd/f': 'f' }, ['d']);
+    const { seen } = await add({ from: ctx, sources: ['a.tar'], dest: '/new/dir/', chmod: '700' });
+    expect(seen['new']).toMatchObject({ mode: '755' });
+    expect(seen['new/dir']).toMatchObject({ mode: '755' });
+    expect(seen['new/dir/d/f']!.mode).not.toBe('700');
   });
 });

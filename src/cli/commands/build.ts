@@ -242,8 +242,15 @@ function parseUlimit(s: string): { name: string; soft: number; hard: number } {
 }
 
 async function readStdin(): Promise<string> {
+  const { MAX_DOCKERFILE_BYTES } = await import('../../frontend/syntax-tree.js');
   const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
+  let size = 0;
+  for await (const c of process.stdin) {
+    chunks.push(c as Buffer);
+    size += (c as Buffer).length;
+    // the parser names the line; reading stops one chunk past the limit
+    if (size > MAX_DOCKERFILE_BYTES) break;
+  }
   return Buffer.concat(chunks).toString('utf8');
 }
 

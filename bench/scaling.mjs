@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+// N-instruction scaling (issue: cost must grow linearly with the instruction count).
+// Generates Dockerfiles of N LABEL, ENV or `RUN true` lines, times one builder on each
+// size and fits the exponent k of t ≈ c·N^k by least squares on log-log.
+//
+// As a module: `measureInstructionScaling({ builders, ... })` takes any number of builders
+// (`{ name, build(ctxDir) → Promise<seconds> }`) so a side-by-side run can add BuildKit;
+// `kilnBuilder()` is kiln's. As a script (also run by `npm run bench` as a micro-benchmark):
+//   node bench/scaling.mjs [--kinds LABEL,ENV,RUN] [--sizes 1000,4000,16000] [--run-sizes 250,1000]
+//                          [--base REF] [--runs N]
+// RUN needs a shell: --base REF, else $KILN_BENCH_REGISTRY/busybox:latest, else Debian's static
+// busybox copied into the context as /bin/sh (FROM scratch); without any RUN is skipped.
+// The last line printed is the JSON result.
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fitExponent, median, timeCommand } from './lib/scaling-fit.mjs';
+
+const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
+const KILN = join(repoRoot, 'bin', 'kiln');
+const BUSYBOX = '/usr/bin/busybox';
+/** `base` for RUN when no image is given: a static busybox from the context as /bin/sh. */
+export const CONTEXT_SHELL = 'context-shell';
+
+/** The Dockerfile text of `n` instructions of `kind` (LABEL, ENV or RUN) on `base`. */
+export function instructionDockerfile(kind, n, base = 'scratch') {
+  const lines = base === CONTEXT_SHELL ? ['FROM scratch', 'COPY sh /bin/sh'] : [`FROM ${base}`];
+  for (let i = 0; i < n; i++) {
+    if (kind === 'LABEL') lines.push(`LABEL l${i}=v${i}`);
+    else if (kind === 'ENV') lines.push(`ENV E${i}=v${i}`);
+    // distinct commands: a repeated one would still run, but distinct ones rule out any dedup
+    else if (kind === 'RUN') lines.push(`RUN true ${i}`);
+    else throw new Error(`unknown kind ${kind}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** kiln through bin/kiln on a store of its own, cache off (every step runs). */
+export function kilnBuilder({ root, insecureRegistries = [] } = {}) {
+  return {
+    name: 'kiln',
+    async build(ctxDir) {
+      const global = ['--root', root, ...insecureRegistries.flatMap((r) => ['--insecure-registry', r])];
+      return timeCommand(process.execPath, [KILN, ...global, 'build', '--progress', 'quiet', '--no-cache', ctxDir]);
+    },
+  };
+}
+
+/**
+ * Times every builder on every kind and size (runs per point, median kept; builders
+ * interleaved per run) and fits the exponent per builder and kind.
+ * Returns { points: [{builder, kind, n, seconds}], fits: [{builder, kind, exponent, netExponent}] }.
+ * netExponent fits t − t(1 instruction): process start and setup no longer flatten the curve.
+ */
+export async function measureInstructionScaling({
+  builders, kinds = ['LABEL', 'ENV', 'RUN'], sizes = [1000, 4000, 16000], runSizes = [250, 1000], base, runs = 1, workDir, log = () => {},
+}) {
+  const dir = workDir ?? (await mkdtemp(join(tmpdir(), 'kiln-scaling-')));
+  const points = [];
+  const fits = [];
+  try {
+    for (const kind of kinds) {
+      if (kind === 'RUN' && !base) {
+        log('RUN skipped: no shell (give --base, set KILN_BENCH_REGISTRY or install busybox-static)');
+        continue;
+      }
+      const from = kind === 'RUN' ? base : 'scratch';
+      const ns = [1, ...(kind === 'RUN' ? runSizes : sizes)];
+      const times = new Map();
+      for (const n of ns) {
+        const ctx = join(dir, `${kind}-${n}`);
+        await mkdir(ctx, { recursive: true });
+        await writeFile(join(ctx, 'Dockerfile'), instructionDockerfile(kind, n, from));
+        if (from === CONTEXT_SHELL) await copyFile(BUSYBOX, join(ctx, 'sh'));
+        // the first build of a base pulls it: not part of any measurement
+        if (n === 1 && kind === 'RUN') for (const b of builders) await b.build(ctx);
+        for (let r = 0; r < runs; r++) {
+          for (const b of builders) {
+            const s = await b.build(ctx);
+            const key = `${b.name}/${n}`;
+            times.set(key, [...(times.get(key) ?? []), s]);
+          }
+        }
+        for (const b of builders) {
+          const seconds = median(times.get(`${b.name}/${n}`));
+          log(`${b.name.padEnd(8)} ${kind.padEnd(5)} N=${String(n).padStart(6)}  ${seconds.toFixed(2)} s`);
+          if (n > 1) points.push({ builder: b.name, kind, n, seconds });
+        }
+      }
+      for (const b of builders) {
+        const mine = points.filter((p) => p.builder === b.name && p.kind === kind);
+        const base1 = median(times.get(`${b.name}/1`));
+        const net = mine.map((p) => ({ n: p.n, seconds: Math.max(p.seconds - base1, 1e-3) }));
+        fits.push({ builder: b.name, kind, exponent: fitExponent(mine), netExponent: fitExponent(net), oneInstructionSeconds: base1 });
+      }
+    }
+  } finally {
+    if (!workDir) await rm(dir, { recursive: true, force: true });
+  }
+  return { points, fits };
+}
+
+function parseArgs(argv) {
+  const o = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = () => argv[++i];
+    if (a === '--kinds') o.kinds = v().split(',');
+    else if (a === '--sizes') o.sizes = v().split(',').map(Number);
+    else if (a === '--run-sizes') o.runSizes = v().split(',').map(Number);
+    else if (a === '--base') o.base = v();
+    else if (a === '--runs') o.runs = Number(v());
+    else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const o = parseArgs(process.argv.slice(2));
+  const registry = process.env.KILN_BENCH_REGISTRY;
+  const base = o.base ?? (registry ? `${registry}/busybox:latest` : existsSync(BUSYBOX) ? CONTEXT_SHELL : undefined);
+  const root = await mkdtemp(join(process.env.KILN_BENCH_TMP ?? tmpdir(), 'kiln-scaling-root-'));
+  try {
+    const result = await measureInstructionScaling({
+      builders: [kilnBuilder({ root, insecureRegistries: registry ? [registry] : [] })],
+      ...o, base, log: (s) => console.log(s),
+    });
+    for (const f of result.fits) {
+      console.log(`${f.builder} ${f.kind}: fitted exponent ${f.exponent.toFixed(2)} (net of the 1-instruction build, ${f.oneInstructionSeconds.toFixed(2)} s: ${f.netExponent.toFixed(2)}); goal ≤ 1.1`);
+    }
+    console.log(JSON.stringify(result));
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
