@@ -26,7 +26,7 @@ export const ROOTLESS_SUB_COUNT = 65536;
 
 function idOf(name: string, flag: '-u' | '-g'): number | undefined {
   try {
-    return Number(execFileSync('id', [flag, name], { encoding: 'utf8' }).trim());
+    return Number(execFileSync('id', [flag, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
   } catch {
     return undefined;
   }
