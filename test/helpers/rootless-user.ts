@@ -114,7 +114,8 @@ export interface AsUserOptions {
 /** setpriv drops uid, gid and supplementary groups; the environment is what a login would give (HOME, PATH, no XDG_RUNTIME_DIR). */
 export function spawnKilnAs(user: TestUser, args: string[], opts: AsUserOptions): ChildProcess {
   const env = { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: opts.home, ...opts.env };
-  return spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', process.execPath, kilnBinFor(), ...args], {
+  // by absolute path: a test may hand kiln a PATH without it
+  return spawn('/usr/bin/setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--', process.execPath, kilnBinFor(), ...args], {
     env,
     cwd: opts.home,
     stdio: ['pipe', 'pipe', 'pipe'],
