@@ -30,7 +30,7 @@ describe('store layout', () => {
 
   it('creates an OCI image layout plus kiln directories', async () => {
     const names = (await readdir(t.root)).sort();
-    expect(names).toEqual(['blobs', 'cache', 'cache-mounts', 'index.json', 'locks', 'meta', 'oci-layout', 's', 'tmp']);
+    expect(names).toEqual(['blobs', 'cache', 'index.json', 'locks', 'meta', 'oci-layout', 's', 'tmp']);
     const layout = JSON.parse(await readFile(join(t.root, 'oci-layout'), 'utf8'));
     expect(layout).toEqual({ imageLayoutVersion: '1.0.0' });
     expectValidOci(layout, 'layout');
