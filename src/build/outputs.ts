@@ -18,6 +18,7 @@ import type { Compression } from '../layer/types.js';
 import type { LayerRecompressor } from '../layer/recompress.js';
 import { checkCompressionLevel, type BuildOptions, type LayerCompressionAttrs, type OutputSpec } from './options.js';
 import type { BuildExecutors } from './executors.js';
+import { isHostRoot } from '../rootless/session.js';
 
 interface OutputInit {
   store: Store;
@@ -211,7 +212,8 @@ async function writeTarStream(tar: ReturnType<typeof tarStream>, dest: string): 
 async function writeLocal(fs: LayeredFs, dest: string): Promise<void> {
   await mkdir(dest, { recursive: true });
   const dirs: Array<[string, LayerEntry]> = [];
-  const root = process.getuid?.() === 0;
+  // in rootless mode ids are the namespace's: the files stay the user's own on the host
+  const root = isHostRoot();
   for (const e of entriesOf(fs)) {
     const target = path.join(dest, e.path);
     if (e.type === 'directory') {

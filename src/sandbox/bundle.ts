@@ -7,6 +7,8 @@ import type { OciMount, OciResources, OciRlimit, OciSpec } from './oci-spec.js';
 import { defaultSeccomp } from './seccomp.js';
 import type { NetworkMode } from './network-mode.js';
 import type { ResolvedUser } from './user.js';
+import { adaptSpecForUserNamespace } from './rootless-spec.js';
+import { rootlessSession } from '../rootless/session.js';
 
 /**
  * The OCI runtime bundle of one RUN: `config.json` describing the process,
@@ -100,6 +102,8 @@ export async function buildSpec(input: BundleSpecInput): Promise<OciSpec> {
   if (!insecure) {
     spec.linux.seccomp = defaultSeccomp(caps, release());
   }
+  const session = rootlessSession();
+  if (session) adaptSpecForUserNamespace(spec, session, input.network);
   return spec;
 }
 

@@ -7,6 +7,7 @@ import { formatPlatform, parsePlatform } from '../image/platform.js';
 import type { Instruction, ParsedDockerfile } from '../frontend/instructions.js';
 import type { BuildPlan, PlanStage } from '../plan/types.js';
 import { KilnError, isKilnError, needsRootError } from '../errors/index.js';
+import { rootlessFailure } from '../rootless/index.js';
 import { applyMeta, isMetaInstruction, type MetaState } from '../steps/meta.js';
 import type { BuildEvent, StepRef } from './events.js';
 import type { ImageSource, StepOutcome } from './ports.js';
@@ -288,7 +289,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     } catch (e) {
       const located = locate(e, raw, opts.parsed.file);
       // as a user, a refused chown or mount is reported as what it is: kiln needs root
-      const err = needsRootError(located) ?? located;
+      const err = rootlessFailure(located) ?? needsRootError(located) ?? located;
       opts.emit({ type: 'step-error', step, message: err.message, time: Date.now() });
       throw err;
     }
