@@ -18,7 +18,7 @@ function identity(map: IdMapping[]): OciIdMapping[] {
   return map.map((m) => ({ containerID: m.inner, hostID: m.inner, size: m.count }));
 }
 
-/** sysfs may only be mounted by the owner of the network namespace: a joined one (host, slirp4netns) gets a read-only bind of /sys. */
+/** A read-only bind of kiln's /sys (as runc's own rootless spec does where it cannot mount sysfs). */
 function sysfsBind(): OciMount {
   return { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] };
 }
@@ -46,12 +46,13 @@ export function adaptSpecForUserNamespace(spec: OciSpec, session: RootlessSessio
     spec.linux.namespaces = spec.linux.namespaces.filter((n) => n.type !== 'pid');
     spec.mounts = spec.mounts.map((m) => (m.type === 'proc' ? { destination: '/proc', type: 'bind', source: '/proc', options: ['rbind', 'nosuid', 'nodev', 'noexec'] } : m));
   }
-  const ownNetns = network === 'none' && !masked;
   const gids = mappedSpan(session.gidMap).last;
   spec.mounts = spec.mounts.flatMap((m): OciMount[] => {
-    if (m.type === 'sysfs' && !ownNetns) return [sysfsBind()];
+    // sysfs may be mounted only by the owner of the network namespace, and (like proc) only
+    // where /sys is fully visible, which a container runtime's masks prevent: always a bind
+    if (m.type === 'sysfs') return [sysfsBind()];
     // the bind of /sys already holds the cgroup tree (read-only)
-    if (m.type === 'cgroup' && !ownNetns) return [];
+    if (m.type === 'cgroup') return [];
     // devpts's gid=5 (tty) must be a mapped id
     if (m.type === 'devpts' && gids < 5) return [{ ...m, options: (m.options ?? []).filter((o) => !o.startsWith('gid=')) }];
     return [m];
