@@ -24,7 +24,10 @@ RUN tar -xzf /tmp/node.tgz -C /usr/local --strip-components=1 package/bin/node \
 
 WORKDIR /opt/kiln
 COPY package.json package-lock.json ./
-RUN node /tmp/npm/bin/npm-cli.js ci --omit=dev --no-audit --no-fund \
+# behind a TLS-intercepting proxy: kiln build --secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt
+RUN --mount=type=secret,id=ca-bundle,required=false \
+    if [ -f /run/secrets/ca-bundle ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca-bundle; fi \
+ && node /tmp/npm/bin/npm-cli.js ci --omit=dev --no-audit --no-fund \
  && rm -rf /tmp/npm /root/.npm
 COPY bin ./bin
 COPY dist ./dist

@@ -46,7 +46,8 @@ describe('kiln in a container', () => {
 
   it('builds its own image, which builds and pushes an image as uid 1000 under podman', async () => {
     const store = join(dir, 'store');
-    ok(await runKiln(['--root', store, 'build', '--build-arg', `BASE=${reg.anon}/debian:bookworm`, '-t', 'localhost/kiln:dev', '--output', `type=docker,dest=${join(dir, 'kiln.tar')}`, REPO]));
+    // the machine's CA bundle (it may hold a proxy's CA the Debian image does not know), for npm in the image
+    ok(await runKiln(['--root', store, 'build', '--secret', 'id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt', '--build-arg', `BASE=${reg.anon}/debian:bookworm`, '-t', 'localhost/kiln:dev', '--output', `type=docker,dest=${join(dir, 'kiln.tar')}`, REPO]));
     ok(await sh('podman', [...podmanArgs, 'load', '-i', join(dir, 'kiln.tar')]));
 
     const ctx = join(dir, 'ctx');
