@@ -21,8 +21,9 @@ import { parseReference } from '../registry/reference.js';
 import { createImageSource } from './image-source.js';
 import { VERSION } from '../version.js';
 import { createExecutors } from './executors.js';
-import { writeOutputs } from './outputs.js';
-import type { BuildOptions, BuildResult, PlatformResult } from './options.js';
+import { compressLayers, imageCompression, policyKey, writeOutputs, type CompressionPolicy } from './outputs.js';
+import { LayerRecompressor } from '../layer/recompress.js';
+import { checkCompressionLevel, type BuildOptions, type BuildResult, type PlatformResult } from './options.js';
 import { annotationsFor, attachAttestations, dockerfileDigest, effectiveAttestations, wantsAttestations, type BuiltImage } from './attestations.js';
 import type { BuildRecord } from '../attest/provenance.js';
 
@@ -122,7 +123,12 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
         return base;
       },
     };
-    const executors = await createExecutors({ store, contextDir, dockerfilePath, options, sourceDateEpoch, emit, ensureLayers });
+    // layers are written in the image's compression, so an uncached build never re-compresses
+    const policy = imageCompression(options);
+    const layerOptions: BuildOptions = { ...options, compression: policy.compression };
+    if (policy.level !== undefined) layerOptions.compressionLevel = policy.level;
+    else delete layerOptions.compressionLevel;
+    const executors = await createExecutors({ store, contextDir, dockerfilePath, options: layerOptions, sourceDateEpoch, emit, ensureLayers });
     const signal = options.signal ?? new AbortController().signal;
     emit({
       type: 'build-start',
@@ -215,11 +221,29 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       }
       return [...out.values()];
     };
+    // Cached layers keep the compression they were made in; every output gets the one it asks for.
+    // A layer re-compressed here is remembered by its record, so the next build re-uses it.
+    const recompressor = new LayerRecompressor(store);
+    const recordsIn = async (records: CacheRecord[], want: { compression: CompressionPolicy['compression']; level?: number }): Promise<CacheRecord[]> => {
+      const out: CacheRecord[] = [];
+      for (const r of records) {
+        if (!r.layer) {
+          out.push(r);
+          continue;
+        }
+        await ensureLayers([{ descriptor: r.layer, diffID: r.layer.diffID }]);
+        const l = await recompressor.layer({ descriptor: r.layer, diffID: r.layer.diffID }, want);
+        const { variants: _v, ...rest } = r;
+        out.push({ ...rest, layer: { ...l.descriptor, diffID: l.diffID } });
+      }
+      return out;
+    };
     const inlineWanted = options.cacheTo?.some((c) => c.type === 'inline');
     const perPlatform: PlatformResult[] = [];
     for (const [i, result] of results.entries()) {
-      const inline = inlineWanted ? await recordsFor('min', labelOf(plans[i]!.targetPlatform)) : undefined;
-      const c = await commitImage(store, result, options, sourceDateEpoch, inline, !multi);
+      const inline = inlineWanted ? await recordsIn(await recordsFor('min', labelOf(plans[i]!.targetPlatform)), policy) : undefined;
+      const layers = await compressLayers(recompressor, result.draft.layers, policy, result.baseLayers);
+      const c = await commitImage(store, { ...result, draft: { ...result.draft, layers } }, options, sourceDateEpoch, inline, !multi);
       perPlatform.push({ platform: formatPlatform(c.descriptor.platform!), imageId: c.configDigest, manifestDigest: c.descriptor.digest, descriptor: c.descriptor, config: c.config });
     }
     const { descriptor: imageDescriptor, config, imageId: configDigest } = perPlatform[0]!;
@@ -259,8 +283,27 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     }
     const refDescriptor = { ...descriptor, ...(Object.keys(annotationsFor(annotations, 'index-descriptor')).length ? { annotations: { ...(descriptor.annotations ?? {}), ...annotationsFor(annotations, 'index-descriptor') } } : {}) };
     for (const t of tags) await store.setRef(t, refDescriptor);
+    // an output in another compression gets the same config with its own layer blobs
+    const variantsOf = new Map<string, Promise<Descriptor>>([[policyKey(policy), Promise.resolve(descriptor)]]);
+    const imageIn = (p: CompressionPolicy): Promise<Descriptor> => {
+      let d = variantsOf.get(policyKey(p));
+      if (!d) {
+        d = (async () => {
+          if (descriptor !== imageDescriptor) {
+            throw new KilnError('UNSUPPORTED', 'an output in another compression than the build\'s is not supported for an index (several platforms, attestations or index annotations): set --compression for the whole build');
+          }
+          const main = await store.imageFromDescriptor(imageDescriptor);
+          const result = results[0]!;
+          const layers = await compressLayers(recompressor, result.draft.layers, p, result.baseLayers);
+          const img = await store.putImage({ config: main.config, layers, ...(main.manifest.annotations ? { annotations: main.manifest.annotations } : {}) });
+          return { ...img.descriptor, ...(imageDescriptor.platform ? { platform: imageDescriptor.platform } : {}) };
+        })();
+        variantsOf.set(policyKey(p), d);
+      }
+      return d;
+    };
     await writeOutputs({
-      store, descriptor, tags, options, emit, stageResult: results[0]!, executors,
+      store, descriptor, tags, options, emit, stageResult: results[0]!, executors, imageIn,
       ...(multi ? { platforms: results.map((r, i) => ({ platform: plans[i]!.targetPlatform, stageResult: r })) } : {}),
     });
     if (statements.length) {
@@ -275,13 +318,24 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       if (spec.type === 'inline') continue;
       const t0 = Date.now();
       try {
-        const records = await recordsFor(spec.mode);
-        for (const r of records) if (r.layer) await ensureLayers([{ descriptor: r.layer, diffID: r.layer.diffID }]);
+        const compression = spec.compression ?? policy.compression;
+        // the image's level only carries over to a cache in the same compression
+        const level = spec.compressionLevel ?? (compression === policy.compression ? policy.level : undefined);
+        if (level !== undefined) checkCompressionLevel(compression, level, `--cache-to ${spec.type === 'registry' ? spec.ref : spec.dest}`);
+        const records = await recordsIn(await recordsFor(spec.mode), { compression, ...(level !== undefined ? { level } : {}) });
         await exportCache(store, spec, records, access);
         emit({ type: 'phase', name: 'export', state: 'done', detail: `cache to ${spec.type === 'registry' ? spec.ref : spec.dest}`, durationMs: Date.now() - t0, time: Date.now() });
       } catch (e) {
         // the image is built and stored; a cache that could not be written is worth a warning, not a failure
         warn(`cache export to ${spec.type === 'registry' ? spec.ref : spec.dest} failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    // records remember their layers' other compressions: kept with them by GC, found by the next build
+    if (recompressor.converted.size) {
+      for (const { key } of stepKeys) {
+        const rec = await cache.get(key);
+        const made = rec?.layer ? recompressor.converted.get(rec.layer.digest) : undefined;
+        if (rec && made?.length) await cache.addVariants(rec, made.map((l) => l.descriptor));
       }
     }
     // several platforms: the image is the index (its digest is what buildx writes to --iidfile)

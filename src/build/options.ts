@@ -23,10 +23,21 @@ export interface SshSource {
   paths: string[];
 }
 
+/**
+ * How an output wants its layers (`-o …,compression=zstd,compression-level=19,force-compression=true`);
+ * unset fields fall back to the build's `compression`, `compressionLevel` and `forceCompression`.
+ */
+export interface LayerCompressionAttrs {
+  compression?: Compression;
+  compressionLevel?: number;
+  /** Also re-compress the base image's layers (by default they keep the compression they were pulled in). */
+  forceCompression?: boolean;
+}
+
 export type OutputSpec =
-  | { type: 'image'; name?: string[]; push?: boolean }
-  | { type: 'registry'; name?: string[] }
-  | { type: 'oci'; dest: string; tar: boolean }
+  | ({ type: 'image'; name?: string[]; push?: boolean } & LayerCompressionAttrs)
+  | ({ type: 'registry'; name?: string[] } & LayerCompressionAttrs)
+  | ({ type: 'oci'; dest: string; tar: boolean } & LayerCompressionAttrs)
   | { type: 'docker'; dest: string }
   | { type: 'local'; dest: string }
   | { type: 'tar'; dest: string };
@@ -64,8 +75,11 @@ export interface BuildOptions {
   metadataFile?: string;
   jobs?: number;
   root?: string;
+  /** Layer compression of the image (default gzip); layers from the cache are re-compressed when they differ. */
   compression?: Compression;
   compressionLevel?: number;
+  /** Re-compress the base image's layers too when they are in another compression (BuildKit's `force-compression`). */
+  forceCompression?: boolean;
   /** Defaults to $SOURCE_DATE_EPOCH. */
   sourceDateEpoch?: number;
   explainCache?: boolean;
@@ -144,33 +158,100 @@ export function parseSshSpec(spec: string): SshSource {
   return { id: spec.slice(0, eq), paths: spec.slice(eq + 1).split(',').filter(Boolean) };
 }
 
+const COMPRESSION_ATTRS = ['compression', 'compression-level', 'force-compression'];
+/** The attributes each output type takes; anything else is an error, never silently ignored. */
+const OUTPUT_ATTRS: Record<OutputSpec['type'], string[]> = {
+  image: ['type', 'name', 'push', ...COMPRESSION_ATTRS],
+  registry: ['type', 'name', 'push', ...COMPRESSION_ATTRS],
+  oci: ['type', 'dest', 'tar', ...COMPRESSION_ATTRS],
+  docker: ['type', 'dest'],
+  local: ['type', 'dest'],
+  tar: ['type', 'dest'],
+};
+
+/**
+ * `-o` as buildx spells it: `type=…,key=value,…`, or a bare path meaning
+ * `type=local,dest=PATH` (`-` writes the file system as a tar to stdout).
+ */
 export function parseOutputSpec(spec: string): OutputSpec {
+  if (spec !== '' && !spec.includes('=') && !spec.includes(',')) return spec === '-' ? { type: 'tar', dest: '-' } : { type: 'local', dest: spec };
   const fields = csvFields(spec);
-  const type = fields.get('type') ?? (fields.size === 0 ? undefined : 'local');
+  const bad = (why: string) => new KilnError('USAGE', `invalid --output "${spec}": ${why}`);
+  const rawType = fields.get('type') ?? (fields.size === 0 ? undefined : 'local');
+  if (rawType === undefined || !(rawType in OUTPUT_ATTRS)) throw bad('type must be image, registry, oci, docker, local or tar');
+  const type = rawType as OutputSpec['type'];
+  const known = OUTPUT_ATTRS[type];
+  for (const k of fields.keys()) {
+    if (known.includes(k)) continue;
+    const why = COMPRESSION_ATTRS.includes(k) ? ` (type=${type} ${type === 'docker' ? 'writes uncompressed layer tars' : 'writes no image layers'})` : '';
+    throw bad(`unknown attribute "${k}" for type=${type}${why}; known: ${known.filter((a) => a !== 'type').join(', ')}`);
+  }
   const dest = fields.get('dest');
   const need = (): string => {
-    if (!dest) throw new KilnError('USAGE', `invalid --output "${spec}": type=${type} needs dest=`);
+    if (!dest) throw bad(`type=${type} needs dest=`);
     return dest;
   };
+  const bool = (k: string): boolean | undefined => {
+    const v = fields.get(k);
+    if (v === undefined) return undefined;
+    const b = parseBoolAttr(v);
+    if (b === undefined) throw bad(`${k} must be true or false, not "${v}"`);
+    return b;
+  };
+  const compression = (): LayerCompressionAttrs => {
+    const out: LayerCompressionAttrs = {};
+    const c = fields.get('compression');
+    if (c !== undefined) out.compression = parseCompression(c, `--output "${spec}"`);
+    const level = fields.get('compression-level');
+    if (level !== undefined) {
+      if (!/^\d+$/.test(level)) throw bad(`compression-level must be an integer, not "${level}"`);
+      out.compressionLevel = Number(level);
+      checkCompressionLevel(out.compression ?? 'gzip', out.compressionLevel, `--output "${spec}"`, out.compression === undefined);
+    }
+    // buildx: a bare `force-compression` means true
+    const force = bool('force-compression');
+    if (force !== undefined) out.forceCompression = force;
+    return out;
+  };
+  const names = (): { name?: string[] } => {
+    const name = fields.get('name');
+    return name ? { name: name.split(',').filter(Boolean) } : {};
+  };
   switch (type) {
-    case 'image': {
-      const name = fields.get('name');
-      return { type: 'image', ...(name ? { name: name.split(',') } : {}), push: fields.get('push') === 'true' };
-    }
-    case 'registry': {
-      const name = fields.get('name');
-      return { type: 'registry', ...(name ? { name: name.split(',') } : {}) };
-    }
+    case 'image':
+      return { type, ...names(), push: bool('push') ?? false, ...compression() };
+    case 'registry':
+      if (bool('push') === false) throw bad('type=registry always pushes (use type=image for push=false)');
+      return { type, ...names(), ...compression() };
     case 'oci':
-      return { type: 'oci', dest: need(), tar: fields.get('tar') !== 'false' };
+      return { type, dest: need(), tar: bool('tar') ?? true, ...compression() };
     case 'docker':
-      return { type: 'docker', dest: need() };
     case 'local':
-      return { type: 'local', dest: need() };
     case 'tar':
-      return { type: 'tar', dest: need() };
-    default:
-      throw new KilnError('USAGE', `invalid --output "${spec}": type must be image, registry, oci, docker, local or tar`);
+      return { type, dest: need() };
+  }
+}
+
+/** Go's strconv.ParseBool, as buildx reads boolean attributes; '' (a bare key) is true. */
+function parseBoolAttr(v: string): boolean | undefined {
+  if (['', '1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(v)) return false;
+  return undefined;
+}
+
+/** `gzip`, `zstd` or `uncompressed`; BuildKit's `estargz` is named as unsupported. */
+export function parseCompression(v: string, where: string): Compression {
+  if (v === 'gzip' || v === 'zstd' || v === 'uncompressed') return v;
+  if (v === 'estargz') throw new KilnError('UNSUPPORTED', `${where}: compression=estargz is not supported by kiln (gzip, zstd or uncompressed)`);
+  throw new KilnError('USAGE', `${where}: compression must be gzip, zstd or uncompressed, not "${v}"`);
+}
+
+/** A level the compressor accepts: gzip 0–9, zstd 1–22; none for uncompressed. `assumed` says the compression was not given with it. */
+export function checkCompressionLevel(compression: Compression, level: number, where: string, assumed = false): void {
+  if (assumed) return; // checked once the build's compression is known
+  const [lo, hi] = compression === 'gzip' ? [0, 9] : compression === 'zstd' ? [1, 22] : [0, -1];
+  if (!Number.isInteger(level) || level < lo || level > hi) {
+    throw new KilnError('USAGE', compression === 'uncompressed' ? `${where}: compression-level does not apply to uncompressed layers` : `${where}: ${compression} compression level must be ${lo}-${hi}, got ${level}`);
   }
 }
 
