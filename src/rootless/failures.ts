@@ -44,6 +44,9 @@ export function rootlessFailure(e: unknown, session: RootlessSession | undefined
     if ((code === 'EPERM' && syscall === 'mknod') || /^mknod .* failed \(errno 1\)$/.test(cur.message)) {
       return make('a layer holds a device node, which cannot be created in a user namespace', 'build as root, or remove the device node from the image');
     }
+    if (/^mount overlay on .* failed: EINVAL$/.test(cur.message)) {
+      return make('overlay refused the store as upper layer (is the store itself on overlayfs, e.g. a container\'s root file system?)', 'keep the store on a volume: --root DIR or KILN_ROOT on an emptyDir/bind mount');
+    }
     if (/^mount overlay on .* failed: EPERM$/.test(cur.message)) {
       return make('the kernel does not allow overlay mounts in a user namespace (needs Linux 5.11 or later)', 'run kiln as root on this kernel');
     }

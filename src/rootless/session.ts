@@ -71,6 +71,32 @@ export function overlayXattrPrefix(): string {
   return rootlessSession() ? 'user.overlay.' : 'trusted.overlay.';
 }
 
+/**
+ * The first path under /proc that something is mounted over (a container
+ * runtime's masked paths: /proc/kcore, /proc/acpi…). The kernel lets a user
+ * namespace mount a fresh proc (or sysfs) only when the existing one is
+ * fully visible, so under a masked /proc a RUN cannot get its own.
+ * binfmt_misc sits on a directory proc keeps empty for it: not a mask.
+ */
+export function maskedProcPath(mountinfo?: string): string | undefined {
+  let text = mountinfo;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/mountinfo', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  for (const line of text.split('\n')) {
+    const mountPoint = line.split(' ')[4];
+    if (mountPoint && mountPoint.startsWith('/proc/') && mountPoint !== '/proc/sys/fs/binfmt_misc') return mountPoint;
+  }
+  return undefined;
+}
+
+/** `KILN_NO_PROCESS_SANDBOX=1`: under a masked /proc, RUN shares kiln's pid namespace and a bind of its /proc (as BuildKit's --oci-worker-no-process-sandbox). */
+export const NO_PROCESS_SANDBOX_ENV = 'KILN_NO_PROCESS_SANDBOX';
+
 /** Root of the initial user namespace: the only case where kiln may give files arbitrary owners on the host. */
 export function isHostRoot(): boolean {
   return process.getuid?.() === 0 && rootlessSession() === undefined;
