@@ -6,6 +6,8 @@ import type { ResourceLimits as SandboxLimits } from '../sandbox/bundle.js';
 import type { Ulimit } from '../sandbox/rlimits.js';
 import type { NetworkMode } from '../sandbox/network-mode.js';
 import { KilnError } from '../errors/index.js';
+import { CsvQuoteError, csvMap } from '../spec/csv.js';
+import { parseSize } from '../spec/size.js';
 import type { CacheExportSpec, CacheImportSpec } from '../cache/transfer.js';
 import type { Annotation, AttestationOptions } from './attestations.js';
 
@@ -135,9 +137,15 @@ export interface PlatformResult {
   config: ImageConfig;
 }
 
+/** The attributes buildx's --secret takes. */
+const SECRET_ATTRS = ['id', 'type', 'src', 'source', 'env'];
+
 /** `id=ID,src=PATH` | `id=ID,env=VAR` | `id=ID` (then src is the id as a file? no: env of the same name, as buildx). */
 export function parseSecretSpec(spec: string): SecretSource {
-  const fields = csvFields(spec);
+  const fields = csvFields(spec, '--secret');
+  for (const k of fields.keys()) {
+    if (!SECRET_ATTRS.includes(k)) throw new KilnError('USAGE', `invalid --secret "${spec}": unknown attribute "${k}"; known: ${SECRET_ATTRS.join(', ')}`);
+  }
   const id = fields.get('id');
   if (!id) throw new KilnError('USAGE', `invalid --secret "${spec}": missing id=`);
   const s: SecretSource = { id };
@@ -175,7 +183,7 @@ const OUTPUT_ATTRS: Record<OutputSpec['type'], string[]> = {
  */
 export function parseOutputSpec(spec: string): OutputSpec {
   if (spec !== '' && !spec.includes('=') && !spec.includes(',')) return spec === '-' ? { type: 'tar', dest: '-' } : { type: 'local', dest: spec };
-  const fields = csvFields(spec);
+  const fields = csvFields(spec, '--output');
   const bad = (why: string) => new KilnError('USAGE', `invalid --output "${spec}": ${why}`);
   const rawType = fields.get('type') ?? (fields.size === 0 ? undefined : 'local');
   if (rawType === undefined || !(rawType in OUTPUT_ATTRS)) throw bad('type must be image, registry, oci, docker, local or tar');
@@ -255,26 +263,14 @@ export function checkCompressionLevel(compression: Compression, level: number, w
   }
 }
 
-/** buildx-style `k=v,k2=v2`, with `"…"` quoting for values holding commas. */
-function csvFields(spec: string): Map<string, string> {
-  const out = new Map<string, string>();
-  let i = 0;
-  while (i < spec.length) {
-    let field = '';
-    let quoted = false;
-    for (; i < spec.length; i++) {
-      const c = spec[i]!;
-      if (c === '"') quoted = !quoted;
-      else if (c === ',' && !quoted) break;
-      else field += c;
-    }
-    i++;
-    if (!field) continue;
-    const eq = field.indexOf('=');
-    if (eq === -1) out.set(field.toLowerCase(), 'true');
-    else out.set(field.slice(0, eq).toLowerCase(), field.slice(eq + 1));
+/** buildx-style `k=v,k2=v2` through the program's one CSV parser; a broken quote is a usage error naming the flag. */
+function csvFields(spec: string, flag: string): Map<string, string> {
+  try {
+    return csvMap(spec);
+  } catch (e) {
+    if (e instanceof CsvQuoteError) throw new KilnError('USAGE', `invalid ${flag} "${spec}": unterminated quote`);
+    throw e;
   }
-  return out;
 }
 
 /** `--build-arg K=V`, or bare `K` taking the value from the environment (skipped when unset, as docker does). */
@@ -292,9 +288,7 @@ export function parseBuildArgs(specs: string[], env: NodeJS.ProcessEnv = process
   return out;
 }
 
-export function parseByteSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(s.trim());
-  if (!m) throw new KilnError('USAGE', `invalid size "${s}" (e.g. 512m, 2g)`);
-  const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-  return Math.round(Number(m[1]) * mult[m[2]!.toLowerCase()]!);
+/** A size flag (`--memory 512m`, `--shm-size 64m`): see spec/size.ts for the units. */
+export function parseByteSize(s: string, flag = 'size'): number {
+  return parseSize(s, flag);
 }

@@ -1,4 +1,5 @@
 import type { BuildEvent, StepRef } from '../../solver/events.js';
+import { formatSize as size } from '../../spec/size.js';
 
 export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'quiet';
 
@@ -25,12 +26,6 @@ export function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream = pro
 // multi-platform builds: `[linux/arm64 stage-1 3/7]`, the platform the step runs for first
 const label = (s: StepRef): string => `[${s.platform !== undefined ? `${s.platform} ` : ''}${s.stageName ?? `stage-${s.stage}`} ${s.index}/${s.total}]`;
 
-function size(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} kB`;
-  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MB`;
-  return `${(n / 1024 / 1024 / 1024).toFixed(2)} GB`;
-}
 
 /**
  * Plain: one line per event, prefixed with the step, like `--progress=plain`.
