@@ -2,7 +2,7 @@ import type { Descriptor, ImageConfig } from '../image/types.js';
 import type { Digest } from '../image/digest.js';
 import type { BuildEvent } from '../solver/events.js';
 import type { Compression } from '../layer/types.js';
-import type { ResourceLimits as SandboxLimits } from '../sandbox/bundle.js';
+import type { ExtraHost, ResourceLimits as SandboxLimits } from '../sandbox/bundle.js';
 import type { Ulimit } from '../sandbox/rlimits.js';
 import type { NetworkMode } from '../sandbox/network-mode.js';
 import { KilnError } from '../errors/index.js';
@@ -45,7 +45,7 @@ export type OutputSpec =
   | { type: 'tar'; dest: string };
 
 /** Limits for every RUN: the sandbox's cgroup limits plus rlimits (`--ulimit`). */
-export type ResourceLimits = SandboxLimits & { ulimits?: Ulimit[] };
+export type ResourceLimits = SandboxLimits & { ulimits?: Ulimit[]; extraHosts?: ExtraHost[] };
 
 /** `kiln build` as a typed object; the CLI is a thin layer over it. */
 export interface BuildOptions {
@@ -291,4 +291,14 @@ export function parseBuildArgs(specs: string[], env: NodeJS.ProcessEnv = process
 /** A size flag (`--memory 512m`, `--shm-size 64m`): see spec/size.ts for the units. */
 export function parseByteSize(s: string, flag = 'size'): number {
   return parseSize(s, flag);
+}
+
+/** `--add-host NAME:IP` (buildx also takes `NAME=IP`); the name and address may not hold anything that would start another hosts line. */
+export function parseAddHost(spec: string): ExtraHost {
+  const m = /^([A-Za-z0-9_.-]+)[:=](.+)$/.exec(spec);
+  const ip = m?.[2] ?? '';
+  const isIp = /^\d{1,3}(\.\d{1,3}){3}$/.test(ip) || /^[0-9A-Fa-f:]+(%[A-Za-z0-9]+)?$/.test(ip.replace(/^\[|\]$/g, ''));
+  if (ip === 'host-gateway') throw new KilnError('UNSUPPORTED', '--add-host NAME:host-gateway needs a daemon-configured gateway; give the address');
+  if (!m || !isIp) throw new KilnError('USAGE', `invalid --add-host "${spec}" (want NAME:IP, e.g. db:10.0.0.5)`);
+  return { name: m[1]!, ip: ip.replace(/^\[|\]$/g, '') };
 }

@@ -1,7 +1,8 @@
 import type { BuildEvent, StepRef } from '../../solver/events.js';
 import { formatSize as size } from '../../spec/size.js';
+import { toSolveStatus } from './rawjson.js';
 
-export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'quiet';
+export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'rawjson' | 'quiet';
 
 export interface ProgressRenderer {
   onEvent(e: BuildEvent): void;
@@ -14,6 +15,16 @@ export function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream = pro
   switch (resolved) {
     case 'json':
       return { onEvent: (e) => out.write(`${JSON.stringify(e)}\n`), close: () => {} };
+    case 'rawjson': {
+      const started = new Map<string, number>();
+      return {
+        onEvent: (e) => {
+          const s = toSolveStatus(e, started);
+          if (s) out.write(`${JSON.stringify(s)}\n`);
+        },
+        close: () => {},
+      };
+    }
     case 'quiet':
       return { onEvent: () => {}, close: () => {} };
     case 'tty':
