@@ -60,7 +60,7 @@ export function register(program: Command): void {
   program
     .command('build')
     .description('build an image from a Dockerfile and a context directory')
-    .argument('<context>', 'build context directory')
+    .argument('<context>', 'build context: a directory, - (tar or Dockerfile on stdin), a git URL (URL.git#ref:subdir) or a tarball URL')
     .option('-f, --file <path>', 'Dockerfile (default CONTEXT/Dockerfile; "-" reads stdin)')
     .option('-t, --tag <name>', 'name the image (repeatable)', collect, [])
     .option('--build-arg <k[=v]>', 'set a build arg; a bare K takes its value from the environment (repeatable)', collect, [])
@@ -179,7 +179,17 @@ export function register(program: Command): void {
         return n;
       };
       let dockerfileText: string | undefined;
-      if (flags.file === '-') dockerfileText = await readStdin();
+      if (flags.file === '-') {
+        if (contextDir === '-') throw new KilnError('USAGE', 'the context and the Dockerfile cannot both come from stdin (-f - with context -)');
+        dockerfileText = await readStdin();
+      }
+      // `-`, git and tarball URLs are unpacked into a temporary directory, removed after the build
+      const { isRemoteContext, openContextSource } = await import('../../build/context-source.js');
+      const source = await openContextSource(contextDir);
+      const remote = isRemoteContext(contextDir);
+      if (source.dockerfileText !== undefined && dockerfileText === undefined && !flags.file) dockerfileText = source.dockerfileText;
+      const { isAbsolute, join } = await import('node:path');
+      const dockerfile = flags.file && flags.file !== '-' ? (remote && !isAbsolute(flags.file) ? join(source.dir, flags.file) : flags.file) : undefined;
 
       const renderer = createRenderer(mode);
       const controller = new AbortController();
@@ -195,8 +205,8 @@ export function register(program: Command): void {
         const compression = flags.compression as 'gzip' | 'zstd' | 'uncompressed' | undefined;
         if (compression && !['gzip', 'zstd', 'uncompressed'].includes(compression)) throw new KilnError('USAGE', `--compression must be gzip, zstd or uncompressed`);
         const result = await build({
-          context: contextDir,
-          ...(flags.file && flags.file !== '-' ? { file: flags.file } : {}),
+          context: source.dir,
+          ...(dockerfile ? { file: dockerfile } : {}),
           ...(dockerfileText !== undefined ? { dockerfileText, fileName: 'Dockerfile' } : {}),
           tags: flags.tag,
           buildArgs: parseBuildArgs(flags.buildArg),
@@ -275,6 +285,7 @@ export function register(program: Command): void {
         await writeReport().catch((re: unknown) => process.stderr.write(`kiln: ${re instanceof Error ? re.message : String(re)}\n`));
         throw e;
       } finally {
+        await source.cleanup();
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }
