@@ -87,7 +87,9 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
   }
   const tags = (options.tags ?? []).map((t) => parseReference(t).toString());
 
-  const root = options.root ?? defaultRoot();
+  // a caller's open Store (as pull and push take) is used as is and left open
+  const given = options.store;
+  const root = given ? given.layout.root : (options.root ?? defaultRoot());
   // mounts and containers of builds that were killed go first, so the store can sweep their scratch dirs;
   // a killed build always leaves a scratch dir in tmp/, so an empty tmp/ needs no sweep (nor a `runc list`)
   const leftovers = (await readdir(path.join(root, 'tmp')).catch(() => [] as string[])).filter((n) => n !== 'partial');
@@ -95,7 +97,7 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     const { sweepMounts } = await import('../sandbox/scratch.js');
     await sweepMounts(root).catch(() => undefined);
   }
-  const store = await Store.open(root);
+  const store = given ?? (await Store.open(root));
   try {
     const sourceDateEpoch = options.sourceDateEpoch ?? epochFromEnv();
     const access = { insecureRegistries: options.insecureRegistries ?? [], mirrors: options.registryMirrors ?? [], ...(options.signal ? { signal: options.signal } : {}) };
@@ -358,7 +360,7 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       ...(multi ? { platforms: perPlatform } : {}),
     };
   } finally {
-    await store.close();
+    if (!given) await store.close();
   }
 }
 

@@ -10,6 +10,7 @@ import { CsvQuoteError, csvMap } from '../spec/csv.js';
 import { parseSize } from '../spec/size.js';
 import type { CacheExportSpec, CacheImportSpec } from '../cache/transfer.js';
 import type { Annotation, AttestationOptions } from './attestations.js';
+import type { Store } from '../store/store.js';
 
 export interface SecretSource {
   id: string;
@@ -39,7 +40,8 @@ export interface LayerCompressionAttrs {
 export type OutputSpec =
   | ({ type: 'image'; name?: string[]; push?: boolean } & LayerCompressionAttrs)
   | ({ type: 'registry'; name?: string[] } & LayerCompressionAttrs)
-  | ({ type: 'oci'; dest: string; tar: boolean } & LayerCompressionAttrs)
+  /** `tar` defaults to true: one OCI archive file; false writes an OCI layout directory. */
+  | ({ type: 'oci'; dest: string; tar?: boolean } & LayerCompressionAttrs)
   | { type: 'docker'; dest: string }
   | { type: 'local'; dest: string }
   | { type: 'tar'; dest: string };
@@ -76,7 +78,10 @@ export interface BuildOptions {
   iidfile?: string;
   metadataFile?: string;
   jobs?: number;
+  /** Store root directory (default: see `defaultRoot`); ignored when `store` is given. */
   root?: string;
+  /** An open store, as `pull` and `push` take; the build leaves it open. */
+  store?: Store;
   /** Layer compression of the image (default gzip); layers from the cache are re-compressed when they differ. */
   compression?: Compression;
   compressionLevel?: number;
