@@ -75,11 +75,19 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
   await checkpoint();
   const warnings = runChecks(parsed, { plan });
   await checkpoint();
-  for (const w of warnings) emit({ type: 'warning', message: w.message, file: w.file, line: w.line, rule: w.rule, time: Date.now() });
+  // a rule fires once per place in the Dockerfile, however many stages or plans reach it
+  const seen = new Set<string>();
+  for (const w of warnings) {
+    const key = `${w.rule}\0${w.file}\0${w.line}\0${w.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    emit({ type: 'warning', message: w.message, file: w.file, line: w.line, rule: w.rule, time: Date.now() });
+  }
   const fatal = warnings.find((w) => w.error);
   if (fatal) throw new KilnError('DOCKERFILE_PLAN', `${fatal.message} (${fatal.rule})`, { location: { file: fatal.file, line: fatal.line } });
 
-  for (const a of plan.unusedBuildArgs) {
+  // BUILDKIT_DOCKERFILE_CHECK is read by the checks, not by a stage
+  for (const a of plan.unusedBuildArgs.filter((n) => n !== 'BUILDKIT_DOCKERFILE_CHECK')) {
     emit({ type: 'warning', message: `build arg "${a}" was not consumed by any stage`, time: Date.now() });
   }
   if (options.allow?.some((a) => a !== 'security.insecure' && a !== 'network.host')) {

@@ -1,6 +1,7 @@
 import type { BuildEvent, StepRef } from '../../solver/events.js';
 import { formatSize as size } from '../../spec/size.js';
 import { toSolveStatus } from './rawjson.js';
+import { LiveRenderer } from './live.js';
 
 export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'rawjson' | 'quiet';
 
@@ -11,7 +12,9 @@ export interface ProgressRenderer {
 }
 
 export function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream = process.stderr): ProgressRenderer {
-  const resolved = mode === 'auto' ? (out.isTTY ? 'tty' : 'plain') : mode;
+  // a live display needs a terminal that moves its cursor: TERM=dumb or a pipe gets plain lines
+  const liveCapable = Boolean(out.isTTY) && process.env['TERM'] !== 'dumb';
+  const resolved = mode === 'auto' || mode === 'tty' ? (liveCapable ? 'tty' : 'plain') : mode;
   switch (resolved) {
     case 'json':
       return { onEvent: (e) => out.write(`${JSON.stringify(e)}\n`), close: () => {} };
@@ -28,7 +31,7 @@ export function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream = pro
     case 'quiet':
       return { onEvent: () => {}, close: () => {} };
     case 'tty':
-      return new LineRenderer(out, true);
+      return new LiveRenderer(out);
     default:
       return new LineRenderer(out, false);
   }
