@@ -126,7 +126,9 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     const materials = new Map<string, { uri: string; digest: Record<string, string> }>();
     const source = createImageSource(store, options, emit);
     const images: typeof source = {
-      async resolve(refText, platform, sig) {
+      async resolve(asWritten, platform, sig) {
+        // a --build-context name stands for the image it names
+        const refText = options.buildContexts?.[asWritten.toLowerCase()] ?? asWritten;
         const base = await source.resolve(refText, platform, sig);
         const uri = `pkg:docker/${parseReference(refText).toString().replace(/:([^/:@]+)$/, '@$1')}?platform=${encodeURIComponent(formatPlatform(platform))}`;
         materials.set(uri, { uri, digest: { sha256: base.manifestDigest.replace(/^sha256:/, '') } });

@@ -80,6 +80,11 @@ export interface BuildOptions {
   jobs?: number;
   /** Store root directory (default: see `defaultRoot`); ignored when `store` is given. */
   root?: string;
+  /**
+   * `--build-context NAME=docker-image://REF`: `FROM NAME` and `COPY --from=NAME`
+   * use REF (a stage of the same name still wins). Keys are lower-cased names.
+   */
+  buildContexts?: Record<string, string>;
   /** An open store, as `pull` and `push` take; the build leaves it open. */
   store?: Store;
   /** Layer compression of the image (default gzip); layers from the cache are re-compressed when they differ. */
@@ -306,4 +311,20 @@ export function parseAddHost(spec: string): ExtraHost {
   if (ip === 'host-gateway') throw new KilnError('UNSUPPORTED', '--add-host NAME:host-gateway needs a daemon-configured gateway; give the address');
   if (!m || !isIp) throw new KilnError('USAGE', `invalid --add-host "${spec}" (want NAME:IP, e.g. db:10.0.0.5)`);
   return { name: m[1]!, ip: ip.replace(/^\[|\]$/g, '') };
+}
+
+/**
+ * `--build-context NAME=VALUE` → [name, image reference]. Only
+ * `docker-image://REF` is supported so far; directories, `oci-layout://`, git
+ * and HTTP values are refused by name rather than misread as an image.
+ */
+export function parseBuildContext(spec: string): [string, string] {
+  const eq = spec.indexOf('=');
+  const name = eq > 0 ? spec.slice(0, eq).trim().toLowerCase() : '';
+  const value = eq > 0 ? spec.slice(eq + 1).trim() : '';
+  if (!name || !value || !/^[a-z0-9][a-z0-9._/:-]*$/.test(name)) throw new KilnError('USAGE', `invalid --build-context "${spec}" (want NAME=VALUE, e.g. base=docker-image://alpine:3.20)`);
+  const m = /^docker-image:\/\/(.+)$/.exec(value);
+  if (m) return [name, m[1]!];
+  const kind = /^oci-layout:\/\//.test(value) ? 'oci-layout:// contexts' : /^(https?|git|ssh):\/\/|^git@/.test(value) ? 'git and HTTP contexts' : 'local directory contexts';
+  throw new KilnError('UNSUPPORTED', `--build-context ${name}=${value}: ${kind} are not supported yet; only docker-image://REF`);
 }

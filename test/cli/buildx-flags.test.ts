@@ -87,6 +87,21 @@ describe('buildx flags', () => {
     expect(logs).toContain('raw-hello\n');
   });
 
+  it('--build-context NAME=docker-image://REF serves FROM NAME and COPY --from=NAME; other kinds are refused by name', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM mybase\nCOPY --from=tools /bin/busybox /copied-busybox\nRUN echo ok > /named.txt\n` });
+    const r = await kiln(['build', '--progress', 'plain', '--build-context', `mybase=docker-image://${BASE}`, '--build-context', `tools=docker-image://${BASE}`, '-t', 'localhost/buildx/named:1', ctx]);
+    expect(r.stderr).not.toMatch(/^kiln:/m);
+    expect(r.code).toBe(0);
+    await b.release();
+    expect(await b.read('localhost/buildx/named:1', '/named.txt')).toBe('ok\n');
+    const fs = await b.fs('localhost/buildx/named:1');
+    expect(fs.lstat('copied-busybox')?.size).toBe(fs.lstat('bin/busybox')?.size);
+    await b.release();
+    const dir = await kiln(['build', '--build-context', `mybase=${b.dir}`, ctx]);
+    expect(dir.code).toBe(1);
+    expect(dir.stderr.trim()).toMatch(/local directory contexts are not supported yet; only docker-image:\/\/REF$/);
+  });
+
   it('-o DIR writes the file system and -o - writes it as a tar to stdout', async () => {
     const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nCOPY x.txt /out/x.txt\n`, 'x.txt': 'exported' });
     const dir = path.join(b.dir, 'o-dir');

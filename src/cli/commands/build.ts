@@ -49,6 +49,7 @@ interface BuildFlags {
   annotation: string[];
   signKey?: string;
   addHost: string[];
+  buildContext: string[];
   shmSize?: string;
   cgroupParent?: string;
   call?: string;
@@ -77,7 +78,7 @@ export function register(program: Command): void {
     .option('--push', 'push the tagged image after the build')
     .option('--iidfile <file>', 'write the image ID to this file')
     .option('--metadata-file <file>', 'write build metadata (digest, descriptor, tags) as JSON')
-    .option('--progress <mode>', 'auto, tty, plain, json or quiet', 'auto')
+    .option('--progress <mode>', 'auto, tty, plain, json, rawjson or quiet', 'auto')
     .option('-q, --quiet', 'print only the image ID')
     .option('--jobs <n>', 'stages built at once (default: number of CPUs)')
     .option('--compression <alg>', 'layer compression: gzip, zstd or uncompressed')
@@ -100,6 +101,7 @@ export function register(program: Command): void {
     .option('--provenance [value]', 'attach SLSA provenance: true, false, mode=min|max[,version=v0.2|v1] (default: mode=min when pushing)')
     .option('--attest <spec>', 'attestation: type=sbom | type=provenance[,mode=min|max] | type=…,disabled=true (repeatable)', collect, [])
     .option('--annotation <[type:]k=v>', 'OCI annotation; type is manifest (default), index, manifest-descriptor or index-descriptor, optionally [os/arch] (repeatable)', collect, [])
+    .option('--build-context <name=docker-image://ref>', 'FROM NAME and COPY --from=NAME use this image (repeatable)', collect, [])
     .option('--add-host <name:ip>', 'add a line to the /etc/hosts of every RUN (repeatable)', collect, [])
     .option('--shm-size <size>', 'size of /dev/shm in RUN steps (default 64m)')
     .option('--cgroup-parent <path>', 'not supported: RUN cgroups always nest under kiln\'s own (refused with the reason)')
@@ -130,7 +132,7 @@ export function register(program: Command): void {
       }
       const g = globalOptions(cmd);
       const { build } = await import('../../build/build.js');
-      const { parseAddHost, parseBuildArgs, parseByteSize, parseOutputSpec, parseSecretSpec, parseSshSpec } = await import('../../build/options.js');
+      const { parseAddHost, parseBuildContext, parseBuildArgs, parseByteSize, parseOutputSpec, parseSecretSpec, parseSshSpec } = await import('../../build/options.js');
       const { createRenderer } = await import('../progress/render.js');
       const { parseCacheFrom, parseCacheTo } = await import('../../cache/transfer.js');
       const { keepStorageSetting } = await import('../../store/size.js');
@@ -147,6 +149,7 @@ export function register(program: Command): void {
       const mode: ProgressMode = flags.quiet ? 'quiet' : (flags.progress as ProgressMode);
       if (!['auto', 'tty', 'plain', 'json', 'rawjson', 'quiet'].includes(mode)) throw new KilnError('USAGE', `--progress must be auto, tty, plain, json, rawjson or quiet`);
       const extraHosts = flags.addHost.map(parseAddHost);
+      const buildContexts = Object.fromEntries(flags.buildContext.map(parseBuildContext));
       // --load: the daemon must answer before the build starts, and gets a docker archive afterwards
       let load: { endpoint: import('../../export/docker-daemon.js').DockerEndpoint; archive: string } | undefined;
       if (flags.load) {
@@ -219,6 +222,7 @@ export function register(program: Command): void {
           secrets: flags.secret.map(parseSecretSpec),
           ssh: flags.ssh.map(parseSshSpec),
           network,
+          ...(flags.buildContext.length ? { buildContexts } : {}),
           outputs: [...flags.output.map(parseOutputSpec), ...(load ? [{ type: 'docker' as const, dest: load.archive }] : [])],
           push: Boolean(flags.push),
           ...(flags.iidfile ? { iidfile: flags.iidfile } : {}),
