@@ -75,11 +75,19 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
   await checkpoint();
   const warnings = runChecks(parsed, { plan });
   await checkpoint();
-  for (const w of warnings) emit({ type: 'warning', message: w.message, file: w.file, line: w.line, rule: w.rule, time: Date.now() });
+  // a rule fires once per place in the Dockerfile, however many stages or plans reach it
+  const seen = new Set<string>();
+  for (const w of warnings) {
+    const key = `${w.rule}\0${w.file}\0${w.line}\0${w.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    emit({ type: 'warning', message: w.message, file: w.file, line: w.line, rule: w.rule, time: Date.now() });
+  }
   const fatal = warnings.find((w) => w.error);
   if (fatal) throw new KilnError('DOCKERFILE_PLAN', `${fatal.message} (${fatal.rule})`, { location: { file: fatal.file, line: fatal.line } });
 
-  for (const a of plan.unusedBuildArgs) {
+  // BUILDKIT_DOCKERFILE_CHECK is read by the checks, not by a stage
+  for (const a of plan.unusedBuildArgs.filter((n) => n !== 'BUILDKIT_DOCKERFILE_CHECK')) {
     emit({ type: 'warning', message: `build arg "${a}" was not consumed by any stage`, time: Date.now() });
   }
   if (options.allow?.some((a) => a !== 'security.insecure' && a !== 'network.host')) {
@@ -87,7 +95,9 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
   }
   const tags = (options.tags ?? []).map((t) => parseReference(t).toString());
 
-  const root = options.root ?? defaultRoot();
+  // a caller's open Store (as pull and push take) is used as is and left open
+  const given = options.store;
+  const root = given ? given.layout.root : (options.root ?? defaultRoot());
   // mounts and containers of builds that were killed go first, so the store can sweep their scratch dirs;
   // a killed build always leaves a scratch dir in tmp/, so an empty tmp/ needs no sweep (nor a `runc list`)
   const leftovers = (await readdir(path.join(root, 'tmp')).catch(() => [] as string[])).filter((n) => n !== 'partial');
@@ -95,7 +105,7 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     const { sweepMounts } = await import('../sandbox/scratch.js');
     await sweepMounts(root).catch(() => undefined);
   }
-  const store = await Store.open(root);
+  const store = given ?? (await Store.open(root));
   try {
     const sourceDateEpoch = options.sourceDateEpoch ?? epochFromEnv();
     const access = { insecureRegistries: options.insecureRegistries ?? [], mirrors: options.registryMirrors ?? [], ...(options.signal ? { signal: options.signal } : {}) };
@@ -116,7 +126,9 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     const materials = new Map<string, { uri: string; digest: Record<string, string> }>();
     const source = createImageSource(store, options, emit);
     const images: typeof source = {
-      async resolve(refText, platform, sig) {
+      async resolve(asWritten, platform, sig) {
+        // a --build-context name stands for the image it names
+        const refText = options.buildContexts?.[asWritten.toLowerCase()] ?? asWritten;
         const base = await source.resolve(refText, platform, sig);
         const uri = `pkg:docker/${parseReference(refText).toString().replace(/:([^/:@]+)$/, '@$1')}?platform=${encodeURIComponent(formatPlatform(platform))}`;
         materials.set(uri, { uri, digest: { sha256: base.manifestDigest.replace(/^sha256:/, '') } });
@@ -358,7 +370,7 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       ...(multi ? { platforms: perPlatform } : {}),
     };
   } finally {
-    await store.close();
+    if (!given) await store.close();
   }
 }
 

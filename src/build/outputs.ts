@@ -124,7 +124,7 @@ export async function writeOutputs(init: OutputInit): Promise<void> {
       case 'oci': {
         const { saveOciArchive } = await import('../export/oci-archive.js');
         const desc = await init.imageIn(outputCompression(o, init.options));
-        await saveOciArchive(init.store, [{ ...(init.tags[0] ? { ref: init.tags[0] } : {}), descriptor: desc }], o.dest, { directory: !o.tar });
+        await saveOciArchive(init.store, [{ ...(init.tags[0] ? { ref: init.tags[0] } : {}), descriptor: desc }], o.dest, { directory: o.tar === false });
         break;
       }
       case 'docker': {

@@ -7,6 +7,7 @@ import { MediaType, ociLayerMediaType } from '../image/media-types.js';
 import { canonicalBytes } from '../image/canonical-json.js';
 import type { Store } from '../store/store.js';
 import { KilnError } from '../errors/index.js';
+import { CsvQuoteError, csvFields } from '../spec/csv.js';
 import type { CacheIndex, CacheRecord } from './records.js';
 import type { KeyParts } from './keys.js';
 import type { Compression } from '../layer/types.js';
@@ -70,11 +71,12 @@ export function parseCacheTo(spec: string): CacheExportSpec {
 }
 
 function parseCacheSpec(spec: string, direction: 'from' | 'to'): CacheImportSpec | CacheExportSpec {
-  const f = new Map<string, string>();
-  for (const part of spec.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq === -1) f.set(part.trim(), 'true');
-    else f.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  let f: Map<string, string>;
+  try {
+    f = new Map(csvFields(spec).map((x) => [x.key, x.value?.trim() ?? 'true']));
+  } catch (e) {
+    if (e instanceof CsvQuoteError) throw new KilnError('USAGE', `--cache-${direction} "${spec}": unterminated quote`);
+    throw e;
   }
   // buildx accepts a bare reference for --cache-from
   if (!f.has('type') && f.size === 1 && [...f.values()][0] === 'true') return { type: 'registry', ref: [...f.keys()][0]! };

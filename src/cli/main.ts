@@ -4,6 +4,7 @@ import { COMMANDS } from './commands/index.js';
 import { VERSION } from '../version.js';
 import { rootlessFailure, runInUserNamespace, wantsUserNamespace } from '../rootless/index.js';
 import { addGlobalOptions } from './global-options.js';
+import { shortUsageErrors } from './usage-error.js';
 
 /**
  * Entry of the `kiln` binary. Each command module only declares its options and
@@ -25,13 +26,12 @@ export async function main(argv: string[]): Promise<number> {
     .description('Daemonless container image builder: Dockerfile in, OCI image out')
     .version(VERSION, '--version', 'print the version')
     .enablePositionalOptions()
-    .showHelpAfterError()
     .exitOverride();
-  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   addGlobalOptions(program, false);
   for (const register of COMMANDS) register(program);
   for (const sub of program.commands) addGlobalOptions(sub, true);
+  shortUsageErrors(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

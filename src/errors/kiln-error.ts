@@ -29,6 +29,8 @@ export type ErrorCode =
   | 'NEEDS_ROOT'
   /** Rootless mode cannot do what was asked: a missing prerequisite, or an id outside the mapped range. */
   | 'ROOTLESS'
+  /** `--load`: no Docker daemon answered, or it refused the image. */
+  | 'DOCKER_DAEMON'
   | 'INTERNAL';
 
 export interface SourceLocation {

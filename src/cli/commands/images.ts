@@ -2,17 +2,9 @@ import type { Store } from '../../store/store.js';
 import type { Descriptor, Index } from '../../image/types.js';
 import type { Command } from 'commander';
 
-/** 1536 → "1.5kB" (decimal units, like docker images). */
-export function humanSize(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(v >= 100 ? 0 : 1)}${units[i]}`;
-}
+/** Sizes as `kiln images`, `df`, `inspect` and `prune` print them (decimal, like Docker). */
+import { formatSize } from '../../spec/size.js';
+export const humanSize = formatSize;
 
 /** `registry/repo:tag` → [`registry/repo`, `tag`]. */
 export function splitRef(ref: string): [string, string] {
