@@ -48,6 +48,7 @@ export function register(program: Command): void {
     .action(async (flags: { json?: boolean }, cmd: Command) => {
       const { withStore } = await import('../store-from-options.js');
       const { formatPlatform } = await import('../../image/platform.js');
+      const { printable, printableJson } = await import('../../errors/index.js');
       const list = await withStore(cmd, async (store) => {
         const out: ImageListing[] = [];
         for (const e of await store.listEntries()) {
@@ -71,12 +72,13 @@ export function register(program: Command): void {
         return out;
       });
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+        process.stdout.write(`${printableJson(list)}\n`);
         return;
       }
       const rows = [['REPOSITORY', 'TAG', 'DIGEST', 'PLATFORM', 'CREATED', 'SIZE']];
       for (const r of list) {
-        rows.push([r.repository, r.tag, r.digest.slice(7, 19), r.platform ?? '?', r.created ?? '-', r.size === null ? '?' : humanSize(r.size)]);
+        // platform and created come from the image's config: escaped, bounded
+        rows.push([r.repository, r.tag, r.digest.slice(7, 19), printable(r.platform ?? '?', 200), printable(r.created ?? '-', 200), r.size === null ? '?' : humanSize(r.size)]);
       }
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
       for (const row of rows) process.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('   ')}\n`);
