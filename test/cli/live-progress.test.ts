@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KILN_BIN, rebuildIfStale } from '../helpers/kiln-cli.js';
+import { KILN_BIN, rebuildIfStale, runKiln } from '../helpers/kiln-cli.js';
 import { bench, BASE, type Bench } from '../build/helpers.js';
 
 /**
@@ -24,6 +24,17 @@ afterAll(async () => {
   } catch {
     // no session left
   }
+  // a build still running gets SIGHUP with its terminal: wait for it to clean up and exit, then
+  // let a command's sweep take whatever a process that died anyway left mounted
+  const running = (): boolean => {
+    try {
+      return execFileSync('pgrep', ['-f', `--root ${JSON.stringify(b.root)}`], { encoding: 'utf8' }).trim() !== '';
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 200 && running(); i++) await new Promise((r) => setTimeout(r, 50));
+  await runKiln(['--root', b.root, 'df']);
   await b.cleanup();
 });
 

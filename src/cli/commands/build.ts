@@ -204,6 +204,8 @@ export function register(program: Command): void {
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      // a closed terminal (SIGHUP) is an interrupt too: stop RUNs, unmount and leave the store clean
+      process.on('SIGHUP', onSignal);
       try {
         const compression = flags.compression as 'gzip' | 'zstd' | 'uncompressed' | undefined;
         if (compression && !['gzip', 'zstd', 'uncompressed'].includes(compression)) throw new KilnError('USAGE', `--compression must be gzip, zstd or uncompressed`);
@@ -292,6 +294,7 @@ export function register(program: Command): void {
         await source.cleanup();
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        process.off('SIGHUP', onSignal);
       }
     });
 }
