@@ -196,6 +196,7 @@ export function buildkitBuilder({ registry, peersDir, peerDir }) {
     cachedSteps(output) {
       return (output.match(/\bCACHED\b/g) ?? []).length;
     },
+    retryOnError: (msg) => /no such file or directory/.test(msg) && /runc|exec/.test(msg),
     /** The client's RSS says nothing about the daemon's: leave memory out rather than report a misleading figure. */
     reportsMemory: false,
   };
