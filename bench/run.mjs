@@ -246,7 +246,8 @@ async function main() {
     await ensureRegistry();
     say(`micro-benchmark bench/${name}.mjs …`);
     const scratch = await mkdtemp(join(tmpBase, `micro-${name}-`));
-    const env = { ...process.env, KILN_BENCH_REGISTRY: registry, KILN_BENCH_TMP: scratch, KILN_BENCH_RUNS: String(opts.runs) };
+    const bk = builders.find((b) => b.name === 'buildkit' && builderInfo.buildkit?.ok);
+    const env = { ...process.env, KILN_BENCH_REGISTRY: registry, KILN_BENCH_TMP: scratch, KILN_BENCH_RUNS: String(opts.runs), ...(bk ? { KILN_BENCH_DOCKER_HOST: bk.dockerHost() } : {}) };
     const m = await runMicro(benchDir, name, { env, log: join(logDir, `micro-${name}.log`) });
     await removeTree(scratch);
     checkInterrupted();
