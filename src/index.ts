@@ -3,8 +3,27 @@
  * registries, and read the local store. The CLI is a thin layer over these.
  */
 export { build } from './build/build.js';
-export type { BuildOptions, BuildResult, OutputSpec, SecretSource, SshSource, ResourceLimits } from './build/options.js';
-export type { BuildEvent, StepRef, ResourceUsage } from './solver/events.js';
+export type { BuildOptions, BuildResult, PlatformResult, OutputSpec, LayerCompressionAttrs, SecretSource, SshSource, ResourceLimits } from './build/options.js';
+export type { BuildEvent, BuildEventListener, StepRef, StepTimings, StageInfo, ResourceUsage } from './solver/events.js';
+export type { CacheImportSpec, CacheExportSpec, CacheCompression } from './cache/transfer.js';
+export type { Compression } from './layer/types.js';
+export type { NetworkMode } from './sandbox/network-mode.js';
+export type { Ulimit } from './sandbox/rlimits.js';
+export type { ExtraHost } from './sandbox/bundle.js';
+export type { Annotation, AnnotationTarget, AttestationOptions } from './build/attestations.js';
+export type { ProvenanceMode, ProvenanceVersion } from './attest/index.js';
+export { openContextSource, type ContextSource } from './build/context-source.js';
+
+// buildx-style strings → the typed options above, so wrappers can take what users type
+export { parseOutputSpec, parseSecretSpec, parseSshSpec, parseBuildArgs, parseAddHost } from './build/options.js';
+export { parseCacheFrom, parseCacheTo } from './cache/transfer.js';
+export { parseAttestSpec, parseAnnotation } from './build/attestations.js';
+export { csvFields, splitCsv, type CsvField } from './spec/csv.js';
+export { parseSize, formatSize } from './spec/size.js';
+
+// the progress displays of the CLI, for programs that want the same output from onEvent
+export { createRenderer, type ProgressMode, type ProgressRenderer } from './cli/progress/render.js';
+export { toSolveStatus, type SolveStatus } from './cli/progress/rawjson.js';
 
 export { pull, push, copy, login, logout, parseReference, Reference, RegistryClient } from './registry/index.js';
 export type { PullOptions, PullResult, PushOptions, PushResult, CopyOptions, CopyResult, RegistryClientOptions, RegistryEvent, LoginOptions } from './registry/index.js';

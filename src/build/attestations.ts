@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { KilnError } from '../errors/index.js';
+import { CsvQuoteError, csvFields } from '../spec/csv.js';
 import { MediaType } from '../image/media-types.js';
 import { formatPlatform } from '../image/platform.js';
 import type { Descriptor, Index } from '../image/types.js';
@@ -20,11 +21,12 @@ export interface AttestationOptions {
  * options, merging with what earlier flags said. Unknown attributes are errors.
  */
 export function parseAttestSpec(spec: string, into: AttestationOptions = {}): AttestationOptions {
-  const fields = new Map<string, string>();
-  for (const part of spec.split(',')) {
-    if (!part) continue;
-    const eq = part.indexOf('=');
-    fields.set((eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase(), eq < 0 ? 'true' : part.slice(eq + 1).trim());
+  let fields: Map<string, string>;
+  try {
+    fields = new Map(csvFields(spec).map((f) => [f.key, f.value?.trim() ?? 'true']));
+  } catch (e) {
+    if (e instanceof CsvQuoteError) throw new KilnError('USAGE', `--attest ${spec}: unterminated quote`);
+    throw e;
   }
   const type = fields.get('type');
   fields.delete('type');

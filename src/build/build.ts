@@ -21,8 +21,9 @@ import { parseReference } from '../registry/reference.js';
 import { createImageSource } from './image-source.js';
 import { VERSION } from '../version.js';
 import { createExecutors } from './executors.js';
-import { writeOutputs } from './outputs.js';
-import type { BuildOptions, BuildResult, PlatformResult } from './options.js';
+import { compressLayers, imageCompression, policyKey, writeOutputs, type CompressionPolicy } from './outputs.js';
+import { LayerRecompressor } from '../layer/recompress.js';
+import { checkCompressionLevel, type BuildOptions, type BuildResult, type PlatformResult } from './options.js';
 import { annotationsFor, attachAttestations, dockerfileDigest, effectiveAttestations, wantsAttestations, type BuiltImage } from './attestations.js';
 import type { BuildRecord } from '../attest/provenance.js';
 
@@ -74,11 +75,19 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
   await checkpoint();
   const warnings = runChecks(parsed, { plan });
   await checkpoint();
-  for (const w of warnings) emit({ type: 'warning', message: w.message, file: w.file, line: w.line, rule: w.rule, time: Date.now() });
+  // a rule fires once per place in the Dockerfile, however many stages or plans reach it
+  const seen = new Set<string>();
+  for (const w of warnings) {
+    const key = `${w.rule}\0${w.file}\0${w.line}\0${w.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    emit({ type: 'warning', message: w.message, file: w.file, line: w.line, rule: w.rule, time: Date.now() });
+  }
   const fatal = warnings.find((w) => w.error);
   if (fatal) throw new KilnError('DOCKERFILE_PLAN', `${fatal.message} (${fatal.rule})`, { location: { file: fatal.file, line: fatal.line } });
 
-  for (const a of plan.unusedBuildArgs) {
+  // BUILDKIT_DOCKERFILE_CHECK is read by the checks, not by a stage
+  for (const a of plan.unusedBuildArgs.filter((n) => n !== 'BUILDKIT_DOCKERFILE_CHECK')) {
     emit({ type: 'warning', message: `build arg "${a}" was not consumed by any stage`, time: Date.now() });
   }
   if (options.allow?.some((a) => a !== 'security.insecure' && a !== 'network.host')) {
@@ -86,7 +95,9 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
   }
   const tags = (options.tags ?? []).map((t) => parseReference(t).toString());
 
-  const root = options.root ?? defaultRoot();
+  // a caller's open Store (as pull and push take) is used as is and left open
+  const given = options.store;
+  const root = given ? given.layout.root : (options.root ?? defaultRoot());
   // mounts and containers of builds that were killed go first, so the store can sweep their scratch dirs;
   // a killed build always leaves a scratch dir in tmp/, so an empty tmp/ needs no sweep (nor a `runc list`)
   const leftovers = (await readdir(path.join(root, 'tmp')).catch(() => [] as string[])).filter((n) => n !== 'partial');
@@ -94,7 +105,7 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     const { sweepMounts } = await import('../sandbox/scratch.js');
     await sweepMounts(root).catch(() => undefined);
   }
-  const store = await Store.open(root);
+  const store = given ?? (await Store.open(root));
   try {
     const sourceDateEpoch = options.sourceDateEpoch ?? epochFromEnv();
     const access = { insecureRegistries: options.insecureRegistries ?? [], mirrors: options.registryMirrors ?? [], ...(options.signal ? { signal: options.signal } : {}) };
@@ -115,14 +126,21 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     const materials = new Map<string, { uri: string; digest: Record<string, string> }>();
     const source = createImageSource(store, options, emit);
     const images: typeof source = {
-      async resolve(refText, platform, sig) {
+      async resolve(asWritten, platform, sig) {
+        // a --build-context name stands for the image it names
+        const refText = options.buildContexts?.[asWritten.toLowerCase()] ?? asWritten;
         const base = await source.resolve(refText, platform, sig);
         const uri = `pkg:docker/${parseReference(refText).toString().replace(/:([^/:@]+)$/, '@$1')}?platform=${encodeURIComponent(formatPlatform(platform))}`;
         materials.set(uri, { uri, digest: { sha256: base.manifestDigest.replace(/^sha256:/, '') } });
         return base;
       },
     };
-    const executors = await createExecutors({ store, contextDir, dockerfilePath, options, sourceDateEpoch, emit, ensureLayers });
+    // layers are written in the image's compression, so an uncached build never re-compresses
+    const policy = imageCompression(options);
+    const layerOptions: BuildOptions = { ...options, compression: policy.compression };
+    if (policy.level !== undefined) layerOptions.compressionLevel = policy.level;
+    else delete layerOptions.compressionLevel;
+    const executors = await createExecutors({ store, contextDir, dockerfilePath, options: layerOptions, sourceDateEpoch, emit, ensureLayers });
     const signal = options.signal ?? new AbortController().signal;
     emit({
       type: 'build-start',
@@ -215,11 +233,29 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       }
       return [...out.values()];
     };
+    // Cached layers keep the compression they were made in; every output gets the one it asks for.
+    // A layer re-compressed here is remembered by its record, so the next build re-uses it.
+    const recompressor = new LayerRecompressor(store);
+    const recordsIn = async (records: CacheRecord[], want: { compression: CompressionPolicy['compression']; level?: number }): Promise<CacheRecord[]> => {
+      const out: CacheRecord[] = [];
+      for (const r of records) {
+        if (!r.layer) {
+          out.push(r);
+          continue;
+        }
+        await ensureLayers([{ descriptor: r.layer, diffID: r.layer.diffID }]);
+        const l = await recompressor.layer({ descriptor: r.layer, diffID: r.layer.diffID }, want);
+        const { variants: _v, ...rest } = r;
+        out.push({ ...rest, layer: { ...l.descriptor, diffID: l.diffID } });
+      }
+      return out;
+    };
     const inlineWanted = options.cacheTo?.some((c) => c.type === 'inline');
     const perPlatform: PlatformResult[] = [];
     for (const [i, result] of results.entries()) {
-      const inline = inlineWanted ? await recordsFor('min', labelOf(plans[i]!.targetPlatform)) : undefined;
-      const c = await commitImage(store, result, options, sourceDateEpoch, inline, !multi);
+      const inline = inlineWanted ? await recordsIn(await recordsFor('min', labelOf(plans[i]!.targetPlatform)), policy) : undefined;
+      const layers = await compressLayers(recompressor, result.draft.layers, policy, result.baseLayers);
+      const c = await commitImage(store, { ...result, draft: { ...result.draft, layers } }, options, sourceDateEpoch, inline, !multi);
       perPlatform.push({ platform: formatPlatform(c.descriptor.platform!), imageId: c.configDigest, manifestDigest: c.descriptor.digest, descriptor: c.descriptor, config: c.config });
     }
     const { descriptor: imageDescriptor, config, imageId: configDigest } = perPlatform[0]!;
@@ -259,8 +295,27 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     }
     const refDescriptor = { ...descriptor, ...(Object.keys(annotationsFor(annotations, 'index-descriptor')).length ? { annotations: { ...(descriptor.annotations ?? {}), ...annotationsFor(annotations, 'index-descriptor') } } : {}) };
     for (const t of tags) await store.setRef(t, refDescriptor);
+    // an output in another compression gets the same config with its own layer blobs
+    const variantsOf = new Map<string, Promise<Descriptor>>([[policyKey(policy), Promise.resolve(descriptor)]]);
+    const imageIn = (p: CompressionPolicy): Promise<Descriptor> => {
+      let d = variantsOf.get(policyKey(p));
+      if (!d) {
+        d = (async () => {
+          if (descriptor !== imageDescriptor) {
+            throw new KilnError('UNSUPPORTED', 'an output in another compression than the build\'s is not supported for an index (several platforms, attestations or index annotations): set --compression for the whole build');
+          }
+          const main = await store.imageFromDescriptor(imageDescriptor);
+          const result = results[0]!;
+          const layers = await compressLayers(recompressor, result.draft.layers, p, result.baseLayers);
+          const img = await store.putImage({ config: main.config, layers, ...(main.manifest.annotations ? { annotations: main.manifest.annotations } : {}) });
+          return { ...img.descriptor, ...(imageDescriptor.platform ? { platform: imageDescriptor.platform } : {}) };
+        })();
+        variantsOf.set(policyKey(p), d);
+      }
+      return d;
+    };
     await writeOutputs({
-      store, descriptor, tags, options, emit, stageResult: results[0]!, executors,
+      store, descriptor, tags, options, emit, stageResult: results[0]!, executors, imageIn,
       ...(multi ? { platforms: results.map((r, i) => ({ platform: plans[i]!.targetPlatform, stageResult: r })) } : {}),
     });
     if (statements.length) {
@@ -275,13 +330,24 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       if (spec.type === 'inline') continue;
       const t0 = Date.now();
       try {
-        const records = await recordsFor(spec.mode);
-        for (const r of records) if (r.layer) await ensureLayers([{ descriptor: r.layer, diffID: r.layer.diffID }]);
+        const compression = spec.compression ?? policy.compression;
+        // the image's level only carries over to a cache in the same compression
+        const level = spec.compressionLevel ?? (compression === policy.compression ? policy.level : undefined);
+        if (level !== undefined) checkCompressionLevel(compression, level, `--cache-to ${spec.type === 'registry' ? spec.ref : spec.dest}`);
+        const records = await recordsIn(await recordsFor(spec.mode), { compression, ...(level !== undefined ? { level } : {}) });
         await exportCache(store, spec, records, access);
         emit({ type: 'phase', name: 'export', state: 'done', detail: `cache to ${spec.type === 'registry' ? spec.ref : spec.dest}`, durationMs: Date.now() - t0, time: Date.now() });
       } catch (e) {
         // the image is built and stored; a cache that could not be written is worth a warning, not a failure
         warn(`cache export to ${spec.type === 'registry' ? spec.ref : spec.dest} failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    // records remember their layers' other compressions: kept with them by GC, found by the next build
+    if (recompressor.converted.size) {
+      for (const { key } of stepKeys) {
+        const rec = await cache.get(key);
+        const made = rec?.layer ? recompressor.converted.get(rec.layer.digest) : undefined;
+        if (rec && made?.length) await cache.addVariants(rec, made.map((l) => l.descriptor));
       }
     }
     // several platforms: the image is the index (its digest is what buildx writes to --iidfile)
@@ -304,7 +370,7 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       ...(multi ? { platforms: perPlatform } : {}),
     };
   } finally {
-    await store.close();
+    if (!given) await store.close();
   }
 }
 

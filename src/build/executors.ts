@@ -70,7 +70,10 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
     ...(options.compressionLevel !== undefined ? { compressionLevel: options.compressionLevel } : {}),
     ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}),
   };
-  const scratch = await mkdtemp(path.join(store.layout.tmp, 'b-'));
+  // named like a RUN's scratch dir (owner pid and start time), so that after a SIGKILL the next
+  // command's sweep unmounts the read-only `--mount from=` views kept here and removes the dir
+  const { makeScratch } = await import('../sandbox/scratch.js');
+  const scratch = (await makeScratch(store.root)).dir;
   // Step logs are named per build and step (never appended across builds); the time first so `ls` lists them in order.
   const buildId = `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
   const roMounts: string[] = [];

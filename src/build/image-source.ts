@@ -1,5 +1,5 @@
 import type { Store } from '../store/store.js';
-import type { Platform } from '../image/types.js';
+import type { Descriptor, Platform } from '../image/types.js';
 import { formatPlatform, platformMatches } from '../image/platform.js';
 import { isIndexMediaType } from '../image/media-types.js';
 import { KilnError } from '../errors/index.js';
@@ -44,19 +44,24 @@ export function createImageSource(store: Store, options: BuildOptions, emit: (e:
   /** An image ID names content this store holds or nothing: there is no repository to pull it from. */
   async function storedById(id: string, platform: Platform): Promise<BaseImage> {
     const local = await fromStore(id, platform);
+    if (local && 'mismatch' in local) throw local.mismatch;
     if (local) return local;
     throw new KilnError('NOT_FOUND', `image ${id} is not in the store; an image ID or digest alone cannot be pulled (name it as repository@sha256:…)`);
   }
 
   async function resolveOnce(ref: string, platform: Platform, signal: AbortSignal): Promise<BaseImage> {
+    // a tag pulled for one platform names that platform's manifest only: another platform is pulled, and
+    // only when the registry has none (or cannot be reached) is the local mismatch the error
+    let mismatch: KilnError | undefined;
     if (!options.pull) {
       const local = await fromStore(ref, platform);
-      if (local) return local;
+      if (local && 'mismatch' in local) mismatch = local.mismatch;
+      else if (local) return local;
     }
     const t0 = Date.now();
     emit({ type: 'phase', name: 'resolve', state: 'start', detail: ref, time: t0 });
     const { pull } = await import('../registry/pull.js');
-    await pull(store, ref, {
+    const pulling = pull(store, ref, {
       platform,
       insecureRegistries: options.insecureRegistries ?? [],
       mirrors: options.registryMirrors ?? [],
@@ -65,9 +70,11 @@ export function createImageSource(store: Store, options: BuildOptions, emit: (e:
         if (e.type === 'pull-progress') emit({ type: 'pull-progress', ref, digest: e.digest, done: e.done, total: e.total, phase: e.phase === 'exists' ? 'exists' : e.phase === 'done' ? 'done' : 'download', time: Date.now() });
       },
     });
+    const res = await (mismatch ? pulling.catch((e: unknown) => { throw new KilnError('NOT_FOUND', mismatch.message, { cause: e }); }) : pulling);
     emit({ type: 'phase', name: 'resolve', state: 'done', detail: ref, durationMs: Date.now() - t0, time: Date.now() });
-    const pulled = await fromStore(ref, platform);
-    if (!pulled) throw new KilnError('NOT_FOUND', `image ${ref} has no manifest for ${formatPlatform(platform)}`);
+    // this pull's own manifest, not the tag: pulls of the same name for other platforms run at the same time
+    const pulled = await imageOf(ref, res.descriptor, platform);
+    if ('mismatch' in pulled) throw pulled.mismatch;
     return pulled;
   }
 
@@ -75,22 +82,26 @@ export function createImageSource(store: Store, options: BuildOptions, emit: (e:
    * A single-platform base serves only its platform; one that names no
    * platform at all is used with a warning, as BuildKit does.
    */
-  function checkSinglePlatform(ref: string, config: { os?: string; architecture?: string; variant?: string }, platform: Platform): void {
+  function checkSinglePlatform(ref: string, config: { os?: string; architecture?: string; variant?: string }, platform: Platform): KilnError | undefined {
     if (!config.os || !config.architecture) {
       emit({ type: 'warning', message: `base image ${ref} names no platform; using it for ${formatPlatform(platform)}`, time: Date.now() });
-      return;
+      return undefined;
     }
     const have: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
-    if (!platformMatches(platform, have)) {
-      throw new KilnError('NOT_FOUND', `base image ${ref} is ${formatPlatform(have)} only and has no image for ${formatPlatform(platform)}`);
-    }
+    if (platformMatches(platform, have)) return undefined;
+    return new KilnError('NOT_FOUND', `base image ${ref} is ${formatPlatform(have)} only and has no image for ${formatPlatform(platform)}`);
   }
 
-  async function fromStore(ref: string, platform: Platform): Promise<BaseImage | undefined> {
+  async function fromStore(ref: string, platform: Platform): Promise<BaseImage | { mismatch: KilnError } | undefined> {
     const desc = await store.resolveImage(ref);
     if (!desc) return undefined;
+    return imageOf(ref, desc, platform);
+  }
+
+  async function imageOf(ref: string, desc: Descriptor, platform: Platform): Promise<BaseImage | { mismatch: KilnError }> {
     const img = await store.imageFromDescriptor(desc, { platform });
-    if (!isIndexMediaType(desc.mediaType)) checkSinglePlatform(ref, img.config, platform);
+    const mismatch = isIndexMediaType(desc.mediaType) ? undefined : checkSinglePlatform(ref, img.config, platform);
+    if (mismatch) return { mismatch };
     return {
       manifestDigest: img.descriptor.digest,
       config: img.config,

@@ -2,12 +2,15 @@ import type { Descriptor, ImageConfig } from '../image/types.js';
 import type { Digest } from '../image/digest.js';
 import type { BuildEvent } from '../solver/events.js';
 import type { Compression } from '../layer/types.js';
-import type { ResourceLimits as SandboxLimits } from '../sandbox/bundle.js';
+import type { ExtraHost, ResourceLimits as SandboxLimits } from '../sandbox/bundle.js';
 import type { Ulimit } from '../sandbox/rlimits.js';
 import type { NetworkMode } from '../sandbox/network-mode.js';
 import { KilnError } from '../errors/index.js';
+import { CsvQuoteError, csvMap } from '../spec/csv.js';
+import { parseSize } from '../spec/size.js';
 import type { CacheExportSpec, CacheImportSpec } from '../cache/transfer.js';
 import type { Annotation, AttestationOptions } from './attestations.js';
+import type { Store } from '../store/store.js';
 
 export interface SecretSource {
   id: string;
@@ -23,16 +26,28 @@ export interface SshSource {
   paths: string[];
 }
 
+/**
+ * How an output wants its layers (`-o …,compression=zstd,compression-level=19,force-compression=true`);
+ * unset fields fall back to the build's `compression`, `compressionLevel` and `forceCompression`.
+ */
+export interface LayerCompressionAttrs {
+  compression?: Compression;
+  compressionLevel?: number;
+  /** Also re-compress the base image's layers (by default they keep the compression they were pulled in). */
+  forceCompression?: boolean;
+}
+
 export type OutputSpec =
-  | { type: 'image'; name?: string[]; push?: boolean }
-  | { type: 'registry'; name?: string[] }
-  | { type: 'oci'; dest: string; tar: boolean }
+  | ({ type: 'image'; name?: string[]; push?: boolean } & LayerCompressionAttrs)
+  | ({ type: 'registry'; name?: string[] } & LayerCompressionAttrs)
+  /** `tar` defaults to true: one OCI archive file; false writes an OCI layout directory. */
+  | ({ type: 'oci'; dest: string; tar?: boolean } & LayerCompressionAttrs)
   | { type: 'docker'; dest: string }
   | { type: 'local'; dest: string }
   | { type: 'tar'; dest: string };
 
 /** Limits for every RUN: the sandbox's cgroup limits plus rlimits (`--ulimit`). */
-export type ResourceLimits = SandboxLimits & { ulimits?: Ulimit[] };
+export type ResourceLimits = SandboxLimits & { ulimits?: Ulimit[]; extraHosts?: ExtraHost[] };
 
 /** `kiln build` as a typed object; the CLI is a thin layer over it. */
 export interface BuildOptions {
@@ -63,9 +78,20 @@ export interface BuildOptions {
   iidfile?: string;
   metadataFile?: string;
   jobs?: number;
+  /** Store root directory (default: see `defaultRoot`); ignored when `store` is given. */
   root?: string;
+  /**
+   * `--build-context NAME=docker-image://REF`: `FROM NAME` and `COPY --from=NAME`
+   * use REF (a stage of the same name still wins). Keys are lower-cased names.
+   */
+  buildContexts?: Record<string, string>;
+  /** An open store, as `pull` and `push` take; the build leaves it open. */
+  store?: Store;
+  /** Layer compression of the image (default gzip); layers from the cache are re-compressed when they differ. */
   compression?: Compression;
   compressionLevel?: number;
+  /** Re-compress the base image's layers too when they are in another compression (BuildKit's `force-compression`). */
+  forceCompression?: boolean;
   /** Defaults to $SOURCE_DATE_EPOCH. */
   sourceDateEpoch?: number;
   explainCache?: boolean;
@@ -121,9 +147,15 @@ export interface PlatformResult {
   config: ImageConfig;
 }
 
+/** The attributes buildx's --secret takes. */
+const SECRET_ATTRS = ['id', 'type', 'src', 'source', 'env'];
+
 /** `id=ID,src=PATH` | `id=ID,env=VAR` | `id=ID` (then src is the id as a file? no: env of the same name, as buildx). */
 export function parseSecretSpec(spec: string): SecretSource {
-  const fields = csvFields(spec);
+  const fields = csvFields(spec, '--secret');
+  for (const k of fields.keys()) {
+    if (!SECRET_ATTRS.includes(k)) throw new KilnError('USAGE', `invalid --secret "${spec}": unknown attribute "${k}"; known: ${SECRET_ATTRS.join(', ')}`);
+  }
   const id = fields.get('id');
   if (!id) throw new KilnError('USAGE', `invalid --secret "${spec}": missing id=`);
   const s: SecretSource = { id };
@@ -144,56 +176,111 @@ export function parseSshSpec(spec: string): SshSource {
   return { id: spec.slice(0, eq), paths: spec.slice(eq + 1).split(',').filter(Boolean) };
 }
 
+const COMPRESSION_ATTRS = ['compression', 'compression-level', 'force-compression'];
+/** The attributes each output type takes; anything else is an error, never silently ignored. */
+const OUTPUT_ATTRS: Record<OutputSpec['type'], string[]> = {
+  image: ['type', 'name', 'push', ...COMPRESSION_ATTRS],
+  registry: ['type', 'name', 'push', ...COMPRESSION_ATTRS],
+  oci: ['type', 'dest', 'tar', ...COMPRESSION_ATTRS],
+  docker: ['type', 'dest'],
+  local: ['type', 'dest'],
+  tar: ['type', 'dest'],
+};
+
+/**
+ * `-o` as buildx spells it: `type=…,key=value,…`, or a bare path meaning
+ * `type=local,dest=PATH` (`-` writes the file system as a tar to stdout).
+ */
 export function parseOutputSpec(spec: string): OutputSpec {
-  const fields = csvFields(spec);
-  const type = fields.get('type') ?? (fields.size === 0 ? undefined : 'local');
+  if (spec !== '' && !spec.includes('=') && !spec.includes(',')) return spec === '-' ? { type: 'tar', dest: '-' } : { type: 'local', dest: spec };
+  const fields = csvFields(spec, '--output');
+  const bad = (why: string) => new KilnError('USAGE', `invalid --output "${spec}": ${why}`);
+  const rawType = fields.get('type') ?? (fields.size === 0 ? undefined : 'local');
+  if (rawType === undefined || !(rawType in OUTPUT_ATTRS)) throw bad('type must be image, registry, oci, docker, local or tar');
+  const type = rawType as OutputSpec['type'];
+  const known = OUTPUT_ATTRS[type];
+  for (const k of fields.keys()) {
+    if (known.includes(k)) continue;
+    const why = COMPRESSION_ATTRS.includes(k) ? ` (type=${type} ${type === 'docker' ? 'writes uncompressed layer tars' : 'writes no image layers'})` : '';
+    throw bad(`unknown attribute "${k}" for type=${type}${why}; known: ${known.filter((a) => a !== 'type').join(', ')}`);
+  }
   const dest = fields.get('dest');
   const need = (): string => {
-    if (!dest) throw new KilnError('USAGE', `invalid --output "${spec}": type=${type} needs dest=`);
+    if (!dest) throw bad(`type=${type} needs dest=`);
     return dest;
   };
+  const bool = (k: string): boolean | undefined => {
+    const v = fields.get(k);
+    if (v === undefined) return undefined;
+    const b = parseBoolAttr(v);
+    if (b === undefined) throw bad(`${k} must be true or false, not "${v}"`);
+    return b;
+  };
+  const compression = (): LayerCompressionAttrs => {
+    const out: LayerCompressionAttrs = {};
+    const c = fields.get('compression');
+    if (c !== undefined) out.compression = parseCompression(c, `--output "${spec}"`);
+    const level = fields.get('compression-level');
+    if (level !== undefined) {
+      if (!/^\d+$/.test(level)) throw bad(`compression-level must be an integer, not "${level}"`);
+      out.compressionLevel = Number(level);
+      checkCompressionLevel(out.compression ?? 'gzip', out.compressionLevel, `--output "${spec}"`, out.compression === undefined);
+    }
+    // buildx: a bare `force-compression` means true
+    const force = bool('force-compression');
+    if (force !== undefined) out.forceCompression = force;
+    return out;
+  };
+  const names = (): { name?: string[] } => {
+    const name = fields.get('name');
+    return name ? { name: name.split(',').filter(Boolean) } : {};
+  };
   switch (type) {
-    case 'image': {
-      const name = fields.get('name');
-      return { type: 'image', ...(name ? { name: name.split(',') } : {}), push: fields.get('push') === 'true' };
-    }
-    case 'registry': {
-      const name = fields.get('name');
-      return { type: 'registry', ...(name ? { name: name.split(',') } : {}) };
-    }
+    case 'image':
+      return { type, ...names(), push: bool('push') ?? false, ...compression() };
+    case 'registry':
+      if (bool('push') === false) throw bad('type=registry always pushes (use type=image for push=false)');
+      return { type, ...names(), ...compression() };
     case 'oci':
-      return { type: 'oci', dest: need(), tar: fields.get('tar') !== 'false' };
+      return { type, dest: need(), tar: bool('tar') ?? true, ...compression() };
     case 'docker':
-      return { type: 'docker', dest: need() };
     case 'local':
-      return { type: 'local', dest: need() };
     case 'tar':
-      return { type: 'tar', dest: need() };
-    default:
-      throw new KilnError('USAGE', `invalid --output "${spec}": type must be image, registry, oci, docker, local or tar`);
+      return { type, dest: need() };
   }
 }
 
-/** buildx-style `k=v,k2=v2`, with `"…"` quoting for values holding commas. */
-function csvFields(spec: string): Map<string, string> {
-  const out = new Map<string, string>();
-  let i = 0;
-  while (i < spec.length) {
-    let field = '';
-    let quoted = false;
-    for (; i < spec.length; i++) {
-      const c = spec[i]!;
-      if (c === '"') quoted = !quoted;
-      else if (c === ',' && !quoted) break;
-      else field += c;
-    }
-    i++;
-    if (!field) continue;
-    const eq = field.indexOf('=');
-    if (eq === -1) out.set(field.toLowerCase(), 'true');
-    else out.set(field.slice(0, eq).toLowerCase(), field.slice(eq + 1));
+/** Go's strconv.ParseBool, as buildx reads boolean attributes; '' (a bare key) is true. */
+function parseBoolAttr(v: string): boolean | undefined {
+  if (['', '1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(v)) return false;
+  return undefined;
+}
+
+/** `gzip`, `zstd` or `uncompressed`; BuildKit's `estargz` is named as unsupported. */
+export function parseCompression(v: string, where: string): Compression {
+  if (v === 'gzip' || v === 'zstd' || v === 'uncompressed') return v;
+  if (v === 'estargz') throw new KilnError('UNSUPPORTED', `${where}: compression=estargz is not supported by kiln (gzip, zstd or uncompressed)`);
+  throw new KilnError('USAGE', `${where}: compression must be gzip, zstd or uncompressed, not "${v}"`);
+}
+
+/** A level the compressor accepts: gzip 0–9, zstd 1–22; none for uncompressed. `assumed` says the compression was not given with it. */
+export function checkCompressionLevel(compression: Compression, level: number, where: string, assumed = false): void {
+  if (assumed) return; // checked once the build's compression is known
+  const [lo, hi] = compression === 'gzip' ? [0, 9] : compression === 'zstd' ? [1, 22] : [0, -1];
+  if (!Number.isInteger(level) || level < lo || level > hi) {
+    throw new KilnError('USAGE', compression === 'uncompressed' ? `${where}: compression-level does not apply to uncompressed layers` : `${where}: ${compression} compression level must be ${lo}-${hi}, got ${level}`);
   }
-  return out;
+}
+
+/** buildx-style `k=v,k2=v2` through the program's one CSV parser; a broken quote is a usage error naming the flag. */
+function csvFields(spec: string, flag: string): Map<string, string> {
+  try {
+    return csvMap(spec);
+  } catch (e) {
+    if (e instanceof CsvQuoteError) throw new KilnError('USAGE', `invalid ${flag} "${spec}": unterminated quote`);
+    throw e;
+  }
 }
 
 /** `--build-arg K=V`, or bare `K` taking the value from the environment (skipped when unset, as docker does). */
@@ -211,9 +298,33 @@ export function parseBuildArgs(specs: string[], env: NodeJS.ProcessEnv = process
   return out;
 }
 
-export function parseByteSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(s.trim());
-  if (!m) throw new KilnError('USAGE', `invalid size "${s}" (e.g. 512m, 2g)`);
-  const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-  return Math.round(Number(m[1]) * mult[m[2]!.toLowerCase()]!);
+/** A size flag (`--memory 512m`, `--shm-size 64m`): see spec/size.ts for the units. */
+export function parseByteSize(s: string, flag = 'size'): number {
+  return parseSize(s, flag);
+}
+
+/** `--add-host NAME:IP` (buildx also takes `NAME=IP`); the name and address may not hold anything that would start another hosts line. */
+export function parseAddHost(spec: string): ExtraHost {
+  const m = /^([A-Za-z0-9_.-]+)[:=](.+)$/.exec(spec);
+  const ip = m?.[2] ?? '';
+  const isIp = /^\d{1,3}(\.\d{1,3}){3}$/.test(ip) || /^[0-9A-Fa-f:]+(%[A-Za-z0-9]+)?$/.test(ip.replace(/^\[|\]$/g, ''));
+  if (ip === 'host-gateway') throw new KilnError('UNSUPPORTED', '--add-host NAME:host-gateway needs a daemon-configured gateway; give the address');
+  if (!m || !isIp) throw new KilnError('USAGE', `invalid --add-host "${spec}" (want NAME:IP, e.g. db:10.0.0.5)`);
+  return { name: m[1]!, ip: ip.replace(/^\[|\]$/g, '') };
+}
+
+/**
+ * `--build-context NAME=VALUE` → [name, image reference]. Only
+ * `docker-image://REF` is supported so far; directories, `oci-layout://`, git
+ * and HTTP values are refused by name rather than misread as an image.
+ */
+export function parseBuildContext(spec: string): [string, string] {
+  const eq = spec.indexOf('=');
+  const name = eq > 0 ? spec.slice(0, eq).trim().toLowerCase() : '';
+  const value = eq > 0 ? spec.slice(eq + 1).trim() : '';
+  if (!name || !value || !/^[a-z0-9][a-z0-9._/:-]*$/.test(name)) throw new KilnError('USAGE', `invalid --build-context "${spec}" (want NAME=VALUE, e.g. base=docker-image://alpine:3.20)`);
+  const m = /^docker-image:\/\/(.+)$/.exec(value);
+  if (m) return [name, m[1]!];
+  const kind = /^oci-layout:\/\//.test(value) ? 'oci-layout:// contexts' : /^(https?|git|ssh):\/\/|^git@/.test(value) ? 'git and HTTP contexts' : 'local directory contexts';
+  throw new KilnError('UNSUPPORTED', `--build-context ${name}=${value}: ${kind} are not supported yet; only docker-image://REF`);
 }

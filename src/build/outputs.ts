@@ -13,8 +13,12 @@ import { tarStream } from '../layer/tar-writer.js';
 import { KilnError } from '../errors/index.js';
 import type { StageResult } from '../solver/solver.js';
 import type { BuildEvent } from '../solver/events.js';
-import type { BuildOptions, OutputSpec } from './options.js';
+import type { LayerRef } from '../image/image.js';
+import type { Compression } from '../layer/types.js';
+import type { LayerRecompressor } from '../layer/recompress.js';
+import { checkCompressionLevel, type BuildOptions, type LayerCompressionAttrs, type OutputSpec } from './options.js';
 import type { BuildExecutors } from './executors.js';
+import { isHostRoot } from '../rootless/session.js';
 
 interface OutputInit {
   store: Store;
@@ -26,7 +30,71 @@ interface OutputInit {
   executors: BuildExecutors;
   /** Multi-platform builds: each target's final stage; `descriptor` is then the index. */
   platforms?: Array<{ platform: Platform; stageResult: StageResult }>;
+  /** The same image with its layers as `policy` asks (the stored one when the policy is the build's). */
+  imageIn(policy: CompressionPolicy): Promise<Descriptor>;
 }
+
+/** How an output's layers are compressed: every layer the build made, and the base image's too with `force`. */
+export interface CompressionPolicy {
+  compression: Compression;
+  level?: number;
+  force: boolean;
+}
+
+export function policyKey(p: CompressionPolicy): string {
+  return `${p.compression}|${p.level ?? ''}|${p.force}`;
+}
+
+function merged(base: CompressionPolicy, attrs: LayerCompressionAttrs, where: string): CompressionPolicy {
+  const out: CompressionPolicy = { compression: attrs.compression ?? base.compression, force: attrs.forceCompression ?? base.force };
+  // a level belongs to the compression it was given with: --compression-level 19 does not carry over to -o compression=gzip
+  const level = attrs.compressionLevel ?? (attrs.compression === undefined || attrs.compression === base.compression ? base.level : undefined);
+  if (level !== undefined) {
+    checkCompressionLevel(out.compression, level, where);
+    out.level = level;
+  }
+  return out;
+}
+
+/** The outputs that stand for the build's own tags (`-t`): an image or registry output without `name=`. */
+function isTagOutput(o: OutputSpec): boolean {
+  return (o.type === 'image' || o.type === 'registry') && !o.name;
+}
+
+/**
+ * The compression of the image stored under the build's tags, and of the
+ * layers the build writes: `--compression`/`--compression-level`/
+ * `forceCompression`, overridden by the attributes of an `-o type=image` or
+ * `type=registry` output without `name=` (buildx gives such an output the
+ * `-t` names). Default gzip.
+ */
+export function imageCompression(options: BuildOptions): CompressionPolicy {
+  const base: CompressionPolicy = { compression: options.compression ?? 'gzip', force: options.forceCompression ?? false };
+  if (options.compressionLevel !== undefined) {
+    checkCompressionLevel(base.compression, options.compressionLevel, '--compression-level');
+    base.level = options.compressionLevel;
+  }
+  const own = (options.outputs ?? []).flatMap((o) => ((o.type === 'image' || o.type === 'registry') && !o.name ? [merged(base, o, `--output type=${o.type}`)] : []));
+  const first = own[0];
+  if (first && own.some((p) => policyKey(p) !== policyKey(first))) {
+    throw new KilnError('USAGE', 'two --output specs for the -t tags ask for different compression');
+  }
+  return first ?? base;
+}
+
+/** The compression one output asks for (its own attributes over the build's). */
+export function outputCompression(o: OutputSpec, options: BuildOptions): CompressionPolicy {
+  const main = imageCompression(options);
+  if ((o.type !== 'image' && o.type !== 'registry' && o.type !== 'oci') || isTagOutput(o)) return main;
+  return merged(main, o, `--output type=${o.type}`);
+}
+
+/** `layers` as `policy` wants them: the bottom `baseLayers` (the base image's) only when forced. */
+export function compressLayers(conv: LayerRecompressor, layers: readonly LayerRef[], policy: CompressionPolicy, baseLayers: number): Promise<LayerRef[]> {
+  const want = { compression: policy.compression, ...(policy.level !== undefined ? { level: policy.level } : {}) };
+  return Promise.all(layers.map((l, i) => (i < baseLayers && !policy.force ? l : conv.layer(l, want))));
+}
+
 
 /**
  * Everything besides the store: archives (oci, docker), the final file system
@@ -41,18 +109,22 @@ export async function writeOutputs(init: OutputInit): Promise<void> {
     init.emit({ type: 'phase', name: 'export', state: 'start', detail: o.type, time: t0 });
     switch (o.type) {
       case 'image':
-        if (o.name) for (const n of o.name) await tagAs(init, n, o.push ? pushTags : undefined);
-        else if (o.push) for (const t of init.tags) pushTags.add(t);
+        if (o.name) {
+          const desc = await init.imageIn(outputCompression(o, init.options));
+          for (const n of o.name) await tagAs(init, n, desc, o.push ? pushTags : undefined);
+        } else if (o.push) for (const t of init.tags) pushTags.add(t);
         break;
       case 'registry': {
         const names = o.name ?? init.tags;
         if (!names.length) throw new KilnError('USAGE', '--output type=registry needs name=… or -t');
-        for (const n of names) await tagAs(init, n, pushTags);
+        const desc = await init.imageIn(outputCompression(o, init.options));
+        for (const n of names) await tagAs(init, n, desc, pushTags);
         break;
       }
       case 'oci': {
         const { saveOciArchive } = await import('../export/oci-archive.js');
-        await saveOciArchive(init.store, [{ ...(init.tags[0] ? { ref: init.tags[0] } : {}), descriptor: init.descriptor }], o.dest, { directory: !o.tar });
+        const desc = await init.imageIn(outputCompression(o, init.options));
+        await saveOciArchive(init.store, [{ ...(init.tags[0] ? { ref: init.tags[0] } : {}), descriptor: desc }], o.dest, { directory: o.tar === false });
         break;
       }
       case 'docker': {
@@ -95,10 +167,10 @@ export async function writeOutputs(init: OutputInit): Promise<void> {
   }
 }
 
-async function tagAs(init: OutputInit, name: string, pushSet: Set<string> | undefined): Promise<void> {
+async function tagAs(init: OutputInit, name: string, desc: Descriptor, pushSet: Set<string> | undefined): Promise<void> {
   const { parseReference } = await import('../registry/reference.js');
   const ref = parseReference(name).toString();
-  await init.store.setRef(ref, init.descriptor);
+  await init.store.setRef(ref, desc);
   pushSet?.add(ref);
 }
 
@@ -140,7 +212,8 @@ async function writeTarStream(tar: ReturnType<typeof tarStream>, dest: string): 
 async function writeLocal(fs: LayeredFs, dest: string): Promise<void> {
   await mkdir(dest, { recursive: true });
   const dirs: Array<[string, LayerEntry]> = [];
-  const root = process.getuid?.() === 0;
+  // in rootless mode ids are the namespace's: the files stay the user's own on the host
+  const root = isHostRoot();
   for (const e of entriesOf(fs)) {
     const target = path.join(dest, e.path);
     if (e.type === 'directory') {

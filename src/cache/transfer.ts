@@ -3,12 +3,14 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type { Digest } from '../image/digest.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
-import { MediaType } from '../image/media-types.js';
+import { MediaType, ociLayerMediaType } from '../image/media-types.js';
 import { canonicalBytes } from '../image/canonical-json.js';
 import type { Store } from '../store/store.js';
 import { KilnError } from '../errors/index.js';
+import { CsvQuoteError, csvFields } from '../spec/csv.js';
 import type { CacheIndex, CacheRecord } from './records.js';
 import type { KeyParts } from './keys.js';
+import type { Compression } from '../layer/types.js';
 
 /**
  * The build cache as an OCI artifact, so CI machines share it through a
@@ -36,10 +38,27 @@ export interface CacheDocument {
 }
 
 export type CacheImportSpec = { type: 'registry'; ref: string } | { type: 'local'; src: string; tag?: string };
+/** Layer compression of an exported cache (`compression=`, `compression-level=`); default: the image's. */
+export interface CacheCompression {
+  compression?: Compression;
+  compressionLevel?: number;
+}
 export type CacheExportSpec =
-  | { type: 'registry'; ref: string; mode: 'min' | 'max'; cacheMounts: boolean }
-  | { type: 'local'; dest: string; mode: 'min' | 'max'; cacheMounts: boolean; tag?: string }
+  | ({ type: 'registry'; ref: string; mode: 'min' | 'max'; cacheMounts: boolean } & CacheCompression)
+  | ({ type: 'local'; dest: string; mode: 'min' | 'max'; cacheMounts: boolean; tag?: string } & CacheCompression)
   | { type: 'inline'; mode: 'min' };
+
+const EXPORT_COMPRESSION_ATTRS = ['compression', 'compression-level', 'force-compression'];
+/** buildx attributes kiln's behaviour always matches: accepted when true, refused when false. */
+const ALWAYS_TRUE_ATTRS = ['oci-mediatypes', 'image-manifest', 'ignore-error'];
+/** The attributes each cache spec takes; anything else is an error, never silently ignored. */
+const CACHE_ATTRS: Record<string, string[]> = {
+  'from:registry': ['type', 'ref'],
+  'from:local': ['type', 'src', 'tag'],
+  'to:registry': ['type', 'ref', 'mode', 'cache-mounts', ...EXPORT_COMPRESSION_ATTRS, ...ALWAYS_TRUE_ATTRS],
+  'to:local': ['type', 'dest', 'mode', 'cache-mounts', 'tag', ...EXPORT_COMPRESSION_ATTRS, ...ALWAYS_TRUE_ATTRS],
+  'to:inline': ['type', 'mode'],
+};
 
 /** `--cache-from` with buildx's option names (a bare reference means type=registry). */
 export function parseCacheFrom(spec: string): CacheImportSpec {
@@ -52,23 +71,45 @@ export function parseCacheTo(spec: string): CacheExportSpec {
 }
 
 function parseCacheSpec(spec: string, direction: 'from' | 'to'): CacheImportSpec | CacheExportSpec {
-  const f = new Map<string, string>();
-  for (const part of spec.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq === -1) f.set(part.trim(), 'true');
-    else f.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  let f: Map<string, string>;
+  try {
+    f = new Map(csvFields(spec).map((x) => [x.key, x.value?.trim() ?? 'true']));
+  } catch (e) {
+    if (e instanceof CsvQuoteError) throw new KilnError('USAGE', `--cache-${direction} "${spec}": unterminated quote`);
+    throw e;
   }
   // buildx accepts a bare reference for --cache-from
   if (!f.has('type') && f.size === 1 && [...f.values()][0] === 'true') return { type: 'registry', ref: [...f.keys()][0]! };
   const type = f.get('type') ?? 'registry';
+  const bad = (why: string) => new KilnError('USAGE', `--cache-${direction} "${spec}": ${why}`);
+  const known = CACHE_ATTRS[`${direction}:${type}`];
+  if (!known) throw bad(`unknown type "${type}" (registry, local${direction === 'to' ? ', inline' : ''})`);
+  for (const [k, v] of f) {
+    if (!known.includes(k)) throw bad(`unknown attribute "${k}" for type=${type}; known: ${known.filter((a) => a !== 'type').join(', ')}`);
+    if (ALWAYS_TRUE_ATTRS.includes(k) && v !== 'true') throw bad(`${k}=${v} is not supported (kiln always writes an OCI image manifest and never fails a build over its cache export)`);
+  }
   const mode = f.get('mode') ?? 'min';
   if (mode !== 'min' && mode !== 'max') throw new KilnError('USAGE', `--cache-${direction} "${spec}": mode must be min or max`);
+  if (type === 'inline' && mode !== 'min') throw bad('type=inline exports mode=min only');
   const cacheMounts = f.get('cache-mounts') === 'true';
-  const bad = (why: string) => new KilnError('USAGE', `--cache-${direction} "${spec}": ${why}`);
+  const comp: CacheCompression = {};
+  if (direction === 'to') {
+    const c = f.get('compression');
+    if (c !== undefined) {
+      if (c !== 'gzip' && c !== 'zstd' && c !== 'uncompressed') throw bad(`compression must be gzip, zstd or uncompressed, not "${c}"`);
+      comp.compression = c;
+    }
+    const level = f.get('compression-level');
+    if (level !== undefined) {
+      if (!/^\d+$/.test(level)) throw bad(`compression-level must be an integer, not "${level}"`);
+      comp.compressionLevel = Number(level);
+    }
+    // every cached layer is one the build made: force-compression changes nothing, but is accepted as buildx users write it
+  }
   if (type === 'registry') {
     const ref = f.get('ref');
     if (!ref) throw bad('type=registry needs ref=REGISTRY/REPO:TAG');
-    return direction === 'from' ? { type, ref } : { type, ref, mode, cacheMounts };
+    return direction === 'from' ? { type, ref } : { type, ref, mode, cacheMounts, ...comp };
   }
   if (type === 'local') {
     const tag = f.get('tag');
@@ -79,7 +120,7 @@ function parseCacheSpec(spec: string, direction: 'from' | 'to'): CacheImportSpec
     }
     const dest = f.get('dest');
     if (!dest) throw bad('type=local needs dest=DIR');
-    return { type, dest, mode, cacheMounts, ...(tag ? { tag } : {}) };
+    return { type, dest, mode, cacheMounts, ...(tag ? { tag } : {}), ...comp };
   }
   if (type === 'inline' && direction === 'to') return { type: 'inline', mode: 'min' };
   throw bad(`unknown type "${type}" (registry, local${direction === 'to' ? ', inline' : ''})`);
@@ -190,6 +231,10 @@ export class LayeredCacheIndex implements CacheIndex {
     return this.local.put(record, slot, parts);
   }
 
+  addVariants(record: CacheRecord, variants: Array<{ mediaType: string; digest: Digest; size: number }>): Promise<void> {
+    return this.local.addVariants(record, variants);
+  }
+
   explain(slot: string, parts: KeyParts): Promise<string | undefined> {
     return this.local.explain(slot, parts);
   }
@@ -264,7 +309,7 @@ export async function exportCache(
   const configBytes = canonicalBytes(doc);
   const config = await store.putBytes(configBytes);
   const layers = new Map<Digest, Descriptor>();
-  for (const r of records) if (r.layer) layers.set(r.layer.digest, { mediaType: r.layer.mediaType, digest: r.layer.digest, size: r.layer.size });
+  for (const r of records) if (r.layer) layers.set(r.layer.digest, { mediaType: ociLayerMediaType(r.layer.mediaType), digest: r.layer.digest, size: r.layer.size });
   for (const m of mounts) layers.set(m.layer.digest, { mediaType: m.layer.mediaType, digest: m.layer.digest, size: m.layer.size });
   const manifest: Manifest = {
     schemaVersion: 2,

@@ -17,7 +17,7 @@ export interface GlobalOptions {
 export function addGlobalOptions(cmd: Command, hidden: boolean): void {
   const opts = [
     new Option('--root <dir>', 'store root (default: $KILN_ROOT, /var/lib/kiln as root, else $XDG_DATA_HOME/kiln)'),
-    new Option('--debug', 'print stack traces and debug traces (credentials are never printed)'),
+    new Option('-D, --debug', 'print stack traces and debug traces (credentials are never printed)'),
     new Option('--insecure-registry <host[:port]>', 'allow plain HTTP or unverified TLS for this registry (repeatable)').argParser(collect),
     new Option('--registry-mirror <url>', 'mirror tried first for docker.io (repeatable)').argParser(collect),
   ];

@@ -2,7 +2,9 @@ import { Command, CommanderError } from 'commander';
 import { isKilnError, needsRootError } from '../errors/index.js';
 import { COMMANDS } from './commands/index.js';
 import { VERSION } from '../version.js';
+import { rootlessFailure, runInUserNamespace, wantsUserNamespace } from '../rootless/index.js';
 import { addGlobalOptions } from './global-options.js';
+import { shortUsageErrors } from './usage-error.js';
 
 /**
  * Entry of the `kiln` binary. Each command module only declares its options and
@@ -10,19 +12,26 @@ import { addGlobalOptions } from './global-options.js';
  * cached rebuild does not pay for modules it never uses.
  */
 export async function main(argv: string[]): Promise<number> {
+  // as an ordinary user, every command runs again inside kiln's user namespace (rootless mode)
+  if (wantsUserNamespace(argv)) {
+    try {
+      return await runInUserNamespace(argv);
+    } catch (e) {
+      return reportError(e, argv.includes('--debug'));
+    }
+  }
   const program = new Command();
   program
     .name('kiln')
     .description('Daemonless container image builder: Dockerfile in, OCI image out')
     .version(VERSION, '--version', 'print the version')
     .enablePositionalOptions()
-    .showHelpAfterError()
     .exitOverride();
-  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   addGlobalOptions(program, false);
   for (const register of COMMANDS) register(program);
   for (const sub of program.commands) addGlobalOptions(sub, true);
+  shortUsageErrors(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -38,8 +47,8 @@ function reportError(e: unknown, debug: boolean): number {
     if (e.exitCode === 0) return 0;
     return 2;
   }
-  // a raw EPERM from a chown or a mount, as a user, says what is missing instead
-  e = needsRootError(e) ?? e;
+  // a raw EPERM/EINVAL from a chown or a mount, as a user or in rootless mode, says what is missing instead
+  e = rootlessFailure(e) ?? needsRootError(e) ?? e;
   if (isKilnError(e)) {
     process.stderr.write(`kiln: ${e.format()}\n`);
     if (debug) {

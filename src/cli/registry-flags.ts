@@ -25,8 +25,8 @@ export async function registryClientOptions(cmd: Command, quiet: boolean | undef
 
 /** `--chunk-size` and `--max-concurrent-uploads` of push and copy. */
 export async function uploadFlags(flags: { chunkSize?: string; maxConcurrentUploads?: string }): Promise<{ chunkSize: number; uploadConcurrency: number }> {
-  const { parseByteCount } = await import('../registry/progress-text.js');
-  const chunkSize = parseByteCount(flags.chunkSize ?? '64M');
+  const { parseSize } = await import('../spec/size.js');
+  const chunkSize = parseSize(flags.chunkSize ?? '64M', '--chunk-size');
   if (!chunkSize) throw new KilnError('USAGE', `invalid --chunk-size "${flags.chunkSize}" (e.g. 64M)`);
   const uploadConcurrency = positiveInt('--max-concurrent-uploads', flags.maxConcurrentUploads ?? '3');
   return { chunkSize, uploadConcurrency };

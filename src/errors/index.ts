@@ -1,4 +1,4 @@
 export { KilnError, isKilnError } from './kiln-error.js';
-export { printable, MAX_MESSAGE_LENGTH } from './printable.js';
+export { printable, printableJson, MAX_MESSAGE_LENGTH } from './printable.js';
 export type { ErrorCode, SourceLocation } from './kiln-error.js';
 export { needsRootError } from './needs-root.js';

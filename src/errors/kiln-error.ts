@@ -27,6 +27,10 @@ export type ErrorCode =
   | 'CANCELLED'
   /** An operation only root may do (chown, mount), attempted without root. */
   | 'NEEDS_ROOT'
+  /** Rootless mode cannot do what was asked: a missing prerequisite, or an id outside the mapped range. */
+  | 'ROOTLESS'
+  /** `--load`: no Docker daemon answered, or it refused the image. */
+  | 'DOCKER_DAEMON'
   | 'INTERNAL';
 
 export interface SourceLocation {

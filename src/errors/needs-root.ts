@@ -26,7 +26,7 @@ export function needsRootError(e: unknown, euid = process.geteuid?.() ?? 0): Kil
   const location = isKilnError(e) ? e.location : undefined;
   return new KilnError('NEEDS_ROOT', `needs root: the kernel refused ${op} (EPERM)`, {
     ...(location ? { location } : {}),
-    hint: 'run kiln as root, e.g. with sudo; rootless mode is not available yet',
+    hint: 'run kiln as root, or as a user through the kiln command, which enters rootless mode',
     cause: e,
   });
 }

@@ -26,3 +26,15 @@ export function printable(text: string, maxLength: number = MAX_MESSAGE_LENGTH):
   if (clean.length <= maxLength && clipped.length === text.length) return clean;
   return `${clean.slice(0, Math.max(0, maxLength - 1))}…`;
 }
+
+// What JSON.stringify leaves raw but a terminal may still act on: DEL, C1 controls, bidi formatting.
+const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * JSON for a terminal: the same values as JSON.stringify (C0 controls are
+ * already escaped by it), with DEL, C1 controls and bidi characters written
+ * as \u escapes too, so image-supplied strings cannot act on the terminal.
+ */
+export function printableJson(value: unknown, indent = 2): string {
+  return JSON.stringify(value, null, indent).replace(JSON_UNSAFE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

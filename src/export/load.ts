@@ -9,7 +9,7 @@ import { KilnError } from '../errors/index.js';
 import { canonicalJSON } from '../image/canonical-json.js';
 import { decompress, sniffCompression, type StreamCompression } from '../image/compression.js';
 import { digestOfHash, isDigest, type Digest } from '../image/digest.js';
-import { isIndexMediaType, isManifestMediaType, MediaType } from '../image/media-types.js';
+import { isIndexMediaType, isManifestMediaType, MediaType, ociLayerMediaType } from '../image/media-types.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
 import type { Store } from '../store/store.js';
 import type { DockerArchiveManifestEntry } from './docker-archive.js';
@@ -239,7 +239,7 @@ async function loadDocker(
       let desc: Descriptor = { mediaType: f.compression === 'gzip' ? MediaType.OCI_LAYER_GZIP : f.compression === 'zstd' ? MediaType.OCI_LAYER_ZSTD : MediaType.OCI_LAYER, digest: f.digest, size: f.size };
       if (f.compression === 'none') {
         const known = await store.blobForDiffID(diffID);
-        if (known && known.digest !== diffID) desc = { mediaType: known.mediaType, digest: known.digest, size: known.size };
+        if (known && known.digest !== diffID) desc = { mediaType: ociLayerMediaType(known.mediaType), digest: known.digest, size: known.size };
       }
       await store.recordDiffID(diffID, desc);
       layers.push(desc);

@@ -5,6 +5,7 @@
  */
 import type { RunMount } from './instructions.js';
 import { closest } from './suggest.js';
+import { CsvQuoteError, splitCsv } from '../spec/csv.js';
 
 export class MountError extends Error {
   constructor(message: string, readonly hint?: string) {
@@ -16,37 +17,14 @@ const TYPES = ['bind', 'cache', 'tmpfs', 'secret', 'ssh'] as const;
 type MountType = (typeof TYPES)[number];
 const KEYS = ['type', 'from', 'source', 'target', 'readonly', 'id', 'sharing', 'required', 'size', 'mode', 'uid', 'gid', 'src', 'dst', 'destination', 'dest', 'ro', 'rw', 'readwrite', 'env'];
 
-/** Go encoding/csv for one record, lenient about quotes inside unquoted fields. */
+/** Go encoding/csv for one record, through the program's one CSV parser. */
 export function splitCSV(s: string): string[] {
-  if (!s.includes('"')) return s.split(',');
-  const fields: string[] = [];
-  let i = 0;
-  for (;;) {
-    let field = '';
-    if (s[i] === '"') {
-      i++;
-      for (;;) {
-        if (i >= s.length) throw new MountError(`unterminated quote in mount "${s}"`);
-        if (s[i] === '"') {
-          if (s[i + 1] === '"') {
-            field += '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        field += s[i++];
-      }
-      while (i < s.length && s[i] !== ',') field += s[i++];
-    } else {
-      while (i < s.length && s[i] !== ',') field += s[i++];
-    }
-    fields.push(field);
-    if (i >= s.length) break;
-    i++; // comma
+  try {
+    return splitCsv(s);
+  } catch (e) {
+    if (e instanceof CsvQuoteError) throw new MountError(`unterminated quote in mount "${s}"`);
+    throw e;
   }
-  return fields;
 }
 
 function parseBool(v: string, key: string): boolean {

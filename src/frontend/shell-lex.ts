@@ -341,61 +341,169 @@ class ShellWord {
       const value = this.getEnv(name);
       if (this.opts.skipUnset && value === undefined) return `\${${name}/${pattern}/${replacement}}`;
       const v = value ?? '';
-      const re = shellPatternToRegex(pattern, true, false, all);
-      if (all) {
-        // bounded before it is built: v × replacement could be terabytes
-        let out = 0;
-        v.replace(re, (m) => {
-          out += replacement.length - m.length;
-          return '';
-        });
-        if (v.length + out > MAX_EXPANDED_WORD) checkSize(' '.repeat(MAX_EXPANDED_WORD + 1));
-        return v.replace(re, () => replacement);
+      const glob = new ShellGlob(pattern, true);
+      const text = new CodePoints(v);
+      if (!all) {
+        const m = glob.find(text, 0, false);
+        return m ? checkSize(text.slice(0, m[0]) + replacement + text.slice(m[1])) : v;
       }
-      const m = re.exec(v);
-      if (!m) return v;
-      return v.slice(0, m.index) + replacement + v.slice(m.index + m[0].length);
+      // bounded before it is built: v × replacement could be terabytes
+      let out = '';
+      let last = 0;
+      let prevEnd = -1;
+      for (let pos = 0; pos <= text.length; ) {
+        const m = glob.find(text, pos, false);
+        if (!m) break;
+        // Go's ReplaceAllString: an empty match right after the previous match is ignored
+        if (!(m[0] === m[1] && m[0] === prevEnd)) {
+          out = checkSize(out + text.slice(last, m[0]) + replacement);
+          last = m[1];
+        }
+        prevEnd = m[1];
+        // an empty match moves on one character, which stays in the result
+        pos = m[1] === m[0] ? m[1] + 1 : m[1];
+      }
+      return checkSize(out + text.slice(last));
     }
     if (ch === EOF) fail("syntax error: missing '}'");
     fail(`unsupported modifier (${chs}) in substitution`);
   }
 }
 
-function escapeRegex(s: string): string {
-  return s.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
+/**
+ * Most steps one `${VAR#…}`, `${VAR%…}` or `${VAR/…}` may take (pattern length
+ * × value length): the matcher is linear in each, but both can be a mebibyte.
+ */
+export const MAX_PATTERN_WORK = 64 * 1024 * 1024;
+
+/** A string as code points, with the UTF-16 offset of each, so slices cut whole characters. */
+class CodePoints {
+  readonly cps: number[] = [];
+  private readonly offsets: number[] = [];
+  constructor(readonly text: string) {
+    let i = 0;
+    for (const ch of text) {
+      this.offsets.push(i);
+      this.cps.push(ch.codePointAt(0)!);
+      i += ch.length;
+    }
+    this.offsets.push(i);
+  }
+  get length(): number {
+    return this.cps.length;
+  }
+  slice(from: number, to = this.cps.length): string {
+    return this.text.slice(this.offsets[from], this.offsets[to]);
+  }
 }
 
-/** Shell glob (`*`, `?`, `\x`) → RegExp, as BuildKit's convertShellPatternToRegex. */
-function shellPatternToRegex(pattern: string, greedy: boolean, anchored: boolean, global = false): RegExp {
-  const chars = Array.from(pattern);
-  let out = anchored ? '^' : '';
-  const star = greedy ? '[^]*' : '[^]*?';
-  for (let i = 0; i < chars.length; i++) {
-    const c = chars[i]!;
-    if (c === '*') {
-      out += star;
-      continue;
+type GlobToken = { kind: 'lit'; c: number } | { kind: 'any' } | { kind: 'star' };
+interface Thread {
+  pc: number;
+  start: number;
+}
+
+/**
+ * A shell glob (`*`, `?`, `\x`) as BuildKit's convertShellPatternToRegex reads
+ * it, matched with the leftmost-first semantics of Go's regexp (and of a
+ * backtracking RegExp) by a Pike VM: threads in priority order, each state at
+ * most once per character. The RegExp it replaces backtracked: `*a*a*a…c`
+ * over a long value never finished.
+ */
+class ShellGlob {
+  private readonly tokens: GlobToken[] = [];
+  private readonly mark: Uint32Array;
+  private generation = 0;
+
+  constructor(
+    private readonly pattern: string,
+    private readonly greedy: boolean,
+  ) {
+    const chars = Array.from(pattern);
+    for (let i = 0; i < chars.length; i++) {
+      const c = chars[i]!;
+      if (c === '*') {
+        // ** is *, greedy or not: one state instead of a chain
+        if (this.tokens[this.tokens.length - 1]?.kind !== 'star') this.tokens.push({ kind: 'star' });
+        continue;
+      }
+      if (c === '?') {
+        this.tokens.push({ kind: 'any' });
+        continue;
+      }
+      if (c === '\\') {
+        const n = chars[i + 1];
+        if (n === '}' || n === '/') continue;
+        i++;
+        if (n !== '*' && n !== '?' && n !== '\\') fail(`invalid pattern (${pattern}) in substitution: invalid escape '\\${n ?? ''}'`);
+        this.tokens.push({ kind: 'lit', c: n.codePointAt(0)! });
+        continue;
+      }
+      this.tokens.push({ kind: 'lit', c: c.codePointAt(0)! });
     }
-    if (c === '?') {
-      out += '.';
-      continue;
-    }
-    if (c === '\\') {
-      const n = chars[i + 1];
-      if (n === '}' || n === '/') continue;
-      i++;
-      if (n !== '*' && n !== '?' && n !== '\\') fail(`invalid pattern (${pattern}) in substitution: invalid escape '\\${n ?? ''}'`);
-      out += escapeRegex(n);
-      continue;
-    }
-    out += escapeRegex(c);
+    this.mark = new Uint32Array(this.tokens.length + 1);
   }
-  return new RegExp(out, global ? 'gu' : 'u');
+
+  /** The first match at or after `from` (only at `from` when anchored): [start, end) in code points. */
+  find(text: CodePoints, from: number, anchored: boolean): [number, number] | undefined {
+    const m = this.tokens.length;
+    if ((m + 1) * (text.length - from + 1) > MAX_PATTERN_WORK) {
+      fail(`substitution pattern of ${Array.from(this.pattern).length} characters over a value of ${text.length} is more work than the limit of ${MAX_PATTERN_WORK}`);
+    }
+    let matched: [number, number] | undefined;
+    this.generation++;
+    let clist: Thread[] = [];
+    this.add(clist, 0, from);
+    for (let pos = from; ; pos++) {
+      const c = pos < text.length ? text.cps[pos]! : -1;
+      this.generation++;
+      const nlist: Thread[] = [];
+      for (const t of clist) {
+        if (t.pc === m) {
+          matched = [t.start, pos];
+          // lower-priority threads lose to this match
+          break;
+        }
+        if (c === -1) continue;
+        const tok = this.tokens[t.pc]!;
+        if (tok.kind === 'star') this.add(nlist, t.pc, t.start);
+        // `.` in Go's (and a non-dotAll RegExp's) syntax: anything but a newline
+        else if (tok.kind === 'any') {
+          if (c !== 10) this.add(nlist, t.pc + 1, t.start);
+        } else if (tok.c === c) this.add(nlist, t.pc + 1, t.start);
+      }
+      if (c === -1) break;
+      // a match starting further right has the lowest priority, and none once one is found
+      if (!anchored && !matched) this.add(nlist, 0, pos + 1);
+      if (nlist.length === 0) break;
+      clist = nlist;
+    }
+    return matched;
+  }
+
+  private add(list: Thread[], pc: number, start: number): void {
+    if (this.mark[pc] === this.generation) return;
+    this.mark[pc] = this.generation;
+    const tok = this.tokens[pc];
+    if (tok?.kind !== 'star') {
+      list.push({ pc, start });
+      return;
+    }
+    // the star's own thread consumes one more character; pc + 1 skips it. Greedy prefers consuming.
+    if (this.greedy) {
+      list.push({ pc, start });
+      this.add(list, pc + 1, start);
+    } else {
+      this.add(list, pc + 1, start);
+      list.push({ pc, start });
+    }
+  }
 }
 
 function trimPrefix(pattern: string, value: string, greedy: boolean): string {
-  const m = shellPatternToRegex(pattern, greedy, true).exec(value);
-  return m ? value.slice(m[0].length) : value;
+  const text = new CodePoints(value);
+  const m = new ShellGlob(pattern, greedy).find(text, 0, true);
+  return m ? text.slice(m[1]) : value;
 }
 
 // A regex can't find the shortest rightmost match, so reverse both and search leftmost.

@@ -1,5 +1,5 @@
 import { KilnError } from '../errors/index.js';
-import { MediaType } from './media-types.js';
+import { dockerLayerMediaType, MediaType, ociLayerMediaType } from './media-types.js';
 import type { Descriptor, Index, Manifest } from './types.js';
 
 /**
@@ -9,15 +9,12 @@ import type { Descriptor, Index, Manifest } from './types.js';
  * subjects, artifact types) are refused with UNSUPPORTED.
  */
 
-const DOCKER_LAYER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
-const OCI_NONDIST_GZIP = 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip';
-
-const LAYER_TO_DOCKER: Record<string, string> = {
-  [MediaType.OCI_LAYER_GZIP]: MediaType.DOCKER_LAYER_GZIP,
-  [MediaType.OCI_LAYER]: DOCKER_LAYER_TAR,
-  [OCI_NONDIST_GZIP]: MediaType.DOCKER_FOREIGN_LAYER,
-};
-const LAYER_TO_OCI: Record<string, string> = Object.fromEntries(Object.entries(LAYER_TO_DOCKER).map(([a, b]) => [b, a]));
+/** Docker schema 2 has no zstd layers that Docker itself reads (only containerd's extension): refused. */
+function toDockerLayer(mt: string): string {
+  const d = dockerLayerMediaType(mt);
+  if (d === undefined || d === MediaType.DOCKER_LAYER_ZSTD) refuse(`layer media type ${mt}`);
+  return d;
+}
 
 function refuse(what: string): never {
   throw new KilnError('UNSUPPORTED', `cannot convert without loss: ${what}`);
@@ -43,7 +40,7 @@ export function manifestToDocker(m: Manifest): Manifest {
     schemaVersion: 2,
     mediaType: MediaType.DOCKER_MANIFEST,
     config: mapDescriptor(m.config, MediaType.DOCKER_CONFIG, true),
-    layers: m.layers.map((l) => mapDescriptor(l, LAYER_TO_DOCKER[l.mediaType] ?? refuse(`layer media type ${l.mediaType}`), true)),
+    layers: m.layers.map((l) => mapDescriptor(l, toDockerLayer(l.mediaType), true)),
   };
 }
 
@@ -55,7 +52,7 @@ export function manifestToOci(m: Manifest): Manifest {
     schemaVersion: 2,
     mediaType: MediaType.OCI_MANIFEST,
     config: mapDescriptor(m.config, MediaType.OCI_CONFIG, false),
-    layers: m.layers.map((l) => mapDescriptor(l, LAYER_TO_OCI[l.mediaType] ?? refuse(`layer media type ${l.mediaType}`), false)),
+    layers: m.layers.map((l) => mapDescriptor(l, ociLayerMediaType(l.mediaType), false)),
   };
   if (m.annotations) out.annotations = m.annotations;
   return out;

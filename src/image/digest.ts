@@ -15,7 +15,9 @@ export function parseDigest(s: string): Digest {
   return s;
 }
 
+/** The hex part, which the store uses as a file name: checked here too, whatever the caller's type says, so no string from a document becomes a path. */
 export function digestHex(d: Digest): string {
+  if (!isDigest(d)) throw new KilnError('INVALID_REFERENCE', `invalid digest ${JSON.stringify(String(d)).slice(0, 200)} (want sha256:<64 lowercase hex>)`);
   return d.slice('sha256:'.length);
 }
 

@@ -5,11 +5,18 @@ export const MediaType = {
   OCI_LAYER: 'application/vnd.oci.image.layer.v1.tar',
   OCI_LAYER_GZIP: 'application/vnd.oci.image.layer.v1.tar+gzip',
   OCI_LAYER_ZSTD: 'application/vnd.oci.image.layer.v1.tar+zstd',
+  OCI_NONDIST_LAYER: 'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  OCI_NONDIST_LAYER_GZIP: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  OCI_NONDIST_LAYER_ZSTD: 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
   OCI_EMPTY: 'application/vnd.oci.empty.v1+json',
   DOCKER_MANIFEST: 'application/vnd.docker.distribution.manifest.v2+json',
   DOCKER_MANIFEST_LIST: 'application/vnd.docker.distribution.manifest.list.v2+json',
   DOCKER_CONFIG: 'application/vnd.docker.container.image.v1+json',
+  DOCKER_LAYER: 'application/vnd.docker.image.rootfs.diff.tar',
   DOCKER_LAYER_GZIP: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  /** containerd's name for a zstd layer in a Docker manifest (Docker itself never defined one). */
+  DOCKER_LAYER_ZSTD: 'application/vnd.docker.image.rootfs.diff.tar.zstd',
+  DOCKER_FOREIGN_LAYER_TAR: 'application/vnd.docker.image.rootfs.foreign.diff.tar',
   DOCKER_FOREIGN_LAYER: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
   DOCKER_SCHEMA1: 'application/vnd.docker.distribution.manifest.v1+json',
   DOCKER_SCHEMA1_SIGNED: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
@@ -32,6 +39,37 @@ export function isSchema1MediaType(mt: string | undefined): boolean {
 /** Layer compression as told by the media type. */
 export function layerCompression(mt: string): 'gzip' | 'zstd' | 'none' {
   if (mt.endsWith('+gzip') || mt === MediaType.DOCKER_LAYER_GZIP || mt === MediaType.DOCKER_FOREIGN_LAYER) return 'gzip';
-  if (mt.endsWith('+zstd')) return 'zstd';
+  if (mt.endsWith('+zstd') || mt === MediaType.DOCKER_LAYER_ZSTD) return 'zstd';
   return 'none';
+}
+
+/**
+ * Docker layer media types and their OCI equivalents (the table BuildKit's
+ * `ConvertAllLayerMediaTypes` uses): the blob is the same, only the name
+ * differs, so a descriptor converts without touching its digest.
+ */
+const DOCKER_TO_OCI_LAYER: Readonly<Record<string, string>> = {
+  [MediaType.DOCKER_LAYER]: MediaType.OCI_LAYER,
+  [MediaType.DOCKER_LAYER_GZIP]: MediaType.OCI_LAYER_GZIP,
+  [MediaType.DOCKER_LAYER_ZSTD]: MediaType.OCI_LAYER_ZSTD,
+  [MediaType.DOCKER_FOREIGN_LAYER_TAR]: MediaType.OCI_NONDIST_LAYER,
+  [MediaType.DOCKER_FOREIGN_LAYER]: MediaType.OCI_NONDIST_LAYER_GZIP,
+};
+const OCI_TO_DOCKER_LAYER: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(DOCKER_TO_OCI_LAYER).map(([d, o]) => [o, d]));
+
+/** The OCI name of a layer media type; OCI and unknown (artifact) types are returned unchanged. */
+export function ociLayerMediaType(mt: string): string {
+  return DOCKER_TO_OCI_LAYER[mt] ?? mt;
+}
+
+/** The Docker schema-2 name of a layer media type, or undefined when Docker has none. */
+export function dockerLayerMediaType(mt: string): string | undefined {
+  if (mt in DOCKER_TO_OCI_LAYER) return mt;
+  return OCI_TO_DOCKER_LAYER[mt];
+}
+
+/** The layer media type, in the manifest format given, of a blob in `compression`. */
+export function layerMediaTypeOf(compression: 'gzip' | 'zstd' | 'none', format: 'oci' | 'docker' = 'oci'): string {
+  const oci = compression === 'gzip' ? MediaType.OCI_LAYER_GZIP : compression === 'zstd' ? MediaType.OCI_LAYER_ZSTD : MediaType.OCI_LAYER;
+  return format === 'oci' ? oci : OCI_TO_DOCKER_LAYER[oci]!;
 }

@@ -9,7 +9,7 @@ import { mknod, S_IFBLK, S_IFCHR, S_IFIFO } from './device.js';
 import { openUncompressed } from './decompress.js';
 import type { TarHeader } from './tar-format.js';
 import { readTar } from './tar-reader.js';
-import { OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './walk.js';
+import { isOverlayXattr, OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './walk.js';
 import { ENOTSUP_ERRNO, EPERM_ERRNO, setXattr, XattrError } from './xattr.js';
 
 function unsafe(entry: string, why: string): KilnError {
@@ -175,6 +175,8 @@ class Extractor {
 
   private xattrs(path: string, h: TarHeader): void {
     for (const [name, value] of Object.entries(h.xattrs)) {
+      // a layer says "opaque" with .wh..wh..opq; overlay markers in its xattrs would steer the overlay mount
+      if (isOverlayXattr(name)) continue;
       try {
         setXattr(path, name, value);
       } catch (e) {

@@ -15,3 +15,4 @@ export type { TarHeader } from './tar-format.js';
 export { extractLayer, cleanEntryName } from './extract.js';
 export { diffUpperdir, entriesFromDirectory, WHITEOUT_PREFIX, OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, type WalkOptions } from './walk.js';
 export { listXattrs, getXattr, setXattr } from './xattr.js';
+export { LayerRecompressor, recompressBlob, compressionOf, type CompressionRequest, type LayerVariantStore } from './recompress.js';

@@ -5,6 +5,7 @@ import { major, minor } from './device.js';
 import { comparePaths } from './path-order.js';
 import type { LayerEntry } from './types.js';
 import { getXattr, listXattrs } from './xattr.js';
+import { overlayXattrPrefix } from '../rootless/session.js';
 
 export interface WalkOptions {
   /** Paths (relative to the walked dir, with or without a leading "/") left out with everything beneath them: mount targets. */
@@ -17,7 +18,13 @@ export interface WalkOptions {
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_WHITEOUT = '.wh..wh..opq';
-export const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
+/** trusted.overlay.opaque, or user.overlay.opaque in rootless mode (overlay mounted with userxattr). */
+export const OVERLAY_OPAQUE_XATTR = `${overlayXattrPrefix()}opaque`;
+
+/** overlayfs's own bookkeeping in either namespace: never part of a layer, never taken from one. */
+export function isOverlayXattr(name: string): boolean {
+  return name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.');
+}
 
 /** True when overlayfs marked the directory opaque: it replaces the lower directory instead of merging with it. */
 export function isOverlayOpaque(path: string): boolean {
@@ -39,7 +46,7 @@ interface Item {
  * the build machine rather than the image.
  */
 function keepXattr(name: string): boolean {
-  return !name.startsWith('trusted.overlay.') && name !== 'security.selinux';
+  return !isOverlayXattr(name) && name !== 'security.selinux';
 }
 
 function readXattrs(path: string): Record<string, Buffer> | undefined {

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { KilnError } from '../errors/index.js';
 import { DOCKER_HUB, DOCKER_HUB_API, DOCKER_HUB_CONFIG_KEY } from './reference.js';
+import { rootlessSession } from '../rootless/session.js';
 
 /** The parts of Docker's config.json (and Podman's auth.json) kiln reads and writes. */
 export interface DockerAuthEntry {
@@ -41,7 +42,8 @@ export interface AuthFile {
  * Docker's config.json (`$DOCKER_CONFIG` or ~/.docker), then ~/.dockercfg.
  * The first file that has the registry wins.
  */
-export function authFilePaths(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): AuthFile[] {
+// in rootless mode the process is uid 0 of kiln's namespace; the per-user paths are the real user's
+export function authFilePaths(env: NodeJS.ProcessEnv = process.env, uid = rootlessSession()?.uid ?? process.getuid?.() ?? 0): AuthFile[] {
   if (env.REGISTRY_AUTH_FILE) return [{ path: env.REGISTRY_AUTH_FILE }];
   const home = env.HOME || homedir();
   return [

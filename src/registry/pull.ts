@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import { KilnError } from '../errors/index.js';
-import type { Digest } from '../image/digest.js';
+import { isDigest, type Digest } from '../image/digest.js';
 import type { Image } from '../image/image.js';
 import { isIndexMediaType, MediaType } from '../image/media-types.js';
 import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../image/platform.js';
@@ -124,6 +124,7 @@ async function pullBlobs(
     // the config is read into memory later: refuse an oversized one before downloading it
     if (manifest.config) checkDocumentSize(manifest.config, 'image config', r);
     for (const d of [manifest.config, ...(manifest.layers ?? [])]) {
+      checkDescriptor(d, 'blob', r);
       if (NON_DISTRIBUTABLE.has(d.mediaType) && d.urls?.length) continue;
       if (!seen.has(d.digest)) seen.set(d.digest, { desc: d, ep: fetched.endpoint });
     }
@@ -231,8 +232,26 @@ function onWarning(client: RegistryClient, message: string): void {
   client.opts.onEvent?.({ type: 'warning', message });
 }
 
+/**
+ * A descriptor from the registry names a file in the store (blobs/sha256/<hex>,
+ * tmp/partial/<hex>) and a byte count to expect: only sha256 digests of 64
+ * lowercase hex characters and whole non-negative sizes are accepted, so a
+ * hostile manifest cannot point a download at a path outside the store.
+ */
+function checkDescriptor(d: Descriptor | undefined, what: string, r: Reference): void {
+  const digest: unknown = d?.digest;
+  if (typeof digest !== 'string' || !isDigest(digest)) {
+    throw new KilnError('REGISTRY', `${r.familiar()}: a ${what} descriptor has digest ${JSON.stringify(digest)}; kiln accepts only sha256:<64 lowercase hex>`);
+  }
+  const size: unknown = d!.size;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    throw new KilnError('REGISTRY', `${r.familiar()}: ${what} ${digest} has an invalid size ${JSON.stringify(size)}`);
+  }
+}
+
 /** Manifests, indexes and configs are held in memory whole: their descriptors may not claim more than MAX_MANIFEST_BYTES. */
 function checkDocumentSize(d: Descriptor, what: string, r: Reference): void {
+  checkDescriptor(d, what, r);
   if (typeof d.size === 'number' && d.size > MAX_MANIFEST_BYTES) {
     throw new KilnError('REGISTRY', `${r.familiar()}: ${what} ${d.digest} is ${d.size} bytes, over kiln's limit of ${MAX_MANIFEST_BYTES / (1024 * 1024)} MiB for ${what}s`);
   }

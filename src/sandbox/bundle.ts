@@ -7,6 +7,8 @@ import type { OciMount, OciResources, OciRlimit, OciSpec } from './oci-spec.js';
 import { defaultSeccomp } from './seccomp.js';
 import type { NetworkMode } from './network-mode.js';
 import type { ResolvedUser } from './user.js';
+import { adaptSpecForUserNamespace } from './rootless-spec.js';
+import { rootlessSession } from '../rootless/session.js';
 
 /**
  * The OCI runtime bundle of one RUN: `config.json` describing the process,
@@ -24,6 +26,14 @@ export interface ResourceLimits {
   /** Fractional CPUs; converted to quota/period like `docker --cpus`. */
   cpus?: number;
   pidsLimit?: number;
+  /** Bytes of the /dev/shm tmpfs (`--shm-size`; default 64 MiB as in Docker). */
+  shmSize?: number;
+}
+
+/** One `--add-host NAME:IP` line for the RUN's /etc/hosts. */
+export interface ExtraHost {
+  name: string;
+  ip: string;
 }
 
 export interface BundleSpecInput {
@@ -88,7 +98,7 @@ export async function buildSpec(input: BundleSpecInput): Promise<OciSpec> {
     },
     root: { path: input.rootfs, readonly: false },
     hostname: input.hostname,
-    mounts: [...systemMounts({ insecure }), ...input.mounts],
+    mounts: [...systemMounts({ insecure, ...(l.shmSize !== undefined ? { shmSize: l.shmSize } : {}) }), ...input.mounts],
     linux: {
       namespaces,
       cgroupsPath: input.cgroupsPath,
@@ -100,6 +110,8 @@ export async function buildSpec(input: BundleSpecInput): Promise<OciSpec> {
   if (!insecure) {
     spec.linux.seccomp = defaultSeccomp(caps, release());
   }
+  const session = rootlessSession();
+  if (session) adaptSpecForUserNamespace(spec, session, input.network);
   return spec;
 }
 
@@ -122,9 +134,11 @@ export interface EtcFiles {
  * /etc/hosts, /etc/resolv.conf and /etc/hostname for the container, generated
  * outside the rootfs and bind-mounted read-only so they never enter a layer.
  */
-export function writeEtcFiles(dir: string, hostname: string, resolvConf: string): EtcFiles {
+export function writeEtcFiles(dir: string, hostname: string, resolvConf: string, extraHosts: ExtraHost[] = []): EtcFiles {
   const files: EtcFiles = { hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf'), hostname: join(dir, 'hostname') };
-  writeFileSync(files.hosts, `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+  // names and addresses were validated by parseAddHost: no whitespace or newline can add a line of its own
+  const extra = extraHosts.map((h) => `${h.ip}\t${h.name}\n`).join('');
+  writeFileSync(files.hosts, `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n${extra}`);
   writeFileSync(files.hostname, `${hostname}\n`);
   writeFileSync(files.resolvConf, resolvConf);
   return files;

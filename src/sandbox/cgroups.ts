@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /**
@@ -57,6 +57,22 @@ function hierarchies(): Hierarchy[] {
 function relTo(root: string, path: string): string {
   if (root === '/' || !path.startsWith(root)) return path;
   return path.slice(root.length) || '/';
+}
+
+/**
+ * Whether this process may create cgroups under its own (a systemd user
+ * slice with Delegate=yes, cgroup v2 only): rootless RUNs get limits and
+ * accounting only then. Root in the initial namespace always may.
+ */
+export function cgroupsWritable(): boolean {
+  const hs = hierarchies();
+  if (hs.length === 0 || hs.some((h) => !h.v2)) return false;
+  try {
+    for (const h of hs) accessSync(join(h.mount, h.own), constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function containerCgroupsPath(id: string): string {

@@ -1,6 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmdirSync } from 'node:fs';
 import { KilnError } from '../errors/index.js';
 import { errno, libc } from '../sys/libc.js';
+import { rootlessSession } from '../rootless/session.js';
 
 /**
  * mount(2)/umount2(2) through the shared libc handle. Node has no binding for
@@ -41,6 +42,8 @@ export class MountError extends KilnError {
 
 export function mount(source: string, target: string, fstype: string, flags: number, data: string | null): void {
   mountFn ??= libc().func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
+  // in a user namespace overlayfs may only use user.overlay.* xattrs, where kiln's snapshots then keep their markers
+  if (fstype === 'overlay' && data !== null && rootlessSession()) data = `${data},userxattr`;
   const rc = mountFn(source, target, fstype, flags, data) as number;
   if (rc !== 0) {
     const e = errno();
@@ -69,7 +72,8 @@ export function unmount(target: string): void {
  * store, so nothing relies on that sync. A kernel that does not know one of
  * them rejects the mount, so the accepted set is probed once.
  */
-const WANTED_OPTIONS = ['redirect_dir=off', 'metacopy=off', 'index=off', 'volatile'];
+// with userxattr (rootless) the kernel takes only redirect_dir=nofollow, which likewise creates no redirects
+const WANTED_OPTIONS = [rootlessSession() ? 'redirect_dir=nofollow' : 'redirect_dir=off', 'metacopy=off', 'index=off', 'volatile'];
 let acceptedOptions: string[] | undefined;
 
 export interface OverlayDirs {

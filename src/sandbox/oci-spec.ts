@@ -57,6 +57,12 @@ export interface OciResources {
   pids?: { limit: number };
 }
 
+export interface OciIdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
 export interface OciSpec {
   ociVersion: string;
   process: OciProcess;
@@ -65,8 +71,12 @@ export interface OciSpec {
   mounts: OciMount[];
   linux: {
     namespaces: Array<{ type: string; path?: string }>;
-    cgroupsPath: string;
-    resources: OciResources;
+    /** Rootless mode: the container's own user namespace. */
+    uidMappings?: OciIdMapping[];
+    gidMappings?: OciIdMapping[];
+    /** Empty when the runtime must not touch cgroups (rootless without delegation). */
+    cgroupsPath?: string;
+    resources?: OciResources;
     maskedPaths: string[];
     readonlyPaths: string[];
     seccomp?: OciSeccomp;

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { KilnError } from '../errors/index.js';
+import { rootlessSession } from '../rootless/session.js';
 import type { OutputSink } from './output.js';
 
 /**
@@ -17,8 +18,15 @@ export interface RuntimeOptions {
   stateRoot?: string;
 }
 
+/** The state root in use: the caller's, else the rootless session's private one, else the runtime's default. */
+function stateRootOf(opts: RuntimeOptions): string | undefined {
+  return opts.stateRoot ?? rootlessSession()?.runtimeRoot;
+}
+
 function globalArgs(opts: RuntimeOptions): string[] {
-  return opts.stateRoot ? ['--root', opts.stateRoot] : [];
+  const root = stateRootOf(opts);
+  // rootless: the runtime is root only in kiln's user namespace (/run/runc is not its own, cgroups may not be delegated)
+  return [...(root ? ['--root', root] : []), ...(rootlessSession() ? ['--rootless', 'true'] : [])];
 }
 
 interface Captured {
@@ -114,7 +122,7 @@ export async function killContainer(id: string, opts: RuntimeOptions = {}): Prom
 export async function forceDeleteContainer(id: string, opts: RuntimeOptions = {}): Promise<string[]> {
   const paths: string[] = [];
   try {
-    const state = JSON.parse(await readFile(`${opts.stateRoot ?? '/run/runc'}/${id}/state.json`, 'utf8')) as { cgroup_paths?: Record<string, string> };
+    const state = JSON.parse(await readFile(`${stateRootOf(opts) ?? '/run/runc'}/${id}/state.json`, 'utf8')) as { cgroup_paths?: Record<string, string> };
     paths.push(...Object.values(state.cgroup_paths ?? {}));
   } catch {
     // no state: nothing was created, or another runtime layout

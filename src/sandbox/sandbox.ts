@@ -1,7 +1,7 @@
 import { chownSync, lstatSync, mkdirSync, readdirSync, type Stats } from 'node:fs';
 import { basename, join, posix } from 'node:path';
 import { KilnError } from '../errors/index.js';
-import { buildSpec, etcMounts, writeBundle, writeEtcFiles, type ResourceLimits } from './bundle.js';
+import { buildSpec, etcMounts, writeBundle, writeEtcFiles, type ExtraHost, type ResourceLimits } from './bundle.js';
 import { cgroupLayout, containerCgroupsPath, oomKilled, readUsage, removeContainerCgroups, removeContainerCgroupsWhenIdle, type CgroupUsage } from './cgroups.js';
 import { DEFAULT_HOSTNAME, DEFAULT_PATH, systemMounts } from './docker-defaults.js';
 import { mountOverlay, mountTmpfs, unmount } from './mount.js';
@@ -37,7 +37,7 @@ export interface SandboxRequest {
   hostname?: string;
   network: NetworkMode;
   mounts?: RunMountSpec[];
-  limits?: ResourceLimits & { ulimits?: Ulimit[] };
+  limits?: ResourceLimits & { ulimits?: Ulimit[]; extraHosts?: ExtraHost[] };
   securityInsecure?: boolean;
   runtime?: RuntimeOptions;
   signal?: AbortSignal;
@@ -206,7 +206,7 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
     release = prepared.release;
     const hostname = req.hostname ?? DEFAULT_HOSTNAME;
     const net = await network;
-    const etc = writeEtcFiles(join(dir, 'e'), hostname, net.resolvConf);
+    const etc = writeEtcFiles(join(dir, 'e'), hostname, net.resolvConf, req.limits?.extraHosts);
     const mounts = [...etcMounts(etc), ...prepared.mounts];
     const insecure = req.securityInsecure === true;
     const created = findCreatedMountPoints(rootfs, [...systemMounts({ insecure }).map((m) => m.destination), ...mounts.map((m) => m.destination)]);

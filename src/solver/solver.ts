@@ -7,6 +7,7 @@ import { formatPlatform, parsePlatform } from '../image/platform.js';
 import type { Instruction, ParsedDockerfile } from '../frontend/instructions.js';
 import type { BuildPlan, PlanStage } from '../plan/types.js';
 import { KilnError, isKilnError, needsRootError } from '../errors/index.js';
+import { rootlessFailure } from '../rootless/index.js';
 import { applyMeta, isMetaInstruction, type MetaState } from '../steps/meta.js';
 import type { BuildEvent, StepRef } from './events.js';
 import type { ImageSource, StepOutcome } from './ports.js';
@@ -24,6 +25,8 @@ export interface StageResult {
   /** Cache key of the last step: the identity of the stage's file system and config. */
   key: Digest;
   platform: Platform;
+  /** How many of `draft.layers`, from the bottom, are the base image's (the rest were built). */
+  baseLayers: number;
   /** ARGs in scope at the end of the stage: a stage built FROM this one inherits them (BuildKit does). */
   args: DeclaredArg[];
 }
@@ -35,6 +38,8 @@ export interface StageState {
   meta: MetaState;
   key: Digest;
   platform: Platform;
+  /** Layers of the base image at the bottom of `draft.layers` (0 for scratch; inherited from a parent stage). */
+  baseLayers: number;
 }
 
 /** A step that changes the file system, handed to the executors with everything already expanded. */
@@ -147,7 +152,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       if (signal.aborted) throw cancelled(signal);
       state = await runStep(stage, state, scope, instr);
     }
-    return { index: stage.index, name: stage.name, draft: state.draft, key: state.key, platform, args: scope.declared() };
+    return { index: stage.index, name: stage.name, draft: state.draft, key: state.key, platform, baseLayers: state.baseLayers, args: scope.declared() };
   }
 
   /** `FROM --platform=…`, else the platform of the stage it builds on (as BuildKit), else the target. */
@@ -167,18 +172,18 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     const base = stage.base;
     if (base.kind === 'scratch') {
       const config = scratchConfig(platform);
-      return { stage, platform, draft: { config, layers: [] }, meta: metaOf(config), key: cacheKey({ parent: 'scratch', op: { platform }, env: {}, inputs: [] }) };
+      return { stage, platform, draft: { config, layers: [] }, meta: metaOf(config), key: cacheKey({ parent: 'scratch', op: { platform }, env: {}, inputs: [] }), baseLayers: 0 };
     }
     if (base.kind === 'stage') {
       const r = await stageResult(base.index);
-      return { stage, platform, draft: ownedDraft(r.draft), meta: metaOf(r.draft.config), key: r.key };
+      return { stage, platform, draft: ownedDraft(r.draft), meta: metaOf(r.draft.config), key: r.key, baseLayers: r.baseLayers };
     }
     const img = await opts.images.resolve(base.ref, platform, signal);
     const config = withDefaultPath(structuredClone(img.config));
     config.history ??= [];
     // the platform is an input below every FROM: a base without a platform used for two targets runs its RUNs differently
     const key = cacheKey({ parent: img.manifestDigest, op: { platform: formatPlatform(platform) }, env: {}, inputs: [] });
-    return { stage, platform, draft: { config, layers: [...img.layers] }, meta: metaOf(config), key };
+    return { stage, platform, draft: { config, layers: [...img.layers] }, meta: metaOf(config), key, baseLayers: img.layers.length };
   }
 
   async function runStep(stage: PlanStage, state: StageState, scope: StageVars, raw: Instruction): Promise<StageState> {
@@ -284,7 +289,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     } catch (e) {
       const located = locate(e, raw, opts.parsed.file);
       // as a user, a refused chown or mount is reported as what it is: kiln needs root
-      const err = needsRootError(located) ?? located;
+      const err = rootlessFailure(located) ?? needsRootError(located) ?? located;
       opts.emit({ type: 'step-error', step, message: err.message, time: Date.now() });
       throw err;
     }

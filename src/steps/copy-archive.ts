@@ -145,6 +145,8 @@ export class ArchiveTree implements FsView {
       const flag = hdr[156] === 0 ? '0' : String.fromCharCode(hdr[156]!);
       let size = tarNumber(hdr, 124, 12);
       if (pax.size !== undefined) size = Number(pax.size);
+      // a negative size would move the read offset backwards: the same headers again, forever
+      if (!Number.isSafeInteger(size) || size < 0) throw bad(`invalid entry size "${pax.size ?? size}"`);
       const start = off;
       off += Math.ceil(size / 512) * 512;
       if (start + size > total) throw bad('truncated entry');

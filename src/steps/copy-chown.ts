@@ -2,6 +2,7 @@ import { KilnError } from '../errors/index.js';
 import type { FsView } from '../context/fs-view.js';
 import { resolvePath } from '../context/fs-view.js';
 import { parseGroup, parsePasswd } from '../image/passwd.js';
+import { assertMappedOwner } from '../rootless/failures.js';
 
 export interface Owner {
   uid: number;
@@ -38,6 +39,7 @@ export async function resolveChown(spec: string | undefined, image: FsView | und
       gid = entry.gid;
     }
   }
+  assertMappedOwner(uid, gid);
   return { uid, gid };
 }
 

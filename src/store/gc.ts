@@ -246,12 +246,7 @@ async function pruneLocked(store: Store, opts: PruneOptions): Promise<PruneResul
     result.removedBlobs.push(d);
     if (!dry) await store.deleteBlob(d);
   }
-  if (!dry) {
-    for (const { diffID, blob } of await store.listDiffIDs()) {
-      if (live.blobs.has(blob.digest)) continue;
-      await rm(join(store.layout.diffids, diffID.slice(7)), { force: true });
-    }
-  }
+  if (!dry) await store.forgetDiffIDBlobs(live.blobs);
   for (const sn of s.snapshots) {
     if (sn.diffID && live.diffIDs.has(sn.diffID)) continue;
     result.removedSnapshots.push(sn.name);

@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { rootlessSession } from '../rootless/session.js';
 
 /**
  * Where things live under a store root. The root is an OCI image layout
@@ -49,7 +50,8 @@ export function storeLayout(root: string): StoreLayout {
 /** `$KILN_ROOT`; else `/var/lib/kiln` as root; else `$XDG_DATA_HOME/kiln` or `~/.local/share/kiln`. */
 export function defaultRoot(env: NodeJS.ProcessEnv = process.env, uid: number = process.getuid?.() ?? -1): string {
   if (env['KILN_ROOT']) return resolve(env['KILN_ROOT']);
-  if (uid === 0) return '/var/lib/kiln';
+  // root of kiln's own user namespace is still the user: its store stays in the user's home
+  if (uid === 0 && rootlessSession() === undefined) return '/var/lib/kiln';
   const xdg = env['XDG_DATA_HOME'];
   return join(xdg && xdg.startsWith('/') ? xdg : join(env['HOME'] ?? homedir(), '.local', 'share'), 'kiln');
 }

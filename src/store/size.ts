@@ -1,40 +1,8 @@
 import { KilnError } from '../errors/index.js';
 
-/**
- * Sizes and durations as users type them for `kiln prune` and the automatic
- * cap. SI suffixes are decimal (`10GB` = 10·10⁹, matching how `kiln images`
- * and `kiln df` print sizes); IEC suffixes are binary (`10GiB`); a bare letter
- * is binary, as in Docker's `-m 512m`.
- */
-
-const UNITS: Record<string, number> = {
-  '': 1,
-  b: 1,
-  kb: 1e3,
-  mb: 1e6,
-  gb: 1e9,
-  tb: 1e12,
-  kib: 2 ** 10,
-  mib: 2 ** 20,
-  gib: 2 ** 30,
-  tib: 2 ** 40,
-  k: 2 ** 10,
-  m: 2 ** 20,
-  g: 2 ** 30,
-  t: 2 ** 40,
-};
-
-/** `10GB`, `10GiB`, `512m`, `1.5g`, `1048576` → bytes (whole, rounded down). */
-export function parseSize(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-z]*)\s*$/i.exec(text);
-  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) {
-    throw new KilnError('USAGE', `invalid size "${text}" (examples: 10GB, 10GiB, 512m, 1048576)`);
-  }
-  const n = Math.floor(Number(m[1]) * unit);
-  if (!Number.isSafeInteger(n)) throw new KilnError('USAGE', `size "${text}" is too large`);
-  return n;
-}
+/** Durations as users type them for `kiln prune`; sizes are parsed by spec/size.ts, the program's one size parser. */
+export { parseSize } from '../spec/size.js';
+import { parseSize } from '../spec/size.js';
 
 const DURATION_UNITS: Record<string, number> = {
   ns: 1e-6,

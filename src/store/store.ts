@@ -9,7 +9,7 @@ import { decompress } from '../image/compression.js';
 import type { ImageDraft } from '../image/config.js';
 import { digestHex, digestOfHash, isDigest, sha256, type Digest } from '../image/digest.js';
 import type { Image, Layer, LayerRef } from '../image/image.js';
-import { isIndexMediaType, isManifestMediaType, layerCompression, MediaType } from '../image/media-types.js';
+import { isIndexMediaType, isManifestMediaType, layerCompression, MediaType, ociLayerMediaType } from '../image/media-types.js';
 import { hostPlatform, formatPlatform, selectManifest } from '../image/platform.js';
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../image/types.js';
 import type { WrittenLayer } from '../layer/types.js';
@@ -43,6 +43,11 @@ export interface IndexEntry {
 export interface BlobOrigin {
   registry: string;
   repository: string;
+}
+
+/** One blob known to hold a diffID's content; `verified` when kiln hashed it itself. */
+interface DiffIDEntry extends Descriptor {
+  verified?: boolean;
 }
 
 /** What `putImage` accepts for each layer: a store Layer, a layer descriptor + diffID, or what writeLayer returned. */
@@ -487,7 +492,8 @@ export class Store implements BlobStore, RefStore {
       schemaVersion: 2,
       mediaType: MediaType.OCI_MANIFEST,
       config: configDesc,
-      layers: refs.map((r) => ({ mediaType: r.descriptor.mediaType, digest: r.descriptor.digest, size: r.descriptor.size, ...(r.descriptor.annotations ? { annotations: r.descriptor.annotations } : {}) })),
+      // a base pulled in Docker format keeps its blobs, but its layers are named in OCI terms: an OCI manifest never mixes the two
+      layers: refs.map((r) => ({ mediaType: ociLayerMediaType(r.descriptor.mediaType), digest: r.descriptor.digest, size: r.descriptor.size, ...(r.descriptor.annotations ? { annotations: r.descriptor.annotations } : {}) })),
     };
     if (draft.annotations && Object.keys(draft.annotations).length) manifest.annotations = { ...draft.annotations };
     if (docker) {
@@ -500,7 +506,7 @@ export class Store implements BlobStore, RefStore {
       manifest,
       config: draft.config,
       configDescriptor: manifest.config,
-      layers: refs.map((r) => new StoreLayer(this, r.descriptor, r.diffID)),
+      layers: manifest.layers.map((d, i) => new StoreLayer(this, d, refs[i]!.diffID)),
     };
     await Promise.all(refs.map((r) => this.recordDiffID(r.diffID, r.descriptor)));
     if (opts.ref !== undefined) await this.setRef(opts.ref, desc);
@@ -509,39 +515,89 @@ export class Store implements BlobStore, RefStore {
 
   // ---------------------------------------------------------------- diffIDs and snapshots
 
-  /** Remembers which blob holds the layer with `diffID` (so a snapshot can be made from a diffID alone). */
-  async recordDiffID(diffID: Digest, blob: Descriptor): Promise<void> {
+  /**
+   * Remembers that `blob` holds the layer with `diffID` (so a snapshot can be
+   * made from a diffID alone, and a layer found in another compression). One
+   * file per diffID lists every known blob, first recorded first; blobs no
+   * longer in the store drop out when the list is next written. `verified`
+   * says kiln itself hashed the blob's content to `diffID` (it wrote, extracted
+   * or re-compressed it); a pair read from a manifest is only a claim.
+   */
+  async recordDiffID(diffID: Digest, blob: Descriptor, opts: { verified?: boolean } = {}): Promise<void> {
     const path = join(this.layout.diffids, digestHex(diffID));
-    const existing = await readFile(path, 'utf8').catch(() => undefined);
-    if (existing) {
-      const d = JSON.parse(existing) as Descriptor;
-      if (d.digest === blob.digest || (await this.hasBlob(d.digest))) return;
+    const settled = (list: DiffIDEntry[]) => list.some((d) => d.digest === blob.digest && (d.verified || !opts.verified));
+    // the common case (every image read records its layers again) writes nothing
+    if (settled(await this.readDiffIDFile(path))) return;
+    await withFileLock(join(this.layout.locks, 'diffids'), async () => {
+      const list = await this.readDiffIDFile(path);
+      if (settled(list)) return;
+      const next: DiffIDEntry[] = [];
+      let seen = false;
+      for (const d of list) {
+        if (d.digest === blob.digest) {
+          seen = true;
+          next.push({ ...d, verified: true });
+        } else if (await this.hasBlob(d.digest)) next.push(d);
+      }
+      if (!seen) next.push({ mediaType: blob.mediaType, digest: blob.digest, size: blob.size, ...(opts.verified ? { verified: true } : {}) });
+      await writeFileAtomic(path, canonicalBytes(next), this.layout.tmp);
+    });
+  }
+
+  /** The blobs recorded for a diffID (an older store wrote a single descriptor). */
+  private async readDiffIDFile(path: string): Promise<DiffIDEntry[]> {
+    const raw = await readFile(path, 'utf8').catch(() => undefined);
+    if (!raw) return [];
+    try {
+      const v = JSON.parse(raw) as DiffIDEntry | DiffIDEntry[];
+      return (Array.isArray(v) ? v : [v]).filter((d) => d && typeof d.digest === 'string' && isDigest(d.digest));
+    } catch {
+      return [];
     }
-    await writeFileAtomic(path, canonicalBytes({ mediaType: blob.mediaType, digest: blob.digest, size: blob.size }), this.layout.tmp);
   }
 
   /** The stored blob whose uncompressed content has `diffID`, if known and present. */
   async blobForDiffID(diffID: Digest): Promise<Descriptor | undefined> {
-    const raw = await readFile(join(this.layout.diffids, digestHex(diffID)), 'utf8').catch(() => undefined);
-    if (raw) {
-      const d = JSON.parse(raw) as Descriptor;
-      if (await this.hasBlob(d.digest)) return d;
-    }
-    // an uncompressed layer is its own diffID
-    if (await this.hasBlob(diffID)) return { mediaType: MediaType.OCI_LAYER, digest: diffID, size: (await this.blobSize(diffID))! };
-    return undefined;
+    return (await this.blobsForDiffID(diffID))[0];
   }
 
-  /** All recorded diffID → blob pairs. */
+  /**
+   * Every stored blob (one per compression) whose uncompressed content has
+   * `diffID`, first recorded first; with `verifiedOnly`, only those kiln hashed
+   * itself — what may stand in for a layer in another image.
+   */
+  async blobsForDiffID(diffID: Digest, opts: { verifiedOnly?: boolean } = {}): Promise<Descriptor[]> {
+    const out: Descriptor[] = [];
+    for (const d of await this.readDiffIDFile(join(this.layout.diffids, digestHex(diffID)))) {
+      if (opts.verifiedOnly && !d.verified) continue;
+      if (await this.hasBlob(d.digest)) out.push({ mediaType: d.mediaType, digest: d.digest, size: d.size });
+    }
+    // an uncompressed layer is its own diffID: its name proves the pair
+    if (!out.some((d) => d.digest === diffID) && (await this.hasBlob(diffID))) out.push({ mediaType: MediaType.OCI_LAYER, digest: diffID, size: (await this.blobSize(diffID))! });
+    return out;
+  }
+
+  /** All recorded diffID → blob pairs (one pair per blob). */
   async listDiffIDs(): Promise<Array<{ diffID: Digest; blob: Descriptor }>> {
     const out: Array<{ diffID: Digest; blob: Descriptor }> = [];
     for (const name of await readdir(this.layout.diffids)) {
       const diffID = `sha256:${name}`;
       if (!isDigest(diffID)) continue;
-      const raw = await readFile(join(this.layout.diffids, name), 'utf8').catch(() => undefined);
-      if (raw) out.push({ diffID, blob: JSON.parse(raw) as Descriptor });
+      for (const d of await this.readDiffIDFile(join(this.layout.diffids, name))) out.push({ diffID, blob: { mediaType: d.mediaType, digest: d.digest, size: d.size } });
     }
     return out;
+  }
+
+  /** Drops diffID records of blobs that are not `live` (GC only; callers hold the store exclusively). */
+  async forgetDiffIDBlobs(live: ReadonlySet<Digest>): Promise<void> {
+    for (const name of await readdir(this.layout.diffids)) {
+      const path = join(this.layout.diffids, name);
+      const list = await this.readDiffIDFile(path);
+      const keep = list.filter((d) => live.has(d.digest));
+      if (keep.length === list.length) continue;
+      if (keep.length === 0) await rm(path, { force: true });
+      else await writeFileAtomic(path, canonicalBytes(keep), this.layout.tmp);
+    }
   }
 
   /**
@@ -559,7 +615,7 @@ export class Store implements BlobStore, RefStore {
       ref = layerRefOf(layer);
     }
     const dir = await ensureSnapshot(this, ref);
-    // recorded only now that extraction proved the pair right
+    // recorded only once a snapshot exists (an existing one may come from another blob of the same diffID: not a proof)
     await this.recordDiffID(ref.diffID, ref.descriptor);
     return dir;
   }
@@ -570,7 +626,8 @@ export class Store implements BlobStore, RefStore {
    */
   async adoptSnapshot(layer: LayerRef, dir: string): Promise<boolean> {
     const adopted = await adoptSnapshot(this, layer.diffID, dir);
-    if (adopted) await this.recordDiffID(layer.diffID, layer.descriptor);
+    // the layer writer hashed the tar it wrote from this directory
+    if (adopted) await this.recordDiffID(layer.diffID, layer.descriptor, { verified: true });
     return adopted;
   }
 

@@ -126,6 +126,35 @@ describe('kiln build --platform (CLI)', () => {
   });
 });
 
+describe('multi-platform bases from a registry', () => {
+  it('pulls each platform of the base; a tag pulled for one platform does not hide the others', async () => {
+    const base = `${reg.anon}/${uniqueRepo('base')}:1`;
+    ok(await kiln(['tag', MULTI, base]));
+    ok(await kiln(['--insecure-registry', reg.anon, 'push', base]));
+    const other = await bench();
+    try {
+      const ctx2 = await other.context({ Dockerfile: `FROM ${base}\nARG TARGETPLATFORM\nRUN uname -m > /arch && echo $TARGETPLATFORM > /target\n` });
+      const both = await other.build(ctx2, { platform: 'linux/amd64,linux/arm64', insecureRegistries: [reg.anon] });
+      expect(await other.read(both.result.platforms![0]!.manifestDigest, 'arch')).toBe('x86_64\n');
+      expect(await other.read(both.result.platforms![1]!.manifestDigest, 'arch')).toBe('aarch64\n');
+
+      // one platform at a time: the second finds the tag naming the first's manifest, and pulls its own
+      const third = await bench();
+      try {
+        const amd = await third.build(ctx2, { platform: 'linux/amd64', insecureRegistries: [reg.anon] });
+        expect(amd.result.config.architecture).toBe('amd64');
+        const arm = await third.build(ctx2, { platform: 'linux/arm64', insecureRegistries: [reg.anon] });
+        expect(arm.result.config.architecture).toBe('arm64');
+        expect(await third.read(arm.result.manifestDigest, 'target')).toBe('linux/arm64\n');
+      } finally {
+        await third.cleanup();
+      }
+    } finally {
+      await other.cleanup();
+    }
+  });
+});
+
 describe('multi-platform cache export', () => {
   it('--cache-to carries every platform; a fresh store builds both from --cache-from without running a step', async () => {
     const cacheDir = join(b.dir, 'cache-multi');

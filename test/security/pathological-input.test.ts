@@ -8,7 +8,7 @@ import { MAX_IGNORE_FILE_BYTES, MAX_PATTERN_BYTES, MAX_PATTERNS, PatternMatcher,
 import { goMatch, WorkMeter } from '../../src/context/glob.js';
 import { isKilnError } from '../../src/errors/index.js';
 import { MAX_DOCKERFILE_BYTES } from '../../src/frontend/syntax-tree.js';
-import { MAX_EXPANDED_WORD } from '../../src/frontend/shell-lex.js';
+import { MAX_EXPANDED_WORD, MAX_PATTERN_WORK, processWord } from '../../src/frontend/shell-lex.js';
 import { fsck } from '../../src/store/fsck.js';
 import { Store } from '../../src/store/store.js';
 import { KILN_BIN, rebuildIfStale, runKiln } from '../helpers/kiln-cli.js';
@@ -112,6 +112,21 @@ describe('.dockerignore caps', () => {
   it('an ignore file over the size limit is refused before it is read', () => {
     const root = context('ignore-big', { '.dockerignore': '#'.repeat(MAX_IGNORE_FILE_BYTES + 1) });
     expect(() => loadIgnoreFile(join(root, '.dockerignore'))).toThrow(/larger than the limit of 1048576 for an ignore file/);
+  });
+});
+
+describe('${VAR/pattern/…} substitutions do not backtrack', () => {
+  it('a many-star pattern over a long value is linear (it never finished as a RegExp)', () => {
+    const env = new Map([['L', 'a'.repeat(200_000)]]);
+    expect(processWord('${L//*a*a*a*a*a*a*c/x}', env)).toBe('a'.repeat(200_000));
+    expect(processWord('${L#*a*a*a*a*a*c}', env)).toBe('a'.repeat(200_000));
+    expect(processWord('${L%%a*a*a*a*a*a}', env)).toBe('');
+  });
+  it('pattern × value beyond the work limit is a clear error', () => {
+    const env = new Map([['L', 'a'.repeat(MAX_EXPANDED_WORD)]]);
+    expect(() => processWord(`\${L//${'?'.repeat(100)}/x}`, env)).toThrow(
+      `substitution pattern of 100 characters over a value of ${MAX_EXPANDED_WORD} is more work than the limit of ${MAX_PATTERN_WORK}`,
+    );
   });
 });
 

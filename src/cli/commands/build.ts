@@ -48,13 +48,20 @@ interface BuildFlags {
   attest: string[];
   annotation: string[];
   signKey?: string;
+  addHost: string[];
+  buildContext: string[];
+  shmSize?: string;
+  cgroupParent?: string;
+  call?: string;
+  load?: boolean;
+  builder?: string;
 }
 
 export function register(program: Command): void {
   program
     .command('build')
     .description('build an image from a Dockerfile and a context directory')
-    .argument('<context>', 'build context directory')
+    .argument('<context>', 'build context: a directory, - (tar or Dockerfile on stdin), a git URL (URL.git#ref:subdir) or a tarball URL')
     .option('-f, --file <path>', 'Dockerfile (default CONTEXT/Dockerfile; "-" reads stdin)')
     .option('-t, --tag <name>', 'name the image (repeatable)', collect, [])
     .option('--build-arg <k[=v]>', 'set a build arg; a bare K takes its value from the environment (repeatable)', collect, [])
@@ -71,7 +78,7 @@ export function register(program: Command): void {
     .option('--push', 'push the tagged image after the build')
     .option('--iidfile <file>', 'write the image ID to this file')
     .option('--metadata-file <file>', 'write build metadata (digest, descriptor, tags) as JSON')
-    .option('--progress <mode>', 'auto, tty, plain, json or quiet', 'auto')
+    .option('--progress <mode>', 'auto, tty, plain, json, rawjson or quiet', 'auto')
     .option('-q, --quiet', 'print only the image ID')
     .option('--jobs <n>', 'stages built at once (default: number of CPUs)')
     .option('--compression <alg>', 'layer compression: gzip, zstd or uncompressed')
@@ -94,9 +101,29 @@ export function register(program: Command): void {
     .option('--provenance [value]', 'attach SLSA provenance: true, false, mode=min|max[,version=v0.2|v1] (default: mode=min when pushing)')
     .option('--attest <spec>', 'attestation: type=sbom | type=provenance[,mode=min|max] | type=…,disabled=true (repeatable)', collect, [])
     .option('--annotation <[type:]k=v>', 'OCI annotation; type is manifest (default), index, manifest-descriptor or index-descriptor, optionally [os/arch] (repeatable)', collect, [])
+    .option('--build-context <name=docker-image://ref>', 'FROM NAME and COPY --from=NAME use this image (repeatable)', collect, [])
+    .option('--add-host <name:ip>', 'add a line to the /etc/hosts of every RUN (repeatable)', collect, [])
+    .option('--shm-size <size>', 'size of /dev/shm in RUN steps (default 64m)')
+    .option('--cgroup-parent <path>', 'not supported: RUN cgroups always nest under kiln\'s own (refused with the reason)')
+    .option('--call <check|outline|targets>', 'run a build method instead of building (as the check, outline and targets commands)')
+    .option('--load', 'load the image into a Docker daemon (DOCKER_HOST or /var/run/docker.sock) through its /images/load API')
+    .option('--builder <name>', 'refused: kiln is daemonless and has no builder instances')
     .option('--sign-key <file>', 'sign what --push pushes with this cosign-format key (password from COSIGN_PASSWORD)')
     .action(async (contextDir: string, flags: BuildFlags, cmd: Command) => {
-      if (flags.check) {
+      if (flags.builder !== undefined) throw new KilnError('UNSUPPORTED', `--builder ${flags.builder}: kiln is daemonless and builds in this process; there is no builder instance to select (drop --builder)`);
+      if (flags.cgroupParent !== undefined) throw new KilnError('UNSUPPORTED', `--cgroup-parent ${flags.cgroupParent}: kiln nests each RUN's cgroup under its own so limits and usage accounting hold; start kiln in the cgroup you want instead (systemd-run --slice=…)`);
+      const call = flags.call ?? (flags.check ? 'check' : 'build');
+      if (call === 'outline' || call === 'targets') {
+        const common = { ...(flags.file ? { file: flags.file } : {}) };
+        const out =
+          call === 'outline'
+            ? await (await import('./outline.js')).outlineCommand(contextDir, { ...common, ...(flags.target ? { target: flags.target } : {}), buildArg: flags.buildArg })
+            : await (await import('./targets.js')).targetsCommand(contextDir, common);
+        process.stdout.write(out);
+        return;
+      }
+      if (call !== 'build' && call !== 'check') throw new KilnError('USAGE', `--call must be build, check, outline or targets, not "${call}"`);
+      if (call === 'check') {
         const { checkCommand } = await import('./check.js');
         const r = await checkCommand(contextDir, { ...(flags.file ? { file: flags.file } : {}), buildArg: flags.buildArg });
         process.stdout.write(r.output);
@@ -105,7 +132,7 @@ export function register(program: Command): void {
       }
       const g = globalOptions(cmd);
       const { build } = await import('../../build/build.js');
-      const { parseBuildArgs, parseByteSize, parseOutputSpec, parseSecretSpec, parseSshSpec } = await import('../../build/options.js');
+      const { parseAddHost, parseBuildContext, parseBuildArgs, parseByteSize, parseOutputSpec, parseSecretSpec, parseSshSpec } = await import('../../build/options.js');
       const { createRenderer } = await import('../progress/render.js');
       const { parseCacheFrom, parseCacheTo } = await import('../../cache/transfer.js');
       const { keepStorageSetting } = await import('../../store/size.js');
@@ -120,7 +147,20 @@ export function register(program: Command): void {
 
       const network = parseNetworkMode(flags.network);
       const mode: ProgressMode = flags.quiet ? 'quiet' : (flags.progress as ProgressMode);
-      if (!['auto', 'tty', 'plain', 'json', 'quiet'].includes(mode)) throw new KilnError('USAGE', `--progress must be auto, tty, plain, json or quiet`);
+      if (!['auto', 'tty', 'plain', 'json', 'rawjson', 'quiet'].includes(mode)) throw new KilnError('USAGE', `--progress must be auto, tty, plain, json, rawjson or quiet`);
+      const extraHosts = flags.addHost.map(parseAddHost);
+      const buildContexts = Object.fromEntries(flags.buildContext.map(parseBuildContext));
+      // --load: the daemon must answer before the build starts, and gets a docker archive afterwards
+      let load: { endpoint: import('../../export/docker-daemon.js').DockerEndpoint; archive: string } | undefined;
+      if (flags.load) {
+        const { dockerEndpoint, pingDocker } = await import('../../export/docker-daemon.js');
+        const endpoint = dockerEndpoint();
+        await pingDocker(endpoint);
+        const { mkdtemp } = await import('node:fs/promises');
+        const { tmpdir } = await import('node:os');
+        const { join } = await import('node:path');
+        load = { endpoint, archive: join(await mkdtemp(join(tmpdir(), 'kiln-load-')), 'image.tar') };
+      }
       // a bad --report name should fail now, not after the build
       if (flags.report) (await import('../../report/index.js')).reportFormat(flags.report);
       const events: BuildEvent[] = [];
@@ -142,7 +182,17 @@ export function register(program: Command): void {
         return n;
       };
       let dockerfileText: string | undefined;
-      if (flags.file === '-') dockerfileText = await readStdin();
+      if (flags.file === '-') {
+        if (contextDir === '-') throw new KilnError('USAGE', 'the context and the Dockerfile cannot both come from stdin (-f - with context -)');
+        dockerfileText = await readStdin();
+      }
+      // `-`, git and tarball URLs are unpacked into a temporary directory, removed after the build
+      const { isRemoteContext, openContextSource } = await import('../../build/context-source.js');
+      const source = await openContextSource(contextDir);
+      const remote = isRemoteContext(contextDir);
+      if (source.dockerfileText !== undefined && dockerfileText === undefined && !flags.file) dockerfileText = source.dockerfileText;
+      const { isAbsolute, join } = await import('node:path');
+      const dockerfile = flags.file && flags.file !== '-' ? (remote && !isAbsolute(flags.file) ? join(source.dir, flags.file) : flags.file) : undefined;
 
       const renderer = createRenderer(mode);
       const controller = new AbortController();
@@ -154,12 +204,14 @@ export function register(program: Command): void {
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
+      // a closed terminal (SIGHUP) is an interrupt too: stop RUNs, unmount and leave the store clean
+      process.on('SIGHUP', onSignal);
       try {
         const compression = flags.compression as 'gzip' | 'zstd' | 'uncompressed' | undefined;
         if (compression && !['gzip', 'zstd', 'uncompressed'].includes(compression)) throw new KilnError('USAGE', `--compression must be gzip, zstd or uncompressed`);
         const result = await build({
-          context: contextDir,
-          ...(flags.file && flags.file !== '-' ? { file: flags.file } : {}),
+          context: source.dir,
+          ...(dockerfile ? { file: dockerfile } : {}),
           ...(dockerfileText !== undefined ? { dockerfileText, fileName: 'Dockerfile' } : {}),
           tags: flags.tag,
           buildArgs: parseBuildArgs(flags.buildArg),
@@ -172,7 +224,8 @@ export function register(program: Command): void {
           secrets: flags.secret.map(parseSecretSpec),
           ssh: flags.ssh.map(parseSshSpec),
           network,
-          outputs: flags.output.map(parseOutputSpec),
+          ...(flags.buildContext.length ? { buildContexts } : {}),
+          outputs: [...flags.output.map(parseOutputSpec), ...(load ? [{ type: 'docker' as const, dest: load.archive }] : [])],
           push: Boolean(flags.push),
           ...(flags.iidfile ? { iidfile: flags.iidfile } : {}),
           ...(flags.jobs ? { jobs: int('--jobs', flags.jobs) } : {}),
@@ -184,7 +237,9 @@ export function register(program: Command): void {
           registryMirrors: g.registryMirror,
           allow: flags.allow,
           limits: {
-            ...(flags.memory ? { memory: parseByteSize(flags.memory) } : {}),
+            ...(flags.memory ? { memory: parseByteSize(flags.memory, '--memory') } : {}),
+            ...(flags.shmSize ? { shmSize: parseByteSize(flags.shmSize, '--shm-size') } : {}),
+            ...(extraHosts.length ? { extraHosts } : {}),
             ...(flags.cpuQuota ? { cpuQuota: int('--cpu-quota', flags.cpuQuota) } : {}),
             ...(flags.cpuPeriod ? { cpuPeriod: int('--cpu-period', flags.cpuPeriod) } : {}),
             ...(flags.cpus ? { cpus: int('--cpus', flags.cpus) } : {}),
@@ -206,6 +261,14 @@ export function register(program: Command): void {
         });
         renderer.close();
         await writeReport();
+        if (load) {
+          const { loadIntoDocker } = await import('../../export/docker-daemon.js');
+          try {
+            await loadIntoDocker(load.endpoint, load.archive);
+          } finally {
+            await (await import('node:fs/promises')).rm((await import('node:path')).dirname(load.archive), { recursive: true, force: true });
+          }
+        }
         if (flags.metadataFile) {
           await writeFile(
             flags.metadataFile,
@@ -228,8 +291,10 @@ export function register(program: Command): void {
         await writeReport().catch((re: unknown) => process.stderr.write(`kiln: ${re instanceof Error ? re.message : String(re)}\n`));
         throw e;
       } finally {
+        await source.cleanup();
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        process.off('SIGHUP', onSignal);
       }
     });
 }

@@ -2,17 +2,9 @@ import type { Store } from '../../store/store.js';
 import type { Descriptor, Index } from '../../image/types.js';
 import type { Command } from 'commander';
 
-/** 1536 → "1.5kB" (decimal units, like docker images). */
-export function humanSize(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(v >= 100 ? 0 : 1)}${units[i]}`;
-}
+/** Sizes as `kiln images`, `df`, `inspect` and `prune` print them (decimal, like Docker). */
+import { formatSize } from '../../spec/size.js';
+export const humanSize = formatSize;
 
 /** `registry/repo:tag` → [`registry/repo`, `tag`]. */
 export function splitRef(ref: string): [string, string] {
@@ -56,6 +48,7 @@ export function register(program: Command): void {
     .action(async (flags: { json?: boolean }, cmd: Command) => {
       const { withStore } = await import('../store-from-options.js');
       const { formatPlatform } = await import('../../image/platform.js');
+      const { printable, printableJson } = await import('../../errors/index.js');
       const list = await withStore(cmd, async (store) => {
         const out: ImageListing[] = [];
         for (const e of await store.listEntries()) {
@@ -79,12 +72,13 @@ export function register(program: Command): void {
         return out;
       });
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+        process.stdout.write(`${printableJson(list)}\n`);
         return;
       }
       const rows = [['REPOSITORY', 'TAG', 'DIGEST', 'PLATFORM', 'CREATED', 'SIZE']];
       for (const r of list) {
-        rows.push([r.repository, r.tag, r.digest.slice(7, 19), r.platform ?? '?', r.created ?? '-', r.size === null ? '?' : humanSize(r.size)]);
+        // platform and created come from the image's config: escaped, bounded
+        rows.push([r.repository, r.tag, r.digest.slice(7, 19), printable(r.platform ?? '?', 200), printable(r.created ?? '-', 200), r.size === null ? '?' : humanSize(r.size)]);
       }
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
       for (const row of rows) process.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('   ')}\n`);

@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
 
+/** Longest line `inspect` prints (a long RUN line in the history is cut, with "…"). */
+const INSPECT_LINE_MAX = 65536;
+
 export function register(program: Command): void {
   program
     .command('inspect')
@@ -11,6 +14,7 @@ export function register(program: Command): void {
       const { withStore, findImage } = await import('../store-from-options.js');
       const { formatPlatform, parsePlatform } = await import('../../image/platform.js');
       const { humanSize, indexPlatforms } = await import('./images.js');
+      const { printable, printableJson } = await import('../../errors/index.js');
       const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
       await withStore(cmd, async (store) => {
         const found = await findImage(store, input);
@@ -19,7 +23,7 @@ export function register(program: Command): void {
         const layers = img.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffID: l.diffID }));
         if (flags.json) {
           const out = { ref: found.ref ?? null, descriptor: img.descriptor, ...(found.descriptor.digest !== img.descriptor.digest ? { index: found.descriptor } : {}), ...(platforms ? { platforms } : {}), manifest: img.manifest, config: img.config, layers };
-          process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+          process.stdout.write(`${printableJson(out)}\n`);
           return;
         }
         const c = img.config;
@@ -56,7 +60,8 @@ export function register(program: Command): void {
           lines.push('History:');
           for (const h of c.history) lines.push(`  ${h.created ?? '-'}  ${h.empty_layer ? '(no layer) ' : ''}${h.created_by ?? ''}${h.comment ? `  # ${h.comment}` : ''}`);
         }
-        process.stdout.write(`${lines.join('\n')}\n`);
+        // every value above comes from the image's author: one escaped line each
+        process.stdout.write(`${lines.map((l) => printable(l, INSPECT_LINE_MAX)).join('\n')}\n`);
       });
     });
 }

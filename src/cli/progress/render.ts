@@ -1,6 +1,9 @@
 import type { BuildEvent, StepRef } from '../../solver/events.js';
+import { formatSize as size } from '../../spec/size.js';
+import { toSolveStatus } from './rawjson.js';
+import { LiveRenderer } from './live.js';
 
-export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'quiet';
+export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'rawjson' | 'quiet';
 
 export interface ProgressRenderer {
   onEvent(e: BuildEvent): void;
@@ -9,14 +12,26 @@ export interface ProgressRenderer {
 }
 
 export function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream = process.stderr): ProgressRenderer {
-  const resolved = mode === 'auto' ? (out.isTTY ? 'tty' : 'plain') : mode;
+  // a live display needs a terminal that moves its cursor: TERM=dumb or a pipe gets plain lines
+  const liveCapable = Boolean(out.isTTY) && process.env['TERM'] !== 'dumb';
+  const resolved = mode === 'auto' || mode === 'tty' ? (liveCapable ? 'tty' : 'plain') : mode;
   switch (resolved) {
     case 'json':
       return { onEvent: (e) => out.write(`${JSON.stringify(e)}\n`), close: () => {} };
+    case 'rawjson': {
+      const started = new Map<string, number>();
+      return {
+        onEvent: (e) => {
+          const s = toSolveStatus(e, started);
+          if (s) out.write(`${JSON.stringify(s)}\n`);
+        },
+        close: () => {},
+      };
+    }
     case 'quiet':
       return { onEvent: () => {}, close: () => {} };
     case 'tty':
-      return new LineRenderer(out, true);
+      return new LiveRenderer(out);
     default:
       return new LineRenderer(out, false);
   }
@@ -25,12 +40,6 @@ export function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream = pro
 // multi-platform builds: `[linux/arm64 stage-1 3/7]`, the platform the step runs for first
 const label = (s: StepRef): string => `[${s.platform !== undefined ? `${s.platform} ` : ''}${s.stageName ?? `stage-${s.stage}`} ${s.index}/${s.total}]`;
 
-function size(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} kB`;
-  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MB`;
-  return `${(n / 1024 / 1024 / 1024).toFixed(2)} GB`;
-}
 
 /**
  * Plain: one line per event, prefixed with the step, like `--progress=plain`.

@@ -1,0 +1,116 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rebuildIfStale, runKiln, type KilnRun } from '../helpers/kiln-cli.js';
+import { bench, BASE, type Bench } from '../build/helpers.js';
+
+/** `docker buildx build` command lines, run through bin/kiln against real builds. */
+let b: Bench;
+
+function kiln(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<KilnRun> {
+  return runKiln(['--root', b.root, ...args], opts);
+}
+
+beforeAll(async () => {
+  await rebuildIfStale(['cli/commands/build', 'cli/progress/render', 'cli/progress/rawjson', 'export/docker-daemon', 'sandbox/bundle', 'sandbox/docker-defaults', 'build/options']);
+  b = await bench();
+  // the CLI opens the store itself
+  await b.release();
+}, 180_000);
+afterAll(async () => {
+  await b.cleanup();
+});
+
+describe('buildx flags', () => {
+  it('--add-host lines reach the RUN\'s /etc/hosts and --shm-size sizes /dev/shm', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nRUN cat /etc/hosts > /hosts.txt && df -k /dev/shm | tail -n 1 > /shm.txt\n` });
+    const r = await kiln(['build', '--progress', 'plain', '--add-host', 'db.internal:10.1.2.3', '--add-host', 'v6host:[fd00::1]', '--shm-size', '32m', '--network', 'default', '-D', '-t', 'localhost/buildx/hosts:1', ctx]);
+    expect(r.stderr).not.toMatch(/^kiln:/m);
+    expect(r.code).toBe(0);
+    await b.release();
+    const hosts = await b.read('localhost/buildx/hosts:1', '/hosts.txt');
+    expect(hosts).toContain('10.1.2.3\tdb.internal\n');
+    expect(hosts).toContain('fd00::1\tv6host\n');
+    expect((await b.read('localhost/buildx/hosts:1', '/shm.txt')).trim().split(/\s+/)[1]).toBe('32768');
+    await b.release();
+  });
+
+  it('--add-host refuses a value that could inject another hosts line', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\n` });
+    const r = await kiln(['build', '--add-host', 'a:1.2.3.4\n5.6.7.8 evil', ctx]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^kiln: invalid --add-host/);
+  });
+
+  it('--builder and --cgroup-parent are refused with one line saying why', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\n` });
+    const r = await kiln(['build', '--builder', 'mybuilder', ctx]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^kiln: --builder mybuilder: kiln is daemonless/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    const c = await kiln(['build', '--cgroup-parent', 'x.slice', ctx]);
+    expect(c.code).toBe(1);
+    expect(c.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('--load fails before building, in one line, when no Docker daemon answers', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nRUN touch /never\n` });
+    const sock = path.join(b.dir, 'no-docker.sock');
+    const r = await kiln(['build', '--progress', 'plain', '--load', ctx], { env: { DOCKER_HOST: `unix://${sock}` } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`kiln: --load: no Docker daemon answers at unix://${sock} (connect ENOENT ${sock}); set DOCKER_HOST, or write the archive with -o type=docker,dest=FILE\n`);
+    const remote = await kiln(['build', '--load', ctx], { env: { DOCKER_HOST: 'tcp://192.0.2.1:2375' } });
+    expect(remote.stderr).toMatch(/DOCKER_HOST=tcp:\/\/192\.0\.2\.1:2375 is not supported/);
+  });
+
+  it('--call targets and --call outline print what the dedicated commands print', async () => {
+    const ctx = await b.context({ Dockerfile: `ARG VERSION=1\n# the base\nFROM ${BASE} AS base\n# the app\nFROM base AS app\nARG VERSION\nRUN echo $VERSION\n` });
+    for (const call of ['targets', 'outline']) {
+      const viaBuild = await kiln(['build', '--call', call, ctx]);
+      const direct = await kiln([call, ctx]);
+      expect(viaBuild.code).toBe(0);
+      expect(viaBuild.stdout).toBe(direct.stdout);
+      expect(viaBuild.stdout).toContain(call === 'targets' ? 'the app' : 'VERSION');
+    }
+    const bad = await kiln(['build', '--call', 'lint', ctx]);
+    expect(bad.code).toBe(2);
+  });
+
+  it('--progress rawjson prints BuildKit SolveStatus lines: vertexes and base64 logs', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nRUN echo raw-hello\n` });
+    const r = await kiln(['build', '--progress', 'rawjson', '--no-cache', ctx]);
+    expect(r.code).toBe(0);
+    const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { vertexes?: Array<{ name: string; completed?: string }>; logs?: Array<{ data: string; stream: number }> });
+    const run = lines.flatMap((l) => l.vertexes ?? []).filter((v) => v.name.endsWith('RUN echo raw-hello'));
+    expect(run.some((v) => v.completed !== undefined)).toBe(true);
+    const logs = lines.flatMap((l) => l.logs ?? []).map((l) => Buffer.from(l.data, 'base64').toString());
+    expect(logs).toContain('raw-hello\n');
+  });
+
+  it('--build-context NAME=docker-image://REF serves FROM NAME and COPY --from=NAME; other kinds are refused by name', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM mybase\nCOPY --from=tools /bin/busybox /copied-busybox\nRUN echo ok > /named.txt\n` });
+    const r = await kiln(['build', '--progress', 'plain', '--build-context', `mybase=docker-image://${BASE}`, '--build-context', `tools=docker-image://${BASE}`, '-t', 'localhost/buildx/named:1', ctx]);
+    expect(r.stderr).not.toMatch(/^kiln:/m);
+    expect(r.code).toBe(0);
+    await b.release();
+    expect(await b.read('localhost/buildx/named:1', '/named.txt')).toBe('ok\n');
+    const fs = await b.fs('localhost/buildx/named:1');
+    expect(fs.lstat('copied-busybox')?.size).toBe(fs.lstat('bin/busybox')?.size);
+    await b.release();
+    const dir = await kiln(['build', '--build-context', `mybase=${b.dir}`, ctx]);
+    expect(dir.code).toBe(1);
+    expect(dir.stderr.trim()).toMatch(/local directory contexts are not supported yet; only docker-image:\/\/REF$/);
+  });
+
+  it('-o DIR writes the file system and -o - writes it as a tar to stdout', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nCOPY x.txt /out/x.txt\n`, 'x.txt': 'exported' });
+    const dir = path.join(b.dir, 'o-dir');
+    const r = await kiln(['build', '--progress', 'quiet', '-o', dir, ctx]);
+    expect(r.code).toBe(0);
+    expect(await readFile(path.join(dir, 'out/x.txt'), 'utf8')).toBe('exported');
+    const t = await kiln(['build', '--progress', 'quiet', '-o', '-', ctx]);
+    expect(t.code).toBe(0);
+    expect(t.stdout).toContain('out/x.txt');
+    expect(t.stdout).toContain('exported');
+  });
+});
