@@ -102,6 +102,16 @@ export async function measureInstructionScaling({
   return { points, fits };
 }
 
+/** BuildKit through a dockerd (DOCKER_HOST), as `npm run bench` starts it: the same Dockerfiles, cache off. */
+export function buildkitBuilder({ dockerHost }) {
+  return {
+    name: 'buildkit',
+    async build(ctxDir) {
+      return timeCommand('/usr/bin/docker', ['build', '--no-cache', '--network=host', '--quiet', ctxDir], { env: { ...process.env, DOCKER_HOST: dockerHost, DOCKER_BUILDKIT: '1' } });
+    },
+  };
+}
+
 function parseArgs(argv) {
   const o = {};
   for (let i = 0; i < argv.length; i++) {
@@ -124,7 +134,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const root = await mkdtemp(join(process.env.KILN_BENCH_TMP ?? tmpdir(), 'kiln-scaling-root-'));
   try {
     const result = await measureInstructionScaling({
-      builders: [kilnBuilder({ root, insecureRegistries: registry ? [registry] : [] })],
+      builders: [
+        kilnBuilder({ root, insecureRegistries: registry ? [registry] : [] }),
+        // side by side with BuildKit when `npm run bench` has its daemon up
+        ...(process.env.KILN_BENCH_DOCKER_HOST ? [buildkitBuilder({ dockerHost: process.env.KILN_BENCH_DOCKER_HOST })] : []),
+      ],
       ...o, base, log: (s) => console.log(s),
     });
     for (const f of result.fits) {

@@ -162,6 +162,7 @@ export function buildkitBuilder({ registry, peersDir, peerDir }) {
       if (v.code !== 0) return { ok: false, reason: errorLine(v.output) };
       return { ok: true, version: `dockerd ${v.output.trim()} (built-in BuildKit)` };
     },
+    dockerHost: () => `unix://${sock}`,
     async stop() {
       await run('bash', [join(peersDir, 'buildkit-down.sh')], { env: { ...process.env, PEER_DIR: peerDir }, timeoutMs: 120e3 });
     },
@@ -196,6 +197,7 @@ export function buildkitBuilder({ registry, peersDir, peerDir }) {
     cachedSteps(output) {
       return (output.match(/\bCACHED\b/g) ?? []).length;
     },
+    retryOnError: (msg) => /no such file or directory/.test(msg) && /runc|exec/.test(msg),
     /** The client's RSS says nothing about the daemon's: leave memory out rather than report a misleading figure. */
     reportsMemory: false,
   };
