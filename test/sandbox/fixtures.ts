@@ -10,6 +10,7 @@ import type { BlobStore } from '../../src/store/types.js';
 import { readMountinfo } from '../../src/sandbox/mount.js';
 import { listContainers } from '../../src/sandbox/runtime.js';
 import { listKilnCgroups } from '../../src/sandbox/cgroups.js';
+import { runSandbox, type SandboxRequest } from '../../src/sandbox/sandbox.js';
 
 /**
  * A busybox rootfs directory (a stand-in for a store snapshot): static
@@ -126,4 +127,23 @@ export async function leftovers(root: string): Promise<{ mounts: string[]; conta
 
 export async function readText(p: string): Promise<string> {
   return readFile(p, 'utf8');
+}
+
+/**
+ * Runs a shell script as a RUN on the test rootfs, stdout and stderr in one
+ * stream (in order), with the given network mode unless `extra` says otherwise.
+ */
+export async function runScript(env: TestEnv, network: SandboxRequest['network'], script: string, extra: Partial<SandboxRequest> = {}): Promise<{ exitCode: number; out: string }> {
+  const lines: string[] = [];
+  const r = await runSandbox({
+    storeRoot: env.root,
+    lowerdirs: [env.lower],
+    args: ['/bin/sh', '-c', `exec 2>&1; ${script}`],
+    env: [],
+    workdir: '/',
+    network,
+    onOutput: (_s, l) => lines.push(l),
+    ...extra,
+  });
+  return { exitCode: r.exitCode, out: lines.join('\n') };
 }

@@ -2,8 +2,8 @@ import { hostname } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runSandbox, type SandboxRequest } from '../../src/sandbox/sandbox.js';
-import { leftovers, makeEnv, type TestEnv } from './fixtures.js';
+import type { SandboxRequest } from '../../src/sandbox/sandbox.js';
+import { leftovers, makeEnv, type TestEnv, runScript } from './fixtures.js';
 
 /** Every probe a hostile RUN might try, against the real runtime: each must fail. */
 let env: TestEnv;
@@ -13,20 +13,8 @@ beforeAll(() => {
 });
 afterAll(() => env.cleanup());
 
-async function sh(script: string, extra: Partial<SandboxRequest> = {}): Promise<{ exitCode: number; out: string }> {
-  const lines: string[] = [];
-  const r = await runSandbox({
-    storeRoot: env.root,
-    lowerdirs: [env.lower],
-    // one stream keeps stdout and stderr lines in order
-    args: ['/bin/sh', '-c', `exec 2>&1; ${script}`],
-    env: [],
-    workdir: '/',
-    network: 'host',
-    onOutput: (_s, l) => lines.push(l),
-    ...extra,
-  });
-  return { exitCode: r.exitCode, out: lines.join('\n') };
+function sh(script: string, extra: Partial<SandboxRequest> = {}): Promise<{ exitCode: number; out: string }> {
+  return runScript(env, 'host', script, extra);
 }
 
 describe('security probes inside RUN', () => {

@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runSandbox, type SandboxRequest } from '../../src/sandbox/sandbox.js';
+import type { SandboxRequest } from '../../src/sandbox/sandbox.js';
 import type { KilnError } from '../../src/errors/index.js';
-import { leftovers, makeEnv, type TestEnv } from '../sandbox/fixtures.js';
+import { leftovers, makeEnv, type TestEnv, runScript } from '../sandbox/fixtures.js';
 import { bench, type Bench } from '../build/helpers.js';
 import { buildProbe, installProbe, probeResults } from './probe.js';
 
@@ -38,19 +38,8 @@ afterAll(async () => {
   env.cleanup();
 });
 
-async function sh(script: string, extra: Partial<SandboxRequest> = {}): Promise<{ exitCode: number; out: string }> {
-  const lines: string[] = [];
-  const r = await runSandbox({
-    storeRoot: env.root,
-    lowerdirs: [env.lower],
-    args: ['/bin/sh', '-c', `exec 2>&1; ${script}`],
-    env: [],
-    workdir: '/',
-    network: 'default',
-    onOutput: (_s, l) => lines.push(l),
-    ...extra,
-  });
-  return { exitCode: r.exitCode, out: lines.join('\n') };
+function sh(script: string, extra: Partial<SandboxRequest> = {}): Promise<{ exitCode: number; out: string }> {
+  return runScript(env, 'default', script, extra);
 }
 
 describe('default network: an isolated namespace with user-mode networking', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runSandbox, type SandboxRequest } from '../../src/sandbox/sandbox.js';
-import { makeEnv, type TestEnv } from '../sandbox/fixtures.js';
+import type { SandboxRequest } from '../../src/sandbox/sandbox.js';
+import { makeEnv, type TestEnv, runScript } from '../sandbox/fixtures.js';
 import { buildProbe, installProbe, probeResults } from './probe.js';
 
 /**
@@ -18,19 +18,8 @@ beforeAll(() => {
 });
 afterAll(() => env.cleanup());
 
-async function sh(script: string, extra: Partial<SandboxRequest> = {}): Promise<{ exitCode: number; out: string }> {
-  const lines: string[] = [];
-  const r = await runSandbox({
-    storeRoot: env.root,
-    lowerdirs: [env.lower],
-    args: ['/bin/sh', '-c', `exec 2>&1; ${script}`],
-    env: [],
-    workdir: '/',
-    network: 'none',
-    onOutput: (_s, l) => lines.push(l),
-    ...extra,
-  });
-  return { exitCode: r.exitCode, out: lines.join('\n') };
+function sh(script: string, extra: Partial<SandboxRequest> = {}): Promise<{ exitCode: number; out: string }> {
+  return runScript(env, 'none', script, extra);
 }
 
 const DENIED = [
