@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { bench, BASE, type Bench } from '../build/helpers.js';
  */
 let b: Bench;
 const SOCKET = `kiln-live-${process.pid}`;
+const started: string[] = [];
 const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
 
 beforeAll(async () => {
@@ -19,24 +21,26 @@ beforeAll(async () => {
   await b.release();
 }, 180_000);
 afterAll(async () => {
+  // Let every build started in a window finish on its own (each is short) before the windows go:
+  // a build killed with its terminal would still be unmounting its RUN when the store is removed.
+  for (let i = 0; i < 1200 && started.some((rc) => !existsSync(rc)); i++) await new Promise((r) => setTimeout(r, 50));
   try {
     tmux('kill-server');
   } catch {
     // no session left
   }
-  // a build still running gets SIGHUP with its terminal: wait for it to clean up and exit, then
-  // let a command's sweep take whatever a process that died anyway left mounted
+  // and if one did not finish, wait for that kiln process (its argv holds the store path) to exit
   const running = (): boolean => {
     try {
-      return execFileSync('pgrep', ['-f', `--root ${JSON.stringify(b.root)}`], { encoding: 'utf8' }).trim() !== '';
+      return execFileSync('pgrep', ['-f', '--', b.root], { encoding: 'utf8' }).trim() !== '';
     } catch {
       return false;
     }
   };
-  for (let i = 0; i < 200 && running(); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 400 && running(); i++) await new Promise((r) => setTimeout(r, 50));
   await runKiln(['--root', b.root, 'df']);
   await b.cleanup();
-});
+}, 120_000);
 
 const screen = (name: string): string => tmux('capture-pane', '-p', '-t', name);
 
@@ -52,6 +56,7 @@ async function until(what: string, f: () => boolean): Promise<void> {
 function start(name: string, cols: number, args: string[], env: string): string {
   const rc = path.join(b.dir, `${name}.rc`);
   const cmd = `${env} ${JSON.stringify(process.execPath)} ${JSON.stringify(KILN_BIN)} --root ${JSON.stringify(b.root)} ${args.map((a) => JSON.stringify(a)).join(' ')}; echo $? > ${rc}; sleep 60`;
+  started.push(rc);
   tmux('new-session', '-d', '-s', name, '-x', String(cols), '-y', '30', cmd);
   return rc;
 }
