@@ -40,8 +40,8 @@ export async function openContextSource(spec: string, opts: { stdin?: AsyncItera
   const tmp = await mkdtemp(path.join(tmpdir(), 'kiln-context-'));
   const cleanup = () => rm(tmp, { recursive: true, force: true });
   try {
-    const { isGitUrl, parseGitUrl, cloneGit } = await import('../steps/copy-git.js');
-    if (spec !== '-' && isGitUrl(spec)) return { ...(await fromGit(spec, tmp, parseGitUrl, cloneGit, opts.signal)), cleanup };
+    const { isGitUrl } = await import('../steps/copy-git.js');
+    if (spec !== '-' && isGitUrl(spec)) return { ...(await checkoutGit(spec, tmp, opts.signal)), cleanup };
     let file: string;
     if (spec === '-') {
       file = path.join(tmp, 'stdin');
@@ -58,17 +58,16 @@ export async function openContextSource(spec: string, opts: { stdin?: AsyncItera
   }
 }
 
-async function fromGit(
-  spec: string,
-  tmp: string,
-  parseGitUrl: typeof import('../steps/copy-git.js').parseGitUrl,
-  cloneGit: typeof import('../steps/copy-git.js').cloneGit,
-  signal?: AbortSignal,
-): Promise<{ dir: string; gitCommit: string }> {
+/**
+ * A git context in `tmp`: only the ref's commit is fetched (depth 1), `.git`
+ * is removed (the history is not part of the context, as with buildx) and the
+ * `subdir` of the fragment, which must stay inside the clone, is the context.
+ */
+export async function checkoutGit(spec: string, tmp: string, signal?: AbortSignal): Promise<{ dir: string; gitCommit: string }> {
+  const { parseGitUrl, cloneGit } = await import('../steps/copy-git.js');
   const src = parseGitUrl(spec);
   const repo = path.join(tmp, 'repo');
   const gitCommit = await cloneGit(src, repo, signal);
-  // the repository's history is not part of the context, as with buildx
   await rm(path.join(repo, '.git'), { recursive: true, force: true });
   if (!src.subdir) return { dir: repo, gitCommit };
   // a subdir that is (or passes through) a symlink out of the clone is refused

@@ -54,7 +54,12 @@ export function assertRemoteGit(remote: string): void {
   }
 }
 
-/** Clones `src` into `dir` with the system git and checks out its ref (branch, tag or commit); returns the commit. */
+/**
+ * Fetches `src` into `dir` with the system git and checks out its ref (branch,
+ * tag or commit); returns the commit. Only the ref's commit is fetched (depth
+ * 1), as BuildKit does; a server that refuses to fetch a commit by its id gets
+ * a full fetch instead, then the commit is checked out from it.
+ */
 export async function cloneGit(src: GitSource, dir: string, signal?: AbortSignal): Promise<string> {
   assertRemoteGit(src.remote);
   const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true' };
@@ -67,13 +72,35 @@ export async function cloneGit(src: GitSource, dir: string, signal?: AbortSignal
       throw new KilnError('CONTEXT', `ADD failed: ${what} ${src.remote}: ${stderr || (e as Error).message}`);
     }
   };
-  await git([...PROTOCOL_GUARDS, 'clone', '--quiet', '--no-checkout', '--', src.remote, dir], 'cannot clone');
   const ref = src.ref ?? 'HEAD';
-  const commit = (await revParse(dir, ref, env)) ?? (await revParse(dir, `origin/${ref}`, env));
+  await git(['init', '--quiet', dir], 'cannot create a repository for');
+  await git(['-C', dir, 'remote', 'add', 'origin', '--', src.remote], 'cannot add remote');
+  const fetch = (opts: string[], refspecs: string[]) => git(['-C', dir, ...PROTOCOL_GUARDS, 'fetch', '--quiet', '--no-tags', ...opts, '--', 'origin', ...refspecs], 'cannot fetch');
+  // a full commit id is fetched as itself; a name as a tag or branch of that name (the tag wins, as in git)
+  const wants = /^[0-9a-f]{40}$/.test(ref) ? [ref] : ref === 'HEAD' ? ['HEAD'] : ref.startsWith('refs/') ? [ref] : [`refs/tags/${ref}`, `refs/heads/${ref}`];
+  let commit: string | undefined;
+  for (const want of wants) {
+    try {
+      await fetch(['--depth=1'], [want]);
+    } catch {
+      continue;
+    }
+    commit = await revParse(dir, 'FETCH_HEAD', env);
+    if (commit) break;
+  }
+  if (!commit) {
+    // an abbreviated commit id, or a server that does not serve commits by id: everything, then the ref in it
+    await fetch([], ['+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*']);
+    commit = (await revParse(dir, ref, env)) ?? (await revParse(dir, `origin/${ref}`, env));
+    if (!commit && ref === 'HEAD') {
+      await fetch([], ['HEAD']).catch(() => undefined);
+      commit = await revParse(dir, 'FETCH_HEAD', env);
+    }
+  }
   if (!commit) throw new KilnError('CONTEXT', `ADD failed: ref "${ref}" not found in ${src.remote}`);
   await git(['-C', dir, '-c', 'advice.detachedHead=false', 'checkout', '--quiet', commit], `cannot check out "${ref}" of`);
   if (existsSync(`${dir}/.gitmodules`)) {
-    await git(['-C', dir, ...PROTOCOL_GUARDS, 'submodule', 'update', '--quiet', '--init', '--recursive'], 'cannot fetch submodules of');
+    await git(['-C', dir, ...PROTOCOL_GUARDS, 'submodule', 'update', '--quiet', '--init', '--recursive', '--depth=1'], 'cannot fetch submodules of');
   }
   return commit;
 }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildContext } from '../../src/context/build-context.js';
 import { LayeredFs } from '../../src/context/layered-fs.js';
 import { planCopy, type CopyParams } from '../../src/steps/copy.js';
-import { isGitUrl, parseGitUrl } from '../../src/steps/copy-git.js';
+import { cloneGit, isGitUrl, parseGitUrl } from '../../src/steps/copy-git.js';
 import { collect, failure, makeTree, tempDir } from './copy-helpers.js';
 import { startGitDaemon, type GitDaemon } from '../helpers/git-daemon.js';
 
@@ -238,6 +238,20 @@ describe('ADD git repositories', () => {
   it('--keep-git-dir keeps .git', async () => {
     const { seen } = await add({ from, sources: [url], dest: '/s', keepGitDir: true });
     expect(seen['s/.git/HEAD']).toBeDefined();
+  });
+
+  it('fetches only the ref\'s commit (depth 1), for a branch, a tag and a full commit id', async () => {
+    const second = git('rev-parse', 'feature');
+    for (const [ref, want] of [['feature', second], ['v1', first], [second, second]]) {
+      const dir = join(tempDir(), 'clone');
+      const commit = await cloneGit({ remote: url, ref: ref! }, dir);
+      expect(commit).toBe(want);
+      const g = (...a: string[]) => execFileSync('git', ['-C', dir, ...a]).toString().trim();
+      expect(g('rev-parse', 'HEAD')).toBe(commit);
+      // the feature branch has two commits: a full clone would have both
+      expect(g('rev-list', '--count', 'HEAD')).toBe('1');
+      expect(g('rev-parse', '--is-shallow-repository')).toBe('true');
+    }
   });
 
   it('clones over git:// from a loopback git daemon', async () => {
