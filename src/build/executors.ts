@@ -28,6 +28,19 @@ import { NETWORK_HOST_ENTITLEMENT } from '../sandbox/network-mode.js';
 
 type FromSource = StageResult | { image: LayerRef[]; key: Digest };
 
+/**
+ * The parts of every RUN's sandbox that change what it can produce, for its
+ * cache key (BuildKit keys its ExecOp by them too): a rebuild with another
+ * --add-host or --shm-size runs the RUN again. Nothing is added when they are
+ * unset, so keys of builds without them stay as they were.
+ */
+export function runSandboxInputs(limits: BuildOptions['limits']): string[] {
+  const out: string[] = [];
+  if (limits?.extraHosts?.length) out.push(`hosts:${limits.extraHosts.map((h) => `${h.name}=${h.ip}`).join(',')}`);
+  if (limits?.shmSize !== undefined) out.push(`shm:${limits.shmSize}`);
+  return out;
+}
+
 export interface BuildExecutors extends StepExecutors {
   /** Releases the read-only mounts and temporary files the build made; saves the context hash cache. */
   close(): Promise<void>;
@@ -222,6 +235,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
           args = commandLine(instr.cmd, config.Shell);
         }
         for (const m of instr.mounts) mounts.push(await mountSpec(m, resolveFrom, inputs));
+        inputs.push(...runSandboxInputs(options.limits));
         const network = instr.network === undefined || instr.network === 'default' ? (options.network ?? 'default') : instr.network;
         if (instr.network === 'host' && options.network !== 'host' && !(options.allow ?? []).includes(NETWORK_HOST_ENTITLEMENT)) {
           throw new KilnError('USAGE', `RUN --network=host needs --allow ${NETWORK_HOST_ENTITLEMENT} (${NETWORK_HOST_ENTITLEMENT} is not allowed)`);
