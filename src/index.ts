@@ -13,9 +13,10 @@ export type { ExtraHost } from './sandbox/bundle.js';
 export type { Annotation, AnnotationTarget, AttestationOptions } from './build/attestations.js';
 export type { ProvenanceMode, ProvenanceVersion } from './attest/index.js';
 export { openContextSource, type ContextSource } from './build/context-source.js';
+export { parseNamedContext, type NamedContextSource, type GitCheckout } from './build/named-contexts.js';
 
 // buildx-style strings → the typed options above, so wrappers can take what users type
-export { parseOutputSpec, parseSecretSpec, parseSshSpec, parseBuildArgs, parseAddHost } from './build/options.js';
+export { parseOutputSpec, parseSecretSpec, parseSshSpec, parseBuildArgs, parseAddHost, parseBuildContext } from './build/options.js';
 export { parseCacheFrom, parseCacheTo } from './cache/transfer.js';
 export { parseAttestSpec, parseAnnotation } from './build/attestations.js';
 export { csvFields, splitCsv, type CsvField } from './spec/csv.js';

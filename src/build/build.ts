@@ -19,6 +19,7 @@ import { Store } from '../store/store.js';
 import { defaultRoot } from '../store/layout.js';
 import { parseReference } from '../registry/reference.js';
 import { createImageSource } from './image-source.js';
+import { createNamedContexts, namedContextKey } from './named-contexts.js';
 import { VERSION } from '../version.js';
 import { createExecutors } from './executors.js';
 import { compressLayers, imageCompression, policyKey, writeOutputs, type CompressionPolicy } from './outputs.js';
@@ -65,8 +66,11 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
   const parsed = parseDockerfile(text, { file: fileName });
   await checkpoint();
   // one plan per target platform: the predefined args (TARGETARCH…) and FROM --platform values differ
+  // a --build-context of a stage's name replaces that stage, as in buildx
+  const contextNames = new Set(Object.keys(options.buildContexts ?? {}).map(namedContextKey));
   const plans = targets.map((targetPlatform) => planBuild(parsed, {
     ...(options.target ? { target: options.target } : {}),
+    ...(contextNames.size ? { namedContexts: contextNames } : {}),
     buildArgs: options.buildArgs ?? {},
     targetPlatform,
     buildPlatform: host,
@@ -125,18 +129,31 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     // every base and --from image the build resolved, by digest: provenance's materials
     const materials = new Map<string, { uri: string; digest: Record<string, string> }>();
     const source = createImageSource(store, options, emit);
-    const images: typeof source = {
-      async resolve(asWritten, platform, sig) {
-        // a --build-context name stands for the image it names
-        const refText = options.buildContexts?.[asWritten.toLowerCase()] ?? asWritten;
-        const base = await source.resolve(refText, platform, sig);
-        const uri = `pkg:docker/${parseReference(refText).toString().replace(/:([^/:@]+)$/, '@$1')}?platform=${encodeURIComponent(formatPlatform(platform))}`;
-        materials.set(uri, { uri, digest: { sha256: base.manifestDigest.replace(/^sha256:/, '') } });
-        return base;
-      },
-    };
     // layers are written in the image's compression, so an uncached build never re-compresses
     const policy = imageCompression(options);
+    const named = createNamedContexts({
+      contexts: options.buildContexts ?? {},
+      store,
+      images: source,
+      cache,
+      layerOptions: { compression: policy.compression, ...(policy.level !== undefined ? { compressionLevel: policy.level } : {}), ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}) },
+      sourceDateEpoch,
+    });
+    if (options.contextGit) materials.set(options.contextGit.url, { uri: options.contextGit.url, digest: { sha1: options.contextGit.commit } });
+    const images: typeof source = {
+      ...source,
+      async resolve(asWritten, platform, sig) {
+        // a --build-context name stands for what it names (an image, a layout, a directory, a checkout, a download)
+        const ctx = named.resolve(asWritten, platform, sig);
+        const r = ctx ? await ctx : { base: await source.resolve(asWritten, platform, sig), imageRef: asWritten };
+        if (r.imageRef !== undefined) {
+          const uri = `pkg:docker/${parseReference(r.imageRef).toString().replace(/:([^/:@]+)$/, '@$1')}?platform=${encodeURIComponent(formatPlatform(platform))}`;
+          materials.set(uri, { uri, digest: { sha256: r.base.manifestDigest.replace(/^sha256:/, '') } });
+        }
+        if ('material' in r && r.material) materials.set(r.material.uri, r.material);
+        return r.base;
+      },
+    };
     const layerOptions: BuildOptions = { ...options, compression: policy.compression };
     if (policy.level !== undefined) layerOptions.compressionLevel = policy.level;
     else delete layerOptions.compressionLevel;
@@ -364,10 +381,12 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       }
     }
     emit({ type: 'build-done', imageId, manifestDigest, tags, durationMs: Date.now() - started, time: Date.now() });
+    const gitCheckouts = [...(options.contextGit ? [{ context: 'context', ...options.contextGit }] : []), ...named.gitCheckouts];
     return {
       imageId, manifestDigest, descriptor, tags, config, cachedSteps, executedSteps,
       ...(descriptor !== imageDescriptor ? { indexDigest: descriptor.digest } : {}),
       ...(multi ? { platforms: perPlatform } : {}),
+      ...(gitCheckouts.length ? { gitCheckouts } : {}),
     };
   } finally {
     if (!given) await store.close();

@@ -18,17 +18,38 @@ export function isImageId(text: string): boolean {
   return /^(?:sha256:[a-f0-9]{4,64}|[a-f0-9]{64})$/.test(text);
 }
 
+/** `name[:tag]@digest` as buildx shows a resolved base; an image ID or a label that is not a reference is shown as given. */
+function pinned(ref: string, digest: Descriptor['digest']): string {
+  if (isImageId(ref)) return ref;
+  try {
+    const r = parseReference(ref);
+    return `${r.name}${r.tag ? `:${r.tag}` : ''}@${digest}`;
+  } catch {
+    return `${ref}@${digest}`;
+  }
+}
+
 /**
  * FROM and COPY --from images: the local store first (unless --pull), else the
  * registry. One resolution per reference per build, shared by every stage.
  */
-export function createImageSource(store: Store, options: BuildOptions, emit: (e: BuildEvent) => void): ImageSource {
+export interface StoreImageSource extends ImageSource {
+  /** The image `desc` (already in the store) names for `platform`; `label` names it in errors and display. */
+  fromDescriptor(label: string, desc: Descriptor, platform: Platform): Promise<BaseImage>;
+}
+
+export function createImageSource(store: Store, options: BuildOptions, emit: (e: BuildEvent) => void): StoreImageSource {
   const memo = new Map<string, Promise<BaseImage>>();
   return {
     resolve(refText: string, platform: Platform, signal: AbortSignal): Promise<BaseImage> {
       if (isImageId(refText)) return memoised(`${refText}|${formatPlatform(platform)}`, () => storedById(refText, platform));
       const ref = parseReference(refText).toString();
       return memoised(`${ref}|${formatPlatform(platform)}`, () => resolveOnce(ref, platform, signal));
+    },
+    async fromDescriptor(label: string, desc: Descriptor, platform: Platform): Promise<BaseImage> {
+      const img = await imageOf(label, desc, platform);
+      if ('mismatch' in img) throw img.mismatch;
+      return img;
     },
   };
 
@@ -67,7 +88,7 @@ export function createImageSource(store: Store, options: BuildOptions, emit: (e:
       mirrors: options.registryMirrors ?? [],
       signal,
       onEvent: (e) => {
-        if (e.type === 'pull-progress') emit({ type: 'pull-progress', ref, digest: e.digest, done: e.done, total: e.total, phase: e.phase === 'exists' ? 'exists' : e.phase === 'done' ? 'done' : 'download', time: Date.now() });
+        if (e.type === 'pull-progress') emit({ type: 'pull-progress', ref, digest: e.digest, mediaType: e.mediaType, done: e.done, total: e.total, phase: e.phase, time: Date.now() });
       },
     });
     const res = await (mismatch ? pulling.catch((e: unknown) => { throw new KilnError('NOT_FOUND', mismatch.message, { cause: e }); }) : pulling);
@@ -106,6 +127,7 @@ export function createImageSource(store: Store, options: BuildOptions, emit: (e:
       manifestDigest: img.descriptor.digest,
       config: img.config,
       layers: img.layers.map((l) => ({ descriptor: l.descriptor, diffID: l.diffID })),
+      resolvedName: pinned(ref, desc.digest),
     };
   }
 }

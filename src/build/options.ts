@@ -11,6 +11,7 @@ import { parseSize } from '../spec/size.js';
 import type { CacheExportSpec, CacheImportSpec } from '../cache/transfer.js';
 import type { Annotation, AttestationOptions } from './attestations.js';
 import type { Store } from '../store/store.js';
+import { parseNamedContext, type GitCheckout } from './named-contexts.js';
 
 export interface SecretSource {
   id: string;
@@ -81,10 +82,14 @@ export interface BuildOptions {
   /** Store root directory (default: see `defaultRoot`); ignored when `store` is given. */
   root?: string;
   /**
-   * `--build-context NAME=docker-image://REF`: `FROM NAME` and `COPY --from=NAME`
-   * use REF (a stage of the same name still wins). Keys are lower-cased names.
+   * `--build-context NAME=VALUE`, VALUE as buildx spells it: a directory,
+   * `docker-image://REF`, `oci-layout://PATH[:TAG][@DIGEST]`, a git URL or an
+   * http(s) URL (see `NamedContextSource`). `FROM NAME`, `COPY --from=NAME` and
+   * `RUN --mount from=NAME` use it, and it replaces a stage named NAME.
    */
   buildContexts?: Record<string, string>;
+  /** The build context is a git checkout (see `openContextSource`): its URL and commit go into the provenance. */
+  contextGit?: { url: string; commit: string };
   /** An open store, as `pull` and `push` take; the build leaves it open. */
   store?: Store;
   /** Layer compression of the image (default gzip); layers from the cache are re-compressed when they differ. */
@@ -134,6 +139,8 @@ export interface BuildResult {
    */
   indexDigest?: Digest;
   platforms?: PlatformResult[];
+  /** Git repositories the build checked out (the context from `contextGit`, named contexts) and their commits. */
+  gitCheckouts?: GitCheckout[];
 }
 
 /** One platform's image of a multi-platform build. */
@@ -314,17 +321,15 @@ export function parseAddHost(spec: string): ExtraHost {
 }
 
 /**
- * `--build-context NAME=VALUE` → [name, image reference]. Only
- * `docker-image://REF` is supported so far; directories, `oci-layout://`, git
- * and HTTP values are refused by name rather than misread as an image.
+ * `--build-context NAME=VALUE` → [name, VALUE]; VALUE is checked now (a
+ * directory, `docker-image://`, `oci-layout://`, a git or http(s) URL), so a
+ * typo fails before the build.
  */
 export function parseBuildContext(spec: string): [string, string] {
   const eq = spec.indexOf('=');
   const name = eq > 0 ? spec.slice(0, eq).trim().toLowerCase() : '';
   const value = eq > 0 ? spec.slice(eq + 1).trim() : '';
   if (!name || !value || !/^[a-z0-9][a-z0-9._/:-]*$/.test(name)) throw new KilnError('USAGE', `invalid --build-context "${spec}" (want NAME=VALUE, e.g. base=docker-image://alpine:3.20)`);
-  const m = /^docker-image:\/\/(.+)$/.exec(value);
-  if (m) return [name, m[1]!];
-  const kind = /^oci-layout:\/\//.test(value) ? 'oci-layout:// contexts' : /^(https?|git|ssh):\/\/|^git@/.test(value) ? 'git and HTTP contexts' : 'local directory contexts';
-  throw new KilnError('UNSUPPORTED', `--build-context ${name}=${value}: ${kind} are not supported yet; only docker-image://REF`);
+  parseNamedContext(value);
+  return [name, value];
 }

@@ -156,10 +156,7 @@ export async function writeOutputs(init: OutputInit): Promise<void> {
         mirrors: init.options.registryMirrors ?? [],
         ...(init.options.signal ? { signal: init.options.signal } : {}),
         onEvent: (e) => {
-          if (e.type === 'push-progress') {
-            const phase = e.phase === 'exists' || e.phase === 'mounted' || e.phase === 'done' ? e.phase : 'upload';
-            init.emit({ type: 'push-progress', ref, digest: e.digest, done: e.done, total: e.total, phase, time: Date.now() });
-          }
+          if (e.type === 'push-progress') init.emit({ type: 'push-progress', ref, digest: e.digest, mediaType: e.mediaType, done: e.done, total: e.total, phase: e.phase, time: Date.now() });
         },
       });
       init.emit({ type: 'phase', name: 'push', state: 'done', detail: ref, durationMs: Date.now() - t0, time: Date.now() });

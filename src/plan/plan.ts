@@ -134,6 +134,13 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
 
   const stages: PlanStage[] = raw.map((s) => {
     const line = s.from.range.start.line;
+    if (s.name !== undefined && opts.namedContexts?.has(s.name)) {
+      const platform = s.from.platform !== undefined ? expandAt(s.from.platform, fromLookup, parsed, s.from) : undefined;
+      return {
+        index: s.index, name: s.name, base: { kind: 'image', ref: s.name }, ...(platform !== undefined ? { platform } : {}),
+        from: s.from, instructions: [], deps: [], imageDeps: [], globalArgs, declaredArgs: [], level: 0,
+      };
+    }
     const image = expandAt(s.from.image, fromLookup, parsed, s.from);
     if (image === '') throw planError(parsed.file, line, `base name (${s.from.image}) should not be blank`, 'set the ARG used in FROM');
     let base: StageBase;

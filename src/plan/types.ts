@@ -73,6 +73,13 @@ export interface BuildPlan {
 
 export interface PlanOptions {
   target?: string;
+  /**
+   * Names given a `--build-context` (normalised as `namedContextKey` does): a
+   * stage of such a name is replaced by the context, as in buildx. The stage
+   * keeps its name and FROM line (for display) but starts from the image
+   * `name`, which the image source resolves to the context, with no steps.
+   */
+  namedContexts?: ReadonlySet<string>;
   buildArgs: Record<string, string>;
   targetPlatform: Platform;
   buildPlatform: Platform;

@@ -1,4 +1,5 @@
 import type { Digest } from '../image/digest.js';
+import type { TransferPhase } from '../registry/events.js';
 
 /** Where a step sits in the Dockerfile, for progress display and errors. */
 export interface StepRef {
@@ -6,9 +7,18 @@ export interface StepRef {
   id: string;
   stage: number;
   stageName?: string;
-  /** 1-based step number within the build, and the total, for `[3/7]`-style display. */
+  /** 1-based step number within the build (every instruction, FROM included), and the total. */
   index: number;
   total: number;
+  /**
+   * buildx's numbering within the stage (`[stage-1 2/5]`): only the steps
+   * BuildKit shows as vertices count — FROM an image or named context, RUN,
+   * COPY, ADD, WORKDIR (ONBUILD triggers of those kinds too). Absent on the
+   * others (ENV, LABEL, ARG, …, and FROM scratch or another stage).
+   */
+  inStage?: { index: number; total: number };
+  /** The Dockerfile has one stage: buildx then shows no stage name. */
+  onlyStage?: boolean;
   /** The instruction as the user wrote it, e.g. `RUN make`. */
   text: string;
   line: number;
@@ -76,8 +86,9 @@ export type BuildEvent =
       time: number;
     }
   | { type: 'step-error'; step: StepRef; message: string; time: number }
-  | { type: 'pull-progress'; ref: string; digest: Digest; done: number; total: number; phase: 'download' | 'exists' | 'done'; time: number }
-  | { type: 'push-progress'; ref: string; digest: Digest; done: number; total: number; phase: 'upload' | 'exists' | 'mounted' | 'done'; time: number }
+  /** Blob transfers, with the registry client's own phases (`RegistryEvent`): one naming whether a pull or push is seen through a build or directly. */
+  | { type: 'pull-progress'; ref: string; digest: Digest; mediaType?: string; done: number; total: number; phase: TransferPhase; time: number }
+  | { type: 'push-progress'; ref: string; digest: Digest; mediaType?: string; done: number; total: number; phase: TransferPhase; time: number }
   | { type: 'phase'; name: 'resolve' | 'context' | 'export' | 'push'; state: 'start' | 'done'; detail?: string; durationMs?: number; time: number }
   | { type: 'warning'; message: string; file?: string; line?: number; rule?: string; time: number }
   | { type: 'build-done'; imageId: Digest; manifestDigest: Digest; tags: string[]; durationMs: number; time: number };

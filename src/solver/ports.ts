@@ -15,6 +15,12 @@ export interface BaseImage {
   manifestDigest: Digest;
   config: ImageConfig;
   layers: LayerRef[];
+  /**
+   * What the reference resolved to, for display (buildx's stage header):
+   * `docker.io/library/alpine:3.20@sha256:…` with the digest the name pointed
+   * to (an index for a multi-platform tag), or how a named context was loaded.
+   */
+  resolvedName?: string;
 }
 
 export interface ImageSource {

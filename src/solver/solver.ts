@@ -107,6 +107,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
   const total = plan.stages.reduce((n, s) => n + s.instructions.length + 1, 0);
   let counter = 0;
   const nextIndex = () => ++counter;
+  // buildx leaves the stage name out when the Dockerfile has one stage and no COPY --from image (which makes another)
+  const onlyStage = opts.parsed.instructions.filter((i) => i.kind === 'FROM').length === 1 && plan.stages.every((s) => s.imageDeps.length === 0);
 
   const stageResult = (index: number): Promise<StageResult> => {
     const r = results.get(index);
@@ -127,15 +129,30 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
   async function runStage(stage: PlanStage): Promise<StageResult> {
     if (signal.aborted) throw cancelled(signal);
     const platform = await stagePlatform(stage);
-    const fromStep = stepRef(stage, stage.from, nextIndex(), total, platform, target);
-    opts.emit({ type: 'step-start', step: fromStep, time: Date.now() });
+    const fromStep = stepRef(stage, stage.from, nextIndex(), total, platform, target, onlyStage);
     const t0 = Date.now();
-    let state = await baseState(stage, platform);
-    opts.emit({ type: 'step-done', step: fromStep, key: state.key, durationMs: Date.now() - t0, time: Date.now() });
+    // the FROM line is shown once the base is resolved, so it names what was resolved (buildx's stage header)
+    const resolved: { name?: string } = {};
+    let state: StageState;
+    try {
+      state = await baseState(stage, platform, resolved);
+    } catch (e) {
+      opts.emit({ type: 'step-start', step: fromStep, time: t0 });
+      opts.emit({ type: 'step-error', step: fromStep, message: e instanceof Error ? e.message : String(e), time: Date.now() });
+      throw e;
+    }
 
     const inherited = stage.base.kind === 'stage' ? (await stageResult(stage.base.index)).args : [];
     const scope = StageVars.forStage(plan, stage, state.draft.config.config?.Env ?? [], opts.parsed.directives.escape, inherited);
     const triggers = (state.draft.config.config?.OnBuild ?? []).map((t) => opts.parseTrigger(t));
+    // buildx numbers a stage's steps within it: FROM an image, then the steps that make a vertex
+    const stageTotal = (stage.base.kind === 'image' ? 1 : 0) + [...triggers, ...stage.instructions].filter(isVertexStep).length;
+    let numbered = 0;
+    const inStage = (): StepRef['inStage'] => (stageTotal > 0 ? { index: ++numbered, total: stageTotal } : undefined);
+    const fromNumber = stage.base.kind === 'image' ? inStage() : undefined;
+    const shownFrom: StepRef = { ...fromStep, ...(resolved.name ? { text: `FROM ${resolved.name}` } : {}), ...(fromNumber ? { inStage: fromNumber } : {}) };
+    opts.emit({ type: 'step-start', step: shownFrom, time: t0 });
+    opts.emit({ type: 'step-done', step: shownFrom, key: state.key, durationMs: Date.now() - t0, time: Date.now() });
     if (triggers.length) {
       // triggers run once, in the child; they are not inherited further
       state = { ...state, meta: { ...state.meta, config: { ...state.meta.config, OnBuild: null } } };
@@ -150,7 +167,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
         lastYield = Date.now();
       }
       if (signal.aborted) throw cancelled(signal);
-      state = await runStep(stage, state, scope, instr);
+      state = await runStep(stage, state, scope, instr, isVertexStep(instr) ? inStage() : undefined);
     }
     return { index: stage.index, name: stage.name, draft: state.draft, key: state.key, platform, baseLayers: state.baseLayers, args: scope.declared() };
   }
@@ -168,7 +185,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     return plan.targetPlatform;
   }
 
-  async function baseState(stage: PlanStage, platform: Platform): Promise<StageState> {
+  async function baseState(stage: PlanStage, platform: Platform, resolved: { name?: string }): Promise<StageState> {
     const base = stage.base;
     if (base.kind === 'scratch') {
       const config = scratchConfig(platform);
@@ -179,6 +196,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       return { stage, platform, draft: ownedDraft(r.draft), meta: metaOf(r.draft.config), key: r.key, baseLayers: r.baseLayers };
     }
     const img = await opts.images.resolve(base.ref, platform, signal);
+    if (img.resolvedName !== undefined) resolved.name = img.resolvedName;
     const config = withDefaultPath(structuredClone(img.config));
     config.history ??= [];
     // the platform is an input below every FROM: a base without a platform used for two targets runs its RUNs differently
@@ -186,8 +204,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     return { stage, platform, draft: { config, layers: [...img.layers] }, meta: metaOf(config), key, baseLayers: img.layers.length };
   }
 
-  async function runStep(stage: PlanStage, state: StageState, scope: StageVars, raw: Instruction): Promise<StageState> {
-    const step = stepRef(stage, raw, nextIndex(), total, state.platform, target);
+  async function runStep(stage: PlanStage, state: StageState, scope: StageVars, raw: Instruction, inStage: StepRef['inStage']): Promise<StageState> {
+    const step = { ...stepRef(stage, raw, nextIndex(), total, state.platform, target, onlyStage), ...(inStage ? { inStage } : {}) };
     const t0 = Date.now();
     opts.emit({ type: 'step-start', step, time: t0 });
     try {
@@ -365,7 +383,12 @@ function opOf(instr: Instruction): unknown {
   return rest;
 }
 
-function stepRef(stage: PlanStage, instr: Instruction, index: number, total: number, platform: Platform, target: string | undefined): StepRef {
+/** The steps BuildKit shows as a vertex of their own, and so numbers within the stage. */
+function isVertexStep(instr: Instruction): boolean {
+  return instr.kind === 'RUN' || instr.kind === 'COPY' || instr.kind === 'ADD' || instr.kind === 'WORKDIR';
+}
+
+function stepRef(stage: PlanStage, instr: Instruction, index: number, total: number, platform: Platform, target: string | undefined, onlyStage: boolean): StepRef {
   const ref: StepRef = {
     // one solve per target platform: the target keeps ids unique across them
     id: `${target !== undefined ? `${target} ` : ''}${stage.index}/${instr.range.start.line}`,
@@ -376,6 +399,7 @@ function stepRef(stage: PlanStage, instr: Instruction, index: number, total: num
     line: instr.range.start.line,
   };
   if (stage.name !== undefined) ref.stageName = stage.name;
+  if (onlyStage) ref.onlyStage = true;
   if (target !== undefined) {
     ref.platform = formatPlatform(platform);
     ref.target = target;

@@ -35,6 +35,26 @@ describe('buildx flags', () => {
     await b.release();
   });
 
+  it('--add-host and --shm-size are part of the RUN\'s cache key: a rebuild with other values runs it again', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nRUN cat /etc/hosts > /hosts.txt && df -k /dev/shm | tail -n 1 > /shm.txt\n` });
+    const build = async (args: string[]) => {
+      const r = await kiln(['build', '--progress', 'plain', ...args, ctx]);
+      expect(r.code).toBe(0);
+      return r.stderr.trim().split('\n').at(-1);
+    };
+    expect(await build(['--add-host', 'db.internal:10.0.0.1'])).toMatch(/^1 steps ran, 0 cached/);
+    expect(await build(['--add-host', 'db.internal:10.0.0.1'])).toMatch(/^0 steps ran, 1 cached/);
+    expect(await build(['--add-host', 'db.internal:10.0.0.2', '-t', 'localhost/buildx/hosts-key:2'])).toMatch(/^1 steps ran, 0 cached/);
+    expect(await build(['--add-host', 'db.internal:10.0.0.2', '--shm-size', '16m', '-t', 'localhost/buildx/hosts-key:3'])).toMatch(/^1 steps ran, 0 cached/);
+    // without the flags the RUN has its own record, never one made with them
+    expect(await build([])).toMatch(/^1 steps ran, 0 cached/);
+    expect(await build(['--shm-size', '16m'])).toMatch(/^1 steps ran, 0 cached/);
+    await b.release();
+    expect(await b.read('localhost/buildx/hosts-key:2', '/hosts.txt')).toContain('10.0.0.2\tdb.internal\n');
+    expect((await b.read('localhost/buildx/hosts-key:3', '/shm.txt')).trim().split(/\s+/)[1]).toBe('16384');
+    await b.release();
+  });
+
   it('--add-host refuses a value that could inject another hosts line', async () => {
     const ctx = await b.context({ Dockerfile: `FROM ${BASE}\n` });
     const r = await kiln(['build', '--add-host', 'a:1.2.3.4\n5.6.7.8 evil', ctx]);
@@ -87,7 +107,7 @@ describe('buildx flags', () => {
     expect(logs).toContain('raw-hello\n');
   });
 
-  it('--build-context NAME=docker-image://REF serves FROM NAME and COPY --from=NAME; other kinds are refused by name', async () => {
+  it('--build-context NAME=docker-image://REF serves FROM NAME and COPY --from=NAME; an unknown source kind is refused by name', async () => {
     const ctx = await b.context({ Dockerfile: `FROM mybase\nCOPY --from=tools /bin/busybox /copied-busybox\nRUN echo ok > /named.txt\n` });
     const r = await kiln(['build', '--progress', 'plain', '--build-context', `mybase=docker-image://${BASE}`, '--build-context', `tools=docker-image://${BASE}`, '-t', 'localhost/buildx/named:1', ctx]);
     expect(r.stderr).not.toMatch(/^kiln:/m);
@@ -97,9 +117,30 @@ describe('buildx flags', () => {
     const fs = await b.fs('localhost/buildx/named:1');
     expect(fs.lstat('copied-busybox')?.size).toBe(fs.lstat('bin/busybox')?.size);
     await b.release();
-    const dir = await kiln(['build', '--build-context', `mybase=${b.dir}`, ctx]);
-    expect(dir.code).toBe(1);
-    expect(dir.stderr.trim()).toMatch(/local directory contexts are not supported yet; only docker-image:\/\/REF$/);
+    const bad = await kiln(['build', '--build-context', 'mybase=s3://bucket/x', ctx]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toMatch(/unsupported source s3:\/\//);
+  });
+
+  it('plain progress numbers the steps within each stage and names the resolved base, as buildx does', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE} AS base\nENV A=1\nRUN echo one\nWORKDIR /w\nFROM base\nCOPY Dockerfile /d\nRUN echo two\n` });
+    const r = await kiln(['build', '--progress', 'plain', '--no-cache', ctx]);
+    expect(r.code).toBe(0);
+    const top = await (await b.store()).resolveImage(BASE);
+    await b.release();
+    // FROM an image is step 1 of its stage; ENV makes no vertex in buildx, so it has no number
+    expect(r.stderr).toContain(`[base 1/3] FROM localhost/busybox:latest@${top!.digest}\n`);
+    expect(r.stderr).toMatch(/^\[base\] ENV A=1$/m);
+    expect(r.stderr).toMatch(/^\[base 2\/3\] RUN echo one$/m);
+    expect(r.stderr).toMatch(/^\[base 3\/3\] WORKDIR \/w$/m);
+    // FROM another stage is no step of its own
+    expect(r.stderr).toMatch(/^\[stage-1 1\/2\] COPY Dockerfile \/d$/m);
+    expect(r.stderr).toMatch(/^\[stage-1 2\/2\] RUN echo two$/m);
+    // one stage: no stage name; numbers padded to the width of the total, as buildx pads them
+    const long = await b.context({ Dockerfile: `FROM ${BASE}\n${Array.from({ length: 10 }, (_, i) => `RUN echo r${i}\n`).join('')}` });
+    const l = await kiln(['build', '--progress', 'plain', long]);
+    expect(l.stderr).toMatch(/^\[ 2\/11\] RUN echo r0$/m);
+    expect(l.stderr).toMatch(/^\[11\/11\] RUN echo r9$/m);
   });
 
   it('-o DIR writes the file system and -o - writes it as a tar to stdout', async () => {

@@ -101,8 +101,9 @@ describe('--progress tty in a terminal', () => {
     const rc = start('dumb', 100, ['build', '--no-cache', '--progress', 'tty', ctx], 'TERM=dumb');
     await until('the build to end', () => screen('dumb').includes('steps ran'));
     const s = screen('dumb');
-    expect(s).toMatch(/\[stage-0 2\/2\] RUN echo plain-out/);
-    expect(s).toMatch(/\[stage-0 2\/2\] plain-out/);
+    // one stage: buildx's label has no stage name, and the step counts within the stage
+    expect(s).toMatch(/\[2\/2\] RUN echo plain-out/);
+    expect(s).toMatch(/\[2\/2\] plain-out/);
     expect((await readFile(rc, 'utf8')).trim()).toBe('0');
   }, 60_000);
 });

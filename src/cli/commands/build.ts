@@ -101,7 +101,7 @@ export function register(program: Command): void {
     .option('--provenance [value]', 'attach SLSA provenance: true, false, mode=min|max[,version=v0.2|v1] (default: mode=min when pushing)')
     .option('--attest <spec>', 'attestation: type=sbom | type=provenance[,mode=min|max] | type=…,disabled=true (repeatable)', collect, [])
     .option('--annotation <[type:]k=v>', 'OCI annotation; type is manifest (default), index, manifest-descriptor or index-descriptor, optionally [os/arch] (repeatable)', collect, [])
-    .option('--build-context <name=docker-image://ref>', 'FROM NAME and COPY --from=NAME use this image (repeatable)', collect, [])
+    .option('--build-context <name=value>', 'FROM NAME and COPY --from=NAME use VALUE: a directory, docker-image://REF, oci-layout://PATH[:TAG][@DIGEST], a git URL or an http(s) URL (repeatable)', collect, [])
     .option('--add-host <name:ip>', 'add a line to the /etc/hosts of every RUN (repeatable)', collect, [])
     .option('--shm-size <size>', 'size of /dev/shm in RUN steps (default 64m)')
     .option('--cgroup-parent <path>', 'not supported: RUN cgroups always nest under kiln\'s own (refused with the reason)')
@@ -225,6 +225,7 @@ export function register(program: Command): void {
           ssh: flags.ssh.map(parseSshSpec),
           network,
           ...(flags.buildContext.length ? { buildContexts } : {}),
+          ...(source.gitCommit ? { contextGit: { url: contextDir, commit: source.gitCommit } } : {}),
           outputs: [...flags.output.map(parseOutputSpec), ...(load ? [{ type: 'docker' as const, dest: load.archive }] : [])],
           push: Boolean(flags.push),
           ...(flags.iidfile ? { iidfile: flags.iidfile } : {}),

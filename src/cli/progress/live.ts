@@ -1,5 +1,6 @@
 import type { BuildEvent, StepRef } from '../../solver/events.js';
 import { formatSize } from '../../spec/size.js';
+import { labelled, transferRunning } from './step-label.js';
 
 /**
  * `--progress tty`: a live region at the bottom of the terminal, redrawn in
@@ -63,10 +64,6 @@ export class LiveRenderer {
     return chars.length <= this.width ? s : `${chars.slice(0, this.width - 1).join('')}…`;
   }
 
-  private label(s: StepRef): string {
-    return `[${s.platform !== undefined ? `${s.platform} ` : ''}${s.stageName ?? `stage-${s.stage}`} ${s.index}/${s.total}]`;
-  }
-
   /** Writes a permanent line above the live region. */
   private commit(line: string): void {
     this.clear();
@@ -84,7 +81,7 @@ export class LiveRenderer {
     const lines: string[] = [];
     for (const r of this.running.values()) {
       const secs = `${((t - r.started) / 1000).toFixed(1)}s`;
-      const head = `=> ${this.label(r.step)} ${r.step.text}`;
+      const head = `=> ${labelled(r.step, r.step.text)}`;
       const room = this.width - secs.length - 1;
       const cutHead = [...head].length > room ? `${[...head].slice(0, Math.max(1, room - 1)).join('')}…` : head;
       lines.push(`${cutHead.padEnd(room)} ${secs}`);
@@ -125,20 +122,20 @@ export class LiveRenderer {
       case 'step-cached':
         this.cached++;
         this.running.delete(e.step.id);
-        this.commit(`=> CACHED ${this.label(e.step)} ${e.step.text}`);
+        this.commit(`=> CACHED ${labelled(e.step, e.step.text)}`);
         break;
       case 'step-done': {
         this.running.delete(e.step.id);
         if (e.layer || e.usage) this.ran++;
         const extra = e.layer ? `, layer ${formatSize(e.layer.size)}` : '';
-        this.commit(`=> ${this.label(e.step)} ${e.step.text}  DONE ${(e.durationMs / 1000).toFixed(1)}s${extra}`);
+        this.commit(`=> ${labelled(e.step, e.step.text)}  DONE ${(e.durationMs / 1000).toFixed(1)}s${extra}`);
         break;
       }
       case 'step-error': {
         const r = this.running.get(e.step.id);
         this.running.delete(e.step.id);
         const tail = r?.tail.map((l) => `   ${l}`) ?? [];
-        this.commit(`=> ERROR ${this.label(e.step)} ${e.step.text}`);
+        this.commit(`=> ERROR ${labelled(e.step, e.step.text)}`);
         for (const l of tail) this.commit(l);
         this.commit(`   ${e.message}`);
         break;
@@ -147,7 +144,7 @@ export class LiveRenderer {
       case 'push-progress': {
         const verb = e.type === 'pull-progress' ? 'pull' : 'push';
         const key = `${verb}:${e.digest}`;
-        if (e.phase === 'download' || e.phase === 'upload') {
+        if (transferRunning(e.phase)) {
           const x = this.transfers.get(key) ?? { verb, ref: e.ref, digest: e.digest, done: 0, total: e.total, started: e.time };
           x.done = e.done;
           x.total = e.total;

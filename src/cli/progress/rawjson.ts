@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { BuildEvent, StepRef } from '../../solver/events.js';
+import { labelled } from './step-label.js';
 
 /**
  * `--progress rawjson`: BuildKit's SolveStatus as buildx prints it, one JSON
@@ -37,7 +38,7 @@ export interface SolveStatus {
 
 const vertexDigest = (key: string): string => `sha256:${createHash('sha256').update(`kiln-vertex:${key}`).digest('hex')}`;
 const iso = (t: number): string => new Date(t).toISOString();
-const stepName = (s: StepRef): string => `[${s.platform !== undefined ? `${s.platform} ` : ''}${s.stageName ?? `stage-${s.stage}`} ${s.index}/${s.total}] ${s.text}`;
+const stepName = (s: StepRef): string => labelled(s, s.text);
 
 /** The SolveStatus an event stands for, or undefined for events BuildKit has no record of. */
 export function toSolveStatus(e: BuildEvent, started: Map<string, number>): SolveStatus | undefined {

@@ -1,7 +1,8 @@
-import type { BuildEvent, StepRef } from '../../solver/events.js';
+import type { BuildEvent } from '../../solver/events.js';
 import { formatSize as size } from '../../spec/size.js';
 import { toSolveStatus } from './rawjson.js';
 import { LiveRenderer } from './live.js';
+import { labelled, transferRunning } from './step-label.js';
 
 export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'rawjson' | 'quiet';
 
@@ -37,9 +38,6 @@ export function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream = pro
   }
 }
 
-// multi-platform builds: `[linux/arm64 stage-1 3/7]`, the platform the step runs for first
-const label = (s: StepRef): string => `[${s.platform !== undefined ? `${s.platform} ` : ''}${s.stageName ?? `stage-${s.stage}`} ${s.index}/${s.total}]`;
-
 
 /**
  * Plain: one line per event, prefixed with the step, like `--progress=plain`.
@@ -66,14 +64,14 @@ class LineRenderer implements ProgressRenderer {
     const w = (s: string) => this.out.write(`${s}\n`);
     switch (e.type) {
       case 'step-start':
-        w(`${label(e.step)} ${e.step.text}`);
+        w(labelled(e.step, e.step.text));
         break;
       case 'step-cached':
         this.cached++;
-        w(`${label(e.step)} ${this.paint(36, 'CACHED')}`);
+        w(labelled(e.step, this.paint(36, 'CACHED')));
         break;
       case 'step-log':
-        w(`${label(e.step)} ${e.stream === 'stderr' ? this.paint(33, e.line) : e.line}`);
+        w(labelled(e.step, e.stream === 'stderr' ? this.paint(33, e.line) : e.line));
         break;
       case 'step-done': {
         if (e.layer || e.usage) this.ran++;
@@ -85,11 +83,11 @@ class LineRenderer implements ProgressRenderer {
         if (e.layer) parts.push(`layer ${size(e.layer.size)}`);
         if (e.usage) parts.push(`cpu ${e.usage.cpuSeconds.toFixed(2)}s${e.usage.peakMemoryBytes ? `, mem ${size(e.usage.peakMemoryBytes)}` : ''}`);
         if (e.missReason) parts.push(`cache miss: ${e.missReason}`);
-        if (e.layer || e.usage || e.missReason) w(`${label(e.step)} ${this.paint(32, parts.join(', '))}`);
+        if (e.layer || e.usage || e.missReason) w(labelled(e.step, this.paint(32, parts.join(', '))));
         break;
       }
       case 'step-error':
-        w(`${label(e.step)} ${this.paint(31, `ERROR: ${e.message}`)}`);
+        w(labelled(e.step, this.paint(31, `ERROR: ${e.message}`)));
         break;
       case 'warning':
         w(this.paint(33, `WARNING: ${e.file && e.line ? `${e.file}:${e.line}: ` : ''}${e.message}${e.rule ? ` (${e.rule})` : ''}`));
@@ -98,7 +96,7 @@ class LineRenderer implements ProgressRenderer {
         if (e.phase === 'done') w(`pull ${e.ref}: ${e.digest.slice(7, 19)} ${size(e.total)} done`);
         break;
       case 'push-progress':
-        if (e.phase !== 'upload') w(`push ${e.ref}: ${e.digest.slice(7, 19)} ${e.phase}`);
+        if (!transferRunning(e.phase)) w(`push ${e.ref}: ${e.digest.slice(7, 19)} ${e.phase}`);
         break;
       case 'phase':
         if (e.state === 'done') w(`${e.name}${e.detail ? ` ${e.detail}` : ''} done${e.durationMs !== undefined ? ` in ${(e.durationMs / 1000).toFixed(2)}s` : ''}`);
