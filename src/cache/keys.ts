@@ -96,7 +96,6 @@ function inputKind(input: string): string {
   if (input.startsWith('bind:')) return `the bind mount at ${input.split(':')[1]}`;
   if (input.startsWith('hosts:')) return 'the --add-host entries';
   if (input.startsWith('shm:')) return 'the --shm-size';
-  if (input.startsWith('cgroup-parent:')) return 'the --cgroup-parent';
   return 'the files it copies';
 }
 

@@ -28,6 +28,11 @@ export interface ResourceLimits {
   pidsLimit?: number;
   /** Bytes of the /dev/shm tmpfs (`--shm-size`; default 64 MiB as in Docker). */
   shmSize?: number;
+  /**
+   * `--cgroup-parent`: the cgroup (a path from the root of every hierarchy)
+   * each RUN's cgroup nests under, instead of kiln's own.
+   */
+  cgroupParent?: string;
 }
 
 /** One `--add-host NAME:IP` line for the RUN's /etc/hosts. */

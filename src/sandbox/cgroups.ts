@@ -1,5 +1,6 @@
 import { accessSync, constants, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { KilnError } from '../errors/index.js';
 
 /**
  * Where the OCI runtime puts a RUN's cgroup and how to read its accounting.
@@ -75,12 +76,53 @@ export function cgroupsWritable(): boolean {
   }
 }
 
-export function containerCgroupsPath(id: string): string {
-  return `kiln/${id}/c`;
+/**
+ * `--cgroup-parent`: a cgroup path from the root of each hierarchy (`/ci/builds`,
+ * `builds.slice`), made of plain names only, so it can never climb out of the
+ * cgroup tree. Returns it with one leading slash.
+ */
+export function checkCgroupParent(parent: string): string {
+  const parts = parent.split('/').filter((p) => p !== '');
+  if (parts.length === 0 || parts.some((p) => p === '.' || p === '..' || !/^[A-Za-z0-9_.@:-]+$/.test(p))) {
+    throw new KilnError('USAGE', `--cgroup-parent "${parent}": want a cgroup path of plain names (letters, digits, _ . @ : -), e.g. /ci/builds or builds.slice`);
+  }
+  return `/${parts.join('/')}`;
 }
 
-function parentDirs(id: string): string[] {
-  return hierarchies().map((h) => join(h.mount, h.own, 'kiln', id));
+/**
+ * Relative (`kiln/<id>/c`, under kiln's own cgroup) by default; with a cgroup
+ * parent, absolute (`/<parent>/kiln/<id>/c`), which the runtime places from
+ * the root of every hierarchy as BuildKit's runc worker does.
+ */
+export function containerCgroupsPath(id: string, parent?: string): string {
+  return parent ? `${checkCgroupParent(parent)}/kiln/${id}/c` : `kiln/${id}/c`;
+}
+
+/**
+ * Refuses a cgroup parent this process cannot create cgroups in: every
+ * hierarchy's root must be writable (root on the host, or a container with a
+ * writable cgroup tree). Runs before the build, so the refusal is one line.
+ */
+export function assertCgroupParentUsable(parent: string): void {
+  checkCgroupParent(parent);
+  const hs = hierarchies();
+  if (hs.length === 0) throw new KilnError('UNSUPPORTED', `--cgroup-parent ${parent}: this host has no cgroup hierarchy mounted`);
+  for (const h of hs) {
+    try {
+      accessSync(h.mount, constants.W_OK);
+    } catch {
+      throw new KilnError('UNSUPPORTED', `--cgroup-parent ${parent}: cgroups cannot be created at the root of ${h.mount} (not writable by this process); start kiln in the cgroup you want instead (systemd-run --slice=…)`);
+    }
+  }
+}
+
+/** The directory `kiln/<id>` lives in, in hierarchy `h`. */
+function baseDir(h: Hierarchy, parent: string | undefined): string {
+  return parent ? join(h.mount, checkCgroupParent(parent)) : join(h.mount, h.own);
+}
+
+function parentDirs(id: string, parent?: string): string[] {
+  return hierarchies().map((h) => join(baseDir(h, parent), 'kiln', id));
 }
 
 export interface CgroupUsage {
@@ -109,7 +151,7 @@ function readNumber(path: string): number | undefined {
   }
 }
 
-export function readUsage(id: string): CgroupUsage {
+export function readUsage(id: string, parent?: string): CgroupUsage {
   let cpuSeconds = 0;
   let peak: number | undefined;
   const hs = hierarchies();
@@ -117,11 +159,11 @@ export function readUsage(id: string): CgroupUsage {
   const v1Mem = hs.find((h) => !h.v2 && h.controllers.includes('memory'));
   const v2 = hs.find((h) => h.v2);
   if (v1Cpu) {
-    const ns = readNumber(join(v1Cpu.mount, v1Cpu.own, 'kiln', id, 'cpuacct.usage'));
+    const ns = readNumber(join(baseDir(v1Cpu, parent), 'kiln', id, 'cpuacct.usage'));
     if (ns !== undefined) cpuSeconds = ns / 1e9;
   } else if (v2) {
     try {
-      const stat = readFileSync(join(v2.mount, v2.own, 'kiln', id, 'cpu.stat'), 'utf8');
+      const stat = readFileSync(join(baseDir(v2, parent), 'kiln', id, 'cpu.stat'), 'utf8');
       const m = /usage_usec (\d+)/.exec(stat);
       if (m) cpuSeconds = Number(m[1]) / 1e6;
     } catch {
@@ -130,10 +172,10 @@ export function readUsage(id: string): CgroupUsage {
   }
   let oomKills: number | undefined;
   if (v1Mem) {
-    peak = readNumber(join(v1Mem.mount, v1Mem.own, 'kiln', id, 'memory.max_usage_in_bytes'));
+    peak = readNumber(join(baseDir(v1Mem, parent), 'kiln', id, 'memory.max_usage_in_bytes'));
   } else if (v2) {
-    peak = readNumber(join(v2.mount, v2.own, 'kiln', id, 'memory.peak'));
-    oomKills = readKeyed(join(v2.mount, v2.own, 'kiln', id, 'memory.events'), 'oom_kill');
+    peak = readNumber(join(baseDir(v2, parent), 'kiln', id, 'memory.peak'));
+    oomKills = readKeyed(join(baseDir(v2, parent), 'kiln', id, 'memory.events'), 'oom_kill');
   }
   const usage: CgroupUsage = { cpuSeconds };
   if (peak !== undefined) usage.peakMemoryBytes = peak;
@@ -162,9 +204,9 @@ export function oomKilled(usage: CgroupUsage, memoryLimit: number | undefined): 
  * everything is gone; a leaf whose killed processes have not exited yet is
  * busy (EBUSY), which `removeContainerCgroupsWhenIdle` waits out.
  */
-export function removeContainerCgroups(id: string, statePaths: string[] = []): boolean {
+export function removeContainerCgroups(id: string, statePaths: string[] = [], parent?: string): boolean {
   const dirs = new Set<string>();
-  for (const p of parentDirs(id)) dirs.add(p);
+  for (const p of parentDirs(id, parent)) dirs.add(p);
   for (const p of statePaths) if (p.endsWith(`/kiln/${id}/c`)) dirs.add(dirname(p));
   let clean = true;
   for (const d of dirs) {
@@ -180,9 +222,9 @@ export function removeContainerCgroups(id: string, statePaths: string[] = []): b
   return clean;
 }
 
-export async function removeContainerCgroupsWhenIdle(id: string, statePaths: string[] = [], timeoutMs = 3000): Promise<void> {
+export async function removeContainerCgroupsWhenIdle(id: string, statePaths: string[] = [], timeoutMs = 3000, parent?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!removeContainerCgroups(id, statePaths) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  while (!removeContainerCgroups(id, statePaths, parent) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
 }
 
 /**

@@ -57,6 +57,10 @@ export function adaptSpecForUserNamespace(spec: OciSpec, session: RootlessSessio
     if (m.type === 'devpts' && gids < 5) return [{ ...m, options: (m.options ?? []).filter((o) => !o.startsWith('gid=')) }];
     return [m];
   });
+  if (spec.linux.cgroupsPath?.startsWith('/')) {
+    // an absolute path starts at the hierarchy's root, outside the subtree delegated to the user
+    throw new KilnError('UNSUPPORTED', '--cgroup-parent needs root: a rootless build may create cgroups only under its own delegated cgroup');
+  }
   if (!cgroupsWritable()) {
     if (!warned) {
       warned = true;

@@ -223,7 +223,7 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
       ...(net.namespace?.path ? { netnsPath: net.namespace.path } : {}),
       mounts,
       rlimits: applyUlimits(inheritedRlimits(), req.limits?.ulimits),
-      cgroupsPath: containerCgroupsPath(id),
+      cgroupsPath: containerCgroupsPath(id, req.limits?.cgroupParent),
       limits: req.limits,
       insecure,
     });
@@ -240,7 +240,7 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
 
     containerStarted = true;
     exit = await runContainer({ ...req.runtime, id, bundle, sink, signal: req.signal });
-    usage = readUsage(id);
+    usage = readUsage(id, req.limits?.cgroupParent);
     await sink.end();
     if (exit.aborted || req.signal?.aborted) throw new KilnError('CANCELLED', 'RUN cancelled');
     if (exit.exitCode === 0 && collect) {
@@ -265,7 +265,7 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
     }
     if (containerStarted) {
       // after a kill the container's processes may take a moment to leave their cgroup
-      await attempt(async () => (removeContainerCgroups(id) ? undefined : removeContainerCgroupsWhenIdle(id)));
+      await attempt(async () => (removeContainerCgroups(id, [], req.limits?.cgroupParent) ? undefined : removeContainerCgroupsWhenIdle(id, [], 3000, req.limits?.cgroupParent)));
     }
     if (release) await attempt(release);
     if (network) {

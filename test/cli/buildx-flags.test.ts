@@ -1,3 +1,4 @@
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,15 +63,45 @@ describe('buildx flags', () => {
     expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^kiln: invalid --add-host/);
   });
 
-  it('--builder and --cgroup-parent are refused with one line saying why', async () => {
+  it('--builder is refused with one line saying why; a --cgroup-parent that could leave the cgroup tree is a usage error', async () => {
     const ctx = await b.context({ Dockerfile: `FROM ${BASE}\n` });
     const r = await kiln(['build', '--builder', 'mybuilder', ctx]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^kiln: --builder mybuilder: kiln is daemonless/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    const c = await kiln(['build', '--cgroup-parent', 'x.slice', ctx]);
-    expect(c.code).toBe(1);
+    const c = await kiln(['build', '--cgroup-parent', '../escape', ctx]);
+    expect(c.code).toBe(2);
     expect(c.stderr.trim().split('\n')).toHaveLength(1);
+    expect(c.stderr).toMatch(/--cgroup-parent "\.\.\/escape": want a cgroup path of plain names/);
+  });
+
+  it('--cgroup-parent places every RUN\'s cgroup under that cgroup, with limits and accounting intact', async () => {
+    const parent = `kiln-test-parent-${process.pid}`;
+    // the hierarchies kiln's RUN cgroups are made in: the memory controller (v1) or the unified tree
+    const mount = ['/sys/fs/cgroup/memory', '/sys/fs/cgroup/unified', '/sys/fs/cgroup'].find((m) => existsSync(path.join(m, 'cgroup.procs')))!;
+    const kilnDir = path.join(mount, parent, 'kiln');
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nRUN while [ ! -e /tmp/never ] && [ $((n+=1)) -lt 40 ]; do sleep 0.1; done; echo ran\n` });
+    const running = kiln(['build', '--progress', 'plain', '--no-cache', '--cgroup-parent', `/${parent}`, '--memory', '64m', ctx]);
+    // while the RUN runs its cgroup is there, under the parent
+    const runs = (): string[] => (existsSync(kilnDir) ? readdirSync(kilnDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name) : []);
+    let limit: string | undefined;
+    try {
+      for (let i = 0; i < 600 && runs().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(runs()).toHaveLength(1);
+      // the RUN's limit sits on its cgroup (kiln/<id>/c) under the parent
+      limit = readFileSync(path.join(kilnDir, runs()[0]!, 'c', mount.endsWith('memory') ? 'memory.limit_in_bytes' : 'memory.max'), 'utf8').trim();
+    } finally {
+      await running;
+    }
+    expect(limit).toBe(String(64 * 1024 * 1024));
+    const r = await running;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/DONE .*cpu \d/);
+    // kiln removed the RUN's cgroup when it ended; the parent is the caller's
+    expect(runs()).toEqual([]);
+    for (const m of readdirSync('/sys/fs/cgroup').map((d) => path.join('/sys/fs/cgroup', d))) {
+      for (const d of [path.join(m, parent, 'kiln'), path.join(m, parent)]) if (existsSync(d)) rmdirSync(d);
+    }
   });
 
   it('--load fails before building, in one line, when no Docker daemon answers', async () => {

@@ -104,14 +104,13 @@ export function register(program: Command): void {
     .option('--build-context <name=value>', 'FROM NAME and COPY --from=NAME use VALUE: a directory, docker-image://REF, oci-layout://PATH[:TAG][@DIGEST], a git URL or an http(s) URL (repeatable)', collect, [])
     .option('--add-host <name:ip>', 'add a line to the /etc/hosts of every RUN (repeatable)', collect, [])
     .option('--shm-size <size>', 'size of /dev/shm in RUN steps (default 64m)')
-    .option('--cgroup-parent <path>', 'not supported: RUN cgroups always nest under kiln\'s own (refused with the reason)')
+    .option('--cgroup-parent <path>', 'cgroup (from the root of each hierarchy) that every RUN\'s cgroup nests under, instead of kiln\'s own (root only)')
     .option('--call <check|outline|targets>', 'run a build method instead of building (as the check, outline and targets commands)')
     .option('--load', 'load the image into a Docker daemon (DOCKER_HOST or /var/run/docker.sock) through its /images/load API')
     .option('--builder <name>', 'refused: kiln is daemonless and has no builder instances')
     .option('--sign-key <file>', 'sign what --push pushes with this cosign-format key (password from COSIGN_PASSWORD)')
     .action(async (contextDir: string, flags: BuildFlags, cmd: Command) => {
       if (flags.builder !== undefined) throw new KilnError('UNSUPPORTED', `--builder ${flags.builder}: kiln is daemonless and builds in this process; there is no builder instance to select (drop --builder)`);
-      if (flags.cgroupParent !== undefined) throw new KilnError('UNSUPPORTED', `--cgroup-parent ${flags.cgroupParent}: kiln nests each RUN's cgroup under its own so limits and usage accounting hold; start kiln in the cgroup you want instead (systemd-run --slice=…)`);
       const call = flags.call ?? (flags.check ? 'check' : 'build');
       if (call === 'outline' || call === 'targets') {
         const common = { ...(flags.file ? { file: flags.file } : {}) };
@@ -149,6 +148,7 @@ export function register(program: Command): void {
       const mode: ProgressMode = flags.quiet ? 'quiet' : (flags.progress as ProgressMode);
       if (!['auto', 'tty', 'plain', 'json', 'rawjson', 'quiet'].includes(mode)) throw new KilnError('USAGE', `--progress must be auto, tty, plain, json, rawjson or quiet`);
       const extraHosts = flags.addHost.map(parseAddHost);
+      if (flags.cgroupParent !== undefined) (await import('../../sandbox/cgroups.js')).assertCgroupParentUsable(flags.cgroupParent);
       const buildContexts = Object.fromEntries(flags.buildContext.map(parseBuildContext));
       // --load: the daemon must answer before the build starts, and gets a docker archive afterwards
       let load: { endpoint: import('../../export/docker-daemon.js').DockerEndpoint; archive: string } | undefined;
@@ -241,6 +241,7 @@ export function register(program: Command): void {
             ...(flags.memory ? { memory: parseByteSize(flags.memory, '--memory') } : {}),
             ...(flags.shmSize ? { shmSize: parseByteSize(flags.shmSize, '--shm-size') } : {}),
             ...(extraHosts.length ? { extraHosts } : {}),
+            ...(flags.cgroupParent !== undefined ? { cgroupParent: flags.cgroupParent } : {}),
             ...(flags.cpuQuota ? { cpuQuota: int('--cpu-quota', flags.cpuQuota) } : {}),
             ...(flags.cpuPeriod ? { cpuPeriod: int('--cpu-period', flags.cpuPeriod) } : {}),
             ...(flags.cpus ? { cpus: int('--cpus', flags.cpus) } : {}),
