@@ -88,8 +88,15 @@ describe('buildx flags', () => {
     try {
       for (let i = 0; i < 600 && runs().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
       expect(runs()).toHaveLength(1);
-      // the RUN's limit sits on its cgroup (kiln/<id>/c) under the parent
-      limit = readFileSync(path.join(kilnDir, runs()[0]!, 'c', mount.endsWith('memory') ? 'memory.limit_in_bytes' : 'memory.max'), 'utf8').trim();
+      // the RUN's limit sits on its cgroup (kiln/<id>/c) under the parent; the runtime makes the cgroup
+      // before it writes the limit, so the file is read again until the limit is there or the RUN ends
+      const limitFile = path.join(kilnDir, runs()[0]!, 'c', mount.endsWith('memory') ? 'memory.limit_in_bytes' : 'memory.max');
+      const want = String(64 * 1024 * 1024);
+      for (let i = 0; i < 80 && existsSync(limitFile); i++) {
+        limit = readFileSync(limitFile, 'utf8').trim();
+        if (limit === want) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
     } finally {
       await running;
     }
