@@ -8,7 +8,7 @@ import type { LayerEntry, LayerWriteOptions, WrittenLayer } from '../layer/types
 import { runSandbox, type SandboxRequest } from '../sandbox/sandbox.js';
 import type { CgroupUsage } from '../sandbox/cgroups.js';
 import type { FileMountSpec, RunMountSpec } from '../sandbox/run-mounts.js';
-import type { BlobStore } from '../store/types.js';
+import type { BlobStore } from '../image/blob-store.js';
 
 export type { RunMountSpec, BindMountSpec, CacheMountSpec, TmpfsMountSpec, SecretMountSpec, SshMountSpec, FileMountSpec } from '../sandbox/run-mounts.js';
 export type { ResourceLimits, NetworkMode } from '../sandbox/bundle.js';
