@@ -23,7 +23,6 @@ import type { BuildEvent } from '../solver/events.js';
 import { DEFAULT_SHELL, commandLine } from '../steps/meta.js';
 import type { BuildOptions } from './options.js';
 import type { RunMountSpec } from '../sandbox/run-mounts.js';
-import { LOGS_DIR } from '../store/usage.js';
 import { NETWORK_HOST_ENTITLEMENT } from '../sandbox/network-mode.js';
 
 type FromSource = StageResult | { image: LayerRef[]; key: Digest };
@@ -54,7 +53,7 @@ interface ExecutorInit {
 export async function createExecutors(init: ExecutorInit): Promise<BuildExecutors> {
   const { store, options } = init;
   // one stat cache per context directory: a build loads only the entries of the tree it reads
-  const hashCacheFile = path.join(store.layout.cache, 'context-hashes', `${createHash('sha256').update(path.resolve(init.contextDir)).digest('hex').slice(0, 16)}.json`);
+  const hashCacheFile = path.join(store.layout.contextHashes, `${createHash('sha256').update(path.resolve(init.contextDir)).digest('hex').slice(0, 16)}.json`);
   let context: BuildContext | undefined;
   let hashCache: HashCache | undefined;
   const ctx = (): BuildContext => {
@@ -230,7 +229,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         if (insecure && !(options.allow ?? []).includes('security.insecure')) {
           throw new KilnError('USAGE', 'RUN --security=insecure needs --allow security.insecure');
         }
-        const logDir = path.join(store.layout.root, LOGS_DIR);
+        const logDir = store.layout.logs;
         const logFile = path.join(logDir, `${buildId}-stage${step.step.stage}-line${step.step.line}.log`);
         return {
           inputs,

@@ -5,6 +5,7 @@ import type { Digest } from '../image/digest.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
 import { MediaType, ociLayerMediaType } from '../image/media-types.js';
 import { canonicalBytes } from '../image/canonical-json.js';
+import { storeLayout } from '../store/layout.js';
 import type { Store } from '../store/store.js';
 import { KilnError } from '../errors/index.js';
 import { CsvQuoteError, csvFields } from '../spec/csv.js';
@@ -197,7 +198,7 @@ export class ImportedCaches {
   async importMounts(storeRoot: string): Promise<string[]> {
     const { extractLayer } = await import('../layer/extract.js');
     const done: string[] = [];
-    const root = path.join(storeRoot, 'cache-mounts');
+    const root = storeLayout(storeRoot).cacheMounts;
     for (const src of this.sources) {
       for (const m of src.doc.mounts) {
         if (!/^[A-Za-z0-9._-]+$/.test(m.dir)) continue;
@@ -343,7 +344,7 @@ async function exportMounts(store: Store): Promise<CacheMountExport[]> {
   const { entriesFromDirectory, writeLayer } = await import('../layer/index.js');
   const out: CacheMountExport[] = [];
   for (const dir of await listCacheDirs(store.root)) {
-    const layer = await writeLayer(entriesFromDirectory(path.join(store.root, 'cache-mounts', dir)), store, { compression: 'gzip' });
+    const layer = await writeLayer(entriesFromDirectory(path.join(store.layout.cacheMounts, dir)), store, { compression: 'gzip' });
     out.push({ dir, layer: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size, diffID: layer.diffID } });
   }
   return out;
