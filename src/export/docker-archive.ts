@@ -4,7 +4,7 @@ import { rm, stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KilnError } from '../errors/index.js';
-import { decompress } from '../image/compression.js';
+import { openUncompressed } from '../layer/decompress.js';
 import { digestHex, digestOfHash, type Digest } from '../image/digest.js';
 import { layerCompression } from '../image/media-types.js';
 import type { Platform } from '../image/types.js';
@@ -81,7 +81,7 @@ async function addDecompressed(store: Store, w: ArchiveWriter, name: string, dig
         cb(null, chunk);
       },
     });
-    await pipeline(decompress(store.openBlob(digest, { verify: true }), layerCompression(mediaType)), hasher, createWriteStream(tmp));
+    await pipeline(openUncompressed(store.openBlob(digest, { verify: true }), mediaType), hasher, createWriteStream(tmp));
     const got = digestOfHash(hash);
     if (got !== diffID) throw new KilnError('DIGEST_MISMATCH', `layer ${digest} decompresses to ${got}, config says ${diffID}`);
     const { size } = await stat(tmp);

@@ -20,4 +20,3 @@ export {
   type ImageDraft,
 } from './config.js';
 export { manifestToDocker, manifestToOci, indexToDocker, indexToOci } from './convert.js';
-export { decompress, sniffCompression, type StreamCompression } from './compression.js';

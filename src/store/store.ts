@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { KilnError } from '../errors/index.js';
 import { canonicalBytes } from '../image/canonical-json.js';
-import { decompress } from '../image/compression.js';
+import { openUncompressed } from '../layer/decompress.js';
 import type { ImageDraft } from '../image/config.js';
 import { digestHex, digestOfHash, isDigest, sha256, type Digest } from '../image/digest.js';
 import type { Image, Layer, LayerRef } from '../image/image.js';
@@ -679,7 +679,7 @@ class StoreLayer implements Layer {
     return this.store.openBlob(this.digest);
   }
   openUncompressed(): Readable {
-    return decompress(this.open(), layerCompression(this.mediaType));
+    return openUncompressed(this.open(), this.mediaType);
   }
 }
 
