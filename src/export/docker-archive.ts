@@ -12,6 +12,7 @@ import { tempName } from '../store/atomic-file.js';
 import type { Store } from '../store/store.js';
 import { ArchiveWriter } from './archive-writer.js';
 import { familiarName, tagOf, type SaveItem } from './saved-image.js';
+import type { Exporter } from './exporter.js';
 
 /** One entry of a docker-archive's manifest.json. */
 export interface DockerArchiveManifestEntry {
@@ -90,3 +91,13 @@ async function addDecompressed(store: Store, w: ArchiveWriter, name: string, dig
     await rm(tmp, { force: true });
   }
 }
+
+/** `-o type=docker,dest=FILE`: a `docker load` archive of the stored image, one entry per `-t` name. */
+export const dockerExporter: Exporter<{ dest: string }> = {
+  resolve: ({ dest }) => ({
+    name: 'docker',
+    async export(src) {
+      await saveDockerArchive(src.store, src.tags.length ? src.tags.map((ref) => ({ ref, descriptor: src.descriptor })) : [{ descriptor: src.descriptor }], dest);
+    },
+  }),
+};

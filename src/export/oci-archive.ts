@@ -8,6 +8,7 @@ import { digestHex, type Digest } from '../image/digest.js';
 import type { Store } from '../store/store.js';
 import { ArchiveWriter, DirectoryWriter } from './archive-writer.js';
 import { tagOf, type SaveItem } from './saved-image.js';
+import type { Exporter } from './exporter.js';
 
 export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name';
 /** Tags in an OCI layout's index.json: the same annotation the store uses. */
@@ -76,3 +77,14 @@ export async function saveOciArchive(store: Store, items: SaveItem[], dest: stri
     throw e;
   }
 }
+
+/** `-o type=oci,dest=FILE` (`tar=false`: the layout as a directory), in the compression the output asks for. */
+export const ociExporter: Exporter<{ dest: string; tar?: boolean }> = {
+  resolve: ({ dest, tar }) => ({
+    name: 'oci',
+    async export(src) {
+      const desc = await src.image();
+      await saveOciArchive(src.store, [{ ...(src.tags[0] ? { ref: src.tags[0] } : {}), descriptor: desc }], dest, { directory: tar === false });
+    },
+  }),
+};
