@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { KilnError } from '../errors/index.js';
 import { END_OF_ARCHIVE, encodeHeader, paddingFor } from '../layer/tar-format.js';
 import type { LayerEntry } from '../layer/types.js';
+import type { LayoutSink } from '../image/oci-layout.js';
 
 /** Archive members get a fixed mtime so saving the same images twice gives the same bytes. */
 const MTIME = 0;
@@ -19,7 +20,7 @@ const MTIME = 0;
  * kiln); members are written in the order they are added, which an archive
  * (index.json last, after the blobs it names) needs and a layer forbids.
  */
-export class ArchiveWriter implements ArchiveSink {
+export class ArchiveWriter implements LayoutSink {
   private readonly out: WriteStream;
   private readonly tmp: string;
   private readonly dirs = new Set<string>();
@@ -115,20 +116,12 @@ export class ArchiveWriter implements ArchiveSink {
   }
 }
 
-/** Where an archive's members go: a tar file, or a plain directory (an OCI layout with `tar=false`). */
-export interface ArchiveSink {
-  addBytes(name: string, bytes: Buffer): Promise<void>;
-  addStream(name: string, size: number, src: Readable): Promise<void>;
-  finish(): Promise<void>;
-  abort(): Promise<void>;
-}
-
 /**
  * The members of an archive as files under a directory. They are written into
  * a sibling temporary directory that replaces `dest` only at `finish`, so an
  * interrupted export never leaves half a layout behind.
  */
-export class DirectoryWriter implements ArchiveSink {
+export class DirectoryWriter implements LayoutSink {
   private readonly tmp: string;
 
   constructor(private readonly dest: string) {
@@ -160,4 +153,47 @@ export class DirectoryWriter implements ArchiveSink {
   async abort(): Promise<void> {
     await rm(this.tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * A layout directory updated in place (`--cache-to type=local`): blobs
+ * already there are kept, each file is written beside its name and renamed
+ * into place, and index.json, written last, switches readers to the new
+ * content at once. Other images' blobs in the directory are left alone.
+ */
+export class LayoutDirectory implements LayoutSink {
+  constructor(private readonly dest: string) {}
+
+  async has(name: string): Promise<boolean> {
+    return Boolean(await stat(join(this.dest, name)).catch(() => undefined));
+  }
+
+  private async place(name: string, write: (tmp: string) => Promise<void>): Promise<void> {
+    const target = join(this.dest, name);
+    await mkdir(dirname(target), { recursive: true });
+    const tmp = `${target}.tmp`;
+    try {
+      await write(tmp);
+      await rename(tmp, target);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  addBytes(name: string, bytes: Buffer): Promise<void> {
+    return this.place(name, (tmp) => writeFile(tmp, bytes));
+  }
+
+  addStream(name: string, size: number, src: Readable): Promise<void> {
+    return this.place(name, async (tmp) => {
+      await pipeline(src, createWriteStream(tmp));
+      const got = (await stat(tmp)).size;
+      if (got !== size) throw new KilnError('ARCHIVE', `${name}: wrote ${got} bytes, expected ${size}`);
+    });
+  }
+
+  async finish(): Promise<void> {}
+
+  async abort(): Promise<void> {}
 }

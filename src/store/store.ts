@@ -6,6 +6,7 @@ import { Readable, Transform } from 'node:stream';
 import { KilnError } from '../errors/index.js';
 import { canonicalBytes } from '../image/canonical-json.js';
 import { openUncompressed } from '../layer/decompress.js';
+import { OCI_LAYOUT_BYTES, REF_NAME_ANNOTATION as REF_ANNOTATION, layoutIndex } from '../image/oci-layout.js';
 import type { ImageDraft } from '../image/config.js';
 import { digestHex, digestOfHash, isDigest, sha256, type Digest } from '../image/digest.js';
 import type { Image, Layer, LayerRef } from '../image/image.js';
@@ -24,7 +25,7 @@ import type { BlobStore, BlobWriteExpectation, RefStore } from './types.js';
 export { defaultRoot };
 
 /** The annotation that names an image in an OCI layout's index.json. */
-export const REF_ANNOTATION = 'org.opencontainers.image.ref.name';
+export { REF_NAME_ANNOTATION as REF_ANNOTATION } from '../image/oci-layout.js';
 
 /** Partial downloads older than this are swept too. */
 const PARTIAL_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
@@ -135,8 +136,9 @@ export class Store implements BlobStore, RefStore {
     // process sweeping tmp/ (alone, exclusive) must not delete them mid-write.
     await acquireStoreLock(store.lockPath, () => store.sweepTmp(), opts.lockTimeoutMs);
     try {
-      await createFileAtomic(l.ociLayout, canonicalBytes({ imageLayoutVersion: '1.0.0' }), l.tmp);
-      await createFileAtomic(l.index, Buffer.from(`${JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [] }, null, 2)}\n`), l.tmp);
+      // the store is an OCI layout kept in place: the marker and index document are the layout module's
+      await createFileAtomic(l.ociLayout, OCI_LAYOUT_BYTES, l.tmp);
+      await createFileAtomic(l.index, Buffer.from(`${JSON.stringify(layoutIndex([]), null, 2)}\n`), l.tmp);
     } catch (e) {
       await store.close();
       throw failed(e);
@@ -325,7 +327,7 @@ export class Store implements BlobStore, RefStore {
         if (ref !== undefined) d.annotations = { ...(descriptor.annotations ?? {}), [REF_ANNOTATION]: ref };
         return d;
       });
-      const index: Index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests };
+      const index: Index = layoutIndex(manifests);
       await writeFileAtomic(this.layout.index, Buffer.from(`${JSON.stringify(index, null, 2)}\n`), this.layout.tmp);
       return result;
     });
