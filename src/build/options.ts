@@ -7,8 +7,11 @@ import type { Ulimit } from '../sandbox/rlimits.js';
 import type { NetworkMode } from '../sandbox/network-mode.js';
 import { KilnError } from '../errors/index.js';
 import { CsvQuoteError, csvMap } from '../spec/csv.js';
+import { checkCompressionLevel } from '../layer/compress.js';
+
+export { checkCompressionLevel };
 import { parseSize } from '../spec/size.js';
-import type { CacheExportSpec, CacheImportSpec } from '../cache/transfer.js';
+import type { CacheExportSpec, CacheImportSpec } from '../cache/spec.js';
 import type { Annotation, AttestationOptions } from './attestations.js';
 import type { Store } from '../store/store.js';
 
@@ -264,14 +267,6 @@ export function parseCompression(v: string, where: string): Compression {
   throw new KilnError('USAGE', `${where}: compression must be gzip, zstd or uncompressed, not "${v}"`);
 }
 
-/** A level the compressor accepts: gzip 0–9, zstd 1–22; none for uncompressed. `assumed` says the compression was not given with it. */
-export function checkCompressionLevel(compression: Compression, level: number, where: string, assumed = false): void {
-  if (assumed) return; // checked once the build's compression is known
-  const [lo, hi] = compression === 'gzip' ? [0, 9] : compression === 'zstd' ? [1, 22] : [0, -1];
-  if (!Number.isInteger(level) || level < lo || level > hi) {
-    throw new KilnError('USAGE', compression === 'uncompressed' ? `${where}: compression-level does not apply to uncompressed layers` : `${where}: ${compression} compression level must be ${lo}-${hi}, got ${level}`);
-  }
-}
 
 /** buildx-style `k=v,k2=v2` through the program's one CSV parser; a broken quote is a usage error naming the flag. */
 function csvFields(spec: string, flag: string): Map<string, string> {

@@ -134,7 +134,7 @@ export function register(program: Command): void {
       const { build } = await import('../../build/build.js');
       const { parseAddHost, parseBuildContext, parseBuildArgs, parseByteSize, parseOutputSpec, parseSecretSpec, parseSshSpec } = await import('../../build/options.js');
       const { createRenderer } = await import('../progress/render.js');
-      const { parseCacheFrom, parseCacheTo } = await import('../../cache/transfer.js');
+      const { parseCacheFrom, parseCacheTo } = await import('../../cache/spec.js');
       const { keepStorageSetting } = await import('../../store/size.js');
       const gcSetting = (v: number | undefined) => (v === undefined ? {} : { gcKeepStorage: v });
       const { parseAnnotation, parseAttestShorthand, parseAttestSpec } = await import('../../build/attestations.js');
