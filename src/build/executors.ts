@@ -25,6 +25,7 @@ import type { BuildOptions } from './options.js';
 import type { RunMountSpec } from '../sandbox/run-mounts.js';
 import { LOGS_DIR } from '../store/usage.js';
 import { NETWORK_HOST_ENTITLEMENT } from '../sandbox/network-mode.js';
+import { lowerdirsOf } from '../store/lowerdirs.js';
 
 type FromSource = StageResult | { image: LayerRef[]; key: Digest };
 
@@ -92,8 +93,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
 
   async function lowerdirs(layers: readonly LayerRef[]): Promise<string[]> {
     await init.ensureLayers(layers);
-    const dirs = await Promise.all(layers.map((l) => store.snapshotPath(l)));
-    return dirs.reverse();
+    return lowerdirsOf(store, layers);
   }
 
   async function fsOf(layers: readonly LayerRef[], label: string): Promise<LayeredFs> {
