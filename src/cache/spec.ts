@@ -1,6 +1,6 @@
 import { KilnError } from '../errors/index.js';
 import type { Compression } from '../layer/types.js';
-import { CsvQuoteError, csvFields } from '../spec/csv.js';
+import { specFields } from '../spec/csv.js';
 
 /**
  * `--cache-from` / `--cache-to` as buildx spells them, parsed and checked
@@ -41,13 +41,7 @@ export function parseCacheTo(spec: string): CacheExportSpec {
 }
 
 function parseCacheSpec(spec: string, direction: 'from' | 'to'): CacheImportSpec | CacheExportSpec {
-  let f: Map<string, string>;
-  try {
-    f = new Map(csvFields(spec).map((x) => [x.key, x.value?.trim() ?? 'true']));
-  } catch (e) {
-    if (e instanceof CsvQuoteError) throw new KilnError('USAGE', `--cache-${direction} "${spec}": unterminated quote`);
-    throw e;
-  }
+  const f = specFields(spec, `--cache-${direction}`, { trimValues: true });
   // buildx accepts a bare reference for --cache-from
   if (!f.has('type') && f.size === 1 && [...f.values()][0] === 'true') return { type: 'registry', ref: [...f.keys()][0]! };
   const type = f.get('type') ?? 'registry';
