@@ -1,14 +1,14 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { KilnError, isKilnError } from '../errors/index.js';
+import { decodeArchive, sniffArchiveCompression, type ArchiveCompression } from '../layer/decompress.js';
 import { BLOCK_SIZE, TypeFlag, decodeHeader, isZeroBlock, paddingFor, parsePax, verifyChecksum, type TarHeader } from '../layer/tar-format.js';
 import { MAX_META } from '../layer/tar-reader.js';
 import { cleanPath } from '../context/glob.js';
 import { type FsNode, type FsView, sortNames } from '../context/fs-view.js';
 
-export type ArchiveCompression = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';
+export type { ArchiveCompression } from '../layer/decompress.js';
 
 /**
  * Whether a file is a tar archive ADD should unpack, decided by content as
@@ -18,7 +18,7 @@ export type ArchiveCompression = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';
  */
 export async function detectArchive(file: string): Promise<ArchiveCompression | undefined> {
   const head = readHead(file, 6);
-  const compression = compressionOf(head);
+  const compression = sniffArchiveCompression(head);
   const block = await firstBlock(file, compression);
   return isTarHeader(block) ? compression : undefined;
 }
@@ -34,29 +34,9 @@ function readHead(file: string, n: number): Buffer {
   }
 }
 
-function compressionOf(h: Buffer): ArchiveCompression {
-  if (h.length >= 2 && h[0] === 0x1f && h[1] === 0x8b) return 'gzip';
-  if (h.length >= 3 && h.toString('latin1', 0, 3) === 'BZh') return 'bzip2';
-  if (h.length >= 6 && h.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
-  if (h.length >= 4 && h.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-  return 'none';
-}
-
-/** The decompressed byte stream of an archive file. */
+/** The decompressed byte stream of an archive file, through the one decompressor. */
 export function openDecompressed(file: string, compression: ArchiveCompression): Readable {
-  const raw = createReadStream(file);
-  if (compression === 'none') return raw;
-  if (compression === 'gzip') return raw.pipe(createGunzip());
-  // Node 20 has no bzip2/xz/zstd decoders: the system tools are the dependable ones.
-  const tool = compression === 'bzip2' ? 'bzip2' : compression;
-  const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'ignore'] });
-  raw.pipe(child.stdin);
-  child.stdin.on('error', () => {});
-  child.on('error', (e) => child.stdout.destroy(new KilnError('ARCHIVE', `cannot run ${tool} to decompress: ${e.message}`)));
-  child.on('exit', (code) => {
-    if (code !== 0) child.stdout.destroy(new KilnError('ARCHIVE', `${tool} failed to decompress (exit ${code})`));
-  });
-  return child.stdout;
+  return decodeArchive(createReadStream(file), compression);
 }
 
 async function firstBlock(file: string, compression: ArchiveCompression): Promise<Buffer> {
