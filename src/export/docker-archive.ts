@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KilnError } from '../errors/index.js';
-import { openUncompressed } from '../layer/decompress.js';
+import { openUncompressed, sniffCompression } from '../layer/decompress.js';
 import { digestHex, digestOfHash, type Digest } from '../image/digest.js';
 import { layerCompression } from '../image/media-types.js';
 import type { Platform } from '../image/types.js';
@@ -48,7 +48,8 @@ export async function saveDockerArchive(store: Store, items: SaveItem[], dest: s
         layerNames.push(name);
         if (written.has(name)) continue;
         written.add(name);
-        if (layerCompression(layer.mediaType) === 'none') {
+        // the decompressor's rule: the bytes decide, the media type only when they cannot
+        if ((sniffCompression(await blobHead(store, layer.digest)) ?? layerCompression(layer.mediaType)) === 'none') {
           await w.addStream(name, layer.size, store.openBlob(layer.digest, { verify: true }));
         } else {
           await addDecompressed(store, w, name, layer.digest, layer.mediaType, layer.diffID);
@@ -101,3 +102,15 @@ export const dockerExporter: Exporter<{ dest: string }> = {
     },
   }),
 };
+
+/** The first bytes of a stored blob (fewer when it is shorter): enough to tell its compression. */
+export async function blobHead(store: Store, digest: Digest, n = 6): Promise<Buffer> {
+  const fh = await open(store.blobPath(digest), 'r');
+  try {
+    const b = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(b, 0, n, 0);
+    return b.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}

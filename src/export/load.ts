@@ -11,7 +11,7 @@ import { digestOfHash, isDigest, type Digest } from '../image/digest.js';
 import { isIndexMediaType, isManifestMediaType, MediaType, ociLayerMediaType } from '../image/media-types.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
 import type { Store } from '../store/store.js';
-import type { DockerArchiveManifestEntry } from './docker-archive.js';
+import { blobHead, type DockerArchiveManifestEntry } from './docker-archive.js';
 import { CONTAINERD_NAME_ANNOTATION, OCI_REF_ANNOTATION } from './oci-archive.js';
 import type { LoadedImage } from './saved-image.js';
 
@@ -196,7 +196,7 @@ async function loadDocker(
     const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name);
     if (m && blobs.has(`sha256:${m[1]}` as Digest)) {
       const d = `sha256:${m[1]}` as Digest;
-      const head = await readHead(store, d);
+      const head = await blobHead(store, d);
       return { digest: d, size: (await store.blobSize(d))!, compression: sniffCompression(head) ?? 'none' };
     }
     return undefined;
@@ -234,15 +234,4 @@ async function loadDocker(
     out.push(await nameImage(store, { mediaType: MediaType.OCI_MANIFEST, digest, size }, e.RepoTags ?? [], norm));
   }
   return out;
-}
-
-async function readHead(store: Store, d: Digest): Promise<Buffer> {
-  const fh = await open(store.blobPath(d), 'r');
-  try {
-    const b = Buffer.alloc(4);
-    const { bytesRead } = await fh.read(b, 0, 4, 0);
-    return b.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
 }
