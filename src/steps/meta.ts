@@ -4,7 +4,7 @@ import { setEnv } from '../image/config.js';
 import type { CommandArgs, Instruction } from '../frontend/instructions.js';
 import { KilnError } from '../errors/index.js';
 
-/** Instructions that change only the image config, never the file system (WORKDIR may also add a layer: see the solver). */
+/** Instructions that change only the image config, never the file system (WORKDIR may also add a layer: see workdir.ts). */
 export type MetaInstruction = Extract<
   Instruction,
   {
