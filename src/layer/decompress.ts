@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { KilnError, isKilnError } from '../errors/index.js';
@@ -97,4 +99,26 @@ export function openArchive(src: Readable | AsyncIterable<Uint8Array>): Readable
 /** Decodes a stream whose compression is already known (sniffed from the same bytes). */
 export function decodeArchive(src: Readable | AsyncIterable<Uint8Array>, kind: ArchiveCompression): Readable {
   return Readable.from(decoded(src, kind), { objectMode: false });
+}
+
+/**
+ * Decodes an archive file into `out` and returns `out`, synchronously, for
+ * ADD's archive tree, which is unpacked from a synchronous file-system view.
+ * Same magic table and tools as the streaming decoder, except that gzip also
+ * goes through the system tool here: zlib's synchronous gunzip would hold
+ * the whole archive in memory. Errors name `label`.
+ */
+export function decodeArchiveFileSync(file: string, compression: Exclude<ArchiveCompression, 'none'>, out: string, label: string): string {
+  const tool = compression;
+  const inFd = openSync(file, 'r');
+  const outFd = openSync(out, 'w');
+  try {
+    const r = spawnSync(tool, ['-dc'], { stdio: [inFd, outFd, 'pipe'] });
+    if (r.error) throw new KilnError('ARCHIVE', `cannot run ${tool} to unpack ${label}: ${r.error.message}`);
+    if (r.status !== 0) throw new KilnError('ARCHIVE', `cannot unpack ${label}: ${tool}: ${r.stderr.toString().trim().split('\n').pop() ?? `exit ${r.status}`}`);
+  } finally {
+    closeSync(inFd);
+    closeSync(outFd);
+  }
+  return out;
 }

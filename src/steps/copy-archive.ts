@@ -1,8 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { KilnError, isKilnError } from '../errors/index.js';
-import { decodeArchive, sniffArchiveCompression, type ArchiveCompression } from '../layer/decompress.js';
+import { decodeArchive, decodeArchiveFileSync, sniffArchiveCompression, type ArchiveCompression } from '../layer/decompress.js';
 import { BLOCK_SIZE, TypeFlag, decodeHeader, isZeroBlock, paddingFor, parsePax, verifyChecksum, type TarHeader } from '../layer/tar-format.js';
 import { MAX_META } from '../layer/tar-reader.js';
 import { cleanPath } from '../context/glob.js';
@@ -97,7 +96,7 @@ export class ArchiveTree implements FsView {
   }
 
   static extractSync(file: string, compression: ArchiveCompression, stageDir: string, label: string): ArchiveTree {
-    const tarFile = compression === 'none' ? file : decompressSync(file, compression, `${stageDir}/archive.tar`, label);
+    const tarFile = compression === 'none' ? file : decodeArchiveFileSync(file, compression, `${stageDir}/archive.tar`, label);
     const tree = new ArchiveTree(label, tarFile);
     const fd = openSync(tarFile, 'r');
     try {
@@ -243,20 +242,5 @@ function safeName(name: string, label: string): string {
   if (cleaned === '.') return '';
   if (cleaned === '..' || cleaned.startsWith('../')) throw new KilnError('ARCHIVE', `${label}: entry "${name}" points outside the destination`);
   return cleaned;
-}
-
-function decompressSync(file: string, compression: Exclude<ArchiveCompression, 'none'>, out: string, label: string): string {
-  const tool = compression === 'zstd' ? 'zstd' : compression;
-  const inFd = openSync(file, 'r');
-  const outFd = openSync(out, 'w');
-  try {
-    const r = spawnSync(tool, ['-dc'], { stdio: [inFd, outFd, 'pipe'] });
-    if (r.error) throw new KilnError('ARCHIVE', `cannot run ${tool} to unpack ${label}: ${r.error.message}`);
-    if (r.status !== 0) throw new KilnError('ARCHIVE', `cannot unpack ${label}: ${tool}: ${r.stderr.toString().trim().split('\n').pop() ?? `exit ${r.status}`}`);
-  } finally {
-    closeSync(inFd);
-    closeSync(outFd);
-  }
-  return out;
 }
 
