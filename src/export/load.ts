@@ -10,6 +10,7 @@ import { readTar } from '../layer/tar-reader.js';
 import { digestOfHash, isDigest, type Digest } from '../image/digest.js';
 import { isIndexMediaType, isManifestMediaType, MediaType, ociLayerMediaType } from '../image/media-types.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
+import { layoutBlobPath } from '../image/oci-layout.js';
 import type { Store } from '../store/store.js';
 import { blobHead, type DockerArchiveManifestEntry } from './docker-archive.js';
 import { CONTAINERD_NAME_ANNOTATION, OCI_REF_ANNOTATION } from './oci-archive.js';
@@ -155,7 +156,7 @@ async function loadOci(store: Store, index: Index, dockerManifest: DockerArchive
     if (n) names.push(n);
     else if (image) {
       // docker save (v25+) writes both formats; its manifest.json has the tags
-      const cfgName = `blobs/sha256/${image.configDescriptor.digest.slice(7)}`;
+      const cfgName = layoutBlobPath(image.configDescriptor.digest);
       for (const e of dockerManifest) if (e.Config === cfgName) names.push(...(e.RepoTags ?? []));
     }
     out.push(await nameImage(store, desc, names, norm));

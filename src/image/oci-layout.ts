@@ -7,10 +7,11 @@ import type { Descriptor, Index } from './types.js';
 /**
  * The OCI image layout (image-spec `image-layout.md`): an `oci-layout` marker,
  * content-addressed `blobs/sha256/<hex>`, and `index.json` naming the images.
- * One definition and one writer serve the three places kiln writes layouts:
- * the store (which keeps its layout up to date in place), OCI archives
+ * One definition serves the three places kiln writes layouts: OCI archives
  * (`-o type=oci`, `kiln save --format oci`) and local build caches
- * (`--cache-to type=local`).
+ * (`--cache-to type=local`) are written whole by `writeOciLayout`; the store
+ * updates its own layout in place (one blob or one index.json rename at a
+ * time, under its locks) with the same marker, index document and names.
  */
 export const OCI_LAYOUT_FILE = 'oci-layout';
 export const OCI_LAYOUT_BYTES = canonicalBytes({ imageLayoutVersion: '1.0.0' });
