@@ -10,7 +10,7 @@ import { readTar } from '../layer/tar-reader.js';
 import { digestOfHash, isDigest, type Digest } from '../image/digest.js';
 import { isIndexMediaType, isManifestMediaType, MediaType, ociLayerMediaType } from '../image/media-types.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
-import { layoutBlobPath } from '../image/oci-layout.js';
+import { OCI_INDEX_FILE, OCI_LAYOUT_FILE, layoutBlobPath } from '../image/oci-layout.js';
 import type { Store } from '../store/store.js';
 import { blobHead, type DockerArchiveManifestEntry } from './docker-archive.js';
 import { CONTAINERD_NAME_ANNOTATION, OCI_REF_ANNOTATION } from './oci-archive.js';
@@ -27,7 +27,7 @@ export interface LoadOptions {
 
 /** Small members are kept in memory; bigger ones go straight to the blob store. */
 const SMALL_LIMIT = 64 * 1024 * 1024;
-const SMALL_NAMES = new Set(['index.json', 'oci-layout', 'manifest.json', 'repositories']);
+const SMALL_NAMES = new Set([OCI_INDEX_FILE, OCI_LAYOUT_FILE, 'manifest.json', 'repositories']);
 
 interface FileBlob {
   digest: Digest;
@@ -96,8 +96,8 @@ export async function loadArchive(store: Store, path: string, opts: LoadOptions 
   };
 
   const dockerManifest = small.get('manifest.json');
-  const ociIndex = small.get('index.json');
-  if (ociIndex && small.has('oci-layout')) return loadOci(store, parseJSON<Index>(ociIndex, 'index.json'), dockerManifest ? parseJSON<DockerArchiveManifestEntry[]>(dockerManifest, 'manifest.json') : [], norm);
+  const ociIndex = small.get(OCI_INDEX_FILE);
+  if (ociIndex && small.has(OCI_LAYOUT_FILE)) return loadOci(store, parseJSON<Index>(ociIndex, OCI_INDEX_FILE), dockerManifest ? parseJSON<DockerArchiveManifestEntry[]>(dockerManifest, 'manifest.json') : [], norm);
   if (dockerManifest) return loadDocker(store, parseJSON<DockerArchiveManifestEntry[]>(dockerManifest, 'manifest.json'), small, files, links, blobs, norm);
   throw new KilnError('ARCHIVE', `${path}: neither an OCI archive (oci-layout + index.json) nor a docker archive (manifest.json)`);
 }
