@@ -15,7 +15,7 @@ import type { BuildEvent } from '../solver/events.js';
 import { StoreCacheIndex, type CacheRecord } from '../cache/records.js';
 import { exportCaches, importCaches, inlineCacheRecords, withInlineCache, type CacheExportContext } from '../cache/remote/index.js';
 import { Store } from '../store/store.js';
-import { defaultRoot } from '../store/layout.js';
+import { defaultRoot, storeLayout } from '../store/layout.js';
 import { parseReference } from '../registry/reference.js';
 import { createImageSource } from './image-source.js';
 import { VERSION } from '../version.js';
@@ -103,7 +103,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
   const root = given ? given.layout.root : (options.root ?? defaultRoot());
   // mounts and containers of builds that were killed go first, so the store can sweep their scratch dirs;
   // a killed build always leaves a scratch dir in tmp/, so an empty tmp/ needs no sweep (nor a `runc list`)
-  const leftovers = (await readdir(path.join(root, 'tmp')).catch(() => [] as string[])).filter((n) => n !== 'partial');
+  const leftovers = (await readdir(storeLayout(root).tmp).catch(() => [] as string[])).filter((n) => n !== 'partial');
   if (leftovers.length) {
     const { sweepMounts } = await import('../sandbox/scratch.js');
     await sweepMounts(root).catch(() => undefined);
@@ -113,7 +113,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
     const { sourceDateEpoch } = options.layers;
     const access = options.registry;
     const warn = (message: string) => emit({ type: 'warning', message, time: Date.now() });
-    const local = new StoreCacheIndex(store.layout.cache, store.layout.tmp, (d) => store.hasBlob(d));
+    const local = new StoreCacheIndex(store.layout, (d) => store.hasBlob(d));
     // layers named by an imported cache are downloaded only when their content is needed
     const { index: cache, ensureLayers } = await importCaches(store, local, options.cache.disabled ? [] : options.cache.from, access, warn);
     // every base and --from image the build resolved, by digest: provenance's materials

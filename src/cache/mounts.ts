@@ -14,7 +14,7 @@ export async function exportMounts(store: Store): Promise<CacheMountExport[]> {
   const { entriesFromDirectory, writeLayer } = await import('../layer/index.js');
   const out: CacheMountExport[] = [];
   for (const dir of await listCacheDirs(store.root)) {
-    const layer = await writeLayer(entriesFromDirectory(path.join(store.root, 'cache-mounts', dir)), store, { compression: 'gzip' });
+    const layer = await writeLayer(entriesFromDirectory(path.join(store.layout.cacheMounts, dir)), store, { compression: 'gzip' });
     out.push({ dir, layer: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size, diffID: layer.diffID } });
   }
   return out;
@@ -24,7 +24,7 @@ export async function exportMounts(store: Store): Promise<CacheMountExport[]> {
 export async function importMounts(store: Store, mounts: CacheMountExport[], ensureBlob: (d: Descriptor) => Promise<void>): Promise<string[]> {
   const { extractLayer } = await import('../layer/extract.js');
   const done: string[] = [];
-  const root = path.join(store.root, 'cache-mounts');
+  const root = store.layout.cacheMounts;
   for (const m of mounts) {
     if (!/^[A-Za-z0-9._-]+$/.test(m.dir)) continue;
     const dir = path.join(root, m.dir);

@@ -1,5 +1,6 @@
 import type { Descriptor, Index, Manifest } from '../../image/types.js';
 import { MediaType } from '../../image/media-types.js';
+import { objectShape } from '../../image/document-shapes.js';
 import type { Store } from '../../store/store.js';
 import { KilnError } from '../../errors/index.js';
 import { CACHE_CONFIG_TYPE, checkDoc, type CacheArtifact, type CacheDocument } from '../document.js';
@@ -48,7 +49,8 @@ export async function registrySource(store: Store, refText: string, access: Regi
   }
   if (!('config' in manifest) || !manifest.config) throw new KilnError('REGISTRY', `${refText} is not a cache manifest`);
   if (!(await store.hasBlob(manifest.config.digest))) await fetchTo(manifest.config);
-  const config: unknown = JSON.parse((await store.readBlob(manifest.config.digest)).toString('utf8'));
+  // the stored config is read like every store JSON: a damaged or hostile one is a StoreCorruptError naming the blob
+  const config: unknown = await store.readJSON(manifest.config.digest, (v) => objectShape(v, 'cache config'));
   const doc = manifest.config.mediaType === CACHE_CONFIG_TYPE ? (config as CacheDocument) : inlineCacheOf(config);
   if (!doc) return undefined;
   return { label: refText, doc: checkDoc(doc, refText), fetch: fetchTo };
