@@ -2,12 +2,13 @@ import { createReadStream } from 'node:fs';
 import { lstat, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KilnError } from '../errors/index.js';
-import { digestHex, isDigest, type Digest } from '../image/digest.js';
+import { isDigest, type Digest } from '../image/digest.js';
 import { isIndexMediaType, isManifestMediaType } from '../image/media-types.js';
 import { formatPlatform, selectManifest } from '../image/platform.js';
 import type { Descriptor, Index, Manifest, Platform } from '../image/types.js';
 import type { Store } from '../store/store.js';
-import { CONTAINERD_NAME_ANNOTATION, OCI_REF_ANNOTATION } from './oci-archive.js';
+import { OCI_INDEX_FILE, OCI_LAYOUT_FILE, REF_NAME_ANNOTATION as OCI_REF_ANNOTATION, layoutBlobPath } from '../image/oci-layout.js';
+import { CONTAINERD_NAME_ANNOTATION } from './oci-archive.js';
 
 /** index.json and manifests are small documents; anything bigger is not an image layout. */
 const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
@@ -54,8 +55,8 @@ export function parseOciLayoutRef(value: string): OciLayoutRef {
 export async function importFromLayout(store: Store, ref: OciLayoutRef, platform: Platform): Promise<Descriptor> {
   const label = `oci-layout://${ref.path}`;
   const fail = (why: string) => new KilnError('NOT_FOUND', `${label}: ${why}`);
-  if (!(await lstat(path.join(ref.path, 'oci-layout')).catch(() => undefined))?.isFile()) throw fail('not an OCI image layout (no oci-layout file)');
-  const index = parseDocument<Index>(await readDocument(path.join(ref.path, 'index.json'), label), `${label}/index.json`);
+  if (!(await lstat(path.join(ref.path, OCI_LAYOUT_FILE)).catch(() => undefined))?.isFile()) throw fail('not an OCI image layout (no oci-layout file)');
+  const index = parseDocument<Index>(await readDocument(path.join(ref.path, OCI_INDEX_FILE), label), `${label}/${OCI_INDEX_FILE}`);
   const listed = Array.isArray(index.manifests) ? index.manifests : [];
   let top: Descriptor | undefined;
   if (ref.tag !== undefined) {
@@ -112,7 +113,8 @@ async function copyBlob(store: Store, dir: string, desc: Descriptor, label: stri
 }
 
 function blobPath(dir: string, d: Digest): string {
-  return path.join(dir, 'blobs', 'sha256', digestHex(d));
+  // the layout's own naming, as kiln writes layouts (image/oci-layout)
+  return path.join(dir, layoutBlobPath(d));
 }
 
 async function readDocument(file: string, label: string): Promise<Buffer> {
