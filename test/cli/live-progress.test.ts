@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,8 @@ describe('--progress tty in a terminal', () => {
     expect(done).toMatch(/RUN sleep 3 {2}DONE \d+\.\ds/);
     expect(done).toMatch(/RUN echo after {2}DONE/);
     expect(done).not.toMatch(/RUN sleep 3\s+\d+\.\ds\s*$/m);
+    // the summary is printed before kiln has closed its store and exited
+    await until('kiln to exit', () => existsSync(rc) && readFileSync(rc, 'utf8').trim() !== '');
     expect((await readFile(rc, 'utf8')).trim()).toBe('0');
   }, 60_000);
 
@@ -104,6 +106,8 @@ describe('--progress tty in a terminal', () => {
     // one stage: buildx's label has no stage name, and the step counts within the stage
     expect(s).toMatch(/\[2\/2\] RUN echo plain-out/);
     expect(s).toMatch(/\[2\/2\] plain-out/);
+    // the summary is printed before kiln has closed its store and exited
+    await until('kiln to exit', () => existsSync(rc) && readFileSync(rc, 'utf8').trim() !== '');
     expect((await readFile(rc, 'utf8')).trim()).toBe('0');
   }, 60_000);
 });
