@@ -27,7 +27,7 @@ import { checkCompressionLevel, type BuildOptions, type BuildResult, type Platfo
 import { layerWriteOptions, resolveBuildOptions, type DockerfileSource, type OutputSettings, type ResolvedBuildOptions } from './resolve-options.js';
 import { validateEntitlements } from '../steps/validate-entitlements.js';
 import { annotationsFor, attachAttestations, dockerfileDigest, effectiveAttestations, wantsAttestations, type BuiltImage } from './attestations.js';
-import type { BuildRecord } from '../attest/provenance.js';
+import { LOCAL_CONTEXT_URI, type BuildRecord } from '../attest/provenance.js';
 
 /**
  * kiln's main job: read and plan the Dockerfile, solve the plan through the
@@ -125,22 +125,36 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
     const ensureLayers = async (layers: readonly LayerRef[]) => {
       if (imported) for (const l of layers) await imported.ensureBlob(l.descriptor);
     };
-    // every base and --from image the build resolved, by digest: provenance's materials
-    const materials = new Map<string, { uri: string; digest: Record<string, string> }>();
+    // every base and --from image each platform's build resolved, by digest: provenance's materials
+    // (keyed by target platform, '' for a one-platform build, so an amd64 image does not name arm64 bases)
+    type Material = BuildRecord['materials'][number];
+    const materialsByTarget = new Map<string, Map<string, Material>>();
+    const addMaterial = (target: string, m: Material) => {
+      if (!materialsByTarget.has(target)) materialsByTarget.set(target, new Map());
+      materialsByTarget.get(target)!.set(m.uri, m);
+    };
+    // URLs and git repositories ADD read: a step that does not depend on the target runs once for all
+    // platforms, so these are the build's, named in every platform's provenance
+    const remoteSources = new Map<string, Material>();
     const source = createImageSource(store, options.registry, emit);
-    const images: typeof source = {
+    const imagesFor = (target: string): typeof source => ({
       async resolve(asWritten, platform, sig) {
         // a --build-context name stands for the image it names
         const refText = options.buildContexts[asWritten.toLowerCase()] ?? asWritten;
         const base = await source.resolve(refText, platform, sig);
         const uri = `pkg:docker/${parseReference(refText).toString().replace(/:([^/:@]+)$/, '@$1')}?platform=${encodeURIComponent(formatPlatform(platform))}`;
-        materials.set(uri, { uri, digest: { sha256: base.manifestDigest.replace(/^sha256:/, '') } });
+        addMaterial(target, { uri, digest: { sha256: base.manifestDigest.replace(/^sha256:/, '') } });
         return base;
       },
-    };
+    });
     // layers are written in the image's compression, so an uncached build never re-compresses
     const policy = options.layers.compression;
-    const executors = await createExecutors({ store, contextDir, dockerfilePath, policy: options.policy, layer: layerWriteOptions(options.layers), sourceDateEpoch, emit, ensureLayers });
+    const executors = await createExecutors({ store, contextDir, dockerfilePath, policy: options.policy, layer: layerWriteOptions(options.layers), sourceDateEpoch, emit, ensureLayers,
+      onRemoteSource: (m) => remoteSources.set(m.uri, m),
+    });
+    // a local context is named by the digest of what COPY could read from it (computed after the build); a git or URL context by its own
+    let contextMaterial: Material | undefined = options.source.origin;
+    const attest = effectiveAttestations(options.outputs.attestations, options.outputs.pushing);
     const signal = options.signal ?? new AbortController().signal;
     emit({
       type: 'build-start',
@@ -188,7 +202,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
       const runs = plans.map((p) => solve({
         parsed,
         plan: p,
-        images,
+        images: imagesFor(multi ? formatPlatform(p.targetPlatform) : ''),
         cache,
         executors,
         jobs,
@@ -214,6 +228,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
         await Promise.allSettled(runs);
         throw e;
       }
+      if (attest.provenance && !contextMaterial) contextMaterial = { uri: LOCAL_CONTEXT_URI, digest: { sha256: executors.contextDigest().replace(/^sha256:/, '') } };
     } finally {
       signal.removeEventListener('abort', onAbort);
       await executors.close();
@@ -259,8 +274,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
       perPlatform.push({ platform: formatPlatform(c.descriptor.platform!), imageId: c.configDigest, manifestDigest: c.descriptor.digest, descriptor: c.descriptor, config: c.config });
     }
     const { descriptor: imageDescriptor, config, imageId: configDigest } = perPlatform[0]!;
-    const { pushing, annotations } = options.outputs;
-    const attest = effectiveAttestations(options.outputs.attestations, pushing);
+    const { annotations } = options.outputs;
     let descriptor = imageDescriptor;
     let statements: Awaited<ReturnType<typeof attachAttestations>>['statements'] = [];
     // several platforms always make an index (one manifest each, then their attestation manifests when asked for)
@@ -276,7 +290,10 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
           args: { ...options.buildArgs },
           ...(options.target ? { target: options.target } : {}),
           platform: p.platform,
-          materials: [...materials.values()],
+          materials: [...(materialsByTarget.get(labelOf(plans[i]!.targetPlatform))?.values() ?? []), ...remoteSources.values(), ...(contextMaterial ? [contextMaterial] : [])],
+          ...(options.source.origin ? { configSource: options.source.origin } : {}),
+          platforms: perPlatform.map((x) => x.platform),
+          labels: { ...options.outputs.labels },
           startedOn: new Date(started),
           finishedOn: new Date(),
           secrets: options.policy.secrets.map((x) => x.id),
@@ -321,7 +338,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
       const { writeLocalAttestations } = await import('./attestation-files.js');
       for (const o of options.outputs.specs) if (o.type === 'local') await writeLocalAttestations(o.dest, statements);
     }
-    if (options.outputs.signKey && pushing) {
+    if (options.outputs.signKey && options.outputs.pushing) {
       const { signPushed } = await import('./sign-pushed.js');
       await signPushed(options.outputs.signKey, access, tags, descriptor.digest, emit);
     }

@@ -44,6 +44,11 @@ export type ResourceLimits = SandboxLimits & { ulimits?: Ulimit[]; extraHosts?: 
 export interface BuildOptions {
   /** Build context directory. */
   context: string;
+  /**
+   * Where a remote context came from (a git URL with its commit as `sha1`, a tarball URL with its `sha256`):
+   * provenance names it as the config source and a material instead of a digest of the directory.
+   */
+  contextSource?: { uri: string; digest: Record<string, string> };
   /** Dockerfile path (default `<context>/Dockerfile`); ignored when `dockerfileText` is given. */
   file?: string;
   /** Dockerfile content given directly (e.g. from stdin); `fileName` names it in errors. */

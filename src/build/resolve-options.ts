@@ -24,6 +24,8 @@ export interface DockerfileSource {
   file?: string;
   /** The name errors and provenance use. */
   fileName: string;
+  /** A git or URL context: where it came from, with its commit (`sha1`) or archive digest (`sha256`), for provenance. */
+  origin?: { uri: string; digest: Record<string, string> };
 }
 
 /** How the build writes its layers; the outputs' own compression is theirs (`OutputSettings`). */
@@ -146,11 +148,13 @@ export function resolveBuildOptions(options: BuildOptions, env: NodeJS.ProcessEn
 }
 
 /** The context and Dockerfile of `options` (the CLI resolves them again once a remote context is unpacked). */
-export function dockerfileSource(options: Pick<BuildOptions, 'context' | 'file' | 'dockerfileText' | 'fileName'>): DockerfileSource {
+export function dockerfileSource(options: Pick<BuildOptions, 'context' | 'contextSource' | 'file' | 'dockerfileText' | 'fileName'>): DockerfileSource {
   const contextDir = path.resolve(options.context);
-  if (options.dockerfileText !== undefined) return { contextDir, text: options.dockerfileText, fileName: options.fileName ?? 'Dockerfile' };
+  const origin = options.contextSource ? { origin: options.contextSource } : {};
+  if (options.dockerfileText !== undefined) return { contextDir, text: options.dockerfileText, fileName: options.fileName ?? 'Dockerfile', ...origin };
   return {
     contextDir,
+    ...origin,
     file: options.file ? path.resolve(options.file) : path.join(contextDir, 'Dockerfile'),
     fileName: options.fileName ?? (options.file ?? 'Dockerfile'),
   };

@@ -119,9 +119,11 @@ describe('SBOM and provenance attestations, annotations and signing through kiln
       metadata: { buildStartedOn: string; buildFinishedOn: string };
     };
     const baseManifest = execFileSync('skopeo', ['inspect', '--raw', `oci:${b.root}:${BASE}`]);
-    expect(p.materials).toEqual([{ uri: 'pkg:docker/localhost/busybox@latest?platform=linux%2Famd64', digest: { sha256: createHash('sha256').update(baseManifest).digest('hex') } }]);
+    expect(p.materials[0]).toEqual({ uri: 'pkg:docker/localhost/busybox@latest?platform=linux%2Famd64', digest: { sha256: createHash('sha256').update(baseManifest).digest('hex') } });
+    // and the local context, by the digest of what COPY could read from it
+    expect(p.materials.slice(1).map((m) => m.uri)).toEqual(['urn:kiln:context:local']);
     expect(p.invocation.configSource.entryPoint).toBe('Dockerfile');
-    expect(p.invocation.parameters.args).toEqual({ GREETING: 'hi' });
+    expect(p.invocation.parameters.args).toEqual({ 'build-arg:GREETING': 'hi', filename: 'Dockerfile', platform: 'linux/amd64' });
     expect(p.invocation.parameters.secrets).toEqual([{ id: 'token' }]);
     const run = p.buildConfig.steps.find((s) => s.name.startsWith('RUN '))!;
     expect(run.cacheKey).toMatch(/^sha256:/);

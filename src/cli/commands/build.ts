@@ -284,6 +284,7 @@ async function buildFromCli(contextDir: string, flags: BuildFlags, mode: Progres
       ...resolved,
       source: dockerfileSource({
         context: source.dir,
+        ...(source.origin ? { contextSource: source.origin } : {}),
         ...(dockerfile ? { file: dockerfile } : {}),
         ...(dockerfileText !== undefined ? { dockerfileText, fileName: 'Dockerfile' } : {}),
       }),
