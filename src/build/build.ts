@@ -11,6 +11,9 @@ import { parseDockerfile, runChecks } from '../frontend/index.js';
 import { readDockerfileText } from '../frontend/load.js';
 import { planBuild } from '../plan/index.js';
 import { solve, yieldToEventLoop, type StageResult } from '../solver/solver.js';
+import { sbomScanTargets } from '../sbom/scan-args.js';
+import { layersFileSystem } from '../attest/sbom-statement.js';
+import { BuildContext } from '../context/build-context.js';
 import type { BuildEvent } from '../solver/events.js';
 import { StoreCacheIndex, type CacheIndex, type CacheRecord } from '../cache/records.js';
 import { ImportedCaches, INLINE_CACHE_FIELD, LayeredCacheIndex, exportCache } from '../cache/transfer.js';
@@ -198,8 +201,10 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
     const onAbort = () => solving.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     let results: StageResult[];
+    // every stage each platform built, for the SBOMs of build stages (BUILDKIT_SBOM_SCAN_STAGE)
+    const stagesByPlan = plans.map(() => new Map<number, StageResult>());
     try {
-      const runs = plans.map((p) => solve({
+      const runs = plans.map((p, pi) => solve({
         parsed,
         plan: p,
         images: imagesFor(multi ? formatPlatform(p.targetPlatform) : ''),
@@ -220,6 +225,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
           return instr;
         },
         ...(shared ? { multiPlatform: shared } : {}),
+        onStage: (r) => stagesByPlan[pi]!.set(r.index, r),
       }));
       for (const r of runs) r.catch((e: unknown) => solving.abort(e));
       try {
@@ -282,6 +288,24 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
       const t0 = Date.now();
       emit({ type: 'phase', name: 'export', state: 'start', detail: wantsAttestations(attest) ? 'attestations' : 'index', time: t0 });
       const built: BuiltImage[] = [];
+      // build stages and the context to scan besides each image, as BUILDKIT_SBOM_SCAN_STAGE / _CONTEXT ask
+      const extraSbomSources = (plan: (typeof plans)[number], done: Map<number, StageResult>, forced: { scanStage?: boolean; scanContext?: boolean }): NonNullable<BuiltImage['extraSboms']> => {
+        const scanned = plan.stages.flatMap((st) => {
+          const r = done.get(st.index);
+          return r ? [{ name: st.name ?? `stage-${st.index}`, globalArgs: st.globalArgs, args: r.args, result: r }] : [];
+        });
+        const target = scanned.find((x) => x.result.index === plan.targetIndex)!;
+        const wanted = sbomScanTargets(scanned, target, forced);
+        const out: NonNullable<BuiltImage['extraSboms']> = scanned.filter((x) => wanted.stages.includes(x.name)).map((x) => ({
+          name: x.name,
+          view: async () => {
+            await ensureLayers(x.result.draft.layers);
+            return layersFileSystem(store, x.result.draft.layers);
+          },
+        }));
+        if (wanted.context) out.push({ name: 'context', view: async () => BuildContext.open(contextDir, dockerfilePath ? { dockerfile: dockerfilePath } : {}) });
+        return out;
+      };
       for (const [i, p] of perPlatform.entries()) {
         const image = await store.imageFromDescriptor(p.descriptor);
         const record: BuildRecord = {
@@ -300,7 +324,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
           ssh: options.policy.ssh.map((x) => x.id),
           steps: stepsByTarget.get(labelOf(plans[i]!.targetPlatform)) ?? [],
         };
-        built.push({ image, descriptor: p.descriptor, record });
+        built.push({ image, descriptor: p.descriptor, record, ...(attest.sbom ? { extraSboms: extraSbomSources(plans[i]!, stagesByPlan[i]!, attest.sbom) } : {}) });
       }
       const created = sourceDateEpoch !== undefined ? new Date(sourceDateEpoch * 1000) : new Date();
       const r = await attachAttestations(store, built, { attest, ...(tags[0] ? { ref: tags[0] } : {}), created, annotations, signal });
