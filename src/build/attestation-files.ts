@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parsePlatform, platformDirName } from '../image/platform.js';
 import type { AttachedStatement } from './attestations.js';
 
 /**
@@ -8,6 +9,10 @@ import type { AttachedStatement } from './attestations.js';
  * image's SBOM, and sbom-<stage>.spdx.json / sbom-context.spdx.json for the
  * stages and context scanned besides it.
  */
-export async function writeLocalAttestations(dest: string, statements: AttachedStatement[]): Promise<void> {
-  for (const s of statements) await writeFile(path.join(dest, s.file), `${JSON.stringify(s.statement, null, 2)}\n`);
+export async function writeLocalAttestations(dest: string, statements: AttachedStatement[], multiPlatform: boolean): Promise<void> {
+  // several platforms: each image's files are in its own directory (linux_amd64/), and so are its attestations
+  for (const s of statements) {
+    const dir = multiPlatform ? path.join(dest, platformDirName(parsePlatform(s.platform))) : dest;
+    await writeFile(path.join(dir, s.file), `${JSON.stringify(s.statement, null, 2)}\n`);
+  }
 }

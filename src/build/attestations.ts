@@ -135,6 +135,8 @@ export interface BuiltImage {
 /** A statement and the file `--output type=local` writes it to (BuildKit's names). */
 export interface AttachedStatement {
   file: string;
+  /** The platform of the image it is about (`linux/arm64`). */
+  platform: string;
   statement: Statement;
 }
 
@@ -160,14 +162,14 @@ export async function attachAttestations(store: Store, built: BuiltImage[], opts
     const subject = { name: subjectName(opts.ref, platform), digest: b.descriptor.digest };
     if (opts.attest.provenance) {
       const p = provenancePredicate(b.record, opts.attest.provenance.mode, opts.attest.provenance.version ?? 'v0.2');
-      statements.push({ file: 'provenance.json', statement: statement(p.predicateType, subject, p.predicate) });
+      statements.push({ file: 'provenance.json', platform, statement: statement(p.predicateType, subject, p.predicate) });
     }
     if (opts.attest.sbom) {
       // the image's own SBOM first: readers (buildx's .SBOM.SPDX) take the first SPDX statement as the image's
-      statements.push({ file: 'sbom.spdx.json', statement: await sbomStatement(store, b.image, { ...(opts.ref ? { ref: opts.ref } : {}), created: opts.created, ...(opts.signal ? { signal: opts.signal } : {}) }) });
+      statements.push({ file: 'sbom.spdx.json', platform, statement: await sbomStatement(store, b.image, { ...(opts.ref ? { ref: opts.ref } : {}), created: opts.created, ...(opts.signal ? { signal: opts.signal } : {}) }) });
       for (const extra of b.extraSboms ?? []) {
         const s = await extraSbomStatement(await extra.view(), subject, { name: extra.name, created: opts.created, ...(opts.signal ? { signal: opts.signal } : {}) });
-        statements.push({ file: `sbom-${extra.name}.spdx.json`, statement: s });
+        statements.push({ file: `sbom-${extra.name}.spdx.json`, platform, statement: s });
       }
     }
     const desc: Descriptor = { ...b.descriptor };

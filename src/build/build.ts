@@ -29,7 +29,8 @@ import { LayerRecompressor } from '../layer/recompress.js';
 import { checkCompressionLevel, type BuildOptions, type BuildResult, type PlatformResult } from './options.js';
 import { layerWriteOptions, resolveBuildOptions, type DockerfileSource, type OutputSettings, type ResolvedBuildOptions } from './resolve-options.js';
 import { validateEntitlements } from '../steps/validate-entitlements.js';
-import { annotationsFor, attachAttestations, dockerfileDigest, effectiveAttestations, wantsAttestations, type BuiltImage } from './attestations.js';
+import { annotationsFor, attachAttestations, dockerfileDigest, effectiveAttestations, wantsAttestations, type Annotation, type AnnotationTarget, type BuiltImage } from './attestations.js';
+import { CREATED_ANNOTATION, defaultAnnotations } from './default-annotations.js';
 import { LOCAL_CONTEXT_URI, type BuildRecord } from '../attest/provenance.js';
 
 /**
@@ -272,19 +273,25 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
       return out;
     };
     const inlineWanted = options.cache.to.some((c) => c.type === 'inline');
+    const user = options.outputs.annotations;
+    // whether the result is an index: several platforms, attestations, or annotations for an index or its entries
+    const makesIndex = multi || wantsAttestations(attest) || Object.keys(annotationsFor(user, 'index')).length > 0 || Object.keys(annotationsFor(user, 'manifest-descriptor')).length > 0;
+    const defaults = options.outputs.defaultAnnotations ? defaultAnnotations(sourceDateEpoch, started, options.source.origin) : undefined;
+    // the defaults go first, so an --annotation of the same key wins; they never turn one image into an index
+    const targets: AnnotationTarget[] = makesIndex ? ['manifest', 'index'] : ['manifest'];
+    const annotations: Annotation[] = [...Object.entries(defaults ?? {}).map(([key, value]) => ({ targets, key, value })), ...user];
     const perPlatform: PlatformResult[] = [];
     for (const [i, result] of results.entries()) {
       const inline = inlineWanted ? await recordsIn(await recordsFor('min', labelOf(plans[i]!.targetPlatform)), policy) : undefined;
       const layers = await compressLayers(recompressor, result.draft.layers, policy, result.baseLayers);
-      const c = await commitImage(store, { ...result, draft: { ...result.draft, layers } }, options.outputs, sourceDateEpoch, inline, !multi);
+      const c = await commitImage(store, { ...result, draft: { ...result.draft, layers } }, { ...options.outputs, annotations }, sourceDateEpoch, inline, !multi);
       perPlatform.push({ platform: formatPlatform(c.descriptor.platform!), imageId: c.configDigest, manifestDigest: c.descriptor.digest, descriptor: c.descriptor, config: c.config });
     }
     const { descriptor: imageDescriptor, config, imageId: configDigest } = perPlatform[0]!;
-    const { annotations } = options.outputs;
     let descriptor = imageDescriptor;
     let statements: Awaited<ReturnType<typeof attachAttestations>>['statements'] = [];
     // several platforms always make an index (one manifest each, then their attestation manifests when asked for)
-    if (multi || wantsAttestations(attest) || Object.keys(annotationsFor(annotations, 'index')).length || Object.keys(annotationsFor(annotations, 'manifest-descriptor')).length) {
+    if (makesIndex) {
       const t0 = Date.now();
       emit({ type: 'phase', name: 'export', state: 'start', detail: wantsAttestations(attest) ? 'attestations' : 'index', time: t0 });
       const built: BuiltImage[] = [];
@@ -356,11 +363,12 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
     };
     await writeOutputs({
       store, descriptor, tags, outputs: options.outputs.specs, push: options.outputs.push, compression: policy, registry: access, emit, stageResult: results[0]!, executors, imageIn,
+      ...(defaults ? { layoutAnnotations: { [CREATED_ANNOTATION]: defaults[CREATED_ANNOTATION]! } } : {}),
       ...(multi ? { platforms: results.map((r, i) => ({ platform: plans[i]!.targetPlatform, stageResult: r })) } : {}),
     });
     if (statements.length) {
       const { writeLocalAttestations } = await import('./attestation-files.js');
-      for (const o of options.outputs.specs) if (o.type === 'local') await writeLocalAttestations(o.dest, statements);
+      for (const o of options.outputs.specs) if (o.type === 'local') await writeLocalAttestations(o.dest, statements, multi);
     }
     if (options.outputs.signKey && options.outputs.pushing) {
       const { signPushed } = await import('./sign-pushed.js');

@@ -111,6 +111,12 @@ export interface BuildOptions {
   attestations?: AttestationOptions;
   /** `--annotation`: OCI annotations on the manifest, the index or their descriptors. */
   annotations?: Annotation[];
+  /**
+   * `--default-annotations`: `org.opencontainers.image.created` (from SOURCE_DATE_EPOCH when set) on the
+   * manifests, the index and an OCI layout's index.json entry, as BuildKit's OCI exporter writes it; for a git
+   * context also `org.opencontainers.image.source` and `.revision`. An `--annotation` of the same key wins.
+   */
+  defaultAnnotations?: boolean;
   /** A cosign-format private key (file path): what is pushed gets signed (password from COSIGN_PASSWORD). */
   signKey?: string;
   onEvent?: (e: BuildEvent) => void;

@@ -38,6 +38,8 @@ interface OutputInit {
   platforms?: Array<{ platform: Platform; stageResult: StageResult }>;
   /** The same image with its layers as `policy` asks (the stored one when the policy is the build's). */
   imageIn(policy: CompressionPolicy): Promise<Descriptor>;
+  /** Annotations of the image's entry in an OCI layout's index.json (`--default-annotations`). */
+  layoutAnnotations?: Record<string, string>;
 }
 
 /** How an output's layers are compressed: every layer the build made, and the base image's too with `force`. */
@@ -129,7 +131,7 @@ export async function writeOutputs(init: OutputInit): Promise<void> {
       case 'oci': {
         const { saveOciArchive } = await import('../export/oci-archive.js');
         const desc = await init.imageIn(outputCompression(o, init.compression));
-        await saveOciArchive(init.store, [{ ...(init.tags[0] ? { ref: init.tags[0] } : {}), descriptor: desc }], o.dest, { directory: o.tar === false });
+        await saveOciArchive(init.store, [{ ...(init.tags[0] ? { ref: init.tags[0] } : {}), descriptor: desc, ...(init.layoutAnnotations ? { annotations: init.layoutAnnotations } : {}) }], o.dest, { directory: o.tar === false });
         break;
       }
       case 'docker': {

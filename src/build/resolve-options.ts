@@ -47,6 +47,8 @@ export interface OutputSettings {
   iidfile?: string;
   labels: Record<string, string>;
   annotations: Annotation[];
+  /** See `BuildOptions.defaultAnnotations`. */
+  defaultAnnotations: boolean;
   /** As asked for; provenance is added when pushing (see `effectiveAttestations`). */
   attestations?: AttestationOptions;
   /** Signs what is pushed. */
@@ -128,6 +130,7 @@ export function resolveBuildOptions(options: BuildOptions, env: NodeJS.ProcessEn
       ...(options.iidfile ? { iidfile: options.iidfile } : {}),
       labels: options.labels ?? {},
       annotations: options.annotations ?? [],
+      defaultAnnotations: Boolean(options.defaultAnnotations),
       ...(options.attestations ? { attestations: options.attestations } : {}),
       ...(options.signKey ? { signKey: options.signKey } : {}),
     },

@@ -66,6 +66,7 @@ export async function saveOciArchive(store: Store, items: SaveItem[], dest: stri
         const tag = tagOf(item.ref);
         entry.annotations = { [CONTAINERD_NAME_ANNOTATION]: item.ref, ...(tag ? { [OCI_REF_ANNOTATION]: tag } : {}) };
       }
+      if (item.annotations && Object.keys(item.annotations).length) entry.annotations = { ...item.annotations, ...(entry.annotations ?? {}) };
       manifests.push(entry);
     }
     const index: Index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests };
