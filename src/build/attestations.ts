@@ -42,7 +42,7 @@ export function parseAttestSpec(spec: string, into: AttestationOptions = {}): At
     const generator = fields.get('generator');
     fields.delete('generator');
     if (generator !== undefined) {
-      throw new KilnError('USAGE', `--attest ${spec}: generator= names a scanner image BuildKit runs; kiln scans with its built-in scanners (dpkg, apk, npm, Python, Go), leave generator out`);
+      throw new KilnError('USAGE', `--attest ${spec}: generator= names a scanner image BuildKit runs; kiln scans with its built-in scanners (dpkg, apk, rpm, npm, Python, Go), leave generator out`);
     }
     const scan: { scanStage?: boolean; scanContext?: boolean } = {};
     for (const [attr, key] of [['scan-stage', 'scanStage'], ['scan-context', 'scanContext']] as const) {
