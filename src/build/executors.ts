@@ -9,6 +9,7 @@ import type { Store } from '../store/store.js';
 import { BuildContext } from '../context/build-context.js';
 import { LayeredFs } from '../context/layered-fs.js';
 import { HashCache } from '../context/hash-cache.js';
+import { hashSelection } from '../context/content-hash.js';
 import type { LayerWriteOptions } from '../layer/types.js';
 import type { FsStep, StageResult, StepExecutors } from '../solver/solver.js';
 import type { BuildEvent } from '../solver/events.js';
@@ -23,6 +24,8 @@ export interface BuildExecutors extends StepExecutors {
   close(): Promise<void>;
   /** Snapshot dirs of `layers`, topmost first (for the local/tar outputs too). */
   lowerdirs(layers: readonly LayerRef[]): Promise<string[]>;
+  /** One digest of the whole context as COPY sees it (after .dockerignore): provenance's context material. */
+  contextDigest(): Digest;
 }
 
 interface ExecutorInit {
@@ -37,6 +40,8 @@ interface ExecutorInit {
   emit: (e: BuildEvent) => void;
   /** Makes sure the blobs of `layers` are in the store (an imported cache may still hold them remotely). */
   ensureLayers: (layers: readonly LayerRef[]) => Promise<void>;
+  /** Told of each URL or git source an ADD read, with its digest. */
+  onRemoteSource?: (source: { uri: string; digest: Record<string, string> }) => void;
 }
 
 /**
@@ -105,7 +110,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
     return target;
   }
 
-  const shared = { store, layer: init.layer, policy: init.policy, ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}), scratch, context: ctx, hashes, fsOf, rootfsDir, lowerdirs, canExecute };
+  const shared = { store, layer: init.layer, policy: init.policy, ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}), scratch, context: ctx, hashes, fsOf, rootfsDir, lowerdirs, canExecute, ...(init.onRemoteSource ? { onRemoteSource: init.onRemoteSource } : {}) };
 
   return {
     async prepare(step: FsStep, resolveFrom: (ref: string) => Promise<FromSource>) {
@@ -127,6 +132,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
       );
     },
     lowerdirs,
+    contextDigest: () => hashSelection(ctx(), ['.'], hashes()),
     async close() {
       if (hashCache) {
         try {

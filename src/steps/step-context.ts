@@ -64,6 +64,8 @@ export interface StepContext {
   logFile(): Promise<string>;
   /** A line of RUN output, as it comes. */
   onOutput: OutputListener;
+  /** Told of every URL or git repository an ADD read, with its digest: provenance's materials. */
+  onRemoteSource?: (source: { uri: string; digest: Record<string, string> }) => void;
 }
 
 export interface StepOutcome {
