@@ -2,12 +2,11 @@ import { execFile, execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { text } from 'node:stream/consumers';
 import { promisify } from 'node:util';
-import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Descriptor, Index, Manifest } from '../../src/image/types.js';
+import { MediaType } from '../../src/image/media-types.js';
+import { readLayer } from '../../src/layer/tar-reader.js';
 import { bench, type Bench } from '../build/helpers.js';
 import { runKiln, type KilnRun } from '../helpers/kiln-cli.js';
 import { uniqueRepo } from '../registry/helpers/images.js';
@@ -36,27 +35,15 @@ async function registryBlob(repo: string, digest: string): Promise<Buffer> {
   return Buffer.from(await res.arrayBuffer());
 }
 
-/** One file out of a gzip layer blob. */
+/** One file out of a gzip layer blob, read with kiln's own layer tar reader. */
 async function fileInLayer(layer: Buffer, name: string): Promise<string | undefined> {
-  const ex = tar.extract();
   let found: string | undefined;
-  const done = new Promise<void>((resolve, reject) => {
-    ex.on('entry', (h, stream, next) => {
-      if (h.name.replace(/^\.?\//, '') === name) {
-        void text(stream).then((t) => {
-          found = t;
-          next();
-        }, reject);
-      } else {
-        stream.on('end', next);
-        stream.resume();
-      }
-    });
-    ex.on('finish', resolve);
-    ex.on('error', reject);
-  });
-  Readable.from(layer).pipe(createGunzip()).pipe(ex);
-  await done;
+  for await (const { header, body } of readLayer(Readable.from([layer]), MediaType.OCI_LAYER_GZIP)) {
+    if (header.name.toString('utf8').replace(/^\.?\//, '') !== name) continue;
+    const parts: Buffer[] = [];
+    for await (const c of body) parts.push(c);
+    found = Buffer.concat(parts).toString('utf8');
+  }
   return found;
 }
 
