@@ -25,6 +25,7 @@ import type { BuildOptions } from './options.js';
 import type { RunMountSpec } from '../sandbox/run-mounts.js';
 import { LOGS_DIR } from '../store/usage.js';
 import { NETWORK_HOST_ENTITLEMENT } from '../sandbox/network-mode.js';
+import type { SharedNetwork } from '../sandbox/network.js';
 
 type FromSource = StageResult | { image: LayerRef[]; key: Digest };
 
@@ -77,6 +78,8 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
   // Step logs are named per build and step (never appended across builds); the time first so `ls` lists them in order.
   const buildId = `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
   const roMounts: string[] = [];
+  // the default-mode RUNs of this build share one network namespace and slirp4netns, made at the first RUN
+  let sharedNetwork: SharedNetwork | undefined;
   // binfmt_misc is read once per platform per build
   const executable = new Map<string, Promise<unknown>>();
   const canExecute = async (platform: Platform): Promise<void> => {
@@ -203,6 +206,8 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
       }
       case 'RUN': {
         const { executeRun, heredocRun, runFailure } = await import('../steps/run.js');
+        const { SharedNetwork } = await import('../sandbox/network.js');
+        const buildNetwork = (sharedNetwork ??= new SharedNetwork(path.join(scratch, 'netns')));
         const shell = config.Shell ?? DEFAULT_SHELL;
         const inputs: string[] = [];
         // mount sources are materialised only when the RUN runs: a cache hit never unpacks or downloads them
@@ -246,6 +251,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
               ...(config.User ? { user: config.User } : {}),
               workdir,
               network,
+              sharedNetwork: buildNetwork,
               mounts: await Promise.all(mounts.map((f) => f())),
               ...(options.limits ? { limits: options.limits } : {}),
               securityInsecure: insecure,
@@ -340,6 +346,8 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
     prepare,
     lowerdirs,
     async close() {
+      // before the scratch dir goes: the namespace is bound to a file in it
+      await sharedNetwork?.close();
       if (hashCache) {
         try {
           hashCache.save();

@@ -132,3 +132,62 @@ describe('RUN --network=host needs the network.host entitlement', () => {
     expect(got).toMatch(/rc=[1-9]/);
   });
 });
+
+describe('the RUNs of one build share one network namespace', () => {
+  let b: Bench;
+  beforeAll(async () => {
+    b = await bench();
+  });
+  afterAll(async () => b.cleanup());
+
+  const slirpsOf = async (root: string): Promise<string[]> => {
+    const { execFileSync } = await import('node:child_process');
+    return execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((a) => a.startsWith('slirp4netns') && a.includes(root));
+  };
+
+  test("two RUNs (two stages too) see the same namespace, still not the host's loopback; an insecure RUN gets its own; nothing is left running", async () => {
+    const probe = (file: string): string =>
+      `RUN readlink /proc/self/ns/net > /${file}; ip -4 addr show tap0 | grep -o "inet [0-9./]*" >> /${file}; ` +
+      `nc -w 3 127.0.0.1 ${port} </dev/null >> /${file}; echo "direct=$?" >> /${file}; nc -w 3 10.0.2.2 ${port} </dev/null >> /${file}; echo "gateway=$?" >> /${file}`;
+    const ctx = await b.context({
+      Dockerfile: [
+        'FROM localhost/busybox:latest AS other',
+        probe('o'),
+        'FROM localhost/busybox:latest',
+        probe('a'),
+        probe('b'),
+        'RUN --security=insecure readlink /proc/self/ns/net > /i',
+        'COPY --from=other /o /o',
+        '',
+      ].join('\n'),
+    });
+    await b.build(ctx, { tags: ['localhost/net:shared'], allow: ['security.insecure'] });
+    const read = (f: string): Promise<string> => b.read('localhost/net:shared', f);
+    const [a, bb, o, i] = await Promise.all([read('a'), read('b'), read('o'), read('i')]);
+    const ns = (s: string): string => s.split('\n')[0]!;
+    expect(ns(a)).toMatch(/^net:\[\d+\]$/);
+    expect(ns(bb)).toBe(ns(a));
+    expect(ns(o)).toBe(ns(a));
+    expect(ns(i)).toMatch(/^net:\[\d+\]$/);
+    expect(ns(i)).not.toBe(ns(a));
+    const { readlinkSync } = await import('node:fs');
+    expect(ns(a)).not.toBe(readlinkSync('/proc/self/ns/net'));
+    for (const s of [a, bb, o]) {
+      expect(s).toContain('inet 10.0.2.100/24');
+      expect(s).not.toContain(SECRET);
+      expect(s).toMatch(/direct=[1-9]/);
+      expect(s).toMatch(/gateway=[1-9]/);
+    }
+    expect(await slirpsOf(b.root)).toEqual([]);
+    const l = await leftovers(b.root);
+    expect(l.mounts).toEqual([]);
+  });
+
+  test('a failing RUN still stops the shared slirp4netns', async () => {
+    const ctx = await b.context({ Dockerfile: 'FROM localhost/busybox:latest\nRUN echo one > /one\nRUN exit 3\n' });
+    const err = (await b.build(ctx, { tags: ['localhost/net:fails'] }).catch((e: unknown) => e)) as KilnError;
+    expect(err.code).toBe('RUN_FAILED');
+    expect(await slirpsOf(b.root)).toEqual([]);
+    expect((await leftovers(b.root)).mounts).toEqual([]);
+  });
+});
