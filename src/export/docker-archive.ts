@@ -48,7 +48,7 @@ export async function saveDockerArchive(store: Store, items: SaveItem[], dest: s
         if (written.has(name)) continue;
         written.add(name);
         if (layerCompression(layer.mediaType) === 'none') {
-          await w.addStream(name, layer.size, store.openBlob(layer.digest, { verify: true }));
+          await w.addStream(name, layer.size, store.openBlob(layer.digest, { verify: 'once' }));
         } else {
           await addDecompressed(store, w, name, layer.digest, layer.mediaType, layer.diffID);
         }
@@ -81,7 +81,7 @@ async function addDecompressed(store: Store, w: ArchiveWriter, name: string, dig
         cb(null, chunk);
       },
     });
-    await pipeline(decompress(store.openBlob(digest, { verify: true }), layerCompression(mediaType)), hasher, createWriteStream(tmp));
+    await pipeline(decompress(store.openBlob(digest, { verify: 'once' }), layerCompression(mediaType)), hasher, createWriteStream(tmp));
     const got = digestOfHash(hash);
     if (got !== diffID) throw new KilnError('DIGEST_MISMATCH', `layer ${digest} decompresses to ${got}, config says ${diffID}`);
     const { size } = await stat(tmp);

@@ -59,7 +59,7 @@ export async function saveOciArchive(store: Store, items: SaveItem[], dest: stri
         if (written.has(b.digest)) continue;
         written.add(b.digest);
         // verified while copied: a corrupted store blob fails the save instead of spreading
-        await w.addStream(`blobs/sha256/${digestHex(b.digest)}`, b.size, store.openBlob(b.digest, { verify: true }));
+        await w.addStream(`blobs/sha256/${digestHex(b.digest)}`, b.size, store.openBlob(b.digest, { verify: 'once' }));
       }
       const entry: Descriptor = { ...top };
       if (item.ref) {

@@ -25,6 +25,8 @@ export interface StoreLayout {
   diffids: string;
   /** blob → registries/repositories it is known to exist in (for cross-repo mounts). */
   origins: string;
+  /** blob → size, inode and ctime of the file kiln hashed when it wrote it (verified-record.ts). */
+  verified: string;
   /** RUN --mount=type=cache directories, by id. */
   cacheMounts: string;
 }
@@ -43,6 +45,7 @@ export function storeLayout(root: string): StoreLayout {
     locks: join(r, 'locks'),
     diffids: join(r, 'meta', 'diffids'),
     origins: join(r, 'meta', 'origins'),
+    verified: join(r, 'meta', 'verified'),
     cacheMounts: join(r, 'cache-mounts'),
   };
 }

@@ -8,6 +8,7 @@ import { extractLayer } from '../layer/extract.js';
 import { tempName, writeFileAtomic } from './atomic-file.js';
 import { withFileLock } from './flock.js';
 import type { StoreLayout } from './layout.js';
+import type { BlobVerify } from './types.js';
 
 /**
  * Snapshots: one layer extracted into `s/<12 hex>` with OCI whiteouts turned
@@ -46,7 +47,7 @@ const inflight = new Map<string, Promise<string>>();
 
 interface SnapshotSource {
   readonly layout: StoreLayout;
-  openBlob(digest: Digest, opts?: { verify?: boolean }): Readable;
+  openBlob(digest: Digest, opts?: { verify?: BlobVerify }): Readable;
 }
 
 export function ensureSnapshot(store: SnapshotSource, ref: LayerRef): Promise<string> {

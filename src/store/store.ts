@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, openSync } from 'node:fs';
 import { chmod, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -19,7 +19,8 @@ import { PartialBlob, removeIdlePartials } from './partial-blob.js';
 import { defaultRoot, isScratchName, storeLayout, type StoreLayout } from './layout.js';
 import { adoptSnapshot, ensureSnapshot, snapshotDirName } from './snapshots.js';
 import { acquireStoreLock, releaseStoreLock, withExclusiveStore } from './store-lock.js';
-import type { BlobStore, BlobWriteExpectation, RefStore } from './types.js';
+import type { BlobStore, BlobVerify, BlobWriteExpectation, RefStore } from './types.js';
+import { matchesVerifiedRecord, removeVerifiedRecord, writeVerifiedRecord } from './verified-record.js';
 
 export { defaultRoot };
 
@@ -127,7 +128,7 @@ export class Store implements BlobStore, RefStore {
     try {
       await mkdir(l.root, { recursive: true, mode: PRIVATE_DIR_MODE });
       await makePrivate(l);
-      for (const d of [l.blobs, l.tmp, l.partial, l.snapshots, l.cache, l.locks, l.diffids, l.origins]) await mkdir(d, { recursive: true });
+      for (const d of [l.blobs, l.tmp, l.partial, l.snapshots, l.cache, l.locks, l.diffids, l.origins, l.verified]) await mkdir(d, { recursive: true });
     } catch (e) {
       throw failed(e);
     }
@@ -213,6 +214,8 @@ export class Store implements BlobStore, RefStore {
       await rename(tmp, this.blobPath(digest));
       published = true;
       await fsyncDir(this.layout.blobs);
+      // the bytes just hashed are this file: a later read with `verify: 'once'` need not hash them again
+      writeVerifiedRecord(this.layout.verified, digestHex(digest), this.blobPath(digest));
       return { digest, size };
     } finally {
       if (!closed) await fh.close().catch(() => undefined);
@@ -237,12 +240,25 @@ export class Store implements BlobStore, RefStore {
 
   /**
    * Streams a blob. With `verify`, the stream fails at its end with
-   * DIGEST_MISMATCH when the bytes on disk do not hash to `digest`.
+   * DIGEST_MISMATCH when the bytes on disk do not hash to `digest`; with
+   * `verify: 'once'` the hash is skipped when the file is still the one kiln
+   * hashed as it wrote it (verified-record.ts), and taken otherwise.
    */
-  openBlob(digest: Digest, opts: { verify?: boolean; start?: number } = {}): Readable {
+  openBlob(digest: Digest, opts: { verify?: BlobVerify; start?: number } = {}): Readable {
     if (opts.verify && opts.start) throw new KilnError('INTERNAL', 'openBlob: verify needs the whole blob (start must be 0)');
-    const src = createReadStream(this.blobPath(digest), opts.start ? { start: opts.start } : {});
-    const hash = opts.verify ? createHash('sha256') : undefined;
+    let fd: number | undefined;
+    let verify = opts.verify !== undefined && opts.verify !== false;
+    if (opts.verify === 'once') {
+      try {
+        fd = openSync(this.blobPath(digest), 'r');
+      } catch {
+        // the stream below reports it
+      }
+      // the record is checked against the very file this stream reads
+      if (fd !== undefined && matchesVerifiedRecord(this.layout.verified, digestHex(digest), fd)) verify = false;
+    }
+    const src = createReadStream(this.blobPath(digest), fd !== undefined ? { fd } : opts.start ? { start: opts.start } : {});
+    const hash = verify ? createHash('sha256') : undefined;
     const out = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         hash?.update(chunk);
@@ -292,6 +308,7 @@ export class Store implements BlobStore, RefStore {
   async deleteBlob(digest: Digest): Promise<void> {
     await rm(this.blobPath(digest), { force: true });
     await rm(join(this.layout.origins, `${digestHex(digest)}.json`), { force: true });
+    removeVerifiedRecord(this.layout.verified, digestHex(digest));
   }
 
   /**

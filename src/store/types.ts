@@ -2,6 +2,13 @@ import type { Readable } from 'node:stream';
 import type { Digest } from '../image/digest.js';
 import type { Descriptor } from '../image/types.js';
 
+/**
+ * How a blob read checks its bytes: `false` not at all; `true` hashes them
+ * (fsck: always); `'once'` hashes them unless the file is still the one kiln
+ * hashed when it wrote it (exports and re-compression: see verified-record.ts).
+ */
+export type BlobVerify = boolean | 'once';
+
 export interface BlobWriteExpectation {
   digest?: Digest;
   size?: number;
@@ -20,7 +27,7 @@ export interface BlobStore {
   writeBlob(data: Readable | AsyncIterable<Uint8Array>, expect?: BlobWriteExpectation): Promise<{ digest: Digest; size: number }>;
   /** Convenience for small JSON/bytes documents. */
   putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }>;
-  openBlob(digest: Digest, opts?: { verify?: boolean; start?: number }): Readable;
+  openBlob(digest: Digest, opts?: { verify?: BlobVerify; start?: number }): Readable;
   readBlob(digest: Digest): Promise<Buffer>;
   /** Absolute path of a published blob (for tools that need a file). */
   blobPath(digest: Digest): string;
