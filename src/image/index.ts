@@ -1,4 +1,4 @@
-/** The OCI image model: types, digests, media types, platforms, config helpers, conversions, validation. */
+/** The OCI image model: types, digests, media types, platforms, config helpers, conversions, document shape checks, and the BlobStore port stores implement. */
 export * from './types.js';
 export { MediaType, isIndexMediaType, isManifestMediaType, isSchema1MediaType, layerCompression, type MediaTypeName } from './media-types.js';
 export { isDigest, parseDigest, digestHex, sha256, digestOfHash, type Digest } from './digest.js';
@@ -21,3 +21,5 @@ export {
 } from './config.js';
 export { manifestToDocker, manifestToOci, indexToDocker, indexToOci } from './convert.js';
 export { decompress, sniffCompression, type StreamCompression } from './compression.js';
+export type { BlobStore, BlobWriteExpectation, PartialDownload } from './blob-store.js';
+export { parseJSONSafe, descriptorShape, indexShape, manifestShape, configShape, ShapeError, type Shape } from './document-shapes.js';

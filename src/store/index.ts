@@ -1,7 +1,20 @@
-/** The local store: blobs, names, snapshots, metadata, GC and checks. */
+/**
+ * The local store: an OCI image layout with kiln's own entries beside it.
+ * Parts: blobs.ts (content-addressed files, partial downloads), refs.ts
+ * (names in index.json), images.ts (reading and writing images), metadata.ts
+ * (diffID index, blob origins), snapshots.ts (extracted layers), composed by
+ * the Store facade in store.ts; layout.ts spells every path under the root;
+ * GC, usage and checks in gc.ts, usage.ts, fsck.ts. May import image/,
+ * layer/, errors/, rootless/ and sandbox/scratch (fsck's leftovers); the
+ * BlobStore port it implements lives in image/blob-store.ts.
+ */
 export { Store, REF_ANNOTATION, defaultRoot } from './store.js';
 export type { StoreOpenOptions, IndexEntry, BlobOrigin, LayerInput, PutImageOptions } from './store.js';
-export type { BlobStore, RefStore, BlobWriteExpectation } from './types.js';
+export type { BlobStore, RefStore, BlobWriteExpectation, PartialDownload } from './types.js';
+export { BlobFiles } from './blobs.js';
+export { RefIndex } from './refs.js';
+export { ImageStore } from './images.js';
+export { BlobMetadata } from './metadata.js';
 export { storeLayout, type StoreLayout } from './layout.js';
 export { setLayerExtractor, type LayerExtractor } from './snapshots.js';
 export { prune, autoGc, defaultKeepStorage, cacheRoots, markLive, type PruneOptions, type PruneResult } from './gc.js';

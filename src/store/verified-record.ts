@@ -1,5 +1,4 @@
 import { fstatSync, readFileSync, rmSync, statSync, writeFileSync, type BigIntStats } from 'node:fs';
-import { join } from 'node:path';
 
 /**
  * "This file is the one kiln hashed": a blob written through the store is
@@ -21,33 +20,29 @@ function identity(st: BigIntStats): string {
   return `${st.size} ${st.ino} ${st.ctimeNs}`;
 }
 
-function recordPath(dir: string, hex: string): string {
-  return join(dir, hex);
-}
-
 /** After `blobFile` was published with the content it was hashed as: remember that exact file. */
-export function writeVerifiedRecord(dir: string, hex: string, blobFile: string): void {
+export function writeVerifiedRecord(recordFile: string, blobFile: string): void {
   const st = statSync(blobFile, { bigint: true });
   if (st.size < BigInt(VERIFIED_RECORD_MIN_SIZE)) return;
   try {
     // not synced: a record lost in a crash only means one more hash
-    writeFileSync(recordPath(dir, hex), identity(st));
+    writeFileSync(recordFile, identity(st));
   } catch {
     // without a record the blob is hashed when read
   }
 }
 
 /** True when the open blob `fd` is still the file that was recorded (same size, inode and ctime). */
-export function matchesVerifiedRecord(dir: string, hex: string, fd: number): boolean {
+export function matchesVerifiedRecord(recordFile: string, fd: number): boolean {
   let recorded: string;
   try {
-    recorded = readFileSync(recordPath(dir, hex), 'utf8');
+    recorded = readFileSync(recordFile, 'utf8');
   } catch {
     return false;
   }
   return recorded === identity(fstatSync(fd, { bigint: true }));
 }
 
-export function removeVerifiedRecord(dir: string, hex: string): void {
-  rmSync(recordPath(dir, hex), { force: true });
+export function removeVerifiedRecord(recordFile: string): void {
+  rmSync(recordFile, { force: true });
 }
