@@ -47,6 +47,16 @@ describe('bundled CLI', () => {
     }
   });
 
+  it('imports no CommonJS package dynamically (its chunk would give only `default`, not the named exports Node gives)', async () => {
+    const { readdir } = await import('node:fs/promises');
+    const chunks = path.join(dir, 'bundle', 'chunks');
+    const cjsOnly: string[] = [];
+    for (const f of await readdir(chunks)) {
+      if (/^export default require_\w+\(\);$/m.test(await readFile(path.join(chunks, f), 'utf8'))) cjsOnly.push(f);
+    }
+    expect(cjsOnly).toEqual([]);
+  });
+
   it('builds an image, and a rebuild is served from the cache', async () => {
     const root = path.join(dir, 'root');
     const ctx = path.join(dir, 'ctx');
