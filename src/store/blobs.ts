@@ -172,7 +172,7 @@ export class BlobFiles implements BlobStore {
    * published. See PartialBlob.
    */
   openPartialBlob(expect: { digest: Digest; size: number }, opts: { signal?: AbortSignal } = {}): Promise<PartialBlob | undefined> {
-    return PartialBlob.open({ partialDir: this.layout.partial, blobsDir: this.layout.blobs }, expect, opts);
+    return PartialBlob.open({ partialDir: this.layout.partial, blobsDir: this.layout.blobs, verifiedFile: this.layout.verifiedFile }, expect, opts);
   }
 }
 

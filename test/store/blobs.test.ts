@@ -197,6 +197,25 @@ describe('blobs', () => {
     expect(await readdir(join(t.root, 'tmp', 'partial'))).toEqual([]);
   });
 
+  it('a big download resumed across processes is recorded as verified when published', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const { readFileSync, statSync } = await import('node:fs');
+    const { VERIFIED_RECORD_MIN_SIZE } = await import('../../src/store/verified-record.js');
+    const data = randomBytes(VERIFIED_RECORD_MIN_SIZE + 10);
+    const d = sha256(data);
+    const p1 = (await t.store.openPartialBlob({ digest: d, size: data.length }))!;
+    await p1.append(data.subarray(0, 1000));
+    await p1.release();
+    await t.store.close();
+    t.store = await Store.open(t.root);
+    const p2 = (await t.store.openPartialBlob({ digest: d, size: data.length }))!;
+    await p2.append(data.subarray(1000));
+    await p2.commit();
+    const st = statSync(t.store.blobPath(d), { bigint: true });
+    expect(readFileSync(join(t.root, 'meta', 'verified', d.slice('sha256:'.length)), 'utf8')).toBe(`${st.size} ${st.ino} ${st.ctimeNs}`);
+    expect((await drain(t.store.openBlob(d, { verify: 'once' }))).equals(data)).toBe(true);
+  });
+
   it('lets one writer at a time hold a partial download; a waiter finds the blob published', async () => {
     const data = Buffer.alloc(3000, 7);
     const d = sha256(data);
