@@ -67,7 +67,7 @@ export async function saveOciArchive(store: Store, items: SaveItem[], dest: stri
     throw e;
   }
   // verified while copied: a corrupted store blob fails the save instead of spreading
-  await writeOciLayout(sink, images, (b) => store.openBlob(b.digest, { verify: true }));
+  await writeOciLayout(sink, images, (b) => store.openBlob(b.digest, { verify: 'once' }));
 }
 
 /** `-o type=oci,dest=FILE` (`tar=false`: the layout as a directory), in the compression the output asks for. */
