@@ -48,6 +48,11 @@ export type ResourceLimits = SandboxLimits & { ulimits?: Ulimit[]; extraHosts?: 
 export interface BuildOptions {
   /** Build context directory. */
   context: string;
+  /**
+   * Where a remote context came from (a git URL with its commit as `sha1`, a tarball URL with its `sha256`):
+   * provenance names it as the config source and a material instead of a digest of the directory.
+   */
+  contextSource?: { uri: string; digest: Record<string, string> };
   /** Dockerfile path (default `<context>/Dockerfile`); ignored when `dockerfileText` is given. */
   file?: string;
   /** Dockerfile content given directly (e.g. from stdin); `fileName` names it in errors. */
@@ -82,8 +87,6 @@ export interface BuildOptions {
    * `RUN --mount from=NAME` use it, and it replaces a stage named NAME.
    */
   buildContexts?: Record<string, string>;
-  /** The build context is a git checkout (see `openContextSource`): its URL and commit go into the provenance. */
-  contextGit?: { url: string; commit: string };
   /** An open store, as `pull` and `push` take; the build leaves it open. */
   store?: Store;
   /** Layer compression of the image (default gzip); layers from the cache are re-compressed when they differ. */
@@ -114,6 +117,12 @@ export interface BuildOptions {
   attestations?: AttestationOptions;
   /** `--annotation`: OCI annotations on the manifest, the index or their descriptors. */
   annotations?: Annotation[];
+  /**
+   * `--default-annotations`: `org.opencontainers.image.created` (from SOURCE_DATE_EPOCH when set) on the
+   * manifests, the index and an OCI layout's index.json entry, as BuildKit's OCI exporter writes it; for a git
+   * context also `org.opencontainers.image.source` and `.revision`. An `--annotation` of the same key wins.
+   */
+  defaultAnnotations?: boolean;
   /** A cosign-format private key (file path): what is pushed gets signed (password from COSIGN_PASSWORD). */
   signKey?: string;
   onEvent?: (e: BuildEvent) => void;
@@ -137,7 +146,7 @@ export interface BuildResult {
    */
   indexDigest?: Digest;
   platforms?: PlatformResult[];
-  /** Git repositories the build checked out (the context from `contextGit`, named contexts) and their commits. */
+  /** Git repositories the build checked out (a git context given as `contextSource` with a `sha1` digest, named contexts) and their commits. */
   gitCheckouts?: GitCheckout[];
 }
 

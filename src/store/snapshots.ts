@@ -8,6 +8,7 @@ import { extractLayer } from '../layer/extract.js';
 import { tempName, writeFileAtomic } from './atomic-file.js';
 import { withFileLock } from './flock.js';
 import { snapshotDirName, type StoreLayout } from './layout.js';
+import type { BlobVerify } from '../image/blob-store.js';
 
 export { snapshotDirName };
 
@@ -44,7 +45,7 @@ const inflight = new Map<string, Promise<string>>();
 
 interface SnapshotSource {
   readonly layout: StoreLayout;
-  openBlob(digest: Digest, opts?: { verify?: boolean }): Readable;
+  openBlob(digest: Digest, opts?: { verify?: BlobVerify }): Readable;
 }
 
 export function ensureSnapshot(store: SnapshotSource, ref: LayerRef): Promise<string> {
