@@ -4,7 +4,7 @@
  */
 export { build } from './build/build.js';
 export type { BuildOptions, BuildResult, PlatformResult, OutputSpec, LayerCompressionAttrs, SecretSource, SshSource, ResourceLimits } from './build/options.js';
-export type { BuildEvent, BuildEventListener, StepRef, StepTimings, StageInfo, ResourceUsage } from './solver/events.js';
+export type { BuildEvent, BuildEventListener, StepRef, StepTimings, StageInfo, ResourceUsage } from './events/index.js';
 export type { CacheImportSpec, CacheExportSpec, CacheCompression } from './cache/transfer.js';
 export type { Compression } from './layer/types.js';
 export type { NetworkMode } from './sandbox/network-mode.js';

@@ -11,7 +11,7 @@ import { parseDockerfile, runChecks } from '../frontend/index.js';
 import { readDockerfileText } from '../frontend/load.js';
 import { planBuild } from '../plan/index.js';
 import { solve, yieldToEventLoop, type StageResult } from '../solver/solver.js';
-import type { BuildEvent } from '../solver/events.js';
+import type { BuildEvent } from '../events/index.js';
 import { StoreCacheIndex, type CacheIndex, type CacheRecord } from '../cache/records.js';
 import { ImportedCaches, INLINE_CACHE_FIELD, LayeredCacheIndex, exportCache } from '../cache/transfer.js';
 import type { LayerRef } from '../image/image.js';

@@ -19,7 +19,7 @@ import { writeLayer } from '../layer/index.js';
 import type { LayerEntry, LayerWriteOptions } from '../layer/types.js';
 import type { FsStep, StageResult, StepExecutors } from '../solver/solver.js';
 import type { StepOutcome } from '../solver/ports.js';
-import type { BuildEvent } from '../solver/events.js';
+import type { BuildEvent } from '../events/index.js';
 import { DEFAULT_SHELL, commandLine } from '../steps/meta.js';
 import type { BuildOptions } from './options.js';
 import type { RunMountSpec } from '../sandbox/run-mounts.js';

@@ -1,6 +1,6 @@
 import type { Descriptor, ImageConfig } from '../image/types.js';
 import type { Digest } from '../image/digest.js';
-import type { BuildEvent } from '../solver/events.js';
+import type { BuildEvent } from '../events/index.js';
 import type { Compression } from '../layer/types.js';
 import type { ExtraHost, ResourceLimits as SandboxLimits } from '../sandbox/bundle.js';
 import type { Ulimit } from '../sandbox/rlimits.js';

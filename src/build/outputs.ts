@@ -12,7 +12,7 @@ import type { LayerEntry } from '../layer/types.js';
 import { tarStream } from '../layer/tar-writer.js';
 import { KilnError } from '../errors/index.js';
 import type { StageResult } from '../solver/solver.js';
-import type { BuildEvent } from '../solver/events.js';
+import type { BuildEvent } from '../events/index.js';
 import type { LayerRef } from '../image/image.js';
 import type { Compression } from '../layer/types.js';
 import type { LayerRecompressor } from '../layer/recompress.js';

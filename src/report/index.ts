@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KilnError } from '../errors/index.js';
-import type { BuildEvent } from '../solver/events.js';
+import type { BuildEvent } from '../events/index.js';
 import { renderReportHtml } from './html.js';
 import { renderReportSvg } from './svg.js';
 

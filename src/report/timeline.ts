@@ -1,4 +1,4 @@
-import type { BuildEvent, StageInfo, StepRef, StepTimings } from '../solver/events.js';
+import type { BuildEvent, StageInfo, StepRef, StepTimings } from '../events/index.js';
 
 /**
  * Where wall-clock time can go in a build. Each step's duration is split into

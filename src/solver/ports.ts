@@ -2,7 +2,7 @@ import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
 import type { ImageConfig, Platform } from '../image/types.js';
 import type { WrittenLayer } from '../layer/types.js';
-import type { ResourceUsage } from './events.js';
+import type { ResourceUsage } from '../events/index.js';
 
 /**
  * What the solver needs from the world, as small interfaces. The build entry

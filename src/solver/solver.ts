@@ -9,7 +9,7 @@ import type { BuildPlan, PlanStage } from '../plan/types.js';
 import { KilnError, isKilnError, needsRootError } from '../errors/index.js';
 import { rootlessFailure } from '../rootless/index.js';
 import { applyMeta, isMetaInstruction, type MetaState } from '../steps/meta.js';
-import type { BuildEvent, StepRef } from './events.js';
+import type { BuildEvent, StepRef } from '../events/index.js';
 import type { ImageSource, StepOutcome } from './ports.js';
 import type { CacheIndex, CacheRecord } from '../cache/records.js';
 import { stepCacheKey as cacheKey, type KeyParts } from '../cache/keys.js';

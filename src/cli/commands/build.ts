@@ -5,7 +5,7 @@ import { globalOptions } from '../global-options.js';
 import { KilnError } from '../../errors/index.js';
 import { parseNetworkMode } from '../../sandbox/network-mode.js';
 import type { ProgressMode } from '../progress/render.js';
-import type { BuildEvent } from '../../solver/events.js';
+import type { BuildEvent } from '../../events/index.js';
 
 interface BuildFlags {
   file?: string;
