@@ -37,8 +37,8 @@ export type { Instruction, ParsedDockerfile, BuildWarning } from './frontend/ind
 export { planBuild, outline, listTargets } from './plan/index.js';
 export type { BuildPlan, PlanStage } from './plan/index.js';
 
-export { KilnError, isKilnError } from './errors/index.js';
-export type { ErrorCode, SourceLocation } from './errors/index.js';
+export { KilnError, RegistryError, RunFailedError, isKilnError } from './errors/index.js';
+export type { ErrorCode, KilnErrorOptions, SourceLocation } from './errors/index.js';
 export * from './image/types.js';
 export type { Image, Layer, LayerRef } from './image/image.js';
 export { MediaType } from './image/media-types.js';

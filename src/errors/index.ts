@@ -1,4 +1,4 @@
-export { KilnError, isKilnError } from './kiln-error.js';
+export { KilnError, RegistryError, RunFailedError, isKilnError } from './kiln-error.js';
 export { printable, printableJson, MAX_MESSAGE_LENGTH } from './printable.js';
-export type { ErrorCode, SourceLocation } from './kiln-error.js';
+export type { ErrorCode, KilnErrorOptions, SourceLocation } from './kiln-error.js';
 export { needsRootError } from './needs-root.js';
