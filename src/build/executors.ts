@@ -6,7 +6,7 @@ import type { LayerRef } from '../image/image.js';
 import type { Platform } from '../image/types.js';
 import { formatPlatform } from '../image/platform.js';
 import type { Store } from '../store/store.js';
-import { KilnError } from '../errors/index.js';
+import { KilnError, RunFailedError } from '../errors/index.js';
 import type { Heredoc, RunMount } from '../frontend/instructions.js';
 import { BuildContext } from '../context/build-context.js';
 import { LayeredFs } from '../context/layered-fs.js';
@@ -17,7 +17,7 @@ import { planCopy, type CopyParams } from '../steps/copy.js';
 import { resolveChown } from '../steps/copy-chown.js';
 import { writeLayer } from '../layer/index.js';
 import type { LayerEntry, LayerWriteOptions } from '../layer/types.js';
-import type { FsStep, StageResult, StepExecutors } from '../solver/solver.js';
+import type { FsStep, PreparedStep, StageResult, StepExecutors } from '../solver/solver.js';
 import type { StepOutcome } from '../solver/ports.js';
 import type { BuildEvent } from '../events/index.js';
 import { DEFAULT_SHELL, commandLine } from '../steps/meta.js';
@@ -121,7 +121,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
     return 'draft' in src ? src.draft.layers : src.image;
   }
 
-  async function prepare(step: FsStep, resolveFrom: (ref: string) => Promise<FromSource>): Promise<{ inputs: string[]; files?: Record<string, string>; execute: () => Promise<StepOutcome> }> {
+  async function prepare(step: FsStep, resolveFrom: (ref: string) => Promise<FromSource>): Promise<PreparedStep> {
     const instr = step.instruction;
     const config = step.state.meta.config;
     const workdir = config.WorkingDir && config.WorkingDir !== '' ? config.WorkingDir : '/';
@@ -187,9 +187,11 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         }
         // the key needs only the selected sources; owners are resolved against the image when the step runs
         const { chown: _chown, ...probeParams } = params(view, undefined);
+        const hashStart = performance.now();
         const probe = await planCopy(probeParams);
+        const hashMs = performance.now() - hashStart;
         probe.dispose();
-        return { inputs: [probe.inputDigest], ...(probe.inputFiles ? { files: probe.inputFiles } : {}), execute: async () => write(params(view, await destFs())) };
+        return { inputs: [probe.inputDigest], ...(probe.inputFiles ? { files: probe.inputFiles } : {}), hashMs, execute: async () => write(params(view, await destFs())) };
       }
       case 'WORKDIR': {
         return {
@@ -221,7 +223,8 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         } else {
           args = commandLine(instr.cmd, config.Shell);
         }
-        for (const m of instr.mounts) mounts.push(await mountSpec(m, resolveFrom, inputs));
+        const hashed = { ms: 0, any: false };
+        for (const m of instr.mounts) mounts.push(await mountSpec(m, resolveFrom, inputs, hashed));
         const network = instr.network === undefined || instr.network === 'default' ? (options.network ?? 'default') : instr.network;
         if (instr.network === 'host' && options.network !== 'host' && !(options.allow ?? []).includes(NETWORK_HOST_ENTITLEMENT)) {
           throw new KilnError('USAGE', `RUN --network=host needs --allow ${NETWORK_HOST_ENTITLEMENT} (${NETWORK_HOST_ENTITLEMENT} is not allowed)`);
@@ -234,6 +237,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         const logFile = path.join(logDir, `${buildId}-stage${step.step.stage}-line${step.step.line}.log`);
         return {
           inputs,
+          ...(hashed.any ? { hashMs: hashed.ms } : {}),
           execute: async () => {
             // a foreign platform runs only through a usable binfmt_misc handler; without one the error says what to install
             await canExecute(step.state.platform);
@@ -258,9 +262,10 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
               const failed = runFailure(e);
               if (!failed) throw e;
               // the one-line error quotes the last lines; it names the file that has all of them
-              throw Object.assign(new KilnError('RUN_FAILED', (e as Error).message, { hint: `full output: ${logFile}`, cause: e }), { ...failed, logFile });
+              const { exitCode, outputTail, oomKilled } = failed;
+              throw new RunFailedError(failed.message, { exitCode, outputTail, oomKilled, step: step.step.text, logFile }, { hint: `full output: ${logFile}`, cause: e });
             });
-            return { ...(r.layer ? { layer: r.layer } : {}), usage: { cpuSeconds: r.usage.cpuSeconds, ...(r.usage.peakMemoryBytes !== undefined ? { peakMemoryBytes: r.usage.peakMemoryBytes } : {}) } };
+            return { ...(r.layer ? { layer: r.layer } : {}), usage: { cpuSeconds: r.usage.cpuSeconds, ...(r.usage.peakMemoryBytes !== undefined ? { peakMemoryBytes: r.usage.peakMemoryBytes } : {}) }, timings: r.timings };
           },
         };
       }
@@ -271,7 +276,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
    * RUN --mount → what goes into the cache key now (pushed to `inputs`) and a
    * function that makes the sandbox's plain mount spec when the step runs.
    */
-  async function mountSpec(m: RunMount, resolveFrom: (ref: string) => Promise<FromSource>, inputs: string[]): Promise<() => Promise<RunMountSpec>> {
+  async function mountSpec(m: RunMount, resolveFrom: (ref: string) => Promise<FromSource>, inputs: string[], hashed: { ms: number; any: boolean }): Promise<() => Promise<RunMountSpec>> {
     switch (m.type) {
       case 'bind': {
         const source = m.source ?? '';
@@ -281,10 +286,13 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
           // resolved inside the stage when the RUN runs (run-mounts pins it by descriptor): never on the host
           return async () => ({ type: 'bind', target: m.target, source: { root: await rootfsDir(layersOf(src)), path: source, chroot: true, label: `stage ${m.from}` }, readwrite: !m.readonly });
         }
+        const hashStart = performance.now();
         const c = ctx();
         // the key covers what the mount will show: a symlink is followed (inside the context) before hashing
         const rel = resolvePath(c, safeSub(source), { followFinal: true, what: source });
         inputs.push(`bind:${m.target}:${hashSelection(c, [rel === '' ? '.' : rel], hashes())}`);
+        hashed.ms += performance.now() - hashStart;
+        hashed.any = true;
         return async () => ({ type: 'bind', target: m.target, source: { root: c.root, path: rel, chroot: false, label: c.label }, readwrite: !m.readonly });
       }
       case 'cache': {

@@ -19,9 +19,10 @@ export interface StepRef {
 }
 
 /**
- * Where one step's time went, when the executor measured it. Every part is
- * optional: the build report falls back to the step's instruction kind for
- * what is not measured, so a partial breakdown is still useful.
+ * Where one step's time went. The solver measures `hashMs` for every
+ * file-system step (RUN, COPY, ADD, WORKDIR; on a hit too); a RUN adds `runMs`
+ * and, when it changed files, `layerMs`. The build report gives what no part
+ * covers to the step's instruction kind, so the parts always add up.
  */
 export interface StepTimings {
   /** Hashing the files the step reads (COPY/ADD sources, RUN --mount=type=bind from the context), before the cache lookup. */
@@ -78,7 +79,11 @@ export type BuildEvent =
   | { type: 'step-error'; step: StepRef; message: string; time: number }
   | { type: 'pull-progress'; ref: string; digest: Digest; done: number; total: number; phase: 'download' | 'exists' | 'done'; time: number }
   | { type: 'push-progress'; ref: string; digest: Digest; done: number; total: number; phase: 'upload' | 'exists' | 'mounted' | 'done'; time: number }
-  | { type: 'phase'; name: 'resolve' | 'context' | 'export' | 'push'; state: 'start' | 'done'; detail?: string; durationMs?: number; time: number }
+  /**
+   * Work outside the steps. There is no context phase: the build context is read lazily, by the steps
+   * that need it, so its hashing is each step's `timings.hashMs`.
+   */
+  | { type: 'phase'; name: 'resolve' | 'export' | 'push'; state: 'start' | 'done'; detail?: string; durationMs?: number; time: number }
   | { type: 'warning'; message: string; file?: string; line?: number; rule?: string; time: number }
   | { type: 'build-done'; imageId: Digest; manifestDigest: Digest; tags: string[]; durationMs: number; time: number };
 
