@@ -17,7 +17,8 @@ import { createFileAtomic, fsyncDir, tempName, writeFileAtomic } from './atomic-
 import { withFileLock } from './flock.js';
 import { PartialBlob, removeIdlePartials } from './partial-blob.js';
 import { defaultRoot, isScratchName, storeLayout, type StoreLayout } from './layout.js';
-import { adoptSnapshot, ensureSnapshot, snapshotDirName } from './snapshots.js';
+import { adoptSnapshot, ensureSnapshot, snapshotDirName, type LayerExtractor } from './snapshots.js';
+import { extractLayer } from '../layer/extract.js';
 import { acquireStoreLock, releaseStoreLock, withExclusiveStore } from './store-lock.js';
 import type { BlobStore, BlobWriteExpectation, RefStore } from './types.js';
 
@@ -32,6 +33,8 @@ const PARTIAL_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 export interface StoreOpenOptions {
   /** How long to wait for a process holding the store exclusively (prune); default: forever. */
   lockTimeoutMs?: number;
+  /** Unpacks layers into snapshots; default: the layer module's `extractLayer` (tests wrap it to count extractions). */
+  extractLayer?: LayerExtractor;
 }
 
 export interface IndexEntry {
@@ -109,11 +112,13 @@ async function makePrivate(l: StoreLayout): Promise<void> {
 export class Store implements BlobStore, RefStore {
   readonly root: string;
   readonly layout: StoreLayout;
+  readonly extractLayer: LayerExtractor;
   private closed = false;
   private readonly lockPath: string;
 
-  private constructor(layout: StoreLayout) {
+  private constructor(layout: StoreLayout, extract: LayerExtractor) {
     this.layout = layout;
+    this.extractLayer = extract;
     this.root = layout.root;
     this.lockPath = join(layout.locks, 'store');
   }
@@ -121,7 +126,7 @@ export class Store implements BlobStore, RefStore {
   /** Opens (creating if needed) the store at `root`; default root: `defaultRoot()`. */
   static async open(root: string = defaultRoot(), opts: StoreOpenOptions = {}): Promise<Store> {
     const l = storeLayout(root);
-    const store = new Store(l);
+    const store = new Store(l, opts.extractLayer ?? extractLayer);
     const failed = (e: unknown): KilnError =>
       e instanceof KilnError ? e : new KilnError('STORE', `cannot open store ${l.root}: ${(e as Error).message}`, { cause: e });
     try {

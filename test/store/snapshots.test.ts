@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isKilnError } from '../../src/errors/index.js';
 import { sha256 } from '../../src/image/digest.js';
 import { MediaType } from '../../src/image/media-types.js';
-import { setLayerExtractor, type LayerExtractor } from '../../src/store/snapshots.js';
+import type { LayerExtractor } from '../../src/store/snapshots.js';
 import { makeBusyboxImage } from '../helpers/busybox.js';
 import { tempStore } from '../helpers/temp-dir.js';
 
@@ -24,12 +24,10 @@ const counting: LayerExtractor = (compressed, mediaType, dest) => {
 
 let t: Awaited<ReturnType<typeof tempStore>>;
 beforeAll(async () => {
-  setLayerExtractor(counting);
-  t = await tempStore();
+  t = await tempStore({ extractLayer: counting });
   await makeBusyboxImage(t.store, 'localhost/busybox:latest');
 });
 afterAll(async () => {
-  setLayerExtractor(extractLayer);
   await t.cleanup();
 });
 
