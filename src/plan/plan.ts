@@ -145,14 +145,13 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
     const platform = s.from.platform !== undefined ? expandAt(s.from.platform, fromLookup, parsed, s.from) : undefined;
     const deps = new Set<number>();
     if (base.kind === 'stage') deps.add(base.index);
-    const imageDeps = new Set<string>();
     const declaredArgs: string[] = [];
     // Walk the stage with plan-time scope (no base-image ENV yet) to resolve --from values that use ARGs.
     const vars = new VarScope({ globalArgs, predefined, buildArgs: opts.buildArgs, escape: parsed.directives.escape, file: parsed.file });
     const addRef = (ref: string, at: Instruction, what: string): void => {
       const r = resolveRef(ref, s.index, at.range.start.line, what);
+      // an image ref is only checked here; the solver resolves it when the step needs it
       if ('stage' in r) deps.add(r.stage);
-      else imageDeps.add(r.image);
     };
     const addRefs = (instruction: Instruction, at: Instruction): void => {
       if (instruction.kind === 'COPY' && instruction.from !== undefined) {
@@ -185,10 +184,8 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
       from: s.from,
       instructions: s.instructions,
       deps: [...deps].sort((a, b) => a - b),
-      imageDeps: [...imageDeps],
       globalArgs,
       declaredArgs,
-      level: 0,
     };
   });
 
@@ -213,7 +210,6 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
   };
   visit(targetIndex);
   const kept = stages.filter((s) => needed.has(s.index));
-  for (const s of kept) s.level = s.deps.reduce((l, d) => Math.max(l, stages[d]!.level + 1), 0);
 
   const declared = new Set<string>();
   for (const instr of globalArgInstrs) if (instr.kind === 'ARG') for (const a of instr.args) declared.add(a.name);
