@@ -132,7 +132,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         const fromHeredocs = heredocFiles !== undefined && instr.sources.every((s) => s.startsWith('<<'));
         const params = (from: FsView, destFs: FsView | undefined): CopyParams => ({
           kind: instr.kind,
-          sources: fromHeredocs ? heredocFiles!.names : instr.sources,
+          sources: fromHeredocs ? heredocFiles.names : instr.sources,
           dest: instr.dest,
           workdir,
           from,
@@ -169,7 +169,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
             execute: async () => write(params(await fsOf(layersOf(src), `stage ${instr.from}`), await destFs())),
           };
         }
-        const view: FsView = fromHeredocs ? heredocFiles!.view : ctx();
+        const view: FsView = fromHeredocs ? heredocFiles.view : ctx();
         const remote = instr.kind === 'ADD' && instr.sources.some((s) => /^(https?:\/\/|git@|git:\/\/|ssh:\/\/)/.test(s));
         if (remote) {
           // downloads happen once: the planned entries are kept for execute
@@ -308,9 +308,9 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
           readonly: m.readonly,
           ...(src
             ? {
-                seed: { root: await rootfsDir(layersOf(src)), path: m.source ?? '', chroot: true, label: `stage ${m.from}` },
-                seedKey: `${src.key}:${safeSub(m.source ?? '')}`,
-              }
+              seed: { root: await rootfsDir(layersOf(src)), path: m.source ?? '', chroot: true, label: `stage ${m.from}` },
+              seedKey: `${src.key}:${safeSub(m.source ?? '')}`,
+            }
             : {}),
         });
       }
@@ -413,4 +413,3 @@ async function workdirEntries(dir: string, fs: FsView | undefined, user: string 
   }
   return missing ? entries : [];
 }
-

@@ -92,9 +92,8 @@ export function outputCompression(o: OutputSpec, options: BuildOptions): Compres
 /** `layers` as `policy` wants them: the bottom `baseLayers` (the base image's) only when forced. */
 export function compressLayers(conv: LayerRecompressor, layers: readonly LayerRef[], policy: CompressionPolicy, baseLayers: number): Promise<LayerRef[]> {
   const want = { compression: policy.compression, ...(policy.level !== undefined ? { level: policy.level } : {}) };
-  return Promise.all(layers.map((l, i) => (i < baseLayers && !policy.force ? l : conv.layer(l, want))));
+  return Promise.all(layers.map((l, i) => (i < baseLayers && !policy.force ? Promise.resolve(l) : conv.layer(l, want))));
 }
-
 
 /**
  * Everything besides the store: archives (oci, docker), the final file system

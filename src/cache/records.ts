@@ -41,7 +41,6 @@ export class StoreCacheIndex implements CacheIndex {
     private readonly blobExists: (d: Digest) => Promise<boolean>,
   ) {}
 
-
   async get(key: Digest): Promise<CacheRecord | undefined> {
     let rec: CacheRecord;
     try {

@@ -51,31 +51,31 @@ export interface ResourceUsage {
  */
 export type BuildEvent =
   | {
-      type: 'build-start';
-      file: string;
-      stages: number;
-      steps: number;
-      /** The stage graph, so consumers (the build report's critical path) need not guess dependencies from timing. */
-      stageGraph?: StageInfo[];
-      time: number;
-    }
+    type: 'build-start';
+    file: string;
+    stages: number;
+    steps: number;
+    /** The stage graph, so consumers (the build report's critical path) need not guess dependencies from timing. */
+    stageGraph?: StageInfo[];
+    time: number;
+  }
   | { type: 'step-start'; step: StepRef; time: number }
   | { type: 'step-cached'; step: StepRef; key: Digest; /** Where the record lives when it differs from the chain key (COPY --link). */ recordKey?: Digest; timings?: StepTimings; time: number }
   | { type: 'step-log'; step: StepRef; stream: 'stdout' | 'stderr'; line: string; time: number }
   | {
-      type: 'step-done';
-      step: StepRef;
-      key: Digest;
-      /** Where the record lives when it differs from the chain key (COPY --link). */
-      recordKey?: Digest;
-      durationMs: number;
-      layer?: { digest: Digest; size: number; diffID: Digest };
-      usage?: ResourceUsage;
-      /** Why the cache missed, when a record for an older variant of this step was found (--explain-cache). */
-      missReason?: string;
-      timings?: StepTimings;
-      time: number;
-    }
+    type: 'step-done';
+    step: StepRef;
+    key: Digest;
+    /** Where the record lives when it differs from the chain key (COPY --link). */
+    recordKey?: Digest;
+    durationMs: number;
+    layer?: { digest: Digest; size: number; diffID: Digest };
+    usage?: ResourceUsage;
+    /** Why the cache missed, when a record for an older variant of this step was found (--explain-cache). */
+    missReason?: string;
+    timings?: StepTimings;
+    time: number;
+  }
   | { type: 'step-error'; step: StepRef; message: string; time: number }
   | { type: 'pull-progress'; ref: string; digest: Digest; done: number; total: number; phase: 'download' | 'exists' | 'done'; time: number }
   | { type: 'push-progress'; ref: string; digest: Digest; done: number; total: number; phase: 'upload' | 'exists' | 'mounted' | 'done'; time: number }

@@ -199,7 +199,9 @@ export function parseSyntaxTree<T>(text: string, file: string, convert?: (node: 
     i++;
     const startLine = i;
     const startColumn = trimNewline(raw).length - bytes.length + 1;
-    let { line, end } = trimContinuation(bytes, directives.escape);
+    const trimmed = trimContinuation(bytes, directives.escape);
+    const line = trimmed.line;
+    let end = trimmed.end;
     if (end && line === '') continue;
 
     let buf = line;

@@ -370,8 +370,8 @@ function applyRecord(state: StageState, rec: CacheRecord, key: Digest): StageSta
 
 /** The parts of an expanded instruction that define what it does (never its position, comment or spelling). */
 function opOf(instr: Instruction): unknown {
-  const { range: _r, original: _o, comment: _c, keyword: _k, ...rest } = instr as Instruction & { comment?: string };
-  if ('trigger' in rest) return { ...rest, trigger: opOf(rest.trigger as Instruction) };
+  const { range: _r, original: _o, comment: _c, keyword: _k, ...rest } = instr;
+  if ('trigger' in rest) return { ...rest, trigger: opOf(rest.trigger) };
   return rest;
 }
 
@@ -420,4 +420,3 @@ function locate(e: unknown, instr: Instruction, file: string): KilnError {
   const msg = e instanceof Error ? e.message : String(e);
   return new KilnError('INTERNAL', msg, { location: { file, line: instr.range.start.line }, cause: e });
 }
-

@@ -218,7 +218,7 @@ class Reacher {
         await fh.close();
       }
       const v: unknown = JSON.parse(await readFile(path, 'utf8'));
-      return v && typeof v === 'object' ? (v as DocShape) : undefined;
+      return v && typeof v === 'object' ? v : undefined;
     } catch {
       return undefined;
     }

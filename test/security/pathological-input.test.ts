@@ -194,7 +194,10 @@ describe('SIGTERM during a long CPU-bound build', () => {
     child.stderr.on('data', (d: Buffer) => {
       // keep only the tail: the progress of 200,000 steps is large
       err = (err + d.toString()).slice(-20000);
-      for (const w of waiters.splice(0)) (w.re.test(err) ? w.resolve() : waiters.push(w));
+      for (const w of waiters.splice(0)) {
+        if (w.re.test(err)) w.resolve();
+        else waiters.push(w);
+      }
     });
     return {
       done: new Promise((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal ? -1 : -2)))),

@@ -39,7 +39,7 @@ describe('snapshots', () => {
     const paths = await Promise.all([t.store.snapshotPath(layer), t.store.snapshotPath(layer), t.store.snapshotPath(layer.diffID)]);
     expect(new Set(paths).size).toBe(1);
     expect(extractions).toBe(1);
-    const p = paths[0]!;
+    const p = paths[0];
     expect(p).toBe(join(t.root, 's', layer.diffID.slice(7, 19)));
     expect(await readlink(join(p, 'bin', 'sh'))).toBe('busybox');
     expect(await readFile(join(p, 'etc', 'passwd'), 'utf8')).toContain('app:x:1000:1000');

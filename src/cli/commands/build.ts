@@ -318,5 +318,3 @@ async function readStdin(): Promise<string> {
   }
   return Buffer.concat(chunks).toString('utf8');
 }
-
-

@@ -40,7 +40,6 @@ export function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream = pro
 // multi-platform builds: `[linux/arm64 stage-1 3/7]`, the platform the step runs for first
 const label = (s: StepRef): string => `[${s.platform !== undefined ? `${s.platform} ` : ''}${s.stageName ?? `stage-${s.stage}`} ${s.index}/${s.total}]`;
 
-
 /**
  * Plain: one line per event, prefixed with the step, like `--progress=plain`.
  * TTY: the same lines with colour for CACHED/DONE/ERROR; steps of parallel
