@@ -5,7 +5,7 @@ import os from 'node:os';
 import type { Digest } from '../image/digest.js';
 import pLimit from 'p-limit';
 import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
-import { formatPlatform, hostPlatform, parsePlatformList } from '../image/platform.js';
+import { formatPlatform, hostPlatform } from '../image/platform.js';
 import { KilnError } from '../errors/index.js';
 import { parseDockerfile, runChecks } from '../frontend/index.js';
 import { readDockerfileText } from '../frontend/load.js';
@@ -21,9 +21,11 @@ import { parseReference } from '../registry/reference.js';
 import { createImageSource } from './image-source.js';
 import { VERSION } from '../version.js';
 import { createExecutors } from './executors.js';
-import { compressLayers, imageCompression, policyKey, writeOutputs, type CompressionPolicy } from './outputs.js';
+import { compressLayers, policyKey, writeOutputs, type CompressionPolicy } from './outputs.js';
 import { LayerRecompressor } from '../layer/recompress.js';
 import { checkCompressionLevel, type BuildOptions, type BuildResult, type PlatformResult } from './options.js';
+import { layerWriteOptions, resolveBuildOptions, type DockerfileSource, type OutputSettings, type ResolvedBuildOptions } from './resolve-options.js';
+import { validateEntitlements } from '../steps/validate-entitlements.js';
 import { annotationsFor, attachAttestations, dockerfileDigest, effectiveAttestations, wantsAttestations, type BuiltImage } from './attestations.js';
 import type { BuildRecord } from '../attest/provenance.js';
 
@@ -35,6 +37,11 @@ import type { BuildRecord } from '../attest/provenance.js';
 let activeBuilds = 0;
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  return runBuild(resolveBuildOptions(options));
+}
+
+/** A build of options already resolved (the CLI resolves them before it opens a remote context). */
+export async function runBuild(options: ResolvedBuildOptions): Promise<BuildResult> {
   activeBuilds++;
   try {
     return await buildOnce(options);
@@ -43,18 +50,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
 }
 
-async function buildOnce(options: BuildOptions): Promise<BuildResult> {
+async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
   const started = Date.now();
   const emit = (e: BuildEvent) => options.onEvent?.(e);
-  const contextDir = path.resolve(options.context);
-  const { text, fileName, dockerfilePath } = await readDockerfile(options, contextDir);
+  const { contextDir } = options.source;
+  const { text, fileName, dockerfilePath } = await readDockerfile(options.source);
 
   const host = hostPlatform();
-  const targets = targetPlatforms(options, host);
+  const targets = options.platforms;
   const multi = targets.length > 1;
-  if (multi && options.outputs?.some((o) => o.type === 'docker')) {
-    throw new KilnError('USAGE', `--output type=docker holds one platform, and this build makes ${targets.length} (${targets.map(formatPlatform).join(', ')}): use type=oci, or build one --platform for the docker archive`);
-  }
 
   // parsing, planning and the checks are synchronous: a turn of the event loop between them lets SIGINT/SIGTERM in
   const checkpoint = async () => {
@@ -67,7 +71,7 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
   // one plan per target platform: the predefined args (TARGETARCH…) and FROM --platform values differ
   const plans = targets.map((targetPlatform) => planBuild(parsed, {
     ...(options.target ? { target: options.target } : {}),
-    buildArgs: options.buildArgs ?? {},
+    buildArgs: options.buildArgs,
     targetPlatform,
     buildPlatform: host,
   }));
@@ -90,10 +94,9 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
   for (const a of plan.unusedBuildArgs.filter((n) => n !== 'BUILDKIT_DOCKERFILE_CHECK')) {
     emit({ type: 'warning', message: `build arg "${a}" was not consumed by any stage`, time: Date.now() });
   }
-  if (options.allow?.some((a) => a !== 'security.insecure' && a !== 'network.host')) {
-    throw new KilnError('USAGE', `unknown entitlement in --allow (known: security.insecure, network.host)`);
-  }
-  const tags = (options.tags ?? []).map((t) => parseReference(t).toString());
+  // as BuildKit's ValidateEntitlements: a RUN asking for more than the build allows fails before any step runs
+  for (const p of plans) validateEntitlements(p.stages.flatMap((s) => s.instructions), options.policy, fileName);
+  const { tags } = options.outputs;
 
   // a caller's open Store (as pull and push take) is used as is and left open
   const given = options.store;
@@ -107,14 +110,14 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
   }
   const store = given ?? (await Store.open(root));
   try {
-    const sourceDateEpoch = options.sourceDateEpoch ?? epochFromEnv();
-    const access = { insecureRegistries: options.insecureRegistries ?? [], mirrors: options.registryMirrors ?? [], ...(options.signal ? { signal: options.signal } : {}) };
+    const { sourceDateEpoch } = options.layers;
+    const access = options.registry;
     const warn = (message: string) => emit({ type: 'warning', message, time: Date.now() });
     const local = new StoreCacheIndex(store.layout.cache, store.layout.tmp, (d) => store.hasBlob(d));
     let cache: CacheIndex = local;
     let imported: ImportedCaches | undefined;
-    if (options.cacheFrom?.length && !options.noCache) {
-      imported = await ImportedCaches.open(store, options.cacheFrom, access, warn);
+    if (options.cache.from.length && !options.cache.disabled) {
+      imported = await ImportedCaches.open(store, options.cache.from, access, warn);
       cache = new LayeredCacheIndex(local, imported);
       await imported.importMounts(store.root).catch((e: unknown) => warn(`cache mounts not imported: ${e instanceof Error ? e.message : String(e)}`));
     }
@@ -124,11 +127,11 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     };
     // every base and --from image the build resolved, by digest: provenance's materials
     const materials = new Map<string, { uri: string; digest: Record<string, string> }>();
-    const source = createImageSource(store, options, emit);
+    const source = createImageSource(store, options.registry, emit);
     const images: typeof source = {
       async resolve(asWritten, platform, sig) {
         // a --build-context name stands for the image it names
-        const refText = options.buildContexts?.[asWritten.toLowerCase()] ?? asWritten;
+        const refText = options.buildContexts[asWritten.toLowerCase()] ?? asWritten;
         const base = await source.resolve(refText, platform, sig);
         const uri = `pkg:docker/${parseReference(refText).toString().replace(/:([^/:@]+)$/, '@$1')}?platform=${encodeURIComponent(formatPlatform(platform))}`;
         materials.set(uri, { uri, digest: { sha256: base.manifestDigest.replace(/^sha256:/, '') } });
@@ -136,11 +139,8 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       },
     };
     // layers are written in the image's compression, so an uncached build never re-compresses
-    const policy = imageCompression(options);
-    const layerOptions: BuildOptions = { ...options, compression: policy.compression };
-    if (policy.level !== undefined) layerOptions.compressionLevel = policy.level;
-    else delete layerOptions.compressionLevel;
-    const executors = await createExecutors({ store, contextDir, dockerfilePath, options: layerOptions, sourceDateEpoch, emit, ensureLayers });
+    const policy = options.layers.compression;
+    const executors = await createExecutors({ store, contextDir, dockerfilePath, policy: options.policy, layer: layerWriteOptions(options.layers), sourceDateEpoch, emit, ensureLayers });
     const signal = options.signal ?? new AbortController().signal;
     emit({
       type: 'build-start',
@@ -192,10 +192,10 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
         cache,
         executors,
         jobs,
-        noCache: Boolean(options.noCache),
-        noCacheFilter: new Set((options.noCacheFilter ?? []).map((s) => s.toLowerCase())),
+        noCache: options.cache.disabled,
+        noCacheFilter: options.cache.filter,
         ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
-        explainCache: Boolean(options.explainCache),
+        explainCache: options.cache.explain,
         explainScope: createHash('sha256').update(`${contextDir}\0${dockerfilePath ?? fileName}`).digest('hex').slice(0, 32),
         emit: counting,
         signal: solving.signal,
@@ -250,18 +250,17 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       }
       return out;
     };
-    const inlineWanted = options.cacheTo?.some((c) => c.type === 'inline');
+    const inlineWanted = options.cache.to.some((c) => c.type === 'inline');
     const perPlatform: PlatformResult[] = [];
     for (const [i, result] of results.entries()) {
       const inline = inlineWanted ? await recordsIn(await recordsFor('min', labelOf(plans[i]!.targetPlatform)), policy) : undefined;
       const layers = await compressLayers(recompressor, result.draft.layers, policy, result.baseLayers);
-      const c = await commitImage(store, { ...result, draft: { ...result.draft, layers } }, options, sourceDateEpoch, inline, !multi);
+      const c = await commitImage(store, { ...result, draft: { ...result.draft, layers } }, options.outputs, sourceDateEpoch, inline, !multi);
       perPlatform.push({ platform: formatPlatform(c.descriptor.platform!), imageId: c.configDigest, manifestDigest: c.descriptor.digest, descriptor: c.descriptor, config: c.config });
     }
     const { descriptor: imageDescriptor, config, imageId: configDigest } = perPlatform[0]!;
-    const pushing = Boolean(options.push) || (options.outputs ?? []).some((o) => o.type === 'registry' || (o.type === 'image' && o.push));
-    const attest = effectiveAttestations(options.attestations, pushing);
-    const annotations = options.annotations ?? [];
+    const { pushing, annotations } = options.outputs;
+    const attest = effectiveAttestations(options.outputs.attestations, pushing);
     let descriptor = imageDescriptor;
     let statements: Awaited<ReturnType<typeof attachAttestations>>['statements'] = [];
     // several platforms always make an index (one manifest each, then their attestation manifests when asked for)
@@ -274,14 +273,14 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
         const record: BuildRecord = {
           builderId: attest.provenance ? attest.provenance.builderId ?? `urn:kiln:builder:${VERSION}` : '',
           dockerfile: { path: fileName, digest: dockerfileDigest(text) },
-          args: { ...(options.buildArgs ?? {}) },
+          args: { ...options.buildArgs },
           ...(options.target ? { target: options.target } : {}),
           platform: p.platform,
           materials: [...materials.values()],
           startedOn: new Date(started),
           finishedOn: new Date(),
-          secrets: (options.secrets ?? []).map((x) => x.id),
-          ssh: (options.ssh ?? []).map((x) => x.id),
+          secrets: options.policy.secrets.map((x) => x.id),
+          ssh: options.policy.ssh.map((x) => x.id),
           steps: stepsByTarget.get(labelOf(plans[i]!.targetPlatform)) ?? [],
         };
         built.push({ image, descriptor: p.descriptor, record });
@@ -315,18 +314,18 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
       return d;
     };
     await writeOutputs({
-      store, descriptor, tags, options, emit, stageResult: results[0]!, executors, imageIn,
+      store, descriptor, tags, outputs: options.outputs.specs, push: options.outputs.push, compression: policy, registry: access, emit, stageResult: results[0]!, executors, imageIn,
       ...(multi ? { platforms: results.map((r, i) => ({ platform: plans[i]!.targetPlatform, stageResult: r })) } : {}),
     });
     if (statements.length) {
       const { writeLocalAttestations } = await import('./attestation-files.js');
-      for (const o of options.outputs ?? []) if (o.type === 'local') await writeLocalAttestations(o.dest, statements);
+      for (const o of options.outputs.specs) if (o.type === 'local') await writeLocalAttestations(o.dest, statements);
     }
-    if (options.signKey && pushing) {
+    if (options.outputs.signKey && pushing) {
       const { signPushed } = await import('./sign-pushed.js');
-      await signPushed(options, tags, descriptor.digest, emit);
+      await signPushed(options.outputs.signKey, access, tags, descriptor.digest, emit);
     }
-    for (const spec of options.cacheTo ?? []) {
+    for (const spec of options.cache.to) {
       if (spec.type === 'inline') continue;
       const t0 = Date.now();
       try {
@@ -353,7 +352,7 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
     // several platforms: the image is the index (its digest is what buildx writes to --iidfile)
     const imageId = multi ? descriptor.digest : configDigest;
     const manifestDigest = multi ? descriptor.digest : imageDescriptor.digest;
-    if (options.iidfile) await writeFile(options.iidfile, imageId);
+    if (options.outputs.iidfile) await writeFile(options.outputs.iidfile, imageId);
     if (executedSteps > 0 && activeBuilds === 1 && options.gcKeepStorage !== 0) {
       const { autoGc } = await import('../store/gc.js');
       try {
@@ -374,10 +373,10 @@ async function buildOnce(options: BuildOptions): Promise<BuildResult> {
   }
 }
 
-async function readDockerfile(options: BuildOptions, contextDir: string): Promise<{ text: string; fileName: string; dockerfilePath?: string }> {
-  if (options.dockerfileText !== undefined) return { text: options.dockerfileText, fileName: options.fileName ?? 'Dockerfile' };
-  const file = options.file ? path.resolve(options.file) : path.join(contextDir, 'Dockerfile');
-  const fileName = options.fileName ?? (options.file ?? 'Dockerfile');
+async function readDockerfile(source: DockerfileSource): Promise<{ text: string; fileName: string; dockerfilePath?: string }> {
+  const { fileName } = source;
+  if (source.text !== undefined) return { text: source.text, fileName };
+  const file = source.file ?? path.join(source.contextDir, 'Dockerfile');
   try {
     return { text: await readDockerfileText(file, fileName), fileName, dockerfilePath: file };
   } catch (e) {
@@ -388,47 +387,32 @@ async function readDockerfile(options: BuildOptions, contextDir: string): Promis
   }
 }
 
-function epochFromEnv(): number | undefined {
-  const v = process.env['SOURCE_DATE_EPOCH'];
-  if (v === undefined || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new KilnError('USAGE', `SOURCE_DATE_EPOCH must be a non-negative integer, not "${v}"`);
-  return n;
-}
-
 /** Writes the final config and manifest blobs; labels from --label are applied last, as docker does. */
 async function commitImage(
   store: Store,
   result: StageResult,
-  options: BuildOptions,
+  options: Pick<OutputSettings, 'labels' | 'annotations' | 'tags'>,
   sourceDateEpoch: number | undefined,
   inlineCache: CacheRecord[] | undefined,
   keep: boolean,
 ): Promise<{ descriptor: Descriptor; config: ImageConfig; configDigest: Digest }> {
   const config: ImageConfig = structuredClone(result.draft.config);
   if (inlineCache) (config as ImageConfig & Record<string, unknown>)[INLINE_CACHE_FIELD] = { version: 1, records: inlineCache, mounts: [] };
-  if (options.labels && Object.keys(options.labels).length) {
+  if (Object.keys(options.labels).length) {
     config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...options.labels } };
   }
   const created = sourceDateEpoch !== undefined ? new Date(sourceDateEpoch * 1000) : new Date();
   config.created = created.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const platform = formatPlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
-  const annotations = annotationsFor(options.annotations ?? [], 'manifest', platform);
+  const annotations = annotationsFor(options.annotations, 'manifest', platform);
   const image = await store.putImage({ config, layers: result.draft.layers, ...(Object.keys(annotations).length ? { annotations } : {}) });
   const descriptor: Descriptor = {
     ...image.descriptor,
     platform: { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) },
   };
   // one manifest of a multi-platform build lives through its index
-  if (keep && !(options.tags ?? []).length) await store.keepUntagged(descriptor);
+  if (keep && !options.tags.length) await store.keepUntagged(descriptor);
   return { descriptor, config, configDigest: image.configDescriptor.digest };
-}
-
-/** `platforms` (library), else the comma-separated `platform`, else the host; normalised, duplicates dropped. */
-function targetPlatforms(options: BuildOptions, host: Platform): Platform[] {
-  const list = options.platforms?.length ? parsePlatformList(options.platforms) : options.platform ? parsePlatformList(options.platform) : [host];
-  if (!list.length) throw new KilnError('USAGE', '--platform is empty');
-  return list;
 }
 
 /** The target stage and the stages its FROM chain builds on: their steps make the final image. */

@@ -6,7 +6,7 @@ import { KilnError } from '../errors/index.js';
 import { parseReference } from '../registry/reference.js';
 import type { BaseImage, ImageSource } from '../solver/ports.js';
 import type { BuildEvent } from '../events/index.js';
-import type { BuildOptions } from './options.js';
+import type { RegistryAccess } from '../cache/transfer.js';
 
 /**
  * `sha256:<hex>` (4 to 64 digits, as `kiln images` shows digests) or 64 bare
@@ -22,7 +22,7 @@ export function isImageId(text: string): boolean {
  * FROM and COPY --from images: the local store first (unless --pull), else the
  * registry. One resolution per reference per build, shared by every stage.
  */
-export function createImageSource(store: Store, options: BuildOptions, emit: (e: BuildEvent) => void): ImageSource {
+export function createImageSource(store: Store, registry: RegistryAccess & { pull: boolean }, emit: (e: BuildEvent) => void): ImageSource {
   const memo = new Map<string, Promise<BaseImage>>();
   return {
     resolve(refText: string, platform: Platform, signal: AbortSignal): Promise<BaseImage> {
@@ -53,7 +53,7 @@ export function createImageSource(store: Store, options: BuildOptions, emit: (e:
     // a tag pulled for one platform names that platform's manifest only: another platform is pulled, and
     // only when the registry has none (or cannot be reached) is the local mismatch the error
     let mismatch: KilnError | undefined;
-    if (!options.pull) {
+    if (!registry.pull) {
       const local = await fromStore(ref, platform);
       if (local && 'mismatch' in local) mismatch = local.mismatch;
       else if (local) return local;
@@ -63,8 +63,8 @@ export function createImageSource(store: Store, options: BuildOptions, emit: (e:
     const { pull } = await import('../registry/pull.js');
     const pulling = pull(store, ref, {
       platform,
-      insecureRegistries: options.insecureRegistries ?? [],
-      mirrors: options.registryMirrors ?? [],
+      insecureRegistries: registry.insecureRegistries,
+      mirrors: registry.mirrors,
       signal,
       onEvent: (e) => {
         if (e.type === 'pull-progress') emit({ type: 'pull-progress', ref, digest: e.digest, done: e.done, total: e.total, phase: e.phase === 'exists' ? 'exists' : e.phase === 'done' ? 'done' : 'download', time: Date.now() });

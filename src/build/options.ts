@@ -11,20 +11,11 @@ import { parseSize } from '../spec/size.js';
 import type { CacheExportSpec, CacheImportSpec } from '../cache/transfer.js';
 import type { Annotation, AttestationOptions } from './attestations.js';
 import type { Store } from '../store/store.js';
+import type { SecretSource } from '../steps/run-secret.js';
+import type { SshSource } from '../steps/run-ssh.js';
 
-export interface SecretSource {
-  id: string;
-  /** A file whose bytes are the secret. */
-  src?: string;
-  /** An environment variable of the kiln process holding the secret. */
-  env?: string;
-}
-
-export interface SshSource {
-  id: string;
-  /** Agent socket or key files; empty = $SSH_AUTH_SOCK. */
-  paths: string[];
-}
+export type { SecretSource } from '../steps/run-secret.js';
+export type { SshSource } from '../steps/run-ssh.js';
 
 /**
  * How an output wants its layers (`-o …,compression=zstd,compression-level=19,force-compression=true`);
@@ -97,7 +88,11 @@ export interface BuildOptions {
   explainCache?: boolean;
   insecureRegistries?: string[];
   registryMirrors?: string[];
-  /** Entitlements, e.g. `security.insecure`. */
+  /**
+   * Entitlements (`--allow`): `network.host` permits `RUN --network=host`,
+   * `security.insecure` permits `RUN --security=insecure`. A RUN asking for
+   * one the build does not allow fails before any step runs; an unknown name is a usage error.
+   */
   allow?: string[];
   limits?: ResourceLimits;
   runtime?: string;

@@ -17,6 +17,7 @@ import type { LayerRef } from '../image/image.js';
 import type { Compression } from '../layer/types.js';
 import type { LayerRecompressor } from '../layer/recompress.js';
 import { checkCompressionLevel, type BuildOptions, type LayerCompressionAttrs, type OutputSpec } from './options.js';
+import type { RegistryAccess } from '../cache/transfer.js';
 import type { BuildExecutors } from './executors.js';
 import { isHostRoot } from '../rootless/session.js';
 
@@ -24,7 +25,12 @@ interface OutputInit {
   store: Store;
   descriptor: Descriptor;
   tags: string[];
-  options: BuildOptions;
+  outputs: readonly OutputSpec[];
+  /** `--push`: push the tags. */
+  push: boolean;
+  /** The compression of the image under the tags (`imageCompression`). */
+  compression: CompressionPolicy;
+  registry: RegistryAccess;
   emit: (e: BuildEvent) => void;
   stageResult: StageResult;
   executors: BuildExecutors;
@@ -68,7 +74,7 @@ function isTagOutput(o: OutputSpec): boolean {
  * `type=registry` output without `name=` (buildx gives such an output the
  * `-t` names). Default gzip.
  */
-export function imageCompression(options: BuildOptions): CompressionPolicy {
+export function imageCompression(options: Pick<BuildOptions, 'compression' | 'compressionLevel' | 'forceCompression' | 'outputs'>): CompressionPolicy {
   const base: CompressionPolicy = { compression: options.compression ?? 'gzip', force: options.forceCompression ?? false };
   if (options.compressionLevel !== undefined) {
     checkCompressionLevel(base.compression, options.compressionLevel, '--compression-level');
@@ -83,8 +89,7 @@ export function imageCompression(options: BuildOptions): CompressionPolicy {
 }
 
 /** The compression one output asks for (its own attributes over the build's). */
-export function outputCompression(o: OutputSpec, options: BuildOptions): CompressionPolicy {
-  const main = imageCompression(options);
+export function outputCompression(o: OutputSpec, main: CompressionPolicy): CompressionPolicy {
   if ((o.type !== 'image' && o.type !== 'registry' && o.type !== 'oci') || isTagOutput(o)) return main;
   return merged(main, o, `--output type=${o.type}`);
 }
@@ -101,28 +106,28 @@ export function compressLayers(conv: LayerRecompressor, layers: readonly LayerRe
  * store under its tags when these run.
  */
 export async function writeOutputs(init: OutputInit): Promise<void> {
-  const outputs: OutputSpec[] = [...(init.options.outputs ?? [])];
-  const pushTags = new Set<string>(init.options.push ? init.tags : []);
+  const outputs: OutputSpec[] = [...init.outputs];
+  const pushTags = new Set<string>(init.push ? init.tags : []);
   for (const o of outputs) {
     const t0 = Date.now();
     init.emit({ type: 'phase', name: 'export', state: 'start', detail: o.type, time: t0 });
     switch (o.type) {
       case 'image':
         if (o.name) {
-          const desc = await init.imageIn(outputCompression(o, init.options));
+          const desc = await init.imageIn(outputCompression(o, init.compression));
           for (const n of o.name) await tagAs(init, n, desc, o.push ? pushTags : undefined);
         } else if (o.push) for (const t of init.tags) pushTags.add(t);
         break;
       case 'registry': {
         const names = o.name ?? init.tags;
         if (!names.length) throw new KilnError('USAGE', '--output type=registry needs name=… or -t');
-        const desc = await init.imageIn(outputCompression(o, init.options));
+        const desc = await init.imageIn(outputCompression(o, init.compression));
         for (const n of names) await tagAs(init, n, desc, pushTags);
         break;
       }
       case 'oci': {
         const { saveOciArchive } = await import('../export/oci-archive.js');
-        const desc = await init.imageIn(outputCompression(o, init.options));
+        const desc = await init.imageIn(outputCompression(o, init.compression));
         await saveOciArchive(init.store, [{ ...(init.tags[0] ? { ref: init.tags[0] } : {}), descriptor: desc }], o.dest, { directory: o.tar === false });
         break;
       }
@@ -151,9 +156,9 @@ export async function writeOutputs(init: OutputInit): Promise<void> {
       const t0 = Date.now();
       init.emit({ type: 'phase', name: 'push', state: 'start', detail: ref, time: t0 });
       await push(init.store, ref, undefined, {
-        insecureRegistries: init.options.insecureRegistries ?? [],
-        mirrors: init.options.registryMirrors ?? [],
-        ...(init.options.signal ? { signal: init.options.signal } : {}),
+        insecureRegistries: init.registry.insecureRegistries,
+        mirrors: init.registry.mirrors,
+        ...(init.registry.signal ? { signal: init.registry.signal } : {}),
         onEvent: (e) => {
           if (e.type === 'push-progress') {
             const phase = e.phase === 'exists' || e.phase === 'mounted' || e.phase === 'done' ? e.phase : 'upload';

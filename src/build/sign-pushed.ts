@@ -2,14 +2,13 @@ import { readFile } from 'node:fs/promises';
 import type { Digest } from '../image/digest.js';
 import { KilnError } from '../errors/index.js';
 import type { BuildEvent } from '../events/index.js';
-import type { BuildOptions } from './options.js';
+import type { RegistryAccess } from '../cache/transfer.js';
 
 /** `--sign-key`: signs, in each pushed repository, exactly the digest that was pushed (cosign's format). */
-export async function signPushed(options: BuildOptions, tags: readonly string[], digest: Digest, emit: (e: BuildEvent) => void): Promise<void> {
+export async function signPushed(file: string, access: RegistryAccess, tags: readonly string[], digest: Digest, emit: (e: BuildEvent) => void): Promise<void> {
   const { loadPrivateKey, signImage } = await import('../sign/index.js');
   const { RegistryClient } = await import('../registry/client.js');
   const { parseReference } = await import('../registry/reference.js');
-  const file = options.signKey!;
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -17,7 +16,7 @@ export async function signPushed(options: BuildOptions, tags: readonly string[],
     throw new KilnError('USAGE', `--sign-key ${file}: ${(e as Error).message}`);
   }
   const key = loadPrivateKey(text, process.env['COSIGN_PASSWORD'] ?? '', file);
-  const client = new RegistryClient({ insecureRegistries: options.insecureRegistries ?? [], mirrors: options.registryMirrors ?? [], ...(options.signal ? { signal: options.signal } : {}) });
+  const client = new RegistryClient({ insecureRegistries: access.insecureRegistries, mirrors: access.mirrors, ...(access.signal ? { signal: access.signal } : {}) });
   try {
     const repos = new Set<string>();
     for (const t of tags) {

@@ -11,13 +11,18 @@ import { KilnError } from '../errors/index.js';
 import type { Digest } from '../image/digest.js';
 import { comparePaths } from '../layer/path-order.js';
 import type { LayerEntry } from '../layer/types.js';
+import { writeLayer } from '../layer/index.js';
+import type { AddInstruction, CopyInstruction } from '../frontend/instructions.js';
 import { type ArchiveCompression, ArchiveTree, detectArchive } from './copy-archive.js';
 import { parseChmod, type ChmodFn } from './copy-chmod.js';
 import { resolveChown, type Owner } from './copy-chown.js';
 import { cloneGit, isGitUrl, parseGitUrl } from './copy-git.js';
 import { downloadUrl, isHttpUrl } from './copy-url.js';
+import { heredocTree } from './heredoc.js';
+import type { PreparedStep, StepContext, StepInput, StepOutcome } from './step-context.js';
+import { workdirOf } from './workdir.js';
 
-/** A COPY or ADD after expansion, as plain data (the solver builds it from the instruction). */
+/** A COPY or ADD after expansion, as plain data (`prepareCopy` builds it from the instruction). */
 export interface CopyParams {
   kind?: 'COPY' | 'ADD';
   sources: string[];
@@ -106,6 +111,74 @@ interface Match {
  * where each lands, and returns the layer's entries without copying anything
  * (content is read from the source when the layer writer opens it).
  */
+/**
+ * COPY and ADD as a build step: the key needs only the selected sources
+ * (context files, heredocs, a stage's or image's key, downloads); the
+ * destination's own files (owners for --chown, existing parents) are read
+ * only when the step runs.
+ */
+export async function prepareCopy(step: StepInput & { instruction: CopyInstruction | AddInstruction }, ctx: StepContext): Promise<PreparedStep> {
+  const instr = step.instruction;
+  const heredocFiles = await heredocTree(instr.heredocs, ctx.scratch);
+  const fromHeredocs = heredocFiles !== undefined && instr.sources.every((s) => s.startsWith('<<'));
+  const params = (from: FsView, destFs: FsView | undefined): CopyParams => ({
+    kind: instr.kind,
+    sources: fromHeredocs ? heredocFiles.names : instr.sources,
+    dest: instr.dest,
+    workdir: workdirOf(step),
+    from,
+    ...(instr.chown !== undefined ? { chown: instr.chown } : {}),
+    ...(instr.chmod !== undefined ? { chmod: instr.chmod } : {}),
+    exclude: instr.exclude,
+    parents: instr.parents,
+    link: instr.link,
+    ...(destFs ? { destFs } : {}),
+    ...(instr.kind === 'ADD' && instr.checksum !== undefined ? { checksum: instr.checksum } : {}),
+    ...(instr.kind === 'ADD' && instr.keepGitDir !== undefined ? { keepGitDir: instr.keepGitDir } : {}),
+    ...(instr.kind === 'ADD' && instr.unpack !== undefined ? { unpack: instr.unpack } : {}),
+    // snapshot files never change, so their hashes are as cacheable as the context's
+    hashCache: ctx.hashes(),
+    tmpDir: ctx.scratch,
+    now: ctx.sourceDateEpoch ?? Math.floor(Date.now() / 1000),
+  });
+  // with --link planCopy reads the destination only to resolve --chown names, never for metadata
+  const destFs = async (): Promise<FsView | undefined> => (step.layers.length === 0 ? undefined : ctx.fsOf(step.layers, 'image'));
+  const writeOut = async (planned: CopyResult): Promise<StepOutcome> => {
+    try {
+      return { layer: await writeLayer(planned.entries, ctx.store, ctx.layer) };
+    } finally {
+      planned.dispose();
+    }
+  };
+  if (instr.from !== undefined && !fromHeredocs) {
+    // a stage's or image's key names its content: nothing is read (or downloaded) on a cache hit
+    const from = instr.from;
+    const src = await ctx.resolveFrom(from);
+    return {
+      inputs: [`from:${src.key}`],
+      execute: async () => writeOut(await planCopy(params(await ctx.fsOf(src.layers, `stage ${from}`), await destFs()))),
+    };
+  }
+  const view: FsView = fromHeredocs ? heredocFiles.view : ctx.context();
+  if (instr.kind === 'ADD' && instr.sources.some(isRemoteSource)) {
+    // downloads happen once: the planned entries are kept for execute
+    const planned = await planCopy(params(view, await destFs()));
+    return { inputs: [planned.inputDigest], execute: async () => writeOut(planned) };
+  }
+  // the key needs only the selected sources; owners are resolved against the image when the step runs
+  const { chown: _chown, ...probeParams } = params(view, undefined);
+  const hashStart = performance.now();
+  const probe = await planCopy(probeParams);
+  const hashMs = performance.now() - hashStart;
+  probe.dispose();
+  return { inputs: [probe.inputDigest], ...(probe.inputFiles ? { files: probe.inputFiles } : {}), hashMs, execute: async () => writeOut(await planCopy(params(view, await destFs()))) };
+}
+
+/** An ADD source fetched from elsewhere (HTTP or git) rather than read from the context. */
+function isRemoteSource(s: string): boolean {
+  return /^(https?:\/\/|git@|git:\/\/|ssh:\/\/)/.test(s);
+}
+
 export async function planCopy(p: CopyParams): Promise<CopyResult> {
   const kind = p.kind ?? 'COPY';
   const staged: string[] = [];

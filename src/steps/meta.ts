@@ -3,7 +3,7 @@ import type { ContainerConfig } from '../image/types.js';
 import type { CommandArgs, Instruction } from '../frontend/instructions.js';
 import { KilnError } from '../errors/index.js';
 
-/** Instructions that change only the image config, never the file system (WORKDIR may also add a layer: see the solver). */
+/** Instructions that change only the image config, never the file system (WORKDIR may also add a layer: see workdir.ts). */
 export type MetaInstruction = Extract<
   Instruction,
   {

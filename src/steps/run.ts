@@ -7,17 +7,25 @@ import { diffUpperdir, writeLayer } from '../layer/index.js';
 import type { LayerEntry, LayerWriteOptions, WrittenLayer } from '../layer/types.js';
 import { runSandbox, type SandboxRequest } from '../sandbox/sandbox.js';
 import type { CgroupUsage } from '../sandbox/cgroups.js';
-import type { FileMountSpec, RunMountSpec } from '../sandbox/run-mounts.js';
+import type { RunMountSpec } from '../sandbox/run-mounts.js';
 import type { BlobStore } from '../store/types.js';
+import type { RunInstruction } from '../frontend/instructions.js';
+import { DEFAULT_SHELL, commandLine } from './meta.js';
+import { heredocRunCommand } from './heredoc.js';
+import { runMount } from './run-mount.js';
+import { runNetwork } from './run-network.js';
+import { runInsecure } from './run-security.js';
+import { workdirOf } from './workdir.js';
+import type { PreparedStep, StepContext, StepInput } from './step-context.js';
 
 export type { RunMountSpec, BindMountSpec, CacheMountSpec, TmpfsMountSpec, SecretMountSpec, SshMountSpec, FileMountSpec } from '../sandbox/run-mounts.js';
 export type { ResourceLimits, NetworkMode } from '../sandbox/bundle.js';
 export type { Ulimit } from '../sandbox/rlimits.js';
 
 /**
- * The RUN step as plain data: the solver resolves the Dockerfile (shell form,
- * expansion, --mount sources, secrets) and hands over this; the step knows
- * nothing of Dockerfiles.
+ * The RUN step as plain data: `prepareRun` resolves the Dockerfile's side
+ * (shell form, heredocs, --mount sources, secrets, network, security) and
+ * hands over this; `executeRun` knows nothing of Dockerfiles.
  */
 export interface RunStepInput extends Omit<SandboxRequest, 'storeRoot' | 'mounts'> {
   /** The store: its root holds scratch dirs (`tmp/`) and cache mounts (`cache-mounts/`); the layer blob is written to it. */
@@ -39,6 +47,64 @@ export interface RunStepResult {
 /** Lines of output kept on a RUN_FAILED error, and quoted in its message. */
 const TAIL_LINES = 20;
 const INLINE_LINES = 3;
+
+/**
+ * RUN: its argv (exec form, shell form or heredoc script), its mounts, its
+ * network and security mode, checked against the build's policy before
+ * anything runs. The key's inputs are the mounts' sources; the command, env
+ * and parent are keyed by the solver.
+ */
+export async function prepareRun(step: StepInput & { instruction: RunInstruction }, ctx: StepContext): Promise<PreparedStep> {
+  const instr = step.instruction;
+  const config = step.config;
+  // the entitlements first: a denied RUN resolves no --mount source
+  const network = runNetwork(instr, ctx.policy);
+  const insecure = runInsecure(instr, ctx.policy);
+  const inputs: string[] = [];
+  const mounts: Array<() => Promise<RunMountSpec>> = [];
+  const heredoc = heredocRunCommand(instr, config.Shell ?? DEFAULT_SHELL);
+  const args = heredoc ? heredoc.args : commandLine(instr.cmd, config.Shell);
+  if (heredoc?.mount) {
+    const script = heredoc.mount;
+    mounts.push(async () => script);
+  }
+  const hashed = { ms: 0, any: false };
+  for (const m of instr.mounts) mounts.push(await runMount(m, ctx, inputs, hashed));
+  const { policy } = ctx;
+  return {
+    inputs,
+    ...(hashed.any ? { hashMs: hashed.ms } : {}),
+    execute: async () => {
+      // a foreign platform runs only through a usable binfmt_misc handler; without one the error says what to install
+      await ctx.canExecute(step.platform);
+      const logFile = await ctx.logFile();
+      const r = await executeRun({
+        store: ctx.store,
+        lowerdirs: await ctx.lowerdirs(step.layers),
+        args,
+        env: step.runEnv,
+        ...(config.User ? { user: config.User } : {}),
+        workdir: workdirOf(step),
+        network,
+        mounts: await Promise.all(mounts.map((f) => f())),
+        ...(policy.limits ? { limits: policy.limits } : {}),
+        securityInsecure: insecure,
+        layer: ctx.layer,
+        ...(policy.runtime ? { runtime: { runtime: policy.runtime } } : {}),
+        signal: step.signal,
+        onOutput: ctx.onOutput,
+        logFile,
+      }).catch((e: unknown) => {
+        const failed = runFailure(e);
+        if (!failed) throw e;
+        // the one-line error quotes the last lines; it names the file that has all of them
+        const { exitCode, outputTail, oomKilled } = failed;
+        throw new RunFailedError(failed.message, { exitCode, outputTail, oomKilled, step: instr.original, logFile }, { hint: `full output: ${logFile}`, cause: e });
+      });
+      return { ...(r.layer ? { layer: r.layer } : {}), usage: { cpuSeconds: r.usage.cpuSeconds, ...(r.usage.peakMemoryBytes !== undefined ? { peakMemoryBytes: r.usage.peakMemoryBytes } : {}) }, timings: r.timings };
+    },
+  };
+}
 
 export async function executeRun(input: RunStepInput): Promise<RunStepResult> {
   const { store, layer, ...rest } = input;
@@ -111,17 +177,4 @@ async function nonEmpty(src: AsyncIterable<LayerEntry>, signal?: AbortSignal): P
       }
     },
   };
-}
-
-/**
- * `RUN <<EOF …` with the heredoc as the whole command (BuildKit's rule): the
- * script is mounted read-only at /dev/pipes/<name> (inside the /dev tmpfs, so
- * never in a layer) and run directly when it starts with `#!`, otherwise by
- * the shell's interpreter.
- */
-export function heredocRun(shell: string[], name: string, content: string): { args: string[]; mount: FileMountSpec } {
-  const target = `/dev/pipes/${name.replace(/[^A-Za-z0-9._-]/g, '_') || 'EOF'}`;
-  const mount: FileMountSpec = { type: 'file', target, content, mode: 0o755 };
-  const args = content.startsWith('#!') ? [target] : [shell[0] ?? '/bin/sh', target];
-  return { args, mount };
 }

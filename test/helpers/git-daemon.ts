@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +35,17 @@ export async function startGitDaemon(repos: Record<string, string>): Promise<Git
       };
       poll();
     });
-    if (up) return { url: (name) => `git://127.0.0.1:${port}/${name}.git`, stop: () => void d.kill() };
+    if (up) {
+      return {
+        url: (name) => `git://127.0.0.1:${port}/${name}.git`,
+        // the bare copies go with the daemon: nothing of a test run is left in the temp directory
+        stop: () => {
+          d.kill();
+          rmSync(base, { recursive: true, force: true });
+        },
+      };
+    }
   }
+  rmSync(base, { recursive: true, force: true });
   throw new Error('git daemon did not start');
 }

@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isKilnError } from '../../src/errors/index.js';
-import { executeRun, heredocRun, runFailure, type RunStepInput } from '../../src/steps/run.js';
+import { executeRun, runFailure, type RunStepInput } from '../../src/steps/run.js';
+import { heredocRun } from '../../src/steps/heredoc.js';
 import { leftovers, makeEnv, tarEntries, type TestEnv } from './fixtures.js';
 
 let env: TestEnv;

@@ -190,19 +190,36 @@ describe('SIGTERM during a long CPU-bound build', () => {
   function start(root: string, ctx: string, args: string[] = []): Run {
     const child = spawn(process.execPath, [KILN_BIN, '--root', root, 'build', '--progress', 'plain', ...args, ctx], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    const waiters: Array<{ re: RegExp; resolve: () => void }> = [];
+    let exited = false;
+    const waiters: Array<{ re: RegExp; resolve: () => void; reject: (e: Error) => void }> = [];
     child.stderr.on('data', (d: Buffer) => {
-      // keep only the tail: the progress of 200,000 steps is large
-      err = (err + d.toString()).slice(-20000);
+      // Match against the whole new chunk before trimming: under load one read can carry tens of kilobytes,
+      // and trimming first could drop the very line a waiter is looking for.
+      const seen = err + d.toString();
       for (const w of waiters.splice(0)) {
-        if (w.re.test(err)) w.resolve();
+        if (w.re.test(seen)) w.resolve();
         else waiters.push(w);
       }
+      // keep only the tail: the progress of 200,000 steps is large
+      err = seen.slice(-20000);
     });
+    const done = new Promise<number>((resolve) =>
+      child.on('close', (code, signal) => {
+        exited = true;
+        // a build that ends before the awaited line can never show it: fail now, not at the test timeout
+        for (const w of waiters.splice(0)) w.reject(new Error(`kiln exited (${code ?? signal}) before printing ${w.re}: ${err.slice(-2000)}`));
+        resolve(code ?? (signal ? -1 : -2));
+      }),
+    );
     return {
-      done: new Promise((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal ? -1 : -2)))),
+      done,
       stderr: () => err,
-      waitFor: (re) => (re.test(err) ? Promise.resolve() : new Promise((resolve) => waiters.push({ re, resolve }))),
+      waitFor: (re) =>
+        re.test(err)
+          ? Promise.resolve()
+          : exited
+            ? Promise.reject(new Error(`kiln exited before printing ${re}`))
+            : new Promise((resolve, reject) => waiters.push({ re, resolve, reject })),
       kill: () => child.kill('SIGTERM'),
     };
   }

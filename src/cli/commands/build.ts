@@ -1,11 +1,17 @@
 import type { Command } from 'commander';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, isAbsolute, join } from 'node:path';
 import { collect } from '../collect.js';
-import { globalOptions } from '../global-options.js';
+import { globalOptions, type GlobalOptions } from '../global-options.js';
 import { KilnError } from '../../errors/index.js';
 import { parseNetworkMode } from '../../sandbox/network-mode.js';
 import type { ProgressMode } from '../progress/render.js';
 import type { BuildEvent } from '../../events/index.js';
+import type { BuildOptions } from '../../build/options.js';
+import type { AttestationOptions } from '../../build/attestations.js';
+import type { Compression } from '../../layer/types.js';
+import type { DockerEndpoint } from '../../export/docker-daemon.js';
 
 interface BuildFlags {
   file?: string;
@@ -113,190 +119,214 @@ export function register(program: Command): void {
       if (flags.builder !== undefined) throw new KilnError('UNSUPPORTED', `--builder ${flags.builder}: kiln is daemonless and builds in this process; there is no builder instance to select (drop --builder)`);
       if (flags.cgroupParent !== undefined) throw new KilnError('UNSUPPORTED', `--cgroup-parent ${flags.cgroupParent}: kiln nests each RUN's cgroup under its own so limits and usage accounting hold; start kiln in the cgroup you want instead (systemd-run --slice=…)`);
       const call = flags.call ?? (flags.check ? 'check' : 'build');
-      if (call === 'outline' || call === 'targets') {
-        const common = { ...(flags.file ? { file: flags.file } : {}) };
-        const out =
-          call === 'outline'
-            ? await (await import('./outline.js')).outlineCommand(contextDir, { ...common, ...(flags.target ? { target: flags.target } : {}), buildArg: flags.buildArg })
-            : await (await import('./targets.js')).targetsCommand(contextDir, common);
-        process.stdout.write(out);
+      if (call !== 'build') {
+        await runCall(call, contextDir, flags);
         return;
       }
-      if (call !== 'build' && call !== 'check') throw new KilnError('USAGE', `--call must be build, check, outline or targets, not "${call}"`);
-      if (call === 'check') {
-        const { checkCommand } = await import('./check.js');
-        const r = await checkCommand(contextDir, { ...(flags.file ? { file: flags.file } : {}), buildArg: flags.buildArg });
-        process.stdout.write(r.output);
-        if (r.exitCode !== 0) process.exitCode = r.exitCode;
-        return;
-      }
-      const g = globalOptions(cmd);
-      const { build } = await import('../../build/build.js');
-      const { parseAddHost, parseBuildContext, parseBuildArgs, parseByteSize, parseOutputSpec, parseSecretSpec, parseSshSpec } = await import('../../build/options.js');
-      const { createRenderer } = await import('../progress/render.js');
-      const { parseCacheFrom, parseCacheTo } = await import('../../cache/transfer.js');
-      const { keepStorageSetting } = await import('../../store/size.js');
-      const gcSetting = (v: number | undefined) => (v === undefined ? {} : { gcKeepStorage: v });
-      const { parseAnnotation, parseAttestShorthand, parseAttestSpec } = await import('../../build/attestations.js');
-      let attestations: import('../../build/attestations.js').AttestationOptions | undefined;
-      for (const a of flags.attest) attestations = parseAttestSpec(a, attestations ?? {});
-      if (flags.sbom !== undefined) attestations = parseAttestShorthand('sbom', flags.sbom, attestations ?? {});
-      if (flags.provenance !== undefined) attestations = parseAttestShorthand('provenance', flags.provenance, attestations ?? {});
-      const annotations = flags.annotation.map(parseAnnotation);
-      if (flags.signKey && !flags.push && !flags.output.some((o) => /type=registry|push=true/.test(o))) throw new KilnError('USAGE', '--sign-key signs what is pushed: add --push');
-
-      const network = parseNetworkMode(flags.network);
       const mode: ProgressMode = flags.quiet ? 'quiet' : (flags.progress as ProgressMode);
       if (!['auto', 'tty', 'plain', 'json', 'rawjson', 'quiet'].includes(mode)) throw new KilnError('USAGE', `--progress must be auto, tty, plain, json, rawjson or quiet`);
-      const extraHosts = flags.addHost.map(parseAddHost);
-      const buildContexts = Object.fromEntries(flags.buildContext.map(parseBuildContext));
+      const options = await optionsFromFlags(contextDir, flags, globalOptions(cmd));
       // --load: the daemon must answer before the build starts, and gets a docker archive afterwards
-      let load: { endpoint: import('../../export/docker-daemon.js').DockerEndpoint; archive: string } | undefined;
-      if (flags.load) {
-        const { dockerEndpoint, pingDocker } = await import('../../export/docker-daemon.js');
-        const endpoint = dockerEndpoint();
-        await pingDocker(endpoint);
-        const { mkdtemp } = await import('node:fs/promises');
-        const { tmpdir } = await import('node:os');
-        const { join } = await import('node:path');
-        load = { endpoint, archive: join(await mkdtemp(join(tmpdir(), 'kiln-load-')), 'image.tar') };
-      }
-      // a bad --report name should fail now, not after the build
-      if (flags.report) (await import('../../report/index.js')).reportFormat(flags.report);
-      const events: BuildEvent[] = [];
-      let reported = false;
-      const writeReport = async () => {
-        if (!flags.report || reported) return;
-        reported = true;
-        await (await import('../../report/index.js')).writeReport(events, flags.report);
-      };
-      const labels: Record<string, string> = {};
-      for (const l of flags.label) {
-        const eq = l.indexOf('=');
-        labels[eq === -1 ? l : l.slice(0, eq)] = eq === -1 ? '' : l.slice(eq + 1);
-      }
-      const int = (name: string, v: string | undefined): number | undefined => {
-        if (v === undefined) return undefined;
-        const n = Number(v);
-        if (!Number.isFinite(n) || n < 0) throw new KilnError('USAGE', `${name} must be a non-negative number, not "${v}"`);
-        return n;
-      };
-      let dockerfileText: string | undefined;
-      if (flags.file === '-') {
-        if (contextDir === '-') throw new KilnError('USAGE', 'the context and the Dockerfile cannot both come from stdin (-f - with context -)');
-        dockerfileText = await readStdin();
-      }
-      // `-`, git and tarball URLs are unpacked into a temporary directory, removed after the build
-      const { isRemoteContext, openContextSource } = await import('../../build/context-source.js');
-      const source = await openContextSource(contextDir);
-      const remote = isRemoteContext(contextDir);
-      if (source.dockerfileText !== undefined && dockerfileText === undefined && !flags.file) dockerfileText = source.dockerfileText;
-      const { isAbsolute, join } = await import('node:path');
-      const dockerfile = flags.file && flags.file !== '-' ? (remote && !isAbsolute(flags.file) ? join(source.dir, flags.file) : flags.file) : undefined;
-
-      const renderer = createRenderer(mode);
-      const controller = new AbortController();
-      let interrupts = 0;
-      const onSignal = (sig: NodeJS.Signals) => {
-        interrupts++;
-        if (interrupts > 1) process.exit(130);
-        controller.abort(new KilnError('CANCELLED', `build interrupted (${sig})`));
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      // a closed terminal (SIGHUP) is an interrupt too: stop RUNs, unmount and leave the store clean
-      process.on('SIGHUP', onSignal);
+      const load = flags.load ? await prepareLoad() : undefined;
       try {
-        const compression = flags.compression as 'gzip' | 'zstd' | 'uncompressed' | undefined;
-        if (compression && !['gzip', 'zstd', 'uncompressed'].includes(compression)) throw new KilnError('USAGE', `--compression must be gzip, zstd or uncompressed`);
-        const result = await build({
-          context: source.dir,
-          ...(dockerfile ? { file: dockerfile } : {}),
-          ...(dockerfileText !== undefined ? { dockerfileText, fileName: 'Dockerfile' } : {}),
-          tags: flags.tag,
-          buildArgs: parseBuildArgs(flags.buildArg),
-          ...(flags.target ? { target: flags.target } : {}),
-          noCache: !flags.cache,
-          noCacheFilter: flags.noCacheFilter,
-          pull: Boolean(flags.pull),
-          labels,
-          ...(flags.platform ? { platform: flags.platform } : {}),
-          secrets: flags.secret.map(parseSecretSpec),
-          ssh: flags.ssh.map(parseSshSpec),
-          network,
-          ...(flags.buildContext.length ? { buildContexts } : {}),
-          outputs: [...flags.output.map(parseOutputSpec), ...(load ? [{ type: 'docker' as const, dest: load.archive }] : [])],
-          push: Boolean(flags.push),
-          ...(flags.iidfile ? { iidfile: flags.iidfile } : {}),
-          ...(flags.jobs ? { jobs: int('--jobs', flags.jobs) } : {}),
-          ...(g.root ? { root: g.root } : {}),
-          ...(compression ? { compression } : {}),
-          ...(flags.compressionLevel ? { compressionLevel: int('--compression-level', flags.compressionLevel) } : {}),
-          explainCache: Boolean(flags.explainCache),
-          insecureRegistries: g.insecureRegistry,
-          registryMirrors: g.registryMirror,
-          allow: flags.allow,
-          limits: {
-            ...(flags.memory ? { memory: parseByteSize(flags.memory, '--memory') } : {}),
-            ...(flags.shmSize ? { shmSize: parseByteSize(flags.shmSize, '--shm-size') } : {}),
-            ...(extraHosts.length ? { extraHosts } : {}),
-            ...(flags.cpuQuota ? { cpuQuota: int('--cpu-quota', flags.cpuQuota) } : {}),
-            ...(flags.cpuPeriod ? { cpuPeriod: int('--cpu-period', flags.cpuPeriod) } : {}),
-            ...(flags.cpus ? { cpus: int('--cpus', flags.cpus) } : {}),
-            ...(flags.pidsLimit ? { pidsLimit: int('--pids-limit', flags.pidsLimit) } : {}),
-            ulimits: flags.ulimit.map(parseUlimit),
-          },
-          ...(flags.runtime ? { runtime: flags.runtime } : {}),
-          ...gcSetting(keepStorageSetting(flags.gcKeepStorage)),
-          cacheFrom: flags.cacheFrom.map(parseCacheFrom),
-          cacheTo: flags.cacheTo.map(parseCacheTo),
-          ...(attestations ? { attestations } : {}),
-          ...(annotations.length ? { annotations } : {}),
-          ...(flags.signKey ? { signKey: flags.signKey } : {}),
-          onEvent: (e) => {
-            if (flags.report) events.push(e);
-            renderer.onEvent(e);
-          },
-          signal: controller.signal,
-        });
-        renderer.close();
-        await writeReport();
-        if (load) {
-          const { loadIntoDocker } = await import('../../export/docker-daemon.js');
-          try {
-            await loadIntoDocker(load.endpoint, load.archive);
-          } finally {
-            await (await import('node:fs/promises')).rm((await import('node:path')).dirname(load.archive), { recursive: true, force: true });
-          }
-        }
-        if (flags.metadataFile) {
-          await writeFile(
-            flags.metadataFile,
-            `${JSON.stringify(
-              {
-                'containerimage.digest': result.indexDigest ?? result.manifestDigest,
-                'containerimage.config.digest': result.imageId,
-                'containerimage.descriptor': result.descriptor,
-                'image.name': result.tags.join(','),
-              },
-              null,
-              2,
-            )}\n`,
-          );
-        }
-        if (flags.quiet) process.stdout.write(`${result.imageId}\n`);
-      } catch (e) {
-        renderer.close();
-        // the report of a failed build shows where it failed; its own failure must not hide the build's error
-        await writeReport().catch((re: unknown) => process.stderr.write(`kiln: ${re instanceof Error ? re.message : String(re)}\n`));
-        throw e;
+        await buildFromCli(contextDir, flags, mode, { ...options, outputs: [...(options.outputs ?? []), ...(load ? [{ type: 'docker' as const, dest: load.archive }] : [])] }, load);
       } finally {
-        await source.cleanup();
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        process.off('SIGHUP', onSignal);
+        if (load) await rm(dirname(load.archive), { recursive: true, force: true });
       }
     });
+}
+
+/** `--call check|outline|targets` (and `--check`): a build method instead of a build. */
+async function runCall(call: string, contextDir: string, flags: BuildFlags): Promise<void> {
+  if (call === 'outline' || call === 'targets') {
+    const common = { ...(flags.file ? { file: flags.file } : {}) };
+    const out =
+      call === 'outline'
+        ? await (await import('./outline.js')).outlineCommand(contextDir, { ...common, ...(flags.target ? { target: flags.target } : {}), buildArg: flags.buildArg })
+        : await (await import('./targets.js')).targetsCommand(contextDir, common);
+    process.stdout.write(out);
+    return;
+  }
+  if (call !== 'check') throw new KilnError('USAGE', `--call must be build, check, outline or targets, not "${call}"`);
+  const { checkCommand } = await import('./check.js');
+  const r = await checkCommand(contextDir, { ...(flags.file ? { file: flags.file } : {}), buildArg: flags.buildArg });
+  process.stdout.write(r.output);
+  if (r.exitCode !== 0) process.exitCode = r.exitCode;
+}
+
+/**
+ * The flags as the library's `BuildOptions`: every flag value is parsed here
+ * (a bad one is a usage error naming it); what the values mean together is
+ * checked by `resolveBuildOptions`. The context is the argument as given; a
+ * remote one is unpacked later.
+ */
+async function optionsFromFlags(contextDir: string, flags: BuildFlags, g: GlobalOptions): Promise<BuildOptions> {
+  const { parseAddHost, parseBuildContext, parseBuildArgs, parseByteSize, parseOutputSpec, parseSecretSpec, parseSshSpec } = await import('../../build/options.js');
+  const { parseCacheFrom, parseCacheTo } = await import('../../cache/transfer.js');
+  const { keepStorageSetting } = await import('../../store/size.js');
+  const { parseAnnotation, parseAttestShorthand, parseAttestSpec } = await import('../../build/attestations.js');
+  let attestations: AttestationOptions | undefined;
+  for (const a of flags.attest) attestations = parseAttestSpec(a, attestations ?? {});
+  if (flags.sbom !== undefined) attestations = parseAttestShorthand('sbom', flags.sbom, attestations ?? {});
+  if (flags.provenance !== undefined) attestations = parseAttestShorthand('provenance', flags.provenance, attestations ?? {});
+  const annotations = flags.annotation.map(parseAnnotation);
+  const extraHosts = flags.addHost.map(parseAddHost);
+  const labels: Record<string, string> = {};
+  for (const l of flags.label) {
+    const eq = l.indexOf('=');
+    labels[eq === -1 ? l : l.slice(0, eq)] = eq === -1 ? '' : l.slice(eq + 1);
+  }
+  const int = (name: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new KilnError('USAGE', `${name} must be a non-negative number, not "${v}"`);
+    return n;
+  };
+  const compression = flags.compression as Compression | undefined;
+  if (compression && !['gzip', 'zstd', 'uncompressed'].includes(compression)) throw new KilnError('USAGE', `--compression must be gzip, zstd or uncompressed`);
+  const gcKeepStorage = keepStorageSetting(flags.gcKeepStorage);
+  return {
+    context: contextDir,
+    tags: flags.tag,
+    buildArgs: parseBuildArgs(flags.buildArg),
+    ...(flags.target ? { target: flags.target } : {}),
+    noCache: !flags.cache,
+    noCacheFilter: flags.noCacheFilter,
+    pull: Boolean(flags.pull),
+    labels,
+    ...(flags.platform ? { platform: flags.platform } : {}),
+    secrets: flags.secret.map(parseSecretSpec),
+    ssh: flags.ssh.map(parseSshSpec),
+    network: parseNetworkMode(flags.network),
+    ...(flags.buildContext.length ? { buildContexts: Object.fromEntries(flags.buildContext.map(parseBuildContext)) } : {}),
+    outputs: flags.output.map(parseOutputSpec),
+    push: Boolean(flags.push),
+    ...(flags.iidfile ? { iidfile: flags.iidfile } : {}),
+    ...(flags.jobs ? { jobs: int('--jobs', flags.jobs) } : {}),
+    ...(g.root ? { root: g.root } : {}),
+    ...(compression ? { compression } : {}),
+    ...(flags.compressionLevel ? { compressionLevel: int('--compression-level', flags.compressionLevel) } : {}),
+    explainCache: Boolean(flags.explainCache),
+    insecureRegistries: g.insecureRegistry,
+    registryMirrors: g.registryMirror,
+    allow: flags.allow,
+    limits: {
+      ...(flags.memory ? { memory: parseByteSize(flags.memory, '--memory') } : {}),
+      ...(flags.shmSize ? { shmSize: parseByteSize(flags.shmSize, '--shm-size') } : {}),
+      ...(extraHosts.length ? { extraHosts } : {}),
+      ...(flags.cpuQuota ? { cpuQuota: int('--cpu-quota', flags.cpuQuota) } : {}),
+      ...(flags.cpuPeriod ? { cpuPeriod: int('--cpu-period', flags.cpuPeriod) } : {}),
+      ...(flags.cpus ? { cpus: int('--cpus', flags.cpus) } : {}),
+      ...(flags.pidsLimit ? { pidsLimit: int('--pids-limit', flags.pidsLimit) } : {}),
+      ulimits: flags.ulimit.map(parseUlimit),
+    },
+    ...(flags.runtime ? { runtime: flags.runtime } : {}),
+    ...(gcKeepStorage !== undefined ? { gcKeepStorage } : {}),
+    cacheFrom: flags.cacheFrom.map(parseCacheFrom),
+    cacheTo: flags.cacheTo.map(parseCacheTo),
+    ...(attestations ? { attestations } : {}),
+    ...(annotations.length ? { annotations } : {}),
+    ...(flags.signKey ? { signKey: flags.signKey } : {}),
+  };
+}
+
+/** Pings the Docker daemon `--load` will load into, and names the archive written for it. */
+async function prepareLoad(): Promise<{ endpoint: DockerEndpoint; archive: string }> {
+  const { dockerEndpoint, pingDocker } = await import('../../export/docker-daemon.js');
+  const endpoint = dockerEndpoint();
+  await pingDocker(endpoint);
+  return { endpoint, archive: join(await mkdtemp(join(tmpdir(), 'kiln-load-')), 'image.tar') };
+}
+
+/** Resolves the options, unpacks the context, runs the build with progress, report and signals, then loads and writes metadata. */
+async function buildFromCli(contextDir: string, flags: BuildFlags, mode: ProgressMode, options: BuildOptions, load: { endpoint: DockerEndpoint; archive: string } | undefined): Promise<void> {
+  const { dockerfileSource, resolveBuildOptions } = await import('../../build/resolve-options.js');
+  // every value is checked before a remote context is fetched or the build starts
+  const resolved = resolveBuildOptions(options);
+  if (resolved.outputs.signKey && !resolved.outputs.pushing) throw new KilnError('USAGE', '--sign-key signs what is pushed: add --push');
+  // a bad --report name should fail now, not after the build
+  if (flags.report) (await import('../../report/index.js')).reportFormat(flags.report);
+  const events: BuildEvent[] = [];
+  let reported = false;
+  const writeReport = async () => {
+    if (!flags.report || reported) return;
+    reported = true;
+    await (await import('../../report/index.js')).writeReport(events, flags.report);
+  };
+  let dockerfileText: string | undefined;
+  if (flags.file === '-') {
+    if (contextDir === '-') throw new KilnError('USAGE', 'the context and the Dockerfile cannot both come from stdin (-f - with context -)');
+    dockerfileText = await readStdin();
+  }
+  // `-`, git and tarball URLs are unpacked into a temporary directory, removed after the build
+  const { isRemoteContext, openContextSource } = await import('../../build/context-source.js');
+  const source = await openContextSource(contextDir);
+  const remote = isRemoteContext(contextDir);
+  if (source.dockerfileText !== undefined && dockerfileText === undefined && !flags.file) dockerfileText = source.dockerfileText;
+  const dockerfile = flags.file && flags.file !== '-' ? (remote && !isAbsolute(flags.file) ? join(source.dir, flags.file) : flags.file) : undefined;
+
+  const { createRenderer } = await import('../progress/render.js');
+  const renderer = createRenderer(mode);
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    controller.abort(new KilnError('CANCELLED', `build interrupted (${sig})`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // a closed terminal (SIGHUP) is an interrupt too: stop RUNs, unmount and leave the store clean
+  process.on('SIGHUP', onSignal);
+  try {
+    const { runBuild } = await import('../../build/build.js');
+    const result = await runBuild({
+      ...resolved,
+      source: dockerfileSource({
+        context: source.dir,
+        ...(dockerfile ? { file: dockerfile } : {}),
+        ...(dockerfileText !== undefined ? { dockerfileText, fileName: 'Dockerfile' } : {}),
+      }),
+      registry: { ...resolved.registry, signal: controller.signal },
+      onEvent: (e) => {
+        if (flags.report) events.push(e);
+        renderer.onEvent(e);
+      },
+      signal: controller.signal,
+    });
+    renderer.close();
+    await writeReport();
+    if (load) {
+      const { loadIntoDocker } = await import('../../export/docker-daemon.js');
+      await loadIntoDocker(load.endpoint, load.archive);
+    }
+    if (flags.metadataFile) {
+      await writeFile(
+        flags.metadataFile,
+        `${JSON.stringify(
+          {
+            'containerimage.digest': result.indexDigest ?? result.manifestDigest,
+            'containerimage.config.digest': result.imageId,
+            'containerimage.descriptor': result.descriptor,
+            'image.name': result.tags.join(','),
+          },
+          null,
+          2,
+        )}\n`,
+      );
+    }
+    if (flags.quiet) process.stdout.write(`${result.imageId}\n`);
+  } catch (e) {
+    renderer.close();
+    // the report of a failed build shows where it failed; its own failure must not hide the build's error
+    await writeReport().catch((re: unknown) => process.stderr.write(`kiln: ${re instanceof Error ? re.message : String(re)}\n`));
+    throw e;
+  } finally {
+    await source.cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+  }
 }
 
 function parseUlimit(s: string): { name: string; soft: number; hard: number } {

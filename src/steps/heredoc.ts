@@ -1,0 +1,51 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Heredoc, RunInstruction } from '../frontend/instructions.js';
+import { BuildContext } from '../context/build-context.js';
+import type { FsView } from '../context/fs-view.js';
+import type { FileMountSpec } from '../sandbox/run-mounts.js';
+
+/**
+ * Heredocs (`<<EOF`) as BuildKit gives them meaning: for COPY/ADD each one is
+ * a file; for RUN the heredoc is either the whole script or text the shell
+ * reads from its standard input.
+ */
+
+/** COPY <<EOF files: each heredoc becomes a file in a small temporary tree under `scratch`. */
+export async function heredocTree(heredocs: Heredoc[], scratch: string): Promise<{ view: FsView; names: string[] } | undefined> {
+  if (!heredocs.length) return undefined;
+  const dir = await mkdtemp(path.join(scratch, 'h-'));
+  const names: string[] = [];
+  for (const h of heredocs) {
+    await writeFile(path.join(dir, h.name), h.body, { mode: 0o644 });
+    names.push(h.name);
+  }
+  return { view: BuildContext.open(dir, { ignoreFile: null, label: 'heredoc' }), names };
+}
+
+/**
+ * A shell-form RUN with heredocs → its argv, and the script mount when the
+ * heredoc is the whole command; undefined when the RUN has no heredocs.
+ */
+export function heredocRunCommand(instr: Pick<RunInstruction, 'cmd' | 'heredocs'>, shell: string[]): { args: string[]; mount?: FileMountSpec } | undefined {
+  if (instr.cmd.form !== 'shell' || !instr.heredocs.length) return undefined;
+  if (instr.heredocs.length === 1 && /^<<-?\s*["']?[A-Za-z0-9_.-]+["']?\s*$/.test(instr.cmd.text.trim())) {
+    const h = instr.heredocs[0]!;
+    return heredocRun(shell, h.name, h.body);
+  }
+  // the shell reads the heredocs itself, as BuildKit does when the command has more than the heredoc
+  return { args: [...shell, [instr.cmd.text, ...instr.heredocs.map((h) => `${h.body}${h.name}`)].join('\n')] };
+}
+
+/**
+ * `RUN <<EOF …` with the heredoc as the whole command (BuildKit's rule): the
+ * script is mounted read-only at /dev/pipes/<name> (inside the /dev tmpfs, so
+ * never in a layer) and run directly when it starts with `#!`, otherwise by
+ * the shell's interpreter.
+ */
+export function heredocRun(shell: string[], name: string, content: string): { args: string[]; mount: FileMountSpec } {
+  const target = `/dev/pipes/${name.replace(/[^A-Za-z0-9._-]/g, '_') || 'EOF'}`;
+  const mount: FileMountSpec = { type: 'file', target, content, mode: 0o755 };
+  const args = content.startsWith('#!') ? [target] : [shell[0] ?? '/bin/sh', target];
+  return { args, mount };
+}
