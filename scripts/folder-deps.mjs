@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+// Fails when the folders under src/ import each other in a cycle. Each folder is one concept
+// (see the comment that opens its index.ts); a cycle between two folders means neither can be
+// understood, tested or replaced without the other. Every import counts: static, `export ... from`,
+// dynamic `import()` and `import type` (a type-only cycle is still a design cycle).
+//
+//   node scripts/folder-deps.mjs [SRC_DIR]        exit 1 and one line per cycle when there is one
+//   node scripts/folder-deps.mjs --graph [SRC]    print the folder graph (folder -> folders it imports)
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const args = process.argv.slice(2);
+const graphOnly = args.includes('--graph');
+const src = resolve(args.find((a) => !a.startsWith('--')) ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'src'));
+
+/**
+ * src/a/b/c.ts -> 'a'. A file directly in src/ is its own node (index.ts, the public API, imports
+ * most folders; version.ts is imported by many and imports nothing).
+ */
+function folderOf(file) {
+  const rel = relative(src, file).split(sep);
+  return rel.length > 1 ? rel[0] : rel[0].replace(/\.js$/, '.ts');
+}
+
+/**
+ * Cycles that exist today and have an owner: tolerated (reported, not failed) while the folders
+ * that still cycle are all in `folders`; a cycle reaching any other folder fails. Delete the entry
+ * once the cycle is gone.
+ */
+const TOLERATED = [
+  {
+    folders: ['layer', 'sandbox', 'store'],
+    why: 'layer/ and sandbox/ reach into store/ (BlobStore, layout, flock) while store/ imports both: the Store split (issue 15, move 6) removes it',
+  },
+];
+
+function* sourceFiles(dir) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) yield* sourceFiles(p);
+    else if (e.name.endsWith('.ts')) yield p;
+  }
+}
+
+// import x from '...', import type { } from '...', export { } from '...', export * from '...', import '...', import('...')
+const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)(['"])(\.{1,2}\/[^'"]+)\1/gm;
+// comments may quote imports (examples in doc comments); strings never hold `from '../'` here
+const COMMENT = /\/\*[\s\S]*?\*\/|(^|[^:'"`])\/\/.*$/gm;
+
+/** folder -> Map(imported folder -> first file that shows the edge) */
+const edges = new Map();
+for (const file of sourceFiles(src)) {
+  const from = folderOf(file);
+  const text = readFileSync(file, 'utf8').replace(COMMENT, '$1');
+  for (const m of text.matchAll(SPECIFIER)) {
+    const target = resolve(dirname(file), m[2]);
+    if (!target.startsWith(src + sep)) continue;
+    const to = folderOf(target);
+    if (to === from) continue;
+    if (!edges.has(from)) edges.set(from, new Map());
+    const out = edges.get(from);
+    if (!out.has(to)) out.set(to, relative(src, file));
+  }
+}
+
+if (graphOnly) {
+  for (const f of [...edges.keys()].sort()) console.log(`${f} -> ${[...edges.get(f).keys()].sort().join(' ')}`);
+  process.exit(0);
+}
+
+// Tarjan's strongly connected components: every component with more than one folder holds a cycle.
+let index = 0;
+const stack = [];
+const info = new Map();
+const components = [];
+function visit(v) {
+  info.set(v, { index, low: index, onStack: true });
+  index++;
+  stack.push(v);
+  for (const w of edges.get(v)?.keys() ?? []) {
+    if (!info.has(w)) {
+      visit(w);
+      info.get(v).low = Math.min(info.get(v).low, info.get(w).low);
+    } else if (info.get(w).onStack) {
+      info.get(v).low = Math.min(info.get(v).low, info.get(w).index);
+    }
+  }
+  if (info.get(v).low === info.get(v).index) {
+    const comp = [];
+    let w;
+    do {
+      w = stack.pop();
+      info.get(w).onStack = false;
+      comp.push(w);
+    } while (w !== v);
+    if (comp.length > 1) components.push(comp);
+  }
+}
+for (const v of edges.keys()) if (!info.has(v)) visit(v);
+
+/** One concrete cycle inside a component, as folder -> folder (file) steps, found by a breadth-first walk back to its start. */
+function cycleIn(comp) {
+  const inComp = new Set(comp);
+  const start = [...comp].sort()[0];
+  const prev = new Map([[start, null]]);
+  const queue = [start];
+  while (queue.length) {
+    const v = queue.shift();
+    for (const w of edges.get(v)?.keys() ?? []) {
+      if (!inComp.has(w)) continue;
+      if (w === start) {
+        const path = [v];
+        for (let p = prev.get(v); p !== null; p = prev.get(p)) path.unshift(p);
+        return [...path, start];
+      }
+      if (!prev.has(w)) {
+        prev.set(w, v);
+        queue.push(w);
+      }
+    }
+  }
+  return comp;
+}
+
+const failing = [];
+for (const comp of components) {
+  const known = TOLERATED.find((t) => comp.every((f) => t.folders.includes(f)));
+  if (known) console.log(`folder-deps: tolerated cycle between ${[...comp].sort().join(', ')} (${known.why})`);
+  else failing.push(comp);
+}
+for (const t of TOLERATED) {
+  if (!components.some((c) => c.every((f) => t.folders.includes(f)))) console.log(`folder-deps: ${t.folders.join(', ')} no longer cycle: delete their TOLERATED entry`);
+}
+
+if (failing.length === 0) {
+  console.log(`folder-deps: no other import cycle between the ${new Set([...edges.keys(), ...[...edges.values()].flatMap((m) => [...m.keys()])]).size} folders of ${relative(process.cwd(), src) || '.'}`);
+  process.exit(0);
+}
+for (const comp of failing) {
+  const cycle = cycleIn(comp);
+  const steps = cycle.slice(1).map((to, i) => `${cycle[i]} -> ${to} (${edges.get(cycle[i]).get(to)})`);
+  console.log(`folder-deps: import cycle between ${[...comp].sort().join(', ')}: ${steps.join('; ')}`);
+}
+process.exit(1);
