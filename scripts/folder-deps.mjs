@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Fails when the folders under src/ import each other in a cycle. Each folder is one concept
-// (see the comment that opens its index.ts); a cycle between two folders means neither can be
+// Fails when the folders under src/ import each other in a cycle, or when a folder imports one
+// its index.ts does not allow. Each folder is one concept: its index.ts opens with a paragraph
+// saying what it owns, ending with a `May import: a/, b/.` line (or `May import: nothing under
+// src/.`), which this script holds true. A cycle between two folders means neither can be
 // understood, tested or replaced without the other. Every import counts: static, `export ... from`,
 // dynamic `import()` and `import type` (a type-only cycle is still a design cycle).
 //
@@ -61,6 +63,30 @@ for (const file of sourceFiles(src)) {
     if (!edges.has(from)) edges.set(from, new Map());
     const out = edges.get(from);
     if (!out.has(to)) out.set(to, relative(src, file));
+  }
+}
+
+/** Each folder's `May import:` line, or a problem when its index.ts lacks the opening paragraph. */
+const problems = [];
+for (const e of readdirSync(src, { withFileTypes: true })) {
+  if (!e.isDirectory()) continue;
+  const folder = e.name;
+  let text;
+  try {
+    text = readFileSync(join(src, folder, 'index.ts'), 'utf8');
+  } catch {
+    problems.push(`${folder}/ has no index.ts saying what it owns and what it may import`);
+    continue;
+  }
+  const opening = /^\/\*\*[\s\S]*?\*\//.exec(text)?.[0];
+  const line = opening?.split('\n').find((l) => /^\s*\*\s*May import:/.test(l));
+  if (!line) {
+    problems.push(`${folder}/index.ts does not open with a comment ending in a "May import:" line`);
+    continue;
+  }
+  const allowed = new Set([...line.replace(/.*May import:/, '').replace(/\([^)]*\)/g, '').matchAll(/([a-z][a-z-]*)\/|([a-z-]+\.ts)\b/g)].map((m) => m[1] ?? m[2]).filter((f) => f !== 'src'));
+  for (const [to, file] of edges.get(folder) ?? []) {
+    if (!allowed.has(to)) problems.push(`${folder}/ imports ${to}${to.endsWith('.ts') ? '' : '/'} (${file}) but ${folder}/index.ts does not say it may`);
   }
 }
 
@@ -133,7 +159,8 @@ for (const t of TOLERATED) {
   if (!components.some((c) => c.every((f) => t.folders.includes(f)))) console.log(`folder-deps: ${t.folders.join(', ')} no longer cycle: delete their TOLERATED entry`);
 }
 
-if (failing.length === 0) {
+for (const p of problems) console.log(`folder-deps: ${p}`);
+if (failing.length === 0 && problems.length === 0) {
   console.log(`folder-deps: no other import cycle between the ${new Set([...edges.keys(), ...[...edges.values()].flatMap((m) => [...m.keys()])]).size} folders of ${relative(process.cwd(), src) || '.'}`);
   process.exit(0);
 }

@@ -1,3 +1,10 @@
+/**
+ * frontend/ — the Dockerfile as data: the syntax tree (directives, line
+ * continuations, heredocs), typed instructions with their source ranges, shell
+ * word expansion, variable scopes and the build checks (`kiln check`). It does
+ * no I/O beyond reading the Dockerfile it is given.
+ * May import: errors/, sandbox/ (the network-mode names RUN --network accepts), spec/.
+ */
 export * from './instructions.js';
 export { parseDockerfile, toInstruction } from './parse.js';
 export { expandInstruction, type ExpandOptions } from './expand.js';

@@ -1,4 +1,10 @@
-/** The OCI image model: types, digests, media types, platforms, config helpers, conversions, validation. */
+/**
+ * image/ — the OCI image model: types, digests, media types, platforms, config
+ * helpers, canonical JSON, conversions and validation of documents read from
+ * hostile sources. Pure data and functions; every folder that handles images
+ * imports it.
+ * May import: errors/.
+ */
 export * from './types.js';
 export { MediaType, isIndexMediaType, isManifestMediaType, isSchema1MediaType, layerCompression, type MediaTypeName } from './media-types.js';
 export { isDigest, parseDigest, digestHex, sha256, digestOfHash, type Digest } from './digest.js';

@@ -2,7 +2,8 @@
  * sbom/ — what software an image holds. Scanners read package databases and
  * manifests from an image's file system (an FsView: no execution, no symlink
  * following) and the SPDX writer turns the result into the document BuildKit's
- * SBOM attestations carry. Imports: errors/, context/fs-view only.
+ * SBOM attestations carry.
+ * May import: context/ (FsView), errors/.
  */
 export { scanFileSystem, DEFAULT_SCAN_LIMITS, type ScanLimits, type ScanResult } from './scan.js';
 export { spdxDocument, spdxLicense, type SpdxDocument, type SpdxPackage } from './spdx.js';

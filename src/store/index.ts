@@ -1,4 +1,9 @@
-/** The local store: blobs, names, snapshots, metadata, GC and checks. */
+/**
+ * store/ — the local store: content-addressed blobs, image names, layer
+ * snapshots (extracted by the LayerExtractor given to Store.open), cache
+ * records' metadata, locks, usage, garbage collection and fsck.
+ * May import: errors/, image/, layer/, rootless/, sandbox/, spec/, sys/.
+ */
 export { Store, REF_ANNOTATION, defaultRoot } from './store.js';
 export type { StoreOpenOptions, IndexEntry, BlobOrigin, LayerInput, PutImageOptions } from './store.js';
 export type { BlobStore, RefStore, BlobWriteExpectation } from './types.js';
