@@ -19,9 +19,10 @@ export interface StepRef {
 }
 
 /**
- * Where one step's time went. The solver measures `hashMs` for every
- * file-system step (RUN, COPY, ADD, WORKDIR; on a hit too); a RUN adds `runMs`
- * and, when it changed files, `layerMs`. The build report gives what no part
+ * Where one step's time went. A step that reads files to make its cache key
+ * (COPY/ADD sources, RUN context bind mounts) measures `hashMs` while it is
+ * prepared, so a hit has it too; a RUN that ran adds `runMs` and, when it
+ * changed files, `layerMs`. The build report gives what no part
  * covers to the step's instruction kind, so the parts always add up.
  */
 export interface StepTimings {
