@@ -30,7 +30,7 @@ const ok = (r: KilnRun): KilnRun => {
 
 describe('kiln in a container', () => {
   let dir: string;
-  let podmanArgs: string[];
+  let podmanArgs: string[] | undefined;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kiln-image-'));
     mkdirSync(CACHE, { recursive: true });
@@ -40,15 +40,18 @@ describe('kiln in a container', () => {
     podmanArgs = ['--root', join(podmanRoot, 'root'), '--runroot', join(podmanRoot, 'run'), '--storage-driver', 'overlay', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file'];
   }, 1_800_000);
   afterAll(async () => {
-    await sh('podman', [...podmanArgs, 'system', 'reset', '--force']);
+    // podman's state exists only when the setup got that far
+    if (podmanArgs) await sh('podman', [...podmanArgs, 'system', 'reset', '--force']);
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('builds its own image, which builds and pushes an image as uid 1000 under podman', async () => {
+    if (!podmanArgs) throw new Error('the setup did not finish');
+    const podman = podmanArgs;
     const store = join(dir, 'store');
     // the machine's CA bundle (it may hold a proxy's CA the Debian image does not know), for npm in the image
     ok(await runKiln(['--root', store, 'build', '--secret', 'id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt', '--build-arg', `BASE=${reg.anon}/debian:bookworm`, '-t', 'localhost/kiln:dev', '--output', `type=docker,dest=${join(dir, 'kiln.tar')}`, REPO]));
-    ok(await sh('podman', [...podmanArgs, 'load', '-i', join(dir, 'kiln.tar')]));
+    ok(await sh('podman', [...podman, 'load', '-i', join(dir, 'kiln.tar')]));
 
     const ctx = join(dir, 'ctx');
     mkdirSync(ctx);
@@ -56,7 +59,7 @@ describe('kiln in a container', () => {
     writeFileSync(join(ctx, 'hello'), 'hi\n');
     chmodSync(ctx, 0o755);
     const run = (extra: string[], ref: string): Promise<KilnRun> => sh('podman', [
-      ...podmanArgs, 'run', '--rm', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096',
+      ...podman, 'run', '--rm', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096',
       '--user', '1000:1000', '--security-opt', 'seccomp=unconfined', '--security-opt', 'apparmor=unconfined', '--network', 'host',
       ...extra, '-v', `${ctx}:/ctx:ro`, 'localhost/kiln:dev', 'build', '-t', ref, '--push', '/ctx',
     ]);
