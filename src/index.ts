@@ -33,7 +33,8 @@ export { defaultRoot } from './store/layout.js';
 export { saveOciArchive, saveDockerArchive, loadArchive } from './export/index.js';
 
 export { parseDockerfile, expandInstruction, processWord, processWords, runChecks } from './frontend/index.js';
-export type { Instruction, ParsedDockerfile, BuildWarning } from './frontend/index.js';
+export { DockerfileError } from './frontend/index.js';
+export type { Instruction, ParsedDockerfile, BuildWarning, TokenRef } from './frontend/index.js';
 export { planBuild, outline, listTargets } from './plan/index.js';
 export type { BuildPlan, PlanStage } from './plan/index.js';
 

@@ -17,3 +17,4 @@ export { VarScope, type VarScopeInit, type StepVars } from './var-scope.js';
 export { PLATFORM_ARGS, PROXY_ARGS, isPlatformArg, isPredefinedArg, isProxyArg } from './builtin-args.js';
 export { runChecks, parseCheckConfig, hasCheckErrors, RULES, ruleInfo, type CheckOptions, type RuleInfo } from './check/index.js';
 export { loadDockerfile, type LoadedDockerfile } from './load.js';
+export { DockerfileError, type TokenRef } from './dockerfile-error.js';
