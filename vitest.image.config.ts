@@ -8,5 +8,7 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 1_800_000,
     hookTimeout: 1_800_000,
+    reporters: ['default', 'json'],
+    outputFile: { json: '.image-report.json' },
   },
 });

@@ -4,9 +4,10 @@
 // folder is in DIR; a missing DIR, or one with none of the folders, is an error.
 // Exit status: vitest's (non-zero when any check fails).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { summaryLine } from './vitest-summary.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = resolve(process.argv[2] ?? join(root, '..', 'shared', 'conformance'));
@@ -40,12 +41,5 @@ const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 const r = spawnSync(process.execPath, [vitest, 'run', '--config', 'conformance/vitest.config.ts', ...files], {
   cwd: root, stdio: 'inherit', env: { ...process.env, KILN_CONFORMANCE_DIR: dir },
 });
-let summary = 'conformance: 0 passed, 1 failed (no report)';
-try {
-  const j = JSON.parse(readFileSync(report, 'utf8'));
-  // a file that fails to load has no failed test, only a failed suite
-  const failed = (j.numFailedTests ?? 0) || (j.numFailedTestSuites ?? 0);
-  summary = `conformance: ${j.numPassedTests ?? 0} passed, ${failed} failed`;
-} catch { /* vitest died before writing its report */ }
-process.stdout.write(summary + '\n');
+process.stdout.write(`${summaryLine([report], 'conformance')}\n`);
 process.exit(r.status ?? 1);

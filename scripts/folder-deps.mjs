@@ -6,14 +6,14 @@
 // understood, tested or replaced without the other. Every import counts: static, `export ... from`,
 // dynamic `import()` and `import type` (a type-only cycle is still a design cycle).
 //
-//   node scripts/folder-deps.mjs [SRC_DIR]        exit 1 and one line per cycle when there is one
-//   node scripts/folder-deps.mjs --graph [SRC]    print the folder graph (folder -> folders it imports)
+//   node scripts/folder-deps.mjs [SRC_DIR]        exit 1 and one line per problem or cycle when there is one
+//   node scripts/folder-deps.mjs --edges [SRC]    print the edges first, `folder -> folder (files)`, one a line
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const args = process.argv.slice(2);
-const graphOnly = args.includes('--graph');
+const showEdges = args.includes('--edges');
 const src = resolve(args.find((a) => !a.startsWith('--')) ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'src'));
 
 /**
@@ -24,18 +24,6 @@ function folderOf(file) {
   const rel = relative(src, file).split(sep);
   return rel.length > 1 ? rel[0] : rel[0].replace(/\.js$/, '.ts');
 }
-
-/**
- * Cycles that exist today and have an owner: tolerated (reported, not failed) while the folders
- * that still cycle are all in `folders`; a cycle reaching any other folder fails. Delete the entry
- * once the cycle is gone.
- */
-const TOLERATED = [
-  {
-    folders: ['layer', 'sandbox', 'store'],
-    why: 'layer/ and sandbox/ reach into store/ (BlobStore, layout, flock) while store/ imports both: the Store split (issue 15, move 6) removes it',
-  },
-];
 
 function* sourceFiles(dir) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -50,7 +38,7 @@ const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)(['"])(\.{1,2}\/[
 // comments may quote imports (examples in doc comments); strings never hold `from '../'` here
 const COMMENT = /\/\*[\s\S]*?\*\/|(^|[^:'"`])\/\/.*$/gm;
 
-/** folder -> Map(imported folder -> first file that shows the edge) */
+/** folder -> Map(imported folder -> the files that make the edge) */
 const edges = new Map();
 for (const file of sourceFiles(src)) {
   const from = folderOf(file);
@@ -62,7 +50,8 @@ for (const file of sourceFiles(src)) {
     if (to === from) continue;
     if (!edges.has(from)) edges.set(from, new Map());
     const out = edges.get(from);
-    if (!out.has(to)) out.set(to, relative(src, file));
+    if (!out.has(to)) out.set(to, []);
+    out.get(to).push(relative(src, file));
   }
 }
 
@@ -86,13 +75,12 @@ for (const e of readdirSync(src, { withFileTypes: true })) {
   }
   const allowed = new Set([...line.replace(/.*May import:/, '').replace(/\([^)]*\)/g, '').matchAll(/([a-z][a-z-]*)\/|([a-z-]+\.ts)\b/g)].map((m) => m[1] ?? m[2]).filter((f) => f !== 'src'));
   for (const [to, file] of edges.get(folder) ?? []) {
-    if (!allowed.has(to)) problems.push(`${folder}/ imports ${to}${to.endsWith('.ts') ? '' : '/'} (${file}) but ${folder}/index.ts does not say it may`);
+    if (!allowed.has(to)) problems.push(`${folder}/ imports ${to}${to.endsWith('.ts') ? '' : '/'} (${file[0]}) but ${folder}/index.ts does not say it may`);
   }
 }
 
-if (graphOnly) {
-  for (const f of [...edges.keys()].sort()) console.log(`${f} -> ${[...edges.get(f).keys()].sort().join(' ')}`);
-  process.exit(0);
+if (showEdges) {
+  for (const f of [...edges.keys()].sort()) for (const [to, files] of [...edges.get(f)].sort()) console.log(`${f} -> ${to} (${files.length})`);
 }
 
 // Tarjan's strongly connected components: every component with more than one folder holds a cycle.
@@ -149,24 +137,15 @@ function cycleIn(comp) {
   return comp;
 }
 
-const failing = [];
-for (const comp of components) {
-  const known = TOLERATED.find((t) => comp.every((f) => t.folders.includes(f)));
-  if (known) console.log(`folder-deps: tolerated cycle between ${[...comp].sort().join(', ')} (${known.why})`);
-  else failing.push(comp);
-}
-for (const t of TOLERATED) {
-  if (!components.some((c) => c.every((f) => t.folders.includes(f)))) console.log(`folder-deps: ${t.folders.join(', ')} no longer cycle: delete their TOLERATED entry`);
-}
-
 for (const p of problems) console.log(`folder-deps: ${p}`);
-if (failing.length === 0 && problems.length === 0) {
-  console.log(`folder-deps: no other import cycle between the ${new Set([...edges.keys(), ...[...edges.values()].flatMap((m) => [...m.keys()])]).size} folders of ${relative(process.cwd(), src) || '.'}`);
+if (components.length === 0 && problems.length === 0) {
+  console.log(`folder-deps: no import cycle, and every import allowed, between the ${new Set([...edges.keys(), ...[...edges.values()].flatMap((m) => [...m.keys()])]).size} folders of ${relative(process.cwd(), src) || '.'}`);
   process.exit(0);
 }
-for (const comp of failing) {
+for (const comp of components) {
+  // `cycle: a <-> b`, then one concrete loop through it, an edge a line with the first file that makes it
   const cycle = cycleIn(comp);
-  const steps = cycle.slice(1).map((to, i) => `${cycle[i]} -> ${to} (${edges.get(cycle[i]).get(to)})`);
-  console.log(`folder-deps: import cycle between ${[...comp].sort().join(', ')}: ${steps.join('; ')}`);
+  console.log(`cycle: ${[...comp].sort().join(' <-> ')}`);
+  for (const [i, to] of cycle.slice(1).entries()) console.log(`  ${cycle[i]} -> ${to}: ${edges.get(cycle[i]).get(to)[0]}`);
 }
 process.exit(1);

@@ -38,7 +38,7 @@ export type { Instruction, ParsedDockerfile, BuildWarning, TokenRef } from './fr
 export { planBuild, outline, listTargets } from './plan/index.js';
 export type { BuildPlan, PlanStage } from './plan/index.js';
 
-export { KilnError, RegistryError, RunFailedError, isKilnError } from './errors/index.js';
+export { KilnError, RegistryError, RunFailedError, StoreCorruptError, isKilnError } from './errors/index.js';
 export type { ErrorCode, KilnErrorOptions, SourceLocation } from './errors/index.js';
 export * from './image/types.js';
 export type { Image, Layer, LayerRef } from './image/image.js';

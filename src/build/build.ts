@@ -16,7 +16,7 @@ import { StoreCacheIndex, type CacheIndex, type CacheRecord } from '../cache/rec
 import { ImportedCaches, INLINE_CACHE_FIELD, LayeredCacheIndex, exportCache } from '../cache/transfer.js';
 import type { LayerRef } from '../image/image.js';
 import { Store } from '../store/store.js';
-import { defaultRoot } from '../store/layout.js';
+import { defaultRoot, storeLayout } from '../store/layout.js';
 import { parseReference } from '../registry/reference.js';
 import { createImageSource } from './image-source.js';
 import { VERSION } from '../version.js';
@@ -103,7 +103,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
   const root = given ? given.layout.root : (options.root ?? defaultRoot());
   // mounts and containers of builds that were killed go first, so the store can sweep their scratch dirs;
   // a killed build always leaves a scratch dir in tmp/, so an empty tmp/ needs no sweep (nor a `runc list`)
-  const leftovers = (await readdir(path.join(root, 'tmp')).catch(() => [] as string[])).filter((n) => n !== 'partial');
+  const leftovers = (await readdir(storeLayout(root).tmp).catch(() => [] as string[])).filter((n) => n !== 'partial');
   if (leftovers.length) {
     const { sweepMounts } = await import('../sandbox/scratch.js');
     await sweepMounts(root).catch(() => undefined);
@@ -113,7 +113,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
     const { sourceDateEpoch } = options.layers;
     const access = options.registry;
     const warn = (message: string) => emit({ type: 'warning', message, time: Date.now() });
-    const local = new StoreCacheIndex(store.layout.cache, store.layout.tmp, (d) => store.hasBlob(d));
+    const local = new StoreCacheIndex(store.layout, (d) => store.hasBlob(d));
     let cache: CacheIndex = local;
     let imported: ImportedCaches | undefined;
     if (options.cache.from.length && !options.cache.disabled) {

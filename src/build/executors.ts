@@ -14,7 +14,6 @@ import type { FsStep, StageResult, StepExecutors } from '../solver/solver.js';
 import type { BuildEvent } from '../events/index.js';
 import { prepareStep, type StepContext } from '../steps/prepare.js';
 import type { RunPolicy } from '../steps/run-policy.js';
-import { LOGS_DIR } from '../store/usage.js';
 
 type FromSource = StageResult | { image: LayerRef[]; key: Digest };
 
@@ -47,7 +46,7 @@ interface ExecutorInit {
 export async function createExecutors(init: ExecutorInit): Promise<BuildExecutors> {
   const { store } = init;
   // one stat cache per context directory: a build loads only the entries of the tree it reads
-  const hashCacheFile = path.join(store.layout.cache, 'context-hashes', `${createHash('sha256').update(path.resolve(init.contextDir)).digest('hex').slice(0, 16)}.json`);
+  const hashCacheFile = path.join(store.layout.contextHashes, `${createHash('sha256').update(path.resolve(init.contextDir)).digest('hex').slice(0, 16)}.json`);
   let context: BuildContext | undefined;
   let hashCache: HashCache | undefined;
   const ctx = (): BuildContext => {
@@ -64,7 +63,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
   const scratch = (await makeScratch(store.root)).dir;
   // Step logs are named per build and step (never appended across builds); the time first so `ls` lists them in order.
   const buildId = `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
-  const logDir = path.join(store.layout.root, LOGS_DIR);
+  const logDir = store.layout.logs;
   const roMounts: string[] = [];
   // binfmt_misc is read once per platform per build
   const executable = new Map<string, Promise<unknown>>();

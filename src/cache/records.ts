@@ -1,7 +1,11 @@
-import { mkdir, readFile, utimes } from 'node:fs/promises';
+import { mkdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
+import { StoreCorruptError } from '../errors/index.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
-import type { Digest } from '../image/digest.js';
+import { readStoreJSON } from '../store/json-file.js';
+import type { StoreLayout } from '../store/layout.js';
+import { isDigest, type Digest } from '../image/digest.js';
+import { objectShape, ShapeError, type Shape } from '../image/document-shapes.js';
 import type { HistoryEntry } from '../image/types.js';
 import { explainMiss } from './keys.js';
 import type { KeyParts } from './keys.js';
@@ -35,20 +39,18 @@ export interface CacheIndex {
  * each Dockerfile position so a miss can be explained.
  */
 export class StoreCacheIndex implements CacheIndex {
+  private readonly tmpDir: string;
+
   constructor(
-    private readonly dir: string,
-    private readonly tmpDir: string,
+    private readonly places: Pick<StoreLayout, 'cacheRecords' | 'cacheSlots' | 'tmp'>,
     private readonly blobExists: (d: Digest) => Promise<boolean>,
-  ) {}
+  ) {
+    this.tmpDir = places.tmp;
+  }
 
   async get(key: Digest): Promise<CacheRecord | undefined> {
-    let rec: CacheRecord;
-    try {
-      rec = JSON.parse(await readFile(this.recordPath(key), 'utf8')) as CacheRecord;
-    } catch {
-      return undefined;
-    }
-    if (rec.version !== 1 || rec.key !== key) return undefined;
+    let rec = await readRecord(this.recordPath(key));
+    if (!rec || rec.version !== 1 || rec.key !== key) return undefined;
     if (rec.layer && !(await this.blobExists(rec.layer.digest))) {
       // the layer in another compression serves as well; a record whose every blob was pruned is a miss, not an error
       let alt: { mediaType: string; digest: Digest; size: number } | undefined;
@@ -70,12 +72,9 @@ export class StoreCacheIndex implements CacheIndex {
   async addVariants(record: CacheRecord, variants: Array<{ mediaType: string; digest: Digest; size: number }>): Promise<void> {
     if (!record.layer) return;
     let rec: CacheRecord = record;
-    try {
-      const onDisk = JSON.parse(await readFile(this.recordPath(record.key), 'utf8')) as CacheRecord;
-      if (onDisk.version === 1 && onDisk.key === record.key && onDisk.layer?.diffID === record.layer.diffID) rec = onDisk;
-    } catch {
-      // not local yet (an imported record): it becomes one
-    }
+    // not local yet (an imported record, or a damaged one): it becomes one
+    const onDisk = await readRecord(this.recordPath(record.key));
+    if (onDisk && onDisk.version === 1 && onDisk.key === record.key && onDisk.layer?.diffID === record.layer.diffID) rec = onDisk;
     const have = new Set([rec.layer!.digest, ...(rec.variants ?? []).map((v) => v.digest)]);
     const add = variants.filter((v) => !have.has(v.digest));
     if (!add.length && rec !== record) return;
@@ -84,28 +83,66 @@ export class StoreCacheIndex implements CacheIndex {
   }
 
   async explain(slot: string, parts: KeyParts): Promise<string | undefined> {
-    let prev: KeyParts;
+    let prev: KeyParts | undefined;
     try {
-      prev = JSON.parse(await readFile(this.slotPath(slot), 'utf8')) as KeyParts;
-    } catch {
-      return 'no earlier build of this step';
+      prev = await readStoreJSON(this.slotPath(slot), keyPartsShape);
+    } catch (e) {
+      if (!(e instanceof StoreCorruptError)) throw e;
     }
+    if (!prev) return 'no earlier build of this step';
     const why = explainMiss(prev, parts);
     return why.length ? why.join('; ') : undefined;
   }
 
   private recordPath(key: Digest): string {
-    return path.join(this.dir, 'records', `${key.slice(7)}.json`);
+    return path.join(this.places.cacheRecords, `${key.slice(7)}.json`);
   }
 
   private slotPath(slot: string): string {
     const h = Buffer.from(slot).toString('base64url');
-    return path.join(this.dir, 'slots', `${h}.json`);
+    return path.join(this.places.cacheSlots, `${h}.json`);
   }
 
   private async writeAtomic(file: string, data: string): Promise<void> {
     await mkdir(path.dirname(file), { recursive: true });
     await mkdir(this.tmpDir, { recursive: true });
     await writeFileAtomic(file, Buffer.from(data), this.tmpDir);
+  }
+}
+
+const layerShape = (v: unknown, what: string): { mediaType: string; digest: Digest; size: number } => {
+  const o = objectShape(v, what);
+  if (typeof o['mediaType'] !== 'string' || typeof o['digest'] !== 'string' || !isDigest(o['digest']) || typeof o['size'] !== 'number') {
+    throw new ShapeError(`${what} is not a layer descriptor`);
+  }
+  return o as unknown as { mediaType: string; digest: Digest; size: number };
+};
+
+/** What get() and addVariants() read of a record: its version, key, layer and variants. */
+const recordShape: Shape<CacheRecord> = (v) => {
+  const o = objectShape(v, 'record');
+  if (o['layer'] !== undefined) {
+    const l = layerShape(o['layer'], 'layer') as { diffID?: unknown };
+    if (typeof l.diffID !== 'string' || !isDigest(l.diffID)) throw new ShapeError('layer.diffID is not a digest');
+  }
+  if (o['variants'] !== undefined) {
+    if (!Array.isArray(o['variants'])) throw new ShapeError('variants is not a list');
+    o['variants'].forEach((x, i) => layerShape(x, `variants[${i}]`));
+  }
+  return o as unknown as CacheRecord;
+};
+
+const keyPartsShape: Shape<KeyParts> = (v) => objectShape(v, 'key parts') as unknown as KeyParts;
+
+/**
+ * A record file, shape-checked. A damaged one is a miss, not an error: the
+ * cache is disposable, and the step's next run writes the record again.
+ */
+async function readRecord(file: string): Promise<CacheRecord | undefined> {
+  try {
+    return await readStoreJSON(file, recordShape);
+  } catch (e) {
+    if (e instanceof StoreCorruptError) return undefined;
+    throw e;
   }
 }

@@ -5,6 +5,8 @@ import type { Digest } from '../image/digest.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
 import { MediaType, ociLayerMediaType } from '../image/media-types.js';
 import { canonicalBytes } from '../image/canonical-json.js';
+import { objectShape } from '../image/document-shapes.js';
+import { storeLayout } from '../store/layout.js';
 import type { Store } from '../store/store.js';
 import { KilnError } from '../errors/index.js';
 import { CsvQuoteError, csvFields } from '../spec/csv.js';
@@ -197,7 +199,7 @@ export class ImportedCaches {
   async importMounts(storeRoot: string): Promise<string[]> {
     const { extractLayer } = await import('../layer/extract.js');
     const done: string[] = [];
-    const root = path.join(storeRoot, 'cache-mounts');
+    const root = storeLayout(storeRoot).cacheMounts;
     for (const src of this.sources) {
       for (const m of src.doc.mounts) {
         if (!/^[A-Za-z0-9._-]+$/.test(m.dir)) continue;
@@ -265,7 +267,8 @@ async function registrySource(store: Store, refText: string, access: RegistryAcc
   }
   if (!('config' in manifest) || !manifest.config) throw new KilnError('REGISTRY', `${refText} is not a cache manifest`);
   if (!(await store.hasBlob(manifest.config.digest))) await fetchTo(manifest.config);
-  const config = JSON.parse((await store.readBlob(manifest.config.digest)).toString('utf8')) as CacheDocument | (ImageConfig & { [INLINE_CACHE_FIELD]?: CacheDocument });
+  // the stored config is read like every store JSON: a damaged or hostile one is a StoreCorruptError naming the blob
+  const config = (await store.readJSON(manifest.config.digest, (v) => objectShape(v, 'cache config'))) as unknown as CacheDocument | (ImageConfig & { [INLINE_CACHE_FIELD]?: CacheDocument });
   const doc = manifest.config.mediaType === CACHE_CONFIG_TYPE ? (config as CacheDocument) : (config as { [INLINE_CACHE_FIELD]?: CacheDocument })[INLINE_CACHE_FIELD];
   if (!doc) return undefined;
   return { label: refText, doc: checkDoc(doc, refText), fetch: fetchTo };
@@ -343,7 +346,7 @@ async function exportMounts(store: Store): Promise<CacheMountExport[]> {
   const { entriesFromDirectory, writeLayer } = await import('../layer/index.js');
   const out: CacheMountExport[] = [];
   for (const dir of await listCacheDirs(store.root)) {
-    const layer = await writeLayer(entriesFromDirectory(path.join(store.root, 'cache-mounts', dir)), store, { compression: 'gzip' });
+    const layer = await writeLayer(entriesFromDirectory(path.join(store.layout.cacheMounts, dir)), store, { compression: 'gzip' });
     out.push({ dir, layer: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size, diffID: layer.diffID } });
   }
   return out;

@@ -11,3 +11,4 @@ export { KilnError, RegistryError, RunFailedError, isKilnError } from './kiln-er
 export { printable, printableJson, MAX_MESSAGE_LENGTH } from './printable.js';
 export type { ErrorCode, KilnErrorOptions, SourceLocation } from './kiln-error.js';
 export { needsRootError } from './needs-root.js';
+export { StoreCorruptError } from './store-corrupt.js';

@@ -162,9 +162,10 @@ async function loadOci(store: Store, index: Index, dockerManifest: DockerArchive
     if (!isDigest(desc.digest)) throw new KilnError('ARCHIVE', `index.json names an invalid digest "${desc.digest}"`);
     if (!(await store.hasBlob(desc.digest))) throw new KilnError('ARCHIVE', `index.json names ${desc.digest}, which the archive does not contain`);
     if (!isIndexMediaType(desc.mediaType) && !isManifestMediaType(desc.mediaType)) continue;
-    // reading the image checks that its config and layers came with the archive, and records the diffIDs
+    // reading the image checks that its config came with the archive; its layers are checked here, then its diffIDs recorded
     const image = isManifestMediaType(desc.mediaType) ? await store.imageFromDescriptor(desc) : undefined;
     if (image) for (const l of image.layers) if (!(await store.hasBlob(l.digest))) throw new KilnError('ARCHIVE', `archive lacks layer ${l.digest} of ${desc.digest}`);
+    if (image) await store.recordLayers(image);
     const names: string[] = [];
     const n = ociEntryName(raw);
     if (n) names.push(n);

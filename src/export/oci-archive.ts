@@ -1,10 +1,11 @@
 import { isIndexMediaType } from '../image/media-types.js';
 import { hostPlatform, selectManifest } from '../image/platform.js';
-import type { Descriptor, Index, Manifest, Platform } from '../image/types.js';
+import type { Descriptor, Index, Platform } from '../image/types.js';
 import { KilnError } from '../errors/index.js';
 import { MediaType } from '../image/media-types.js';
 import { canonicalBytes } from '../image/canonical-json.js';
 import { digestHex, type Digest } from '../image/digest.js';
+import { indexShape, manifestShape } from '../image/document-shapes.js';
 import type { Store } from '../store/store.js';
 import { ArchiveWriter, DirectoryWriter } from './archive-writer.js';
 import { tagOf, type SaveItem } from './saved-image.js';
@@ -21,7 +22,7 @@ import { REF_ANNOTATION as OCI_REF_ANNOTATION } from '../store/store.js';
  */
 export async function imageClosure(store: Store, desc: Descriptor, platform: Platform = hostPlatform()): Promise<{ top: Descriptor; blobs: Descriptor[] }> {
   if (isIndexMediaType(desc.mediaType)) {
-    const index = await store.readJSON<Index>(desc.digest);
+    const index = await store.readJSON(desc.digest, indexShape);
     const present = await Promise.all(index.manifests.map((m) => store.hasBlob(m.digest)));
     if (present.every(Boolean)) {
       const blobs: Descriptor[] = [];
@@ -33,7 +34,7 @@ export async function imageClosure(store: Store, desc: Descriptor, platform: Pla
     if (!chosen) throw new KilnError('NOT_FOUND', `index ${desc.digest} has no manifest for this platform in the store`);
     return imageClosure(store, chosen, platform);
   }
-  const m = await store.readJSON<Manifest>(desc.digest);
+  const m = await store.readJSON(desc.digest, manifestShape);
   for (const l of [m.config, ...m.layers]) {
     if (!(await store.hasBlob(l.digest))) throw new KilnError('NOT_FOUND', `blob ${l.digest} of image ${desc.digest} is not in the store`);
   }

@@ -1,8 +1,8 @@
 /**
  * image/ — the OCI image model: types, digests, media types, platforms, config
- * helpers, canonical JSON, conversions and validation of documents read from
- * hostile sources. Pure data and functions; every folder that handles images
- * imports it.
+ * helpers, canonical JSON, conversions, shape checks of documents read from
+ * hostile sources, and the BlobStore port stores implement. Pure data and
+ * functions; every folder that handles images imports it.
  * May import: errors/.
  */
 export * from './types.js';
@@ -27,3 +27,5 @@ export {
 } from './config.js';
 export { manifestToDocker, manifestToOci, indexToDocker, indexToOci } from './convert.js';
 export { decompress, sniffCompression, type StreamCompression } from './compression.js';
+export type { BlobStore, BlobWriteExpectation, PartialDownload } from './blob-store.js';
+export { parseJSONSafe, descriptorShape, indexShape, manifestShape, configShape, ShapeError, type Shape } from './document-shapes.js';

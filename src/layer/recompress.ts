@@ -5,7 +5,7 @@ import { digestOfHash, type Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
 import { layerCompression, ociLayerMediaType } from '../image/media-types.js';
 import type { Descriptor } from '../image/types.js';
-import type { BlobStore } from '../store/types.js';
+import type { BlobStore } from '../image/blob-store.js';
 import { hashing } from './byte-stream.js';
 import { compressStream, layerMediaType } from './compress.js';
 import { openUncompressed } from './decompress.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { KilnError } from '../errors/index.js';
 import { digestOfHash } from '../image/digest.js';
-import type { BlobStore } from '../store/types.js';
+import type { BlobStore } from '../image/blob-store.js';
 import { hashing } from './byte-stream.js';
 import { compressStream, layerMediaType } from './compress.js';
 import { tarStream } from './tar-writer.js';

@@ -86,6 +86,7 @@ export async function pull(store: RegistryStore, ref: string | Reference, opts: 
     if (isIndexMediaType(top.mediaType)) result.indexDigest = top.digest;
     if (!isIndexMediaType(tagged.mediaType) && store.imageFromDescriptor) {
       result.image = await store.imageFromDescriptor(tagged, { platform: want });
+      await store.recordLayers?.(result.image);
     }
     return result;
   } finally {

@@ -1,9 +1,9 @@
 import type { Digest } from '../image/digest.js';
 import type { Image } from '../image/image.js';
 import type { Descriptor, Platform } from '../image/types.js';
-import type { BlobStore, RefStore } from '../store/types.js';
-
-import type { BlobOrigin } from '../store/store.js';
+import type { BlobStore } from '../image/blob-store.js';
+import type { BlobOrigin } from '../store/metadata.js';
+import type { RefStore } from '../store/types.js';
 
 export type { BlobOrigin };
 
@@ -16,4 +16,6 @@ export interface RegistryStore extends BlobStore, RefStore {
   recordBlobOrigin?(digest: Digest, registry: string, repository: string): Promise<void>;
   blobOrigins?(digest: Digest): Promise<BlobOrigin[]>;
   imageFromDescriptor?(desc: Descriptor, opts?: { platform?: Platform }): Promise<Image>;
+  /** Records the pulled image's diffID → blob pairs (reading an image records nothing). */
+  recordLayers?(image: Image): Promise<void>;
 }

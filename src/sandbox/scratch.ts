@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { KilnError } from '../errors/index.js';
-import { join, resolve } from 'node:path';
-import { isScratchName } from '../store/layout.js';
+import { join } from 'node:path';
+import { isScratchName, storeLayout } from '../store/layout.js';
 import { mountsUnder, unmount } from './mount.js';
 import { listKilnCgroups, removeContainerCgroupsWhenIdle } from './cgroups.js';
 import { forceDeleteContainer, listContainers } from './runtime.js';
@@ -51,7 +51,7 @@ export function ownerAlive(name: string): boolean {
 }
 
 export function scratchRoot(storeRoot: string): string {
-  return join(resolve(storeRoot), 'tmp');
+  return storeLayout(storeRoot).tmp;
 }
 
 export async function makeScratch(storeRoot: string): Promise<{ name: string; dir: string }> {

@@ -8,7 +8,7 @@ import type { LayerEntry, LayerWriteOptions, WrittenLayer } from '../layer/types
 import { runSandbox, type SandboxRequest } from '../sandbox/sandbox.js';
 import type { CgroupUsage } from '../sandbox/cgroups.js';
 import type { RunMountSpec } from '../sandbox/run-mounts.js';
-import type { BlobStore } from '../store/types.js';
+import type { BlobStore } from '../image/blob-store.js';
 import type { RunInstruction } from '../frontend/instructions.js';
 import { DEFAULT_SHELL, commandLine } from './meta.js';
 import { heredocRunCommand } from './heredoc.js';

@@ -1,14 +1,14 @@
 import { finished } from 'node:stream/promises';
 import pLimit from 'p-limit';
-import { isKilnError } from '../errors/index.js';
+import { isKilnError, StoreCorruptError } from '../errors/index.js';
+import { configShape, indexShape, manifestShape, parseJSONSafe, ShapeError, type Shape } from '../image/document-shapes.js';
 import { isDigest, type Digest } from '../image/digest.js';
 import { isIndexMediaType, isManifestMediaType } from '../image/media-types.js';
-import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
-import { liveLeftovers } from '../sandbox/scratch.js';
+import type { Descriptor } from '../image/types.js';
 import { listSnapshots } from './snapshots.js';
 import type { Store } from './store.js';
 
-export type FsckProblemKind = 'corrupt-blob' | 'missing-blob' | 'size-mismatch' | 'bad-document' | 'incomplete-snapshot' | 'live-leftover';
+export type FsckProblemKind = 'corrupt-blob' | 'missing-blob' | 'size-mismatch' | 'bad-document' | 'corrupt-metadata' | 'incomplete-snapshot' | 'live-leftover';
 
 export interface FsckProblem {
   kind: FsckProblemKind;
@@ -17,6 +17,20 @@ export interface FsckProblem {
   /** The name (or `<none>@digest`) whose image is affected. */
   ref?: string;
   message: string;
+}
+
+/** What killed builds left alive under a store root (sandbox/scratch.ts's liveLeftovers). */
+export type LeftoverProbe = (storeRoot: string) => Promise<{ containers: string[]; mounts: string[] }>;
+
+export interface FsckOptions {
+  concurrency?: number;
+  /**
+   * Looks for containers and mounts of kiln processes that are gone. The
+   * sandbox owns them and sits above the store, so it is passed in (the CLI
+   * and the library's fsck pass sandbox's liveLeftovers); without it they are
+   * not checked.
+   */
+  leftovers?: LeftoverProbe;
 }
 
 export interface FsckReport {
@@ -32,7 +46,7 @@ export interface FsckReport {
  * Also reports what killed builds left alive (containers, mounts) and
  * snapshots whose extraction was interrupted.
  */
-export async function fsck(store: Store, opts: { concurrency?: number } = {}): Promise<FsckReport> {
+export async function fsck(store: Store, opts: FsckOptions = {}): Promise<FsckReport> {
   const problems: FsckProblem[] = [];
   const blobs = await store.listBlobs();
   const limit = pLimit(opts.concurrency ?? 2);
@@ -52,7 +66,15 @@ export async function fsck(store: Store, opts: { concurrency?: number } = {}): P
     ),
   );
 
-  const entries = await store.listEntries();
+  // a damaged index.json names no images: reported, and nothing else to check through it
+  const entries = await store.listEntries().catch((e: unknown) => {
+    if (!(e instanceof StoreCorruptError)) throw e;
+    problems.push({ kind: 'corrupt-metadata', message: e.message });
+    return [];
+  });
+  for (const e of await store.metadata.damaged()) {
+    problems.push({ kind: 'corrupt-metadata', message: `${e.message} (kiln prune removes it; kiln records it again as it reads and writes images)` });
+  }
   const seen = new Set<string>();
   for (const e of entries) {
     const name = e.ref ?? `<none>@${e.descriptor.digest}`;
@@ -83,34 +105,49 @@ export async function fsck(store: Store, opts: { concurrency?: number } = {}): P
     const bad = (msg: string): void => void problems.push({ kind: 'bad-document', digest: d.digest, ref, message: `${ref}: ${msg}` });
     let doc: unknown;
     try {
-      doc = JSON.parse((await store.readBlob(d.digest)).toString('utf8'));
+      doc = parseJSONSafe((await store.readBlob(d.digest)).toString('utf8'));
     } catch {
       return bad(`${what} ${d.digest} is not JSON`);
     }
+    // the shape checks turn a hostile or damaged document into a finding, never a crash of fsck itself
+    const shaped = <T>(shape: Shape<T>, v: unknown, kind: string): T | undefined => {
+      try {
+        return shape(v);
+      } catch (e) {
+        if (!(e instanceof ShapeError)) throw e;
+        bad(`${kind} ${d.digest}: ${e.message}`);
+        return undefined;
+      }
+    };
     if (isIndexMediaType(d.mediaType)) {
-      const ix = doc as Index;
-      if (!Array.isArray(ix.manifests)) return bad(`index ${d.digest} has no manifests list`);
+      const ix = shaped(indexShape, doc, 'index');
+      if (!ix) return;
       // a pulled index may legitimately lack the other platforms' manifests; only those present are checked
       for (const m of ix.manifests) if (await store.hasBlob(m.digest)) await checkDescriptor(m, ref, 'manifest');
       return;
     }
     if (!isManifestMediaType(d.mediaType)) return;
-    const m = doc as Manifest;
-    if (!m.config || !Array.isArray(m.layers)) return bad(`manifest ${d.digest} lacks config or layers`);
+    const m = shaped(manifestShape, doc, 'manifest');
+    if (!m) return;
     if (await present(m.config, ref, 'config')) {
+      let cfg: unknown;
       try {
-        const cfg = JSON.parse((await store.readBlob(m.config.digest)).toString('utf8')) as ImageConfig;
-        const n = cfg.rootfs?.diff_ids?.length ?? -1;
-        if (n !== m.layers.length) bad(`config ${m.config.digest} names ${n} diffIDs for ${m.layers.length} layers`);
+        cfg = parseJSONSafe((await store.readBlob(m.config.digest)).toString('utf8'));
       } catch {
-        bad(`config ${m.config.digest} is not JSON`);
+        cfg = undefined;
+      }
+      if (cfg === undefined) bad(`config ${m.config.digest} is not JSON`);
+      else {
+        const c = shaped(configShape, cfg, 'config');
+        const n = c ? (c.rootfs?.diff_ids?.length ?? -1) : undefined;
+        if (n !== undefined && n !== m.layers.length) bad(`config ${m.config.digest} names ${n} diffIDs for ${m.layers.length} layers`);
       }
     }
     for (const l of m.layers) if (!l.urls?.length) await present(l, ref, 'layer');
   }
 
   // a killed build's container still running over a mounted overlay: any command but fsck stops and unmounts it
-  const live = await liveLeftovers(store.root);
+  const live = opts.leftovers ? await opts.leftovers(store.root) : { containers: [], mounts: [] };
   for (const id of live.containers) {
     problems.push({ kind: 'live-leftover', message: `container ${id} of a kiln process that is gone still exists (any other kiln command, e.g. kiln prune, stops it)` });
   }

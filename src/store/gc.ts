@@ -159,7 +159,8 @@ async function removeCacheMount(m: CacheMountUsage): Promise<boolean> {
 
 async function pruneLocked(store: Store, opts: PruneOptions): Promise<PruneResult> {
   const now = opts.now ?? Date.now();
-  const s = await surveyStore(store, opts.extraRoots);
+  // a dry run reads only; a real one remembers the snapshot sizes it measured
+  const s = await surveyStore(store, opts.extraRoots, { remember: !opts.dryRun });
   const plan = planEviction(s, opts, now);
   const goneKeys = new Set(plan.records.map((r) => r.key));
   const live = liveWith(
@@ -285,7 +286,8 @@ export async function autoGc(store: Store, opts: { keepStorage?: number }): Prom
   // evicted automatically, so they do not decide whether to start.
   if ((await blobBytes(store)) * 5 <= cap) return undefined;
   // measured without the exclusive lock: most builds end under the cap and must not disturb others
-  if (totalBytes(await surveyStore(store)) <= cap) return undefined;
+  // (after a build, which writes anyway: the snapshot sizes measured are kept for the next one)
+  if (totalBytes(await surveyStore(store, [], { remember: true })) <= cap) return undefined;
   try {
     return await prune(store, { keepStorage: cap, lockTimeoutMs: 0 });
   } catch (e) {

@@ -1,18 +1,20 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { digestHex, type Digest } from '../image/digest.js';
 import { rootlessSession } from '../rootless/session.js';
 
 /**
- * Where things live under a store root. The root is an OCI image layout
- * (oci-layout, index.json, blobs/) so skopeo and umoci read it directly; the
- * other entries are kiln's own and ignored by those tools.
+ * Where things live under a store root — every path below it is spelled here
+ * and nowhere else. The root is an OCI image layout (oci-layout, index.json,
+ * blobs/) so skopeo and umoci read it directly; the other entries are kiln's
+ * own and ignored by those tools.
  */
 export interface StoreLayout {
   root: string;
   ociLayout: string;
   index: string;
   blobs: string;
-  /** In-flight writes; swept at open when no other process uses the store. */
+  /** In-flight writes and RUN scratch dirs; swept at open when no other process uses the store. */
   tmp: string;
   /** Resumable downloads; survive the sweep (for a while). */
   partial: string;
@@ -20,30 +22,87 @@ export interface StoreLayout {
   snapshots: string;
   /** Build-cache records; sha256 digests named in JSON files under cache/records/ and cache/roots/ are GC roots. */
   cache: string;
+  /** One JSON file per cache key (`<key hex>.json`). */
+  cacheRecords: string;
+  /** Extra GC roots the cache keeps (any JSON file below, any depth). */
+  cacheRoots: string;
+  /** Key parts last seen at each Dockerfile position (explains misses); not GC roots. */
+  cacheSlots: string;
+  /** Per-context file hash memo, one file per context directory. */
+  contextHashes: string;
   locks: string;
-  /** diffID → blob descriptor, one small file each. */
+  /** The shared/exclusive lock every process holds while it has the store open. */
+  storeLock: string;
+  /** Serialises rewrites of index.json. */
+  indexLock: string;
+  /** Serialises rewrites of files in meta/diffids/. */
+  diffidsLock: string;
+  /** Serialises rewrites of files in meta/origins/. */
+  originsLock: string;
+  /** diffID → blob descriptors, one small file each. */
   diffids: string;
   /** blob → registries/repositories it is known to exist in (for cross-repo mounts). */
   origins: string;
+  /** Remembered snapshot sizes (`kiln df`, GC). */
+  snapshotSizes: string;
   /** RUN --mount=type=cache directories, by id. */
   cacheMounts: string;
+  /** Output of RUN steps, one file per step run. */
+  logs: string;
+  /** A published blob. */
+  blob(digest: Digest): string;
+  /** The blobs recorded for a diffID. */
+  diffidFile(diffID: Digest): string;
+  /** The registries a blob is known to exist in. */
+  originFile(digest: Digest): string;
+  /** The snapshot directory of a diffID; its marker is `<dir>.diffid`. */
+  snapshot(diffID: Digest): string;
+  /** Held while one process extracts or adopts a diffID's snapshot. */
+  snapshotLock(diffID: Digest): string;
+}
+
+/** `s/<first 12 hex of the diffID>`. */
+export function snapshotDirName(diffID: Digest): string {
+  return digestHex(diffID).slice(0, 12);
 }
 
 export function storeLayout(root: string): StoreLayout {
   const r = resolve(root);
+  const blobs = join(r, 'blobs', 'sha256');
+  const snapshots = join(r, 's');
+  const cache = join(r, 'cache');
+  const locks = join(r, 'locks');
+  const meta = join(r, 'meta');
+  const diffids = join(meta, 'diffids');
+  const origins = join(meta, 'origins');
   return {
     root: r,
     ociLayout: join(r, 'oci-layout'),
     index: join(r, 'index.json'),
-    blobs: join(r, 'blobs', 'sha256'),
+    blobs,
     tmp: join(r, 'tmp'),
     partial: join(r, 'tmp', 'partial'),
-    snapshots: join(r, 's'),
-    cache: join(r, 'cache'),
-    locks: join(r, 'locks'),
-    diffids: join(r, 'meta', 'diffids'),
-    origins: join(r, 'meta', 'origins'),
+    snapshots,
+    cache,
+    cacheRecords: join(cache, 'records'),
+    cacheRoots: join(cache, 'roots'),
+    cacheSlots: join(cache, 'slots'),
+    contextHashes: join(cache, 'context-hashes'),
+    locks,
+    storeLock: join(locks, 'store'),
+    indexLock: join(locks, 'index'),
+    diffidsLock: join(locks, 'diffids'),
+    originsLock: join(locks, 'origins'),
+    diffids,
+    origins,
+    snapshotSizes: join(meta, 'snapshot-sizes.json'),
     cacheMounts: join(r, 'cache-mounts'),
+    logs: join(r, 'logs'),
+    blob: (d) => join(blobs, digestHex(d)),
+    diffidFile: (d) => join(diffids, digestHex(d)),
+    originFile: (d) => join(origins, `${digestHex(d)}.json`),
+    snapshot: (d) => join(snapshots, snapshotDirName(d)),
+    snapshotLock: (d) => join(locks, `snap-${snapshotDirName(d)}`),
   };
 }
 

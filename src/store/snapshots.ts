@@ -2,11 +2,13 @@ import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
-import { digestHex, type Digest } from '../image/digest.js';
+import { isDigest, type Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
 import { tempName, writeFileAtomic } from './atomic-file.js';
 import { withFileLock } from './flock.js';
-import type { StoreLayout } from './layout.js';
+import { snapshotDirName, type StoreLayout } from './layout.js';
+
+export { snapshotDirName };
 
 /**
  * Snapshots: one layer extracted into `s/<12 hex>` with OCI whiteouts turned
@@ -21,10 +23,6 @@ import type { StoreLayout } from './layout.js';
  * returns the diffID it computed over every decompressed byte.
  */
 export type LayerExtractor = (compressed: Readable, mediaType: string, dest: string) => Promise<{ diffID: Digest }>;
-
-export function snapshotDirName(diffID: Digest): string {
-  return digestHex(diffID).slice(0, 12);
-}
 
 /** Ready when the directory exists and its marker names this diffID; throws on a prefix collision. */
 async function isReady(dir: string, diffID: Digest): Promise<boolean> {
@@ -43,12 +41,12 @@ interface SnapshotSource {
 }
 
 export function ensureSnapshot(store: SnapshotSource, ref: LayerRef): Promise<string> {
-  const dir = join(store.layout.snapshots, snapshotDirName(ref.diffID));
+  const dir = store.layout.snapshot(ref.diffID);
   let p = inflight.get(dir);
   if (!p) {
     p = (async () => {
       if (await isReady(dir, ref.diffID)) return dir;
-      return withFileLock(join(store.layout.locks, `snap-${snapshotDirName(ref.diffID)}`), async () => {
+      return withFileLock(store.layout.snapshotLock(ref.diffID), async () => {
         if (await isReady(dir, ref.diffID)) return dir;
         await rm(dir, { recursive: true, force: true });
         await extractInto(store, ref, dir);
@@ -67,8 +65,8 @@ export function ensureSnapshot(store: SnapshotSource, ref: LayerRef): Promise<st
  * then `dir` is left to its owner.
  */
 export async function adoptSnapshot(store: SnapshotSource, diffID: Digest, dir: string): Promise<boolean> {
-  const target = join(store.layout.snapshots, snapshotDirName(diffID));
-  return withFileLock(join(store.layout.locks, `snap-${snapshotDirName(diffID)}`), async () => {
+  const target = store.layout.snapshot(diffID);
+  return withFileLock(store.layout.snapshotLock(diffID), async () => {
     if (await isReady(target, diffID)) return false;
     await rm(target, { recursive: true, force: true });
     await rename(dir, target);
@@ -99,7 +97,9 @@ export async function listSnapshots(layout: StoreLayout): Promise<Array<{ name: 
     if (!/^[a-f0-9]{12}$/.test(name)) continue;
     const path = join(layout.snapshots, name);
     const marker = await readFile(`${path}.diffid`, 'utf8').catch(() => undefined);
-    out.push(marker ? { name, path, diffID: marker.trim() as Digest } : { name, path });
+    // a marker that is not a digest is as good as none: the extraction never finished
+    const diffID = marker?.trim();
+    out.push(diffID !== undefined && isDigest(diffID) ? { name, path, diffID } : { name, path });
   }
   return out;
 }

@@ -1,37 +1,7 @@
-import type { Readable } from 'node:stream';
-import type { Digest } from '../image/digest.js';
 import type { Descriptor } from '../image/types.js';
 
-export interface BlobWriteExpectation {
-  digest?: Digest;
-  size?: number;
-}
-
-/**
- * The content-addressed side of the store, the only part the registry client
- * and the layer writer need. Blobs stream through sha256 into tmp/ and are
- * renamed into place after fsync; a mismatching blob is never published.
- */
-export interface BlobStore {
-  hasBlob(digest: Digest): Promise<boolean>;
-  /** Size in bytes, or undefined when absent. */
-  blobSize(digest: Digest): Promise<number | undefined>;
-  /** Streams `data` into the store; verifies `expect` when given. Returns the digest and size actually written. */
-  writeBlob(data: Readable | AsyncIterable<Uint8Array>, expect?: BlobWriteExpectation): Promise<{ digest: Digest; size: number }>;
-  /** Convenience for small JSON/bytes documents. */
-  putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }>;
-  openBlob(digest: Digest, opts?: { verify?: boolean; start?: number }): Readable;
-  readBlob(digest: Digest): Promise<Buffer>;
-  /** Absolute path of a published blob (for tools that need a file). */
-  blobPath(digest: Digest): string;
-  /**
-   * A resumable download: bytes already received for `digest` are kept in
-   * tmp/partial/ under a stable name, locked while one process writes them,
-   * so an interrupted pull can continue with Range. Undefined when the blob
-   * is published (by another process) by the time the lock is taken.
-   */
-  openPartialBlob?(expect: { digest: Digest; size: number }, opts?: { signal?: AbortSignal }): Promise<PartialDownload | undefined>;
-}
+// the blob port is defined beside the image model, where layer/ and registry/ import it
+export type { BlobStore, BlobWriteExpectation, PartialDownload } from '../image/blob-store.js';
 
 /** Named references kept in index.json as org.opencontainers.image.ref.name annotations. */
 export interface RefStore {
@@ -39,19 +9,4 @@ export interface RefStore {
   setRef(ref: string, desc: Descriptor): Promise<void>;
   removeRef(ref: string): Promise<boolean>;
   listRefs(): Promise<Array<{ ref: string; descriptor: Descriptor }>>;
-}
-
-/** A locked partial download (see BlobStore.openPartialBlob). */
-export interface PartialDownload {
-  /** Bytes already in the file: resume from here. */
-  readonly offset: number;
-  append(chunk: Uint8Array): Promise<void>;
-  /** Empties the file to start over from byte 0. */
-  restart(): Promise<void>;
-  /** Verifies digest and size of exactly the bytes written and publishes them; throws (keeping the file) when they do not match. */
-  commit(): Promise<{ digest: Digest; size: number }>;
-  /** Deletes the file. */
-  discard(): Promise<void>;
-  /** Keeps the bytes for a later resume and lets go of the lock. */
-  release(): Promise<void>;
 }

@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { isDigest, type Digest } from '../image/digest.js';
 import { isIndexMediaType } from '../image/media-types.js';
 import type { ImageConfig } from '../image/types.js';
+import { StoreCorruptError } from '../errors/index.js';
+import { objectShape, parseJSONSafe, type Shape } from '../image/document-shapes.js';
 import { writeFileAtomic } from './atomic-file.js';
+import { readStoreJSON } from './json-file.js';
 import { listSnapshots } from './snapshots.js';
 import type { Store } from './store.js';
 
@@ -20,13 +23,6 @@ export { parseSize, parseDuration, keepStorageSetting } from './size.js';
  * so they do not depend on the file system's block size and a test can know
  * them exactly.
  */
-
-/** Where `RUN --mount=type=cache` directories live (owned by src/sandbox; named here because store/ may not import sandbox/). */
-export const CACHE_MOUNTS_DIR = 'cache-mounts';
-/** Output of RUN steps, one file per step run (written by src/build). */
-export const LOGS_DIR = 'logs';
-/** Snapshot sizes, remembered because snapshots never change once their marker is written and walking them is the slow part. */
-const SNAPSHOT_SIZES = 'snapshot-sizes.json';
 
 /** JSON documents worth parsing while marking; layer blobs are bigger and never start with '{'. */
 const MAX_DOC = 8 * 1024 * 1024;
@@ -194,7 +190,7 @@ class Reacher {
         const text = await readFile(this.store.blobPath(cfg), 'utf8').catch(() => undefined);
         if (text) {
           try {
-            for (const id of (JSON.parse(text) as ImageConfig).rootfs?.diff_ids ?? []) if (isDigest(id)) out.diffIDs.add(id);
+            for (const id of (parseJSONSafe(text) as ImageConfig).rootfs?.diff_ids ?? []) if (isDigest(id)) out.diffIDs.add(id);
           } catch {
             // a config that is not JSON keeps its layers but names no snapshots
           }
@@ -217,7 +213,7 @@ class Reacher {
       } finally {
         await fh.close();
       }
-      const v: unknown = JSON.parse(await readFile(path, 'utf8'));
+      const v: unknown = parseJSONSafe(await readFile(path, 'utf8'));
       return v && typeof v === 'object' ? v : undefined;
     } catch {
       return undefined;
@@ -245,7 +241,7 @@ function digestsIn(text: string): Digest[] {
 function parseRecord(name: string, text: string): { key: Digest; layer?: RecordUsage['layer']; createdBy?: string } | undefined {
   let v: { version?: unknown; key?: unknown; layer?: RecordUsage['layer']; history?: { created_by?: unknown } };
   try {
-    v = JSON.parse(text) as typeof v;
+    v = parseJSONSafe(text) as typeof v;
   } catch {
     return undefined;
   }
@@ -269,15 +265,35 @@ async function rootsInTree(dir: string, skip: (path: string) => boolean, out: Se
   }
 }
 
-async function snapshotSizes(store: Store): Promise<SnapshotUsage[]> {
-  const file = join(store.layout.root, 'meta', SNAPSHOT_SIZES);
-  let known: Record<string, { diffID: string; bytes: number }> = {};
-  try {
-    known = JSON.parse(await readFile(file, 'utf8')) as typeof known;
-  } catch {
-    // no sizes yet (or a damaged file): measure again
+type KnownSizes = Record<string, { diffID: string; bytes: number }>;
+
+const knownSizesShape: Shape<KnownSizes> = (v) => {
+  const o = objectShape(v, 'snapshot sizes');
+  const out: KnownSizes = {};
+  for (const [name, e] of Object.entries(o)) {
+    if (!/^[a-f0-9]{12}$/.test(name)) continue;
+    const entry = objectShape(e, name);
+    if (typeof entry['diffID'] === 'string' && typeof entry['bytes'] === 'number') out[name] = { diffID: entry['diffID'], bytes: entry['bytes'] };
   }
-  const next: typeof known = {};
+  return out;
+};
+
+/**
+ * Snapshot sizes, remembered in meta/snapshot-sizes.json because snapshots
+ * never change once their marker is written and walking them is the slow
+ * part. Only `remember` (GC, which holds the store exclusively) writes the
+ * file; `kiln df` reads it and measures what it lacks.
+ */
+async function snapshotSizes(store: Store, remember: boolean): Promise<SnapshotUsage[]> {
+  const file = store.layout.snapshotSizes;
+  let known: KnownSizes = {};
+  try {
+    known = (await readStoreJSON(file, knownSizesShape)) ?? {};
+  } catch (e) {
+    // a damaged file only costs a measurement: measure again (and, when remembering, replace it)
+    if (!(e instanceof StoreCorruptError)) throw e;
+  }
+  const next: KnownSizes = {};
   let changed = false;
   const out: SnapshotUsage[] = [];
   for (const s of await listSnapshots(store.layout)) {
@@ -292,7 +308,7 @@ async function snapshotSizes(store: Store): Promise<SnapshotUsage[]> {
     if (s.diffID) next[s.name] = { diffID: s.diffID, bytes };
     out.push({ ...s, bytes });
   }
-  if (changed || Object.keys(known).length !== Object.keys(next).length) {
+  if (remember && (changed || Object.keys(known).length !== Object.keys(next).length)) {
     await writeFileAtomic(file, Buffer.from(JSON.stringify(next)), store.layout.tmp).catch(() => undefined);
   }
   return out;
@@ -308,8 +324,7 @@ async function filesIn(dir: string): Promise<FileUsage[]> {
   return out;
 }
 
-async function cacheMounts(root: string): Promise<{ mounts: CacheMountUsage[]; leftovers: FileUsage[] }> {
-  const dir = join(root, CACHE_MOUNTS_DIR);
+async function cacheMounts(dir: string): Promise<{ mounts: CacheMountUsage[]; leftovers: FileUsage[] }> {
   const mounts: CacheMountUsage[] = [];
   const leftovers: FileUsage[] = [];
   for (const e of await listDir(dir)) {
@@ -326,8 +341,12 @@ async function cacheMounts(root: string): Promise<{ mounts: CacheMountUsage[]; l
   return { mounts, leftovers };
 }
 
-/** Gathers the store's usage. Read-only apart from the remembered snapshot sizes; callers that act on it hold the store exclusively. */
-export async function surveyStore(store: Store, extraRoots: readonly Digest[] = []): Promise<StoreSurvey> {
+/**
+ * Gathers the store's usage. Read-only unless `remember` (then the snapshot
+ * sizes measured are kept for next time); callers that act on it hold the
+ * store exclusively.
+ */
+export async function surveyStore(store: Store, extraRoots: readonly Digest[] = [], opts: { remember?: boolean } = {}): Promise<StoreSurvey> {
   const blobs = new Map<Digest, number>();
   for (const d of await store.listBlobs()) {
     const size = await store.blobSize(d);
@@ -341,7 +360,7 @@ export async function surveyStore(store: Store, extraRoots: readonly Digest[] = 
     images.push(e.ref === undefined ? { digest: e.descriptor.digest, reach } : { ref: e.ref, digest: e.descriptor.digest, reach });
   }
 
-  const recordsDir = join(store.layout.cache, 'records');
+  const recordsDir = store.layout.cacheRecords;
   const records: RecordUsage[] = [];
   const recordPaths = new Set<string>();
   for (const e of await listDir(recordsDir)) {
@@ -368,14 +387,14 @@ export async function surveyStore(store: Store, extraRoots: readonly Digest[] = 
   }
 
   const pinnedRoots = new Set<Digest>(extraRoots);
-  for (const sub of ['records', 'roots']) await rootsInTree(join(store.layout.cache, sub), (p) => recordPaths.has(p), pinnedRoots);
+  for (const dir of [store.layout.cacheRecords, store.layout.cacheRoots]) await rootsInTree(dir, (p) => recordPaths.has(p), pinnedRoots);
   const pinned = await reacher.union(pinnedRoots);
   for (const i of images) addReach(pinned, i.reach);
 
-  const { mounts, leftovers } = await cacheMounts(store.root);
-  const logs = await filesIn(join(store.root, LOGS_DIR));
+  const { mounts, leftovers } = await cacheMounts(store.layout.cacheMounts);
+  const logs = await filesIn(store.layout.logs);
   const tmpBytes = (await treeUsage(store.layout.tmp)).bytes;
-  return { blobs, images, pinned, records, snapshots: await snapshotSizes(store), cacheMounts: mounts, cacheMountLeftovers: leftovers, logs, tmpBytes };
+  return { blobs, images, pinned, records, snapshots: await snapshotSizes(store, opts.remember ?? false), cacheMounts: mounts, cacheMountLeftovers: leftovers, logs, tmpBytes };
 }
 
 /** What is kept when only `records` stay (besides everything pinned). */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { KilnError } from '../../src/errors/index.js';
 import { type Digest, digestHex } from '../../src/image/digest.js';
-import type { BlobStore, BlobWriteExpectation } from '../../src/store/types.js';
+import type { BlobStore, BlobWriteExpectation } from '../../src/image/blob-store.js';
 
 /** A test-only BlobStore: a real directory, every blob sha256-verified on write. */
 export class DirBlobStore implements BlobStore {

@@ -10,6 +10,7 @@ import { comparePaths, writeLayer } from '../../src/layer/index.js';
 import { push } from '../../src/registry/index.js';
 import { parseReference } from '../../src/registry/reference.js';
 import { fsck } from '../../src/store/fsck.js';
+import { liveLeftovers } from '../../src/sandbox/scratch.js';
 import { Store } from '../../src/store/store.js';
 import { busyboxEntries } from '../helpers/busybox.js';
 import { rebuildIfStale } from '../helpers/kiln-cli.js';
@@ -87,7 +88,7 @@ function startWorker(script: string): Worker {
 async function expectClean(root: string, blob: string): Promise<void> {
   const store = await Store.open(root);
   try {
-    const report = await fsck(store);
+    const report = await fsck(store, { leftovers: liveLeftovers });
     expect(report.problems).toEqual([]);
     expect(await store.hasBlob(blob as `sha256:${string}`)).toBe(true);
   } finally {

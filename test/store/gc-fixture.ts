@@ -30,7 +30,7 @@ export function recordPath(store: Store, key: Digest): string {
 
 /** Writes a record as the build cache does and backdates its last use. */
 export async function putRecord(store: Store, name: string, layer: { mediaType: string; digest: Digest; size: number; diffID: Digest } | undefined, lastUsed: number): Promise<Digest> {
-  const index = new StoreCacheIndex(store.layout.cache, store.layout.tmp, (d) => store.hasBlob(d));
+  const index = new StoreCacheIndex(store.layout, (d) => store.hasBlob(d));
   const key = sha256(`key of ${name}`);
   await index.put({ version: 1, key, ...(layer ? { layer } : {}), history: { created_by: `RUN make ${name}` } }, `Dockerfile:${name}`, { parent: sha256('base'), op: name, env: {}, inputs: [] });
   const t = new Date(lastUsed);

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/image/digest.js';
 import { MediaType } from '../../src/image/media-types.js';
 import { fsck } from '../../src/store/fsck.js';
+import { liveLeftovers } from '../../src/sandbox/scratch.js';
 import { prune } from '../../src/store/gc.js';
 import { makeBusyboxImage } from '../helpers/busybox.js';
 import { tempStore } from '../helpers/temp-dir.js';
@@ -61,7 +62,7 @@ describe('fsck', () => {
 
   it('reports a healthy store as such', async () => {
     await makeBusyboxImage(t.store);
-    const r = await fsck(t.store);
+    const r = await fsck(t.store, { leftovers: liveLeftovers });
     expect(r.problems).toEqual([]);
     expect(r.blobsChecked).toBe(3);
     expect(r.refsChecked).toBe(1);
@@ -77,7 +78,7 @@ describe('fsck', () => {
     await writeFile(layer, bytes);
     const { rm } = await import('node:fs/promises');
     await rm(t.store.blobPath(img.configDescriptor.digest));
-    const r = await fsck(t.store);
+    const r = await fsck(t.store, { leftovers: liveLeftovers });
     expect(r.problems.map((p) => [p.kind, p.digest])).toEqual(
       expect.arrayContaining([
         ['corrupt-blob', img.layers[0]!.digest],

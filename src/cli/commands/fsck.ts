@@ -8,8 +8,9 @@ export function register(program: Command): void {
     .action(async (flags: { json?: boolean }, cmd: Command) => {
       const { withStore } = await import('../store-from-options.js');
       const { fsck } = await import('../../store/fsck.js');
+      const { liveLeftovers } = await import('../../sandbox/scratch.js');
       // no sweep: what killed builds left running is reported, not silently cleaned up
-      const report = await withStore(cmd, (store) => fsck(store), { sweep: false });
+      const report = await withStore(cmd, (store) => fsck(store, { leftovers: liveLeftovers }), { sweep: false });
       if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else {
         for (const p of report.problems) process.stdout.write(`${p.kind}: ${p.message}\n`);

@@ -1,5 +1,5 @@
 import type { Store } from '../../store/store.js';
-import type { Descriptor, Index } from '../../image/types.js';
+import type { Descriptor } from '../../image/types.js';
 import type { Command } from 'commander';
 
 /** Sizes as `kiln images`, `df`, `inspect` and `prune` print them (decimal, like Docker). */
@@ -36,7 +36,8 @@ export async function indexPlatforms(store: Store, desc: Descriptor): Promise<st
   const { isIndexMediaType } = await import('../../image/media-types.js');
   const { formatPlatform } = await import('../../image/platform.js');
   if (!isIndexMediaType(desc.mediaType)) return undefined;
-  const index = await store.readJSON<Index>(desc.digest);
+  const { indexShape } = await import('../../image/document-shapes.js');
+  const index = await store.readJSON(desc.digest, indexShape);
   return index.manifests.flatMap((m) => (m.platform && m.platform.os !== 'unknown' ? [formatPlatform(m.platform)] : []));
 }
 

@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
+import { KilnError } from '../errors/index.js';
+import type { BlobStore, BlobWriteExpectation } from '../image/blob-store.js';
+import { canonicalBytes } from '../image/canonical-json.js';
+import { digestOfHash, isDigest, sha256, type Digest } from '../image/digest.js';
+import type { Shape } from '../image/document-shapes.js';
+import type { Descriptor } from '../image/types.js';
+import { fsyncDir, tempName } from './atomic-file.js';
+import { decodeStoreJSON } from './json-file.js';
+import type { StoreLayout } from './layout.js';
+import { PartialBlob } from './partial-blob.js';
+
+function isNotFound(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
+}
+
+function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (typeof chunk === 'string') return Buffer.from(chunk);
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw new KilnError('INTERNAL', 'blob data must be bytes');
+}
+
+/**
+ * The content-addressed part of the store: `blobs/sha256/<hex>`, each
+ * published by rename after its bytes were hashed and fsynced, so a blob file
+ * either is complete and named by its digest or does not exist. Reads verify
+ * on request (streams) or always (whole documents).
+ */
+export class BlobFiles implements BlobStore {
+  constructor(private readonly layout: StoreLayout) {}
+
+  blobPath(digest: Digest): string {
+    return this.layout.blob(digest);
+  }
+
+  async hasBlob(digest: Digest): Promise<boolean> {
+    return (await this.blobSize(digest)) !== undefined;
+  }
+
+  async blobSize(digest: Digest): Promise<number | undefined> {
+    try {
+      return (await stat(this.blobPath(digest))).size;
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async writeBlob(data: Readable | AsyncIterable<Uint8Array>, expect: BlobWriteExpectation = {}): Promise<{ digest: Digest; size: number }> {
+    const tmp = tempName(this.layout.tmp, 'blob');
+    const fh = await open(tmp, 'wx', 0o644);
+    let closed = false;
+    let published = false;
+    try {
+      const hash = createHash('sha256');
+      let size = 0;
+      for await (const chunk of data as AsyncIterable<unknown>) {
+        const b = toBuffer(chunk);
+        size += b.length;
+        if (expect.size !== undefined && size > expect.size) throw sizeMismatch(expect, size, '>');
+        hash.update(b);
+        await fh.write(b);
+      }
+      await fh.sync();
+      await fh.close();
+      closed = true;
+      const digest = digestOfHash(hash);
+      if (expect.digest !== undefined && digest !== expect.digest) {
+        throw new KilnError('DIGEST_MISMATCH', `blob digest mismatch: expected ${expect.digest}, got ${digest}`);
+      }
+      if (expect.size !== undefined && size !== expect.size) throw sizeMismatch(expect, size, '');
+      // Renaming over an existing blob is harmless (same bytes) and repairs a corrupted one.
+      await rename(tmp, this.blobPath(digest));
+      published = true;
+      await fsyncDir(this.layout.blobs);
+      return { digest, size };
+    } finally {
+      if (!closed) await fh.close().catch(() => undefined);
+      if (!published) await rm(tmp, { force: true });
+    }
+  }
+
+  putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }> {
+    return this.writeBlob(Readable.from([Buffer.from(bytes)]));
+  }
+
+  /** Stores a JSON document in canonical encoding and returns its descriptor. */
+  async putJSON(value: unknown, mediaType: string): Promise<Descriptor> {
+    const { digest, size } = await this.putBytes(canonicalBytes(value));
+    return { mediaType, digest, size };
+  }
+
+  /**
+   * Streams a blob. With `verify`, the stream fails at its end with
+   * DIGEST_MISMATCH when the bytes on disk do not hash to `digest`.
+   */
+  openBlob(digest: Digest, opts: { verify?: boolean; start?: number } = {}): Readable {
+    if (opts.verify && opts.start) throw new KilnError('INTERNAL', 'openBlob: verify needs the whole blob (start must be 0)');
+    const src = createReadStream(this.blobPath(digest), opts.start ? { start: opts.start } : {});
+    const hash = opts.verify ? createHash('sha256') : undefined;
+    const out = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash?.update(chunk);
+        cb(null, chunk);
+      },
+      flush(cb) {
+        if (!hash) return cb();
+        const got = digestOfHash(hash);
+        cb(got === digest ? null : new KilnError('DIGEST_MISMATCH', `blob ${digest} is corrupted: its content hashes to ${got}`));
+      },
+    });
+    src.on('error', (e) => out.destroy(isNotFound(e) ? new KilnError('NOT_FOUND', `blob ${digest} not found in store`) : e));
+    out.on('close', () => src.destroy());
+    return src.pipe(out);
+  }
+
+  /** Whole blob in memory, always verified (meant for manifests and configs). */
+  async readBlob(digest: Digest): Promise<Buffer> {
+    let b: Buffer;
+    try {
+      b = await readFile(this.blobPath(digest));
+    } catch (e) {
+      if (isNotFound(e)) throw new KilnError('NOT_FOUND', `blob ${digest} not found in store`);
+      throw e;
+    }
+    const got = sha256(b);
+    if (got !== digest) throw new KilnError('DIGEST_MISMATCH', `blob ${digest} is corrupted: its content hashes to ${got}`);
+    return b;
+  }
+
+  /** A verified JSON blob checked against `shape` (StoreCorruptError naming the blob otherwise). */
+  async readJSON<T>(digest: Digest, shape: Shape<T>): Promise<T> {
+    return decodeStoreJSON((await this.readBlob(digest)).toString('utf8'), `blob ${digest}`, shape);
+  }
+
+  /** Every published blob digest. */
+  async listBlobs(): Promise<Digest[]> {
+    const names = await readdir(this.layout.blobs);
+    return names.map((n) => `sha256:${n}`).filter(isDigest);
+  }
+
+  /** Removes a blob file (GC only; callers hold the store exclusively and drop its metadata too). */
+  async deleteBlob(digest: Digest): Promise<void> {
+    await rm(this.blobPath(digest), { force: true });
+  }
+
+  /**
+   * The resumable download of `expect.digest` (tmp/partial/<hex>), held
+   * exclusively until committed, discarded or released; waits while another
+   * process downloads the same blob. Undefined when the blob is already
+   * published. See PartialBlob.
+   */
+  openPartialBlob(expect: { digest: Digest; size: number }, opts: { signal?: AbortSignal } = {}): Promise<PartialBlob | undefined> {
+    return PartialBlob.open({ partialDir: this.layout.partial, blobsDir: this.layout.blobs }, expect, opts);
+  }
+}
+
+function sizeMismatch(expect: BlobWriteExpectation, got: number, more: string): KilnError {
+  const what = expect.digest ? `blob ${expect.digest}` : 'blob';
+  return new KilnError('SIZE_MISMATCH', `${what} size mismatch: expected ${expect.size} bytes, got ${more}${got}`);
+}
