@@ -5,7 +5,7 @@
 export { build } from './build/build.js';
 export type { BuildOptions, BuildResult, PlatformResult, OutputSpec, LayerCompressionAttrs, SecretSource, SshSource, ResourceLimits } from './build/options.js';
 export type { BuildEvent, BuildEventListener, StepRef, StepTimings, StageInfo, ResourceUsage } from './events/index.js';
-export type { CacheImportSpec, CacheExportSpec, CacheCompression } from './cache/transfer.js';
+export type { CacheImportSpec, CacheExportSpec, CacheCompression } from './cache/spec.js';
 export type { Compression } from './layer/types.js';
 export type { NetworkMode } from './sandbox/network-mode.js';
 export type { Ulimit } from './sandbox/rlimits.js';
@@ -16,7 +16,7 @@ export { openContextSource, type ContextSource } from './build/context-source.js
 
 // buildx-style strings → the typed options above, so wrappers can take what users type
 export { parseOutputSpec, parseSecretSpec, parseSshSpec, parseBuildArgs, parseAddHost } from './build/options.js';
-export { parseCacheFrom, parseCacheTo } from './cache/transfer.js';
+export { parseCacheFrom, parseCacheTo } from './cache/spec.js';
 export { parseAttestSpec, parseAnnotation } from './build/attestations.js';
 export { csvFields, splitCsv, type CsvField } from './spec/csv.js';
 export { parseSize, formatSize } from './spec/size.js';

@@ -1,4 +1,5 @@
 import { PREDICATE_SLSA_V02, PREDICATE_SLSA_V1 } from './in-toto.js';
+import { isoSeconds } from '../image/timestamp.js';
 
 /** What a build knows about itself, in the terms provenance needs. Filled by the build, read here only. */
 export interface BuildRecord {
@@ -62,7 +63,7 @@ export function provenancePredicate(rec: BuildRecord, mode: ProvenanceMode, vers
     ...(s.cpuSeconds !== undefined ? { cpuSeconds: s.cpuSeconds } : {}),
     ...(s.memoryPeakBytes !== undefined ? { memoryPeakBytes: s.memoryPeakBytes } : {}),
   }));
-  const time = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const time = isoSeconds;
   if (version === 'v1') {
     return {
       predicateType: PREDICATE_SLSA_V1,

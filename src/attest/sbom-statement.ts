@@ -3,13 +3,13 @@ import type { Image } from '../image/image.js';
 import { formatPlatform } from '../image/platform.js';
 import { scanFileSystem, spdxDocument, type SpdxDocument } from '../sbom/index.js';
 import type { Store } from '../store/store.js';
+import { lowerdirsOf } from '../store/lowerdirs.js';
 import { VERSION } from '../version.js';
 import { PREDICATE_SPDX, statement, subjectName, type Statement } from './in-toto.js';
 
 /** The image's file system as a read-only view over its snapshots (unpacked on first use). */
 export async function imageFileSystem(store: Store, image: Image): Promise<LayeredFs> {
-  const dirs = await Promise.all(image.layers.map((l) => store.snapshotPath(l)));
-  return new LayeredFs(dirs.reverse(), 'image');
+  return new LayeredFs(await lowerdirsOf(store, image.layers), 'image');
 }
 
 /** Scans a stored image and writes its SPDX document; `created` comes from SOURCE_DATE_EPOCH when the caller has one. */

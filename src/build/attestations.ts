@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { KilnError } from '../errors/index.js';
-import { CsvQuoteError, csvFields } from '../spec/csv.js';
+import { specFields } from '../spec/csv.js';
 import { MediaType } from '../image/media-types.js';
 import { formatPlatform } from '../image/platform.js';
 import type { Descriptor, Index } from '../image/types.js';
@@ -21,13 +21,7 @@ export interface AttestationOptions {
  * options, merging with what earlier flags said. Unknown attributes are errors.
  */
 export function parseAttestSpec(spec: string, into: AttestationOptions = {}): AttestationOptions {
-  let fields: Map<string, string>;
-  try {
-    fields = new Map(csvFields(spec).map((f) => [f.key, f.value?.trim() ?? 'true']));
-  } catch (e) {
-    if (e instanceof CsvQuoteError) throw new KilnError('USAGE', `--attest ${spec}: unterminated quote`);
-    throw e;
-  }
+  const fields = specFields(spec, '--attest', { trimValues: true });
   const type = fields.get('type');
   fields.delete('type');
   const disabled = fields.get('disabled') === 'true' || fields.get('enabled') === 'false';

@@ -12,9 +12,8 @@ import { readDockerfileText } from '../frontend/load.js';
 import { planBuild } from '../plan/index.js';
 import { solve, yieldToEventLoop, type StageResult } from '../solver/solver.js';
 import type { BuildEvent } from '../events/index.js';
-import { StoreCacheIndex, type CacheIndex, type CacheRecord } from '../cache/records.js';
-import { ImportedCaches, INLINE_CACHE_FIELD, LayeredCacheIndex, exportCache } from '../cache/transfer.js';
-import type { LayerRef } from '../image/image.js';
+import { StoreCacheIndex, type CacheRecord } from '../cache/records.js';
+import { exportCaches, importCaches, inlineCacheRecords, withInlineCache, type CacheExportContext } from '../cache/remote/index.js';
 import { Store } from '../store/store.js';
 import { defaultRoot, storeLayout } from '../store/layout.js';
 import { parseReference } from '../registry/reference.js';
@@ -23,11 +22,12 @@ import { VERSION } from '../version.js';
 import { createExecutors } from './executors.js';
 import { compressLayers, policyKey, writeOutputs, type CompressionPolicy } from './outputs.js';
 import { LayerRecompressor } from '../layer/recompress.js';
-import { checkCompressionLevel, type BuildOptions, type BuildResult, type PlatformResult } from './options.js';
+import type { BuildOptions, BuildResult, PlatformResult } from './options.js';
 import { layerWriteOptions, resolveBuildOptions, type DockerfileSource, type OutputSettings, type ResolvedBuildOptions } from './resolve-options.js';
 import { validateEntitlements } from '../steps/validate-entitlements.js';
 import { annotationsFor, attachAttestations, dockerfileDigest, effectiveAttestations, wantsAttestations, type BuiltImage } from './attestations.js';
 import type { BuildRecord } from '../attest/provenance.js';
+import { isoSeconds } from '../image/timestamp.js';
 
 /**
  * kiln's main job: read and plan the Dockerfile, solve the plan through the
@@ -114,17 +114,8 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
     const access = options.registry;
     const warn = (message: string) => emit({ type: 'warning', message, time: Date.now() });
     const local = new StoreCacheIndex(store.layout, (d) => store.hasBlob(d));
-    let cache: CacheIndex = local;
-    let imported: ImportedCaches | undefined;
-    if (options.cache.from.length && !options.cache.disabled) {
-      imported = await ImportedCaches.open(store, options.cache.from, access, warn);
-      cache = new LayeredCacheIndex(local, imported);
-      await imported.importMounts(store.root).catch((e: unknown) => warn(`cache mounts not imported: ${e instanceof Error ? e.message : String(e)}`));
-    }
     // layers named by an imported cache are downloaded only when their content is needed
-    const ensureLayers = async (layers: readonly LayerRef[]) => {
-      if (imported) for (const l of layers) await imported.ensureBlob(l.descriptor);
-    };
+    const { index: cache, ensureLayers } = await importCaches(store, local, options.cache.disabled ? [] : options.cache.from, access, warn);
     // every base and --from image the build resolved, by digest: provenance's materials
     const materials = new Map<string, { uri: string; digest: Record<string, string> }>();
     const source = createImageSource(store, options.registry, emit);
@@ -222,38 +213,14 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
     for (const r of results) await ensureLayers(r.draft.layers);
     const labelOf = (p: Platform) => (multi ? formatPlatform(p) : '');
     const chains = new Map(plans.map((p) => [labelOf(p.targetPlatform), targetChain(p.stages, p.targetIndex)]));
-    // `only`: one target's records (its inline cache); otherwise every platform's, in one cache artifact
-    const recordsFor = async (mode: 'min' | 'max', only?: string): Promise<CacheRecord[]> => {
-      const out = new Map<string, CacheRecord>();
-      for (const { target, stage, key } of stepKeys) {
-        if (only !== undefined && target !== only) continue;
-        if (mode === 'min' && !chains.get(target)?.has(stage)) continue;
-        const rec = await cache.get(key);
-        if (rec) out.set(key, rec);
-      }
-      return [...out.values()];
-    };
-    // Cached layers keep the compression they were made in; every output gets the one it asks for.
-    // A layer re-compressed here is remembered by its record, so the next build re-uses it.
     const recompressor = new LayerRecompressor(store);
-    const recordsIn = async (records: CacheRecord[], want: { compression: CompressionPolicy['compression']; level?: number }): Promise<CacheRecord[]> => {
-      const out: CacheRecord[] = [];
-      for (const r of records) {
-        if (!r.layer) {
-          out.push(r);
-          continue;
-        }
-        await ensureLayers([{ descriptor: r.layer, diffID: r.layer.diffID }]);
-        const l = await recompressor.layer({ descriptor: r.layer, diffID: r.layer.diffID }, want);
-        const { variants: _v, ...rest } = r;
-        out.push({ ...rest, layer: { ...l.descriptor, diffID: l.diffID } });
-      }
-      return out;
+    const cacheExport: CacheExportContext = {
+      store, cache, recompressor, ensureLayers, built: { steps: stepKeys, chains }, compression: policy.compression,
+      ...(policy.level !== undefined ? { level: policy.level } : {}),
     };
-    const inlineWanted = options.cache.to.some((c) => c.type === 'inline');
     const perPlatform: PlatformResult[] = [];
     for (const [i, result] of results.entries()) {
-      const inline = inlineWanted ? await recordsIn(await recordsFor('min', labelOf(plans[i]!.targetPlatform)), policy) : undefined;
+      const inline = await inlineCacheRecords(options.cache.to, cacheExport, labelOf(plans[i]!.targetPlatform));
       const layers = await compressLayers(recompressor, result.draft.layers, policy, result.baseLayers);
       const c = await commitImage(store, { ...result, draft: { ...result.draft, layers } }, options.outputs, sourceDateEpoch, inline, !multi);
       perPlatform.push({ platform: formatPlatform(c.descriptor.platform!), imageId: c.configDigest, manifestDigest: c.descriptor.digest, descriptor: c.descriptor, config: c.config });
@@ -325,22 +292,10 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
       const { signPushed } = await import('./sign-pushed.js');
       await signPushed(options.outputs.signKey, access, tags, descriptor.digest, emit);
     }
-    for (const spec of options.cache.to) {
-      if (spec.type === 'inline') continue;
-      const t0 = Date.now();
-      try {
-        const compression = spec.compression ?? policy.compression;
-        // the image's level only carries over to a cache in the same compression
-        const level = spec.compressionLevel ?? (compression === policy.compression ? policy.level : undefined);
-        if (level !== undefined) checkCompressionLevel(compression, level, `--cache-to ${spec.type === 'registry' ? spec.ref : spec.dest}`);
-        const records = await recordsIn(await recordsFor(spec.mode), { compression, ...(level !== undefined ? { level } : {}) });
-        await exportCache(store, spec, records, access);
-        emit({ type: 'phase', name: 'export', state: 'done', detail: `cache to ${spec.type === 'registry' ? spec.ref : spec.dest}`, durationMs: Date.now() - t0, time: Date.now() });
-      } catch (e) {
-        // the image is built and stored; a cache that could not be written is worth a warning, not a failure
-        warn(`cache export to ${spec.type === 'registry' ? spec.ref : spec.dest} failed: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
+    await exportCaches(options.cache.to, cacheExport, access, {
+      warn,
+      exported: (detail, durationMs) => emit({ type: 'phase', name: 'export', state: 'done', detail, durationMs, time: Date.now() }),
+    });
     // records remember their layers' other compressions: kept with them by GC, found by the next build
     if (recompressor.converted.size) {
       for (const { key } of stepKeys) {
@@ -397,12 +352,12 @@ async function commitImage(
   keep: boolean,
 ): Promise<{ descriptor: Descriptor; config: ImageConfig; configDigest: Digest }> {
   const config: ImageConfig = structuredClone(result.draft.config);
-  if (inlineCache) (config as ImageConfig & Record<string, unknown>)[INLINE_CACHE_FIELD] = { version: 1, records: inlineCache, mounts: [] };
+  if (inlineCache) withInlineCache(config, inlineCache);
   if (Object.keys(options.labels).length) {
     config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...options.labels } };
   }
   const created = sourceDateEpoch !== undefined ? new Date(sourceDateEpoch * 1000) : new Date();
-  config.created = created.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  config.created = isoSeconds(created);
   const platform = formatPlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
   const annotations = annotationsFor(options.annotations, 'manifest', platform);
   const image = await store.putImage({ config, layers: result.draft.layers, ...(Object.keys(annotations).length ? { annotations } : {}) });

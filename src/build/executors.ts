@@ -14,6 +14,7 @@ import type { FsStep, StageResult, StepExecutors } from '../solver/solver.js';
 import type { BuildEvent } from '../events/index.js';
 import { prepareStep, type StepContext } from '../steps/prepare.js';
 import type { RunPolicy } from '../steps/run-policy.js';
+import { lowerdirsOf } from '../store/lowerdirs.js';
 
 type FromSource = StageResult | { image: LayerRef[]; key: Digest };
 
@@ -80,8 +81,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
 
   async function lowerdirs(layers: readonly LayerRef[]): Promise<string[]> {
     await init.ensureLayers(layers);
-    const dirs = await Promise.all(layers.map((l) => store.snapshotPath(l)));
-    return dirs.reverse();
+    return lowerdirsOf(store, layers);
   }
 
   async function fsOf(layers: readonly LayerRef[], label: string): Promise<LayeredFs> {

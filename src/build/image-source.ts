@@ -6,7 +6,7 @@ import { KilnError } from '../errors/index.js';
 import { parseReference } from '../registry/reference.js';
 import type { BaseImage, ImageSource } from '../solver/ports.js';
 import type { BuildEvent } from '../events/index.js';
-import type { RegistryAccess } from '../cache/transfer.js';
+import type { RegistryAccess } from '../cache/remote/index.js';
 
 /**
  * `sha256:<hex>` (4 to 64 digits, as `kiln images` shows digests) or 64 bare

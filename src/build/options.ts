@@ -6,9 +6,12 @@ import type { ExtraHost, ResourceLimits as SandboxLimits } from '../sandbox/bund
 import type { Ulimit } from '../sandbox/rlimits.js';
 import type { NetworkMode } from '../sandbox/network-mode.js';
 import { KilnError } from '../errors/index.js';
-import { CsvQuoteError, csvMap } from '../spec/csv.js';
+import { specFields } from '../spec/csv.js';
+import { checkCompressionLevel } from '../layer/compress.js';
+
+export { checkCompressionLevel };
 import { parseSize } from '../spec/size.js';
-import type { CacheExportSpec, CacheImportSpec } from '../cache/transfer.js';
+import type { CacheExportSpec, CacheImportSpec } from '../cache/spec.js';
 import type { Annotation, AttestationOptions } from './attestations.js';
 import type { Store } from '../store/store.js';
 import type { SecretSource } from '../steps/run-secret.js';
@@ -147,7 +150,7 @@ const SECRET_ATTRS = ['id', 'type', 'src', 'source', 'env'];
 
 /** `id=ID,src=PATH` | `id=ID,env=VAR` | `id=ID` (then src is the id as a file? no: env of the same name, as buildx). */
 export function parseSecretSpec(spec: string): SecretSource {
-  const fields = csvFields(spec, '--secret');
+  const fields = specFields(spec, '--secret');
   for (const k of fields.keys()) {
     if (!SECRET_ATTRS.includes(k)) throw new KilnError('USAGE', `invalid --secret "${spec}": unknown attribute "${k}"; known: ${SECRET_ATTRS.join(', ')}`);
   }
@@ -188,7 +191,7 @@ const OUTPUT_ATTRS: Record<OutputSpec['type'], string[]> = {
  */
 export function parseOutputSpec(spec: string): OutputSpec {
   if (spec !== '' && !spec.includes('=') && !spec.includes(',')) return spec === '-' ? { type: 'tar', dest: '-' } : { type: 'local', dest: spec };
-  const fields = csvFields(spec, '--output');
+  const fields = specFields(spec, '--output');
   const bad = (why: string) => new KilnError('USAGE', `invalid --output "${spec}": ${why}`);
   const rawType = fields.get('type') ?? (fields.size === 0 ? undefined : 'local');
   if (rawType === undefined || !(rawType in OUTPUT_ATTRS)) throw bad('type must be image, registry, oci, docker, local or tar');
@@ -259,24 +262,6 @@ export function parseCompression(v: string, where: string): Compression {
   throw new KilnError('USAGE', `${where}: compression must be gzip, zstd or uncompressed, not "${v}"`);
 }
 
-/** A level the compressor accepts: gzip 0–9, zstd 1–22; none for uncompressed. `assumed` says the compression was not given with it. */
-export function checkCompressionLevel(compression: Compression, level: number, where: string, assumed = false): void {
-  if (assumed) return; // checked once the build's compression is known
-  const [lo, hi] = compression === 'gzip' ? [0, 9] : compression === 'zstd' ? [1, 22] : [0, -1];
-  if (!Number.isInteger(level) || level < lo || level > hi) {
-    throw new KilnError('USAGE', compression === 'uncompressed' ? `${where}: compression-level does not apply to uncompressed layers` : `${where}: ${compression} compression level must be ${lo}-${hi}, got ${level}`);
-  }
-}
-
-/** buildx-style `k=v,k2=v2` through the program's one CSV parser; a broken quote is a usage error naming the flag. */
-function csvFields(spec: string, flag: string): Map<string, string> {
-  try {
-    return csvMap(spec);
-  } catch (e) {
-    if (e instanceof CsvQuoteError) throw new KilnError('USAGE', `invalid ${flag} "${spec}": unterminated quote`);
-    throw e;
-  }
-}
 
 /** `--build-arg K=V`, or bare `K` taking the value from the environment (skipped when unset, as docker does). */
 export function parseBuildArgs(specs: string[], env: NodeJS.ProcessEnv = process.env): Record<string, string> {

@@ -1,25 +1,20 @@
-import { createWriteStream } from 'node:fs';
-import { chmod, lchown, lutimes, mkdir, rm, symlink, utimes } from 'node:fs/promises';
-import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import type { Descriptor, Platform } from '../image/types.js';
-import { platformDirName } from '../image/platform.js';
 import type { Store } from '../store/store.js';
 import { LayeredFs } from '../context/layered-fs.js';
-import { walk } from '../context/fs-view.js';
-import type { LayerEntry } from '../layer/types.js';
-import { tarStream } from '../layer/tar-writer.js';
 import { KilnError } from '../errors/index.js';
 import type { StageResult } from '../solver/solver.js';
 import type { BuildEvent } from '../events/index.js';
 import type { LayerRef } from '../image/image.js';
 import type { Compression } from '../layer/types.js';
 import type { LayerRecompressor } from '../layer/recompress.js';
+import type { ExportSource, ExporterInstance } from '../export/exporter.js';
+import { ociExporter } from '../export/oci-archive.js';
+import { dockerExporter } from '../export/docker-archive.js';
+import { localExporter } from '../export/local.js';
+import { tarExporter } from '../export/tar.js';
 import { checkCompressionLevel, type BuildOptions, type LayerCompressionAttrs, type OutputSpec } from './options.js';
-import type { RegistryAccess } from '../cache/transfer.js';
+import type { RegistryAccess } from '../cache/remote/index.js';
 import type { BuildExecutors } from './executors.js';
-import { isHostRoot } from '../rootless/session.js';
 
 interface OutputInit {
   store: Store;
@@ -101,9 +96,10 @@ export function compressLayers(conv: LayerRecompressor, layers: readonly LayerRe
 }
 
 /**
- * Everything besides the store: archives (oci, docker), the final file system
- * (local directory or tar), and registry pushes. The image is already in the
- * store under its tags when these run.
+ * Everything besides the store: names and registry pushes here, files
+ * through export/'s exporters (oci and docker archives, the final file system
+ * as a directory or a tar). The image is already in the store under its tags
+ * when these run.
  */
 export async function writeOutputs(init: OutputInit): Promise<void> {
   const outputs: OutputSpec[] = [...init.outputs];
@@ -125,27 +121,11 @@ export async function writeOutputs(init: OutputInit): Promise<void> {
         for (const n of names) await tagAs(init, n, desc, pushTags);
         break;
       }
-      case 'oci': {
-        const { saveOciArchive } = await import('../export/oci-archive.js');
-        const desc = await init.imageIn(outputCompression(o, init.compression));
-        await saveOciArchive(init.store, [{ ...(init.tags[0] ? { ref: init.tags[0] } : {}), descriptor: desc }], o.dest, { directory: o.tar === false });
-        break;
-      }
-      case 'docker': {
-        const { saveDockerArchive } = await import('../export/docker-archive.js');
-        await saveDockerArchive(init.store, init.tags.length ? init.tags.map((ref) => ({ ref, descriptor: init.descriptor })) : [{ descriptor: init.descriptor }], o.dest);
-        break;
-      }
+      case 'oci':
+      case 'docker':
       case 'local':
-        // several platforms: one sub-directory each (linux_amd64/, linux_arm64/), as buildx lays them out
-        if (init.platforms) for (const p of init.platforms) await writeLocal(await finalFs(init, p.stageResult), path.join(o.dest, platformDirName(p.platform)));
-        else await writeLocal(await finalFs(init), o.dest);
-        break;
       case 'tar':
-        if (init.platforms) {
-          const parts = await Promise.all(init.platforms.map(async (p) => ({ dir: platformDirName(p.platform), fs: await finalFs(init, p.stageResult) })));
-          await writeTarStream(tarStream(prefixed(parts)), o.dest);
-        } else await writeTarStream(tarStream(entriesOf(await finalFs(init))), o.dest);
+        await exporterFor(o).export(exportSource(init, o));
         break;
     }
     init.emit({ type: 'phase', name: 'export', state: 'done', detail: o.type, durationMs: Date.now() - t0, time: Date.now() });
@@ -178,70 +158,33 @@ async function tagAs(init: OutputInit, name: string, desc: Descriptor, pushSet: 
   pushSet?.add(ref);
 }
 
-async function finalFs(init: OutputInit, result: StageResult = init.stageResult): Promise<LayeredFs> {
+/** The export/ instance for a file output. */
+function exporterFor(o: Extract<OutputSpec, { type: 'oci' | 'docker' | 'local' | 'tar' }>): ExporterInstance {
+  switch (o.type) {
+    case 'oci':
+      return ociExporter.resolve(o);
+    case 'docker':
+      return dockerExporter.resolve(o);
+    case 'local':
+      return localExporter.resolve(o);
+    case 'tar':
+      return tarExporter.resolve(o);
+  }
+}
+
+function exportSource(init: OutputInit, o: OutputSpec): ExportSource {
+  return {
+    store: init.store,
+    descriptor: init.descriptor,
+    tags: init.tags,
+    image: () => init.imageIn(outputCompression(o, init.compression)),
+    filesystems: async () => {
+      if (!init.platforms) return [{ fs: await finalFs(init, init.stageResult) }];
+      return Promise.all(init.platforms.map(async (p) => ({ platform: p.platform, fs: await finalFs(init, p.stageResult) })));
+    },
+  };
+}
+
+async function finalFs(init: OutputInit, result: StageResult): Promise<LayeredFs> {
   return new LayeredFs(await init.executors.lowerdirs(result.draft.layers), 'image');
-}
-
-/** Each platform's tree under its own top-level directory, in one tar. */
-function* prefixed(parts: Array<{ dir: string; fs: LayeredFs }>): Generator<LayerEntry> {
-  for (const { dir, fs } of parts) {
-    yield { path: dir, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0 };
-    for (const e of entriesOf(fs)) yield { ...e, path: `${dir}/${e.path}` };
-  }
-}
-
-function* entriesOf(fs: LayeredFs): Generator<LayerEntry> {
-  for (const [p, node] of walk(fs, '')) {
-    const e: LayerEntry = { path: p, type: node.type, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime };
-    if (node.type === 'file') {
-      e.size = node.size;
-      e.open = () => fs.open(p);
-    }
-    if (node.linkname !== undefined) e.linkname = node.linkname;
-    if (node.devmajor !== undefined) e.devmajor = node.devmajor;
-    if (node.devminor !== undefined) e.devminor = node.devminor;
-    yield e;
-  }
-}
-
-async function writeTarStream(tar: ReturnType<typeof tarStream>, dest: string): Promise<void> {
-  if (dest === '-') {
-    await pipeline(Readable.from(tar), process.stdout);
-    return;
-  }
-  await pipeline(Readable.from(tar), createWriteStream(dest));
-}
-
-/** The final file system as a plain directory (owners kept when running as root). */
-async function writeLocal(fs: LayeredFs, dest: string): Promise<void> {
-  await mkdir(dest, { recursive: true });
-  const dirs: Array<[string, LayerEntry]> = [];
-  // in rootless mode ids are the namespace's: the files stay the user's own on the host
-  const root = isHostRoot();
-  for (const e of entriesOf(fs)) {
-    const target = path.join(dest, e.path);
-    if (e.type === 'directory') {
-      await mkdir(target, { recursive: true });
-      dirs.push([target, e]);
-      continue;
-    }
-    await rm(target, { force: true, recursive: true });
-    if (e.type === 'file') {
-      await pipeline(e.open!(), createWriteStream(target, { mode: e.mode }));
-      await chmod(target, e.mode);
-      await utimes(target, e.mtime, e.mtime);
-    } else if (e.type === 'symlink') {
-      await symlink(e.linkname ?? '', target);
-      await lutimes(target, e.mtime, e.mtime).catch(() => {});
-    } else {
-      continue; // devices and fifos are not exported to a plain directory
-    }
-    if (root) await lchown(target, e.uid, e.gid);
-  }
-  // directory metadata last, deepest first, so writing children does not disturb it
-  for (const [target, e] of dirs.reverse()) {
-    await chmod(target, e.mode);
-    if (root) await lchown(target, e.uid, e.gid);
-    await utimes(target, e.mtime, e.mtime);
-  }
 }

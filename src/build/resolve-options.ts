@@ -7,7 +7,8 @@ import { NETWORK_HOST_ENTITLEMENT, parseNetworkMode } from '../sandbox/network-m
 import { parseEntitlements } from '../steps/entitlements.js';
 import type { RunPolicy } from '../steps/run-policy.js';
 import type { LayerWriteOptions } from '../layer/types.js';
-import type { CacheExportSpec, CacheImportSpec, RegistryAccess } from '../cache/transfer.js';
+import type { CacheExportSpec, CacheImportSpec } from '../cache/spec.js';
+import type { RegistryAccess } from '../cache/remote/index.js';
 import type { BuildEvent } from '../events/index.js';
 import type { Store } from '../store/store.js';
 import { imageCompression, type CompressionPolicy } from './outputs.js';

@@ -1,73 +1,107 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
-import tar from 'tar-stream';
 import { KilnError } from '../errors/index.js';
+import { END_OF_ARCHIVE, encodeHeader, paddingFor } from '../layer/tar-format.js';
+import type { LayerEntry } from '../layer/types.js';
+import type { LayoutSink } from '../image/oci-layout.js';
 
 /** Archive members get a fixed mtime so saving the same images twice gives the same bytes. */
-const MTIME = new Date(0);
+const MTIME = 0;
 
 /**
  * A tar file written next to its destination and renamed into place when
  * complete, so an interrupted save never leaves a truncated archive under the
- * requested name.
+ * requested name. Headers come from the layer tar encoder (one tar codec in
+ * kiln); members are written in the order they are added, which an archive
+ * (index.json last, after the blobs it names) needs and a layer forbids.
  */
-export class ArchiveWriter implements ArchiveSink {
-  private readonly pack = tar.pack();
+export class ArchiveWriter implements LayoutSink {
+  private readonly out: WriteStream;
   private readonly tmp: string;
-  private readonly done: Promise<void>;
   private readonly dirs = new Set<string>();
+  private error: Error | undefined;
 
   constructor(private readonly dest: string) {
     this.tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(4).toString('hex')}.tmp`);
-    this.done = pipeline(this.pack, createWriteStream(this.tmp, { mode: 0o644 }));
-    // surfaced by finish()/abort(); avoid an unhandled rejection meanwhile
-    this.done.catch(() => undefined);
+    this.out = createWriteStream(this.tmp, { mode: 0o644 });
+    // surfaced by the next write or finish(); avoids an unhandled error meanwhile
+    this.out.on('error', (e) => (this.error ??= e));
   }
 
-  private ensureDirs(name: string): void {
+  /** Resolves once the file is closed (at once when it already is). */
+  private async closed(): Promise<void> {
+    if (!this.out.closed) await once(this.out, 'close').catch(() => undefined);
+  }
+
+  private async write(b: Buffer): Promise<void> {
+    if (this.error) throw this.error;
+    if (this.out.destroyed) throw new KilnError('ARCHIVE', `${this.dest}: the archive is closed`);
+    if (!this.out.write(b)) {
+      // drained, or closed by an error (then reported below); listeners go with the wait
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          this.out.off('drain', done);
+          this.out.off('close', done);
+          resolve();
+        };
+        this.out.on('drain', done);
+        this.out.on('close', done);
+      });
+      if (this.error) throw this.error;
+    }
+  }
+
+  private header(path: string, type: 'file' | 'directory', size: number): Buffer {
+    const e: LayerEntry = { path, type, mode: type === 'directory' ? 0o755 : 0o644, uid: 0, gid: 0, mtime: MTIME, ...(type === 'file' ? { size } : {}) };
+    return encodeHeader(e, MTIME);
+  }
+
+  private async ensureDirs(name: string): Promise<void> {
     const parts = name.split('/').slice(0, -1);
     for (let i = 1; i <= parts.length; i++) {
       const d = parts.slice(0, i).join('/');
       if (this.dirs.has(d)) continue;
       this.dirs.add(d);
-      this.pack.entry({ name: `${d}/`, type: 'directory', mode: 0o755, mtime: MTIME });
+      await this.write(this.header(d, 'directory', 0));
     }
   }
 
-  addBytes(name: string, bytes: Buffer): Promise<void> {
-    this.ensureDirs(name);
-    return new Promise((resolve, reject) => {
-      this.pack.entry({ name, size: bytes.length, mode: 0o644, mtime: MTIME }, bytes, (err) => (err ? reject(err) : resolve()));
-    });
+  async addBytes(name: string, bytes: Buffer): Promise<void> {
+    await this.ensureDirs(name);
+    await this.write(this.header(name, 'file', bytes.length));
+    await this.write(bytes);
+    await this.write(Buffer.alloc(paddingFor(bytes.length)));
   }
 
   /** Streams `size` bytes from `src` as member `name`; a short or long source fails the archive. */
   async addStream(name: string, size: number, src: Readable): Promise<void> {
-    this.ensureDirs(name);
-    let cbErr: Error | null | undefined;
-    const entryDone = new Promise<void>((resolve, reject) => {
-      const entry = this.pack.entry({ name, size, mode: 0o644, mtime: MTIME }, (err) => {
-        cbErr = err;
-        if (err) reject(err);
-        else resolve();
-      });
-      pipeline(src, entry).catch((e: unknown) => {
-        this.pack.destroy(e as Error);
-        reject(e);
-      });
-    });
-    await entryDone;
-    if (cbErr) throw new KilnError('ARCHIVE', `writing ${name}: ${cbErr.message}`);
+    await this.ensureDirs(name);
+    await this.write(this.header(name, 'file', size));
+    let n = 0;
+    try {
+      for await (const chunk of src as AsyncIterable<Buffer>) {
+        n += chunk.length;
+        if (n > size) throw new KilnError('ARCHIVE', `writing ${name}: the source holds more than ${size} bytes`);
+        await this.write(chunk);
+      }
+    } finally {
+      src.destroy();
+    }
+    if (n !== size) throw new KilnError('ARCHIVE', `writing ${name}: the source ended after ${n} of ${size} bytes`);
+    await this.write(Buffer.alloc(paddingFor(size)));
   }
 
   async finish(): Promise<void> {
-    this.pack.finalize();
     try {
-      await this.done;
+      await this.write(END_OF_ARCHIVE);
+      this.out.end();
+      await this.closed();
+      if (this.error) throw this.error;
       await rename(this.tmp, this.dest);
     } catch (e) {
       await rm(this.tmp, { force: true });
@@ -76,18 +110,10 @@ export class ArchiveWriter implements ArchiveSink {
   }
 
   async abort(): Promise<void> {
-    this.pack.destroy();
-    await this.done.catch(() => undefined);
+    this.out.destroy();
+    await this.closed();
     await rm(this.tmp, { force: true });
   }
-}
-
-/** Where an archive's members go: a tar file, or a plain directory (an OCI layout with `tar=false`). */
-export interface ArchiveSink {
-  addBytes(name: string, bytes: Buffer): Promise<void>;
-  addStream(name: string, size: number, src: Readable): Promise<void>;
-  finish(): Promise<void>;
-  abort(): Promise<void>;
 }
 
 /**
@@ -95,7 +121,7 @@ export interface ArchiveSink {
  * a sibling temporary directory that replaces `dest` only at `finish`, so an
  * interrupted export never leaves half a layout behind.
  */
-export class DirectoryWriter implements ArchiveSink {
+export class DirectoryWriter implements LayoutSink {
   private readonly tmp: string;
 
   constructor(private readonly dest: string) {
@@ -127,4 +153,47 @@ export class DirectoryWriter implements ArchiveSink {
   async abort(): Promise<void> {
     await rm(this.tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * A layout directory updated in place (`--cache-to type=local`): blobs
+ * already there are kept, each file is written beside its name and renamed
+ * into place, and index.json, written last, switches readers to the new
+ * content at once. Other images' blobs in the directory are left alone.
+ */
+export class LayoutDirectory implements LayoutSink {
+  constructor(private readonly dest: string) {}
+
+  async has(name: string): Promise<boolean> {
+    return Boolean(await stat(join(this.dest, name)).catch(() => undefined));
+  }
+
+  private async place(name: string, write: (tmp: string) => Promise<void>): Promise<void> {
+    const target = join(this.dest, name);
+    await mkdir(dirname(target), { recursive: true });
+    const tmp = `${target}.tmp`;
+    try {
+      await write(tmp);
+      await rename(tmp, target);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  addBytes(name: string, bytes: Buffer): Promise<void> {
+    return this.place(name, (tmp) => writeFile(tmp, bytes));
+  }
+
+  addStream(name: string, size: number, src: Readable): Promise<void> {
+    return this.place(name, async (tmp) => {
+      await pipeline(src, createWriteStream(tmp));
+      const got = (await stat(tmp)).size;
+      if (got !== size) throw new KilnError('ARCHIVE', `${name}: wrote ${got} bytes, expected ${size}`);
+    });
+  }
+
+  async finish(): Promise<void> {}
+
+  async abort(): Promise<void> {}
 }

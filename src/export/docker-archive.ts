@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KilnError } from '../errors/index.js';
-import { decompress } from '../image/compression.js';
+import { openUncompressed, sniffCompression } from '../layer/decompress.js';
 import { digestHex, digestOfHash, type Digest } from '../image/digest.js';
 import { layerCompression } from '../image/media-types.js';
 import type { Platform } from '../image/types.js';
@@ -12,6 +12,7 @@ import { tempName } from '../store/atomic-file.js';
 import type { Store } from '../store/store.js';
 import { ArchiveWriter } from './archive-writer.js';
 import { familiarName, tagOf, type SaveItem } from './saved-image.js';
+import type { Exporter } from './exporter.js';
 
 /** One entry of a docker-archive's manifest.json. */
 export interface DockerArchiveManifestEntry {
@@ -47,7 +48,8 @@ export async function saveDockerArchive(store: Store, items: SaveItem[], dest: s
         layerNames.push(name);
         if (written.has(name)) continue;
         written.add(name);
-        if (layerCompression(layer.mediaType) === 'none') {
+        // the decompressor's rule: the bytes decide, the media type only when they cannot
+        if ((sniffCompression(await blobHead(store, layer.digest)) ?? layerCompression(layer.mediaType)) === 'none') {
           await w.addStream(name, layer.size, store.openBlob(layer.digest, { verify: true }));
         } else {
           await addDecompressed(store, w, name, layer.digest, layer.mediaType, layer.diffID);
@@ -81,12 +83,34 @@ async function addDecompressed(store: Store, w: ArchiveWriter, name: string, dig
         cb(null, chunk);
       },
     });
-    await pipeline(decompress(store.openBlob(digest, { verify: true }), layerCompression(mediaType)), hasher, createWriteStream(tmp));
+    await pipeline(openUncompressed(store.openBlob(digest, { verify: true }), mediaType), hasher, createWriteStream(tmp));
     const got = digestOfHash(hash);
     if (got !== diffID) throw new KilnError('DIGEST_MISMATCH', `layer ${digest} decompresses to ${got}, config says ${diffID}`);
     const { size } = await stat(tmp);
     await w.addStream(name, size, createReadStream(tmp));
   } finally {
     await rm(tmp, { force: true });
+  }
+}
+
+/** `-o type=docker,dest=FILE`: a `docker load` archive of the stored image, one entry per `-t` name. */
+export const dockerExporter: Exporter<{ dest: string }> = {
+  resolve: ({ dest }) => ({
+    name: 'docker',
+    async export(src) {
+      await saveDockerArchive(src.store, src.tags.length ? src.tags.map((ref) => ({ ref, descriptor: src.descriptor })) : [{ descriptor: src.descriptor }], dest);
+    },
+  }),
+};
+
+/** The first bytes of a stored blob (fewer when it is shorter): enough to tell its compression. */
+export async function blobHead(store: Store, digest: Digest, n = 6): Promise<Buffer> {
+  const fh = await open(store.blobPath(digest), 'r');
+  try {
+    const b = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(b, 0, n, 0);
+    return b.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
   }
 }

@@ -1,18 +1,18 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import tar from 'tar-stream';
 import { KilnError } from '../errors/index.js';
 import { canonicalJSON } from '../image/canonical-json.js';
-import { decompress, sniffCompression, type StreamCompression } from '../image/compression.js';
+import { openUncompressed, sniffCompression, type DetectedCompression } from '../layer/decompress.js';
+import { readTar } from '../layer/tar-reader.js';
 import { digestOfHash, isDigest, type Digest } from '../image/digest.js';
 import { isIndexMediaType, isManifestMediaType, MediaType, ociLayerMediaType } from '../image/media-types.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
+import { OCI_INDEX_FILE, OCI_LAYOUT_FILE, layoutBlobPath } from '../image/oci-layout.js';
 import type { Store } from '../store/store.js';
-import type { DockerArchiveManifestEntry } from './docker-archive.js';
+import { blobHead, type DockerArchiveManifestEntry } from './docker-archive.js';
 import { CONTAINERD_NAME_ANNOTATION, OCI_REF_ANNOTATION } from './oci-archive.js';
 import type { LoadedImage } from './saved-image.js';
 
@@ -27,12 +27,12 @@ export interface LoadOptions {
 
 /** Small members are kept in memory; bigger ones go straight to the blob store. */
 const SMALL_LIMIT = 64 * 1024 * 1024;
-const SMALL_NAMES = new Set(['index.json', 'oci-layout', 'manifest.json', 'repositories']);
+const SMALL_NAMES = new Set([OCI_INDEX_FILE, OCI_LAYOUT_FILE, 'manifest.json', 'repositories']);
 
 interface FileBlob {
   digest: Digest;
   size: number;
-  compression: StreamCompression;
+  compression: DetectedCompression;
 }
 
 /**
@@ -44,56 +44,43 @@ interface FileBlob {
  * blob, so a round trip through `docker save` gives back the same manifest.
  */
 export async function loadArchive(store: Store, path: string, opts: LoadOptions = {}): Promise<LoadedImage[]> {
-  const head = Buffer.alloc(4);
   const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) => {
     throw new KilnError(e.code === 'ENOENT' ? 'NOT_FOUND' : 'ARCHIVE', `cannot open ${path}: ${e.message}`);
   });
-  try {
-    await fh.read(head, 0, 4, 0);
-  } finally {
-    await fh.close();
-  }
-  const input = decompress(createReadStream(path), sniffCompression(head));
+  await fh.close();
+  // compressed or not, as the first bytes say (the same rule as for layers)
+  const input = openUncompressed(createReadStream(path), MediaType.OCI_LAYER);
 
   const small = new Map<string, Buffer>();
   const blobs = new Set<Digest>();
   const files = new Map<string, FileBlob>();
   const links = new Map<string, string>();
 
-  const extract = tar.extract();
-  input.on('error', (e) => extract.destroy(e));
-  input.pipe(extract);
   try {
-    for await (const raw of extract) {
-      // tar-stream's entries are streamx streams; node's stream API is what the store consumes
-      const entry = raw as unknown as Readable & { header: tar.Header };
-      const h = entry.header;
+    for await (const { header: h, body } of readTar(input)) {
       const name = posix.normalize(h.name).replace(/^(\.\/)+/, '').replace(/\/$/, '');
-      if (h.type === 'symlink' || h.type === 'link') {
-        const target = h.type === 'symlink' ? posix.normalize(posix.join(posix.dirname(name), h.linkname ?? '')) : posix.normalize(h.linkname ?? '');
+      if (h.type === 'symlink' || h.type === 'hardlink') {
+        const target = h.type === 'symlink' ? posix.normalize(posix.join(posix.dirname(name), h.linkname)) : posix.normalize(h.linkname);
         links.set(name, target);
-        entry.resume();
         continue;
       }
-      if (h.type !== 'file' && h.type !== 'contiguous-file') {
-        entry.resume();
-        continue;
-      }
+      if (h.type !== 'file') continue;
       const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name);
       if (m) {
         const d = `sha256:${m[1]}` as Digest;
-        await store.writeBlob(entry, { digest: d, size: h.size ?? 0 });
+        await store.writeBlob(body, { digest: d, size: h.size });
         blobs.add(d);
-      } else if ((SMALL_NAMES.has(name) || name.endsWith('.json') || name.endsWith('/json') || name.endsWith('/VERSION')) && (h.size ?? 0) <= SMALL_LIMIT) {
+      } else if ((SMALL_NAMES.has(name) || name.endsWith('.json') || name.endsWith('/json') || name.endsWith('/VERSION')) && h.size <= SMALL_LIMIT) {
         const chunks: Buffer[] = [];
-        for await (const c of entry) chunks.push(c as Buffer);
+        for await (const c of body) chunks.push(c);
         small.set(name, Buffer.concat(chunks));
       } else {
-        files.set(name, await writeLayerFile(store, entry));
+        files.set(name, await writeLayerFile(store, body));
       }
     }
   } catch (e) {
-    if (e instanceof KilnError) throw e;
+    // the store's own verdicts (a blob that is not what its name says) stand as they are
+    if (e instanceof KilnError && e.code !== 'ARCHIVE') throw e;
     throw new KilnError('ARCHIVE', `${path}: not a readable image archive: ${(e as Error).message}`);
   } finally {
     // stopping early (a bad blob) must not leave the file open
@@ -109,8 +96,8 @@ export async function loadArchive(store: Store, path: string, opts: LoadOptions 
   };
 
   const dockerManifest = small.get('manifest.json');
-  const ociIndex = small.get('index.json');
-  if (ociIndex && small.has('oci-layout')) return loadOci(store, parseJSON<Index>(ociIndex, 'index.json'), dockerManifest ? parseJSON<DockerArchiveManifestEntry[]>(dockerManifest, 'manifest.json') : [], norm);
+  const ociIndex = small.get(OCI_INDEX_FILE);
+  if (ociIndex && small.has(OCI_LAYOUT_FILE)) return loadOci(store, parseJSON<Index>(ociIndex, OCI_INDEX_FILE), dockerManifest ? parseJSON<DockerArchiveManifestEntry[]>(dockerManifest, 'manifest.json') : [], norm);
   if (dockerManifest) return loadDocker(store, parseJSON<DockerArchiveManifestEntry[]>(dockerManifest, 'manifest.json'), small, files, links, blobs, norm);
   throw new KilnError('ARCHIVE', `${path}: neither an OCI archive (oci-layout + index.json) nor a docker archive (manifest.json)`);
 }
@@ -124,11 +111,10 @@ function parseJSON<T>(b: Buffer, what: string): T {
 }
 
 /** Writes a docker-archive layer file as a blob and notes its compression. */
-async function writeLayerFile(store: Store, entry: Readable): Promise<FileBlob> {
-  let compression: StreamCompression | undefined;
+async function writeLayerFile(store: Store, body: AsyncIterable<Buffer>): Promise<FileBlob> {
+  let compression: DetectedCompression | undefined;
   async function* sniffing(): AsyncGenerator<Uint8Array> {
-    for await (const c of entry) {
-      const b = c as Buffer;
+    for await (const b of body) {
       compression ??= sniffCompression(b);
       yield b;
     }
@@ -140,7 +126,7 @@ async function writeLayerFile(store: Store, entry: Readable): Promise<FileBlob> 
 async function diffIDOf(store: Store, f: FileBlob): Promise<Digest> {
   if (f.compression === 'none') return f.digest;
   const hash = createHash('sha256');
-  const s = decompress(store.openBlob(f.digest), f.compression);
+  const s = openUncompressed(store.openBlob(f.digest), f.compression === 'gzip' ? MediaType.OCI_LAYER_GZIP : MediaType.OCI_LAYER_ZSTD);
   s.on('data', (b: Buffer) => hash.update(b));
   await finished(s);
   return digestOfHash(hash);
@@ -171,7 +157,7 @@ async function loadOci(store: Store, index: Index, dockerManifest: DockerArchive
     if (n) names.push(n);
     else if (image) {
       // docker save (v25+) writes both formats; its manifest.json has the tags
-      const cfgName = `blobs/sha256/${image.configDescriptor.digest.slice(7)}`;
+      const cfgName = layoutBlobPath(image.configDescriptor.digest);
       for (const e of dockerManifest) if (e.Config === cfgName) names.push(...(e.RepoTags ?? []));
     }
     out.push(await nameImage(store, desc, names, norm));
@@ -212,8 +198,8 @@ async function loadDocker(
     const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name);
     if (m && blobs.has(`sha256:${m[1]}` as Digest)) {
       const d = `sha256:${m[1]}` as Digest;
-      const head = await readHead(store, d);
-      return { digest: d, size: (await store.blobSize(d))!, compression: sniffCompression(head) };
+      const head = await blobHead(store, d);
+      return { digest: d, size: (await store.blobSize(d))!, compression: sniffCompression(head) ?? 'none' };
     }
     return undefined;
   };
@@ -250,15 +236,4 @@ async function loadDocker(
     out.push(await nameImage(store, { mediaType: MediaType.OCI_MANIFEST, digest, size }, e.RepoTags ?? [], norm));
   }
   return out;
-}
-
-async function readHead(store: Store, d: Digest): Promise<Buffer> {
-  const fh = await open(store.blobPath(d), 'r');
-  try {
-    const b = Buffer.alloc(4);
-    const { bytesRead } = await fh.read(b, 0, 4, 0);
-    return b.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
 }

@@ -1,14 +1,13 @@
 import { isIndexMediaType } from '../image/media-types.js';
 import { hostPlatform, selectManifest } from '../image/platform.js';
-import type { Descriptor, Index, Platform } from '../image/types.js';
+import type { Descriptor, Platform } from '../image/types.js';
 import { KilnError } from '../errors/index.js';
-import { MediaType } from '../image/media-types.js';
-import { canonicalBytes } from '../image/canonical-json.js';
-import { digestHex, type Digest } from '../image/digest.js';
+import { writeOciLayout, type LayoutImage } from '../image/oci-layout.js';
 import { indexShape, manifestShape } from '../image/document-shapes.js';
 import type { Store } from '../store/store.js';
 import { ArchiveWriter, DirectoryWriter } from './archive-writer.js';
 import { tagOf, type SaveItem } from './saved-image.js';
+import type { Exporter } from './exporter.js';
 
 export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name';
 /** Tags in an OCI layout's index.json: the same annotation the store uses. */
@@ -49,31 +48,34 @@ export async function imageClosure(store: Store, desc: Descriptor, platform: Pla
  */
 export async function saveOciArchive(store: Store, items: SaveItem[], dest: string, opts: { platform?: Platform; directory?: boolean } = {}): Promise<void> {
   // `directory`: the same layout as plain files (`--output type=oci,tar=false`)
-  const w = opts.directory ? new DirectoryWriter(dest) : new ArchiveWriter(dest);
+  const sink = opts.directory ? new DirectoryWriter(dest) : new ArchiveWriter(dest);
+  let images: LayoutImage[];
   try {
-    await w.addBytes('oci-layout', canonicalBytes({ imageLayoutVersion: '1.0.0' }));
-    const written = new Set<Digest>();
-    const manifests: Descriptor[] = [];
+    images = [];
     for (const item of items) {
       const { top, blobs } = await imageClosure(store, item.descriptor, opts.platform);
-      for (const b of blobs) {
-        if (written.has(b.digest)) continue;
-        written.add(b.digest);
-        // verified while copied: a corrupted store blob fails the save instead of spreading
-        await w.addStream(`blobs/sha256/${digestHex(b.digest)}`, b.size, store.openBlob(b.digest, { verify: true }));
-      }
       const entry: Descriptor = { ...top };
       if (item.ref) {
         const tag = tagOf(item.ref);
         entry.annotations = { [CONTAINERD_NAME_ANNOTATION]: item.ref, ...(tag ? { [OCI_REF_ANNOTATION]: tag } : {}) };
       }
-      manifests.push(entry);
+      images.push({ entry, blobs });
     }
-    const index: Index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests };
-    await w.addBytes('index.json', Buffer.from(JSON.stringify(index)));
-    await w.finish();
   } catch (e) {
-    await w.abort();
+    await sink.abort();
     throw e;
   }
+  // verified while copied: a corrupted store blob fails the save instead of spreading
+  await writeOciLayout(sink, images, (b) => store.openBlob(b.digest, { verify: true }));
 }
+
+/** `-o type=oci,dest=FILE` (`tar=false`: the layout as a directory), in the compression the output asks for. */
+export const ociExporter: Exporter<{ dest: string; tar?: boolean }> = {
+  resolve: ({ dest, tar }) => ({
+    name: 'oci',
+    async export(src) {
+      const desc = await src.image();
+      await saveOciArchive(src.store, [{ ...(src.tags[0] ? { ref: src.tags[0] } : {}), descriptor: desc }], dest, { directory: tar === false });
+    },
+  }),
+};

@@ -7,6 +7,7 @@
 import { DockerfileError, type TokenRef } from './dockerfile-error.js';
 import type { BuildWarning, Directives, Heredoc } from './instructions.js';
 import { isGoSpace, processWords } from './shell-lex.js';
+import { parseCheckOptions } from './check-directive.js';
 
 export interface SyntaxNode {
   /** Keyword as written. */
@@ -103,27 +104,9 @@ function trimContinuation(line: string, escape: string): { line: string; end: bo
 }
 
 function parseCheckDirective(value: string, file: string, line: number): Directives['check'] {
-  const check: { skip: string[] | 'all'; error: boolean } = { skip: [], error: false };
-  for (const part of value.split(';')) {
-    const p = part.trim();
-    if (!p) continue;
-    const eq = p.indexOf('=');
-    if (eq < 0) throw parseError(file, line, `invalid check directive "${p}"`, 'use # check=skip=Rule1,Rule2;error=true');
-    const k = p.slice(0, eq).trim().toLowerCase();
-    const v = p.slice(eq + 1).trim();
-    if (k === 'skip') {
-      const names = v.split(',').map((s) => s.trim()).filter(Boolean);
-      check.skip = names.some((n) => n.toLowerCase() === 'all') ? 'all' : names;
-    } else if (k === 'error') {
-      const b = v.toLowerCase();
-      if (b !== 'true' && b !== 'false') throw parseError(file, line, `invalid value "${v}" for check directive error`, 'expected true or false');
-      check.error = b === 'true';
-    } else if (k !== 'experimental') {
-      // `experimental=` selects BuildKit's experimental rules; kiln has none, so it is accepted and ignored.
-      throw parseError(file, line, `unknown check directive option "${k}"`, 'expected skip or error');
-    }
-  }
-  return check;
+  return parseCheckOptions(value, (message, hint) => {
+    throw parseError(file, line, message, hint);
+  });
 }
 
 /** Splits physical lines exactly like Go's bufio.Scanner with ScanLines (`\n`, trailing `\r` kept for trimNewline). */

@@ -2,6 +2,7 @@ import type { Digest } from './digest.js';
 import type { ContainerConfig, HistoryEntry, ImageConfig } from './types.js';
 import type { LayerRef } from './image.js';
 import type { Platform } from './types.js';
+import { isoSeconds } from './timestamp.js';
 
 /**
  * Config mutation helpers. Each returns a new object and leaves its input
@@ -75,11 +76,7 @@ export function getEnv(c: ImageConfig, name: string): string | undefined {
 /** Sets (replacing in place, keeping order) or appends `NAME=value` entries. */
 export function withEnv(c: ImageConfig, vars: Record<string, string> | Array<[string, string]>): ImageConfig {
   const env = [...(c.config?.Env ?? [])];
-  for (const [name, value] of Array.isArray(vars) ? vars : Object.entries(vars)) {
-    const i = env.findIndex((e) => e === name || e.startsWith(`${name}=`));
-    if (i >= 0) env[i] = `${name}=${value}`;
-    else env.push(`${name}=${value}`);
-  }
+  setEnv(env, (Array.isArray(vars) ? vars : Object.entries(vars)).map(([key, value]) => ({ key, value })));
   return patchContainerConfig(c, { Env: env });
 }
 
@@ -104,7 +101,7 @@ export function withLayer(c: ImageConfig, diffID: Digest, history?: Omit<History
 
 export function withCreated(c: ImageConfig, created: Date | string): ImageConfig {
   const out = cloneConfig(c);
-  out.created = typeof created === 'string' ? created : created.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  out.created = typeof created === 'string' ? created : isoSeconds(created);
   return out;
 }
 
@@ -124,4 +121,36 @@ export function appendLayer(draft: ImageDraft, layer: LayerRef, history?: Omit<H
 
 export function patchDraftConfig(draft: ImageDraft, f: (c: ImageConfig) => ImageConfig): ImageDraft {
   return { ...draft, config: f(draft.config) };
+}
+
+/** Position of each name in an Env list, kept beside the (caller-owned) list so ENV is O(1) per pair. */
+const envIndexes = new WeakMap<string[], { length: number; at: Map<string, number> }>();
+
+function envName(e: string): string {
+  const eq = e.indexOf('=');
+  return eq === -1 ? e : e.slice(0, eq);
+}
+
+/** Replaces (in place, keeping order) or appends `K=V` entries, as Docker updates Env. */
+export function setEnv(env: string[], pairs: ReadonlyArray<{ key: string; value: string }>): void {
+  let index = envIndexes.get(env);
+  // rebuilt when the list was changed by anything else (its length tells)
+  if (!index || index.length !== env.length) {
+    const at = new Map<string, number>();
+    env.forEach((e, i) => {
+      const k = envName(e);
+      if (!at.has(k)) at.set(k, i);
+    });
+    index = { length: env.length, at };
+    envIndexes.set(env, index);
+  }
+  for (const { key, value } of pairs) {
+    const i = index.at.get(key);
+    if (i !== undefined && envName(env[i] ?? '') === key) env[i] = `${key}=${value}`;
+    else {
+      index.at.set(key, env.length);
+      env.push(`${key}=${value}`);
+    }
+  }
+  index.length = env.length;
 }

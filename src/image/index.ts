@@ -26,6 +26,5 @@ export {
   type ImageDraft,
 } from './config.js';
 export { manifestToDocker, manifestToOci, indexToDocker, indexToOci } from './convert.js';
-export { decompress, sniffCompression, type StreamCompression } from './compression.js';
 export type { BlobStore, BlobWriteExpectation, PartialDownload } from './blob-store.js';
 export { parseJSONSafe, descriptorShape, indexShape, manifestShape, configShape, ShapeError, type Shape } from './document-shapes.js';

@@ -1,25 +1,70 @@
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { KilnError, isKilnError } from '../errors/index.js';
 import { layerCompression } from '../image/media-types.js';
 import { pipeThrough } from './compress.js';
 
-export type DetectedCompression = 'gzip' | 'zstd' | 'none';
+/**
+ * The one decompressor. Layers, `kiln load` archives, ADD archives and tar
+ * build contexts are all decoded here, by one rule: the first bytes decide
+ * (registries and old tools mislabel layers), and a media type only speaks
+ * when the bytes are too few to tell.
+ */
 
-/** Compression told by the first bytes, when they say anything. */
+/** What a layer may be compressed with (OCI: gzip or zstd). */
+export type DetectedCompression = 'gzip' | 'zstd' | 'none';
+/** What an archive ADD unpacks or a tar context may be compressed with (Docker's set). */
+export type ArchiveCompression = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';
+
+const MAGIC: ReadonlyArray<[Exclude<ArchiveCompression, 'none'>, readonly number[]]> = [
+  ['gzip', [0x1f, 0x8b]],
+  ['bzip2', [0x42, 0x5a, 0x68]], // "BZh"
+  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
+];
+
+/** The compression an archive's first bytes announce ('none' when no magic matches). */
+export function sniffArchiveCompression(head: Uint8Array): ArchiveCompression {
+  for (const [kind, magic] of MAGIC) if (head.length >= magic.length && magic.every((b, i) => head[i] === b)) return kind;
+  return 'none';
+}
+
+/** A layer's compression told by the first bytes, when they say anything (bzip2 and xz are not layer formats). */
 export function sniffCompression(head: Uint8Array): DetectedCompression | undefined {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  const kind = sniffArchiveCompression(head);
+  if (kind === 'gzip' || kind === 'zstd') return kind;
   if (head.length >= 4) return 'none';
   return undefined;
 }
 
-async function* decompressed(src: AsyncIterable<Uint8Array>, mediaType: string): AsyncGenerator<Buffer> {
+/** Decodes `src` compressed with `kind`; errors name the format. */
+async function* decoded(src: AsyncIterable<Uint8Array>, kind: ArchiveCompression): AsyncGenerator<Buffer> {
+  try {
+    if (kind === 'gzip') {
+      // Node's gunzip reads concatenated members (parallel-gzip layers) as one stream.
+      const out = pipeline(Readable.from(src), createGunzip({ chunkSize: 256 * 1024 }), () => {});
+      yield* out as AsyncIterable<Buffer>;
+    } else if (kind !== 'none') {
+      // Node 20 has no zstd, bzip2 or xz decoder: the system tools are the dependable ones.
+      yield* pipeThrough(kind, ['-dc', '-q'], src, `${kind} decompression`);
+    } else {
+      for await (const c of src) yield Buffer.from(c.buffer, c.byteOffset, c.length);
+    }
+  } catch (e) {
+    if (isKilnError(e)) throw e;
+    throw new KilnError('ARCHIVE', `cannot decompress (${kind}): ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Reads enough of `src` to sniff it, then decodes it as the bytes (or else `hint`) say. */
+async function* sniffed(src: AsyncIterable<Uint8Array>, hint: (head: Buffer) => ArchiveCompression): AsyncGenerator<Buffer> {
   const it = src[Symbol.asyncIterator]();
   const head: Buffer[] = [];
   let headLen = 0;
   let done = false;
-  while (headLen < 4) {
+  while (headLen < 6) {
     const r = await it.next();
     if (r.done) {
       done = true;
@@ -29,8 +74,6 @@ async function* decompressed(src: AsyncIterable<Uint8Array>, mediaType: string):
     headLen += r.value.length;
   }
   const first = Buffer.concat(head);
-  // The bytes win over the media type: registries and old tools mislabel layers.
-  const kind = sniffCompression(first) ?? layerCompression(mediaType);
   async function* rest(): AsyncGenerator<Buffer> {
     if (first.length > 0) yield first;
     if (done) return;
@@ -40,23 +83,42 @@ async function* decompressed(src: AsyncIterable<Uint8Array>, mediaType: string):
       yield Buffer.from(r.value.buffer, r.value.byteOffset, r.value.length);
     }
   }
-  try {
-    if (kind === 'gzip') {
-      // Node's gunzip reads concatenated members (parallel-gzip layers) as one stream.
-      const out = pipeline(Readable.from(rest()), createGunzip({ chunkSize: 256 * 1024 }), () => {});
-      yield* out as AsyncIterable<Buffer>;
-    } else if (kind === 'zstd') {
-      yield* pipeThrough('zstd', ['-dc', '-q'], rest(), 'zstd decompression');
-    } else {
-      yield* rest();
-    }
-  } catch (e) {
-    if (isKilnError(e)) throw e;
-    throw new KilnError('ARCHIVE', `cannot decompress layer (${kind}): ${(e as Error).message}`, { cause: e });
-  }
+  yield* decoded(rest(), hint(first));
 }
 
-/** The tar bytes of a layer blob, decompressed as its first bytes (or else its media type) say. */
+/** The tar bytes of a layer blob (or image archive), decompressed as its first bytes (or else its media type) say. */
 export function openUncompressed(compressed: Readable | AsyncIterable<Uint8Array>, mediaType: string): Readable {
-  return Readable.from(decompressed(compressed, mediaType), { objectMode: false });
+  return Readable.from(sniffed(compressed, (head) => sniffCompression(head) ?? layerCompression(mediaType)), { objectMode: false });
+}
+
+/** An archive (ADD source, tar context) decompressed as its first bytes say: gzip, bzip2, xz, zstd or plain. */
+export function openArchive(src: Readable | AsyncIterable<Uint8Array>): Readable {
+  return Readable.from(sniffed(src, sniffArchiveCompression), { objectMode: false });
+}
+
+/** Decodes a stream whose compression is already known (sniffed from the same bytes). */
+export function decodeArchive(src: Readable | AsyncIterable<Uint8Array>, kind: ArchiveCompression): Readable {
+  return Readable.from(decoded(src, kind), { objectMode: false });
+}
+
+/**
+ * Decodes an archive file into `out` and returns `out`, synchronously, for
+ * ADD's archive tree, which is unpacked from a synchronous file-system view.
+ * Same magic table and tools as the streaming decoder, except that gzip also
+ * goes through the system tool here: zlib's synchronous gunzip would hold
+ * the whole archive in memory. Errors name `label`.
+ */
+export function decodeArchiveFileSync(file: string, compression: Exclude<ArchiveCompression, 'none'>, out: string, label: string): string {
+  const tool = compression;
+  const inFd = openSync(file, 'r');
+  const outFd = openSync(out, 'w');
+  try {
+    const r = spawnSync(tool, ['-dc'], { stdio: [inFd, outFd, 'pipe'] });
+    if (r.error) throw new KilnError('ARCHIVE', `cannot run ${tool} to unpack ${label}: ${r.error.message}`);
+    if (r.status !== 0) throw new KilnError('ARCHIVE', `cannot unpack ${label}: ${tool}: ${r.stderr.toString().trim().split('\n').pop() ?? `exit ${r.status}`}`);
+  } finally {
+    closeSync(inFd);
+    closeSync(outFd);
+  }
+  return out;
 }

@@ -348,7 +348,9 @@ export function decodeHeader(b: Buffer, pax: Record<string, Buffer>, longName?: 
         if (k.startsWith(PAX_XATTR)) xattrs[k.slice(PAX_XATTR.length)] = v;
     }
   }
-  if (![uid, gid, size, mtime].every(Number.isFinite) || size < 0) throw new KilnError('ARCHIVE', `invalid tar header for "${name}": bad PAX number`);
+  // a negative or fractional size would move a reader's offset to the middle of a block, or backwards through the same headers
+  if (!Number.isSafeInteger(size) || size < 0) throw new KilnError('ARCHIVE', `invalid tar header for "${name}": invalid entry size "${pax['size']?.toString('latin1') ?? size}"`);
+  if (![uid, gid, mtime].every(Number.isFinite)) throw new KilnError('ARCHIVE', `invalid tar header for "${name}": bad PAX number`);
   const type = typeOf(typeflag);
   return {
     name,

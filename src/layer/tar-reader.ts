@@ -11,7 +11,7 @@ export interface TarEntry {
 }
 
 /** Largest PAX or GNU long-name record accepted: real ones are a few KiB; this bounds memory on hostile input. */
-const MAX_META = 16 << 20;
+export const MAX_META = 16 << 20;
 
 async function* toAsync(src: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   yield* src;

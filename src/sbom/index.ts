@@ -3,7 +3,7 @@
  * manifests from an image's file system (an FsView: no execution, no symlink
  * following) and the SPDX writer turns the result into the document BuildKit's
  * SBOM attestations carry.
- * May import: context/ (FsView), errors/.
+ * May import: context/ (FsView), errors/, image/.
  */
 export { scanFileSystem, DEFAULT_SCAN_LIMITS, type ScanLimits, type ScanResult } from './scan.js';
 export { spdxDocument, spdxLicense, type SpdxDocument, type SpdxPackage } from './spdx.js';

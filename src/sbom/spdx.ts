@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Distro, FoundPackage } from './types.js';
+import { isoSeconds } from '../image/timestamp.js';
 
 /** The subset of SPDX 2.3 JSON kiln writes (https://spdx.github.io/spdx-spec/v2.3/). */
 export interface SpdxDocument {
@@ -87,7 +88,7 @@ export function spdxDocument(opts: { name: string; created: Date; toolVersion: s
     SPDXID: 'SPDXRef-DOCUMENT',
     name: opts.name,
     documentNamespace: `urn:kiln:spdx:${content}`,
-    creationInfo: { created: opts.created.toISOString().replace(/\.\d{3}Z$/, 'Z'), creators: [`Tool: kiln-${opts.toolVersion}`] },
+    creationInfo: { created: isoSeconds(opts.created), creators: [`Tool: kiln-${opts.toolVersion}`] },
     packages,
     relationships: packages.map((p) => ({ spdxElementId: 'SPDXRef-DOCUMENT', relationshipType: 'DESCRIBES', relatedSpdxElement: p.SPDXID })),
   };

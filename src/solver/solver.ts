@@ -16,6 +16,7 @@ import { stepCacheKey as cacheKey, type KeyParts } from '../cache/keys.js';
 import { createdBy } from './history.js';
 import { StageVars } from '../plan/stage-vars.js';
 import type { DeclaredArg } from '../frontend/var-scope.js';
+import { isoSeconds } from '../image/timestamp.js';
 
 /** What a finished stage hands to its dependants and to the exporter. */
 export interface StageResult {
@@ -395,7 +396,7 @@ function stepRef(stage: PlanStage, instr: Instruction, index: number, total: num
 
 function timestamp(epoch: number | undefined): string {
   const d = epoch === undefined ? new Date() : new Date(epoch * 1000);
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return isoSeconds(d);
 }
 
 /** How long CPU-bound work runs before it lets signal handlers and I/O callbacks in. */

@@ -1,3 +1,5 @@
+import { KilnError } from '../errors/index.js';
+
 /**
  * The one parser for buildx-style `k=v,k=v` specs (`-o`, `--cache-from/to`,
  * `--secret`, `--attest`, `--build-context`, `RUN --mount`). buildx and
@@ -70,4 +72,19 @@ export function csvFields(spec: string): CsvField[] {
 /** csvFields as a map (a repeated key keeps its last value); a bare key maps to `true`. */
 export function csvMap(spec: string): Map<string, string> {
   return new Map(csvFields(spec).map((f) => [f.key, f.value ?? 'true']));
+}
+
+/**
+ * A command-line spec (`-o`, `--secret`, `--cache-to`, `--attest`…) as a map,
+ * a bare key meaning `true`; a broken quote is a usage error naming the flag
+ * and the spec. `trimValues` drops spaces around values, as kiln has always
+ * read `--cache-*` and `--attest` values.
+ */
+export function specFields(spec: string, flag: string, opts: { trimValues?: boolean } = {}): Map<string, string> {
+  try {
+    return new Map(csvFields(spec).map((f) => [f.key, (opts.trimValues ? f.value?.trim() : f.value) ?? 'true']));
+  } catch (e) {
+    if (e instanceof CsvQuoteError) throw new KilnError('USAGE', `invalid ${flag} "${spec}": unterminated quote`);
+    throw e;
+  }
 }

@@ -1,12 +1,13 @@
-import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
-import { KilnError } from '../errors/index.js';
+import { KilnError, isKilnError } from '../errors/index.js';
+import { decodeArchive, decodeArchiveFileSync, sniffArchiveCompression, type ArchiveCompression } from '../layer/decompress.js';
+import { BLOCK_SIZE, TypeFlag, decodeHeader, isZeroBlock, paddingFor, parsePax, verifyChecksum, type TarHeader } from '../layer/tar-format.js';
+import { MAX_META } from '../layer/tar-reader.js';
 import { cleanPath } from '../context/glob.js';
 import { type FsNode, type FsView, sortNames } from '../context/fs-view.js';
 
-export type ArchiveCompression = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';
+export type { ArchiveCompression } from '../layer/decompress.js';
 
 /**
  * Whether a file is a tar archive ADD should unpack, decided by content as
@@ -16,7 +17,7 @@ export type ArchiveCompression = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';
  */
 export async function detectArchive(file: string): Promise<ArchiveCompression | undefined> {
   const head = readHead(file, 6);
-  const compression = compressionOf(head);
+  const compression = sniffArchiveCompression(head);
   const block = await firstBlock(file, compression);
   return isTarHeader(block) ? compression : undefined;
 }
@@ -32,29 +33,9 @@ function readHead(file: string, n: number): Buffer {
   }
 }
 
-function compressionOf(h: Buffer): ArchiveCompression {
-  if (h.length >= 2 && h[0] === 0x1f && h[1] === 0x8b) return 'gzip';
-  if (h.length >= 3 && h.toString('latin1', 0, 3) === 'BZh') return 'bzip2';
-  if (h.length >= 6 && h.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
-  if (h.length >= 4 && h.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-  return 'none';
-}
-
-/** The decompressed byte stream of an archive file. */
+/** The decompressed byte stream of an archive file, through the one decompressor. */
 export function openDecompressed(file: string, compression: ArchiveCompression): Readable {
-  const raw = createReadStream(file);
-  if (compression === 'none') return raw;
-  if (compression === 'gzip') return raw.pipe(createGunzip());
-  // Node 20 has no bzip2/xz/zstd decoders: the system tools are the dependable ones.
-  const tool = compression === 'bzip2' ? 'bzip2' : compression;
-  const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'ignore'] });
-  raw.pipe(child.stdin);
-  child.stdin.on('error', () => {});
-  child.on('error', (e) => child.stdout.destroy(new KilnError('ARCHIVE', `cannot run ${tool} to decompress: ${e.message}`)));
-  child.on('exit', (code) => {
-    if (code !== 0) child.stdout.destroy(new KilnError('ARCHIVE', `${tool} failed to decompress (exit ${code})`));
-  });
-  return child.stdout;
+  return decodeArchive(createReadStream(file), compression);
 }
 
 async function firstBlock(file: string, compression: ArchiveCompression): Promise<Buffer> {
@@ -75,14 +56,15 @@ async function firstBlock(file: string, compression: ArchiveCompression): Promis
   return Buffer.concat(chunks).subarray(0, 512);
 }
 
+/** A first block that is a tar header: ustar magic, or (old tars) a header checksum that adds up. */
 function isTarHeader(b: Buffer): boolean {
-  if (b.length < 512) return false;
+  if (b.length < BLOCK_SIZE) return false;
   if (b.toString('latin1', 257, 262) === 'ustar') return true;
-  const stored = parseInt(b.toString('latin1', 148, 156).replace(/\0.*$/, '').trim(), 8);
-  if (!Number.isFinite(stored)) return false;
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : b[i]!;
-  return sum === stored && b[0] !== 0;
+  try {
+    return b[0] !== 0 && verifyChecksum(b);
+  } catch {
+    return false; // the checksum field is not a number
+  }
 }
 
 /**
@@ -114,7 +96,7 @@ export class ArchiveTree implements FsView {
   }
 
   static extractSync(file: string, compression: ArchiveCompression, stageDir: string, label: string): ArchiveTree {
-    const tarFile = compression === 'none' ? file : decompressSync(file, compression, `${stageDir}/archive.tar`, label);
+    const tarFile = compression === 'none' ? file : decodeArchiveFileSync(file, compression, `${stageDir}/archive.tar`, label);
     const tree = new ArchiveTree(label, tarFile);
     const fd = openSync(tarFile, 'r');
     try {
@@ -126,90 +108,86 @@ export class ArchiveTree implements FsView {
   }
 
   private read(fd: number, total: number): void {
-    const hdr = Buffer.alloc(512);
+    const hdr = Buffer.alloc(BLOCK_SIZE);
     const bad = (why: string): KilnError => new KilnError('ARCHIVE', `cannot unpack ${this.label}: ${why}`);
+    // headers are decoded by the layer tar codec; errors name this archive
+    const decode = (pax: Record<string, Buffer>, longName?: Buffer, longLink?: Buffer): TarHeader => {
+      try {
+        return decodeHeader(hdr, pax, longName, longLink);
+      } catch (e) {
+        throw isKilnError(e) ? bad(e.message.replace(/^invalid tar header for "[^"]*": /, '')) : e;
+      }
+    };
     let off = 0;
-    let longName: string | undefined;
-    let longLink: string | undefined;
-    let pax: Record<string, string> = {};
+    let longName: Buffer | undefined;
+    let longLink: Buffer | undefined;
+    let pax: Record<string, Buffer> = {};
     const readData = (start: number, size: number): Buffer => {
+      if (size > MAX_META) throw bad(`tar extension header of ${size} bytes is too large`);
       const b = Buffer.alloc(size);
       if (readSync(fd, b, 0, size, start) !== size) throw bad('truncated entry');
       return b;
     };
-    while (off + 512 <= total) {
-      readSync(fd, hdr, 0, 512, off);
-      off += 512;
-      if (hdr.every((b) => b === 0)) break;
-      if (!isTarHeader(hdr)) throw bad('invalid tar header');
-      const flag = hdr[156] === 0 ? '0' : String.fromCharCode(hdr[156]!);
-      let size = tarNumber(hdr, 124, 12);
-      if (pax.size !== undefined) size = Number(pax.size);
-      // a negative size would move the read offset backwards: the same headers again, forever
-      if (!Number.isSafeInteger(size) || size < 0) throw bad(`invalid entry size "${pax.size ?? size}"`);
+    while (off + BLOCK_SIZE <= total) {
+      readSync(fd, hdr, 0, BLOCK_SIZE, off);
+      off += BLOCK_SIZE;
+      if (isZeroBlock(hdr)) break;
+      const flag = hdr[156]!;
+      const isMeta = flag === TypeFlag.paxHeader || flag === TypeFlag.paxGlobal || flag === TypeFlag.gnuLongName || flag === TypeFlag.gnuLongLink;
+      // an extension header's own size is its body's; the entry after it takes the PAX size
+      const h = isMeta ? decode({}) : decode(pax, longName, longLink);
       const start = off;
-      off += Math.ceil(size / 512) * 512;
-      if (start + size > total) throw bad('truncated entry');
-      if (flag === 'x') {
-        pax = parsePax(readData(start, size));
+      off += h.size + paddingFor(h.size);
+      if (start + h.size > total) throw bad('truncated entry');
+      if (flag === TypeFlag.paxHeader) {
+        pax = { ...pax, ...parsePax(readData(start, h.size)) };
         continue;
       }
-      if (flag === 'g') continue;
-      if (flag === 'L' || flag === 'K') {
-        const text = readData(start, size).toString('utf8').replace(/\0[\s\S]*$/, '');
-        if (flag === 'L') longName = text;
-        else longLink = text;
+      // global PAX headers are skipped, as Docker's untar does for ADD
+      if (flag === TypeFlag.paxGlobal) continue;
+      if (flag === TypeFlag.gnuLongName || flag === TypeFlag.gnuLongLink) {
+        const body = readData(start, h.size);
+        const nul = body.indexOf(0);
+        const value = nul < 0 ? body : body.subarray(0, nul);
+        if (flag === TypeFlag.gnuLongName) longName = value;
+        else longLink = value;
         continue;
       }
-      const magic = hdr.toString('latin1', 257, 262);
-      const prefix = magic === 'ustar' ? cString(hdr, 345, 155) : '';
-      let name = cString(hdr, 0, 100);
-      if (prefix !== '') name = `${prefix}/${name}`;
-      name = pax.path ?? longName ?? name;
-      const linkname = pax.linkpath ?? longLink ?? cString(hdr, 157, 100);
-      const node: FsNode = {
-        type: 'file',
-        mode: tarNumber(hdr, 100, 8) & 0o7777,
-        uid: pax.uid !== undefined ? Number(pax.uid) : tarNumber(hdr, 108, 8),
-        gid: pax.gid !== undefined ? Number(pax.gid) : tarNumber(hdr, 116, 8),
-        size: 0,
-        mtime: pax.mtime !== undefined ? Number(pax.mtime) : tarNumber(hdr, 136, 12),
-      };
       pax = {};
       longName = undefined;
       longLink = undefined;
-      const path = safeName(name, this.label);
+      const node: FsNode = { type: 'file', mode: h.mode, uid: h.uid, gid: h.gid, size: 0, mtime: h.mtime };
+      const path = safeName(h.name, this.label);
       if (path === '') continue;
-      switch (flag) {
-        case '0':
-        case '7':
-          this.put(path, { ...node, size });
-          this.ranges.set(path, { start, size });
+      switch (h.type) {
+        case 'file':
+          this.put(path, { ...node, size: h.size });
+          this.ranges.set(path, { start, size: h.size });
           break;
-        case '1': {
-          const target = safeName(linkname, this.label);
+        case 'hardlink': {
+          const target = safeName(h.linkname, this.label);
           const t = this.nodes.get(target);
           const range = this.ranges.get(target);
-          if (!t || t.type !== 'file' || !range) throw bad(`hardlink "${name}" points to a missing file`);
+          if (!t || t.type !== 'file' || !range) throw bad(`hardlink "${h.name}" points to a missing file`);
           this.put(path, { ...t });
           this.ranges.set(path, range);
           break;
         }
-        case '2':
-          this.put(path, { ...node, type: 'symlink', linkname });
+        case 'symlink':
+          this.put(path, { ...node, type: 'symlink', linkname: h.linkname });
           break;
-        case '3':
-        case '4':
-          this.put(path, { ...node, type: flag === '3' ? 'char' : 'block', devmajor: tarNumber(hdr, 329, 8), devminor: tarNumber(hdr, 337, 8) });
+        case 'char':
+        case 'block':
+          this.put(path, { ...node, type: h.type, devmajor: h.devmajor, devminor: h.devminor });
           break;
-        case '5':
+        case 'directory':
           this.put(path, { ...node, type: 'directory' });
           break;
-        case '6':
+        case 'fifo':
           this.put(path, { ...node, type: 'fifo' });
           break;
         default:
-          throw bad(`unsupported entry type "${flag}" for "${name}"`);
+          throw bad(`unsupported entry type "${String.fromCharCode(flag)}" for "${h.name}"`);
       }
     }
   }
@@ -266,50 +244,3 @@ function safeName(name: string, label: string): string {
   return cleaned;
 }
 
-function decompressSync(file: string, compression: Exclude<ArchiveCompression, 'none'>, out: string, label: string): string {
-  const tool = compression === 'zstd' ? 'zstd' : compression;
-  const inFd = openSync(file, 'r');
-  const outFd = openSync(out, 'w');
-  try {
-    const r = spawnSync(tool, ['-dc'], { stdio: [inFd, outFd, 'pipe'] });
-    if (r.error) throw new KilnError('ARCHIVE', `cannot run ${tool} to unpack ${label}: ${r.error.message}`);
-    if (r.status !== 0) throw new KilnError('ARCHIVE', `cannot unpack ${label}: ${tool}: ${r.stderr.toString().trim().split('\n').pop() ?? `exit ${r.status}`}`);
-  } finally {
-    closeSync(inFd);
-    closeSync(outFd);
-  }
-  return out;
-}
-
-function cString(b: Buffer, off: number, len: number): string {
-  const end = b.indexOf(0, off);
-  return b.toString('utf8', off, end < 0 || end > off + len ? off + len : end);
-}
-
-/** Octal, or base-256 when the high bit of the first byte is set (GNU, for large ids and sizes). */
-function tarNumber(b: Buffer, off: number, len: number): number {
-  if (b[off]! & 0x80) {
-    let n = b[off]! & 0x7f;
-    for (let i = 1; i < len; i++) n = n * 256 + b[off + i]!;
-    return n;
-  }
-  const s = b.toString('latin1', off, off + len).replace(/\0.*$/s, '').trim();
-  return s === '' ? 0 : parseInt(s, 8);
-}
-
-/** PAX extended header records: "<len> <key>=<value>\n". */
-function parsePax(b: Buffer): Record<string, string> {
-  const out: Record<string, string> = {};
-  let i = 0;
-  while (i < b.length) {
-    const sp = b.indexOf(0x20, i);
-    if (sp < 0) break;
-    const len = parseInt(b.toString('latin1', i, sp), 10);
-    if (!Number.isFinite(len) || len <= 0) break;
-    const rec = b.toString('utf8', sp + 1, i + len - 1);
-    const eq = rec.indexOf('=');
-    if (eq > 0) out[rec.slice(0, eq)] = rec.slice(eq + 1);
-    i += len;
-  }
-  return out;
-}

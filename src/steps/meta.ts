@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { ContainerConfig } from '../image/types.js';
+import { setEnv } from '../image/config.js';
 import type { CommandArgs, Instruction } from '../frontend/instructions.js';
 import { KilnError } from '../errors/index.js';
 
@@ -127,38 +128,6 @@ export function commandLine(cmd: CommandArgs, shell: string[] | undefined): stri
 export function resolveWorkdir(current: string | undefined, next: string): string {
   const base = current && current !== '' ? current : '/';
   return path.posix.resolve(base, next);
-}
-
-/** Position of each name in an Env list, kept beside the (caller-owned) list so ENV is O(1) per pair. */
-const envIndexes = new WeakMap<string[], { length: number; at: Map<string, number> }>();
-
-function envName(e: string): string {
-  const eq = e.indexOf('=');
-  return eq === -1 ? e : e.slice(0, eq);
-}
-
-/** Replaces (in place, keeping order) or appends `K=V` entries, as Docker updates Env. */
-function setEnv(env: string[], pairs: ReadonlyArray<{ key: string; value: string }>): void {
-  let index = envIndexes.get(env);
-  // rebuilt when the list was changed by anything else (its length tells)
-  if (!index || index.length !== env.length) {
-    const at = new Map<string, number>();
-    env.forEach((e, i) => {
-      const k = envName(e);
-      if (!at.has(k)) at.set(k, i);
-    });
-    index = { length: env.length, at };
-    envIndexes.set(env, index);
-  }
-  for (const { key, value } of pairs) {
-    const i = index.at.get(key);
-    if (i !== undefined && envName(env[i] ?? '') === key) env[i] = `${key}=${value}`;
-    else {
-      index.at.set(key, env.length);
-      env.push(`${key}=${value}`);
-    }
-  }
-  index.length = env.length;
 }
 
 /** `80` → `80/tcp`, `8000-8002/udp` → three ports, as Docker records them. */

@@ -1,11 +1,11 @@
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
-import { decompress } from '../image/compression.js';
+import { openUncompressed } from '../layer/decompress.js';
 import type { ImageDraft } from '../image/config.js';
 import { isDigest, type Digest } from '../image/digest.js';
 import { configShape, indexShape, manifestShape, objectShape, type Shape } from '../image/document-shapes.js';
 import type { Image, Layer, LayerRef } from '../image/image.js';
-import { isIndexMediaType, isManifestMediaType, layerCompression, MediaType, ociLayerMediaType } from '../image/media-types.js';
+import { isIndexMediaType, isManifestMediaType, MediaType, ociLayerMediaType } from '../image/media-types.js';
 import { formatPlatform, hostPlatform, selectManifest } from '../image/platform.js';
 import type { Descriptor, ImageConfig, Manifest, Platform } from '../image/types.js';
 import type { WrittenLayer } from '../layer/types.js';
@@ -196,6 +196,6 @@ class StoreLayer implements Layer {
     return this.blobs.openBlob(this.digest);
   }
   openUncompressed(): Readable {
-    return decompress(this.open(), layerCompression(this.mediaType));
+    return openUncompressed(this.open(), this.mediaType);
   }
 }

@@ -1,7 +1,7 @@
 import { KilnError } from '../errors/index.js';
 import type { Digest } from '../image/digest.js';
 import { indexShape } from '../image/document-shapes.js';
-import { MediaType } from '../image/media-types.js';
+import { REF_NAME_ANNOTATION as REF_ANNOTATION, layoutIndex } from '../image/oci-layout.js';
 import type { Descriptor, Index } from '../image/types.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { withFileLock } from './flock.js';
@@ -10,7 +10,7 @@ import type { StoreLayout } from './layout.js';
 import type { RefStore } from './types.js';
 
 /** The annotation that names an image in an OCI layout's index.json. */
-export const REF_ANNOTATION = 'org.opencontainers.image.ref.name';
+export { REF_ANNOTATION };
 
 export interface IndexEntry {
   /** Undefined for an image kept without a name (e.g. loaded from an archive without tags). */
@@ -105,7 +105,7 @@ export class RefIndex implements RefStore {
         if (ref !== undefined) d.annotations = { ...(descriptor.annotations ?? {}), [REF_ANNOTATION]: ref };
         return d;
       });
-      const index: Index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests };
+      const index: Index = layoutIndex(manifests);
       await writeFileAtomic(this.layout.index, Buffer.from(`${JSON.stringify(index, null, 2)}\n`), this.layout.tmp);
       return result;
     });

@@ -2,12 +2,11 @@ import { chmod, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
-import { canonicalBytes } from '../image/canonical-json.js';
+import { OCI_LAYOUT_BYTES, layoutIndex } from '../image/oci-layout.js';
 import type { ImageDraft } from '../image/config.js';
 import type { Digest } from '../image/digest.js';
 import type { Shape } from '../image/document-shapes.js';
 import type { Image, Layer, LayerRef } from '../image/image.js';
-import { MediaType } from '../image/media-types.js';
 import type { Descriptor, ImageConfig, Index, Platform } from '../image/types.js';
 import { createFileAtomic } from './atomic-file.js';
 import { BlobFiles } from './blobs.js';
@@ -109,8 +108,9 @@ export class Store implements BlobStore, RefStore {
     // process sweeping tmp/ (alone, exclusive) must not delete them mid-write.
     await acquireStoreLock(l.storeLock, () => store.sweepTmp(), opts.lockTimeoutMs);
     try {
-      await createFileAtomic(l.ociLayout, canonicalBytes({ imageLayoutVersion: '1.0.0' }), l.tmp);
-      await createFileAtomic(l.index, Buffer.from(`${JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [] }, null, 2)}\n`), l.tmp);
+      // the store is an OCI layout kept in place: the marker and index document are the layout module's
+      await createFileAtomic(l.ociLayout, OCI_LAYOUT_BYTES, l.tmp);
+      await createFileAtomic(l.index, Buffer.from(`${JSON.stringify(layoutIndex([]), null, 2)}\n`), l.tmp);
     } catch (e) {
       await store.close();
       throw failed(e);

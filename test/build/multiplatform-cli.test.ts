@@ -7,7 +7,7 @@ import { makeBusyboxIndex } from '../helpers/busybox.js';
 import { runKiln, type KilnRun } from '../helpers/kiln-cli.js';
 import { uniqueRepo } from '../registry/helpers/images.js';
 import type { Index } from '../../src/image/types.js';
-import { parseCacheFrom, parseCacheTo } from '../../src/cache/transfer.js';
+import { parseCacheFrom, parseCacheTo } from '../../src/cache/spec.js';
 
 const reg = inject('registry');
 const MULTI = 'localhost/busybox-multi:latest';

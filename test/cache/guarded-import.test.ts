@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ImportedCaches } from '../../src/cache/transfer.js';
+import { StoreCacheIndex } from '../../src/cache/records.js';
+import { importCaches } from '../../src/cache/remote/index.js';
 import { canonicalJSON } from '../../src/image/canonical-json.js';
 import { sha256 } from '../../src/image/digest.js';
 import { MediaType } from '../../src/image/media-types.js';
@@ -38,9 +39,10 @@ describe('cache import of a hostile config', () => {
       await client.putManifest(ref, ref.tag!, Buffer.from(canonicalJSON(manifest)), MediaType.OCI_MANIFEST);
 
       const warnings: string[] = [];
-      const caches = await ImportedCaches.open(s.store, [{ type: 'registry', ref: ref.toString() }], { insecureRegistries: [], mirrors: [] }, (m) => warnings.push(m));
+      const local = new StoreCacheIndex(s.store.layout, (d) => s.store.hasBlob(d));
+      const caches = await importCaches(s.store, local, [{ type: 'registry', ref: ref.toString() }], { insecureRegistries: [], mirrors: [] }, (m) => warnings.push(m));
       expect(warnings).toEqual([expect.stringContaining(`failed (blob ${config.digest}: cache config is not a JSON object); building without it`)]);
-      expect(caches.record(sha256('any key'))).toBeUndefined();
+      expect(await caches.index.get(sha256('any key'))).toBeUndefined();
       // the blob itself was stored verified: it is the content the registry served
       expect(await s.store.hasBlob(config.digest)).toBe(true);
     }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { csvFields, csvMap, splitCsv, CsvQuoteError } from '../../src/spec/csv.js';
 import { formatSize, parseSize } from '../../src/spec/size.js';
 import { parseOutputSpec, parseSecretSpec } from '../../src/build/options.js';
-import { parseCacheFrom, parseCacheTo } from '../../src/cache/transfer.js';
+import { parseCacheFrom, parseCacheTo } from '../../src/cache/spec.js';
 import { parseAttestSpec } from '../../src/build/attestations.js';
 import { parseMount } from '../../src/frontend/mount.js';
 

@@ -162,7 +162,7 @@ async function runCall(call: string, contextDir: string, flags: BuildFlags): Pro
  */
 async function optionsFromFlags(contextDir: string, flags: BuildFlags, g: GlobalOptions): Promise<BuildOptions> {
   const { parseAddHost, parseBuildContext, parseBuildArgs, parseByteSize, parseOutputSpec, parseSecretSpec, parseSshSpec } = await import('../../build/options.js');
-  const { parseCacheFrom, parseCacheTo } = await import('../../cache/transfer.js');
+  const { parseCacheFrom, parseCacheTo } = await import('../../cache/spec.js');
   const { keepStorageSetting } = await import('../../store/size.js');
   const { parseAnnotation, parseAttestShorthand, parseAttestSpec } = await import('../../build/attestations.js');
   let attestations: AttestationOptions | undefined;

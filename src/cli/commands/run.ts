@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { collect } from '../collect.js';
 import { globalOptions } from '../global-options.js';
 import { KilnError } from '../../errors/index.js';
+import { setEnv } from '../../image/config.js';
 import { parseNetworkMode } from '../../sandbox/network-mode.js';
 
 interface RunFlags {
@@ -26,19 +27,6 @@ export function parseVolume(spec: string): { source: string; target: string; rea
   }
   if (!target.startsWith('/')) throw new KilnError('USAGE', `volume target "${target}" must be absolute`);
   return { source, target, readonly: mode === 'ro' };
-}
-
-/** `demo` is stored as `docker.io/library/demo:latest`: try the name as given, then normalised. */
-async function storedName(ref: string, exists: (r: string) => Promise<unknown>): Promise<string> {
-  if (await exists(ref)) return ref;
-  const { parseReference } = await import('../../registry/reference.js');
-  try {
-    const normalised = parseReference(ref).toString();
-    if (await exists(normalised)) return normalised;
-  } catch {
-    // not a reference (a digest prefix, a typo): the store reports it as not found
-  }
-  return ref;
 }
 
 export function register(program: Command): void {
@@ -70,25 +58,25 @@ export function register(program: Command): void {
       try {
         const { parsePlatform } = await import('../../image/platform.js');
         const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
-        const image = await store.getImage(await storedName(ref, (r) => store.resolveImage(r)), platform ? { platform } : {});
+        // the one lookup every image command uses: the name as stored, normalised, a digest or a unique prefix
+        const { findImage } = await import('../store-from-options.js');
+        const image = await store.imageFromDescriptor((await findImage(store, ref)).descriptor, platform ? { platform } : {});
         const c0 = image.config;
         // the image's own platform decides: a foreign one needs a binfmt_misc handler, and the error says which
         const { executionFor } = await import('../../sandbox/emulation.js');
         if (c0.os && c0.architecture) await executionFor({ os: c0.os, architecture: c0.architecture, ...(c0.variant ? { variant: c0.variant } : {}) });
-        const lowerdirs: string[] = [];
-        for (const layer of image.layers) lowerdirs.unshift(await store.snapshotPath(layer));
+        const { lowerdirsOf } = await import('../../store/lowerdirs.js');
+        const lowerdirs = await lowerdirsOf(store, image.layers);
         const c = image.config.config ?? {};
         const entrypoint = flags.entrypoint !== undefined ? (flags.entrypoint === '' ? [] : [flags.entrypoint]) : (c.Entrypoint ?? []);
         const args = [...entrypoint, ...(command.length > 0 ? command : flags.entrypoint !== undefined ? [] : (c.Cmd ?? []))];
         if (args.length === 0) throw new KilnError('USAGE', `no command given and ${ref} has neither ENTRYPOINT nor CMD`);
         const env = [...(c.Env ?? [])];
         for (const e of flags.env) {
-          const [k] = e.split('=', 1);
-          const value = e.includes('=') ? e : process.env[e] !== undefined ? `${e}=${process.env[e]}` : undefined;
-          const idx = env.findIndex((x) => x.split('=', 1)[0] === k);
-          if (value === undefined) continue;
-          if (idx >= 0) env[idx] = value;
-          else env.push(value);
+          const eq = e.indexOf('=');
+          // `-e NAME` takes the value from kiln's environment, and is skipped when unset there
+          const value = eq >= 0 ? e.slice(eq + 1) : process.env[e];
+          if (value !== undefined) setEnv(env, [{ key: eq >= 0 ? e.slice(0, eq) : e, value }]);
         }
         const ac = new AbortController();
         const onSignal = (): void => ac.abort();

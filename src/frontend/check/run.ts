@@ -9,6 +9,7 @@ import { processWord } from '../shell-lex.js';
 import { closest } from '../suggest.js';
 import { PLATFORM_ARGS, isPredefinedArg } from '../builtin-args.js';
 import { VarScope } from '../var-scope.js';
+import { parseCheckOptions } from '../check-directive.js';
 import { ruleInfo } from './rules.js';
 import { isSecretName, secretLikeValue } from './secrets.js';
 
@@ -40,18 +41,8 @@ export interface CheckOptions {
 
 /** Parses `skip=A,B;error=true` (the `# check=` directive syntax). */
 export function parseCheckConfig(value: string): CheckDirective {
-  const out: CheckDirective = { skip: [], error: false };
-  for (const part of value.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    const k = part.slice(0, eq).trim().toLowerCase();
-    const v = part.slice(eq + 1).trim();
-    if (k === 'skip') {
-      const names = v.split(',').map((s) => s.trim()).filter(Boolean);
-      out.skip = names.some((n) => n.toLowerCase() === 'all') ? 'all' : names;
-    } else if (k === 'error') out.error = v.toLowerCase() === 'true';
-  }
-  return out;
+  // the build argument is lenient: a malformed part is skipped, as kiln has always read it
+  return parseCheckOptions(value, () => {});
 }
 
 /** True when any warning is an error (exit code 1 for `kiln check`, a failed build for `kiln build`). */

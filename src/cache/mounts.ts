@@ -1,0 +1,41 @@
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Store } from '../store/store.js';
+import type { Descriptor } from '../image/types.js';
+import type { CacheMountExport } from './document.js';
+
+/**
+ * `RUN --mount=type=cache` directories carried in a cache artifact
+ * (`--cache-to …,cache-mounts=true`): each exported as one gzip layer, and
+ * seeded from an imported cache where the store has none of that name.
+ */
+export async function exportMounts(store: Store): Promise<CacheMountExport[]> {
+  const { listCacheDirs } = await import('../sandbox/cache-mounts.js');
+  const { entriesFromDirectory, writeLayer } = await import('../layer/index.js');
+  const out: CacheMountExport[] = [];
+  for (const dir of await listCacheDirs(store.root)) {
+    const layer = await writeLayer(entriesFromDirectory(path.join(store.layout.cacheMounts, dir)), store, { compression: 'gzip' });
+    out.push({ dir, layer: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size, diffID: layer.diffID } });
+  }
+  return out;
+}
+
+/** Seeds the cache mounts named by `mounts` that do not exist locally; returns the directories made. */
+export async function importMounts(store: Store, mounts: CacheMountExport[], ensureBlob: (d: Descriptor) => Promise<void>): Promise<string[]> {
+  const { extractLayer } = await import('../layer/extract.js');
+  const done: string[] = [];
+  const root = store.layout.cacheMounts;
+  for (const m of mounts) {
+    if (!/^[A-Za-z0-9._-]+$/.test(m.dir)) continue;
+    const dir = path.join(root, m.dir);
+    if (await stat(dir).catch(() => undefined)) continue;
+    await ensureBlob(m.layer);
+    const tmp = `${dir}.new-import-${process.pid}`;
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(root, { recursive: true });
+    await extractLayer(store.openBlob(m.layer.digest), m.layer.mediaType, tmp);
+    await rename(tmp, dir).catch(async () => rm(tmp, { recursive: true, force: true }));
+    done.push(m.dir);
+  }
+  return done;
+}
