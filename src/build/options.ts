@@ -262,7 +262,6 @@ export function parseCompression(v: string, where: string): Compression {
   throw new KilnError('USAGE', `${where}: compression must be gzip, zstd or uncompressed, not "${v}"`);
 }
 
-
 /** `--build-arg K=V`, or bare `K` taking the value from the environment (skipped when unset, as docker does). */
 export function parseBuildArgs(specs: string[], env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const out: Record<string, string> = {};
