@@ -16,7 +16,7 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fitExponent, median, timeCommand } from './lib/scaling-fit.mjs';
+import { fitExponent, median, timeCommand, timeCommandCpu } from './lib/scaling-fit.mjs';
 
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const KILN = join(repoRoot, 'bin', 'kiln');
@@ -37,13 +37,13 @@ export function instructionDockerfile(kind, n, base = 'scratch') {
   return `${lines.join('\n')}\n`;
 }
 
-/** kiln through bin/kiln on a store of its own, cache off (every step runs). */
+/** kiln through bin/kiln on a store of its own, cache off (every step runs); wall and CPU seconds (kiln and its runc children). */
 export function kilnBuilder({ root, insecureRegistries = [] } = {}) {
   return {
     name: 'kiln',
     async build(ctxDir) {
       const global = ['--root', root, ...insecureRegistries.flatMap((r) => ['--insecure-registry', r])];
-      return timeCommand(process.execPath, [KILN, ...global, 'build', '--progress', 'quiet', '--no-cache', ctxDir]);
+      return timeCommandCpu(process.execPath, [KILN, ...global, 'build', '--progress', 'quiet', '--no-cache', ctxDir]);
     },
   };
 }
@@ -51,8 +51,11 @@ export function kilnBuilder({ root, insecureRegistries = [] } = {}) {
 /**
  * Times every builder on every kind and size (runs per point, median kept; builders
  * interleaved per run) and fits the exponent per builder and kind.
- * Returns { points: [{builder, kind, n, seconds}], fits: [{builder, kind, exponent, netExponent}] }.
+ * A builder's `build` resolves to wall seconds, or to `{ seconds, cpuSeconds }`.
+ * Returns { points: [{builder, kind, n, seconds, cpuSeconds?}], fits: [{builder, kind, exponent, netExponent, cpuExponent?, netCpuExponent?}] }.
  * netExponent fits t − t(1 instruction): process start and setup no longer flatten the curve.
+ * The CPU exponents (where the builder reports CPU) fit the same on CPU seconds, which
+ * other jobs on a shared machine disturb far less than wall time.
  */
 export async function measureInstructionScaling({
   builders, kinds = ['LABEL', 'ENV', 'RUN'], sizes = [1000, 4000, 16000], runSizes = [250, 1000], base, runs = 1, workDir, log = () => {},
@@ -78,22 +81,34 @@ export async function measureInstructionScaling({
         if (n === 1 && kind === 'RUN') for (const b of builders) await b.build(ctx);
         for (let r = 0; r < runs; r++) {
           for (const b of builders) {
-            const s = await b.build(ctx);
+            const r = await b.build(ctx);
+            const t = typeof r === 'number' ? { seconds: r } : r;
             const key = `${b.name}/${n}`;
-            times.set(key, [...(times.get(key) ?? []), s]);
+            times.set(key, [...(times.get(key) ?? []), t]);
           }
         }
         for (const b of builders) {
-          const seconds = median(times.get(`${b.name}/${n}`));
-          log(`${b.name.padEnd(8)} ${kind.padEnd(5)} N=${String(n).padStart(6)}  ${seconds.toFixed(2)} s`);
-          if (n > 1) points.push({ builder: b.name, kind, n, seconds });
+          const ts = times.get(`${b.name}/${n}`);
+          const seconds = median(ts.map((t) => t.seconds));
+          const cpus = ts.map((t) => t.cpuSeconds).filter((c) => c !== undefined);
+          const cpuSeconds = cpus.length === ts.length ? median(cpus) : undefined;
+          log(`${b.name.padEnd(8)} ${kind.padEnd(5)} N=${String(n).padStart(6)}  ${seconds.toFixed(2)} s${cpuSeconds !== undefined ? `  (cpu ${cpuSeconds.toFixed(2)} s)` : ''}`);
+          if (n > 1) points.push({ builder: b.name, kind, n, seconds, ...(cpuSeconds !== undefined ? { cpuSeconds } : {}) });
         }
       }
       for (const b of builders) {
         const mine = points.filter((p) => p.builder === b.name && p.kind === kind);
-        const base1 = median(times.get(`${b.name}/1`));
+        const ones = times.get(`${b.name}/1`);
+        const base1 = median(ones.map((t) => t.seconds));
         const net = mine.map((p) => ({ n: p.n, seconds: Math.max(p.seconds - base1, 1e-3) }));
-        fits.push({ builder: b.name, kind, exponent: fitExponent(mine), netExponent: fitExponent(net), oneInstructionSeconds: base1 });
+        const fit = { builder: b.name, kind, exponent: fitExponent(mine), netExponent: fitExponent(net), oneInstructionSeconds: base1 };
+        if (mine.every((p) => p.cpuSeconds !== undefined) && ones.every((t) => t.cpuSeconds !== undefined)) {
+          const cpu1 = median(ones.map((t) => t.cpuSeconds));
+          fit.cpuExponent = fitExponent(mine.map((p) => ({ n: p.n, seconds: p.cpuSeconds })));
+          fit.netCpuExponent = fitExponent(mine.map((p) => ({ n: p.n, seconds: Math.max(p.cpuSeconds - cpu1, 1e-3) })));
+          fit.oneInstructionCpuSeconds = cpu1;
+        }
+        fits.push(fit);
       }
     }
   } finally {
@@ -142,7 +157,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       ...o, base, log: (s) => console.log(s),
     });
     for (const f of result.fits) {
-      console.log(`${f.builder} ${f.kind}: fitted exponent ${f.exponent.toFixed(2)} (net of the 1-instruction build, ${f.oneInstructionSeconds.toFixed(2)} s: ${f.netExponent.toFixed(2)}); goal ≤ 1.1`);
+      const cpu = f.cpuExponent !== undefined ? `; on CPU seconds ${f.cpuExponent.toFixed(2)} (net ${f.netCpuExponent.toFixed(2)})` : '';
+      console.log(`${f.builder} ${f.kind}: fitted exponent ${f.exponent.toFixed(2)} (net of the 1-instruction build, ${f.oneInstructionSeconds.toFixed(2)} s: ${f.netExponent.toFixed(2)})${cpu}; goal ≤ 1.1`);
     }
     console.log(JSON.stringify(result));
   } finally {

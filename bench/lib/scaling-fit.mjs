@@ -1,5 +1,9 @@
 // Shared by the scaling benchmarks: timing a child process and fitting t = c·n^k.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Least-squares slope of log t against log n: the k in t ≈ c·n^k (needs two sizes or more). */
 export function fitExponent(points) {
@@ -32,6 +36,27 @@ export function timeCommand(cmd, args, opts = {}) {
       else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${tail.trim().split('\n').slice(-3).join(' | ')}`));
     });
   });
+}
+
+const GNU_TIME = '/usr/bin/time';
+
+/**
+ * `timeCommand` plus the CPU seconds (user + sys) of the command and every child it
+ * waited for, through GNU time (`wait4`'s rusage). On a shared machine other jobs
+ * stretch wall time but hardly the CPU a build uses, so an exponent fitted on CPU
+ * seconds is the steadier one. Without GNU time: `{ seconds }` only.
+ */
+export async function timeCommandCpu(cmd, args, opts = {}) {
+  if (!existsSync(GNU_TIME)) return { seconds: await timeCommand(cmd, args, opts) };
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-scaling-time-'));
+  try {
+    const out = join(dir, 'time');
+    const seconds = await timeCommand(GNU_TIME, ['-f', '%U %S', '-o', out, cmd, ...args], opts);
+    const [user, sys] = (await readFile(out, 'utf8')).trim().split('\n').at(-1).split(' ').map(Number);
+    return { seconds, cpuSeconds: user + sys };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

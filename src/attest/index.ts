@@ -4,7 +4,7 @@
  * LayeredFs of the image's layers in the store), and the attestation
  * manifests that carry them inside an image index, laid out as BuildKit lays
  * them out. Blobs go through the BlobSink port.
- * May import: context/, image/, sbom/, store/, version.ts.
+ * May import: context/, errors/, image/, sbom/, store/, version.ts.
  */
 export * from './in-toto.js';
 export * from './manifest.js';

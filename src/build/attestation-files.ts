@@ -1,15 +1,18 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PREDICATE_SLSA_V02, PREDICATE_SLSA_V1, PREDICATE_SPDX, type Statement } from '../attest/in-toto.js';
+import { parsePlatform, platformDirName } from '../image/platform.js';
+import type { AttachedStatement } from './attestations.js';
 
 /**
  * `--output type=local` carries the attestations as files beside the file
- * system, with BuildKit's names: the SBOM statement as sbom.spdx.json, the
- * provenance statement as provenance.json.
+ * system, with BuildKit's names: provenance.json, sbom.spdx.json for the
+ * image's SBOM, and sbom-<stage>.spdx.json / sbom-context.spdx.json for the
+ * stages and context scanned besides it.
  */
-export async function writeLocalAttestations(dest: string, statements: Statement[]): Promise<void> {
+export async function writeLocalAttestations(dest: string, statements: AttachedStatement[], multiPlatform: boolean): Promise<void> {
+  // several platforms: each image's files are in its own directory (linux_amd64/), and so are its attestations
   for (const s of statements) {
-    const name = s.predicateType === PREDICATE_SPDX ? 'sbom.spdx.json' : s.predicateType === PREDICATE_SLSA_V02 || s.predicateType === PREDICATE_SLSA_V1 ? 'provenance.json' : undefined;
-    if (name) await writeFile(path.join(dest, name), `${JSON.stringify(s, null, 2)}\n`);
+    const dir = multiPlatform ? path.join(dest, platformDirName(parsePlatform(s.platform))) : dest;
+    await writeFile(path.join(dir, s.file), `${JSON.stringify(s.statement, null, 2)}\n`);
   }
 }

@@ -6,12 +6,17 @@ import { formatPlatform } from '../image/platform.js';
 import type { Descriptor, Index } from '../image/types.js';
 import type { Image } from '../image/image.js';
 import { provenancePredicate, statement, subjectName, writeAttestationManifest, type BuildRecord, type ProvenanceMode, type ProvenanceVersion, type Statement } from '../attest/index.js';
-import { sbomStatement } from '../attest/sbom-statement.js';
+import { extraSbomStatement, sbomStatement } from '../attest/sbom-statement.js';
+import type { FsView } from '../context/fs-view.js';
 import type { Store } from '../store/store.js';
 
 /** What `--sbom`, `--provenance` and `--attest` ask for. `false` turns a default off. */
 export interface AttestationOptions {
-  sbom?: false | { scanStage?: boolean };
+  /**
+   * `scanStage` / `scanContext`: also scan every built stage / the context, as
+   * `BUILDKIT_SBOM_SCAN_STAGE=true` / `BUILDKIT_SBOM_SCAN_CONTEXT=true` would (see sbom/scan-args.ts).
+   */
+  sbom?: false | { scanStage?: boolean; scanContext?: boolean };
   provenance?: false | { mode: ProvenanceMode; version?: ProvenanceVersion; builderId?: string };
 }
 
@@ -31,13 +36,18 @@ export function parseAttestSpec(spec: string, into: AttestationOptions = {}): At
     const generator = fields.get('generator');
     fields.delete('generator');
     if (generator !== undefined) {
-      throw new KilnError('USAGE', `--attest ${spec}: generator= names a scanner image BuildKit runs; kiln scans with its built-in scanners (dpkg, apk, npm, Python, Go), leave generator out`);
+      throw new KilnError('USAGE', `--attest ${spec}: generator= names a scanner image BuildKit runs; kiln scans with its built-in scanners (dpkg, apk, rpm, npm, Python, Go), leave generator out`);
     }
-    const scanStage = fields.get('scan-stage');
-    fields.delete('scan-stage');
-    if (scanStage === 'true') throw new KilnError('UNSUPPORTED', `--attest ${spec}: scan-stage=true (SBOMs of intermediate stages) is not supported yet; only the final image is scanned`);
+    const scan: { scanStage?: boolean; scanContext?: boolean } = {};
+    for (const [attr, key] of [['scan-stage', 'scanStage'], ['scan-context', 'scanContext']] as const) {
+      const v = fields.get(attr);
+      fields.delete(attr);
+      if (v === undefined) continue;
+      if (v !== 'true' && v !== 'false') throw new KilnError('USAGE', `--attest ${spec}: ${attr} must be true or false`);
+      scan[key] = v === 'true';
+    }
     rejectRest(fields, spec);
-    into.sbom = disabled ? false : {};
+    into.sbom = disabled ? false : scan;
     return into;
   }
   if (type === 'provenance') {
@@ -112,6 +122,16 @@ export interface BuiltImage {
   image: Image;
   descriptor: Descriptor;
   record: BuildRecord;
+  /** Build stages and the context to scan besides the image (`BUILDKIT_SBOM_SCAN_STAGE` / `_CONTEXT`), by name. */
+  extraSboms?: Array<{ name: string; view: () => Promise<FsView> }>;
+}
+
+/** A statement and the file `--output type=local` writes it to (BuildKit's names). */
+export interface AttachedStatement {
+  file: string;
+  /** The platform of the image it is about (`linux/arm64`). */
+  platform: string;
+  statement: Statement;
 }
 
 /**
@@ -126,25 +146,31 @@ export async function attachAttestations(store: Store, built: BuiltImage[], opts
   created: Date;
   annotations: readonly Annotation[];
   signal?: AbortSignal;
-}): Promise<{ descriptor: Descriptor; statements: Statement[] }> {
+}): Promise<{ descriptor: Descriptor; statements: AttachedStatement[] }> {
   const manifests: Descriptor[] = [];
-  const all: Statement[] = [];
+  const all: AttachedStatement[] = [];
   for (const b of built) {
     const c = b.image.config;
     const platform = formatPlatform({ os: c.os, architecture: c.architecture, ...(c.variant ? { variant: c.variant } : {}) });
-    const statements: Statement[] = [];
+    const statements: AttachedStatement[] = [];
+    const subject = { name: subjectName(opts.ref, platform), digest: b.descriptor.digest };
     if (opts.attest.provenance) {
       const p = provenancePredicate(b.record, opts.attest.provenance.mode, opts.attest.provenance.version ?? 'v0.2');
-      statements.push(statement(p.predicateType, { name: subjectName(opts.ref, platform), digest: b.descriptor.digest }, p.predicate));
+      statements.push({ file: 'provenance.json', platform, statement: statement(p.predicateType, subject, p.predicate) });
     }
     if (opts.attest.sbom) {
-      statements.push(await sbomStatement(store, b.image, { ...(opts.ref ? { ref: opts.ref } : {}), created: opts.created, ...(opts.signal ? { signal: opts.signal } : {}) }));
+      // the image's own SBOM first: readers (buildx's .SBOM.SPDX) take the first SPDX statement as the image's
+      statements.push({ file: 'sbom.spdx.json', platform, statement: await sbomStatement(store, b.image, { ...(opts.ref ? { ref: opts.ref } : {}), created: opts.created, ...(opts.signal ? { signal: opts.signal } : {}) }) });
+      for (const extra of b.extraSboms ?? []) {
+        const s = await extraSbomStatement(await extra.view(), subject, { name: extra.name, created: opts.created, ...(opts.signal ? { signal: opts.signal } : {}) });
+        statements.push({ file: `sbom-${extra.name}.spdx.json`, platform, statement: s });
+      }
     }
     const desc: Descriptor = { ...b.descriptor };
     const extra = annotationsFor(opts.annotations, 'manifest-descriptor', platform);
     if (Object.keys(extra).length) desc.annotations = { ...(desc.annotations ?? {}), ...extra };
     manifests.push(desc);
-    if (statements.length) manifests.push((await writeAttestationManifest(store, b.descriptor, statements)).descriptor);
+    if (statements.length) manifests.push((await writeAttestationManifest(store, b.descriptor, statements.map((s) => s.statement))).descriptor);
     all.push(...statements);
   }
   const index: Index = { schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests };

@@ -11,6 +11,9 @@ import { parseDockerfile, runChecks } from '../frontend/index.js';
 import { readDockerfileText } from '../frontend/load.js';
 import { planBuild } from '../plan/index.js';
 import { solve, yieldToEventLoop, type StageResult } from '../solver/solver.js';
+import { sbomScanTargets } from '../sbom/scan-args.js';
+import { layersFileSystem } from '../attest/sbom-statement.js';
+import { BuildContext } from '../context/build-context.js';
 import type { BuildEvent } from '../events/index.js';
 import { StoreCacheIndex, type CacheRecord } from '../cache/records.js';
 import { exportCaches, importCaches, inlineCacheRecords, withInlineCache, type CacheExportContext } from '../cache/remote/index.js';
@@ -25,8 +28,9 @@ import { LayerRecompressor } from '../layer/recompress.js';
 import type { BuildOptions, BuildResult, PlatformResult } from './options.js';
 import { layerWriteOptions, resolveBuildOptions, type DockerfileSource, type OutputSettings, type ResolvedBuildOptions } from './resolve-options.js';
 import { validateEntitlements } from '../steps/validate-entitlements.js';
-import { annotationsFor, attachAttestations, dockerfileDigest, effectiveAttestations, wantsAttestations, type BuiltImage } from './attestations.js';
-import type { BuildRecord } from '../attest/provenance.js';
+import { annotationsFor, attachAttestations, dockerfileDigest, effectiveAttestations, wantsAttestations, type Annotation, type AnnotationTarget, type BuiltImage } from './attestations.js';
+import { CREATED_ANNOTATION, defaultAnnotations } from './default-annotations.js';
+import { LOCAL_CONTEXT_URI, type BuildRecord } from '../attest/provenance.js';
 import { isoSeconds } from '../image/timestamp.js';
 
 /**
@@ -116,22 +120,36 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
     const local = new StoreCacheIndex(store.layout, (d) => store.hasBlob(d));
     // layers named by an imported cache are downloaded only when their content is needed
     const { index: cache, ensureLayers } = await importCaches(store, local, options.cache.disabled ? [] : options.cache.from, access, warn);
-    // every base and --from image the build resolved, by digest: provenance's materials
-    const materials = new Map<string, { uri: string; digest: Record<string, string> }>();
+    // every base and --from image each platform's build resolved, by digest: provenance's materials
+    // (keyed by target platform, '' for a one-platform build, so an amd64 image does not name arm64 bases)
+    type Material = BuildRecord['materials'][number];
+    const materialsByTarget = new Map<string, Map<string, Material>>();
+    const addMaterial = (target: string, m: Material) => {
+      if (!materialsByTarget.has(target)) materialsByTarget.set(target, new Map());
+      materialsByTarget.get(target)!.set(m.uri, m);
+    };
+    // URLs and git repositories ADD read: a step that does not depend on the target runs once for all
+    // platforms, so these are the build's, named in every platform's provenance
+    const remoteSources = new Map<string, Material>();
     const source = createImageSource(store, options.registry, emit);
-    const images: typeof source = {
+    const imagesFor = (target: string): typeof source => ({
       async resolve(asWritten, platform, sig) {
         // a --build-context name stands for the image it names
         const refText = options.buildContexts[asWritten.toLowerCase()] ?? asWritten;
         const base = await source.resolve(refText, platform, sig);
         const uri = `pkg:docker/${parseReference(refText).toString().replace(/:([^/:@]+)$/, '@$1')}?platform=${encodeURIComponent(formatPlatform(platform))}`;
-        materials.set(uri, { uri, digest: { sha256: base.manifestDigest.replace(/^sha256:/, '') } });
+        addMaterial(target, { uri, digest: { sha256: base.manifestDigest.replace(/^sha256:/, '') } });
         return base;
       },
-    };
+    });
     // layers are written in the image's compression, so an uncached build never re-compresses
     const policy = options.layers.compression;
-    const executors = await createExecutors({ store, contextDir, dockerfilePath, policy: options.policy, layer: layerWriteOptions(options.layers), sourceDateEpoch, emit, ensureLayers });
+    const executors = await createExecutors({ store, contextDir, dockerfilePath, policy: options.policy, layer: layerWriteOptions(options.layers), sourceDateEpoch, emit, ensureLayers,
+      onRemoteSource: (m) => remoteSources.set(m.uri, m),
+    });
+    // a local context is named by the digest of what COPY could read from it (computed after the build); a git or URL context by its own
+    let contextMaterial: Material | undefined = options.source.origin;
+    const attest = effectiveAttestations(options.outputs.attestations, options.outputs.pushing);
     const signal = options.signal ?? new AbortController().signal;
     emit({
       type: 'build-start',
@@ -175,11 +193,13 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
     const onAbort = () => solving.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     let results: StageResult[];
+    // every stage each platform built, for the SBOMs of build stages (BUILDKIT_SBOM_SCAN_STAGE)
+    const stagesByPlan = plans.map(() => new Map<number, StageResult>());
     try {
-      const runs = plans.map((p) => solve({
+      const runs = plans.map((p, pi) => solve({
         parsed,
         plan: p,
-        images,
+        images: imagesFor(multi ? formatPlatform(p.targetPlatform) : ''),
         cache,
         executors,
         jobs,
@@ -197,6 +217,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
           return instr;
         },
         ...(shared ? { multiPlatform: shared } : {}),
+        onStage: (r) => stagesByPlan[pi]!.set(r.index, r),
       }));
       for (const r of runs) r.catch((e: unknown) => solving.abort(e));
       try {
@@ -205,6 +226,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
         await Promise.allSettled(runs);
         throw e;
       }
+      if (attest.provenance && !contextMaterial) contextMaterial = { uri: LOCAL_CONTEXT_URI, digest: { sha256: executors.contextDigest().replace(/^sha256:/, '') } };
     } finally {
       signal.removeEventListener('abort', onAbort);
       await executors.close();
@@ -218,23 +240,46 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
       store, cache, recompressor, ensureLayers, built: { steps: stepKeys, chains }, compression: policy.compression,
       ...(policy.level !== undefined ? { level: policy.level } : {}),
     };
+    const user = options.outputs.annotations;
+    // whether the result is an index: several platforms, attestations, or annotations for an index or its entries
+    const makesIndex = multi || wantsAttestations(attest) || Object.keys(annotationsFor(user, 'index')).length > 0 || Object.keys(annotationsFor(user, 'manifest-descriptor')).length > 0;
+    const defaults = options.outputs.defaultAnnotations ? defaultAnnotations(sourceDateEpoch, started, options.source.origin) : undefined;
+    // the defaults go first, so an --annotation of the same key wins; they never turn one image into an index
+    const targets: AnnotationTarget[] = makesIndex ? ['manifest', 'index'] : ['manifest'];
+    const annotations: Annotation[] = [...Object.entries(defaults ?? {}).map(([key, value]) => ({ targets, key, value })), ...user];
     const perPlatform: PlatformResult[] = [];
     for (const [i, result] of results.entries()) {
       const inline = await inlineCacheRecords(options.cache.to, cacheExport, labelOf(plans[i]!.targetPlatform));
       const layers = await compressLayers(recompressor, result.draft.layers, policy, result.baseLayers);
-      const c = await commitImage(store, { ...result, draft: { ...result.draft, layers } }, options.outputs, sourceDateEpoch, inline, !multi);
+      const c = await commitImage(store, { ...result, draft: { ...result.draft, layers } }, { ...options.outputs, annotations }, sourceDateEpoch, inline, !multi);
       perPlatform.push({ platform: formatPlatform(c.descriptor.platform!), imageId: c.configDigest, manifestDigest: c.descriptor.digest, descriptor: c.descriptor, config: c.config });
     }
     const { descriptor: imageDescriptor, config, imageId: configDigest } = perPlatform[0]!;
-    const { pushing, annotations } = options.outputs;
-    const attest = effectiveAttestations(options.outputs.attestations, pushing);
     let descriptor = imageDescriptor;
     let statements: Awaited<ReturnType<typeof attachAttestations>>['statements'] = [];
     // several platforms always make an index (one manifest each, then their attestation manifests when asked for)
-    if (multi || wantsAttestations(attest) || Object.keys(annotationsFor(annotations, 'index')).length || Object.keys(annotationsFor(annotations, 'manifest-descriptor')).length) {
+    if (makesIndex) {
       const t0 = Date.now();
       emit({ type: 'phase', name: 'export', state: 'start', detail: wantsAttestations(attest) ? 'attestations' : 'index', time: t0 });
       const built: BuiltImage[] = [];
+      // build stages and the context to scan besides each image, as BUILDKIT_SBOM_SCAN_STAGE / _CONTEXT ask
+      const extraSbomSources = (plan: (typeof plans)[number], done: Map<number, StageResult>, forced: { scanStage?: boolean; scanContext?: boolean }): NonNullable<BuiltImage['extraSboms']> => {
+        const scanned = plan.stages.flatMap((st) => {
+          const r = done.get(st.index);
+          return r ? [{ name: st.name ?? `stage-${st.index}`, globalArgs: st.globalArgs, args: r.args, result: r }] : [];
+        });
+        const target = scanned.find((x) => x.result.index === plan.targetIndex)!;
+        const wanted = sbomScanTargets(scanned, target, forced);
+        const out: NonNullable<BuiltImage['extraSboms']> = scanned.filter((x) => wanted.stages.includes(x.name)).map((x) => ({
+          name: x.name,
+          view: async () => {
+            await ensureLayers(x.result.draft.layers);
+            return layersFileSystem(store, x.result.draft.layers);
+          },
+        }));
+        if (wanted.context) out.push({ name: 'context', view: async () => BuildContext.open(contextDir, dockerfilePath ? { dockerfile: dockerfilePath } : {}) });
+        return out;
+      };
       for (const [i, p] of perPlatform.entries()) {
         const image = await store.imageFromDescriptor(p.descriptor);
         const record: BuildRecord = {
@@ -243,14 +288,17 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
           args: { ...options.buildArgs },
           ...(options.target ? { target: options.target } : {}),
           platform: p.platform,
-          materials: [...materials.values()],
+          materials: [...(materialsByTarget.get(labelOf(plans[i]!.targetPlatform))?.values() ?? []), ...remoteSources.values(), ...(contextMaterial ? [contextMaterial] : [])],
+          ...(options.source.origin ? { configSource: options.source.origin } : {}),
+          platforms: perPlatform.map((x) => x.platform),
+          labels: { ...options.outputs.labels },
           startedOn: new Date(started),
           finishedOn: new Date(),
           secrets: options.policy.secrets.map((x) => x.id),
           ssh: options.policy.ssh.map((x) => x.id),
           steps: stepsByTarget.get(labelOf(plans[i]!.targetPlatform)) ?? [],
         };
-        built.push({ image, descriptor: p.descriptor, record });
+        built.push({ image, descriptor: p.descriptor, record, ...(attest.sbom ? { extraSboms: extraSbomSources(plans[i]!, stagesByPlan[i]!, attest.sbom) } : {}) });
       }
       const created = sourceDateEpoch !== undefined ? new Date(sourceDateEpoch * 1000) : new Date();
       const r = await attachAttestations(store, built, { attest, ...(tags[0] ? { ref: tags[0] } : {}), created, annotations, signal });
@@ -282,13 +330,14 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
     };
     await writeOutputs({
       store, descriptor, tags, outputs: options.outputs.specs, push: options.outputs.push, compression: policy, registry: access, emit, stageResult: results[0]!, executors, imageIn,
+      ...(defaults ? { layoutAnnotations: { [CREATED_ANNOTATION]: defaults[CREATED_ANNOTATION]! } } : {}),
       ...(multi ? { platforms: results.map((r, i) => ({ platform: plans[i]!.targetPlatform, stageResult: r })) } : {}),
     });
     if (statements.length) {
       const { writeLocalAttestations } = await import('./attestation-files.js');
-      for (const o of options.outputs.specs) if (o.type === 'local') await writeLocalAttestations(o.dest, statements);
+      for (const o of options.outputs.specs) if (o.type === 'local') await writeLocalAttestations(o.dest, statements, multi);
     }
-    if (options.outputs.signKey && pushing) {
+    if (options.outputs.signKey && options.outputs.pushing) {
       const { signPushed } = await import('./sign-pushed.js');
       await signPushed(options.outputs.signKey, access, tags, descriptor.digest, emit);
     }

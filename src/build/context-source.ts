@@ -22,6 +22,8 @@ export interface ContextSource {
   dockerfileText?: string;
   /** A git context: the commit checked out. */
   gitCommit?: string;
+  /** A git or URL context: the URL as given and its immutable digest (commit `sha1`, archive `sha256`), for provenance. */
+  origin?: { uri: string; digest: Record<string, string> };
   /** Removes what was unpacked; a no-op for a local directory. */
   cleanup(): Promise<void>;
 }
@@ -41,17 +43,23 @@ export async function openContextSource(spec: string, opts: { stdin?: AsyncItera
   const cleanup = () => rm(tmp, { recursive: true, force: true });
   try {
     const { isGitUrl, parseGitUrl, cloneGit } = await import('../steps/copy-git.js');
-    if (spec !== '-' && isGitUrl(spec)) return { ...(await fromGit(spec, tmp, parseGitUrl, cloneGit, opts.signal)), cleanup };
+    if (spec !== '-' && isGitUrl(spec)) {
+      const git = await fromGit(spec, tmp, parseGitUrl, cloneGit, opts.signal);
+      return { ...git, origin: { uri: spec, digest: { sha1: git.gitCommit } }, cleanup };
+    }
     let file: string;
+    let origin: ContextSource['origin'];
     if (spec === '-') {
       file = path.join(tmp, 'stdin');
       await pipeline(opts.stdin ?? process.stdin, limit(MAX_CONTEXT_ARCHIVE_BYTES, 'the context on stdin'), createWriteStream(file, { mode: 0o600 }));
     } else {
       const { downloadUrl } = await import('../steps/copy-url.js');
       await mkdir(path.join(tmp, 'dl'));
-      file = (await downloadUrl(spec, path.join(tmp, 'dl'), undefined, opts.signal)).file;
+      const got = await downloadUrl(spec, path.join(tmp, 'dl'), undefined, opts.signal);
+      file = got.file;
+      origin = { uri: spec, digest: { sha256: got.sha256 } };
     }
-    return { ...(await unpackOrDockerfile(file, path.join(tmp, 'ctx'), spec === '-' ? 'stdin' : spec)), cleanup };
+    return { ...(await unpackOrDockerfile(file, path.join(tmp, 'ctx'), spec === '-' ? 'stdin' : spec)), ...(origin ? { origin } : {}), cleanup };
   } catch (e) {
     await cleanup();
     throw e;
@@ -110,3 +118,4 @@ function limit(max: number, what: string): Transform {
     },
   });
 }
+

@@ -9,11 +9,13 @@ import type { Store } from '../store/store.js';
 import { BuildContext } from '../context/build-context.js';
 import { LayeredFs } from '../context/layered-fs.js';
 import { HashCache } from '../context/hash-cache.js';
+import { hashSelection } from '../context/content-hash.js';
 import type { LayerWriteOptions } from '../layer/types.js';
 import type { FsStep, StageResult, StepExecutors } from '../solver/solver.js';
 import type { BuildEvent } from '../events/index.js';
 import { prepareStep, type StepContext } from '../steps/prepare.js';
 import type { RunPolicy } from '../steps/run-policy.js';
+import type { SharedNetwork } from '../sandbox/network.js';
 import { lowerdirsOf } from '../store/lowerdirs.js';
 
 type FromSource = StageResult | { image: LayerRef[]; key: Digest };
@@ -23,6 +25,8 @@ export interface BuildExecutors extends StepExecutors {
   close(): Promise<void>;
   /** Snapshot dirs of `layers`, topmost first (for the local/tar outputs too). */
   lowerdirs(layers: readonly LayerRef[]): Promise<string[]>;
+  /** One digest of the whole context as COPY sees it (after .dockerignore): provenance's context material. */
+  contextDigest(): Digest;
 }
 
 interface ExecutorInit {
@@ -37,6 +41,8 @@ interface ExecutorInit {
   emit: (e: BuildEvent) => void;
   /** Makes sure the blobs of `layers` are in the store (an imported cache may still hold them remotely). */
   ensureLayers: (layers: readonly LayerRef[]) => Promise<void>;
+  /** Told of each URL or git source an ADD read, with its digest. */
+  onRemoteSource?: (source: { uri: string; digest: Record<string, string> }) => void;
 }
 
 /**
@@ -66,6 +72,15 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
   const buildId = `${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
   const logDir = store.layout.logs;
   const roMounts: string[] = [];
+  // the default-mode RUNs of this build share one network namespace and slirp4netns, made at the first RUN
+  let sharedNetwork: SharedNetwork | undefined;
+  const buildNetwork = async (): Promise<SharedNetwork> => {
+    if (!sharedNetwork) {
+      const { SharedNetwork } = await import('../sandbox/network.js');
+      sharedNetwork ??= new SharedNetwork(path.join(scratch, 'netns'));
+    }
+    return sharedNetwork;
+  };
   // binfmt_misc is read once per platform per build
   const executable = new Map<string, Promise<unknown>>();
   const canExecute = async (platform: Platform): Promise<void> => {
@@ -105,7 +120,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
     return target;
   }
 
-  const shared = { store, layer: init.layer, policy: init.policy, ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}), scratch, context: ctx, hashes, fsOf, rootfsDir, lowerdirs, canExecute };
+  const shared = { store, layer: init.layer, policy: init.policy, ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}), scratch, context: ctx, hashes, fsOf, rootfsDir, lowerdirs, canExecute, buildNetwork, ...(init.onRemoteSource ? { onRemoteSource: init.onRemoteSource } : {}) };
 
   return {
     async prepare(step: FsStep, resolveFrom: (ref: string) => Promise<FromSource>) {
@@ -127,7 +142,10 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
       );
     },
     lowerdirs,
+    contextDigest: () => hashSelection(ctx(), ['.'], hashes()),
     async close() {
+      // before the scratch dir goes: the namespace is bound to a file in it
+      await sharedNetwork?.close();
       if (hashCache) {
         try {
           hashCache.save();

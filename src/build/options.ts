@@ -47,6 +47,11 @@ export type ResourceLimits = SandboxLimits & { ulimits?: Ulimit[]; extraHosts?: 
 export interface BuildOptions {
   /** Build context directory. */
   context: string;
+  /**
+   * Where a remote context came from (a git URL with its commit as `sha1`, a tarball URL with its `sha256`):
+   * provenance names it as the config source and a material instead of a digest of the directory.
+   */
+  contextSource?: { uri: string; digest: Record<string, string> };
   /** Dockerfile path (default `<context>/Dockerfile`); ignored when `dockerfileText` is given. */
   file?: string;
   /** Dockerfile content given directly (e.g. from stdin); `fileName` names it in errors. */
@@ -109,6 +114,12 @@ export interface BuildOptions {
   attestations?: AttestationOptions;
   /** `--annotation`: OCI annotations on the manifest, the index or their descriptors. */
   annotations?: Annotation[];
+  /**
+   * `--default-annotations`: `org.opencontainers.image.created` (from SOURCE_DATE_EPOCH when set) on the
+   * manifests, the index and an OCI layout's index.json entry, as BuildKit's OCI exporter writes it; for a git
+   * context also `org.opencontainers.image.source` and `.revision`. An `--annotation` of the same key wins.
+   */
+  defaultAnnotations?: boolean;
   /** A cosign-format private key (file path): what is pushed gets signed (password from COSIGN_PASSWORD). */
   signKey?: string;
   onEvent?: (e: BuildEvent) => void;

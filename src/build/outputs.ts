@@ -33,6 +33,8 @@ interface OutputInit {
   platforms?: Array<{ platform: Platform; stageResult: StageResult }>;
   /** The same image with its layers as `policy` asks (the stored one when the policy is the build's). */
   imageIn(policy: CompressionPolicy): Promise<Descriptor>;
+  /** Annotations of the image's entry in an OCI layout's index.json (`--default-annotations`). */
+  layoutAnnotations?: Record<string, string>;
 }
 
 /** How an output's layers are compressed: every layer the build made, and the base image's too with `force`. */
@@ -177,6 +179,7 @@ function exportSource(init: OutputInit, o: OutputSpec): ExportSource {
     store: init.store,
     descriptor: init.descriptor,
     tags: init.tags,
+    ...(init.layoutAnnotations ? { layoutAnnotations: init.layoutAnnotations } : {}),
     image: () => init.imageIn(outputCompression(o, init.compression)),
     filesystems: async () => {
       if (!init.platforms) return [{ fs: await finalFs(init, init.stageResult) }];

@@ -25,6 +25,8 @@ export interface DockerfileSource {
   file?: string;
   /** The name errors and provenance use. */
   fileName: string;
+  /** A git or URL context: where it came from, with its commit (`sha1`) or archive digest (`sha256`), for provenance. */
+  origin?: { uri: string; digest: Record<string, string> };
 }
 
 /** How the build writes its layers; the outputs' own compression is theirs (`OutputSettings`). */
@@ -46,6 +48,8 @@ export interface OutputSettings {
   iidfile?: string;
   labels: Record<string, string>;
   annotations: Annotation[];
+  /** See `BuildOptions.defaultAnnotations`. */
+  defaultAnnotations: boolean;
   /** As asked for; provenance is added when pushing (see `effectiveAttestations`). */
   attestations?: AttestationOptions;
   /** Signs what is pushed. */
@@ -127,6 +131,7 @@ export function resolveBuildOptions(options: BuildOptions, env: NodeJS.ProcessEn
       ...(options.iidfile ? { iidfile: options.iidfile } : {}),
       labels: options.labels ?? {},
       annotations: options.annotations ?? [],
+      defaultAnnotations: Boolean(options.defaultAnnotations),
       ...(options.attestations ? { attestations: options.attestations } : {}),
       ...(options.signKey ? { signKey: options.signKey } : {}),
     },
@@ -147,11 +152,13 @@ export function resolveBuildOptions(options: BuildOptions, env: NodeJS.ProcessEn
 }
 
 /** The context and Dockerfile of `options` (the CLI resolves them again once a remote context is unpacked). */
-export function dockerfileSource(options: Pick<BuildOptions, 'context' | 'file' | 'dockerfileText' | 'fileName'>): DockerfileSource {
+export function dockerfileSource(options: Pick<BuildOptions, 'context' | 'contextSource' | 'file' | 'dockerfileText' | 'fileName'>): DockerfileSource {
   const contextDir = path.resolve(options.context);
-  if (options.dockerfileText !== undefined) return { contextDir, text: options.dockerfileText, fileName: options.fileName ?? 'Dockerfile' };
+  const origin = options.contextSource ? { origin: options.contextSource } : {};
+  if (options.dockerfileText !== undefined) return { contextDir, text: options.dockerfileText, fileName: options.fileName ?? 'Dockerfile', ...origin };
   return {
     contextDir,
+    ...origin,
     file: options.file ? path.resolve(options.file) : path.join(contextDir, 'Dockerfile'),
     fileName: options.fileName ?? (options.file ?? 'Dockerfile'),
   };

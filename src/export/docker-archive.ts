@@ -50,7 +50,7 @@ export async function saveDockerArchive(store: Store, items: SaveItem[], dest: s
         written.add(name);
         // the decompressor's rule: the bytes decide, the media type only when they cannot
         if ((sniffCompression(await blobHead(store, layer.digest)) ?? layerCompression(layer.mediaType)) === 'none') {
-          await w.addStream(name, layer.size, store.openBlob(layer.digest, { verify: true }));
+          await w.addStream(name, layer.size, store.openBlob(layer.digest, { verify: 'once' }));
         } else {
           await addDecompressed(store, w, name, layer.digest, layer.mediaType, layer.diffID);
         }
@@ -83,7 +83,7 @@ async function addDecompressed(store: Store, w: ArchiveWriter, name: string, dig
         cb(null, chunk);
       },
     });
-    await pipeline(openUncompressed(store.openBlob(digest, { verify: true }), mediaType), hasher, createWriteStream(tmp));
+    await pipeline(openUncompressed(store.openBlob(digest, { verify: 'once' }), mediaType), hasher, createWriteStream(tmp));
     const got = digestOfHash(hash);
     if (got !== diffID) throw new KilnError('DIGEST_MISMATCH', `layer ${digest} decompresses to ${got}, config says ${diffID}`);
     const { size } = await stat(tmp);

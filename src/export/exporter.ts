@@ -31,6 +31,8 @@ export interface ExportSource {
   descriptor: Descriptor;
   /** Full references of the build's `-t` names. */
   tags: string[];
+  /** Annotations for the image's entry in an OCI layout's index.json (`--default-annotations`). */
+  layoutAnnotations?: Record<string, string>;
   /** The image with its layers compressed as this output asks (the stored one when it asks for nothing else). */
   image(): Promise<Descriptor>;
   /** The final file system of every target platform, in the build's platform order. */

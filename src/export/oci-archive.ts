@@ -59,6 +59,7 @@ export async function saveOciArchive(store: Store, items: SaveItem[], dest: stri
         const tag = tagOf(item.ref);
         entry.annotations = { [CONTAINERD_NAME_ANNOTATION]: item.ref, ...(tag ? { [OCI_REF_ANNOTATION]: tag } : {}) };
       }
+      if (item.annotations && Object.keys(item.annotations).length) entry.annotations = { ...item.annotations, ...(entry.annotations ?? {}) };
       images.push({ entry, blobs });
     }
   } catch (e) {
@@ -66,7 +67,7 @@ export async function saveOciArchive(store: Store, items: SaveItem[], dest: stri
     throw e;
   }
   // verified while copied: a corrupted store blob fails the save instead of spreading
-  await writeOciLayout(sink, images, (b) => store.openBlob(b.digest, { verify: true }));
+  await writeOciLayout(sink, images, (b) => store.openBlob(b.digest, { verify: 'once' }));
 }
 
 /** `-o type=oci,dest=FILE` (`tar=false`: the layout as a directory), in the compression the output asks for. */
@@ -75,7 +76,7 @@ export const ociExporter: Exporter<{ dest: string; tar?: boolean }> = {
     name: 'oci',
     async export(src) {
       const desc = await src.image();
-      await saveOciArchive(src.store, [{ ...(src.tags[0] ? { ref: src.tags[0] } : {}), descriptor: desc }], dest, { directory: tar === false });
+      await saveOciArchive(src.store, [{ ...(src.tags[0] ? { ref: src.tags[0] } : {}), descriptor: desc, ...(src.layoutAnnotations ? { annotations: src.layoutAnnotations } : {}) }], dest, { directory: tar === false });
     },
   }),
 };

@@ -4,6 +4,8 @@ import type { Descriptor } from '../image/types.js';
 export interface SaveItem {
   ref?: string;
   descriptor: Descriptor;
+  /** More annotations for its entry in an OCI layout's index.json (BuildKit's `org.opencontainers.image.created`). */
+  annotations?: Record<string, string>;
 }
 
 /** What a load put in the store. */

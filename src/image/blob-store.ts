@@ -8,6 +8,14 @@ import type { Digest } from './digest.js';
  * implements it, and store/ may import layer/, never the other way round.
  */
 
+/**
+ * How a blob read checks its bytes: `false` not at all; `true` hashes them
+ * (fsck: always); `'once'` hashes them unless the file is still the one the
+ * store hashed when it wrote it (the archive outputs and re-compression; see
+ * store/verified-record.ts).
+ */
+export type BlobVerify = boolean | 'once';
+
 export interface BlobWriteExpectation {
   digest?: Digest;
   size?: number;
@@ -25,7 +33,7 @@ export interface BlobStore {
   writeBlob(data: Readable | AsyncIterable<Uint8Array>, expect?: BlobWriteExpectation): Promise<{ digest: Digest; size: number }>;
   /** Convenience for small JSON/bytes documents. */
   putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }>;
-  openBlob(digest: Digest, opts?: { verify?: boolean; start?: number }): Readable;
+  openBlob(digest: Digest, opts?: { verify?: BlobVerify; start?: number }): Readable;
   readBlob(digest: Digest): Promise<Buffer>;
   /** Absolute path of a published blob (for tools that need a file). */
   blobPath(digest: Digest): string;

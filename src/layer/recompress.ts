@@ -70,7 +70,7 @@ export class LayerRecompressor {
     for (const d of await this.store.blobsForDiffID(ref.diffID, { verifiedOnly: true })) {
       if (compressionOf(d.mediaType) === want.compression) return { descriptor: { mediaType, digest: d.digest, size: d.size }, diffID: ref.diffID };
     }
-    const written = await recompressBlob(this.store.openBlob(ref.descriptor.digest, { verify: true }), ref.descriptor.mediaType, ref.diffID, want, this.store);
+    const written = await recompressBlob(this.store.openBlob(ref.descriptor.digest, { verify: 'once' }), ref.descriptor.mediaType, ref.diffID, want, this.store);
     const descriptor: Descriptor = { mediaType, digest: written.digest, size: written.size };
     await this.store.recordDiffID(ref.diffID, descriptor, { verified: true });
     return { descriptor, diffID: ref.diffID };

@@ -6,7 +6,7 @@ import { cgroupLayout, containerCgroupsPath, oomKilled, readUsage, removeContain
 import { DEFAULT_HOSTNAME, DEFAULT_PATH, systemMounts } from './docker-defaults.js';
 import { mountOverlay, mountTmpfs, unmount } from './mount.js';
 import { isOverlayOpaque } from '../layer/walk.js';
-import { setupNetwork, type RunNetwork } from './network.js';
+import { setupNetwork, type RunNetwork, type SharedNetwork } from './network.js';
 import type { NetworkMode } from './network-mode.js';
 import { OutputSink, type OutputListener } from './output.js';
 import { applyUlimits, inheritedRlimits, type Ulimit } from './rlimits.js';
@@ -36,6 +36,11 @@ export interface SandboxRequest {
   workdir: string;
   hostname?: string;
   network: NetworkMode;
+  /**
+   * The build's shared namespace for the `default` mode (see SharedNetwork);
+   * without it, or for a `--security=insecure` RUN, the RUN gets one of its own.
+   */
+  sharedNetwork?: SharedNetwork;
   mounts?: RunMountSpec[];
   limits?: ResourceLimits & { ulimits?: Ulimit[]; extraHosts?: ExtraHost[] };
   securityInsecure?: boolean;
@@ -199,7 +204,9 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
   try {
     for (const d of ['u', 'w', 'm', 'e', 'l']) mkdirSync(join(dir, d));
     // the namespace and slirp4netns come up in other processes while this one mounts and prepares
-    network = setupNetwork(req.network, dir);
+    // an insecure RUN has CAP_NET_ADMIN and could change a shared namespace for the RUNs after it
+    const shared = req.network === 'default' && req.securityInsecure !== true ? req.sharedNetwork : undefined;
+    network = shared ? shared.acquire() : setupNetwork(req.network, dir);
     network.catch(() => undefined);
     mountOverlay({ lowerdirs: req.lowerdirs, upperdir, workdir: join(dir, 'w'), target: rootfs, emptyLower: join(dir, 'l') });
 

@@ -3,6 +3,7 @@ import { KilnError } from '../errors/index.js';
 import { forEachNode, type FsNode, type FsView } from '../context/fs-view.js';
 import { parseApkInstalled } from './apk.js';
 import { parseDpkgStatus } from './dpkg.js';
+import { parseRpmDb } from './rpm.js';
 import { goPackages, readGoBuildInfo } from './go-buildinfo.js';
 import { parsePackageJson, parsePackageLock } from './npm.js';
 import { distroQualifier, parseOsRelease } from './os-release.js';
@@ -26,11 +27,18 @@ export interface ScanResult {
   packages: FoundPackage[];
 }
 
-async function readText(view: FsView, node: FsNode, path: string, limits: ScanLimits): Promise<string | undefined> {
+async function readBytes(node: FsNode, path: string, limits: ScanLimits): Promise<Buffer | undefined> {
   if (node.type !== 'file' || !node.host) return undefined;
   if (node.size > limits.maxTextBytes) throw new KilnError('UNSUPPORTED', `SBOM scan: "${path}" is ${node.size} bytes, over the ${limits.maxTextBytes}-byte limit for a package database`);
-  return readFile(node.host.path, 'utf8');
+  return readFile(node.host.path);
 }
+
+async function readText(_view: FsView, node: FsNode, path: string, limits: ScanLimits): Promise<string | undefined> {
+  return (await readBytes(node, path, limits))?.toString('utf8');
+}
+
+/** Where rpm ≥ 4.16 keeps its SQLite database: /var/lib/rpm, or /usr/lib/sysimage/rpm (Fedora ≥ 36, openSUSE) with /var/lib/rpm a symlink to it. */
+const RPMDB_PATHS = new Set(['var/lib/rpm/rpmdb.sqlite', 'usr/lib/sysimage/rpm/rpmdb.sqlite']);
 
 /**
  * Lists the packages an image's file system holds, from the databases package
@@ -41,6 +49,7 @@ async function readText(view: FsView, node: FsNode, path: string, limits: ScanLi
 export async function scanFileSystem(view: FsView, limits: ScanLimits = DEFAULT_SCAN_LIMITS, signal?: AbortSignal): Promise<ScanResult> {
   const dpkg: Array<[string, FsNode]> = [];
   const apk: Array<[string, FsNode]> = [];
+  const rpm: Array<[string, FsNode]> = [];
   const npmPkgs: Array<[string, FsNode]> = [];
   const locks: Array<[string, FsNode]> = [];
   const python: Array<[string, FsNode]> = [];
@@ -55,6 +64,7 @@ export async function scanFileSystem(view: FsView, limits: ScanLimits = DEFAULT_
       // distroless images keep one deb822 file per package in status.d/, next to .md5sums files
       if (!path.endsWith('.md5sums')) dpkg.push([path, node]);
     } else if (path === 'lib/apk/db/installed') apk.push([path, node]);
+    else if (RPMDB_PATHS.has(path)) rpm.push([path, node]);
     else if (path.endsWith('/package.json') && /(^|\/)node_modules\/(@[^/]+\/)?[^/@][^/]*\/package\.json$/.test(path)) npmPkgs.push([path, node]);
     else if ((path === 'package-lock.json' || path.endsWith('/package-lock.json')) && !path.includes('node_modules/')) locks.push([path, node]);
     else if (/\.dist-info\/METADATA$/.test(path) || /\.egg-info\/PKG-INFO$/.test(path)) python.push([path, node]);
@@ -86,6 +96,10 @@ export async function scanFileSystem(view: FsView, limits: ScanLimits = DEFAULT_
   for (const [path, node] of apk) {
     const text = await readText(view, node, path, limits);
     if (text !== undefined) add(parseApkInstalled(text, { location: path, ...(distro ? { distro } : {}) }));
+  }
+  for (const [path, node] of rpm) {
+    const bytes = await readBytes(node, path, limits);
+    if (bytes !== undefined) add(await parseRpmDb(bytes, { location: path, ...(distro ? { distro } : {}), ...(namespace ? { namespace } : {}) }));
   }
   for (const [path, node] of npmPkgs) {
     signal?.throwIfAborted();

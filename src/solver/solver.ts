@@ -17,6 +17,7 @@ import { createdBy } from './history.js';
 import { StageVars } from '../plan/stage-vars.js';
 import type { DeclaredArg } from '../frontend/var-scope.js';
 import { isoSeconds } from '../image/timestamp.js';
+import { isSbomScanArg } from '../sbom/scan-args.js';
 
 /** What a finished stage hands to its dependants and to the exporter. */
 export interface StageResult {
@@ -98,6 +99,8 @@ export interface SolveOptions {
    * reaches it first). Step refs then carry the target platform.
    */
   multiPlatform?: { limit: LimitFunction; inflight: Map<string, Promise<CacheRecord>> };
+  /** Told of each stage as it finishes (the SBOM of a build stage needs its result). */
+  onStage?: (result: StageResult) => void;
 }
 
 /**
@@ -127,7 +130,9 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
   for (const stage of plan.stages) {
     const p = (async () => {
       await Promise.all(stage.deps.map((d) => stageResult(d)));
-      return limit(() => runStage(stage));
+      const r = await limit(() => runStage(stage));
+      opts.onStage?.(r);
+      return r;
     })();
     p.catch((e) => controller.abort(e));
     results.set(stage.index, p);
@@ -227,7 +232,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       }
 
       const runEnv = [...(state.meta.config.Env ?? [])];
-      for (const a of vars.args) if (!runEnv.some((e) => e.startsWith(`${a.name}=`))) runEnv.push(`${a.name}=${a.value}`);
+      for (const a of vars.args) if (!isSbomScanArg(a.name) && !runEnv.some((e) => e.startsWith(`${a.name}=`))) runEnv.push(`${a.name}=${a.value}`);
       for (const [k, v] of Object.entries(vars.hiddenEnv)) if (!runEnv.some((e) => e.startsWith(`${k}=`))) runEnv.push(`${k}=${v}`);
 
       const fsStep: FsStep = { instruction: instr, state, runEnv, step, signal };

@@ -31,7 +31,7 @@ export async function downloadUrl(url: string, dir: string, checksum?: string, s
   let res;
   try {
     // undici is loaded only when an ADD really downloads: a cached build never pays for it
-    const { fetch } = await import('undici');
+    const { fetch } = await import('./download-client.js');
     res = await fetch(url, signal ? { redirect: 'follow', signal } : { redirect: 'follow' });
   } catch (e) {
     if (signal?.aborted) throw new KilnError('CANCELLED', `ADD cancelled: ${url}`);

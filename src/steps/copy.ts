@@ -52,6 +52,8 @@ export interface CopyParams {
   now?: number;
   /** Cancels downloads and clones. */
   signal?: AbortSignal;
+  /** Told of every remote source read (a URL with its content's sha256, a git repository with its commit): provenance's materials. */
+  onRemoteSource?: (source: { uri: string; digest: Record<string, string> }) => void;
 }
 
 export interface CopyResult {
@@ -140,6 +142,7 @@ export async function prepareCopy(step: StepInput & { instruction: CopyInstructi
     hashCache: ctx.hashes(),
     tmpDir: ctx.scratch,
     now: ctx.sourceDateEpoch ?? Math.floor(Date.now() / 1000),
+    ...(ctx.onRemoteSource ? { onRemoteSource: ctx.onRemoteSource } : {}),
   });
   // with --link planCopy reads the destination only to resolve --chown names, never for metadata
   const destFs = async (): Promise<FsView | undefined> => (step.layers.length === 0 ? undefined : ctx.fsOf(step.layers, 'image'));
@@ -404,6 +407,7 @@ async function matchSource(p: CopyParams, kind: 'COPY' | 'ADD', src: string, sta
     const git = parseGitUrl(src);
     const dir = stage();
     const commit = await cloneGit(git, dir, p.signal);
+    p.onRemoteSource?.({ uri: src, digest: { sha1: commit } });
     // ADD --checksum on a git source pins the commit (a full or abbreviated sha), as BuildKit does.
     if (p.checksum !== undefined && !(p.checksum.length >= 7 && commit.startsWith(p.checksum.toLowerCase()))) {
       throw new KilnError('DIGEST_MISMATCH', `ADD failed: ${src} is at commit ${commit}, expected ${p.checksum}`);
@@ -417,6 +421,7 @@ async function matchSource(p: CopyParams, kind: 'COPY' | 'ADD', src: string, sta
     if (kind === 'COPY') throw new KilnError('CONTEXT', `COPY failed: source can't be a URL for COPY ("${src}")`);
     const dir = stage();
     const got = await downloadUrl(src, dir, p.checksum, p.signal);
+    p.onRemoteSource?.({ uri: src, digest: { sha256: got.sha256 } });
     const view = BuildContext.open(dir, { ignoreFile: null, label: `download ${src}` });
     if (p.unpack === true) {
       const archive = await unpackIfArchive(view, got.name, src);

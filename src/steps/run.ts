@@ -86,6 +86,7 @@ export async function prepareRun(step: StepInput & { instruction: RunInstruction
         ...(config.User ? { user: config.User } : {}),
         workdir: workdirOf(step),
         network,
+        sharedNetwork: await ctx.buildNetwork(),
         mounts: await Promise.all(mounts.map((f) => f())),
         ...(policy.limits ? { limits: policy.limits } : {}),
         securityInsecure: insecure,

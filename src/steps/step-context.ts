@@ -6,6 +6,7 @@ import type { FsView } from '../context/fs-view.js';
 import type { HashCache } from '../context/hash-cache.js';
 import type { LayerWriteOptions, WrittenLayer } from '../layer/types.js';
 import type { OutputListener } from '../sandbox/output.js';
+import type { SharedNetwork } from '../sandbox/network.js';
 import type { RunStepInput } from './run.js';
 import type { RunPolicy } from './run-policy.js';
 import type { StepTimings } from '../events/index.js';
@@ -61,10 +62,14 @@ export interface StepContext {
   resolveFrom(ref: string): Promise<SourceImage>;
   /** Fails when RUN cannot execute binaries of `platform` here (no binfmt_misc handler). */
   canExecute(platform: Platform): Promise<void>;
+  /** The network namespace and slirp4netns the build's `default`-mode RUNs share, made on first use, stopped when the build ends. */
+  buildNetwork(): Promise<SharedNetwork>;
   /** The file this step's RUN output is logged to; its directory exists once the promise resolves. */
   logFile(): Promise<string>;
   /** A line of RUN output, as it comes. */
   onOutput: OutputListener;
+  /** Told of every URL or git repository an ADD read, with its digest: provenance's materials. */
+  onRemoteSource?: (source: { uri: string; digest: Record<string, string> }) => void;
 }
 
 export interface StepOutcome {

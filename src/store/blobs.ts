@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, openSync } from 'node:fs';
 import { open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { KilnError } from '../errors/index.js';
-import type { BlobStore, BlobWriteExpectation } from '../image/blob-store.js';
+import type { BlobStore, BlobVerify, BlobWriteExpectation } from '../image/blob-store.js';
 import { canonicalBytes } from '../image/canonical-json.js';
 import { digestOfHash, isDigest, sha256, type Digest } from '../image/digest.js';
 import type { Shape } from '../image/document-shapes.js';
@@ -12,6 +12,7 @@ import { fsyncDir, tempName } from './atomic-file.js';
 import { decodeStoreJSON } from './json-file.js';
 import type { StoreLayout } from './layout.js';
 import { PartialBlob } from './partial-blob.js';
+import { matchesVerifiedRecord, removeVerifiedRecord, writeVerifiedRecord } from './verified-record.js';
 
 function isNotFound(e: unknown): boolean {
   return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
@@ -77,6 +78,8 @@ export class BlobFiles implements BlobStore {
       await rename(tmp, this.blobPath(digest));
       published = true;
       await fsyncDir(this.layout.blobs);
+      // the bytes just hashed are this file: a later read with `verify: 'once'` need not hash them again
+      writeVerifiedRecord(this.layout.verifiedFile(digest), this.blobPath(digest));
       return { digest, size };
     } finally {
       if (!closed) await fh.close().catch(() => undefined);
@@ -96,12 +99,25 @@ export class BlobFiles implements BlobStore {
 
   /**
    * Streams a blob. With `verify`, the stream fails at its end with
-   * DIGEST_MISMATCH when the bytes on disk do not hash to `digest`.
+   * DIGEST_MISMATCH when the bytes on disk do not hash to `digest`; with
+   * `verify: 'once'` the hash is skipped when the file is still the one this
+   * store hashed as it wrote it (verified-record.ts), and taken otherwise.
    */
-  openBlob(digest: Digest, opts: { verify?: boolean; start?: number } = {}): Readable {
+  openBlob(digest: Digest, opts: { verify?: BlobVerify; start?: number } = {}): Readable {
     if (opts.verify && opts.start) throw new KilnError('INTERNAL', 'openBlob: verify needs the whole blob (start must be 0)');
-    const src = createReadStream(this.blobPath(digest), opts.start ? { start: opts.start } : {});
-    const hash = opts.verify ? createHash('sha256') : undefined;
+    let fd: number | undefined;
+    let verify = opts.verify !== undefined && opts.verify !== false;
+    if (opts.verify === 'once') {
+      try {
+        fd = openSync(this.blobPath(digest), 'r');
+      } catch {
+        // the stream below reports it
+      }
+      // the record is checked against the very file this stream reads
+      if (fd !== undefined && matchesVerifiedRecord(this.layout.verifiedFile(digest), fd)) verify = false;
+    }
+    const src = createReadStream(this.blobPath(digest), fd !== undefined ? { fd } : opts.start ? { start: opts.start } : {});
+    const hash = verify ? createHash('sha256') : undefined;
     const out = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         hash?.update(chunk);
@@ -146,6 +162,7 @@ export class BlobFiles implements BlobStore {
   /** Removes a blob file (GC only; callers hold the store exclusively and drop its metadata too). */
   async deleteBlob(digest: Digest): Promise<void> {
     await rm(this.blobPath(digest), { force: true });
+    removeVerifiedRecord(this.layout.verifiedFile(digest));
   }
 
   /**
@@ -155,7 +172,7 @@ export class BlobFiles implements BlobStore {
    * published. See PartialBlob.
    */
   openPartialBlob(expect: { digest: Digest; size: number }, opts: { signal?: AbortSignal } = {}): Promise<PartialBlob | undefined> {
-    return PartialBlob.open({ partialDir: this.layout.partial, blobsDir: this.layout.blobs }, expect, opts);
+    return PartialBlob.open({ partialDir: this.layout.partial, blobsDir: this.layout.blobs, verifiedFile: this.layout.verifiedFile }, expect, opts);
   }
 }
 

@@ -43,6 +43,8 @@ export interface StoreLayout {
   diffids: string;
   /** blob → registries/repositories it is known to exist in (for cross-repo mounts). */
   origins: string;
+  /** blob → size, inode and ctime of the file the store hashed when it wrote it (verified-record.ts). */
+  verified: string;
   /** Remembered snapshot sizes (`kiln df`, GC). */
   snapshotSizes: string;
   /** RUN --mount=type=cache directories, by id. */
@@ -55,6 +57,8 @@ export interface StoreLayout {
   diffidFile(diffID: Digest): string;
   /** The registries a blob is known to exist in. */
   originFile(digest: Digest): string;
+  /** The verified record of a blob. */
+  verifiedFile(digest: Digest): string;
   /** The snapshot directory of a diffID; its marker is `<dir>.diffid`. */
   snapshot(diffID: Digest): string;
   /** Held while one process extracts or adopts a diffID's snapshot. */
@@ -75,6 +79,7 @@ export function storeLayout(root: string): StoreLayout {
   const meta = join(r, 'meta');
   const diffids = join(meta, 'diffids');
   const origins = join(meta, 'origins');
+  const verified = join(meta, 'verified');
   return {
     root: r,
     ociLayout: join(r, 'oci-layout'),
@@ -95,12 +100,14 @@ export function storeLayout(root: string): StoreLayout {
     originsLock: join(locks, 'origins'),
     diffids,
     origins,
+    verified,
     snapshotSizes: join(meta, 'snapshot-sizes.json'),
     cacheMounts: join(r, 'cache-mounts'),
     logs: join(r, 'logs'),
     blob: (d) => join(blobs, digestHex(d)),
     diffidFile: (d) => join(diffids, digestHex(d)),
     originFile: (d) => join(origins, `${digestHex(d)}.json`),
+    verifiedFile: (d) => join(verified, digestHex(d)),
     snapshot: (d) => join(snapshots, snapshotDirName(d)),
     snapshotLock: (d) => join(locks, `snap-${snapshotDirName(d)}`),
   };

@@ -7,6 +7,7 @@ import { digestHex, digestOfHash, type Digest } from '../image/digest.js';
 import { fsyncDir } from './atomic-file.js';
 import { tryFlock, waitFlock } from './flock.js';
 import type { PartialDownload } from './types.js';
+import { writeVerifiedRecord } from './verified-record.js';
 
 /** Where partial downloads live and where a finished one is published. */
 export interface PartialPlaces {
@@ -14,6 +15,8 @@ export interface PartialPlaces {
   partialDir: string;
   /** blobs/sha256/ */
   blobsDir: string;
+  /** Where the published blob's verified record goes (verified-record.ts); none when absent. */
+  verifiedFile?: (digest: Digest) => string;
 }
 
 const READ_PIECE = 1024 * 1024;
@@ -133,8 +136,11 @@ export class PartialBlob implements PartialDownload {
     const got = digestOfHash(this.hash.copy());
     if (got !== digest) throw new KilnError('DIGEST_MISMATCH', `blob digest mismatch: expected ${digest}, got ${got}`);
     await fh.sync();
-    await rename(this.path, join(this.places.blobsDir, digestHex(digest)));
+    const published = join(this.places.blobsDir, digestHex(digest));
+    await rename(this.path, published);
     await fsyncDir(this.places.blobsDir);
+    // every byte of the file was hashed (a resumed download re-hashes what it kept): a later 'once' read may trust it
+    if (this.places.verifiedFile) writeVerifiedRecord(this.places.verifiedFile(digest), published);
     await this.close();
     return { digest, size };
   }

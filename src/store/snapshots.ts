@@ -7,6 +7,7 @@ import type { LayerRef } from '../image/image.js';
 import { tempName, writeFileAtomic } from './atomic-file.js';
 import { withFileLock } from './flock.js';
 import { snapshotDirName, type StoreLayout } from './layout.js';
+import type { BlobVerify } from '../image/blob-store.js';
 
 export { snapshotDirName };
 
@@ -37,7 +38,7 @@ const inflight = new Map<string, Promise<string>>();
 interface SnapshotSource {
   readonly layout: StoreLayout;
   readonly extractLayer: LayerExtractor;
-  openBlob(digest: Digest, opts?: { verify?: boolean }): Readable;
+  openBlob(digest: Digest, opts?: { verify?: BlobVerify }): Readable;
 }
 
 export function ensureSnapshot(store: SnapshotSource, ref: LayerRef): Promise<string> {

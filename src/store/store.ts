@@ -18,7 +18,7 @@ import { REF_ANNOTATION, RefIndex, type IndexEntry } from './refs.js';
 import { adoptSnapshot, ensureSnapshot, type LayerExtractor } from './snapshots.js';
 import { extractLayer } from '../layer/extract.js';
 import { acquireStoreLock, releaseStoreLock, withExclusiveStore } from './store-lock.js';
-import type { BlobStore, BlobWriteExpectation, RefStore } from './types.js';
+import type { BlobStore, BlobVerify, BlobWriteExpectation, RefStore } from './types.js';
 
 export { defaultRoot, REF_ANNOTATION };
 export type { BlobOrigin, IndexEntry, LayerInput, PutImageOptions };
@@ -100,7 +100,7 @@ export class Store implements BlobStore, RefStore {
     try {
       await mkdir(l.root, { recursive: true, mode: PRIVATE_DIR_MODE });
       await makePrivate(l);
-      for (const d of [l.blobs, l.tmp, l.partial, l.snapshots, l.cache, l.locks, l.diffids, l.origins]) await mkdir(d, { recursive: true });
+      for (const d of [l.blobs, l.tmp, l.partial, l.snapshots, l.cache, l.locks, l.diffids, l.origins, l.verified]) await mkdir(d, { recursive: true });
     } catch (e) {
       throw failed(e);
     }
@@ -161,7 +161,7 @@ export class Store implements BlobStore, RefStore {
   putJSON(value: unknown, mediaType: string): Promise<Descriptor> {
     return this.blobs.putJSON(value, mediaType);
   }
-  openBlob(digest: Digest, opts: { verify?: boolean; start?: number } = {}): Readable {
+  openBlob(digest: Digest, opts: { verify?: BlobVerify; start?: number } = {}): Readable {
     return this.blobs.openBlob(digest, opts);
   }
   readBlob(digest: Digest): Promise<Buffer> {

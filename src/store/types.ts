@@ -1,7 +1,7 @@
 import type { Descriptor } from '../image/types.js';
 
 // the blob port is defined beside the image model, where layer/ and registry/ import it
-export type { BlobStore, BlobWriteExpectation, PartialDownload } from '../image/blob-store.js';
+export type { BlobStore, BlobVerify, BlobWriteExpectation, PartialDownload } from '../image/blob-store.js';
 
 /** Named references kept in index.json as org.opencontainers.image.ref.name annotations. */
 export interface RefStore {

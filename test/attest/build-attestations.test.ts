@@ -28,9 +28,9 @@ async function registryManifest(repo: string, digest: string): Promise<Manifest>
   return (await res.json()) as Manifest;
 }
 
-/** Debian packages dpkg reports installed on this (Debian 12) machine: the database the test image carries. */
-function dpkgInstalled(): string[] {
-  return execFileSync('dpkg-query', ['-W', '-f', '${db:Status-Status} ${Package}\n'], { encoding: 'utf8' })
+/** Debian packages dpkg reports installed in the database at `admindir` (a copy of this Debian 12 machine's: the one the test image carries). */
+function dpkgInstalled(admindir: string): string[] {
+  return execFileSync('dpkg-query', [`--admindir=${admindir}`, '-W', '-f', '${db:Status-Status} ${Package}\n'], { encoding: 'utf8' })
     .split('\n')
     .filter((l) => l.startsWith('installed '))
     .map((l) => l.slice('installed '.length))
@@ -57,6 +57,9 @@ describe('SBOM and provenance attestations, annotations and signing through kiln
       'app/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA': 'Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\nLicense: Apache-2.0\n\n',
     });
     await copyFile('/var/lib/dpkg/status', path.join(ctx, 'status'));
+    // dpkg-query --admindir reads DIR/status (and DIR/updates/, left empty)
+    await mkdir(path.join(b.dir, 'dpkg', 'updates'), { recursive: true });
+    await copyFile(path.join(ctx, 'status'), path.join(b.dir, 'dpkg', 'status'));
     await copyFile('/etc/os-release', path.join(ctx, 'os-release'));
     await copyFile('/usr/bin/docker-registry', path.join(ctx, 'registry'));
     await writeFile(path.join(b.dir, 'token'), secretValue);
@@ -104,7 +107,8 @@ describe('SBOM and provenance attestations, annotations and signing through kiln
     expect(doc.spdxVersion).toBe('SPDX-2.3');
     const purls = doc.packages.map((p) => p.externalRefs[0]!.referenceLocator);
     const debs = doc.packages.filter((p) => p.externalRefs[0]!.referenceLocator.startsWith('pkg:deb/debian/')).map((p) => p.name).sort();
-    expect(debs).toEqual(dpkgInstalled());
+    // read from the copy the image got: the machine's own database may change while the suite runs
+    expect(debs).toEqual(dpkgInstalled(path.join(b.dir, 'dpkg')));
     expect(purls.filter((p) => p.startsWith('pkg:deb/')).every((p) => /[?&]distro=debian-12(&|$)/.test(p))).toBe(true);
     expect(purls).toContain('pkg:npm/left-pad@1.3.0');
     expect(purls).toContain('pkg:pypi/requests@2.31.0');
@@ -119,9 +123,11 @@ describe('SBOM and provenance attestations, annotations and signing through kiln
       metadata: { buildStartedOn: string; buildFinishedOn: string };
     };
     const baseManifest = execFileSync('skopeo', ['inspect', '--raw', `oci:${b.root}:${BASE}`]);
-    expect(p.materials).toEqual([{ uri: 'pkg:docker/localhost/busybox@latest?platform=linux%2Famd64', digest: { sha256: createHash('sha256').update(baseManifest).digest('hex') } }]);
+    expect(p.materials[0]).toEqual({ uri: 'pkg:docker/localhost/busybox@latest?platform=linux%2Famd64', digest: { sha256: createHash('sha256').update(baseManifest).digest('hex') } });
+    // and the local context, by the digest of what COPY could read from it
+    expect(p.materials.slice(1).map((m) => m.uri)).toEqual(['urn:kiln:context:local']);
     expect(p.invocation.configSource.entryPoint).toBe('Dockerfile');
-    expect(p.invocation.parameters.args).toEqual({ GREETING: 'hi' });
+    expect(p.invocation.parameters.args).toEqual({ 'build-arg:GREETING': 'hi', filename: 'Dockerfile', platform: 'linux/amd64' });
     expect(p.invocation.parameters.secrets).toEqual([{ id: 'token' }]);
     const run = p.buildConfig.steps.find((s) => s.name.startsWith('RUN '))!;
     expect(run.cacheKey).toMatch(/^sha256:/);

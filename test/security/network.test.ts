@@ -132,3 +132,105 @@ describe('RUN --network=host needs the network.host entitlement', () => {
     expect(got).toMatch(/rc=[1-9]/);
   });
 });
+
+describe('the RUNs of one build share one network namespace', () => {
+  let b: Bench;
+  beforeAll(async () => {
+    b = await bench();
+  });
+  afterAll(async () => b.cleanup());
+
+  const slirpsOf = async (root: string): Promise<string[]> => {
+    const { execFileSync } = await import('node:child_process');
+    return execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((a) => a.startsWith('slirp4netns') && a.includes(root));
+  };
+
+  test("two RUNs (two stages too) see the same namespace, still not the host's loopback; an insecure RUN gets its own; nothing is left running", async () => {
+    const probe = (file: string): string =>
+      `RUN readlink /proc/self/ns/net > /${file}; ip -4 addr show tap0 | grep -o "inet [0-9./]*" >> /${file}; ` +
+      `nc -w 3 127.0.0.1 ${port} </dev/null >> /${file}; echo "direct=$?" >> /${file}; nc -w 3 10.0.2.2 ${port} </dev/null >> /${file}; echo "gateway=$?" >> /${file}`;
+    const ctx = await b.context({
+      Dockerfile: [
+        'FROM localhost/busybox:latest AS other',
+        probe('o'),
+        'FROM localhost/busybox:latest',
+        probe('a'),
+        probe('b'),
+        'RUN --security=insecure readlink /proc/self/ns/net > /i',
+        'COPY --from=other /o /o',
+        '',
+      ].join('\n'),
+    });
+    await b.build(ctx, { tags: ['localhost/net:shared'], allow: ['security.insecure'] });
+    const read = (f: string): Promise<string> => b.read('localhost/net:shared', f);
+    const [a, bb, o, i] = await Promise.all([read('a'), read('b'), read('o'), read('i')]);
+    const ns = (s: string): string => s.split('\n')[0]!;
+    expect(ns(a)).toMatch(/^net:\[\d+\]$/);
+    expect(ns(bb)).toBe(ns(a));
+    expect(ns(o)).toBe(ns(a));
+    expect(ns(i)).toMatch(/^net:\[\d+\]$/);
+    expect(ns(i)).not.toBe(ns(a));
+    const { readlinkSync } = await import('node:fs');
+    expect(ns(a)).not.toBe(readlinkSync('/proc/self/ns/net'));
+    for (const s of [a, bb, o]) {
+      expect(s).toContain('inet 10.0.2.100/24');
+      expect(s).not.toContain(SECRET);
+      expect(s).toMatch(/direct=[1-9]/);
+      expect(s).toMatch(/gateway=[1-9]/);
+    }
+    expect(await slirpsOf(b.root)).toEqual([]);
+    const l = await leftovers(b.root);
+    expect(l.mounts).toEqual([]);
+  });
+
+  // a build through bin/kiln, stopped by `sig` while its second RUN runs (the namespace is up by then)
+  const stopped = async (sig: NodeJS.Signals): Promise<{ code: number | null; stderr: string }> => {
+    const { spawn } = await import('node:child_process');
+    const { KILN_BIN } = await import('../helpers/kiln-cli.js');
+    const ctx = await b.context({ Dockerfile: 'FROM localhost/busybox:latest\nARG S\nRUN echo one > /one\nRUN echo started-$S && sleep 60\n' });
+    const child = spawn(process.execPath, [KILN_BIN, '--root', b.root, 'build', '--progress', 'plain', '--build-arg', `S=${sig}`, ctx], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes(`started-${sig}`)) resolve();
+      });
+      closed.then(() => reject(new Error(`kiln exited before the RUN started: ${stderr}`)), reject);
+    });
+    // the shared slirp4netns is running while the RUN sleeps
+    expect(await slirpsOf(b.root)).toHaveLength(1);
+    child.kill(sig);
+    return { code: await closed, stderr };
+  };
+
+  test.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('a build stopped by %s stops the shared slirp4netns and unmounts the namespace', async (sig) => {
+    const r = await stopped(sig);
+    // an interrupted build exits as a shell reports SIGINT, whichever signal stopped it
+    expect(r.code, r.stderr).toBe(130);
+    expect(await slirpsOf(b.root)).toEqual([]);
+    expect((await leftovers(b.root)).mounts).toEqual([]);
+  }, 120_000);
+
+  test('after SIGKILL the shared slirp4netns exits with kiln', async () => {
+    await stopped('SIGKILL');
+    // it notices its exit fd close asynchronously: wait for that, not for a time
+    for (let i = 0; i < 100 && (await slirpsOf(b.root)).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await slirpsOf(b.root)).toEqual([]);
+    // the next command's sweep unmounts the namespace the killed build left in its scratch dir
+    const { runKiln } = await import('../helpers/kiln-cli.js');
+    const ctx = await b.context({ Dockerfile: 'FROM localhost/busybox:latest\nRUN echo after > /after\n' });
+    const after = await runKiln(['--root', b.root, 'build', '--progress', 'plain', ctx]);
+    expect(after.code, after.stderr).toBe(0);
+    expect(await slirpsOf(b.root)).toEqual([]);
+    expect((await leftovers(b.root)).mounts).toEqual([]);
+  }, 120_000);
+
+  test('a failing RUN still stops the shared slirp4netns', async () => {
+    const ctx = await b.context({ Dockerfile: 'FROM localhost/busybox:latest\nRUN echo one > /one\nRUN exit 3\n' });
+    const err = (await b.build(ctx, { tags: ['localhost/net:fails'] }).catch((e: unknown) => e)) as KilnError;
+    expect(err.code).toBe('RUN_FAILED');
+    expect(await slirpsOf(b.root)).toEqual([]);
+    expect((await leftovers(b.root)).mounts).toEqual([]);
+  });
+});

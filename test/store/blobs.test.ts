@@ -127,6 +127,42 @@ describe('blobs', () => {
     expect((await t.store.readBlob(digest)).toString()).toBe('{"a":1}');
   });
 
+  it("verify 'once' trusts a big blob only while it is the very file kiln hashed when writing it", async () => {
+    const { randomBytes } = await import('node:crypto');
+    const { writeFileSync, readFileSync, statSync, openSync, writeSync, closeSync } = await import('node:fs');
+    const { VERIFIED_RECORD_MIN_SIZE } = await import('../../src/store/verified-record.js');
+    const data = randomBytes(VERIFIED_RECORD_MIN_SIZE + 1);
+    const { digest } = await t.store.writeBlob(Readable.from([data]));
+    const record = join(t.root, 'meta', 'verified', digest.slice('sha256:'.length));
+    const st = statSync(t.store.blobPath(digest), { bigint: true });
+    expect(readFileSync(record, 'utf8')).toBe(`${st.size} ${st.ino} ${st.ctimeNs}`);
+    expect((await drain(t.store.openBlob(digest, { verify: 'once' }))).equals(data)).toBe(true);
+    // one byte changed in place: the ctime moves, so the record no longer matches and the hash catches it
+    const fd = openSync(t.store.blobPath(digest), 'r+');
+    writeSync(fd, Buffer.from([data[0]! ^ 0xff]), 0, 1, 0);
+    closeSync(fd);
+    expect(await codeOf(drain(t.store.openBlob(digest, { verify: 'once' })))).toBe('DIGEST_MISMATCH');
+    // a record forged for the damaged file is believed by 'once' (what it trusts is the record), never by a full verify (fsck)
+    const now = statSync(t.store.blobPath(digest), { bigint: true });
+    writeFileSync(record, `${now.size} ${now.ino} ${now.ctimeNs}`);
+    expect(await codeOf(drain(t.store.openBlob(digest, { verify: 'once' })))).toBe('no error');
+    expect(await codeOf(drain(t.store.openBlob(digest, { verify: true })))).toBe('DIGEST_MISMATCH');
+    // rewriting the blob repairs it and records the new file
+    await t.store.writeBlob(Readable.from([data]));
+    expect((await drain(t.store.openBlob(digest, { verify: 'once' }))).equals(data)).toBe(true);
+    expect(readFileSync(record, 'utf8')).not.toBe(`${now.size} ${now.ino} ${now.ctimeNs}`);
+    // deleting the blob (GC) removes its record
+    await t.store.deleteBlob(digest);
+    expect(await readdir(join(t.root, 'meta', 'verified'))).toEqual([]);
+  });
+
+  it("small blobs get no record: verify 'once' hashes them", async () => {
+    const { digest } = await t.store.putBytes(Buffer.from('{"a":1}'));
+    expect(await readdir(join(t.root, 'meta', 'verified'))).toEqual([]);
+    await writeFile(t.store.blobPath(digest), '{"a":2}');
+    expect(await codeOf(drain(t.store.openBlob(digest, { verify: 'once' })))).toBe('DIGEST_MISMATCH');
+  });
+
   it('reading a missing blob is NOT_FOUND', async () => {
     const d = sha256('nothing');
     expect(await codeOf(drain(t.store.openBlob(d)))).toBe('NOT_FOUND');
@@ -159,6 +195,25 @@ describe('blobs', () => {
     await p3.discard();
     expect(await t.store.hasBlob(bad)).toBe(false);
     expect(await readdir(join(t.root, 'tmp', 'partial'))).toEqual([]);
+  });
+
+  it('a big download resumed across processes is recorded as verified when published', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const { readFileSync, statSync } = await import('node:fs');
+    const { VERIFIED_RECORD_MIN_SIZE } = await import('../../src/store/verified-record.js');
+    const data = randomBytes(VERIFIED_RECORD_MIN_SIZE + 10);
+    const d = sha256(data);
+    const p1 = (await t.store.openPartialBlob({ digest: d, size: data.length }))!;
+    await p1.append(data.subarray(0, 1000));
+    await p1.release();
+    await t.store.close();
+    t.store = await Store.open(t.root);
+    const p2 = (await t.store.openPartialBlob({ digest: d, size: data.length }))!;
+    await p2.append(data.subarray(1000));
+    await p2.commit();
+    const st = statSync(t.store.blobPath(d), { bigint: true });
+    expect(readFileSync(join(t.root, 'meta', 'verified', d.slice('sha256:'.length)), 'utf8')).toBe(`${st.size} ${st.ino} ${st.ctimeNs}`);
+    expect((await drain(t.store.openBlob(d, { verify: 'once' }))).equals(data)).toBe(true);
   });
 
   it('lets one writer at a time hold a partial download; a waiter finds the blob published', async () => {

@@ -35,5 +35,5 @@ export async function localSource(store: Store, spec: { src: string; tag?: strin
  */
 export async function exportToLocal(store: Store, dest: string, tag: string, artifact: CacheArtifact): Promise<void> {
   const entry: Descriptor = { ...artifact.descriptor, annotations: { [REF_NAME_ANNOTATION]: tag } };
-  await writeOciLayout(new LayoutDirectory(dest), [{ entry, blobs: [...artifact.blobs, artifact.descriptor] }], (d) => store.openBlob(d.digest, { verify: true }));
+  await writeOciLayout(new LayoutDirectory(dest), [{ entry, blobs: [...artifact.blobs, artifact.descriptor] }], (d) => store.openBlob(d.digest, { verify: 'once' }));
 }

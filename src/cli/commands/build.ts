@@ -53,6 +53,7 @@ interface BuildFlags {
   provenance?: string | boolean;
   attest: string[];
   annotation: string[];
+  defaultAnnotations?: boolean;
   signKey?: string;
   addHost: string[];
   buildContext: string[];
@@ -107,6 +108,7 @@ export function register(program: Command): void {
     .option('--provenance [value]', 'attach SLSA provenance: true, false, mode=min|max[,version=v0.2|v1] (default: mode=min when pushing)')
     .option('--attest <spec>', 'attestation: type=sbom | type=provenance[,mode=min|max] | type=…,disabled=true (repeatable)', collect, [])
     .option('--annotation <[type:]k=v>', 'OCI annotation; type is manifest (default), index, manifest-descriptor or index-descriptor, optionally [os/arch] (repeatable)', collect, [])
+    .option('--default-annotations', 'add org.opencontainers.image.created (SOURCE_DATE_EPOCH when set) to the manifests, the index and an OCI layout; source and revision for a git context')
     .option('--build-context <name=docker-image://ref>', 'FROM NAME and COPY --from=NAME use this image (repeatable)', collect, [])
     .option('--add-host <name:ip>', 'add a line to the /etc/hosts of every RUN (repeatable)', collect, [])
     .option('--shm-size <size>', 'size of /dev/shm in RUN steps (default 64m)')
@@ -226,6 +228,7 @@ async function optionsFromFlags(contextDir: string, flags: BuildFlags, g: Global
     cacheTo: flags.cacheTo.map(parseCacheTo),
     ...(attestations ? { attestations } : {}),
     ...(annotations.length ? { annotations } : {}),
+    ...(flags.defaultAnnotations ? { defaultAnnotations: true } : {}),
     ...(flags.signKey ? { signKey: flags.signKey } : {}),
   };
 }
@@ -284,6 +287,7 @@ async function buildFromCli(contextDir: string, flags: BuildFlags, mode: Progres
       ...resolved,
       source: dockerfileSource({
         context: source.dir,
+        ...(source.origin ? { contextSource: source.origin } : {}),
         ...(dockerfile ? { file: dockerfile } : {}),
         ...(dockerfileText !== undefined ? { dockerfileText, fileName: 'Dockerfile' } : {}),
       }),

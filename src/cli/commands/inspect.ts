@@ -10,7 +10,8 @@ export function register(program: Command): void {
     .argument('<ref>', 'image name, digest or digest prefix')
     .option('--platform <os/arch[/variant]>', 'which image of a multi-platform index (default: this host)')
     .option('--json', 'print JSON: {ref, descriptor, manifest, config, layers}')
-    .action(async (input: string, flags: { json?: boolean; platform?: string }, cmd: Command) => {
+    .option('--attestations', 'list the SBOM and provenance attestations of each image in the index instead (with --json: the statements themselves)')
+    .action(async (input: string, flags: { json?: boolean; platform?: string; attestations?: boolean }, cmd: Command) => {
       const { withStore, findImage } = await import('../store-from-options.js');
       const { formatPlatform, parsePlatform } = await import('../../image/platform.js');
       const { humanSize, indexPlatforms } = await import('./images.js');
@@ -18,6 +19,22 @@ export function register(program: Command): void {
       const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
       await withStore(cmd, async (store) => {
         const found = await findImage(store, input);
+        if (flags.attestations) {
+          const { readAttestations } = await import('../../attest/read.js');
+          const all = (await readAttestations(store, found.descriptor)).filter((a) => !platform || a.platform === formatPlatform(platform));
+          if (flags.json) {
+            process.stdout.write(`${printableJson(all)}\n`);
+            return;
+          }
+          const out: string[] = [];
+          for (const a of all) {
+            out.push(`${a.platform}  ${a.digest}  (attestation manifest ${a.manifest})`);
+            for (const s of a.statements) out.push(`  ${s.predicateType}  ${s.digest}  ${humanSize(s.size)}`);
+          }
+          if (!all.length) out.push(`${found.ref ?? found.descriptor.digest}: no attestations`);
+          process.stdout.write(`${out.map((l) => printable(l, INSPECT_LINE_MAX)).join('\n')}\n`);
+          return;
+        }
         const img = await store.imageFromDescriptor(found.descriptor, platform ? { platform } : {});
         const platforms = await indexPlatforms(store, found.descriptor);
         const layers = img.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffID: l.diffID }));

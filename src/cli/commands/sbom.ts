@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 export function register(program: Command): void {
   program
     .command('sbom')
-    .description('list the packages of a stored image as an SPDX 2.3 document (dpkg, apk, npm, Python, Go binaries)')
+    .description('list the packages of a stored image as an SPDX 2.3 document (dpkg, apk, rpm, npm, Python, Go binaries)')
     .argument('<image>', 'image name, digest or digest prefix')
     .option('--platform <os/arch[/variant]>', 'which image of a multi-platform index (default: this host)')
     .option('--format <format>', 'spdx-json (the document) or table (name, version, purl)', 'spdx-json')

@@ -1,0 +1,140 @@
+import { createRequire } from 'node:module';
+import { KilnError } from '../errors/index.js';
+import { purl } from './purl.js';
+import type { FoundPackage } from './types.js';
+
+/** What kiln uses of sql.js (SQLite compiled to WebAssembly): open a database from bytes, run one query. */
+interface SqlJs {
+  Database: new (data: Uint8Array) => { exec(sql: string): Array<{ columns: string[]; values: unknown[][] }>; close(): void };
+}
+type InitSqlJs = () => Promise<SqlJs>;
+
+let sqlJs: Promise<SqlJs> | undefined;
+/** Loaded on the first rpm database only: most images have none, and the WebAssembly module is 600 kB. */
+function loadSqlJs(): Promise<SqlJs> {
+  sqlJs ??= (createRequire(import.meta.url)('sql.js') as InitSqlJs)();
+  return sqlJs;
+}
+
+// header tags (rpmtag.h) and the value types kiln reads
+const TAG = { name: 1000, version: 1001, release: 1002, epoch: 1003, license: 1014, vendor: 1011, arch: 1022, sourceRpm: 1044 } as const;
+const TYPE_INT32 = 4;
+const TYPE_STRING = 6;
+const TYPE_I18NSTRING = 9;
+/** rpm's own limits for one header (rpmlib's hdrchkTags / hdrchkData). */
+const MAX_TAGS = 0xffff;
+const MAX_DATA = 256 << 20;
+
+export interface RpmHeader {
+  name?: string;
+  version?: string;
+  release?: string;
+  epoch?: number;
+  arch?: string;
+  license?: string;
+  vendor?: string;
+  sourceRpm?: string;
+}
+
+/**
+ * One header blob as rpm stores it in its database: a count of index entries
+ * and of data bytes, the entries (tag, type, offset, count; big-endian), then
+ * the data. Every offset is checked against the blob: a hostile image gets an
+ * error, never a read outside it.
+ */
+export function parseRpmHeader(blob: Uint8Array, where: string): RpmHeader {
+  const bad = (why: string) => new KilnError('UNSUPPORTED', `SBOM scan: ${where}: rpm header ${why}`);
+  if (blob.length < 8) throw bad('is shorter than its 8-byte preamble');
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  const il = view.getUint32(0);
+  const dl = view.getUint32(4);
+  if (il > MAX_TAGS || dl > MAX_DATA || 8 + il * 16 + dl > blob.length) throw bad(`claims ${il} tags and ${dl} data bytes, more than its ${blob.length} bytes`);
+  const dataStart = 8 + il * 16;
+  const string = (offset: number): string => {
+    if (offset < 0 || offset >= dl) throw bad(`string offset ${offset} is outside its ${dl} data bytes`);
+    const end = blob.indexOf(0, dataStart + offset);
+    if (end < 0 || end >= dataStart + dl) throw bad('string is not terminated inside its data');
+    return Buffer.from(blob.subarray(dataStart + offset, end)).toString('utf8');
+  };
+  const out: RpmHeader = {};
+  for (let i = 0; i < il; i++) {
+    const e = 8 + i * 16;
+    const tag = view.getInt32(e);
+    const type = view.getUint32(e + 4);
+    const offset = view.getInt32(e + 8);
+    const count = view.getUint32(e + 12);
+    const text = () => (type === TYPE_STRING || (type === TYPE_I18NSTRING && count > 0) ? string(offset) : undefined);
+    switch (tag) {
+      case TAG.name: out.name = text(); break;
+      case TAG.version: out.version = text(); break;
+      case TAG.release: out.release = text(); break;
+      case TAG.arch: out.arch = text(); break;
+      case TAG.license: out.license = text(); break;
+      case TAG.vendor: out.vendor = text(); break;
+      case TAG.sourceRpm: out.sourceRpm = text(); break;
+      case TAG.epoch:
+        if (type === TYPE_INT32 && count >= 1) {
+          if (offset < 0 || offset + 4 > dl) throw bad(`epoch offset ${offset} is outside its data`);
+          out.epoch = view.getUint32(dataStart + offset);
+        }
+        break;
+      default:
+    }
+  }
+  return out;
+}
+
+/**
+ * rpm's SQLite database (`var/lib/rpm/rpmdb.sqlite`, rpm ≥ 4.16: Fedora ≥ 33,
+ * RHEL/UBI ≥ 9, openSUSE since 2021): one header blob per package in the
+ * `Packages` table, read with SQLite itself (sql.js) from the bytes, never
+ * from the image's path. Versions read as rpm prints them, `[EPOCH:]VERSION-RELEASE`;
+ * the purl is syft's: `pkg:rpm/<distro id>/NAME@VERSION-RELEASE?arch=…&epoch=…&upstream=<source rpm>&distro=…`.
+ */
+export async function parseRpmDb(bytes: Uint8Array, opts: { location: string; distro?: string; namespace?: string }): Promise<FoundPackage[]> {
+  // SQLite's header says WAL mode (bytes 18-19 = 2); an in-memory copy is opened in rollback mode, as the
+  // database is read only and rpm leaves an image's write-ahead log checkpointed and empty
+  const copy = new Uint8Array(bytes);
+  if (copy.length >= 100 && copy[18] === 2 && copy[19] === 2) copy[18] = copy[19] = 1;
+  const SQL = await loadSqlJs();
+  let db: InstanceType<SqlJs['Database']>;
+  let rows: unknown[][];
+  try {
+    db = new SQL.Database(copy);
+  } catch (e) {
+    throw new KilnError('UNSUPPORTED', `SBOM scan: ${opts.location} is not an SQLite database (${(e as Error).message})`);
+  }
+  try {
+    rows = db.exec('SELECT hnum, blob FROM Packages ORDER BY hnum')[0]?.values ?? [];
+  } catch (e) {
+    throw new KilnError('UNSUPPORTED', `SBOM scan: ${opts.location} has no readable Packages table (${(e as Error).message})`);
+  } finally {
+    db.close();
+  }
+  const pkgs: FoundPackage[] = [];
+  for (const [hnum, blob] of rows) {
+    if (!(blob instanceof Uint8Array)) continue;
+    const h = parseRpmHeader(blob, `${opts.location} package ${String(hnum)}`);
+    // gpg-pubkey entries are keys rpm imported, not software
+    if (!h.name || !h.version || h.name === 'gpg-pubkey') continue;
+    const vr = h.release ? `${h.version}-${h.release}` : h.version;
+    const pkg: FoundPackage = {
+      kind: 'rpm',
+      name: h.name,
+      version: h.epoch !== undefined ? `${h.epoch}:${vr}` : vr,
+      purl: purl({
+        type: 'rpm',
+        ...(opts.namespace ? { namespace: opts.namespace } : {}),
+        name: h.name,
+        version: vr,
+        qualifiers: { arch: h.arch, epoch: h.epoch !== undefined ? String(h.epoch) : undefined, upstream: h.sourceRpm, distro: opts.distro },
+      }),
+      location: opts.location,
+    };
+    if (h.arch) pkg.arch = h.arch;
+    if (h.license) pkg.license = h.license;
+    if (h.vendor) pkg.supplier = h.vendor;
+    pkgs.push(pkg);
+  }
+  return pkgs;
+}
