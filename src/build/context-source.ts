@@ -118,4 +118,3 @@ function limit(max: number, what: string): Transform {
     },
   });
 }
-

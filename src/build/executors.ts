@@ -120,7 +120,10 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
     return target;
   }
 
-  const shared = { store, layer: init.layer, policy: init.policy, ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}), scratch, context: ctx, hashes, fsOf, rootfsDir, lowerdirs, canExecute, buildNetwork, ...(init.onRemoteSource ? { onRemoteSource: init.onRemoteSource } : {}) };
+  const shared = {
+    store, layer: init.layer, policy: init.policy, ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}),
+    scratch, context: ctx, hashes, fsOf, rootfsDir, lowerdirs, canExecute, buildNetwork, ...(init.onRemoteSource ? { onRemoteSource: init.onRemoteSource } : {}),
+  };
 
   return {
     async prepare(step: FsStep, resolveFrom: (ref: string) => Promise<FromSource>) {
