@@ -40,7 +40,7 @@ function generate(n) {
 }
 
 const { text, instructions } = generate(target);
-if (process.env.DUMP) (await import("node:fs")).writeFileSync(process.env.DUMP, text);
+if (process.env.DUMP) (await import('node:fs')).writeFileSync(process.env.DUMP, text);
 const opts = { buildArgs: { VERSION: '2.0' }, targetPlatform: { os: 'linux', architecture: 'amd64' }, buildPlatform: { os: 'linux', architecture: 'amd64' } };
 const time = (fn) => {
   const t0 = performance.now();
@@ -80,4 +80,5 @@ console.log(`plan             median ${fmt(median(plan))}`);
 console.log(`parse + plan     median ${fmt(median(total))}   (first, cold: ${fmt(cold)}; goal < 100 ms)`);
 console.log(`checks           median ${fmt(median(checks))}`);
 console.log(`parse + plan CPU median ${fmt(median(cpu))}   (load average ${(await import('node:os')).loadavg()[0].toFixed(1)})`);
-console.log(JSON.stringify({ instructions, runs, parsePlanMedianMs: Math.round(median(total) * 10) / 10, coldMs: Math.round(cold * 10) / 10, checksMedianMs: Math.round(median(checks) * 10) / 10, cpuMedianMs: Math.round(median(cpu) * 10) / 10, goalMs: 100 }));
+const ms = (v) => Math.round(v * 10) / 10;
+console.log(JSON.stringify({ instructions, runs, parsePlanMedianMs: ms(median(total)), coldMs: ms(cold), checksMedianMs: ms(median(checks)), cpuMedianMs: ms(median(cpu)), goalMs: 100 }));

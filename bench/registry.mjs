@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
-import { parseReference, pull, push } from '../dist/registry/index.js';
+import { pull, push } from '../dist/registry/index.js';
 import { Store } from '../dist/store/store.js';
 import { MediaType } from '../dist/image/media-types.js';
 import { run } from './lib/proc.mjs';

@@ -358,7 +358,6 @@ async function measurePush(builder, bench, run, registry) {
   return rec;
 }
 
-
 /**
  * Buildah (as root) keeps a blob-info cache in /var/lib/containers/cache whatever --root says.
  * If this run creates it, remove it at the end so the machine is left as it was.
@@ -386,4 +385,3 @@ main().then(
     process.exit(1);
   },
 );
-

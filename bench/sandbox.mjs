@@ -3,7 +3,7 @@
 // writing MB of incompressible data committed as a layer; side by side with `buildah run` /
 // `buildah commit` when Buildah is installed. The last line of output is JSON for bench/run.mjs.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { runSandbox } from '../dist/sandbox/index.js';

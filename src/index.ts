@@ -4,7 +4,7 @@
  */
 export { build } from './build/build.js';
 export type { BuildOptions, BuildResult, PlatformResult, OutputSpec, LayerCompressionAttrs, SecretSource, SshSource, ResourceLimits } from './build/options.js';
-export type { BuildEvent, BuildEventListener, StepRef, StepTimings, StageInfo, ResourceUsage } from './solver/events.js';
+export type { BuildEvent, BuildEventListener, StepRef, StepTimings, StageInfo, ResourceUsage } from './events/index.js';
 export type { CacheImportSpec, CacheExportSpec, CacheCompression } from './cache/spec.js';
 export type { Compression } from './layer/types.js';
 export type { NetworkMode } from './sandbox/network-mode.js';
@@ -34,12 +34,13 @@ export { defaultRoot } from './store/layout.js';
 export { saveOciArchive, saveDockerArchive, loadArchive } from './export/index.js';
 
 export { parseDockerfile, expandInstruction, processWord, processWords, runChecks } from './frontend/index.js';
-export type { Instruction, ParsedDockerfile, BuildWarning } from './frontend/index.js';
+export { DockerfileError } from './frontend/index.js';
+export type { Instruction, ParsedDockerfile, BuildWarning, TokenRef } from './frontend/index.js';
 export { planBuild, outline, listTargets } from './plan/index.js';
 export type { BuildPlan, PlanStage } from './plan/index.js';
 
-export { KilnError, isKilnError, StoreCorruptError } from './errors/index.js';
-export type { ErrorCode, SourceLocation } from './errors/index.js';
+export { KilnError, RegistryError, RunFailedError, StoreCorruptError, isKilnError } from './errors/index.js';
+export type { ErrorCode, KilnErrorOptions, SourceLocation } from './errors/index.js';
 export * from './image/types.js';
 export type { Image, Layer, LayerRef } from './image/image.js';
 export { MediaType } from './image/media-types.js';

@@ -184,4 +184,3 @@ export function basesOf(dockerfileText) {
   }
   return [...need];
 }
-

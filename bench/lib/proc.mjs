@@ -2,7 +2,6 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 
 const GNU_TIME = '/usr/bin/time';
 const RSS_TAG = 'KILN_BENCH_MAXRSS_KB=';

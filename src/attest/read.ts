@@ -42,7 +42,7 @@ export async function readAttestations(store: JsonReader, top: Descriptor): Prom
     for (const l of manifest.layers) {
       if (l.size > MAX_STATEMENT_BYTES) throw new KilnError('UNSUPPORTED', `attestation ${l.digest} of ${att.digest} is ${l.size} bytes, over the ${MAX_STATEMENT_BYTES}-byte limit`);
       const statement = await store.readJSON(l.digest, (v) => objectShape(v, `statement ${l.digest}`));
-      statements.push({ predicateType: l.annotations?.[PREDICATE_TYPE_ANNOTATION] ?? String(statement['predicateType'] ?? ''), digest: l.digest, size: l.size, statement });
+      statements.push({ predicateType: l.annotations?.[PREDICATE_TYPE_ANNOTATION] ?? (typeof statement['predicateType'] === 'string' ? statement['predicateType'] : ''), digest: l.digest, size: l.size, statement });
     }
     out.push({ platform: image?.platform ? formatPlatform(image.platform) : 'unknown', digest: subject, manifest: att.digest, statements });
   }

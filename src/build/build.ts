@@ -14,7 +14,7 @@ import { solve, yieldToEventLoop, type StageResult } from '../solver/solver.js';
 import { sbomScanTargets } from '../sbom/scan-args.js';
 import { layersFileSystem } from '../attest/sbom-statement.js';
 import { BuildContext } from '../context/build-context.js';
-import type { BuildEvent } from '../solver/events.js';
+import type { BuildEvent } from '../events/index.js';
 import { StoreCacheIndex, type CacheRecord } from '../cache/records.js';
 import { exportCaches, importCaches, inlineCacheRecords, withInlineCache, type CacheExportContext } from '../cache/remote/index.js';
 import { Store } from '../store/store.js';

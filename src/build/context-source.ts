@@ -117,4 +117,3 @@ function limit(max: number, what: string): Transform {
     },
   });
 }
-

@@ -12,7 +12,7 @@ import { HashCache } from '../context/hash-cache.js';
 import { hashSelection } from '../context/content-hash.js';
 import type { LayerWriteOptions } from '../layer/types.js';
 import type { FsStep, StageResult, StepExecutors } from '../solver/solver.js';
-import type { BuildEvent } from '../solver/events.js';
+import type { BuildEvent } from '../events/index.js';
 import { prepareStep, type StepContext } from '../steps/prepare.js';
 import type { RunPolicy } from '../steps/run-policy.js';
 import type { SharedNetwork } from '../sandbox/network.js';
@@ -120,7 +120,10 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
     return target;
   }
 
-  const shared = { store, layer: init.layer, policy: init.policy, ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}), scratch, context: ctx, hashes, fsOf, rootfsDir, lowerdirs, canExecute, buildNetwork, ...(init.onRemoteSource ? { onRemoteSource: init.onRemoteSource } : {}) };
+  const shared = {
+    store, layer: init.layer, policy: init.policy, ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}),
+    scratch, context: ctx, hashes, fsOf, rootfsDir, lowerdirs, canExecute, buildNetwork, ...(init.onRemoteSource ? { onRemoteSource: init.onRemoteSource } : {}),
+  };
 
   return {
     async prepare(step: FsStep, resolveFrom: (ref: string) => Promise<FromSource>) {

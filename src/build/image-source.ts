@@ -5,7 +5,7 @@ import { isIndexMediaType } from '../image/media-types.js';
 import { KilnError } from '../errors/index.js';
 import { parseReference } from '../registry/reference.js';
 import type { BaseImage, ImageSource } from '../solver/ports.js';
-import type { BuildEvent } from '../solver/events.js';
+import type { BuildEvent } from '../events/index.js';
 import type { RegistryAccess } from '../cache/remote/index.js';
 
 /**

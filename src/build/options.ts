@@ -1,6 +1,6 @@
 import type { Descriptor, ImageConfig } from '../image/types.js';
 import type { Digest } from '../image/digest.js';
-import type { BuildEvent } from '../solver/events.js';
+import type { BuildEvent } from '../events/index.js';
 import type { Compression } from '../layer/types.js';
 import type { ExtraHost, ResourceLimits as SandboxLimits } from '../sandbox/bundle.js';
 import type { Ulimit } from '../sandbox/rlimits.js';
@@ -277,7 +277,6 @@ export function parseCompression(v: string, where: string): Compression {
   if (v === 'estargz') throw new KilnError('UNSUPPORTED', `${where}: compression=estargz is not supported by kiln (gzip, zstd or uncompressed)`);
   throw new KilnError('USAGE', `${where}: compression must be gzip, zstd or uncompressed, not "${v}"`);
 }
-
 
 /** `--build-arg K=V`, or bare `K` taking the value from the environment (skipped when unset, as docker does). */
 export function parseBuildArgs(specs: string[], env: NodeJS.ProcessEnv = process.env): Record<string, string> {

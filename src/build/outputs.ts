@@ -3,7 +3,7 @@ import type { Store } from '../store/store.js';
 import { LayeredFs } from '../context/layered-fs.js';
 import { KilnError } from '../errors/index.js';
 import type { StageResult } from '../solver/solver.js';
-import type { BuildEvent } from '../solver/events.js';
+import type { BuildEvent } from '../events/index.js';
 import type { LayerRef } from '../image/image.js';
 import type { Compression } from '../layer/types.js';
 import type { LayerRecompressor } from '../layer/recompress.js';
@@ -94,9 +94,8 @@ export function outputCompression(o: OutputSpec, main: CompressionPolicy): Compr
 /** `layers` as `policy` wants them: the bottom `baseLayers` (the base image's) only when forced. */
 export function compressLayers(conv: LayerRecompressor, layers: readonly LayerRef[], policy: CompressionPolicy, baseLayers: number): Promise<LayerRef[]> {
   const want = { compression: policy.compression, ...(policy.level !== undefined ? { level: policy.level } : {}) };
-  return Promise.all(layers.map((l, i) => (i < baseLayers && !policy.force ? l : conv.layer(l, want))));
+  return Promise.all(layers.map((l, i) => (i < baseLayers && !policy.force ? Promise.resolve(l) : conv.layer(l, want))));
 }
-
 
 /**
  * Everything besides the store: names and registry pushes here, files

@@ -9,7 +9,7 @@ import type { RunPolicy } from '../steps/run-policy.js';
 import type { LayerWriteOptions } from '../layer/types.js';
 import type { CacheExportSpec, CacheImportSpec } from '../cache/spec.js';
 import type { RegistryAccess } from '../cache/remote/index.js';
-import type { BuildEvent } from '../solver/events.js';
+import type { BuildEvent } from '../events/index.js';
 import type { Store } from '../store/store.js';
 import { imageCompression, type CompressionPolicy } from './outputs.js';
 import type { Annotation, AttestationOptions } from './attestations.js';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Digest } from '../image/digest.js';
 import { KilnError } from '../errors/index.js';
-import type { BuildEvent } from '../solver/events.js';
+import type { BuildEvent } from '../events/index.js';
 import type { RegistryAccess } from '../cache/remote/index.js';
 
 /** `--sign-key`: signs, in each pushed repository, exactly the digest that was pushed (cosign's format). */

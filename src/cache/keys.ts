@@ -109,7 +109,6 @@ function diffValue(path: string, x: unknown, y: unknown, out: string[]): void {
   out.push(`${path || 'instruction'}: ${truncate(show(x))} → ${truncate(show(y))}`);
 }
 
-
 function truncate(s: string): string {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }

@@ -48,7 +48,6 @@ export class StoreCacheIndex implements CacheIndex {
     this.tmpDir = places.tmp;
   }
 
-
   async get(key: Digest): Promise<CacheRecord | undefined> {
     let rec = await readRecord(this.recordPath(key));
     if (!rec || rec.version !== 1 || rec.key !== key) return undefined;

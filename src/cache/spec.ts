@@ -89,4 +89,3 @@ function parseCacheSpec(spec: string, direction: 'from' | 'to'): CacheImportSpec
   if (type === 'inline' && direction === 'to') return { type: 'inline', mode: 'min' };
   throw bad(`unknown type "${type}" (registry, local${direction === 'to' ? ', inline' : ''})`);
 }
-

@@ -30,7 +30,7 @@ export function globalOptions(cmd: Command): GlobalOptions {
   for (let c: Command | null = cmd; c; c = c.parent) chain.unshift(c);
   const out: GlobalOptions = { insecureRegistry: [], registryMirror: [] };
   for (const c of chain) {
-    const o = c.opts() as Partial<GlobalOptions>;
+    const o = c.opts<Partial<GlobalOptions>>();
     if (o.root !== undefined) out.root = o.root;
     if (o.debug) out.debug = true;
     if (o.insecureRegistry) out.insecureRegistry.push(...o.insecureRegistry);

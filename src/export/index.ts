@@ -1,7 +1,9 @@
 /**
- * Images out of and into files: the exporters of `-o type=oci|docker|local|tar`
- * (one file per type, one `Exporter` interface), OCI and `docker save`
- * archives, and `kiln load`. May import image/, layer/, context/, store/.
+ * export/ — images out of and into files: the exporters of
+ * `-o type=oci|docker|local|tar` (one file per type, one `Exporter`
+ * interface), OCI and `docker save` archives, and `kiln load`. Blobs come
+ * from and go to the store.
+ * May import: context/, errors/, image/, layer/, rootless/, store/.
  */
 export { saveOciArchive, imageClosure, CONTAINERD_NAME_ANNOTATION, OCI_REF_ANNOTATION } from './oci-archive.js';
 export { saveDockerArchive, type DockerArchiveManifestEntry } from './docker-archive.js';

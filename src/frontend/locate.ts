@@ -23,30 +23,9 @@ import {
 import { KilnError } from '../errors/index.js';
 import type { Range } from './instructions.js';
 
-/** The token of an instruction a warning or an error is about. */
-export type TokenRef =
-  | { kind: 'keyword' }
-  /** Everything after the keyword and the flags. */
-  | { kind: 'arguments' }
-  /** One argument word as written (quotes kept), or a JSON-form string as decoded. */
-  | { kind: 'argument'; text: string }
-  /** The whole `--name=value`; `last` picks the last of repeated flags. */
-  | { kind: 'flag'; name: string; last?: boolean }
-  /** The value of `--name`; `value` (quotes ignored) picks one of repeated flags. */
-  | { kind: 'flag-value'; name: string; value?: string }
-  /** The first `$name` / `${name…}` of the instruction. */
-  | { kind: 'variable'; name: string }
-  | { kind: 'stage-name' }
-  | { kind: 'as-keyword' }
-  | { kind: 'image' }
-  /** An ARG name, an ENV or LABEL key as written. */
-  | { kind: 'key'; name: string }
-  /** The value assigned to `key`; `text` (the value as written) bounds it when dockerfile-ast cannot. */
-  | { kind: 'value'; key: string; text?: string }
-  /** ONBUILD's trigger keyword. */
-  | { kind: 'trigger' }
-  /** The `<<NAME` marker of a heredoc. */
-  | { kind: 'heredoc'; name: string };
+import { DockerfileError, type TokenRef } from './dockerfile-error.js';
+
+export type { TokenRef };
 
 /** What the locator needs of a kiln instruction: the lines kiln gave it and its keyword as written. */
 export interface InstructionSpan {
@@ -184,6 +163,9 @@ class Source {
         const docs = ins instanceof Run || ins instanceof Copy ? ins.getHeredocs() : [];
         return docs.find((h) => unquote(h.getName()) === token.name)?.getStartRange();
       }
+      case 'directive-name':
+        // directives are not instructions: locateError places them itself
+        return undefined;
     }
   }
 
@@ -268,44 +250,24 @@ export function astInstructionStarts(text: string): AstInstructionStart[] {
   });
 }
 
-// Which token each parse or plan error is about, by message. The messages come from
-// parse.ts, flags.ts, syntax-tree.ts and plan.ts; locate.test.ts covers every pattern.
-const HEALTH_LABELS: Record<string, string> = { Interval: 'interval', Timeout: 'timeout', StartPeriod: 'start-period', StartInterval: 'start-interval' };
-const ERROR_TOKENS: Array<[RegExp, (m: RegExpExecArray) => TokenRef]> = [
-  [/^unknown instruction "/, () => ({ kind: 'keyword' })],
-  [/^duplicate flag specified: --([^\s=,]+)/, (m) => ({ kind: 'flag', name: m[1]!, last: true })],
-  [/^(?:unknown flag: |missing a value on flag: |expecting boolean value for flag )--([^\s=,]+)/, (m) => ({ kind: 'flag', name: m[1]! })],
-  [/^invalid --mount=(.*?): /, (m) => ({ kind: 'flag-value', name: 'mount', value: m[1]! })],
-  [/^unsupported (network|security) mode /, (m) => ({ kind: 'flag-value', name: m[1]! })],
-  [/^invalid duration ".*" for --(\S+)$/, (m) => ({ kind: 'flag-value', name: m[1]! })],
-  [/^(Interval|Timeout|StartPeriod|StartInterval) ".*" cannot be /, (m) => ({ kind: 'flag-value', name: HEALTH_LABELS[m[1]!]! })],
-  [/^(?:invalid value ".*" for --retries|--retries cannot be negative)/, () => ({ kind: 'flag-value', name: 'retries' })],
-  [/^(?:invalid name for build stage: |duplicate stage name ")/, () => ({ kind: 'stage-name' })],
-  [/^(?:FROM refers to |base name \()/, () => ({ kind: 'image' })],
-  [/^(?:COPY|ADD) --from refers to /, () => ({ kind: 'flag-value', name: 'from' })],
-  [/^unterminated heredoc <<(.*)$/, (m) => ({ kind: 'heredoc', name: m[1]! })],
-  [/^(?:Chaining ONBUILD |\S+ isn't allowed as an ONBUILD trigger)/, () => ({ kind: 'trigger' })],
-  [/^(?:ARG requires a name: |Syntax error - can't find = in |Unknown type )"(.*)"/, (m) => ({ kind: 'argument', text: m[1]! })],
-  [/^(?:FROM requires either one or three arguments|when using JSON array syntax|SHELL requires the arguments to be in JSON form|VOLUME specified can not be an empty string|HEALTHCHECK NONE takes no arguments|Missing command after HEALTHCHECK CMD|\S+ requires exactly one argument)/,
-    () => ({ kind: 'arguments' })],
-];
-
 /**
  * Adds `location.column` to a Dockerfile parse or plan error when
- * dockerfile-ast can place the offending token (the unknown keyword, the bad
- * flag, the stage name, …), else the instruction's keyword; a directive error
- * points at the directive's value. Changes the error in place, so its stack
+ * dockerfile-ast can place the token the error named where it was raised
+ * (DockerfileError.token: the unknown keyword, the bad flag, the stage name,
+ * …), else the instruction's keyword; a directive error points at the
+ * directive's value, or its name. Changes the error in place, so its stack
  * and identity survive; returns whether a column was added.
  */
 export function locateError(error: unknown, text: string): boolean {
   if (!(error instanceof KilnError) || error.location === undefined || error.location.column !== undefined) return false;
   if (error.code !== 'DOCKERFILE_PARSE' && error.code !== 'DOCKERFILE_PLAN' && error.code !== 'EXPANSION') return false;
   const loc = error.location;
+  const token = error instanceof DockerfileError ? error.token : undefined;
   const src = new Source(text);
   let located = src.instructionAt(loc.line, undefined, undefined);
   // kiln reports a trigger's own errors (unknown keyword, bad flag, …) on the ONBUILD line;
-  // only the messages that name ONBUILD are about ONBUILD itself.
-  if (located !== undefined && located.ins instanceof Onbuild && !/ONBUILD/.test(error.message)) {
+  // only an error about the trigger's place (`ONBUILD ONBUILD`, `ONBUILD FROM`) is about ONBUILD itself.
+  if (located !== undefined && located.ins instanceof Onbuild && token?.kind !== 'trigger') {
     const trigger = located.ins.getTriggerInstruction();
     if (trigger !== null) located = { ins: trigger, offset: located.offset };
   }
@@ -313,18 +275,10 @@ export function locateError(error: unknown, text: string): boolean {
     const d = DockerfileParser.parse(src.lines.slice(0, loc.line).join('\n')).getDirectives()
       .find((x) => x.getRange().start.line === loc.line - 1);
     if (d === undefined) return false;
-    loc.column = (/^only one /.test(error.message) ? d.getNameRange() : d.getValueRange()).start.character + 1;
+    loc.column = (token?.kind === 'directive-name' ? d.getNameRange() : d.getValueRange()).start.character + 1;
     return true;
   }
-  let r: LspRange | undefined;
-  for (const [re, token] of ERROR_TOKENS) {
-    const m = re.exec(error.message);
-    if (m) {
-      r = src.find(located, token(m));
-      break;
-    }
-  }
-  r ??= located.ins.getInstructionRange();
+  const r = (token ? src.find(located, token) : undefined) ?? located.ins.getInstructionRange();
   loc.column = src.toRange(r, located.offset).start.column;
   return true;
 }

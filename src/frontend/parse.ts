@@ -2,7 +2,7 @@
  * Syntax nodes → the typed Instruction union, with BuildKit's per-instruction
  * validation (argument counts, flags, JSON-only forms).
  */
-import { KilnError } from '../errors/index.js';
+import { DockerfileError, type TokenRef } from './dockerfile-error.js';
 import { parseGoDuration } from './duration.js';
 import { parseFlags, type FlagSpec } from './flags.js';
 import type {
@@ -47,13 +47,14 @@ function commandArgs(node: SyntaxNode, args: string[]): CommandArgs {
 /** Converts one syntax node; exported for ONBUILD triggers run in a child build. */
 export function toInstruction(node: SyntaxNode, file: string): Instruction {
   const line = node.startLine;
-  const fail = (message: string, hint?: string): never => {
-    throw new KilnError('DOCKERFILE_PARSE', message, { location: { file, line }, ...(hint ? { hint } : {}) });
+  const fail = (message: string, hint?: string, token?: TokenRef): never => {
+    throw new DockerfileError('DOCKERFILE_PARSE', message, { location: { file, line }, ...(hint ? { hint } : {}), ...(token ? { token } : {}) });
   };
+  const ARGUMENTS: TokenRef = { kind: 'arguments' };
   const upper = node.keyword.toUpperCase();
   if (!KINDS.has(upper)) {
     const near = closest(node.keyword, INSTRUCTION_KINDS);
-    fail(`unknown instruction "${node.keyword}"`, near ? `did you mean ${near}?` : undefined);
+    fail(`unknown instruction "${node.keyword}"`, near ? `did you mean ${near}?` : undefined, { kind: 'keyword' });
   }
   const kind = upper as InstructionKind;
   const flags = parseFlags(node.flags, FLAGS[kind] ?? NO_FLAG_SPEC, kind, file, line);
@@ -68,7 +69,7 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
   };
   if (node.comments.length > 0) base.comment = node.comments.join('\n');
   const exactlyOne = (): string => {
-    if (args.length !== 1 || args[0] === '') fail(`${kind} requires exactly one argument`);
+    if (args.length !== 1 || args[0] === '') fail(`${kind} requires exactly one argument`, undefined, ARGUMENTS);
     return args[0]!;
   };
   const atLeastOne = (): void => {
@@ -78,14 +79,14 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
   switch (kind) {
     case 'FROM': {
       if (!(args.length === 1 || (args.length === 3 && args[1]!.toLowerCase() === 'as'))) {
-        fail('FROM requires either one or three arguments', 'FROM <image> [AS <name>]');
+        fail('FROM requires either one or three arguments', 'FROM <image> [AS <name>]', ARGUMENTS);
       }
       const platform = flags.strings.get('platform');
       let stageName: string | undefined;
       if (args.length === 3) {
         stageName = args[2]!;
         if (!STAGE_NAME.test(stageName.toLowerCase())) {
-          fail(`invalid name for build stage: "${stageName}", name can't start with a number or contain symbols`);
+          fail(`invalid name for build stage: "${stageName}", name can't start with a number or contain symbols`, undefined, { kind: 'stage-name' });
         }
       }
       return Object.assign(base, { kind, image: args[0]!,
@@ -100,18 +101,18 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
         try {
           mounts.push(parseMount(raw));
         } catch (e) {
-          if (e instanceof MountError) fail(`invalid --mount=${raw}: ${e.message}`, e.hint);
+          if (e instanceof MountError) fail(`invalid --mount=${raw}: ${e.message}`, e.hint, { kind: 'flag-value', name: 'mount', value: raw });
           throw e;
         }
       }
       const networkFlag = flags.strings.get('network');
       if (networkFlag !== undefined && !isNetworkMode(networkFlag)) {
-        fail(`unsupported network mode "${networkFlag}"`, `use ${NETWORK_MODES_TEXT}`);
+        fail(`unsupported network mode "${networkFlag}"`, `use ${NETWORK_MODES_TEXT}`, { kind: 'flag-value', name: 'network' });
       }
       const network = networkFlag as NetworkMode | undefined;
       const security = flags.strings.get('security');
       if (security !== undefined && security !== 'sandbox' && security !== 'insecure') {
-        fail(`unsupported security mode "${security}"`, 'use sandbox or insecure');
+        fail(`unsupported security mode "${security}"`, 'use sandbox or insecure', { kind: 'flag-value', name: 'security' });
       }
       return Object.assign(base, { kind, cmd: commandArgs(node, args), heredocs: node.heredocs, mounts,
         ...(network !== undefined ? { network } : {}),
@@ -122,7 +123,7 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
     case 'ENTRYPOINT':
       return Object.assign(base, { kind, cmd: commandArgs(node, args) });
     case 'SHELL':
-      if (!node.json) fail('SHELL requires the arguments to be in JSON form', 'SHELL ["/bin/bash", "-c"]');
+      if (!node.json) fail('SHELL requires the arguments to be in JSON form', 'SHELL ["/bin/bash", "-c"]', ARGUMENTS);
       if (args.length === 0) fail('SHELL requires at least one argument');
       return Object.assign(base, { kind, shell: args });
     case 'ENV':
@@ -170,7 +171,7 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
     }
     case 'VOLUME':
       atLeastOne();
-      for (const p of args) if (p.trim() === '') fail('VOLUME specified can not be an empty string');
+      for (const p of args) if (p.trim() === '') fail('VOLUME specified can not be an empty string', undefined, ARGUMENTS);
       return Object.assign(base, { kind, paths: args });
     case 'USER':
       return Object.assign(base, { kind, user: exactlyOne() });
@@ -183,7 +184,7 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
       const decls: ArgDecl[] = args.map((w) => {
         const eq = w.indexOf('=');
         const name = eq < 0 ? w : w.slice(0, eq);
-        if (name === '') fail(`ARG requires a name: "${w}"`, 'ARG NAME[=default]');
+        if (name === '') fail(`ARG requires a name: "${w}"`, 'ARG NAME[=default]', { kind: 'argument', text: w });
         return eq < 0 ? { name } : { name, default: w.slice(eq + 1) };
       });
       return Object.assign(base, { kind, args: decls });
@@ -192,8 +193,8 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
       const sub = node.args[0];
       if (sub === undefined || typeof sub === 'string') return fail('ONBUILD requires at least one argument');
       const t = sub.keyword.toUpperCase();
-      if (t === 'ONBUILD') fail('Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed');
-      if (t === 'FROM' || t === 'MAINTAINER') fail(`${t} isn't allowed as an ONBUILD trigger`);
+      if (t === 'ONBUILD') fail('Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed', undefined, { kind: 'trigger' });
+      if (t === 'FROM' || t === 'MAINTAINER') fail(`${t} isn't allowed as an ONBUILD trigger`, undefined, { kind: 'trigger' });
       const trigger = toInstruction({ ...sub, startLine: node.startLine, startColumn: node.startColumn, endLine: node.endLine, endColumn: node.endColumn }, file);
       return Object.assign(base, { kind, trigger, triggerText: node.rest });
     }
@@ -201,20 +202,20 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
       if (args.length === 0) fail('HEALTHCHECK requires at least one argument', 'HEALTHCHECK CMD <command> or HEALTHCHECK NONE');
       const typ = args[0]!.toUpperCase();
       if (typ === 'NONE') {
-        if (args.length !== 1) fail('HEALTHCHECK NONE takes no arguments');
+        if (args.length !== 1) fail('HEALTHCHECK NONE takes no arguments', undefined, ARGUMENTS);
         if (node.flags.length > 0) fail('HEALTHCHECK NONE takes no flags');
         return Object.assign(base, { kind, test: { type: 'NONE' as const }, options: {} });
       }
-      if (typ !== 'CMD') fail(`Unknown type "${args[0]}" in HEALTHCHECK (try CMD)`);
-      if (args.length < 2) fail('Missing command after HEALTHCHECK CMD');
+      if (typ !== 'CMD') fail(`Unknown type "${args[0]}" in HEALTHCHECK (try CMD)`, undefined, { kind: 'argument', text: args[0] ?? '' });
+      if (args.length < 2) fail('Missing command after HEALTHCHECK CMD', undefined, ARGUMENTS);
       const options: HealthcheckOptions = {};
       const dur = (flag: string, field: 'interval' | 'timeout' | 'startPeriod' | 'startInterval', label: string): void => {
         const v = flags.strings.get(flag);
         if (v === undefined) return;
         const ns = parseGoDuration(v);
-        if (ns === undefined) return fail(`invalid duration "${v}" for --${flag}`, 'use e.g. 30s, 1m30s, 500ms');
-        if (ns !== 0 && ns < 1e6) fail(`${label} "${v}" cannot be less than 1ms`);
-        if (ns < 0) fail(`${label} "${v}" cannot be negative`);
+        if (ns === undefined) return fail(`invalid duration "${v}" for --${flag}`, 'use e.g. 30s, 1m30s, 500ms', { kind: 'flag-value', name: flag });
+        if (ns !== 0 && ns < 1e6) fail(`${label} "${v}" cannot be less than 1ms`, undefined, { kind: 'flag-value', name: flag });
+        if (ns < 0) fail(`${label} "${v}" cannot be negative`, undefined, { kind: 'flag-value', name: flag });
         options[field] = ns;
       };
       dur('interval', 'interval', 'Interval');
@@ -223,9 +224,9 @@ export function toInstruction(node: SyntaxNode, file: string): Instruction {
       dur('start-interval', 'startInterval', 'StartInterval');
       const r = flags.strings.get('retries');
       if (r !== undefined) {
-        if (!/^[+-]?\d+$/.test(r)) fail(`invalid value "${r}" for --retries`, 'expected a whole number');
+        if (!/^[+-]?\d+$/.test(r)) fail(`invalid value "${r}" for --retries`, 'expected a whole number', { kind: 'flag-value', name: 'retries' });
         const n = parseInt(r, 10);
-        if (n < 0) fail(`--retries cannot be negative (${n})`);
+        if (n < 0) fail(`--retries cannot be negative (${n})`, undefined, { kind: 'flag-value', name: 'retries' });
         options.retries = n;
       }
       return Object.assign(base, { kind, test: { type: 'CMD' as const, cmd: commandArgs(node, args.slice(1)) }, options });

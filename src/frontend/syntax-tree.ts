@@ -4,7 +4,7 @@
  * meaning. It follows BuildKit's `parser.Parse` rule for rule, so its output
  * can be compared with BuildKit's golden dumps (see conformance.ts).
  */
-import { KilnError } from '../errors/index.js';
+import { DockerfileError, type TokenRef } from './dockerfile-error.js';
 import type { BuildWarning, Directives, Heredoc } from './instructions.js';
 import { isGoSpace, processWords } from './shell-lex.js';
 import { parseCheckOptions } from './check-directive.js';
@@ -43,8 +43,8 @@ const WHITESPACE_SPLIT = /[\t\v\f\r ]+/;
 const KNOWN_DIRECTIVES = new Set(['escape', 'syntax', 'check']);
 const HEREDOC_KEYWORDS = new Set(['add', 'copy', 'run']);
 
-function parseError(file: string, line: number, message: string, hint?: string): KilnError {
-  return new KilnError('DOCKERFILE_PARSE', message, { location: { file, line }, ...(hint ? { hint } : {}) });
+function parseError(file: string, line: number, message: string, hint?: string, token?: TokenRef): DockerfileError {
+  return new DockerfileError('DOCKERFILE_PARSE', message, { location: { file, line }, ...(hint ? { hint } : {}), ...(token ? { token } : {}) });
 }
 
 function trimNewline(s: string): string {
@@ -148,7 +148,7 @@ export function parseSyntaxTree<T>(text: string, file: string, convert?: (node: 
       directivesDone = true;
       return false;
     }
-    if (seen.has(k)) throw parseError(file, lineNo, `only one ${k} parser directive can be used`);
+    if (seen.has(k)) throw parseError(file, lineNo, `only one ${k} parser directive can be used`, undefined, { kind: 'directive-name' });
     seen.add(k);
     const v = m[2]!;
     if (k === 'escape') {
@@ -182,7 +182,9 @@ export function parseSyntaxTree<T>(text: string, file: string, convert?: (node: 
     i++;
     const startLine = i;
     const startColumn = trimNewline(raw).length - bytes.length + 1;
-    let { line, end } = trimContinuation(bytes, directives.escape);
+    const trimmed = trimContinuation(bytes, directives.escape);
+    const line = trimmed.line;
+    let end = trimmed.end;
     if (end && line === '') continue;
 
     let buf = line;
@@ -227,7 +229,7 @@ export function parseSyntaxTree<T>(text: string, file: string, convert?: (node: 
           }
           body += r + '\n';
         }
-        if (!terminated) throw parseError(file, startLine, `unterminated heredoc <<${h.name}`, `add a line containing only ${h.name}`);
+        if (!terminated) throw parseError(file, startLine, `unterminated heredoc <<${h.name}`, `add a line containing only ${h.name}`, { kind: 'heredoc', name: h.name });
         node.heredocs.push({ ...h, body: h.chomp ? body.replace(/^\t+/gm, '') : body });
       }
     }
@@ -435,7 +437,7 @@ function nameVal(rest: string, key: string, escape: string, file: string, line: 
   const out: string[] = [];
   for (const w of words) {
     const eq = w.indexOf('=');
-    if (eq < 0) throw parseError(file, line, `Syntax error - can't find = in "${w}". Must be of the form: name=value`);
+    if (eq < 0) throw parseError(file, line, `Syntax error - can't find = in "${w}". Must be of the form: name=value`, undefined, { kind: 'argument', text: w });
     out.push(w.slice(0, eq), w.slice(eq + 1), '=');
   }
   return out;
@@ -509,7 +511,7 @@ export function nodeFromLine(line: string, escape: string, file: string, lineNo:
     }
   } catch (e) {
     if (e instanceof NotStringArray) {
-      throw parseError(file, lineNo, 'when using JSON array syntax, arrays must be comprised of strings only');
+      throw parseError(file, lineNo, 'when using JSON array syntax, arrays must be comprised of strings only', undefined, { kind: 'arguments' });
     }
     throw e;
   }

@@ -58,7 +58,7 @@ export function patchContainerConfig(c: ImageConfig, patch: { [K in keyof Contai
     if (v === null && k !== 'Cmd' && k !== 'Entrypoint' && k !== 'OnBuild') delete cc[k];
     else cc[k] = structuredClone(v);
   }
-  out.config = cc as ContainerConfig;
+  out.config = cc;
   return out;
 }
 

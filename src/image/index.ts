@@ -1,4 +1,10 @@
-/** The OCI image model: types, digests, media types, platforms, config helpers, conversions, document shape checks, and the BlobStore port stores implement. */
+/**
+ * image/ — the OCI image model: types, digests, media types, platforms, config
+ * helpers, canonical JSON, conversions, shape checks of documents read from
+ * hostile sources, and the BlobStore port stores implement. Pure data and
+ * functions; every folder that handles images imports it.
+ * May import: errors/.
+ */
 export * from './types.js';
 export { MediaType, isIndexMediaType, isManifestMediaType, isSchema1MediaType, layerCompression, type MediaTypeName } from './media-types.js';
 export { isDigest, parseDigest, digestHex, sha256, digestOfHash, type Digest } from './digest.js';

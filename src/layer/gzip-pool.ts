@@ -64,7 +64,7 @@ export class GzipPool {
     const data =
       block.byteOffset === 0 && block.buffer.byteLength === block.length && block.buffer instanceof ArrayBuffer
         ? block.buffer
-        : (Uint8Array.prototype.slice.call(block).buffer as ArrayBuffer);
+        : Uint8Array.prototype.slice.call(block).buffer;
     return new Promise((resolve, reject) => {
       this.queue.push({ id: this.nextId++, data, level, resolve, reject });
       this.dispatch();

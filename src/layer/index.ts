@@ -1,6 +1,9 @@
 /**
- * Layers: sorted entries → tar → compression → digests in one streaming pass;
- * safe extraction into snapshot directories; overlay upperdir diffs.
+ * layer/ — layers: sorted entries → tar → compression → digests in one
+ * streaming pass; reading and safe extraction into snapshot directories;
+ * overlay upperdir diffs; recompression between gzip and zstd. Blobs are
+ * written through the BlobStore port (defined in image/).
+ * May import: errors/, image/, rootless/, sys/.
  */
 export type { Compression, LayerEntry, LayerWriteOptions, WrittenLayer } from './types.js';
 export { comparePaths, compareNames } from './path-order.js';

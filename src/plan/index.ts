@@ -1,3 +1,9 @@
+/**
+ * plan/ — from parsed instructions to a build plan: stages and their
+ * dependencies, ARG scoping and predefined args, the target and what it
+ * needs, and the outline/targets views. Pure: no file, store or network.
+ * May import: errors/, frontend/, image/.
+ */
 export * from './types.js';
 export { planBuild, splitStages, resolveGlobalArgs, type RawStage } from './plan.js';
 export { StageVars } from './stage-vars.js';

@@ -5,6 +5,7 @@
 import { KilnError } from '../errors/index.js';
 import type { FromInstruction, Instruction, ParsedDockerfile } from '../frontend/instructions.js';
 import { processWord } from '../frontend/shell-lex.js';
+import { DockerfileError, type TokenRef } from '../frontend/dockerfile-error.js';
 import { closest } from '../frontend/suggest.js';
 import { isPredefinedArg } from '../frontend/builtin-args.js';
 import { predefinedArgs } from './predefined.js';
@@ -33,7 +34,7 @@ export function splitStages(parsed: ParsedDockerfile): { globalArgs: Instruction
         const prev = names.get(name);
         if (prev !== undefined) {
           throw planError(parsed.file, instr.range.start.line, `duplicate stage name "${instr.stageName}"`,
-            `stage ${prev} (line ${stages[prev]!.from.range.start.line}) already uses this name`);
+            `stage ${prev} (line ${stages[prev]!.from.range.start.line}) already uses this name`, { kind: 'stage-name' });
         }
         names.set(name, stage.index);
         stage.name = name;
@@ -55,8 +56,8 @@ export function splitStages(parsed: ParsedDockerfile): { globalArgs: Instruction
   return { globalArgs, stages };
 }
 
-function planError(file: string, line: number, message: string, hint?: string): KilnError {
-  return new KilnError('DOCKERFILE_PLAN', message, { location: { file, line }, ...(hint ? { hint } : {}) });
+function planError(file: string, line: number, message: string, hint?: string, token?: TokenRef): DockerfileError {
+  return new DockerfileError('DOCKERFILE_PLAN', message, { location: { file, line }, ...(hint ? { hint } : {}), ...(token ? { token } : {}) });
 }
 
 /**
@@ -114,19 +115,19 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
   const byName = new Map<string, number>();
   for (const s of raw) if (s.name !== undefined) byName.set(s.name, s.index);
 
-  const resolveRef = (ref: string, user: number, line: number, what: string): { stage: number } | { image: string } => {
+  const resolveRef = (ref: string, user: number, line: number, what: string, token?: TokenRef): { stage: number } | { image: string } => {
     if (/^\d+$/.test(ref)) {
       const n = Number(ref);
       if (n >= user) {
         throw planError(parsed.file, line, `${what} refers to stage ${n}, which is not defined before stage ${user}`,
-          n >= raw.length ? `the Dockerfile has ${raw.length} stage(s), numbered from 0` : 'a stage can only use earlier stages');
+          n >= raw.length ? `the Dockerfile has ${raw.length} stage(s), numbered from 0` : 'a stage can only use earlier stages', token);
       }
       return { stage: n };
     }
     const idx = byName.get(ref.toLowerCase());
     if (idx !== undefined) {
-      if (idx === user) throw planError(parsed.file, line, `${what} refers to its own stage "${ref}" (circular dependency)`);
-      if (idx > user) throw planError(parsed.file, line, `${what} refers to stage "${ref}", which is defined later (line ${raw[idx]!.from.range.start.line})`, 'move that stage above this one');
+      if (idx === user) throw planError(parsed.file, line, `${what} refers to its own stage "${ref}" (circular dependency)`, undefined, token);
+      if (idx > user) throw planError(parsed.file, line, `${what} refers to stage "${ref}", which is defined later (line ${raw[idx]!.from.range.start.line})`, 'move that stage above this one', token);
       return { stage: idx };
     }
     return { image: ref };
@@ -142,29 +143,28 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
       };
     }
     const image = expandAt(s.from.image, fromLookup, parsed, s.from);
-    if (image === '') throw planError(parsed.file, line, `base name (${s.from.image}) should not be blank`, 'set the ARG used in FROM');
+    if (image === '') throw planError(parsed.file, line, `base name (${s.from.image}) should not be blank`, 'set the ARG used in FROM', { kind: 'image' });
     let base: StageBase;
     if (image.toLowerCase() === 'scratch') base = { kind: 'scratch' };
     else {
-      const r = resolveRef(image, s.index, line, 'FROM');
+      const r = resolveRef(image, s.index, line, 'FROM', { kind: 'image' });
       base = 'stage' in r ? { kind: 'stage', index: r.stage } : { kind: 'image', ref: r.image };
     }
     const platform = s.from.platform !== undefined ? expandAt(s.from.platform, fromLookup, parsed, s.from) : undefined;
     const deps = new Set<number>();
     if (base.kind === 'stage') deps.add(base.index);
-    const imageDeps = new Set<string>();
     const declaredArgs: string[] = [];
     // Walk the stage with plan-time scope (no base-image ENV yet) to resolve --from values that use ARGs.
     const vars = new VarScope({ globalArgs, predefined, buildArgs: opts.buildArgs, escape: parsed.directives.escape, file: parsed.file });
-    const addRef = (ref: string, at: Instruction, what: string): void => {
-      const r = resolveRef(ref, s.index, at.range.start.line, what);
+    const addRef = (ref: string, at: Instruction, what: string, token?: TokenRef): void => {
+      const r = resolveRef(ref, s.index, at.range.start.line, what, token);
+      // an image ref is only checked here; the solver resolves it when the step needs it
       if ('stage' in r) deps.add(r.stage);
-      else imageDeps.add(r.image);
     };
     const addRefs = (instruction: Instruction, at: Instruction): void => {
       if (instruction.kind === 'COPY' && instruction.from !== undefined) {
         refuseFromExpansion(instruction.from, at, parsed);
-        addRef(instruction.from, at, 'COPY --from');
+        addRef(instruction.from, at, 'COPY --from', { kind: 'flag-value', name: 'from' });
       }
       if (instruction.kind === 'RUN') {
         for (const m of instruction.mounts) if ((m.type === 'bind' || m.type === 'cache') && m.from !== undefined) addRef(m.from, at, 'RUN --mount from');
@@ -192,10 +192,8 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
       from: s.from,
       instructions: s.instructions,
       deps: [...deps].sort((a, b) => a - b),
-      imageDeps: [...imageDeps],
       globalArgs,
       declaredArgs,
-      level: 0,
     };
   });
 
@@ -220,7 +218,6 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
   };
   visit(targetIndex);
   const kept = stages.filter((s) => needed.has(s.index));
-  for (const s of kept) s.level = s.deps.reduce((l, d) => Math.max(l, stages[d]!.level + 1), 0);
 
   const declared = new Set<string>();
   for (const instr of globalArgInstrs) if (instr.kind === 'ARG') for (const a of instr.args) declared.add(a.name);

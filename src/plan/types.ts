@@ -1,7 +1,7 @@
 /**
  * The BuildPlan the solver consumes. How to walk it:
  *
- *   for (const stage of plan.stages)             // dependencies first; same `level` = may run in parallel
+ *   for (const stage of plan.stages)             // dependencies first (`deps` point backwards)
  *     base image → its config Env
  *     const scope = StageVars.forStage(plan, stage, baseEnv, parsed.directives.escape);
  *     for (const raw of stage.instructions) {
@@ -28,8 +28,6 @@ export interface PlanStage {
   instructions: Instruction[];
   /** Stage indexes this stage needs first (FROM <stage>, COPY --from=<stage>, RUN --mount from=<stage>), sorted, unique. */
   deps: number[];
-  /** External image refs used through COPY --from / RUN --mount from= (not the FROM base), expanded with the stage's ARGs and ENV (base-image ENV is not known at plan time). */
-  imageDeps: string[];
   /**
    * Values of global ARGs (after build args) that this stage's FROM line saw.
    * Inside the stage a global ARG is visible only once redeclared with `ARG NAME`;
@@ -38,11 +36,6 @@ export interface PlanStage {
   globalArgs: Record<string, string>;
   /** Names of every ARG declared in this stage (in order), for outline and unused-build-arg detection. */
   declaredArgs: string[];
-  /**
-   * Parallelism hint: stages with the same level depend only on stages of lower
-   * levels, so all stages of one level can run at once.
-   */
-  level: number;
 }
 
 /** A predefined arg: usable without declaration in FROM; inside a stage after `ARG NAME`. */

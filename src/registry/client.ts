@@ -633,7 +633,7 @@ function location(res: Response, fallback?: string): string {
 function parseTags(bytes: Buffer, ref: Reference): { tags?: unknown } {
   try {
     const v = JSON.parse(bytes.toString('utf8')) as unknown;
-    return v && typeof v === 'object' ? (v as { tags?: unknown }) : {};
+    return v && typeof v === 'object' ? v : {};
   } catch {
     throw new KilnError('REGISTRY', `tags of ${ref.name}: the registry sent a tag list that is not JSON`);
   }

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { request, Agent, interceptors, type Dispatcher } from 'undici';
-import { KilnError, type ErrorCode } from '../errors/index.js';
+import { KilnError, RegistryError } from '../errors/index.js';
 import { Authenticator } from './auth.js';
 import { ERROR_BODY_LIMIT, readBody } from './body.js';
 import type { CredentialSource } from './credentials.js';
@@ -228,17 +228,20 @@ export class RegistryHttp {
 
   private async errorFor(o: SendOptions, status: number, body: Dispatcher.ResponseData['body'] | undefined, ep: Endpoint, h: Host): Promise<KilnError> {
     let detail = '';
+    let ociCode: string | undefined;
     if (body) {
       const text = await readBody(body, { limit: ERROR_BODY_LIMIT, what: o.what, truncate: true }).then((b) => b.toString('utf8')).catch(() => '');
       detail = ociErrorText(text);
+      ociCode = ociErrorCode(text);
     }
-    const code: ErrorCode = status === 401 || status === 403 ? 'REGISTRY_AUTH' : status === 404 ? 'NOT_FOUND' : 'REGISTRY';
+    const code = status === 401 || status === 403 ? 'REGISTRY_AUTH' : status === 404 ? 'NOT_FOUND' : 'REGISTRY';
+    const details = { status, ...(ociCode !== undefined ? { ociCode } : {}) };
     if (status === 401) {
       const creds = await h.auth.credentials();
       const why = creds ? 'the registry refused the credentials' : `authentication required (run kiln login ${ep.credentialKey})`;
-      return new KilnError(code, `${o.what}: ${why}${detail ? `: ${detail}` : ''}`);
+      return new RegistryError(code, `${o.what}: ${why}${detail ? `: ${detail}` : ''}`, details);
     }
-    return new KilnError(code, `${o.what}: registry ${ep.host} answered ${status}${detail ? ` ${detail}` : ''}`);
+    return new RegistryError(code, `${o.what}: registry ${ep.host} answered ${status}${detail ? ` ${detail}` : ''}`, details);
   }
 
   private baseHeaders(): Record<string, string> {
@@ -289,6 +292,17 @@ export function errorText(e: unknown): string {
 }
 
 /** `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"…"}]}` → `MANIFEST_UNKNOWN: …` (one line, bounded). */
+/** The first `code` of an OCI error body (`{"errors":[{"code":"MANIFEST_UNKNOWN",…}]}`), when it is a plain upper-case name. */
+export function ociErrorCode(text: string): string | undefined {
+  try {
+    const o = JSON.parse(text) as { errors?: Array<{ code?: unknown }> };
+    const c = Array.isArray(o.errors) ? o.errors[0]?.code : undefined;
+    return typeof c === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(c) ? c : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function ociErrorText(text: string): string {
   try {
     const o = JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> };

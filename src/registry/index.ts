@@ -1,4 +1,10 @@
-/** The registry client: references, credentials, pull, push, copy, login. */
+/**
+ * registry/ — the registry client: references, credentials (config files and
+ * helpers), the undici HTTP client with token auth, mirrors and TLS, and pull,
+ * push, copy and login on top of it. Failures are RegistryErrors with the HTTP
+ * status and OCI error code. Pulled blobs go to the store.
+ * May import: errors/, image/, rootless/, spec/, store/.
+ */
 export { parseReference, Reference, isLoopbackHost, DOCKER_HUB } from './reference.js';
 export { RegistryClient, MANIFEST_ACCEPT } from './client.js';
 export type { RegistryClientOptions, FetchedManifest, BlobSource, BlobPushOptions, BlobPushOutcome } from './client.js';

@@ -1,4 +1,4 @@
-import type { BuildEvent } from '../solver/events.js';
+import type { BuildEvent } from '../events/index.js';
 import { VERSION } from '../version.js';
 import { buildTimeline, CATEGORIES, type CategoryTotal, type Lane, type StepBar, type TimelineModel } from './timeline.js';
 import { CACHED_FILL, CACHED_INK, COLORS, CRITICAL, ERROR, esc, formatBytes, formatCpu, formatMs, percent, text } from './format.js';

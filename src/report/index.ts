@@ -1,7 +1,14 @@
+/**
+ * report/ — the build report: a timeline model built from a build's events
+ * (steps with their time split, phases, pulls and pushes, the critical path)
+ * drawn as self-contained HTML or SVG, and the byte/duration formatting those
+ * drawings share. It consumes events only and never depends on the solver.
+ * May import: errors/, events/, version.ts.
+ */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KilnError } from '../errors/index.js';
-import type { BuildEvent } from '../solver/events.js';
+import type { BuildEvent } from '../events/index.js';
 import { renderReportHtml } from './html.js';
 import { renderReportSvg } from './svg.js';
 

@@ -1,4 +1,4 @@
-import type { BuildEvent } from '../solver/events.js';
+import type { BuildEvent } from '../events/index.js';
 import { VERSION } from '../version.js';
 import { buildTimeline, CATEGORIES, type Category, type CategoryTotal, type Lane, type PhaseBar, type StepBar, type TimelineModel } from './timeline.js';
 import { CACHED_FILL, CACHED_HATCH, CACHED_INK, COLORS, CRITICAL, ERROR, fit, formatBytes, formatCpu, formatMs, formatTick, percent, text, tickStep } from './format.js';

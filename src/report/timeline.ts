@@ -1,4 +1,4 @@
-import type { BuildEvent, StageInfo, StepRef, StepTimings } from '../solver/events.js';
+import type { BuildEvent, StageInfo, StepRef, StepTimings } from '../events/index.js';
 
 /**
  * Where wall-clock time can go in a build. Each step's duration is split into
@@ -20,7 +20,7 @@ export const CATEGORIES: readonly CategoryInfo[] = [
   { id: 'context', label: 'context hashing', description: 'hashing the files COPY/ADD read, before the cache lookup' },
   { id: 'run', label: 'RUN', description: 'RUN commands in the sandbox' },
   { id: 'layer', label: 'layer write', description: 'diffing, tarring, compressing and storing layers' },
-  { id: 'copy', label: 'COPY / ADD', description: 'COPY/ADD on a cache miss (hashing and layer writing, not measured apart)' },
+  { id: 'copy', label: 'COPY / ADD', description: 'COPY/ADD on a cache miss: reading the sources and writing the layer (hashing is counted apart)' },
   { id: 'cache', label: 'cache lookup', description: 'computing the cache key and finding the record' },
   { id: 'meta', label: 'metadata', description: 'ENV, LABEL, ARG and other config-only steps' },
   { id: 'commit', label: 'commit', description: 'writing the image config and manifest, tagging' },
@@ -75,7 +75,7 @@ export interface Lane {
 }
 
 export interface PhaseBar {
-  name: 'setup' | 'resolve' | 'context' | 'commit' | 'export' | 'push';
+  name: 'setup' | 'resolve' | 'commit' | 'export' | 'push';
   detail?: string;
   start: number;
   end: number;

@@ -1,4 +1,10 @@
-/** The RUN sandbox: overlay rootfs, OCI runtime bundle, runc, RUN --mount, cleanup. */
+/**
+ * sandbox/ — the RUN sandbox: overlay root file systems, the OCI runtime
+ * bundle (namespaces, capabilities, seccomp, limits), runc, RUN --mount
+ * materialisation, output capture and cleanup of whatever a killed build left.
+ * It runs a given argv; what a Dockerfile asked for is steps/' business.
+ * May import: errors/, fs/, image/, layer/, rootless/, store/, sys/.
+ */
 export { runSandbox, type SandboxRequest, type SandboxResult, type UpperDiff } from './sandbox.js';
 export { sweepMounts, type SweepReport } from './scratch.js';
 export { mountOverlay, unmount, overlayOptions, readMountinfo, mountsUnder } from './mount.js';

@@ -264,4 +264,3 @@ export function mountsUnder(dir: string): string[] {
     .filter((p) => p === dir || p.startsWith(prefix))
     .sort((a, b) => b.length - a.length);
 }
-

@@ -64,6 +64,8 @@ export interface SandboxResult<T> {
   /** Exit 137 and the kernel's OOM killer met the RUN's processes (see cgroups.ts `oomKilled`). */
   oomKilled: boolean;
   durationMs: number;
+  /** The process alone, from runtime start to exit: setup, the callback and cleanup excluded. */
+  runMs: number;
   /** The last lines of output (stdout and stderr interleaved). */
   outputTail: string[];
   /** The callback's value; undefined when the process failed (non-zero exit). */
@@ -195,6 +197,7 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
   let network: Promise<RunNetwork> | undefined;
   let containerStarted = false;
   let exit: { exitCode: number; aborted: boolean } | undefined;
+  let runMs = 0;
   let usage: CgroupUsage = { cpuSeconds: 0 };
   let collected: T | undefined;
   let failure: unknown;
@@ -246,7 +249,9 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
     writeBundle(bundle, spec);
 
     containerStarted = true;
+    const runStart = performance.now();
     exit = await runContainer({ ...req.runtime, id, bundle, sink, signal: req.signal });
+    runMs = performance.now() - runStart;
     usage = readUsage(id, req.limits?.cgroupParent);
     await sink.end();
     if (exit.aborted || req.signal?.aborted) throw new KilnError('CANCELLED', 'RUN cancelled');
@@ -289,6 +294,7 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
     usage,
     oomKilled: exit?.exitCode === 137 && oomKilled(usage, req.limits?.memory),
     durationMs: Date.now() - started,
+    runMs,
     outputTail: sink.tail(),
   };
   if (collected !== undefined) result.collected = collected;

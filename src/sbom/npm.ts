@@ -11,7 +11,7 @@ function npmPurl(name: string, version: string): string {
 
 function licenseOf(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
-  if (v && typeof v === 'object' && 'type' in v && typeof (v as { type: unknown }).type === 'string') return (v as { type: string }).type;
+  if (v && typeof v === 'object' && 'type' in v && typeof v.type === 'string') return (v as { type: string }).type;
   return undefined;
 }
 

@@ -1,7 +1,8 @@
 /**
  * sign/ — image signatures in cosign's key-based simple-signing format:
  * key files (cosign's encrypted PEM or plain PEM), payloads, the `.sig`
- * manifest, and sign/verify against a registry. Imports: image/, registry/, errors/.
+ * manifest, and sign/verify against a registry.
+ * May import: errors/, image/, registry/.
  */
 export { generateKeyPair, loadPrivateKey, loadPublicKey } from './keys.js';
 export { signImage, verifyImage, resolveDigest, type VerifiedSignature } from './sign.js';

@@ -2,7 +2,7 @@ import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
 import type { ImageConfig, Platform } from '../image/types.js';
 import type { WrittenLayer } from '../layer/types.js';
-import type { ResourceUsage } from './events.js';
+import type { ResourceUsage, StepTimings } from '../events/index.js';
 
 /**
  * What the solver needs from the world, as small interfaces. The build entry
@@ -31,4 +31,6 @@ export interface ImageSource {
 export interface StepOutcome {
   layer?: WrittenLayer;
   usage?: ResourceUsage;
+  /** What the executor measured of its own work (the solver adds the hashing it saw in `prepare`). */
+  timings?: StepTimings;
 }

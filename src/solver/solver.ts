@@ -9,7 +9,7 @@ import type { BuildPlan, PlanStage } from '../plan/types.js';
 import { KilnError, isKilnError, needsRootError } from '../errors/index.js';
 import { rootlessFailure } from '../rootless/index.js';
 import { applyMeta, isMetaInstruction, type MetaState } from '../steps/meta.js';
-import type { BuildEvent, StepRef } from './events.js';
+import type { BuildEvent, StepRef, StepTimings } from '../events/index.js';
 import type { ImageSource, StepOutcome } from './ports.js';
 import type { CacheIndex, CacheRecord } from '../cache/records.js';
 import { stepCacheKey as cacheKey, type KeyParts } from '../cache/keys.js';
@@ -60,7 +60,15 @@ export interface FsStep {
  * `execute` runs only on a cache miss.
  */
 export interface StepExecutors {
-  prepare(step: FsStep, stageResult: (ref: string) => Promise<StageResult | { image: LayerRef[]; key: Digest }>): Promise<{ inputs: string[]; files?: Record<string, string>; execute: () => Promise<StepOutcome> }>;
+  prepare(step: FsStep, stageResult: (ref: string) => Promise<StageResult | { image: LayerRef[]; key: Digest }>): Promise<PreparedStep>;
+}
+
+export interface PreparedStep {
+  inputs: string[];
+  files?: Record<string, string>;
+  /** Time spent hashing what the step reads (sources, context bind mounts), when it read any. */
+  hashMs?: number;
+  execute: () => Promise<StepOutcome>;
 }
 
 export interface SolveOptions {
@@ -112,7 +120,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
   let counter = 0;
   const nextIndex = () => ++counter;
   // buildx leaves the stage name out when the Dockerfile has one stage and no COPY --from image (which makes another)
-  const onlyStage = opts.parsed.instructions.filter((i) => i.kind === 'FROM').length === 1 && plan.stages.every((s) => s.imageDeps.length === 0);
+  const onlyStage = opts.parsed.instructions.filter((i) => i.kind === 'FROM').length === 1 && !opts.parsed.instructions.some((i) => i.kind === 'COPY' && i.from !== undefined);
 
   const stageResult = (index: number): Promise<StageResult> => {
     const r = results.get(index);
@@ -247,6 +255,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
 
       const fsStep: FsStep = { instruction: instr, state, runEnv, step, signal };
       const prepared = await opts.executors.prepare(fsStep, (ref) => resolveFrom(ref, state.platform));
+      const hashed: { timings?: StepTimings } = prepared.hashMs !== undefined ? { timings: { hashMs: prepared.hashMs } } : {};
       // text and files are not part of the key: the slot keeps them so a miss can name what changed
       const parts: KeyParts = { parent: state.key, op: opOf(instr), env: keyEnv, inputs: prepared.inputs, text: instr.original, ...(prepared.files ? { files: prepared.files } : {}) };
       const key = cacheKey(parts);
@@ -258,7 +267,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       const bypass = opts.noCache || opts.noCacheFilter.has(String(stage.index)) || (stage.name !== undefined && opts.noCacheFilter.has(stage.name));
       const hit = bypass ? undefined : await opts.cache.get(recordKey);
       if (hit) {
-        opts.emit({ type: 'step-cached', step, key, ...(linked ? { recordKey } : {}), time: Date.now() });
+        opts.emit({ type: 'step-cached', step, key, ...(linked ? { recordKey } : {}), ...hashed, time: Date.now() });
         return applyRecord(state, hit, key);
       }
       const executeStep = async (): Promise<CacheRecord> => {
@@ -283,6 +292,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
           ...(outcome.layer ? { layer: { digest: outcome.layer.digest, size: outcome.layer.size, diffID: outcome.layer.diffID } } : {}),
           ...(outcome.usage ? { usage: outcome.usage } : {}),
           ...(missReason ? { missReason } : {}),
+          ...(hashed.timings || outcome.timings ? { timings: { ...hashed.timings, ...outcome.timings } } : {}),
           time: Date.now(),
         });
         return record;
@@ -292,7 +302,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       const running = inflight?.get(recordKey);
       if (running) {
         const rec = await running;
-        opts.emit({ type: 'step-cached', step, key, ...(linked ? { recordKey } : {}), time: Date.now() });
+        opts.emit({ type: 'step-cached', step, key, ...(linked ? { recordKey } : {}), ...hashed, time: Date.now() });
         return applyRecord(state, rec, key);
       }
       let settle: { resolve: (r: CacheRecord) => void; reject: (e: unknown) => void } | undefined;
@@ -384,8 +394,8 @@ function applyRecord(state: StageState, rec: CacheRecord, key: Digest): StageSta
 
 /** The parts of an expanded instruction that define what it does (never its position, comment or spelling). */
 function opOf(instr: Instruction): unknown {
-  const { range: _r, original: _o, comment: _c, keyword: _k, ...rest } = instr as Instruction & { comment?: string };
-  if ('trigger' in rest) return { ...rest, trigger: opOf(rest.trigger as Instruction) };
+  const { range: _r, original: _o, comment: _c, keyword: _k, ...rest } = instr;
+  if ('trigger' in rest) return { ...rest, trigger: opOf(rest.trigger) };
   return rest;
 }
 
@@ -431,13 +441,12 @@ function cancelled(signal: AbortSignal): KilnError {
   return new KilnError('CANCELLED', 'build cancelled');
 }
 
-/** Attaches the instruction's location to errors that lack one. */
+/** Attaches the instruction's location to errors that lack one, keeping the error itself (its class and typed fields). */
 function locate(e: unknown, instr: Instruction, file: string): KilnError {
   if (isKilnError(e)) {
-    if (e.location || e.code === 'CANCELLED') return e;
-    return new KilnError(e.code, e.message, { location: { file, line: instr.range.start.line }, ...(e.hint ? { hint: e.hint } : {}), cause: e });
+    if (e.code === 'CANCELLED') return e;
+    return e.at({ file, line: instr.range.start.line });
   }
   const msg = e instanceof Error ? e.message : String(e);
   return new KilnError('INTERNAL', msg, { location: { file, line: instr.range.start.line }, cause: e });
 }
-

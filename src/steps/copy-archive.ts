@@ -243,4 +243,3 @@ function safeName(name: string, label: string): string {
   if (cleaned === '..' || cleaned.startsWith('../')) throw new KilnError('ARCHIVE', `${label}: entry "${name}" points outside the destination`);
   return cleaned;
 }
-

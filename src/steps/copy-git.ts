@@ -68,7 +68,8 @@ export async function cloneGit(src: GitSource, dir: string, signal?: AbortSignal
       await run('git', args, signal ? { env, maxBuffer: 16 << 20, signal } : { env, maxBuffer: 16 << 20 });
     } catch (e) {
       if (signal?.aborted) throw new KilnError('CANCELLED', `ADD cancelled: ${src.remote}`);
-      const stderr = String((e as { stderr?: unknown }).stderr ?? '').trim().split('\n').pop() ?? '';
+      const out = (e as { stderr?: unknown }).stderr;
+      const stderr = (typeof out === 'string' || Buffer.isBuffer(out) ? out.toString() : '').trim().split('\n').pop() ?? '';
       throw new KilnError('CONTEXT', `ADD failed: ${what} ${src.remote}: ${stderr || (e as Error).message}`);
     }
   };

@@ -125,7 +125,7 @@ export async function prepareCopy(step: StepInput & { instruction: CopyInstructi
   const fromHeredocs = heredocFiles !== undefined && instr.sources.every((s) => s.startsWith('<<'));
   const params = (from: FsView, destFs: FsView | undefined): CopyParams => ({
     kind: instr.kind,
-    sources: fromHeredocs ? heredocFiles!.names : instr.sources,
+    sources: fromHeredocs ? heredocFiles.names : instr.sources,
     dest: instr.dest,
     workdir: workdirOf(step),
     from,
@@ -162,7 +162,7 @@ export async function prepareCopy(step: StepInput & { instruction: CopyInstructi
       execute: async () => writeOut(await planCopy(params(await ctx.fsOf(src.layers, `stage ${from}`), await destFs()))),
     };
   }
-  const view: FsView = fromHeredocs ? heredocFiles!.view : ctx.context();
+  const view: FsView = fromHeredocs ? heredocFiles.view : ctx.context();
   if (instr.kind === 'ADD' && instr.sources.some(isRemoteSource)) {
     // downloads happen once: the planned entries are kept for execute
     const planned = await planCopy(params(view, await destFs()));
@@ -170,9 +170,11 @@ export async function prepareCopy(step: StepInput & { instruction: CopyInstructi
   }
   // the key needs only the selected sources; owners are resolved against the image when the step runs
   const { chown: _chown, ...probeParams } = params(view, undefined);
+  const hashStart = performance.now();
   const probe = await planCopy(probeParams);
+  const hashMs = performance.now() - hashStart;
   probe.dispose();
-  return { inputs: [probe.inputDigest], ...(probe.inputFiles ? { files: probe.inputFiles } : {}), execute: async () => writeOut(await planCopy(params(view, await destFs()))) };
+  return { inputs: [probe.inputDigest], ...(probe.inputFiles ? { files: probe.inputFiles } : {}), hashMs, execute: async () => writeOut(await planCopy(params(view, await destFs()))) };
 }
 
 /** An ADD source fetched from elsewhere (HTTP or git) rather than read from the context. */

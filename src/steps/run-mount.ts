@@ -11,9 +11,9 @@ import { sshMount } from './run-ssh.js';
  * `RUN --mount` → what goes into the cache key now (pushed to `inputs`) and a
  * function that makes the sandbox's plain mount spec when the step runs:
  * mount sources are materialised only then, so a cache hit never unpacks or
- * downloads them.
+ * downloads them. Hashing context files for a bind mount adds to `hashed`.
  */
-export async function runMount(m: RunMount, ctx: StepContext, inputs: string[]): Promise<() => Promise<RunMountSpec>> {
+export async function runMount(m: RunMount, ctx: StepContext, inputs: string[], hashed: { ms: number; any: boolean }): Promise<() => Promise<RunMountSpec>> {
   switch (m.type) {
     case 'bind': {
       const source = m.source ?? '';
@@ -23,10 +23,13 @@ export async function runMount(m: RunMount, ctx: StepContext, inputs: string[]):
         // resolved inside the stage when the RUN runs (run-mounts pins it by descriptor): never on the host
         return async () => ({ type: 'bind', target: m.target, source: { root: await ctx.rootfsDir(src.layers), path: source, chroot: true, label: `stage ${m.from}` }, readwrite: !m.readonly });
       }
+      const hashStart = performance.now();
       const c = ctx.context();
       // the key covers what the mount will show: a symlink is followed (inside the context) before hashing
       const rel = resolvePath(c, safeSub(source), { followFinal: true, what: source });
       inputs.push(`bind:${m.target}:${hashSelection(c, [rel === '' ? '.' : rel], ctx.hashes())}`);
+      hashed.ms += performance.now() - hashStart;
+      hashed.any = true;
       return async () => ({ type: 'bind', target: m.target, source: { root: c.root, path: rel, chroot: false, label: c.label }, readwrite: !m.readonly });
     }
     case 'cache': {

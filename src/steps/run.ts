@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LayerRef } from '../image/image.js';
-import { KilnError, printable } from '../errors/index.js';
+import { KilnError, RunFailedError, printable } from '../errors/index.js';
 import { formatBytes } from '../report/format.js';
 import { diffUpperdir, writeLayer } from '../layer/index.js';
 import type { LayerEntry, LayerWriteOptions, WrittenLayer } from '../layer/types.js';
@@ -40,6 +40,8 @@ export interface RunStepResult {
   layer?: WrittenLayer;
   usage: CgroupUsage;
   durationMs: number;
+  /** The process alone (runtime start to exit), and turning its changes into a layer (diff, tar, compress, store). */
+  timings: { runMs: number; layerMs?: number };
 }
 
 /** Lines of output kept on a RUN_FAILED error, and quoted in its message. */
@@ -79,11 +81,13 @@ export async function prepareRun(step: StepInput & { instruction: RunInstruction
     const script = heredoc.mount;
     mounts.push(async () => script);
   }
-  for (const m of instr.mounts) mounts.push(await runMount(m, ctx, inputs));
+  const hashed = { ms: 0, any: false };
+  for (const m of instr.mounts) mounts.push(await runMount(m, ctx, inputs, hashed));
   const { policy } = ctx;
   inputs.push(...runSandboxInputs(policy.limits));
   return {
     inputs,
+    ...(hashed.any ? { hashMs: hashed.ms } : {}),
     execute: async () => {
       // a foreign platform runs only through a usable binfmt_misc handler; without one the error says what to install
       await ctx.canExecute(step.platform);
@@ -109,9 +113,10 @@ export async function prepareRun(step: StepInput & { instruction: RunInstruction
         const failed = runFailure(e);
         if (!failed) throw e;
         // the one-line error quotes the last lines; it names the file that has all of them
-        throw Object.assign(new KilnError('RUN_FAILED', (e as Error).message, { hint: `full output: ${logFile}`, cause: e }), { ...failed, logFile });
+        const { exitCode, outputTail, oomKilled } = failed;
+        throw new RunFailedError(failed.message, { exitCode, outputTail, oomKilled, step: instr.original, logFile }, { hint: `full output: ${logFile}`, cause: e });
       });
-      return { ...(r.layer ? { layer: r.layer } : {}), usage: { cpuSeconds: r.usage.cpuSeconds, ...(r.usage.peakMemoryBytes !== undefined ? { peakMemoryBytes: r.usage.peakMemoryBytes } : {}) } };
+      return { ...(r.layer ? { layer: r.layer } : {}), usage: { cpuSeconds: r.usage.cpuSeconds, ...(r.usage.peakMemoryBytes !== undefined ? { peakMemoryBytes: r.usage.peakMemoryBytes } : {}) }, timings: r.timings };
     },
   };
 }
@@ -119,10 +124,14 @@ export async function prepareRun(step: StepInput & { instruction: RunInstruction
 export async function executeRun(input: RunStepInput): Promise<RunStepResult> {
   const { store, layer, ...rest } = input;
   const req: SandboxRequest = { ...rest, storeRoot: store.root };
+  let layerMs: number | undefined;
   const r = await runSandbox(req, async ({ upperdir, exclude }) => {
+    const layerStart = performance.now();
     const entries = await nonEmpty(diffUpperdir(upperdir, { exclude }), input.signal);
+    layerMs = performance.now() - layerStart;
     if (!entries) return null;
     const written = await writeLayer(entries, store, layer);
+    layerMs = performance.now() - layerStart;
     if (store.adoptSnapshot) {
       // the upperdir already is this layer in overlay form: keep it as the snapshot instead of extracting the blob later
       for (const p of exclude) await rm(join(upperdir, p), { recursive: true, force: true });
@@ -134,10 +143,11 @@ export async function executeRun(input: RunStepInput): Promise<RunStepResult> {
     const tail = r.outputTail.slice(-TAIL_LINES);
     if (r.oomKilled) {
       const limit = input.limits?.memory !== undefined ? ` (limit ${formatBytes(input.limits.memory)})` : '';
-      const err = new KilnError('RUN_FAILED', `RUN was killed: out of memory${limit}: process "${formatArgs(input.args)}" exit code 137`, {
-        hint: input.limits?.memory !== undefined ? 'raise --memory' : 'the build host ran out of memory',
-      });
-      throw Object.assign(err, { exitCode: r.exitCode, outputTail: tail, oomKilled: true });
+      throw new RunFailedError(
+        `RUN was killed: out of memory${limit}: process "${formatArgs(input.args)}" exit code 137`,
+        { exitCode: r.exitCode, outputTail: tail, oomKilled: true },
+        { hint: input.limits?.memory !== undefined ? 'raise --memory' : 'the build host ran out of memory' },
+      );
     }
     // One line, as every KilnError: the last few output lines inline, all of them in `outputTail` (and the log file).
     const inline = tail
@@ -146,24 +156,16 @@ export async function executeRun(input: RunStepInput): Promise<RunStepResult> {
       .map((l) => printable(l, 200))
       .join(' | ');
     const shown = inline ? `; last output: ${inline}` : '';
-    const err = new KilnError('RUN_FAILED', `process "${formatArgs(input.args)}" did not complete successfully: exit code ${r.exitCode}${shown}`);
-    throw Object.assign(err, { exitCode: r.exitCode, outputTail: tail });
+    throw new RunFailedError(`process "${formatArgs(input.args)}" did not complete successfully: exit code ${r.exitCode}${shown}`, { exitCode: r.exitCode, outputTail: tail });
   }
-  const result: RunStepResult = { exitCode: r.exitCode, usage: r.usage, durationMs: r.durationMs };
+  const result: RunStepResult = { exitCode: r.exitCode, usage: r.usage, durationMs: r.durationMs, timings: { runMs: r.runMs, ...(layerMs !== undefined ? { layerMs } : {}) } };
   if (r.collected) result.layer = r.collected;
   return result;
 }
 
-/** A RUN_FAILED error from executeRun carries these. */
-export interface RunFailure {
-  exitCode: number;
-  outputTail: string[];
-}
-
-export function runFailure(e: unknown): RunFailure | undefined {
-  if (!(e instanceof KilnError) || e.code !== 'RUN_FAILED') return undefined;
-  const x = e as KilnError & Partial<RunFailure>;
-  return typeof x.exitCode === 'number' ? { exitCode: x.exitCode, outputTail: x.outputTail ?? [] } : undefined;
+/** The failed process behind an error, when it is a RUN failure. */
+export function runFailure(e: unknown): RunFailedError | undefined {
+  return e instanceof RunFailedError ? e : undefined;
 }
 
 function formatArgs(args: string[]): string {

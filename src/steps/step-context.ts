@@ -9,6 +9,7 @@ import type { OutputListener } from '../sandbox/output.js';
 import type { SharedNetwork } from '../sandbox/network.js';
 import type { RunStepInput } from './run.js';
 import type { RunPolicy } from './run-policy.js';
+import type { StepTimings } from '../events/index.js';
 
 /** The instructions that change the file system; the others only change the config (meta.ts). */
 export type FsInstruction = Extract<Instruction, { kind: 'RUN' | 'COPY' | 'ADD' | 'WORKDIR' }>;
@@ -74,6 +75,8 @@ export interface StepContext {
 export interface StepOutcome {
   layer?: WrittenLayer;
   usage?: { cpuSeconds: number; peakMemoryBytes?: number };
+  /** What the step measured of its own work (RUN: the process and its layer write). */
+  timings?: StepTimings;
 }
 
 /**
@@ -84,5 +87,7 @@ export interface PreparedStep {
   inputs: string[];
   /** Per selected path, a short digest (COPY/ADD), so a cache miss can name the file that changed. */
   files?: Record<string, string>;
+  /** Time spent hashing what the step reads (sources, context bind mounts), when it read any. */
+  hashMs?: number;
   execute(): Promise<StepOutcome>;
 }

@@ -1,11 +1,11 @@
-import { open, readdir, readFile, rm, stat, statfs } from 'node:fs/promises';
+import { open, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isKilnError } from '../errors/index.js';
-import { isDigest, type Digest } from '../image/digest.js';
+import type { Digest } from '../image/digest.js';
 import { tryFlock } from './flock.js';
 import { removeIdlePartials } from './partial-blob.js';
 import type { Store } from './store.js';
-import { liveWith, surveyStore, totalBytes, type CacheMountUsage, type Reach, type RecordUsage, type StoreSurvey } from './usage.js';
+import { liveWith, surveyStore, totalBytes, type CacheMountUsage, type RecordUsage, type StoreSurvey } from './usage.js';
 
 /**
  * Garbage collection. Roots are every index.json entry (named or kept
@@ -61,40 +61,6 @@ export const LOG_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 export const AUTO_GC_FRACTION = 0.1;
 /** …but never less than this. */
 export const AUTO_GC_MIN_BYTES = 2 * 1024 ** 3;
-
-/** Sub-directories of cache/ whose JSON files declare GC roots (cache/slots only remembers key parts). */
-export const ROOT_DIRS = ['records', 'roots'] as const;
-
-const DIGEST_IN_TEXT = /sha256:[a-f0-9]{64}/g;
-
-/** Digests named in `*.json` files below cache/records/ and cache/roots/, any depth. */
-export async function cacheRoots(cacheDir: string): Promise<Digest[]> {
-  const out = new Set<Digest>();
-  async function walk(dir: string): Promise<void> {
-    let names: import('node:fs').Dirent[];
-    try {
-      names = await readdir(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of names) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile() && e.name.endsWith('.json')) {
-        const text = await readFile(p, 'utf8').catch(() => '');
-        for (const m of text.match(DIGEST_IN_TEXT) ?? []) if (isDigest(m)) out.add(m);
-      }
-    }
-  }
-  for (const d of ROOT_DIRS) await walk(join(cacheDir, d));
-  return [...out];
-}
-
-/** The blobs and diffIDs reachable from every root, build-cache records included. */
-export async function markLive(store: Store, extraRoots: Digest[] = []): Promise<Reach> {
-  const survey = await surveyStore(store, extraRoots);
-  return liveWith(survey, survey.records);
-}
 
 /** Which records and cache mounts go, and the store size that leaves. */
 interface Plan {

@@ -4,7 +4,6 @@ import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
 import { isDigest, type Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
-import { extractLayer } from '../layer/extract.js';
 import { tempName, writeFileAtomic } from './atomic-file.js';
 import { withFileLock } from './flock.js';
 import { snapshotDirName, type StoreLayout } from './layout.js';
@@ -26,13 +25,6 @@ export { snapshotDirName };
  */
 export type LayerExtractor = (compressed: Readable, mediaType: string, dest: string) => Promise<{ diffID: Digest }>;
 
-let extractor: LayerExtractor = extractLayer;
-
-/** Replaces the extractor (a seam for instrumenting tests); the default is src/layer's extractLayer. */
-export function setLayerExtractor(fn: LayerExtractor): void {
-  extractor = fn;
-}
-
 /** Ready when the directory exists and its marker names this diffID; throws on a prefix collision. */
 async function isReady(dir: string, diffID: Digest): Promise<boolean> {
   const marker = await readFile(`${dir}.diffid`, 'utf8').catch(() => undefined);
@@ -45,6 +37,7 @@ const inflight = new Map<string, Promise<string>>();
 
 interface SnapshotSource {
   readonly layout: StoreLayout;
+  readonly extractLayer: LayerExtractor;
   openBlob(digest: Digest, opts?: { verify?: BlobVerify }): Readable;
 }
 
@@ -86,7 +79,7 @@ export async function adoptSnapshot(store: SnapshotSource, diffID: Digest, dir: 
 async function extractInto(store: SnapshotSource, ref: LayerRef, dir: string): Promise<void> {
   const tmp = tempName(store.layout.tmp, 'snap');
   try {
-    const { diffID } = await extractor(store.openBlob(ref.descriptor.digest), ref.descriptor.mediaType, tmp);
+    const { diffID } = await store.extractLayer(store.openBlob(ref.descriptor.digest), ref.descriptor.mediaType, tmp);
     if (diffID !== ref.diffID) {
       throw new KilnError('DIGEST_MISMATCH', `layer ${ref.descriptor.digest}: uncompressed content hashes to ${diffID}, expected diffID ${ref.diffID}`);
     }

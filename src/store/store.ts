@@ -15,7 +15,8 @@ import { defaultRoot, isScratchName, storeLayout, type StoreLayout } from './lay
 import { BlobMetadata, type BlobOrigin } from './metadata.js';
 import { PartialBlob, removeIdlePartials } from './partial-blob.js';
 import { REF_ANNOTATION, RefIndex, type IndexEntry } from './refs.js';
-import { adoptSnapshot, ensureSnapshot } from './snapshots.js';
+import { adoptSnapshot, ensureSnapshot, type LayerExtractor } from './snapshots.js';
+import { extractLayer } from '../layer/extract.js';
 import { acquireStoreLock, releaseStoreLock, withExclusiveStore } from './store-lock.js';
 import type { BlobStore, BlobVerify, BlobWriteExpectation, RefStore } from './types.js';
 
@@ -28,6 +29,8 @@ const PARTIAL_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 export interface StoreOpenOptions {
   /** How long to wait for a process holding the store exclusively (prune); default: forever. */
   lockTimeoutMs?: number;
+  /** Unpacks layers into snapshots; default: the layer module's `extractLayer` (tests wrap it to count extractions). */
+  extractLayer?: LayerExtractor;
 }
 
 /**
@@ -70,14 +73,16 @@ async function makePrivate(l: StoreLayout): Promise<void> {
 export class Store implements BlobStore, RefStore {
   readonly root: string;
   readonly layout: StoreLayout;
+  readonly extractLayer: LayerExtractor;
   readonly blobs: BlobFiles;
   readonly refs: RefIndex;
   readonly metadata: BlobMetadata;
   readonly images: ImageStore;
   private closed = false;
 
-  private constructor(layout: StoreLayout) {
+  private constructor(layout: StoreLayout, extract: LayerExtractor) {
     this.layout = layout;
+    this.extractLayer = extract;
     this.root = layout.root;
     this.blobs = new BlobFiles(layout);
     const has = (d: Digest) => this.blobs.hasBlob(d);
@@ -89,7 +94,7 @@ export class Store implements BlobStore, RefStore {
   /** Opens (creating if needed) the store at `root`; default root: `defaultRoot()`. */
   static async open(root: string = defaultRoot(), opts: StoreOpenOptions = {}): Promise<Store> {
     const l = storeLayout(root);
-    const store = new Store(l);
+    const store = new Store(l, opts.extractLayer ?? extractLayer);
     const failed = (e: unknown): KilnError =>
       e instanceof KilnError ? e : new KilnError('STORE', `cannot open store ${l.root}: ${(e as Error).message}`, { cause: e });
     try {

@@ -24,7 +24,6 @@ export { parseSize, parseDuration, keepStorageSetting } from './size.js';
  * them exactly.
  */
 
-
 /** JSON documents worth parsing while marking; layer blobs are bigger and never start with '{'. */
 const MAX_DOC = 8 * 1024 * 1024;
 const DIGEST_IN_TEXT = /sha256:[a-f0-9]{64}/g;
@@ -215,7 +214,7 @@ class Reacher {
         await fh.close();
       }
       const v: unknown = parseJSONSafe(await readFile(path, 'utf8'));
-      return v && typeof v === 'object' ? (v as DocShape) : undefined;
+      return v && typeof v === 'object' ? v : undefined;
     } catch {
       return undefined;
     }

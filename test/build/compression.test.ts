@@ -188,7 +188,7 @@ describe('compression follows the request, cache or not', () => {
     }
     // and zstd when the cache asks for it
     const zdest = path.join(b.dir, 'cache-zstd');
-    await b.build(ctx, { tags: ['localhost/comp/e:gzip'], cacheTo: [parseCacheTo(`type=local,dest=${zdest},mode=max,compression=zstd`) as never] });
+    await b.build(ctx, { tags: ['localhost/comp/e:gzip'], cacheTo: [parseCacheTo(`type=local,dest=${zdest},mode=max,compression=zstd`)] });
     for (const r of (await readLocalCache(zdest)).records.filter((x) => x.layer)) expect(r.layer!.mediaType).toBe(MediaType.OCI_LAYER_ZSTD);
   });
 });

@@ -6,7 +6,7 @@ import { Store } from '../../src/store/store.js';
 import { LayeredFs } from '../../src/context/layered-fs.js';
 import { build } from '../../src/build/build.js';
 import type { BuildOptions, BuildResult } from '../../src/build/options.js';
-import type { BuildEvent } from '../../src/solver/events.js';
+import type { BuildEvent } from '../../src/events/index.js';
 import { makeBusyboxImage } from '../helpers/busybox.js';
 import { expectValidStore } from '../helpers/oci-validate.js';
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bench, type Bench } from './helpers.js';
 import { makeBusyboxIndex } from '../helpers/busybox.js';
 import type { Index } from '../../src/image/types.js';
-import type { BuildEvent } from '../../src/solver/events.js';
+import type { BuildEvent } from '../../src/events/index.js';
 import { isKilnError } from '../../src/errors/index.js';
 
 const MULTI = 'localhost/busybox-multi:latest';

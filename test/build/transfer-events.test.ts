@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bench, BASE, type Bench } from './helpers.js';
 import { pull } from '../../src/registry/pull.js';
 import type { RegistryEvent } from '../../src/registry/events.js';
-import type { BuildEvent } from '../../src/solver/events.js';
+import type { BuildEvent } from '../../src/events/index.js';
 
 /**
  * A pull or push watched through `build` has the registry client's own

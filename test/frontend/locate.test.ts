@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDockerfile, parseSyntaxTree, runChecks, type BuildWarning, type Range } from '../../src/frontend/index.js';
 import { astInstructionStarts, createLocator, locateError } from '../../src/frontend/locate.js';
 import { KilnError } from '../../src/errors/index.js';
+import { DockerfileError } from '../../src/frontend/dockerfile-error.js';
 import { planBuild } from '../../src/plan/index.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -257,6 +258,21 @@ describe('parse errors get a column', () => {
 
   it('no column where there is no token to point at', () => {
     expect(columnOf('# just a comment\n')).toEqual({ message: 'file with no instructions', line: 1 });
+  });
+
+  it('the token is named where the error is raised, not read back from the message', () => {
+    let err: unknown;
+    try {
+      parseDockerfile('FROM a\nRUN --mout=type=cache,target=/x make\n', { file: 'Dockerfile' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(DockerfileError);
+    expect((err as DockerfileError).token).toEqual({ kind: 'flag', name: 'mout' });
+    // a message that says nothing about the token still gets the token's column
+    const e = new DockerfileError('DOCKERFILE_PARSE', 'something is wrong', { location: { file: 'D', line: 2 }, token: { kind: 'flag-value', name: 'network' } });
+    expect(locateError(e, 'FROM a\nRUN --network=bridge make\n')).toBe(true);
+    expect(e.location!.column).toBe('RUN --network='.length + 1);
   });
 
   it('other errors and errors that already have a column are left alone', () => {

@@ -120,7 +120,7 @@ describe('heredocs', () => {
     ]);
     expect(p.instructions[2]!.kind).toBe('ENV');
   });
-  it("single-quoted and partly quoted delimiters disable expansion; fd prefix is accepted", () => {
+  it('single-quoted and partly quoted delimiters disable expansion; fd prefix is accepted', () => {
     expect(one("FROM a\nRUN <<'E'\nx\nE\n", 'RUN').heredocs[0]!.expand).toBe(false);
     expect(one('FROM a\nRUN cat 3<<E"O"F\nx\nEOF\n', 'RUN').heredocs[0]).toMatchObject({ name: 'EOF', expand: false });
   });

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../src/store/store.js';
+import type { LayerExtractor } from '../../src/store/snapshots.js';
 import { expectValidStore } from './oci-validate.js';
 
 /** A fresh directory under the system temp dir; `cleanup` removes it. */
@@ -15,9 +16,9 @@ export async function tempDir(prefix = 'kiln-test-'): Promise<{ path: string; cl
  * the OCI schemas (so each manifest, index and config any test made is
  * validated), then closes it and removes the root.
  */
-export async function tempStore(opts: { schemaCheck?: boolean } = {}): Promise<{ store: Store; root: string; cleanup: () => Promise<void> }> {
+export async function tempStore(opts: { schemaCheck?: boolean; extractLayer?: LayerExtractor } = {}): Promise<{ store: Store; root: string; cleanup: () => Promise<void> }> {
   const dir = await tempDir('kiln-store-');
-  const store = await Store.open(join(dir.path, 'root'));
+  const store = await Store.open(join(dir.path, 'root'), opts.extractLayer ? { extractLayer: opts.extractLayer } : {});
   return {
     store,
     root: store.root,

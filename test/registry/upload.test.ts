@@ -15,7 +15,7 @@ describe('blob uploads (distribution-spec push rules)', () => {
     const d = await tempStore();
     try {
       const r = await pull(d.store, ref, fast);
-      const layerDigest = (r.image?.manifest.layers[0]?.digest)!;
+      const layerDigest = r.image!.manifest.layers[0]!.digest;
       expect((await d.store.readBlob(layerDigest)).equals(layer)).toBe(true);
     } finally {
       await d.dispose();

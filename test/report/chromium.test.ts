@@ -5,7 +5,7 @@ import { constants } from 'node:fs';
 import path from 'node:path';
 import { bench, BASE, type Bench } from '../build/helpers.js';
 import { writeReport } from '../../src/report/index.js';
-import type { BuildEvent } from '../../src/solver/events.js';
+import type { BuildEvent } from '../../src/events/index.js';
 
 /** Chromium from Debian's `chromium` package; CI installs it. A missing browser fails the test: this is the only check that the page really renders. */
 async function findChromium(): Promise<string> {

@@ -1,4 +1,4 @@
-import type { BuildEvent, StageInfo, StepRef, StepTimings } from '../../src/solver/events.js';
+import type { BuildEvent, StageInfo, StepRef, StepTimings } from '../../src/events/index.js';
 import type { Digest } from '../../src/image/digest.js';
 
 const T0 = 1_700_000_000_000;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildTimeline, split } from '../../src/report/timeline.js';
-import type { BuildEvent } from '../../src/solver/events.js';
+import type { BuildEvent } from '../../src/events/index.js';
 import { failing, multiStage, steps, T } from './fixtures.js';
 
 const sumMs = (xs: Array<{ ms: number }>) => xs.reduce((n, x) => n + x.ms, 0);

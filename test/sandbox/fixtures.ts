@@ -119,7 +119,7 @@ export async function gunzipIfNeeded(b: Buffer): Promise<Buffer> {
 
 /** What a finished RUN must not leave behind. */
 export async function leftovers(root: string): Promise<{ mounts: string[]; containers: string[]; tmp: string[]; cgroups: string[] }> {
-  const mounts = (await readMountinfo()).map((m) => m.mountPoint).filter((p) => p.startsWith(root));
+  const mounts = readMountinfo().map((m) => m.mountPoint).filter((p) => p.startsWith(root));
   const containers = (await listContainers()).filter((c) => c.startsWith('kiln-'));
   const tmp = await readdir(join(root, 'tmp')).catch(() => [] as string[]);
   return { mounts, containers, tmp, cgroups: listKilnCgroups() };

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { bench, BASE, type Bench } from '../build/helpers.js';
 import { rebuildIfStale, runKiln } from '../helpers/kiln-cli.js';
 import type { KilnError } from '../../src/errors/index.js';
-import type { BuildEvent } from '../../src/solver/events.js';
+import type { BuildEvent } from '../../src/events/index.js';
 
 /**
  * Entitlements are granted by whoever starts the build, never by the

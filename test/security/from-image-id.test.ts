@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../src/build/build.js';
 import { isImageId } from '../../src/build/image-source.js';
 import { isKilnError } from '../../src/errors/index.js';
-import type { BuildEvent } from '../../src/solver/events.js';
+import type { BuildEvent } from '../../src/events/index.js';
 import { bench, BASE, type Bench } from '../build/helpers.js';
 
 /**

@@ -197,7 +197,10 @@ describe('SIGTERM during a long CPU-bound build', () => {
       // Match against the whole new chunk before trimming: under load one read can carry tens of kilobytes,
       // and trimming first could drop the very line a waiter is looking for.
       const seen = err + d.toString();
-      for (const w of waiters.splice(0)) (w.re.test(seen) ? w.resolve() : waiters.push(w));
+      for (const w of waiters.splice(0)) {
+        if (w.re.test(seen)) w.resolve();
+        else waiters.push(w);
+      }
       // keep only the tail: the progress of 200,000 steps is large
       err = seen.slice(-20000);
     });

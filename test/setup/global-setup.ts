@@ -1,3 +1,4 @@
+// eslint-disable-next-line @typescript-eslint/triple-slash-reference -- vitest's ProvidedContext is augmented in a .d.ts, which has no module to import
 /// <reference path="./provided.d.ts" />
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

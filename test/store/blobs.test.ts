@@ -2,7 +2,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { sha256, type Digest } from '../../src/image/digest.js';
+import { sha256 } from '../../src/image/digest.js';
 import { isKilnError } from '../../src/errors/index.js';
 import { defaultRoot, Store } from '../../src/store/store.js';
 import { tempDir, tempStore } from '../helpers/temp-dir.js';
@@ -164,7 +164,7 @@ describe('blobs', () => {
   });
 
   it('reading a missing blob is NOT_FOUND', async () => {
-    const d = sha256('nothing') as Digest;
+    const d = sha256('nothing');
     expect(await codeOf(drain(t.store.openBlob(d)))).toBe('NOT_FOUND');
     expect(await codeOf(t.store.readBlob(d))).toBe('NOT_FOUND');
     expect(await t.store.blobSize(d)).toBeUndefined();

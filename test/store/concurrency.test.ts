@@ -68,8 +68,8 @@ function run(script: string, args: string[]): Promise<{ code: number | null; std
     const c = spawn(process.execPath, [join(scripts, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    c.stdout.on('data', (b: Buffer) => (stdout += b));
-    c.stderr.on('data', (b: Buffer) => (stderr += b));
+    c.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    c.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     c.on('error', reject);
     c.on('close', (code) => resolve({ code, stdout, stderr }));
   });
@@ -78,7 +78,7 @@ function run(script: string, args: string[]): Promise<{ code: number | null; std
 function startHolder(root: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const c = spawn(process.execPath, [join(scripts, 'holder.mjs'), root], { stdio: ['ignore', 'pipe', 'inherit'] });
-    c.stdout!.on('data', (b: Buffer) => b.toString().includes('ready') && resolve(c));
+    c.stdout.on('data', (b: Buffer) => b.toString().includes('ready') && resolve(c));
     c.on('error', reject);
     c.on('exit', (code) => reject(new Error(`holder exited early with ${code}`)));
   });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isKilnError } from '../../src/errors/index.js';
 import { sha256 } from '../../src/image/digest.js';
 import { MediaType } from '../../src/image/media-types.js';
-import { setLayerExtractor, type LayerExtractor } from '../../src/store/snapshots.js';
+import type { LayerExtractor } from '../../src/store/snapshots.js';
 import { makeBusyboxImage } from '../helpers/busybox.js';
 import { tempStore } from '../helpers/temp-dir.js';
 
@@ -24,12 +24,10 @@ const counting: LayerExtractor = (compressed, mediaType, dest) => {
 
 let t: Awaited<ReturnType<typeof tempStore>>;
 beforeAll(async () => {
-  setLayerExtractor(counting);
-  t = await tempStore();
+  t = await tempStore({ extractLayer: counting });
   await makeBusyboxImage(t.store, 'localhost/busybox:latest');
 });
 afterAll(async () => {
-  setLayerExtractor(extractLayer);
   await t.cleanup();
 });
 
@@ -41,7 +39,7 @@ describe('snapshots', () => {
     const paths = await Promise.all([t.store.snapshotPath(layer), t.store.snapshotPath(layer), t.store.snapshotPath(layer.diffID)]);
     expect(new Set(paths).size).toBe(1);
     expect(extractions).toBe(1);
-    const p = paths[0]!;
+    const p = paths[0];
     expect(p).toBe(join(t.root, 's', layer.diffID.slice(7, 19)));
     expect(await readlink(join(p, 'bin', 'sh'))).toBe('busybox');
     expect(await readFile(join(p, 'etc', 'passwd'), 'utf8')).toContain('app:x:1000:1000');

@@ -7,7 +7,7 @@ import { globalOptions, type GlobalOptions } from '../global-options.js';
 import { KilnError } from '../../errors/index.js';
 import { parseNetworkMode } from '../../sandbox/network-mode.js';
 import type { ProgressMode } from '../progress/render.js';
-import type { BuildEvent } from '../../solver/events.js';
+import type { BuildEvent } from '../../events/index.js';
 import type { BuildOptions } from '../../build/options.js';
 import type { AttestationOptions } from '../../build/attestations.js';
 import type { Compression } from '../../layer/types.js';
@@ -354,5 +354,3 @@ async function readStdin(): Promise<string> {
   }
   return Buffer.concat(chunks).toString('utf8');
 }
-
-

@@ -48,9 +48,9 @@ export function register(program: Command): void {
         out.push(
           recs.length
             ? table([
-                ['KEY', 'LAST USED', 'LAYER', 'SIZE', 'SHARED', 'CREATED BY'],
-                ...recs.map((r) => [r.key.slice(7, 19), r.lastUsed, r.layer ? r.layer.slice(7, 19) : '-', r.broken ? 'gone' : h(r.layerBytes), r.sharedWithImage ? 'yes' : 'no', (r.createdBy ?? '').replace(/\s+/g, ' ').slice(0, 60)]),
-              ])
+              ['KEY', 'LAST USED', 'LAYER', 'SIZE', 'SHARED', 'CREATED BY'],
+              ...recs.map((r) => [r.key.slice(7, 19), r.lastUsed, r.layer ? r.layer.slice(7, 19) : '-', r.broken ? 'gone' : h(r.layerBytes), r.sharedWithImage ? 'yes' : 'no', (r.createdBy ?? '').replace(/\s+/g, ' ').slice(0, 60)]),
+            ])
             : '  (none)',
         );
         out.push('', 'Cache mounts:');

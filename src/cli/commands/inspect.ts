@@ -39,7 +39,8 @@ export function register(program: Command): void {
         const platforms = await indexPlatforms(store, found.descriptor);
         const layers = img.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size, diffID: l.diffID }));
         if (flags.json) {
-          const out = { ref: found.ref ?? null, descriptor: img.descriptor, ...(found.descriptor.digest !== img.descriptor.digest ? { index: found.descriptor } : {}), ...(platforms ? { platforms } : {}), manifest: img.manifest, config: img.config, layers };
+          const index = found.descriptor.digest !== img.descriptor.digest ? { index: found.descriptor } : {};
+          const out = { ref: found.ref ?? null, descriptor: img.descriptor, ...index, ...(platforms ? { platforms } : {}), manifest: img.manifest, config: img.config, layers };
           process.stdout.write(`${printableJson(out)}\n`);
           return;
         }

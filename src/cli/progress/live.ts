@@ -1,4 +1,4 @@
-import type { BuildEvent, StepRef } from '../../solver/events.js';
+import type { BuildEvent, StepRef } from '../../events/index.js';
 import { formatSize } from '../../spec/size.js';
 import { labelled, transferRunning } from './step-label.js';
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { BuildEvent, StepRef } from '../../solver/events.js';
+import type { BuildEvent, StepRef } from '../../events/index.js';
 import { labelled } from './step-label.js';
 
 /**

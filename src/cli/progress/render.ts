@@ -1,4 +1,4 @@
-import type { BuildEvent } from '../../solver/events.js';
+import type { BuildEvent } from '../../events/index.js';
 import { formatSize as size } from '../../spec/size.js';
 import { toSolveStatus } from './rawjson.js';
 import { LiveRenderer } from './live.js';

@@ -1,4 +1,4 @@
-import type { StepRef } from '../../solver/events.js';
+import type { StepRef } from '../../events/index.js';
 
 /**
  * A step's prefix as buildx writes it: `[linux/arm64 stage-1 2/5]`. The

@@ -1,8 +1,5 @@
 import { tempStore as sharedTempStore } from '../../helpers/temp-dir.js';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { MediaType } from '../../../src/image/media-types.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../../../src/image/types.js';
 import { Store } from '../../../src/store/store.js';

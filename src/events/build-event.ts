@@ -1,5 +1,11 @@
 import type { Digest } from '../image/digest.js';
-import type { TransferPhase } from '../registry/events.js';
+
+/**
+ * Where a blob transfer stands, in the registry client's words (`RegistryEvent`
+ * has the same union; build/ passes its phases through unchanged, which the
+ * compiler checks): one naming for pulls and pushes whichever API reports them.
+ */
+export type TransferPhase = 'waiting' | 'exists' | 'mounted' | 'downloading' | 'uploading' | 'retrying' | 'resumed' | 'done';
 
 /** Where a step sits in the Dockerfile, for progress display and errors. */
 export interface StepRef {
@@ -29,9 +35,11 @@ export interface StepRef {
 }
 
 /**
- * Where one step's time went, when the executor measured it. Every part is
- * optional: the build report falls back to the step's instruction kind for
- * what is not measured, so a partial breakdown is still useful.
+ * Where one step's time went. A step that reads files to make its cache key
+ * (COPY/ADD sources, RUN context bind mounts) measures `hashMs` while it is
+ * prepared, so a hit has it too; a RUN that ran adds `runMs` and, when it
+ * changed files, `layerMs`. The build report gives what no part
+ * covers to the step's instruction kind, so the parts always add up.
  */
 export interface StepTimings {
   /** Hashing the files the step reads (COPY/ADD sources, RUN --mount=type=bind from the context), before the cache lookup. */
@@ -60,36 +68,40 @@ export interface ResourceUsage {
  */
 export type BuildEvent =
   | {
-      type: 'build-start';
-      file: string;
-      stages: number;
-      steps: number;
-      /** The stage graph, so consumers (the build report's critical path) need not guess dependencies from timing. */
-      stageGraph?: StageInfo[];
-      time: number;
-    }
+    type: 'build-start';
+    file: string;
+    stages: number;
+    steps: number;
+    /** The stage graph, so consumers (the build report's critical path) need not guess dependencies from timing. */
+    stageGraph?: StageInfo[];
+    time: number;
+  }
   | { type: 'step-start'; step: StepRef; time: number }
   | { type: 'step-cached'; step: StepRef; key: Digest; /** Where the record lives when it differs from the chain key (COPY --link). */ recordKey?: Digest; timings?: StepTimings; time: number }
   | { type: 'step-log'; step: StepRef; stream: 'stdout' | 'stderr'; line: string; time: number }
   | {
-      type: 'step-done';
-      step: StepRef;
-      key: Digest;
-      /** Where the record lives when it differs from the chain key (COPY --link). */
-      recordKey?: Digest;
-      durationMs: number;
-      layer?: { digest: Digest; size: number; diffID: Digest };
-      usage?: ResourceUsage;
-      /** Why the cache missed, when a record for an older variant of this step was found (--explain-cache). */
-      missReason?: string;
-      timings?: StepTimings;
-      time: number;
-    }
+    type: 'step-done';
+    step: StepRef;
+    key: Digest;
+    /** Where the record lives when it differs from the chain key (COPY --link). */
+    recordKey?: Digest;
+    durationMs: number;
+    layer?: { digest: Digest; size: number; diffID: Digest };
+    usage?: ResourceUsage;
+    /** Why the cache missed, when a record for an older variant of this step was found (--explain-cache). */
+    missReason?: string;
+    timings?: StepTimings;
+    time: number;
+  }
   | { type: 'step-error'; step: StepRef; message: string; time: number }
   /** Blob transfers, with the registry client's own phases (`RegistryEvent`): one naming whether a pull or push is seen through a build or directly. */
   | { type: 'pull-progress'; ref: string; digest: Digest; mediaType?: string; done: number; total: number; phase: TransferPhase; time: number }
   | { type: 'push-progress'; ref: string; digest: Digest; mediaType?: string; done: number; total: number; phase: TransferPhase; time: number }
-  | { type: 'phase'; name: 'resolve' | 'context' | 'export' | 'push'; state: 'start' | 'done'; detail?: string; durationMs?: number; time: number }
+  /**
+   * Work outside the steps. There is no context phase: the build context is read lazily, by the steps
+   * that need it, so its hashing is each step's `timings.hashMs`.
+   */
+  | { type: 'phase'; name: 'resolve' | 'export' | 'push'; state: 'start' | 'done'; detail?: string; durationMs?: number; time: number }
   | { type: 'warning'; message: string; file?: string; line?: number; rule?: string; time: number }
   | { type: 'build-done'; imageId: Digest; manifestDigest: Digest; tags: string[]; durationMs: number; time: number };
 
