@@ -38,7 +38,6 @@ export function createRenderer(mode: ProgressMode, out: NodeJS.WriteStream = pro
   }
 }
 
-
 /**
  * Plain: one line per event, prefixed with the step, like `--progress=plain`.
  * TTY: the same lines with colour for CACHED/DONE/ERROR; steps of parallel
