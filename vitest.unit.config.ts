@@ -20,7 +20,7 @@ export default defineConfig({
       'test/context/pattern-nfa.test.ts',
       'test/layer/write-layer.test.ts',
       'test/layer/tar-reader.test.ts',
-      'test/build/resolve-options.test.ts',
+      'test/builder/resolve-options.test.ts',
       'test/steps/entitlements.test.ts',
       'test/report/render.test.ts',
       'test/report/timeline.test.ts',

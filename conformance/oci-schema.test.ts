@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bench } from '../test/build/helpers.js';
+import { bench } from '../test/builder/helpers.js';
 import { expectValidStore } from '../test/helpers/oci-validate.js';
 import { validateOci } from '../test/helpers/oci-schema.js';
 import { corporaDir } from './runner.js';

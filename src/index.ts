@@ -2,23 +2,23 @@
  * kiln's public library API: build images from Dockerfiles, move them between
  * registries, and read the local store. The CLI is a thin layer over these.
  */
-export { build } from './build/build.js';
-export type { BuildOptions, BuildResult, PlatformResult, OutputSpec, LayerCompressionAttrs, SecretSource, SshSource, ResourceLimits } from './build/options.js';
+export { build } from './builder/build.js';
+export type { BuildOptions, BuildResult, PlatformResult, OutputSpec, LayerCompressionAttrs, SecretSource, SshSource, ResourceLimits } from './builder/options.js';
 export type { BuildEvent, BuildEventListener, StepRef, StepTimings, StageInfo, ResourceUsage } from './events/index.js';
 export type { CacheImportSpec, CacheExportSpec, CacheCompression } from './cache/spec.js';
 export type { Compression } from './layer/types.js';
 export type { NetworkMode } from './sandbox/network-mode.js';
 export type { Ulimit } from './sandbox/rlimits.js';
 export type { ExtraHost } from './sandbox/bundle.js';
-export type { Annotation, AnnotationTarget, AttestationOptions } from './build/attestations.js';
+export type { Annotation, AnnotationTarget, AttestationOptions } from './builder/attestations.js';
 export type { ProvenanceMode, ProvenanceVersion } from './attest/index.js';
-export { openContextSource, type ContextSource } from './build/context-source.js';
-export { parseNamedContext, type NamedContextSource, type GitCheckout } from './build/named-contexts.js';
+export { openContextSource, type ContextSource } from './builder/context-source.js';
+export { parseNamedContext, type NamedContextSource, type GitCheckout } from './builder/named-contexts.js';
 
 // buildx-style strings → the typed options above, so wrappers can take what users type
-export { parseOutputSpec, parseSecretSpec, parseSshSpec, parseBuildArgs, parseAddHost, parseBuildContext } from './build/options.js';
+export { parseOutputSpec, parseSecretSpec, parseSshSpec, parseBuildArgs, parseAddHost, parseBuildContext } from './builder/options.js';
 export { parseCacheFrom, parseCacheTo } from './cache/spec.js';
-export { parseAttestSpec, parseAnnotation } from './build/attestations.js';
+export { parseAttestSpec, parseAnnotation } from './builder/attestations.js';
 export { csvFields, splitCsv, type CsvField } from './spec/csv.js';
 export { parseSize, formatSize } from './spec/size.js';
 

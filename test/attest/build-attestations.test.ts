@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Descriptor, Index, Manifest } from '../../src/image/types.js';
 import { generateKeyPair } from '../../src/sign/index.js';
 import { runKiln } from '../helpers/kiln-cli.js';
-import { bench, BASE, type Bench } from '../build/helpers.js';
+import { bench, BASE, type Bench } from '../builder/helpers.js';
 import { uniqueRepo } from '../registry/helpers/images.js';
 
 const reg = inject('registry');

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Descriptor, Index, Manifest } from '../../src/image/types.js';
 import { MediaType } from '../../src/image/media-types.js';
 import { readLayer } from '../../src/layer/tar-reader.js';
-import { bench, type Bench } from '../build/helpers.js';
+import { bench, type Bench } from '../builder/helpers.js';
 import { runKiln, type KilnRun } from '../helpers/kiln-cli.js';
 import { uniqueRepo } from '../registry/helpers/images.js';
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Index, Manifest } from '../../src/image/types.js';
 import { runKiln } from '../helpers/kiln-cli.js';
 import { startGitDaemon, type GitDaemon } from '../helpers/git-daemon.js';
-import { bench, type Bench } from '../build/helpers.js';
+import { bench, type Bench } from '../builder/helpers.js';
 import { uniqueRepo } from '../registry/helpers/images.js';
 
 const reg = inject('registry');

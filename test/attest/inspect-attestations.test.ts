@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKiln } from '../helpers/kiln-cli.js';
-import { bench, type Bench } from '../build/helpers.js';
+import { bench, type Bench } from '../builder/helpers.js';
 
 type Listed = Array<{ platform: string; digest: string; manifest: string; statements: Array<{ predicateType: string; digest: string; size: number; statement: { subject: Array<{ digest: { sha256: string } }>; predicate: { name?: string } } }> }>;
 

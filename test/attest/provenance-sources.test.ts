@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provenancePredicate, type BuildRecord } from '../../src/attest/provenance.js';
-import { bench, BASE, type Bench } from '../build/helpers.js';
+import { bench, BASE, type Bench } from '../builder/helpers.js';
 import { startGitDaemon, type GitDaemon } from '../helpers/git-daemon.js';
 import { runKiln } from '../helpers/kiln-cli.js';
 

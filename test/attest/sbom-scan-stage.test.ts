@@ -3,9 +3,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Index, Manifest } from '../../src/image/types.js';
-import { parseAttestSpec } from '../../src/build/attestations.js';
+import { parseAttestSpec } from '../../src/builder/attestations.js';
 import { runKiln } from '../helpers/kiln-cli.js';
-import { bench, BASE, type Bench } from '../build/helpers.js';
+import { bench, BASE, type Bench } from '../builder/helpers.js';
 import { uniqueRepo } from '../registry/helpers/images.js';
 
 const reg = inject('registry');

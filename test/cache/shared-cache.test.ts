@@ -1,7 +1,7 @@
 import { readFile, writeFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { bench, BASE, ranSteps, executedSteps, type Bench } from '../build/helpers.js';
+import { bench, BASE, ranSteps, executedSteps, type Bench } from '../builder/helpers.js';
 import type { BuildEvent } from '../../src/events/index.js';
 
 /**

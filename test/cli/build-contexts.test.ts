@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KILN_BIN, rebuildIfStale } from '../helpers/kiln-cli.js';
 import { startGitDaemon, type GitDaemon } from '../helpers/git-daemon.js';
-import { bench, BASE, type Bench } from '../build/helpers.js';
+import { bench, BASE, type Bench } from '../builder/helpers.js';
 
 /** Contexts buildx accepts besides a directory: `-`, git URLs and tarball URLs, through bin/kiln. */
 let b: Bench;
@@ -32,7 +32,7 @@ function kiln(args: string[], input: Buffer | string = ''): Promise<{ code: numb
 }
 
 beforeAll(async () => {
-  await rebuildIfStale(['cli/commands/build', 'build/context-source', 'build/named-contexts', 'export/oci-layout', 'build/build', 'plan/plan', 'solver/solver', 'steps/copy-git']);
+  await rebuildIfStale(['cli/commands/build', 'builder/context-source', 'builder/named-contexts', 'export/oci-layout', 'builder/build', 'plan/plan', 'solver/solver', 'steps/copy-git']);
   b = await bench();
   await b.release();
   // a repository whose `v1` tag has the app in a subdirectory

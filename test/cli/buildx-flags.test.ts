@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rebuildIfStale, runKiln, type KilnRun } from '../helpers/kiln-cli.js';
-import { bench, BASE, type Bench } from '../build/helpers.js';
+import { bench, BASE, type Bench } from '../builder/helpers.js';
 
 /** `docker buildx build` command lines, run through bin/kiln against real builds. */
 let b: Bench;
@@ -13,7 +13,7 @@ function kiln(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } 
 }
 
 beforeAll(async () => {
-  await rebuildIfStale(['cli/commands/build', 'cli/progress/render', 'cli/progress/rawjson', 'export/docker-daemon', 'sandbox/bundle', 'sandbox/docker-defaults', 'build/options']);
+  await rebuildIfStale(['cli/commands/build', 'cli/progress/render', 'cli/progress/rawjson', 'export/docker-daemon', 'sandbox/bundle', 'sandbox/docker-defaults', 'builder/options']);
   b = await bench();
   // the CLI opens the store itself
   await b.release();

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { rebuildIfStale } from '../helpers/kiln-cli.js';
-import { bench, BASE, type Bench } from '../build/helpers.js';
+import { bench, BASE, type Bench } from '../builder/helpers.js';
 import { RegistryClient } from '../../src/registry/index.js';
 import { parseReference } from '../../src/registry/index.js';
 
@@ -13,7 +13,7 @@ const REPO = path.resolve(import.meta.dirname, '..', '..');
 let b: Bench;
 
 beforeAll(async () => {
-  await rebuildIfStale(['index', 'sys/libc', 'build/build', 'build/options']);
+  await rebuildIfStale(['index', 'sys/libc', 'builder/build', 'builder/options']);
   b = await bench();
   await b.release();
 }, 180_000);

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KILN_BIN, rebuildIfStale, runKiln } from '../helpers/kiln-cli.js';
-import { bench, BASE, type Bench } from '../build/helpers.js';
+import { bench, BASE, type Bench } from '../builder/helpers.js';
 
 /**
  * The live display seen in a real terminal: kiln runs inside a detached tmux

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { access, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
-import { bench, BASE, type Bench } from '../build/helpers.js';
+import { bench, BASE, type Bench } from '../builder/helpers.js';
 import { writeReport } from '../../src/report/index.js';
 import type { BuildEvent } from '../../src/events/index.js';
 

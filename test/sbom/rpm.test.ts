@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRpmHeader } from '../../src/sbom/rpm.js';
 import { runKiln } from '../helpers/kiln-cli.js';
-import { bench, type Bench } from '../build/helpers.js';
+import { bench, type Bench } from '../builder/helpers.js';
 
 type SpdxStatement = { predicate: { packages: Array<{ name: string; versionInfo: string; licenseDeclared?: string; externalRefs: Array<{ referenceLocator: string }> }> } };
 

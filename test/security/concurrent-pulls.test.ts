@@ -105,7 +105,7 @@ describe('concurrent downloads of one blob', () => {
   let script: string;
 
   beforeAll(async () => {
-    await rebuildIfStale(['registry/pull', 'store/partial-blob', 'store/store', 'cli/commands/pull', 'build/build']);
+    await rebuildIfStale(['registry/pull', 'store/partial-blob', 'store/store', 'cli/commands/pull', 'builder/build']);
     dir = await tempDir('kiln-concurrent-');
     script = join(dir.path, 'worker.mjs');
     await writeFile(script, WORKER);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { bench, BASE, type Bench } from '../build/helpers.js';
+import { bench, BASE, type Bench } from '../builder/helpers.js';
 import { rebuildIfStale, runKiln } from '../helpers/kiln-cli.js';
 import type { KilnError } from '../../src/errors/index.js';
 import type { BuildEvent } from '../../src/events/index.js';
@@ -21,7 +21,7 @@ function hasSysAdmin(status: string): boolean {
 
 let b: Bench;
 beforeAll(async () => {
-  await rebuildIfStale(['cli/commands/build', 'build/build', 'build/resolve-options', 'steps/entitlements', 'steps/validate-entitlements', 'steps/run', 'steps/run-security', 'steps/run-network']);
+  await rebuildIfStale(['cli/commands/build', 'builder/build', 'builder/resolve-options', 'steps/entitlements', 'steps/validate-entitlements', 'steps/run', 'steps/run-security', 'steps/run-network']);
   b = await bench();
 });
 afterAll(async () => b.cleanup());

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { KilnError, printable } from '../../src/errors/index.js';
 import { runFailure } from '../../src/steps/run.js';
-import { bench, type Bench } from '../build/helpers.js';
+import { bench, type Bench } from '../builder/helpers.js';
 
 /**
  * What a hostile RUN prints ends up in kiln's error message: it must arrive

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build } from '../../src/build/build.js';
-import { isImageId } from '../../src/build/image-source.js';
+import { build } from '../../src/builder/build.js';
+import { isImageId } from '../../src/builder/image-source.js';
 import { isKilnError } from '../../src/errors/index.js';
 import type { BuildEvent } from '../../src/events/index.js';
-import { bench, BASE, type Bench } from '../build/helpers.js';
+import { bench, BASE, type Bench } from '../builder/helpers.js';
 
 /**
  * FROM (and COPY --from) with an image ID or digest resolves in the store and

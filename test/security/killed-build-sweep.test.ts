@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listContainers } from '../../src/sandbox/runtime.js';
 import { isScratchName } from '../../src/store/layout.js';
-import { bench, BASE, type Bench } from '../build/helpers.js';
+import { bench, BASE, type Bench } from '../builder/helpers.js';
 import { KILN_BIN, rebuildIfStale, runKiln } from '../helpers/kiln-cli.js';
 
 /**

@@ -3,7 +3,7 @@ import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isKilnError } from '../../src/errors/index.js';
-import { bench, BASE, type Bench } from '../build/helpers.js';
+import { bench, BASE, type Bench } from '../builder/helpers.js';
 
 /**
  * RUN --mount sources from every kind of tree (a stage, an image, the build

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { SandboxRequest } from '../../src/sandbox/sandbox.js';
 import type { KilnError } from '../../src/errors/index.js';
 import { leftovers, makeEnv, type TestEnv, runScript } from '../sandbox/fixtures.js';
-import { bench, type Bench } from '../build/helpers.js';
+import { bench, type Bench } from '../builder/helpers.js';
 import { buildProbe, installProbe, probeResults } from './probe.js';
 
 /**

@@ -24,7 +24,7 @@ import { tempDir } from '../helpers/temp-dir.js';
 
 let dir: { path: string; cleanup: () => Promise<void> };
 beforeAll(async () => {
-  await rebuildIfStale(['frontend/syntax-tree', 'frontend/shell-lex', 'frontend/var-scope', 'solver/solver', 'build/build', 'cli/main', 'cli/commands/build']);
+  await rebuildIfStale(['frontend/syntax-tree', 'frontend/shell-lex', 'frontend/var-scope', 'solver/solver', 'builder/build', 'cli/main', 'cli/commands/build']);
   dir = await tempDir('kiln-patho-');
 });
 afterAll(async () => {

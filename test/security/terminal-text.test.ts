@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { rebuildIfStale, runKiln } from '../helpers/kiln-cli.js';
-import { bench, BASE, type Bench } from '../build/helpers.js';
+import { bench, BASE, type Bench } from '../builder/helpers.js';
 
 /**
  * An image's labels, environment, history and config strings are written by

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { csvFields, csvMap, splitCsv, CsvQuoteError } from '../../src/spec/csv.js';
 import { formatSize, parseSize } from '../../src/spec/size.js';
-import { parseOutputSpec, parseSecretSpec } from '../../src/build/options.js';
+import { parseOutputSpec, parseSecretSpec } from '../../src/builder/options.js';
 import { parseCacheFrom, parseCacheTo } from '../../src/cache/spec.js';
-import { parseAttestSpec } from '../../src/build/attestations.js';
+import { parseAttestSpec } from '../../src/builder/attestations.js';
 import { parseMount } from '../../src/frontend/mount.js';
 
 describe('the one CSV parser (Go encoding/csv semantics)', () => {

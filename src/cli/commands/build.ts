@@ -8,8 +8,8 @@ import { KilnError } from '../../errors/index.js';
 import { parseNetworkMode } from '../../sandbox/network-mode.js';
 import type { ProgressMode } from '../progress/render.js';
 import type { BuildEvent } from '../../events/index.js';
-import type { BuildOptions } from '../../build/options.js';
-import type { AttestationOptions } from '../../build/attestations.js';
+import type { BuildOptions } from '../../builder/options.js';
+import type { AttestationOptions } from '../../builder/attestations.js';
 import type { Compression } from '../../layer/types.js';
 import type { DockerEndpoint } from '../../export/docker-daemon.js';
 
@@ -164,10 +164,10 @@ async function runCall(call: string, contextDir: string, flags: BuildFlags): Pro
  * remote one is unpacked later.
  */
 async function optionsFromFlags(contextDir: string, flags: BuildFlags, g: GlobalOptions): Promise<BuildOptions> {
-  const { parseAddHost, parseBuildContext, parseBuildArgs, parseByteSize, parseOutputSpec, parseSecretSpec, parseSshSpec } = await import('../../build/options.js');
+  const { parseAddHost, parseBuildContext, parseBuildArgs, parseByteSize, parseOutputSpec, parseSecretSpec, parseSshSpec } = await import('../../builder/options.js');
   const { parseCacheFrom, parseCacheTo } = await import('../../cache/spec.js');
   const { keepStorageSetting } = await import('../../store/size.js');
-  const { parseAnnotation, parseAttestShorthand, parseAttestSpec } = await import('../../build/attestations.js');
+  const { parseAnnotation, parseAttestShorthand, parseAttestSpec } = await import('../../builder/attestations.js');
   let attestations: AttestationOptions | undefined;
   for (const a of flags.attest) attestations = parseAttestSpec(a, attestations ?? {});
   if (flags.sbom !== undefined) attestations = parseAttestShorthand('sbom', flags.sbom, attestations ?? {});
@@ -245,7 +245,7 @@ async function prepareLoad(): Promise<{ endpoint: DockerEndpoint; archive: strin
 
 /** Resolves the options, unpacks the context, runs the build with progress, report and signals, then loads and writes metadata. */
 async function buildFromCli(contextDir: string, flags: BuildFlags, mode: ProgressMode, options: BuildOptions, load: { endpoint: DockerEndpoint; archive: string } | undefined): Promise<void> {
-  const { dockerfileSource, resolveBuildOptions } = await import('../../build/resolve-options.js');
+  const { dockerfileSource, resolveBuildOptions } = await import('../../builder/resolve-options.js');
   // every value is checked before a remote context is fetched or the build starts
   const resolved = resolveBuildOptions(options);
   if (resolved.outputs.signKey && !resolved.outputs.pushing) throw new KilnError('USAGE', '--sign-key signs what is pushed: add --push');
@@ -264,7 +264,7 @@ async function buildFromCli(contextDir: string, flags: BuildFlags, mode: Progres
     dockerfileText = await readStdin();
   }
   // `-`, git and tarball URLs are unpacked into a temporary directory, removed after the build
-  const { isRemoteContext, openContextSource } = await import('../../build/context-source.js');
+  const { isRemoteContext, openContextSource } = await import('../../builder/context-source.js');
   const source = await openContextSource(contextDir);
   const remote = isRemoteContext(contextDir);
   if (source.dockerfileText !== undefined && dockerfileText === undefined && !flags.file) dockerfileText = source.dockerfileText;
@@ -284,7 +284,7 @@ async function buildFromCli(contextDir: string, flags: BuildFlags, mode: Progres
   // a closed terminal (SIGHUP) is an interrupt too: stop RUNs, unmount and leave the store clean
   process.on('SIGHUP', onSignal);
   try {
-    const { runBuild } = await import('../../build/build.js');
+    const { runBuild } = await import('../../builder/build.js');
     const result = await runBuild({
       ...resolved,
       source: dockerfileSource({

@@ -30,7 +30,7 @@ export async function checkCommand(context: string | undefined, flags: CheckFlag
   const { join, resolve } = await import('node:path');
   const { loadDockerfile } = await import('../../frontend/load.js');
   const { runChecks, hasCheckErrors } = await import('../../frontend/check/index.js');
-  const { parseBuildArgs } = await import('../../build/options.js');
+  const { parseBuildArgs } = await import('../../builder/options.js');
   // dockerfile-ast is only needed here (and it is slow to load): the locator puts
   // warnings and parse errors on their token, kiln's own parse decides everything else.
   const { createLocator, locateError } = await import('../../frontend/locate.js');

@@ -26,7 +26,7 @@ export function register(program: Command): void {
 export async function outlineCommand(context: string | undefined, flags: OutlineFlags): Promise<string> {
   const { loadDockerfile } = await import('../../frontend/load.js');
   const { outline } = await import('../../plan/outline.js');
-  const { parseBuildArgs } = await import('../../build/options.js');
+  const { parseBuildArgs } = await import('../../builder/options.js');
   const { parsed } = await loadDockerfile({ ...(flags.file ? { file: flags.file } : {}), ...(context ? { context } : {}) });
   const o = outline(parsed, { ...(flags.target ? { target: flags.target } : {}), buildArgs: parseBuildArgs(flags.buildArg) });
   if (flags.json) return `${JSON.stringify(o, null, 2)}\n`;

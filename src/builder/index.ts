@@ -1,5 +1,5 @@
 /**
- * build/ — the `build()` entry and its wiring: `resolveBuildOptions()` checks
+ * builder/ — the orchestrator: the `build()` entry and its wiring: `resolveBuildOptions()` checks
  * the options once, then the build opens the store, the context and the
  * registry, hands the solver its ports (ImageSource, StepExecutors,
  * CacheIndex) and writes the outputs (store, push, archives, attestations,

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { dockerfileSource, layerWriteOptions, resolveBuildOptions } from '../../src/build/resolve-options.js';
-import type { BuildOptions } from '../../src/build/options.js';
+import { dockerfileSource, layerWriteOptions, resolveBuildOptions } from '../../src/builder/resolve-options.js';
+import type { BuildOptions } from '../../src/builder/options.js';
 import { KilnError } from '../../src/errors/index.js';
 import { formatPlatform, hostPlatform } from '../../src/image/platform.js';
 import type { NetworkMode } from '../../src/sandbox/network-mode.js';

@@ -15,7 +15,7 @@ import { hostPlatform } from '../../src/image/platform.js';
 import { MediaType } from '../../src/image/media-types.js';
 import type { Manifest } from '../../src/image/types.js';
 import type { Store } from '../../src/store/store.js';
-import { parseOutputSpec } from '../../src/build/options.js';
+import { parseOutputSpec } from '../../src/builder/options.js';
 import { parseCacheTo, parseCacheFrom } from '../../src/cache/spec.js';
 import type { CacheDocument } from '../../src/cache/document.js';
 import { push } from '../../src/registry/push.js';

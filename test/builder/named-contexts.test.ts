@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { namedContextKey, parseNamedContext } from '../../src/build/named-contexts.js';
+import { namedContextKey, parseNamedContext } from '../../src/builder/named-contexts.js';
 import { parseOciLayoutRef } from '../../src/export/oci-layout.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
