@@ -6,6 +6,7 @@
 import type { RunMount } from './instructions.js';
 import { closest } from './suggest.js';
 import { CsvQuoteError, splitCsv } from '../spec/csv.js';
+import { parseRamSize } from '../spec/size.js';
 
 export class MountError extends Error {
   constructor(message: string, readonly hint?: string) {
@@ -43,12 +44,11 @@ function parseUint(v: string, base: 8 | 10, key: string): number {
   return n;
 }
 
-/** docker/go-units RAMInBytes: `64m`, `1g`, `512k`, `1.5GiB` (binary multiples). */
-export function parseRAMBytes(v: string): number {
-  const m = /^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$/.exec(v);
-  if (!m) throw new MountError(`invalid size "${v}" for tmpfs mount`, 'expected e.g. 64m or 1g');
-  const units: Record<string, number> = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
-  return Math.floor(parseFloat(m[1]!) * (m[2] ? units[m[2].toLowerCase()]! : 1));
+/** A tmpfs mount's `size=`, read as BuildKit reads it (docker/go-units RAMInBytes: binary multiples). */
+function tmpfsSize(v: string): number {
+  const n = parseRamSize(v);
+  if (n === undefined) throw new MountError(`invalid size "${v}" for tmpfs mount`, 'expected e.g. 64m or 1g');
+  return n;
 }
 
 /**
@@ -144,7 +144,7 @@ export function parseMount(raw: string, expand?: (value: string) => string): Run
         break;
       case 'size':
         if (type !== 'tmpfs') throw new MountError(`unexpected key 'size' for mount type '${type}'`);
-        if (!deferred(value)) size = parseRAMBytes(value);
+        if (!deferred(value)) size = tmpfsSize(value);
         break;
       case 'env':
         if (type !== 'secret') throw new MountError(`unexpected key 'env' for mount type '${type}'`);

@@ -46,17 +46,8 @@ export function formatMs(ms: number): string {
   return s === 60 ? `${m + 1} min` : `${m} min ${s} s`;
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[i]}`;
-}
+/** Sizes in the report: binary units, labelled as such (the program's one rule, in spec/size.ts). */
+export { formatBinarySize as formatBytes } from '../spec/size.js';
 
 export function percent(part: number, whole: number): string {
   if (whole <= 0) return '0%';

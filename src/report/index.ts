@@ -3,7 +3,7 @@
  * (steps with their time split, phases, pulls and pushes, the critical path)
  * drawn as self-contained HTML or SVG, and the byte/duration formatting those
  * drawings share. It consumes events only and never depends on the solver.
- * May import: errors/, events/, version.ts.
+ * May import: errors/, events/, spec/ (the one size formatter), version.ts.
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -7,7 +7,7 @@
  * split); metadata instructions in meta.ts. A step sees the build only
  * through StepContext: it never opens the store, the context or a registry
  * itself.
- * May import: context/, errors/, events/, frontend/, image/, layer/, report/, rootless/, sandbox/, store/.
+ * May import: context/, errors/, events/, frontend/, image/, layer/, rootless/, sandbox/, spec/, store/.
  */
 export { prepareStep } from './prepare.js';
 export type { FsInstruction, PreparedStep, SourceImage, StepContext, StepInput, StepOutcome } from './prepare.js';

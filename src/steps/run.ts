@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LayerRef } from '../image/image.js';
 import { KilnError, RunFailedError, printable } from '../errors/index.js';
-import { formatBytes } from '../report/format.js';
+import { formatBinarySize } from '../spec/size.js';
 import { diffUpperdir, writeLayer } from '../layer/index.js';
 import type { LayerEntry, LayerWriteOptions, WrittenLayer } from '../layer/types.js';
 import { runSandbox, type SandboxRequest } from '../sandbox/sandbox.js';
@@ -142,7 +142,7 @@ export async function executeRun(input: RunStepInput): Promise<RunStepResult> {
   if (r.exitCode !== 0) {
     const tail = r.outputTail.slice(-TAIL_LINES);
     if (r.oomKilled) {
-      const limit = input.limits?.memory !== undefined ? ` (limit ${formatBytes(input.limits.memory)})` : '';
+      const limit = input.limits?.memory !== undefined ? ` (limit ${formatBinarySize(input.limits.memory)})` : '';
       throw new RunFailedError(
         `RUN was killed: out of memory${limit}: process "${formatArgs(input.args)}" exit code 137`,
         { exitCode: r.exitCode, outputTail: tail, oomKilled: true },

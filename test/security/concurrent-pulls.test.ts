@@ -36,7 +36,7 @@ const DIST = join(import.meta.dirname, '..', '..', 'dist');
 const WORKER = `
 import { createInterface } from 'node:readline';
 const { pull } = await import(${JSON.stringify(join(DIST, 'registry', 'pull.js'))});
-const { build } = await import(${JSON.stringify(join(DIST, 'build', 'build.js'))});
+const { build } = await import(${JSON.stringify(join(DIST, 'builder', 'build.js'))});
 const { Store } = await import(${JSON.stringify(join(DIST, 'store', 'store.js'))});
 for await (const line of createInterface({ input: process.stdin })) {
   const job = JSON.parse(line);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { csvFields, csvMap, splitCsv, CsvQuoteError } from '../../src/spec/csv.js';
-import { formatSize, parseSize } from '../../src/spec/size.js';
+import { formatBinarySize, formatSize, parseRamSize, parseSize } from '../../src/spec/size.js';
 import { parseOutputSpec, parseSecretSpec } from '../../src/builder/options.js';
 import { parseCacheFrom, parseCacheTo } from '../../src/cache/spec.js';
 import { parseAttestSpec } from '../../src/builder/attestations.js';
@@ -61,5 +61,22 @@ describe('the one size parser and formatter', () => {
     expect(formatSize(1536)).toBe('1.5kB');
     expect(formatSize(2_300_000)).toBe('2.3MB');
     expect(formatSize(parseSize('1GB'))).toBe('1.0GB');
+  });
+
+  it('prints memory in binary units labelled KiB/MiB, as docker stats does', () => {
+    expect(formatBinarySize(1000)).toBe('1000 B');
+    expect(formatBinarySize(1536)).toBe('1.50 KiB');
+    expect(formatBinarySize(32 * 2 ** 20)).toBe('32.0 MiB');
+  });
+
+  it("reads a tmpfs size as BuildKit does (Docker's RAMInBytes: every suffix binary)", () => {
+    expect(parseRamSize('1GB')).toBe(2 ** 30);
+    expect(parseRamSize('64m')).toBe(64 * 2 ** 20);
+    expect(parseRamSize('1.5GiB')).toBe(1.5 * 2 ** 30);
+    expect(parseRamSize('512')).toBe(512);
+    expect(parseRamSize('1.2.3')).toBeUndefined();
+    expect(parseRamSize('ten')).toBeUndefined();
+    expect(parseMount('type=tmpfs,target=/t,size=1GB')).toMatchObject({ type: 'tmpfs', size: 2 ** 30 });
+    expect(() => parseMount('type=tmpfs,target=/t,size=lots')).toThrow(/invalid size "lots" for tmpfs mount/);
   });
 });
