@@ -311,7 +311,7 @@ export interface CheckDirective {
 export interface Directives {
   syntax?: string;
   escape: '\\' | '`';
-  check?: CheckDirective;
+  check?: CheckDirective | undefined;
 }
 
 export interface ParsedDockerfile {

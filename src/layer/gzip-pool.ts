@@ -41,7 +41,7 @@ interface Task {
 
 interface Slot {
   worker: Worker;
-  task?: Task;
+  task?: Task | undefined;
 }
 
 /**

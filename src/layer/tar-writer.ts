@@ -7,7 +7,7 @@ import type { LayerEntry } from './types.js';
 
 export interface TarWriteOptions {
   /** Clamp every mtime to min(mtime, sourceDateEpoch). */
-  sourceDateEpoch?: number;
+  sourceDateEpoch?: number | undefined;
 }
 
 /**

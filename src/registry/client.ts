@@ -399,7 +399,7 @@ export class RegistryClient {
     const what = `upload of blob ${desc.digest} to ${ref.name}`;
 
     // the open upload session, so a failed upload can be cancelled rather than left to expire
-    const session: { url?: string } = {};
+    const session: { url?: string | undefined } = {};
     for (const from of opts.mountFrom ?? []) {
       if (from === ref.repository) continue;
       const res = await this.http.send(ep, {
@@ -478,7 +478,7 @@ export class RegistryClient {
     }
   }
 
-  private async uploadMonolithic(ep: Endpoint, ref: Reference, desc: Pick<Descriptor, 'digest' | 'size'>, source: BlobSource, session: { url?: string }, what: string, opts: BlobPushOptions): Promise<void> {
+  private async uploadMonolithic(ep: Endpoint, ref: Reference, desc: Pick<Descriptor, 'digest' | 'size'>, source: BlobSource, session: { url?: string | undefined }, what: string, opts: BlobPushOptions): Promise<void> {
     const counted = (): AsyncIterable<Uint8Array> => countBytes(source(0, desc.size), 0, (n) => opts.onProgress?.(n, 'uploading'));
     const singleMax = this.opts.singlePostMaxSize ?? 0;
     if (!session.url && desc.size <= singleMax) {
@@ -509,7 +509,7 @@ export class RegistryClient {
     await res.body.dump();
   }
 
-  private async uploadChunked(ep: Endpoint, ref: Reference, desc: Pick<Descriptor, 'digest' | 'size'>, source: BlobSource, session: { url?: string }, what: string, opts: BlobPushOptions): Promise<void> {
+  private async uploadChunked(ep: Endpoint, ref: Reference, desc: Pick<Descriptor, 'digest' | 'size'>, source: BlobSource, session: { url?: string | undefined }, what: string, opts: BlobPushOptions): Promise<void> {
     const scopes = [repositoryScope(ref.repository, 'pull,push')];
     let loc = session.url ?? (await this.startUpload(ep, ref, what));
     session.url = loc;

@@ -19,20 +19,20 @@ export type { NetworkMode } from './network-mode.js';
 
 export interface ResourceLimits {
   /** Bytes. */
-  memory?: number;
+  memory?: number | undefined;
   /** Microseconds per period (with cpuPeriod, default 100000). */
-  cpuQuota?: number;
-  cpuPeriod?: number;
+  cpuQuota?: number | undefined;
+  cpuPeriod?: number | undefined;
   /** Fractional CPUs; converted to quota/period like `docker --cpus`. */
-  cpus?: number;
-  pidsLimit?: number;
+  cpus?: number | undefined;
+  pidsLimit?: number | undefined;
   /** Bytes of the /dev/shm tmpfs (`--shm-size`; default 64 MiB as in Docker). */
-  shmSize?: number;
+  shmSize?: number | undefined;
   /**
    * `--cgroup-parent`: the cgroup (a path from the root of every hierarchy)
    * each RUN's cgroup nests under, instead of kiln's own.
    */
-  cgroupParent?: string;
+  cgroupParent?: string | undefined;
 }
 
 /** One `--add-host NAME:IP` line for the RUN's /etc/hosts. */
@@ -56,7 +56,7 @@ export interface BundleSpecInput {
   mounts: OciMount[];
   rlimits: OciRlimit[];
   cgroupsPath: string;
-  limits?: ResourceLimits;
+  limits?: ResourceLimits | undefined;
   /** `RUN --security=insecure`: all capabilities, no seccomp, no masked paths (like BuildKit's entitlement). */
   insecure?: boolean;
 }

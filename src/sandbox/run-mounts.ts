@@ -115,7 +115,7 @@ export interface MountContext {
   storeRoot: string;
   /** The RUN's scratch dir (host side, under <root>/tmp). */
   scratch: string;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** A tmpfs inside the scratch dir: secret bytes never reach the store's disk. */

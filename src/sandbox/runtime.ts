@@ -51,7 +51,7 @@ export interface RunContainerOptions extends RuntimeOptions {
   id: string;
   bundle: string;
   sink: OutputSink;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface ContainerExit {

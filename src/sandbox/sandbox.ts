@@ -31,7 +31,7 @@ export interface SandboxRequest {
   /** KEY=VALUE; PATH, HOSTNAME and HOME are added when missing. */
   env: string[];
   /** As written in USER: name, uid, name:group, uid:gid. Default root. */
-  user?: string;
+  user?: string | undefined;
   /** Absolute; created (owned by the user) when missing. */
   workdir: string;
   hostname?: string;
@@ -44,7 +44,7 @@ export interface SandboxRequest {
   mounts?: RunMountSpec[];
   limits?: ResourceLimits & { ulimits?: Ulimit[]; extraHosts?: ExtraHost[] };
   securityInsecure?: boolean;
-  runtime?: RuntimeOptions;
+  runtime?: RuntimeOptions | undefined;
   signal?: AbortSignal;
   onOutput?: OutputListener;
   /** Every byte of output is appended here. */

@@ -26,14 +26,14 @@ const MAX_TAGS = 0xffff;
 const MAX_DATA = 256 << 20;
 
 export interface RpmHeader {
-  name?: string;
-  version?: string;
-  release?: string;
-  epoch?: number;
-  arch?: string;
-  license?: string;
-  vendor?: string;
-  sourceRpm?: string;
+  name?: string | undefined;
+  version?: string | undefined;
+  release?: string | undefined;
+  epoch?: number | undefined;
+  arch?: string | undefined;
+  license?: string | undefined;
+  vendor?: string | undefined;
+  sourceRpm?: string | undefined;
 }
 
 /**

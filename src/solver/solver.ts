@@ -22,7 +22,7 @@ import { isSbomScanArg } from '../sbom/scan-args.js';
 /** What a finished stage hands to its dependants and to the exporter. */
 export interface StageResult {
   index: number;
-  name?: string;
+  name?: string | undefined;
   draft: ImageDraft;
   /** Cache key of the last step: the identity of the stage's file system and config. */
   key: Digest;

@@ -97,7 +97,7 @@ interface Match {
   /** Path as matched (before following a final symlink): its basename names the copy. */
   matched: string;
   /** --parents: the path kept under the destination. */
-  keep?: string;
+  keep?: string | undefined;
   /**
    * A tar archive to unpack: its contents go into the destination, owners
    * from the archive. The cache key hashes the archive file itself; it is

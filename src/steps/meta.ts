@@ -38,7 +38,7 @@ export const DEFAULT_SHELL = ['/bin/sh', '-c'];
 /** State the config changes depend on besides the config itself. */
 export interface MetaState {
   config: ContainerConfig;
-  author?: string;
+  author?: string | undefined;
   /** Whether CMD was set in this stage: an ENTRYPOINT resets only an inherited CMD. */
   cmdSetInStage: boolean;
 }

@@ -47,7 +47,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * Waits for the lock by polling with LOCK_NB: a blocking flock through koffi
  * would stall the whole event loop (and every other lock holder in this process).
  */
-export async function waitFlock(fd: number, mode: LockMode, opts: { timeoutMs?: number; what?: string; signal?: AbortSignal } = {}): Promise<void> {
+export async function waitFlock(fd: number, mode: LockMode, opts: { timeoutMs?: number | undefined; what?: string; signal?: AbortSignal | undefined } = {}): Promise<void> {
   const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
   let delay = 2;
   for (;;) {

@@ -179,8 +179,8 @@ async function optionsFromFlags(contextDir: string, flags: BuildFlags, g: Global
     const eq = l.indexOf('=');
     labels[eq === -1 ? l : l.slice(0, eq)] = eq === -1 ? '' : l.slice(eq + 1);
   }
-  const int = (name: string, v: string | undefined): number | undefined => {
-    if (v === undefined) return undefined;
+  // only called for a flag that was given
+  const int = (name: string, v: string): number => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < 0) throw new KilnError('USAGE', `${name} must be a non-negative number, not "${v}"`);
     return n;
