@@ -1,13 +1,21 @@
 #!/usr/bin/env node
-// Bundles the compiled CLI (dist/) into dist/bundle/: one entry file plus chunks that
-// are loaded only when a command's action imports them, so each `kiln` process reads a
-// few files instead of resolving and compiling some hundred modules. bin/kiln loads the
-// bundle when it is newer than dist/cli/main.js and falls back to dist/ otherwise.
-// koffi stays external: it loads a native addon from its own package directory.
+// Bundles the compiled CLI (dist/) into one CommonJS file, dist/bundle/main.cjs, and
+// writes V8's code cache for it beside it (bin/bundle-loader.mjs reads both). A `kiln`
+// process then reads two files instead of resolving and compiling some hundred modules,
+// and skips compiling the bundle. Modules the source imports lazily (`import()`) are
+// still evaluated only when a command reaches them; the bundle holds no `import()` at all
+// (vm.Script, which takes the code cache, cannot run one), builtins included.
+// bin/kiln loads the bundle when it is newer than dist/cli/main.js and falls back to dist/
+// otherwise. koffi (a native addon found from its own package directory) and sql.js (a
+// WebAssembly file beside its module) stay external and are required at run time.
 import { build } from 'esbuild';
-import { rm, writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
+import { BUNDLE_FILE, CODE_CACHE_FILE } from '../bin/bundle-loader.mjs';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 // --outdir DIR writes elsewhere (the tests bundle into a temporary directory)
@@ -19,17 +27,43 @@ await build({
   absWorkingDir: root,
   entryPoints: { main: 'dist/cli/main.js' },
   outdir,
+  outExtension: { '.js': '.cjs' },
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
-  external: ['koffi'],
-  // the bundled CommonJS dependencies call require(); give the ES module one
-  banner: { js: "import { createRequire as __kilnCreateRequire } from 'node:module'; const require = __kilnCreateRequire(import.meta.url);" },
-  chunkNames: 'chunks/[name]-[hash]',
+  external: ['koffi', 'sql.js'],
+  // import() becomes a require() wrapped in a promise: vm.Script has no module loader
+  supported: { 'dynamic-import': false },
+  // the two createRequire(import.meta.url) calls resolve from the bundle's own location
+  define: { 'import.meta.url': '__kilnBundleUrl' },
+  banner: { js: "const __kilnBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
   legalComments: 'none',
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
 });
-// dist/bundle is ESM whatever an enclosing package.json says
-await writeFile(path.join(outdir, 'package.json'), '{ "type": "module" }\n');
+await writeFile(path.join(outdir, 'package.json'), '{ "type": "commonjs" }\n');
+
+// The cache is made by a plain `node` (no flags, as bin/kiln runs) in its own process, so
+// the bundle runs nowhere but there; V8 refuses a cache made under other flags. The warm-up
+// commands compile what every build needs (option parsing, the Dockerfile parser, the
+// planner, the store and cache lookups of a cached rebuild) into the cache; they use a
+// throw-away context and store (a FROM scratch build needs neither root nor runc) and
+// a failing one only leaves its functions out of the cache.
+const warm = await mkdtemp(path.join(tmpdir(), 'kiln-bundle-'));
+try {
+  await writeFile(path.join(warm, 'Dockerfile'), 'FROM scratch AS base\nARG A=1\nENV B=$A\nCOPY a /a\nRUN true\nFROM base\nLABEL x=y\nWORKDIR /w\nUSER 1\nCMD ["a"]\n');
+  await writeFile(path.join(warm, 'a'), '');
+  const store = path.join(warm, 'root');
+  const rebuild = ['--root', store, 'build', '--progress', 'plain', '-t', 'localhost/kiln-bundle/warm:1', '-f', path.join(warm, 'Dockerfile.scratch'), warm];
+  await writeFile(path.join(warm, 'Dockerfile.scratch'), 'FROM scratch\nARG A=1\nCOPY a /a\nENV B=$A\nLABEL x=y\n');
+  const warmups = [['--version'], ['build', '--call', 'check', warm], ['build', '--call', 'outline', warm], rebuild, rebuild];
+  const loader = pathToFileURL(path.join(root, 'bin', 'bundle-loader.mjs')).href;
+  const cacheFile = path.join(outdir, CODE_CACHE_FILE);
+  const script = `import(${JSON.stringify(loader)}).then(async (m) => (await import('node:fs')).writeFileSync(${JSON.stringify(cacheFile)}, await m.makeCodeCache(${JSON.stringify(outdir)}, ${JSON.stringify(warmups)})))`;
+  execFileSync(process.execPath, ['-e', script], { env: { ...process.env, KILN_ROOT: store }, stdio: ['ignore', 'ignore', 'inherit'] });
+  process.stdout.write(`bundled dist/cli into ${path.relative(root, path.join(outdir, BUNDLE_FILE))} (code cache ${Math.round(statSync(cacheFile).size / 1024)} KiB)\n`);
+} finally {
+  await rm(warm, { recursive: true, force: true });
+}

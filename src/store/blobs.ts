@@ -14,6 +14,9 @@ import type { StoreLayout } from './layout.js';
 import { PartialBlob } from './partial-blob.js';
 import { matchesVerifiedRecord, removeVerifiedRecord, writeVerifiedRecord } from './verified-record.js';
 
+/** Documents up to this size are compared with a stored blob of the same digest before being written again. */
+const SAME_BYTES_CHECK_LIMIT = 4 * 1024 * 1024;
+
 function isNotFound(e: unknown): boolean {
   return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
@@ -87,8 +90,22 @@ export class BlobFiles implements BlobStore {
     }
   }
 
-  putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }> {
-    return this.writeBlob(Readable.from([Buffer.from(bytes)]));
+  async putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }> {
+    const digest = sha256(bytes);
+    // A rebuild stores the same config and manifest again: when the blob already holds
+    // exactly these bytes there is nothing to write (and no fsync). Comparing the bytes,
+    // not only the name, keeps the repair a rewrite gives a damaged blob.
+    if (bytes.length <= SAME_BYTES_CHECK_LIMIT && (await this.holds(digest, bytes))) return { digest, size: bytes.length };
+    return this.writeBlob(Readable.from([Buffer.from(bytes)]), { digest });
+  }
+
+  private async holds(digest: Digest, bytes: Uint8Array): Promise<boolean> {
+    try {
+      return Buffer.from(bytes).equals(await readFile(this.blobPath(digest)));
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw e;
+    }
   }
 
   /** Stores a JSON document in canonical encoding and returns its descriptor. */

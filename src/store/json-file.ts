@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { StoreCorruptError } from '../errors/index.js';
 import { parseJSONSafe, ShapeError, type Shape } from '../image/document-shapes.js';
 
@@ -27,7 +27,9 @@ export function decodeStoreJSON<T>(text: string, file: string, shape: Shape<T>):
 export async function readStoreJSON<T>(file: string, shape: Shape<T>): Promise<T | undefined> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // synchronous on purpose: the store's JSON files are small, and a cached rebuild reads
+    // one per step in sequence; the promise API costs four thread-pool round trips each
+    text = readFileSync(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new StoreCorruptError(file, `cannot read: ${(e as Error).message}`, { cause: e });

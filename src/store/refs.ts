@@ -99,17 +99,25 @@ export class RefIndex implements RefStore {
   private async update<T>(f: (entries: IndexEntry[]) => T): Promise<T> {
     return withFileLock(this.layout.indexLock, async () => {
       const entries = toEntries(await this.readIndex());
+      const before = encodeIndex(entries);
       const result = f(entries);
-      const manifests = sortEntries(entries).map(({ ref, descriptor }) => {
-        const d: Descriptor = { ...descriptor };
-        if (ref !== undefined) d.annotations = { ...(descriptor.annotations ?? {}), [REF_ANNOTATION]: ref };
-        return d;
-      });
-      const index: Index = layoutIndex(manifests);
-      await writeFileAtomic(this.layout.index, Buffer.from(`${JSON.stringify(index, null, 2)}\n`), this.layout.tmp);
+      const after = encodeIndex(entries);
+      // a rebuild re-tags the image its tag already names: nothing to write (and no fsync)
+      if (after !== before) await writeFileAtomic(this.layout.index, Buffer.from(after), this.layout.tmp);
       return result;
     });
   }
+}
+
+/** index.json's text for these entries: sorted, each name in its annotation. */
+function encodeIndex(entries: IndexEntry[]): string {
+  const manifests = sortEntries(entries).map(({ ref, descriptor }) => {
+    const d: Descriptor = { ...descriptor };
+    if (ref !== undefined) d.annotations = { ...(descriptor.annotations ?? {}), [REF_ANNOTATION]: ref };
+    return d;
+  });
+  const index: Index = layoutIndex(manifests);
+  return `${JSON.stringify(index, null, 2)}\n`;
 }
 
 function checkRef(ref: string): void {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +31,28 @@ describe('refs and images', () => {
     expect(desc.mediaType).toBe(MediaType.OCI_MANIFEST);
     expect(await t.store.resolve('localhost/busybox:latest')).toEqual(desc);
     await expectValidStoredImage(t.store, desc.digest);
+  });
+
+  it('storing an image again (a cached rebuild) rewrites neither its blobs nor index.json, and still repairs a damaged document', async () => {
+    const desc = (await t.store.resolve('localhost/busybox:latest'))!;
+    const img = await t.store.getImage(desc.digest);
+    const before = { index: await stat(join(t.root, 'index.json')), manifest: await stat(t.store.blobPath(desc.digest)), config: await stat(t.store.blobPath(img.configDescriptor.digest)) };
+    const again = await t.store.putImage({ config: img.config, layers: [...img.layers] }, { ref: 'localhost/busybox:latest' });
+    expect(again.descriptor.digest).toBe(desc.digest);
+    const after = { index: await stat(join(t.root, 'index.json')), manifest: await stat(t.store.blobPath(desc.digest)), config: await stat(t.store.blobPath(img.configDescriptor.digest)) };
+    for (const k of ['index', 'manifest', 'config'] as const) {
+      expect([after[k].ino, after[k].mtimeMs], k).toEqual([before[k].ino, before[k].mtimeMs]);
+    }
+    // a config blob whose bytes were damaged in place is written again, not trusted by its name
+    const configPath = t.store.blobPath(img.configDescriptor.digest);
+    const good = await readFile(configPath);
+    await writeFile(configPath, Buffer.concat([good.subarray(0, good.length - 1), Buffer.from(' ')]));
+    await t.store.putJSON(img.config, img.configDescriptor.mediaType);
+    expect(sha256(await readFile(configPath))).toBe(img.configDescriptor.digest);
+    // a new tag on the same image does rewrite index.json
+    await t.store.setRef('localhost/busybox:retag', desc);
+    expect((await stat(join(t.root, 'index.json'))).ino).not.toBe(before.index.ino);
+    await t.store.removeRef('localhost/busybox:retag');
   });
 
   it('getImage gives manifest, config and layers with both digests', async () => {
