@@ -29,7 +29,11 @@ export interface BlobStore {
   hasBlob(digest: Digest): Promise<boolean>;
   /** Size in bytes, or undefined when absent. */
   blobSize(digest: Digest): Promise<number | undefined>;
-  /** Streams `data` into the store; verifies `expect` when given. Returns the digest and size actually written. */
+  /**
+   * Streams `data` into the store; verifies `expect` when given. Returns the digest and size actually written.
+   * A chunk may still be waiting for the disk after the next one is pulled: a source must not reuse or change
+   * a chunk's bytes once it has yielded them.
+   */
   writeBlob(data: Readable | AsyncIterable<Uint8Array>, expect?: BlobWriteExpectation): Promise<{ digest: Digest; size: number }>;
   /** Convenience for small JSON/bytes documents. */
   putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }>;

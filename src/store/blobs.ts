@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, openSync } from 'node:fs';
-import { open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { open, readFile, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { KilnError } from '../errors/index.js';
 import type { BlobStore, BlobVerify, BlobWriteExpectation } from '../image/blob-store.js';
@@ -16,6 +16,19 @@ import { matchesVerifiedRecord, removeVerifiedRecord, writeVerifiedRecord } from
 
 /** Documents up to this size are compared with a stored blob of the same digest before being written again. */
 const SAME_BYTES_CHECK_LIMIT = 4 * 1024 * 1024;
+
+/** Bytes of a blob being written that may wait for the disk while the source goes on. */
+const WRITE_BEHIND = 8 * 1024 * 1024;
+
+/** Writes all of `b` at `position` (a positional write may be short). */
+async function writeAll(fh: FileHandle, b: Buffer, position: number): Promise<void> {
+  let off = 0;
+  while (off < b.length) {
+    const { bytesWritten } = await fh.write(b, off, b.length - off, position + off);
+    if (bytesWritten <= 0) throw new KilnError('INTERNAL', `short write of a blob at offset ${position + off}`);
+    off += bytesWritten;
+  }
+}
 
 function isNotFound(e: unknown): boolean {
   return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
@@ -62,13 +75,39 @@ export class BlobFiles implements BlobStore {
     try {
       const hash = createHash('sha256');
       let size = 0;
-      for await (const chunk of data as AsyncIterable<unknown>) {
-        const b = toBuffer(chunk);
-        size += b.length;
-        if (expect.size !== undefined && size > expect.size) throw sizeMismatch(expect, size, '>');
-        hash.update(b);
-        await fh.write(b);
+      // Write-behind: each chunk goes to the file at its offset while the source already
+      // produces the next (a layer's tar → compress → hash chain only advances when pulled),
+      // with at most WRITE_BEHIND bytes queued so memory stays flat.
+      const pending = new Set<Promise<void>>();
+      let queued = 0;
+      let failure: unknown;
+      try {
+        for await (const chunk of data as AsyncIterable<unknown>) {
+          const b = toBuffer(chunk);
+          const at = size;
+          size += b.length;
+          if (expect.size !== undefined && size > expect.size) throw sizeMismatch(expect, size, '>');
+          hash.update(b);
+          queued += b.length;
+          const w: Promise<void> = writeAll(fh, b, at).then(
+            () => {
+              queued -= b.length;
+              pending.delete(w);
+            },
+            (e: unknown) => {
+              failure ??= e;
+              pending.delete(w);
+            },
+          );
+          pending.add(w);
+          while (queued > WRITE_BEHIND && failure === undefined) await Promise.race(pending);
+          if (failure !== undefined) break;
+        }
+      } finally {
+        // no write may still be running when the file is closed or removed below
+        await Promise.all(pending);
       }
+      if (failure !== undefined) throw failure;
       await fh.sync();
       await fh.close();
       closed = true;

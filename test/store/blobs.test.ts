@@ -115,6 +115,28 @@ describe('blobs', () => {
     expect(await readdir(join(t.root, 'tmp'))).toEqual(['partial']);
   });
 
+  it('a blob larger than the write-behind window, in uneven chunks, lands byte for byte; a source failing with writes queued leaves nothing', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const data = randomBytes(24 * 1024 * 1024 + 12345);
+    // chunk sizes from 1 byte to ~3 MiB, so writes of different lengths are queued at once
+    const sizes = [1, 4095, 65536, 3 * 1024 * 1024 + 7, 100, 1 << 20];
+    async function* chunks(failAt?: number): AsyncGenerator<Uint8Array> {
+      let off = 0;
+      for (let i = 0; off < data.length; i++) {
+        if (failAt !== undefined && off >= failAt) throw new Error('source failed mid-blob');
+        const n = Math.min(sizes[i % sizes.length]!, data.length - off);
+        yield data.subarray(off, off + n);
+        off += n;
+      }
+    }
+    const written = await t.store.writeBlob(chunks());
+    expect(written).toEqual({ digest: sha256(data), size: data.length });
+    expect((await readFile(t.store.blobPath(written.digest))).equals(data)).toBe(true);
+    await expect(t.store.writeBlob(chunks(20 * 1024 * 1024))).rejects.toThrow('source failed mid-blob');
+    expect(await readdir(join(t.root, 'blobs', 'sha256'))).toEqual([written.digest.slice(7)]);
+    expect(await readdir(join(t.root, 'tmp'))).toEqual(['partial']);
+  });
+
   it('verifying reads fail at the end when the blob on disk is corrupted', async () => {
     const { digest } = await t.store.putBytes(Buffer.from('{"a":1}'));
     await writeFile(t.store.blobPath(digest), '{"a":2}');
