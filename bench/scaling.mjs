@@ -72,6 +72,9 @@ export async function measureInstructionScaling({
       const from = kind === 'RUN' ? base : 'scratch';
       const ns = [1, ...(kind === 'RUN' ? runSizes : sizes)];
       const times = new Map();
+      // a builder that fails at some N (BuildKit through dockerd 20.10 stops at 128 layers:
+      // "max depth exceeded") is recorded as failed there and not run at larger N
+      const failed = new Map();
       for (const n of ns) {
         const ctx = join(dir, `${kind}-${n}`);
         await mkdir(ctx, { recursive: true });
@@ -81,14 +84,25 @@ export async function measureInstructionScaling({
         if (n === 1 && kind === 'RUN') for (const b of builders) await b.build(ctx);
         for (let r = 0; r < runs; r++) {
           for (const b of builders) {
-            const r = await b.build(ctx);
-            const t = typeof r === 'number' ? { seconds: r } : r;
+            if (failed.has(b.name)) continue;
+            let res;
+            try {
+              res = await b.build(ctx);
+            } catch (e) {
+              const why = String(e.message).split('\n')[0].slice(-200);
+              failed.set(b.name, { n, why });
+              log(`${b.name.padEnd(8)} ${kind.padEnd(5)} N=${String(n).padStart(6)}  FAILED: ${why}`);
+              points.push({ builder: b.name, kind, n, failed: why });
+              continue;
+            }
+            const t = typeof res === 'number' ? { seconds: res } : res;
             const key = `${b.name}/${n}`;
             times.set(key, [...(times.get(key) ?? []), t]);
           }
         }
         for (const b of builders) {
           const ts = times.get(`${b.name}/${n}`);
+          if (!ts) continue;
           const seconds = median(ts.map((t) => t.seconds));
           const cpus = ts.map((t) => t.cpuSeconds).filter((c) => c !== undefined);
           const cpuSeconds = cpus.length === ts.length ? median(cpus) : undefined;
@@ -97,8 +111,13 @@ export async function measureInstructionScaling({
         }
       }
       for (const b of builders) {
-        const mine = points.filter((p) => p.builder === b.name && p.kind === kind);
+        const mine = points.filter((p) => p.builder === b.name && p.kind === kind && p.failed === undefined);
         const ones = times.get(`${b.name}/1`);
+        // a fit needs the 1-instruction build and two sizes
+        if (!ones || mine.length < 2) {
+          fits.push({ builder: b.name, kind, exponent: NaN, netExponent: NaN, oneInstructionSeconds: NaN, ...(failed.has(b.name) ? { failedAt: failed.get(b.name).n } : {}) });
+          continue;
+        }
         const base1 = median(ones.map((t) => t.seconds));
         const net = mine.map((p) => ({ n: p.n, seconds: Math.max(p.seconds - base1, 1e-3) }));
         const fit = { builder: b.name, kind, exponent: fitExponent(mine), netExponent: fitExponent(net), oneInstructionSeconds: base1 };
@@ -108,6 +127,7 @@ export async function measureInstructionScaling({
           fit.netCpuExponent = fitExponent(mine.map((p) => ({ n: p.n, seconds: Math.max(p.cpuSeconds - cpu1, 1e-3) })));
           fit.oneInstructionCpuSeconds = cpu1;
         }
+        if (failed.has(b.name)) fit.failedAt = failed.get(b.name).n;
         fits.push(fit);
       }
     }
@@ -158,6 +178,10 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     });
     for (const f of result.fits) {
       const cpu = f.cpuExponent !== undefined ? `; on CPU seconds ${f.cpuExponent.toFixed(2)} (net ${f.netCpuExponent.toFixed(2)})` : '';
+      if (Number.isNaN(f.exponent)) {
+        console.log(`${f.builder} ${f.kind}: no fit${f.failedAt !== undefined ? ` (failed at N=${f.failedAt})` : ''}`);
+        continue;
+      }
       console.log(`${f.builder} ${f.kind}: fitted exponent ${f.exponent.toFixed(2)} (net of the 1-instruction build, ${f.oneInstructionSeconds.toFixed(2)} s: ${f.netExponent.toFixed(2)})${cpu}; goal ≤ 1.1`);
     }
     console.log(JSON.stringify(result));
