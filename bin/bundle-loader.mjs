@@ -5,17 +5,24 @@
 // the same source: the entry then costs a file read and a deserialisation.
 //
 // The cache is written by scripts/bundle.mjs right after the bundle, in the same
-// directory, and is only ever read here. V8 itself refuses a cache made by another V8
-// version, under other flags or for a source of another length (cachedDataRejected);
-// the mtime check below also refuses one older than the bundle it sits beside, so a
-// bundle replaced by hand never runs with its predecessor's bytecode.
+// directory, and is only ever read here, by the same Node release (its name says which).
+// V8 itself refuses a cache made under other flags or for a source of another length
+// (cachedDataRejected); the mtime check below also refuses one older than the bundle it
+// sits beside, so a bundle replaced by hand never runs with its predecessor's bytecode.
 import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
 
 export const BUNDLE_FILE = 'main.cjs';
-export const CODE_CACHE_FILE = 'main.cjs.v8-cache';
+/**
+ * The cache is named for the exact Node build that made it. V8's own check (its version
+ * string, flags, source length) is not enough: two Node 20 releases can carry the same V8
+ * version with different patches, and a cache one makes crashes the other (seen: a bundle
+ * built with Node 20.20 and run by 20.19 in kiln's image died with SIGSEGV). Another Node
+ * finds no file of its name and compiles the bundle as usual.
+ */
+export const CODE_CACHE_FILE = `main.cjs.${process.version}-${process.arch}.v8-cache`;
 
 /** The exact text V8 compiles: Node's own CommonJS wrapper around the bundle. */
 function wrapped(source) {

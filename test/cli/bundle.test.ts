@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKiln } from '../helpers/kiln-cli.js';
 import { VERSION } from '../../src/version.js';
-import { BUNDLE_FILE } from '../../bin/bundle-loader.mjs';
+import { BUNDLE_FILE, CODE_CACHE_FILE } from '../../bin/bundle-loader.mjs';
 
 /** The bundled CLI (scripts/bundle.mjs), made from dist/ by `npm test` before vitest runs. */
 const REPO = path.resolve(import.meta.dirname, '..', '..');
@@ -56,6 +56,12 @@ describe('bundled CLI', () => {
     const later = new Date(Date.now() + 5000);
     await utimes(path.join(copy, BUNDLE_FILE), later, later);
     expect(await cacheUse(copy)).toEqual({ cacheUsed: false, cacheRejected: false });
+    // a cache written by another Node release is never handed to V8 (a same-V8-version cache from
+    // another Node 20 release crashed kiln's image): only a file named for this release is read
+    const other = path.join(dir, 'other-node');
+    await cp(bundleDir, other, { recursive: true });
+    await rename(path.join(other, CODE_CACHE_FILE), path.join(other, CODE_CACHE_FILE.replace(process.version, 'v20.0.0')));
+    expect(await cacheUse(other)).toEqual({ cacheUsed: false, cacheRejected: false });
     // a cache for another source is refused by V8 itself, and the bundle still runs
     await writeFile(path.join(copy, BUNDLE_FILE), `${await readFile(path.join(copy, BUNDLE_FILE), 'utf8')}\n// changed\n`);
     const older = new Date(Date.now() - 60_000);
