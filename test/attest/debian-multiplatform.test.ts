@@ -39,7 +39,7 @@ async function registryBlob(repo: string, digest: string): Promise<Buffer> {
 async function fileInLayer(layer: Buffer, name: string): Promise<string | undefined> {
   let found: string | undefined;
   for await (const { header, body } of readLayer(Readable.from([layer]), MediaType.OCI_LAYER_GZIP)) {
-    if (header.name.toString('utf8').replace(/^\.?\//, '') !== name) continue;
+    if (header.name.replace(/^\.?\//, '') !== name) continue;
     const parts: Buffer[] = [];
     for await (const c of body) parts.push(c);
     found = Buffer.concat(parts).toString('utf8');

@@ -34,7 +34,7 @@ describe('config defaults (BuildKit: emptyImage and "make sure that PATH is alwa
     const base = await st.getImage(BASE);
     const config = structuredClone(base.config);
     config.config = { ...config.config, Env: ['ONLY=1'] };
-    await st.putImage({ config, layers: base.layers }, { ref: 'localhost/sem/nopath:1' });
+    await st.putImage({ config, layers: [...base.layers] }, { ref: 'localhost/sem/nopath:1' });
     const ctx = await b.context({ Dockerfile: 'FROM localhost/sem/nopath:1\nRUN echo "$PATH" > /path\n' });
     const { result } = await b.build(ctx, { tags: ['localhost/sem/nopath:2'] });
     expect(result.config.config?.Env).toEqual(['ONLY=1', `PATH=${DEFAULT_PATH}`]);

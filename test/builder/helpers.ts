@@ -35,6 +35,12 @@ export async function bench(): Promise<Bench> {
   await makeBusyboxImage(s, BASE);
   const open = async (): Promise<Store> => (s ??= await Store.open(root));
   let n = 0;
+  const imageFs = async (ref: string): Promise<LayeredFs> => {
+    const st = await open();
+    const img = await st.getImage(ref);
+    const dirs = await Promise.all(img.layers.map((l) => st.snapshotPath(l)));
+    return new LayeredFs(dirs.reverse(), ref);
+  };
   return {
     root,
     dir,
@@ -57,14 +63,9 @@ export async function bench(): Promise<Bench> {
       const result = await build({ context: ctx, root, jobs: 2, onEvent: (e) => events.push(e), ...opts });
       return { result, events };
     },
-    async fs(ref) {
-      const st = await open();
-      const img = await st.getImage(ref);
-      const dirs = await Promise.all(img.layers.map((l) => st.snapshotPath(l)));
-      return new LayeredFs(dirs.reverse(), ref);
-    },
+    fs: imageFs,
     async read(ref, file) {
-      const fs = await this.fs(ref);
+      const fs = await imageFs(ref);
       return text(fs.open(file.replace(/^\//, '')));
     },
     async store() {

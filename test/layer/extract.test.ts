@@ -25,7 +25,7 @@ const long300 = `d/${'c'.repeat(120)}/${'e'.repeat(200)}`;
 function entries(): LayerEntry[] {
   return [
     dirEntry('d', { mode: 0o1777, mtime: 1_600_000_000 }),
-    fileEntry(`d/${'c'.repeat(120)}`, '', { type: 'directory', size: undefined, open: undefined, mode: 0o750 }),
+    dirEntry(`d/${'c'.repeat(120)}`, { mode: 0o750 }),
     fileEntry(long300, 'deep'),
     { path: 'd/fifo', type: 'fifo', mode: 0o640, uid: 0, gid: 0, mtime: 1_700_000_000 },
     fileEntry('d/hello', 'hello world\n', { mode: 0o4755, uid: 3_000_000, gid: 3_000_001, xattrs: { 'security.capability': CAP_NET_BIND, 'user.bin': Buffer.from([0, 1, 0xff, 0xfe, 10]) } }),

@@ -134,7 +134,7 @@ describe('faults through a loopback proxy', () => {
     src.proxy.on('GET', bigLayer(), async (ctx) => {
       const u = await ctx.forward();
       const body = Buffer.from(u.body);
-      body[body.length - 1] ^= 0xff;
+      body[body.length - 1] = body[body.length - 1]! ^ 0xff;
       ctx.reply({ ...u, body });
     });
     const store = await tempStore();
@@ -143,7 +143,7 @@ describe('faults through a loopback proxy', () => {
       expect(e.code).toBe('DIGEST_MISMATCH');
       expect(e.message).toContain(img.manifest.layers[0]!.digest);
       const corrupted = Buffer.from(img.layers[0]!);
-      corrupted[corrupted.length - 1] ^= 0xff;
+      corrupted[corrupted.length - 1] = corrupted[corrupted.length - 1]! ^ 0xff;
       expect(e.message).toContain(`sha256:${createHash('sha256').update(corrupted).digest('hex')}`);
       expect(await store.store.hasBlob(img.manifest.layers[0]!.digest)).toBe(false);
       expect(await store.store.resolve(parseReference(ref()).toString())).toBeUndefined();

@@ -62,7 +62,7 @@ describe('bundle', () => {
     });
     expect(spec.process.capabilities.bounding).toEqual(DEFAULT_CAPABILITIES);
     expect(spec.linux.namespaces.map((n) => n.type).sort()).toEqual(['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts']);
-    expect(spec.linux.resources.cpu).toEqual({ quota: 150000, period: 100000 });
+    expect(spec.linux.resources?.cpu).toEqual({ quota: 150000, period: 100000 });
     expect(spec.linux.maskedPaths).toContain('/proc/kcore');
     expect(spec.linux.readonlyPaths).toContain('/proc/sys');
     const names = new Set(spec.linux.seccomp?.syscalls.filter((s) => s.action === 'SCMP_ACT_ALLOW' && !s.args).flatMap((s) => s.names));
@@ -77,7 +77,7 @@ describe('bundle', () => {
 
   test('seccomp rules conditional on caps and arches', () => {
     const p = {
-      defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 1,
+      defaultAction: 'SCMP_ACT_ERRNO' as const, defaultErrnoRet: 1,
       archMap: [{ architecture: 'SCMP_ARCH_X86_64', subArchitectures: ['SCMP_ARCH_X86', 'SCMP_ARCH_X32'] }, { architecture: 'SCMP_ARCH_AARCH64', subArchitectures: ['SCMP_ARCH_ARM'] }],
       syscalls: [
         { names: ['a'], action: 'SCMP_ACT_ALLOW' },

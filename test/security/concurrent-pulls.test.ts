@@ -15,6 +15,7 @@ import { Store } from '../../src/store/store.js';
 import { busyboxEntries } from '../helpers/busybox.js';
 import { rebuildIfStale } from '../helpers/kiln-cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import type { Digest } from '../../src/image/digest.js';
 
 /**
  * Many kiln processes fetching the same large (resumable, >= 4 MiB) blob into
@@ -90,7 +91,7 @@ async function expectClean(root: string, blob: string): Promise<void> {
   try {
     const report = await fsck(store, { leftovers: liveLeftovers });
     expect(report.problems).toEqual([]);
-    expect(await store.hasBlob(blob as `sha256:${string}`)).toBe(true);
+    expect(await store.hasBlob(blob as Digest)).toBe(true);
   } finally {
     await store.close();
   }

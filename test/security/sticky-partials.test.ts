@@ -8,6 +8,7 @@ import { liveLeftovers } from '../../src/sandbox/scratch.js';
 import { rebuildIfStale, runKiln } from '../helpers/kiln-cli.js';
 import { makeRandomImage, tempStore, uniqueRepo, type TestImage } from '../registry/helpers/images.js';
 import { useProxiedStore } from '../registry/helpers/proxied-store.js';
+import type { Digest } from '../../src/image/digest.js';
 
 /**
  * What a killed pull leaves in tmp/partial/ must never block that image:
@@ -52,7 +53,7 @@ describe('partial downloads left by a killed pull', () => {
       const r = await pull(dest.store, `${src.proxy.addr}/${repo}:1`);
       expect(r.manifestDigest).toBe(img.descriptor.digest);
       expect(blobGets()).toEqual([]);
-      expect((await dest.store.readBlob(layer as `sha256:${string}`)).equals(img.layers[0]!)).toBe(true);
+      expect((await dest.store.readBlob(layer as Digest)).equals(img.layers[0]!)).toBe(true);
     });
   });
 
@@ -62,7 +63,7 @@ describe('partial downloads left by a killed pull', () => {
     await withPartial(wrong, async (dest) => {
       await pull(dest.store, `${src.proxy.addr}/${repo}:1`);
       expect(blobGets().map((g) => g.headers.range)).toEqual([undefined]);
-      expect((await dest.store.readBlob(layer as `sha256:${string}`)).equals(img.layers[0]!)).toBe(true);
+      expect((await dest.store.readBlob(layer as Digest)).equals(img.layers[0]!)).toBe(true);
     });
   });
 
@@ -75,7 +76,7 @@ describe('partial downloads left by a killed pull', () => {
       const r = await pull(dest.store, `${src.proxy.addr}/${repo}:1`);
       expect(r.manifestDigest).toBe(img.descriptor.digest);
       expect(blobGets().map((g) => g.headers.range)).toEqual(['bytes=2000000-4999999', undefined]);
-      expect((await dest.store.readBlob(layer as `sha256:${string}`)).equals(img.layers[0]!)).toBe(true);
+      expect((await dest.store.readBlob(layer as Digest)).equals(img.layers[0]!)).toBe(true);
     });
   });
 
