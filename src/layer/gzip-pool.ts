@@ -54,6 +54,7 @@ export class GzipPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Task[] = [];
   private nextId = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(size: number) {
     this.size = size;
@@ -61,6 +62,8 @@ export class GzipPool {
 
   /** Compresses `block`, whose ArrayBuffer is transferred (the caller gets it back in the result). */
   run(block: Uint8Array, level: number): Promise<CompressedBlock> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     const data =
       block.byteOffset === 0 && block.buffer.byteLength === block.length && block.buffer instanceof ArrayBuffer
         ? block.buffer
@@ -95,6 +98,7 @@ export class GzipPool {
         else task.reject(new KilnError('INTERNAL', `gzip worker failed: ${m.error ?? 'no output'}`));
       }
       this.dispatch();
+      if (this.queue.length === 0 && this.slots.every((s) => !s.task)) this.idleSoon();
     });
     const fail = (err: Error): void => {
       const i = this.slots.indexOf(slot);
@@ -112,12 +116,30 @@ export class GzipPool {
     return slot;
   }
 
+  /**
+   * Each worker holds a V8 isolate and its buffers (some 20 MB of resident memory): once
+   * no block has come for IDLE_MS the workers are stopped, so what follows a layer (a push
+   * streaming the blob, the next RUN) does not carry them. A later layer starts them again
+   * (about 30 ms).
+   */
+  private idleSoon(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.queue.length === 0 && this.slots.every((s) => !s.task)) void this.close();
+    }, IDLE_MS);
+    this.idleTimer.unref();
+  }
+
   /** Stops the workers (tests and benchmarks; normal use just lets them idle). */
   async close(): Promise<void> {
     const slots = this.slots.splice(0);
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 }
+
+/** How long idle workers are kept for the next layer. */
+const IDLE_MS = 200;
 
 let shared: GzipPool | undefined;
 
