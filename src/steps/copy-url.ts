@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, utimesSync, chmodSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { posix } from 'node:path';
 import { KilnError } from '../errors/index.js';
 
 export function isHttpUrl(s: string): boolean {
@@ -71,12 +72,27 @@ export async function downloadUrl(url: string, dir: string, checksum?: string, s
   return { file, name, sha256 };
 }
 
+/**
+ * The download's file name: the last element of the decoded URL path, as BuildKit takes
+ * `path.Base` of Go's decoded `URL.Path`. Decoding before taking the last element matters:
+ * `http://h/..%2F..%2Fx` names `x`, never `../../x`, which would put the file outside
+ * `dir` on the host. Whatever comes out is one plain name or the fallback.
+ */
 function nameFor(url: string, disposition: string | null): string {
-  const path = new URL(url).pathname;
-  const base = decodeURIComponent(path.slice(path.lastIndexOf('/') + 1));
-  if (base !== '' && base !== '.' && base !== '..') return base;
+  const raw = new URL(url).pathname;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    decoded = raw;
+  }
+  const base = plainName(posix.basename(decoded));
+  if (base !== undefined) return base;
   const m = disposition ? /filename="?([^";]+)"?/i.exec(disposition) : null;
-  const fromHeader = m?.[1]?.split('/').pop();
-  if (fromHeader && fromHeader !== '.' && fromHeader !== '..') return fromHeader;
-  return '__unnamed__';
+  return plainName(m?.[1]?.split('/').pop() ?? '') ?? '__unnamed__';
+}
+
+/** `name` when it is one file name that stays in its directory, else undefined. */
+function plainName(name: string): string | undefined {
+  return name !== '' && name !== '.' && name !== '..' && !/[/\0]/.test(name) ? name : undefined;
 }
