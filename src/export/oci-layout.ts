@@ -102,14 +102,36 @@ async function copyDocument(store: Store, dir: string, desc: Descriptor, label: 
   return store.readBlob(desc.digest);
 }
 
-async function copyBlob(store: Store, dir: string, desc: Descriptor, label: string): Promise<void> {
-  if (!isDigest(desc.digest)) throw new KilnError('ARCHIVE', `${label}: invalid digest "${String(desc.digest)}"`);
-  if (!Number.isSafeInteger(desc.size) || desc.size < 0) throw new KilnError('ARCHIVE', `${label}: invalid size for ${desc.digest}`);
+/**
+ * Copies the blob `desc` names from the layout in `dir` into the store, once its digest and
+ * size are well-formed (a hostile index cannot name a path outside `blobs/` or an unbounded
+ * size) and the file is a regular one.
+ */
+export async function copyBlob(store: Store, dir: string, desc: Descriptor, label: string): Promise<void> {
+  checkLayoutDescriptor(desc, label);
   if (await store.hasBlob(desc.digest)) return;
   const file = blobPath(dir, desc.digest);
   // a regular file only: a FIFO or device named like a blob would hang or stream forever
   if (!(await lstat(file).catch(() => undefined))?.isFile()) throw new KilnError('NOT_FOUND', `${label}: blob ${desc.digest} is missing`);
   await store.writeBlob(createReadStream(file), { digest: desc.digest, size: desc.size });
+}
+
+function checkLayoutDescriptor(desc: Descriptor, label: string): void {
+  if (!isDigest(desc.digest)) throw new KilnError('ARCHIVE', `${label}: invalid digest "${String(desc.digest)}"`);
+  if (!Number.isSafeInteger(desc.size) || desc.size < 0) throw new KilnError('ARCHIVE', `${label}: invalid size for ${desc.digest}`);
+}
+
+/** A JSON document of the layout in `dir` (manifest, config), bounded and checked like every other. */
+export async function readLayoutDocument<T>(dir: string, desc: Descriptor, label: string): Promise<T> {
+  checkLayoutDescriptor(desc, label);
+  return parseDocument<T>(await readDocument(blobPath(dir, desc.digest), label), desc.digest);
+}
+
+/** The layout's index.json, bounded and checked; undefined when there is none. */
+export async function readLayoutIndex(dir: string, label: string): Promise<Index | undefined> {
+  const file = path.join(dir, OCI_INDEX_FILE);
+  if (!(await lstat(file).catch(() => undefined))) return undefined;
+  return parseDocument<Index>(await readDocument(file, label), `${label}/${OCI_INDEX_FILE}`);
 }
 
 function blobPath(dir: string, d: Digest): string {

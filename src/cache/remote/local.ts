@@ -1,11 +1,9 @@
-import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import type { Digest } from '../../image/digest.js';
-import { OCI_INDEX_FILE, REF_NAME_ANNOTATION, layoutBlobPath, writeOciLayout } from '../../image/oci-layout.js';
+import { KilnError } from '../../errors/index.js';
+import { REF_NAME_ANNOTATION, writeOciLayout } from '../../image/oci-layout.js';
 import type { Descriptor, Manifest } from '../../image/types.js';
 import type { Store } from '../../store/store.js';
 import { LayoutDirectory } from '../../export/archive-writer.js';
+import { copyBlob, readLayoutDocument, readLayoutIndex } from '../../export/oci-layout.js';
 import { checkDoc, type CacheArtifact, type CacheDocument } from '../document.js';
 import type { CacheSource } from './imported.js';
 
@@ -15,17 +13,17 @@ import type { CacheSource } from './imported.js';
  * the first). Undefined when the directory holds none.
  */
 export async function localSource(store: Store, spec: { src: string; tag?: string }): Promise<CacheSource | undefined> {
-  const index = JSON.parse(await readFile(path.join(spec.src, OCI_INDEX_FILE), 'utf8').catch(() => '{"manifests":[]}')) as { manifests: Descriptor[] };
+  // the directory is the user's, but what it holds may come from anywhere: documents are
+  // bounded, digests and sizes checked and blobs regular files (export/oci-layout.ts)
+  const index = await readLayoutIndex(spec.src, spec.src);
+  const manifests = Array.isArray(index?.manifests) ? index.manifests : [];
   const want = spec.tag ?? 'latest';
-  const top = index.manifests.find((m) => (m.annotations?.[REF_NAME_ANNOTATION] ?? 'latest') === want) ?? index.manifests[0];
+  const top = manifests.find((m) => (m.annotations?.[REF_NAME_ANNOTATION] ?? 'latest') === want) ?? manifests[0];
   if (!top) return undefined;
-  const blob = (d: Digest) => path.join(spec.src, layoutBlobPath(d));
-  const fetchTo = async (desc: Descriptor) => {
-    await store.writeBlob(createReadStream(blob(desc.digest)), { digest: desc.digest, size: desc.size });
-  };
-  const manifest = JSON.parse(await readFile(blob(top.digest), 'utf8')) as Manifest;
-  const doc = JSON.parse(await readFile(blob(manifest.config.digest), 'utf8')) as CacheDocument;
-  return { label: spec.src, doc: checkDoc(doc, spec.src), fetch: fetchTo };
+  const manifest = await readLayoutDocument<Manifest>(spec.src, top, spec.src);
+  if (!manifest.config) throw new KilnError('ARCHIVE', `${spec.src}: ${top.digest} is not an image manifest`);
+  const doc = await readLayoutDocument<CacheDocument>(spec.src, manifest.config, spec.src);
+  return { label: spec.src, doc: checkDoc(doc, spec.src), fetch: (desc) => copyBlob(store, spec.src, desc, spec.src) };
 }
 
 /**
