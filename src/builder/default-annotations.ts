@@ -1,4 +1,5 @@
 import { redactUri } from '../attest/provenance.js';
+import { isoSeconds } from '../image/timestamp.js';
 
 export const CREATED_ANNOTATION = 'org.opencontainers.image.created';
 export const SOURCE_ANNOTATION = 'org.opencontainers.image.source';
@@ -13,7 +14,7 @@ export const REVISION_ANNOTATION = 'org.opencontainers.image.revision';
  */
 export function defaultAnnotations(sourceDateEpoch: number | undefined, startedMs: number, origin: { uri: string; digest: Record<string, string> } | undefined): Record<string, string> {
   const when = sourceDateEpoch !== undefined ? sourceDateEpoch * 1000 : startedMs;
-  const out: Record<string, string> = { [CREATED_ANNOTATION]: new Date(when).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+  const out: Record<string, string> = { [CREATED_ANNOTATION]: isoSeconds(new Date(when)) };
   const commit = origin?.digest['sha1'];
   if (origin && commit) {
     out[SOURCE_ANNOTATION] = redactUri(origin.uri).replace(/#.*$/, '');

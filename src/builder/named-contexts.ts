@@ -4,6 +4,7 @@ import { KilnError } from '../errors/index.js';
 import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
 import { scratchConfig } from '../image/config.js';
+import { isoSeconds } from '../image/timestamp.js';
 import { formatPlatform } from '../image/platform.js';
 import type { Platform } from '../image/types.js';
 import { parseReference } from '../registry/reference.js';
@@ -80,7 +81,6 @@ export interface ResolvedContext {
   imageRef?: string;
   /** Other sources provenance lists: a layout's image, a checkout, a download (never a local directory). */
   material?: ContextMaterial;
-  git?: GitCheckout;
 }
 
 export interface NamedContextsInit {
@@ -94,8 +94,6 @@ export interface NamedContextsInit {
 }
 
 export interface NamedContexts {
-  /** Lookup keys of every context (`namedContextKey`), so the planner can let a context replace a stage of that name. */
-  readonly keys: ReadonlySet<string>;
   /** The context a name (a FROM or --from value, or a stage name) stands for, if any. */
   resolve(name: string, platform: Platform, signal: AbortSignal): Promise<ResolvedContext> | undefined;
   /** Every git checkout made so far (for the build result and provenance). */
@@ -108,7 +106,6 @@ interface TreeLayer {
   layer: LayerRef;
   label: string;
   material?: ContextMaterial;
-  git?: GitCheckout;
 }
 
 /**
@@ -126,7 +123,6 @@ export function createNamedContexts(init: NamedContextsInit): NamedContexts {
   const gitCheckouts: GitCheckout[] = [];
 
   return {
-    keys: new Set(byKey.keys()),
     gitCheckouts,
     resolve(name, platform, signal) {
       const entry = byKey.get(namedContextKey(name));
@@ -162,12 +158,11 @@ export function createNamedContexts(init: NamedContextsInit): NamedContexts {
   function fromTree(t: TreeLayer, platform: Platform): ResolvedContext {
     const config = scratchConfig(platform);
     config.rootfs.diff_ids = [t.layer.diffID];
-    const created = init.sourceDateEpoch !== undefined ? { created: new Date(init.sourceDateEpoch * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') } : {};
+    const created = init.sourceDateEpoch !== undefined ? { created: isoSeconds(new Date(init.sourceDateEpoch * 1000)) } : {};
     config.history = [{ ...created, created_by: t.label, comment: 'buildkit.dockerfile.v0' }];
     return {
       base: { manifestDigest: t.key, config, layers: [t.layer], resolvedName: t.label },
       ...(t.material ? { material: t.material } : {}),
-      ...(t.git ? { git: t.git } : {}),
     };
   }
 
@@ -186,7 +181,7 @@ export function createNamedContexts(init: NamedContextsInit): NamedContexts {
         gitCheckouts.push(git);
         // BuildKit's git source applies no .dockerignore to a named context
         const t = await layerOf(name, dir, 'git', false);
-        return { ...t, label: `context ${name}: ${source.url}@${gitCommit}`, git, material: { uri: source.url, digest: { sha1: gitCommit } } };
+        return { ...t, label: `context ${name}: ${source.url}@${gitCommit}`, material: { uri: source.url, digest: { sha1: gitCommit } } };
       }
       const { downloadUrl } = await import('../steps/copy-url.js');
       const dl = path.join(tmp, 'dl');

@@ -139,7 +139,7 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
       const platform = s.from.platform !== undefined ? expandAt(s.from.platform, fromLookup, parsed, s.from) : undefined;
       return {
         index: s.index, name: s.name, base: { kind: 'image', ref: s.name }, ...(platform !== undefined ? { platform } : {}),
-        from: s.from, instructions: [], deps: [], imageDeps: [], globalArgs, declaredArgs: [], level: 0,
+        from: s.from, instructions: [], deps: [], globalArgs, declaredArgs: [],
       };
     }
     const image = expandAt(s.from.image, fromLookup, parsed, s.from);
