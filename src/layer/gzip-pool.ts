@@ -46,8 +46,9 @@ interface Slot {
 
 /**
  * A small pool of worker threads compressing gzip blocks. Created on first
- * use and kept for the life of the process (thread start-up costs ~30 ms);
- * idle workers are unref'd so they never keep the process alive.
+ * use, kept while blocks keep coming (thread start-up costs ~30 ms) and stopped
+ * after IDLE_MS without one; idle workers are unref'd so they never keep the
+ * process alive.
  */
 export class GzipPool {
   readonly size: number;
@@ -106,6 +107,7 @@ export class GzipPool {
       slot.task?.reject(new KilnError('INTERNAL', `gzip worker died: ${err.message}`, { cause: err }));
       slot.task = undefined;
       this.dispatch();
+      if (this.queue.length === 0 && this.slots.every((s) => !s.task)) this.idleSoon();
     };
     worker.on('error', fail);
     worker.on('exit', (code) => {
@@ -131,7 +133,7 @@ export class GzipPool {
     this.idleTimer.unref();
   }
 
-  /** Stops the workers (tests and benchmarks; normal use just lets them idle). */
+  /** Stops the workers (the idle timer, tests and benchmarks). */
   async close(): Promise<void> {
     const slots = this.slots.splice(0);
     await Promise.all(slots.map((s) => s.worker.terminate()));

@@ -130,17 +130,21 @@ export class BlobFiles implements BlobStore {
   }
 
   async putBytes(bytes: Uint8Array): Promise<{ digest: Digest; size: number }> {
-    const digest = sha256(bytes);
     // A rebuild stores the same config and manifest again: when the blob already holds
     // exactly these bytes there is nothing to write (and no fsync). Comparing the bytes,
     // not only the name, keeps the repair a rewrite gives a damaged blob.
-    if (bytes.length <= SAME_BYTES_CHECK_LIMIT && (await this.holds(digest, bytes))) return { digest, size: bytes.length };
-    return this.writeBlob(Readable.from([Buffer.from(bytes)]), { digest });
+    if (bytes.length <= SAME_BYTES_CHECK_LIMIT) {
+      const digest = sha256(bytes);
+      if (await this.holds(digest, bytes)) return { digest, size: bytes.length };
+    }
+    return this.writeBlob(Readable.from([Buffer.from(bytes)]));
   }
 
+  /** Whether the blob `digest` is exactly `bytes` (its size is looked at before its content). */
   private async holds(digest: Digest, bytes: Uint8Array): Promise<boolean> {
+    if ((await this.blobSize(digest)) !== bytes.length) return false;
     try {
-      return Buffer.from(bytes).equals(await readFile(this.blobPath(digest)));
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(await readFile(this.blobPath(digest)));
     } catch (e) {
       if (isNotFound(e)) return false;
       throw e;
