@@ -50,11 +50,12 @@ export function parseRpmHeader(blob: Uint8Array, where: string): RpmHeader {
   const dl = view.getUint32(4);
   if (il > MAX_TAGS || dl > MAX_DATA || 8 + il * 16 + dl > blob.length) throw bad(`claims ${il} tags and ${dl} data bytes, more than its ${blob.length} bytes`);
   const dataStart = 8 + il * 16;
+  const data = blob.subarray(dataStart, dataStart + dl);
   const string = (offset: number): string => {
     if (offset < 0 || offset >= dl) throw bad(`string offset ${offset} is outside its ${dl} data bytes`);
-    const end = blob.indexOf(0, dataStart + offset);
-    if (end < 0 || end >= dataStart + dl) throw bad('string is not terminated inside its data');
-    return Buffer.from(blob.subarray(dataStart + offset, end)).toString('utf8');
+    const end = data.indexOf(0, offset);
+    if (end < 0) throw bad('string is not terminated inside its data');
+    return Buffer.from(data.subarray(offset, end)).toString('utf8');
   };
   const out: RpmHeader = {};
   for (let i = 0; i < il; i++) {
@@ -65,15 +66,17 @@ export function parseRpmHeader(blob: Uint8Array, where: string): RpmHeader {
     const count = view.getUint32(e + 12);
     const text = () => (type === TYPE_STRING || (type === TYPE_I18NSTRING && count > 0) ? string(offset) : undefined);
     switch (tag) {
-      case TAG.name: out.name = text(); break;
-      case TAG.version: out.version = text(); break;
-      case TAG.release: out.release = text(); break;
-      case TAG.arch: out.arch = text(); break;
-      case TAG.license: out.license = text(); break;
-      case TAG.vendor: out.vendor = text(); break;
-      case TAG.sourceRpm: out.sourceRpm = text(); break;
+      // the first entry of a tag counts (as rpm's headerGet), and a field once read is never
+      // searched again: 65535 entries naming one long string would cost entries × data bytes
+      case TAG.name: out.name ??= text(); break;
+      case TAG.version: out.version ??= text(); break;
+      case TAG.release: out.release ??= text(); break;
+      case TAG.arch: out.arch ??= text(); break;
+      case TAG.license: out.license ??= text(); break;
+      case TAG.vendor: out.vendor ??= text(); break;
+      case TAG.sourceRpm: out.sourceRpm ??= text(); break;
       case TAG.epoch:
-        if (type === TYPE_INT32 && count >= 1) {
+        if (out.epoch === undefined && type === TYPE_INT32 && count >= 1) {
           if (offset < 0 || offset + 4 > dl) throw bad(`epoch offset ${offset} is outside its data`);
           out.epoch = view.getUint32(dataStart + offset);
         }
