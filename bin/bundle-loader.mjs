@@ -40,9 +40,9 @@ function evaluate(script, file) {
   return module.exports;
 }
 
-function freshCache(file, cacheFile) {
+function freshCache(file, cacheFile, bundleMtimeMs) {
   try {
-    if (statSync(cacheFile).mtimeMs < statSync(file).mtimeMs) return undefined;
+    if (statSync(cacheFile).mtimeMs < (bundleMtimeMs ?? statSync(file).mtimeMs)) return undefined;
     return readFileSync(cacheFile);
   } catch {
     return undefined;
@@ -52,11 +52,12 @@ function freshCache(file, cacheFile) {
 /**
  * The bundle's exports, compiled from its code cache when that cache is usable.
  * `cacheRejected` says whether V8 refused a cache that was there (the tests assert it
- * does not for the Node that made it).
+ * does not for the Node that made it). `bundleMtimeMs`, when the caller already stat'ed
+ * the bundle, spares a second stat.
  */
-export function loadBundle(dir) {
+export function loadBundle(dir, bundleMtimeMs) {
   const file = path.join(dir, BUNDLE_FILE);
-  const cachedData = freshCache(file, path.join(dir, CODE_CACHE_FILE));
+  const cachedData = freshCache(file, path.join(dir, CODE_CACHE_FILE), bundleMtimeMs);
   const script = compile(file, cachedData);
   const exports = evaluate(script, file);
   return { exports, cacheUsed: cachedData !== undefined && !script.cachedDataRejected, cacheRejected: cachedData !== undefined && script.cachedDataRejected === true };

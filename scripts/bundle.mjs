@@ -43,7 +43,6 @@ await build({
   minifySyntax: true,
   logLevel: 'warning',
 });
-await writeFile(path.join(outdir, 'package.json'), '{ "type": "commonjs" }\n');
 
 // The cache is made by a plain `node` (no flags, as bin/kiln runs) in its own process, so
 // the bundle runs nowhere but there; V8 refuses a cache made under other flags. The warm-up
