@@ -239,7 +239,7 @@ function onWarning(client: RegistryClient, message: string): void {
  * lowercase hex characters and whole non-negative sizes are accepted, so a
  * hostile manifest cannot point a download at a path outside the store.
  */
-function checkDescriptor(d: Descriptor | undefined, what: string, r: Reference): void {
+export function checkDescriptor(d: Descriptor | undefined, what: string, r: Reference): void {
   const digest: unknown = d?.digest;
   if (typeof digest !== 'string' || !isDigest(digest)) {
     throw new KilnError('REGISTRY', `${r.familiar()}: a ${what} descriptor has digest ${JSON.stringify(digest)}; kiln accepts only sha256:<64 lowercase hex>`);
@@ -251,7 +251,7 @@ function checkDescriptor(d: Descriptor | undefined, what: string, r: Reference):
 }
 
 /** Manifests, indexes and configs are held in memory whole: their descriptors may not claim more than MAX_MANIFEST_BYTES. */
-function checkDocumentSize(d: Descriptor, what: string, r: Reference): void {
+export function checkDocumentSize(d: Descriptor, what: string, r: Reference): void {
   checkDescriptor(d, what, r);
   if (typeof d.size === 'number' && d.size > MAX_MANIFEST_BYTES) {
     throw new KilnError('REGISTRY', `${r.familiar()}: ${what} ${d.digest} is ${d.size} bytes, over kiln's limit of ${MAX_MANIFEST_BYTES / (1024 * 1024)} MiB for ${what}s`);

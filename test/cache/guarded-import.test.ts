@@ -47,4 +47,23 @@ describe('cache import of a hostile config', () => {
       expect(await s.store.hasBlob(config.digest)).toBe(true);
     }
   });
+
+  it('a config descriptor without a size, or over the document limit, is refused before any download', async () => {
+    for (const [size, why] of [[undefined, 'invalid size'], [8 * 1024 * 1024 * 1024, "over kiln's limit"]] as const) {
+      const ref = parseReference(`${reg.anon}/${uniqueRepo('hostile-cache')}:v1`);
+      const bytes = Buffer.from('{"version":1,"records":[],"mounts":[]}');
+      const pushed = { mediaType: 'application/vnd.kiln.cache.config.v1+json', digest: sha256(bytes), size: bytes.length };
+      await client.pushBlob(ref, pushed, async function* (start, end) {
+        yield bytes.subarray(start, end);
+      });
+      const config = { mediaType: pushed.mediaType, digest: pushed.digest, ...(size !== undefined ? { size } : {}) };
+      const manifest = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config, layers: [] };
+      await client.putManifest(ref, ref.tag!, Buffer.from(canonicalJSON(manifest)), MediaType.OCI_MANIFEST);
+      const warnings: string[] = [];
+      const local = new StoreCacheIndex(s.store.layout, (d) => s.store.hasBlob(d));
+      await importCaches(s.store, local, [{ type: 'registry', ref: ref.toString() }], { insecureRegistries: [], mirrors: [] }, (m) => warnings.push(m));
+      expect(warnings).toEqual([expect.stringContaining(why)]);
+      expect(await s.store.hasBlob(pushed.digest)).toBe(false);
+    }
+  });
 });

@@ -25,10 +25,13 @@ async function clientFor(access: RegistryAccess) {
  * image). Undefined when the reference does not exist or holds no cache.
  */
 export async function registrySource(store: Store, refText: string, access: RegistryAccess): Promise<CacheSource | undefined> {
-  const { parseReference } = await import('../../registry/index.js');
+  const { parseReference, checkDescriptor, checkDocumentSize } = await import('../../registry/index.js');
   const ref = parseReference(refText);
   const client = await clientFor(access);
+  // the cache's descriptors come from a registry anyone may push to: checked as a pull checks
+  // its own (sha256 digests, whole sizes, documents bounded), so a download has a size to stop at
   const fetchTo = async (desc: Descriptor) => {
+    checkDescriptor(desc, 'cache blob', ref);
     await store.writeBlob(client.blob(ref, desc), { digest: desc.digest, size: desc.size });
     await store.recordBlobOrigin(desc.digest, ref.registry, ref.repository);
   };
@@ -48,6 +51,7 @@ export async function registrySource(store: Store, refText: string, access: Regi
     manifest = JSON.parse((await client.getManifest(ref.withDigest(chosen.digest))).bytes.toString('utf8')) as Manifest;
   }
   if (!('config' in manifest) || !manifest.config) throw new KilnError('REGISTRY', `${refText} is not a cache manifest`);
+  checkDocumentSize(manifest.config, 'config', ref);
   if (!(await store.hasBlob(manifest.config.digest))) await fetchTo(manifest.config);
   // the stored config is read like every store JSON: a damaged or hostile one is a StoreCorruptError naming the blob
   const config: unknown = await store.readJSON(manifest.config.digest, (v) => objectShape(v, 'cache config'));
