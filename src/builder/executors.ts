@@ -1,6 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
 import type { Platform } from '../image/types.js';
@@ -52,8 +52,7 @@ interface ExecutorInit {
  */
 export async function createExecutors(init: ExecutorInit): Promise<BuildExecutors> {
   const { store } = init;
-  // one stat cache per context directory: a build loads only the entries of the tree it reads
-  const hashCacheFile = path.join(store.layout.contextHashes, `${createHash('sha256').update(path.resolve(init.contextDir)).digest('hex').slice(0, 16)}.json`);
+  const hashCacheFile = HashCache.fileFor(store.layout.contextHashes, init.contextDir);
   let context: BuildContext | undefined;
   let hashCache: HashCache | undefined;
   const ctx = (): BuildContext => {

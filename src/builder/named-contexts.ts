@@ -12,6 +12,7 @@ import type { Store } from '../store/store.js';
 import type { CacheIndex } from '../cache/records.js';
 import { stepCacheKey } from '../cache/keys.js';
 import type { LayerWriteOptions } from '../layer/types.js';
+import type { HashCache } from '../context/hash-cache.js';
 import type { BaseImage } from '../solver/ports.js';
 import type { StoreImageSource } from './image-source.js';
 
@@ -169,7 +170,17 @@ export function createNamedContexts(init: NamedContextsInit): NamedContexts {
   async function treeLayer(name: string, source: Exclude<NamedContextSource, { kind: 'image' | 'oci-layout' }>, signal: AbortSignal): Promise<TreeLayer> {
     if (source.kind === 'local') {
       const dir = path.resolve(source.path);
-      return { ...(await layerOf(name, dir, 'local', true)), label: `context ${name}: ${dir}` };
+      // a local directory keeps a stat-keyed hash cache as the main context does: an unchanged
+      // file is not read again (git checkouts and downloads are new directories every time)
+      const { HashCache } = await import('../context/hash-cache.js');
+      const hashCache = HashCache.load(HashCache.fileFor(init.store.layout.contextHashes, dir));
+      const t = await layerOf(name, dir, 'local', true, hashCache);
+      try {
+        hashCache.save();
+      } catch {
+        // the hash cache only saves time
+      }
+      return { ...t, label: `context ${name}: ${dir}` };
     }
     await mkdir(init.store.layout.tmp, { recursive: true });
     const tmp = await mkdtemp(path.join(init.store.layout.tmp, 'context-'));
@@ -199,11 +210,11 @@ export function createNamedContexts(init: NamedContextsInit): NamedContexts {
   }
 
   /** The directory's files as one layer, from the cache when a layer of the same content was made before. */
-  async function layerOf(name: string, dir: string, kind: string, dockerignore: boolean): Promise<{ key: Digest; layer: LayerRef }> {
+  async function layerOf(name: string, dir: string, kind: string, dockerignore: boolean, hashCache?: HashCache): Promise<{ key: Digest; layer: LayerRef }> {
     const { BuildContext } = await import('../context/build-context.js');
     const { planCopy } = await import('../steps/copy.js');
     const view = BuildContext.open(dir, { ...(dockerignore ? {} : { ignoreFile: null }), label: `build context "${name}"` });
-    const planned = await planCopy({ kind: 'COPY', sources: ['.'], dest: '/', workdir: '/', from: view, tmpDir: init.store.layout.tmp, now: init.sourceDateEpoch ?? Math.floor(Date.now() / 1000) });
+    const planned = await planCopy({ kind: 'COPY', sources: ['.'], dest: '/', workdir: '/', from: view, tmpDir: init.store.layout.tmp, now: init.sourceDateEpoch ?? Math.floor(Date.now() / 1000), ...(hashCache ? { hashCache } : {}) });
     try {
       const parts = { parent: 'named-context', op: { context: kind }, env: {}, inputs: [planned.inputDigest] };
       const key = stepCacheKey(parts);

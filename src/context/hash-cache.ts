@@ -1,6 +1,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { dirname } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { HostFile } from './fs-view.js';
 
 /**
@@ -22,6 +22,11 @@ export class HashCache {
   private constructor(private readonly file: string | undefined) {}
 
   /** Loads the cache file (a missing or unreadable file is an empty cache). Pass no file for an in-memory cache. */
+  /** The cache file of one context directory under `dir` (the store's `cache/context-hashes`): one per directory, so a build loads only the tree it reads. */
+  static fileFor(dir: string, contextDir: string): string {
+    return join(dir, `${createHash('sha256').update(resolve(contextDir)).digest('hex').slice(0, 16)}.json`);
+  }
+
   static load(file?: string): HashCache {
     const cache = new HashCache(file);
     if (file === undefined) return cache;

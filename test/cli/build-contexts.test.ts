@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KILN_BIN, rebuildIfStale } from '../helpers/kiln-cli.js';
 import { startGitDaemon, type GitDaemon } from '../helpers/git-daemon.js';
 import { bench, BASE, type Bench } from '../builder/helpers.js';
+import { HashCache } from '../../src/context/hash-cache.js';
 
 /** Contexts buildx accepts besides a directory: `-`, git URLs and tarball URLs, through bin/kiln. */
 let b: Bench;
@@ -148,6 +149,9 @@ describe('--build-context sources (FROM NAME, COPY --from=NAME)', () => {
     const fs = await b.fs('localhost/ctx/named-dir:1');
     expect(fs.lstat('tree/data/a.txt')).toMatchObject({ uid: 0, gid: 0 });
     expect(fs.lstat('tree/secret.txt')).toBeFalsy();
+    // the directory keeps a stat-keyed hash cache in the store, as the main context does: a rebuild does not read unchanged files again
+    const hashes = JSON.stringify(JSON.parse(await readFile(HashCache.fileFor(path.join(b.root, 'cache', 'context-hashes'), files), 'utf8')));
+    expect(hashes).toContain('a.txt');
     await b.release();
     // an unchanged directory is the same layer: the steps on it are cached
     const again = await built(['--build-context', `files=${files}`, '--build-context', `deps=${deps}`, ctx]);
