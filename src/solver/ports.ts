@@ -1,8 +1,6 @@
 import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
 import type { ImageConfig, Platform } from '../image/types.js';
-import type { WrittenLayer } from '../layer/types.js';
-import type { ResourceUsage, StepTimings } from '../events/index.js';
 
 /**
  * What the solver needs from the world, as small interfaces. The build entry
@@ -28,9 +26,5 @@ export interface ImageSource {
   resolve(ref: string, platform: Platform, signal: AbortSignal): Promise<BaseImage>;
 }
 
-export interface StepOutcome {
-  layer?: WrittenLayer;
-  usage?: ResourceUsage;
-  /** What the executor measured of its own work (the solver adds the hashing it saw in `prepare`). */
-  timings?: StepTimings;
-}
+/** What a step's `execute` gives back: steps/ defines it, the solver consumes it. */
+export type { StepOutcome } from '../steps/step-context.js';

@@ -10,7 +10,8 @@ import { KilnError, isKilnError, needsRootError } from '../errors/index.js';
 import { rootlessFailure } from '../rootless/index.js';
 import { applyMeta, isMetaInstruction, type MetaState } from '../steps/meta.js';
 import type { BuildEvent, StepRef, StepTimings } from '../events/index.js';
-import type { ImageSource, StepOutcome } from './ports.js';
+import type { ImageSource } from './ports.js';
+import type { PreparedStep } from '../steps/step-context.js';
 import type { CacheIndex, CacheRecord } from '../cache/records.js';
 import { stepCacheKey as cacheKey, type KeyParts } from '../cache/keys.js';
 import { createdBy } from './history.js';
@@ -63,13 +64,7 @@ export interface StepExecutors {
   prepare(step: FsStep, stageResult: (ref: string) => Promise<StageResult | { image: LayerRef[]; key: Digest }>): Promise<PreparedStep>;
 }
 
-export interface PreparedStep {
-  inputs: string[];
-  files?: Record<string, string>;
-  /** Time spent hashing what the step reads (sources, context bind mounts), when it read any. */
-  hashMs?: number;
-  execute: () => Promise<StepOutcome>;
-}
+export type { PreparedStep } from '../steps/step-context.js';
 
 export interface SolveOptions {
   parsed: ParsedDockerfile;

@@ -9,7 +9,7 @@ import type { OutputListener } from '../sandbox/output.js';
 import type { SharedNetwork } from '../sandbox/network.js';
 import type { RunStepInput } from './run.js';
 import type { RunPolicy } from './run-policy.js';
-import type { StepTimings } from '../events/index.js';
+import type { ResourceUsage, StepTimings } from '../events/index.js';
 
 /** The instructions that change the file system; the others only change the config (meta.ts). */
 export type FsInstruction = Extract<Instruction, { kind: 'RUN' | 'COPY' | 'ADD' | 'WORKDIR' }>;
@@ -74,7 +74,7 @@ export interface StepContext {
 
 export interface StepOutcome {
   layer?: WrittenLayer;
-  usage?: { cpuSeconds: number; peakMemoryBytes?: number };
+  usage?: ResourceUsage;
   /** What the step measured of its own work (RUN: the process and its layer write). */
   timings?: StepTimings;
 }
