@@ -14,7 +14,7 @@ import type { Store } from '../store/store.js';
 export interface AttestationOptions {
   /**
    * `scanStage` / `scanContext`: also scan every built stage / the context, as
-   * `BUILDKIT_SBOM_SCAN_STAGE=true` / `BUILDKIT_SBOM_SCAN_CONTEXT=true` would (see sbom/scan-args.ts).
+   * `BUILDKIT_SBOM_SCAN_STAGE=true` / `BUILDKIT_SBOM_SCAN_CONTEXT=true` would (see plan/sbom-scan-args.ts).
    */
   sbom?: false | { scanStage?: boolean; scanContext?: boolean };
   provenance?: false | { mode: ProvenanceMode; version?: ProvenanceVersion; builderId?: string };

@@ -11,7 +11,7 @@ import { parseDockerfile, runChecks } from '../frontend/index.js';
 import { readDockerfileText } from '../frontend/load.js';
 import { planBuild } from '../plan/index.js';
 import { solve, yieldToEventLoop, type StageResult } from '../solver/solver.js';
-import { sbomScanTargets } from '../sbom/scan-args.js';
+import { sbomScanTargets } from '../plan/sbom-scan-args.js';
 import { layersFileSystem } from '../attest/sbom-statement.js';
 import { BuildContext } from '../context/build-context.js';
 import type { BuildEvent } from '../events/index.js';

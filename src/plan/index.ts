@@ -1,7 +1,8 @@
 /**
  * plan/ — from parsed instructions to a build plan: stages and their
  * dependencies, ARG scoping and predefined args, the target and what it
- * needs, and the outline/targets views. Pure: no file, store or network.
+ * needs, the outline/targets views, and which stages the SBOM scan build args
+ * (BUILDKIT_SBOM_SCAN_*) ask for. Pure: no file, store or network.
  * May import: errors/, frontend/, image/.
  */
 export * from './types.js';

@@ -4,7 +4,7 @@
  * following) and the SPDX writer turns the result into the document BuildKit's
  * SBOM attestations carry. Besides kiln's folders it uses sql.js (SQLite as
  * WebAssembly, for rpm's database) only.
- * May import: context/ (FsView), errors/, frontend/ (scan arguments), image/.
+ * May import: context/ (FsView), errors/, image/.
  */
 export { scanFileSystem, DEFAULT_SCAN_LIMITS, type ScanLimits, type ScanResult } from './scan.js';
 export { spdxDocument, spdxLicense, type SpdxDocument, type SpdxPackage } from './spdx.js';

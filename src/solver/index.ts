@@ -4,7 +4,7 @@
  * port, emitting the build's events and image history as it goes. It touches
  * no file, registry or process itself: images, steps and cache records come
  * in through its ports (ports.ts), which build/ implements.
- * May import: cache/, errors/, events/, frontend/, image/, layer/, plan/, rootless/, sbom/ (which build args ask for an SBOM scan), steps/.
+ * May import: cache/, errors/, events/, frontend/, image/, layer/, plan/, rootless/, steps/.
  */
 export { solve, type SolveOptions, type StageResult, type StageState, type FsStep, type StepExecutors, type PreparedStep } from './solver.js';
 export type { BaseImage, ImageSource, StepOutcome } from './ports.js';

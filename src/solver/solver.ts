@@ -18,7 +18,7 @@ import { createdBy } from './history.js';
 import { StageVars } from '../plan/stage-vars.js';
 import type { DeclaredArg } from '../frontend/var-scope.js';
 import { isoSeconds } from '../image/timestamp.js';
-import { isSbomScanArg } from '../sbom/scan-args.js';
+import { isSbomScanArg } from '../plan/sbom-scan-args.js';
 
 /** What a finished stage hands to its dependants and to the exporter. */
 export interface StageResult {
