@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fchownSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync, chmodSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
 import { digestOfHash, type Digest } from '../image/digest.js';
-import { hashing } from './byte-stream.js';
+import { hashing, type ByteSource } from './byte-stream.js';
 import { mknod, S_IFBLK, S_IFCHR, S_IFIFO } from './device.js';
 import { openUncompressed } from './decompress.js';
 import type { TarHeader } from './tar-format.js';
@@ -89,6 +89,23 @@ class Extractor {
     return false;
   }
 
+  /**
+   * Creates a regular file at `rel` for writing. O_EXCL first: in a fresh
+   * snapshot nothing is there, so the common case costs no lstat; when an
+   * earlier entry holds the name, it is removed and the create repeated.
+   * O_NOFOLLOW|O_EXCL never follows or reuses what is at the path.
+   */
+  private createFile(rel: string, path: string): number {
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+    try {
+      return openSync(path, flags, 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    this.clear(rel, false);
+    return openSync(path, flags, 0o600);
+  }
+
   async entry(h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
     const rel = cleanEntryName(h.name);
     const slash = rel.lastIndexOf('/');
@@ -124,8 +141,7 @@ class Extractor {
         this.knownDirs.add(rel);
         break;
       case 'file': {
-        this.clear(rel, false);
-        const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        const fd = this.createFile(rel, path);
         try {
           for await (const chunk of body) {
             let off = 0;
@@ -135,10 +151,10 @@ class Extractor {
           fchownSync(fd, h.uid, h.gid);
           this.xattrs(path, h);
           fchmodSync(fd, h.mode);
+          futimesSync(fd, atimeOf(h), h.mtime);
         } finally {
           closeSync(fd);
         }
-        lutimesSync(path, atimeOf(h), h.mtime);
         return;
       }
       case 'symlink':
@@ -225,10 +241,18 @@ function atimeOf(h: TarHeader): number {
  */
 export async function extractLayer(compressedStream: Readable | AsyncIterable<Uint8Array>, mediaType: string, targetDir: string): Promise<{ diffID: Digest }> {
   const hash = createHash('sha256');
-  const tar = hashing(openUncompressed(compressedStream, mediaType), hash, { bytes: 0 });
+  await extractTar(hashing(openUncompressed(compressedStream, mediaType), hash, { bytes: 0 }), targetDir);
+  return { diffID: digestOfHash(hash) };
+}
+
+/**
+ * Extracts an uncompressed layer tar into `targetDir` as `extractLayer` does,
+ * for a caller that hashes the bytes itself (the layer writer, which makes a
+ * snapshot from the tar it is writing).
+ */
+export async function extractTar(tar: ByteSource, targetDir: string): Promise<void> {
   mkdirSync(targetDir, { recursive: true });
   const x = new Extractor(targetDir);
   for await (const { header, body } of readTar(tar)) await x.entry(header, body);
   x.finish();
-  return { diffID: digestOfHash(hash) };
 }

@@ -53,6 +53,8 @@ export interface FsStep {
   runEnv: string[];
   step: StepRef;
   signal: AbortSignal;
+  /** A later RUN of the stage, or another stage of the plan, mounts the layer this step writes. */
+  snapshotWanted: boolean;
 }
 
 /**
@@ -116,6 +118,18 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
   const nextIndex = () => ++counter;
   // buildx leaves the stage name out when the Dockerfile has one stage and no COPY --from image (which makes another)
   const onlyStage = opts.parsed.instructions.filter((i) => i.kind === 'FROM').length === 1 && !opts.parsed.instructions.some((i) => i.kind === 'COPY' && i.from !== undefined);
+
+  // Which layers a later step mounts, so COPY/ADD/WORKDIR write their snapshot with the blob:
+  // every layer of a stage another stage reads (FROM, COPY --from, RUN --mount from=), and those below a stage's last RUN.
+  const readByOthers = new Set(plan.stages.flatMap((s) => s.deps));
+  const lastRun = new Map(plan.stages.map((s) => [s.index, s.instructions.reduce((last, i, at) => (i.kind === 'RUN' ? at : last), -1)]));
+  const snapshotWanted = (stage: PlanStage, raw: Instruction): boolean => {
+    if (readByOthers.has(stage.index)) return true;
+    const last = lastRun.get(stage.index) ?? -1;
+    const at = stage.instructions.indexOf(raw);
+    // an ONBUILD trigger runs before every instruction of the stage
+    return at < 0 ? last >= 0 : at < last;
+  };
 
   const stageResult = (index: number): Promise<StageResult> => {
     const r = results.get(index);
@@ -248,7 +262,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       for (const a of vars.args) if (!isSbomScanArg(a.name) && !runEnv.some((e) => e.startsWith(`${a.name}=`))) runEnv.push(`${a.name}=${a.value}`);
       for (const [k, v] of Object.entries(vars.hiddenEnv)) if (!runEnv.some((e) => e.startsWith(`${k}=`))) runEnv.push(`${k}=${v}`);
 
-      const fsStep: FsStep = { instruction: instr, state, runEnv, step, signal };
+      const fsStep: FsStep = { instruction: instr, state, runEnv, step, signal, snapshotWanted: snapshotWanted(stage, raw) };
       const prepared = await opts.executors.prepare(fsStep, (ref) => resolveFrom(ref, state.platform));
       const hashed: { timings?: StepTimings } = prepared.hashMs !== undefined ? { timings: { hashMs: prepared.hashMs } } : {};
       // text and files are not part of the key: the slot keeps them so a miss can name what changed

@@ -11,7 +11,6 @@ import { KilnError } from '../errors/index.js';
 import type { Digest } from '../image/digest.js';
 import { comparePaths } from '../layer/path-order.js';
 import type { LayerEntry } from '../layer/types.js';
-import { writeLayer } from '../layer/index.js';
 import type { AddInstruction, CopyInstruction } from '../frontend/instructions.js';
 import { type ArchiveCompression, ArchiveTree, detectArchive } from './copy-archive.js';
 import { parseChmod, type ChmodFn } from './copy-chmod.js';
@@ -19,6 +18,7 @@ import { resolveChown, type Owner } from './copy-chown.js';
 import { cloneGit, isGitUrl, parseGitUrl } from './copy-git.js';
 import { downloadUrl, isHttpUrl } from './copy-url.js';
 import { heredocTree } from './heredoc.js';
+import { writeStepLayer } from './step-layer.js';
 import type { PreparedStep, StepContext, StepInput, StepOutcome } from './step-context.js';
 import { workdirOf } from './workdir.js';
 
@@ -148,7 +148,7 @@ export async function prepareCopy(step: StepInput & { instruction: CopyInstructi
   const destFs = async (): Promise<FsView | undefined> => (step.layers.length === 0 ? undefined : ctx.fsOf(step.layers, 'image'));
   const writeOut = async (planned: CopyResult): Promise<StepOutcome> => {
     try {
-      return { layer: await writeLayer(planned.entries, ctx.store, ctx.layer) };
+      return { layer: await writeStepLayer(planned.entries, ctx, step.snapshotWanted === true) };
     } finally {
       planned.dispose();
     }

@@ -25,6 +25,13 @@ export interface StepInput {
   /** KEY=VALUE the RUN sees: ENV, ARGs in scope and the hidden proxy variables. */
   runEnv: string[];
   signal: AbortSignal;
+  /**
+   * A later step mounts this step's layer (a RUN further down the stage, or
+   * another stage reads this one), so a COPY, ADD or WORKDIR writes its
+   * snapshot along with the blob (see step-layer.ts). A RUN always keeps its
+   * upperdir as the snapshot.
+   */
+  snapshotWanted?: boolean;
 }
 
 /** Another stage or an image a step reads from (`COPY --from`, `RUN --mount from=`): its cache key names its content. */

@@ -1,9 +1,9 @@
 import { KilnError } from '../errors/index.js';
 import type { FsView } from '../context/fs-view.js';
-import { writeLayer } from '../layer/index.js';
 import type { LayerEntry } from '../layer/types.js';
 import { resolveChown } from './copy-chown.js';
 import type { PreparedStep, StepContext, StepInput } from './step-context.js';
+import { writeStepLayer } from './step-layer.js';
 
 /**
  * WORKDIR as a file-system step: the config already names the new directory
@@ -17,7 +17,7 @@ export function prepareWorkdir(step: StepInput, ctx: StepContext): PreparedStep 
     execute: async () => {
       const fs = step.layers.length ? await ctx.fsOf(step.layers, 'image') : undefined;
       const entries = await workdirEntries(workdir, fs, step.config.User, ctx.sourceDateEpoch);
-      return entries.length ? { layer: await writeLayer(entries, ctx.store, ctx.layer) } : {};
+      return entries.length ? { layer: await writeStepLayer(entries, ctx, step.snapshotWanted === true) } : {};
     },
   };
 }

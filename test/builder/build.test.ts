@@ -145,6 +145,38 @@ RUN id -u > /tmp/uid.txt
     expect(await walkAll()).toEqual(adopted);
   });
 
+  it('writes the snapshot of a COPY or WORKDIR layer with its blob when a later RUN mounts it, and none for a last COPY', async () => {
+    const ctx = await b.context({
+      Dockerfile: `FROM ${BASE}\nWORKDIR /w\nCOPY --chown=5:6 --chmod=0640 a.txt sub/\nRUN stat -c '%u:%g %a' /w/sub/a.txt > /w/st\nCOPY b.txt /w/\n`,
+      'a.txt': 'a\n',
+      'b.txt': 'b\n',
+    });
+    await b.build(ctx, { tags: ['localhost/t/copysnap:1'] });
+    const store = await b.store();
+    const img = await store.getImage('localhost/t/copysnap:1');
+    const [workdir, copy, run, last] = img.layers.slice(-4);
+    const exists = async (p: string) => stat(p).then(() => true, () => false);
+    // looked up without snapshotPath, which would extract a missing one
+    for (const l of [workdir!, copy!, run!]) expect(await exists(`${store.snapshotDir(l.diffID)}.diffid`)).toBe(true);
+    expect(await exists(store.snapshotDir(last!.diffID))).toBe(false);
+    const copied = await stat(path.join(store.snapshotDir(copy!.diffID), 'w/sub/a.txt'));
+    expect([copied.uid, copied.gid, copied.mode & 0o7777]).toEqual([5, 6, 0o640]);
+    expect((await b.read('localhost/t/copysnap:1', 'w/st')).trim()).toBe('5:6 640');
+    // recorded as verified: the writer hashed the very tar the snapshot was unpacked from
+    const record = JSON.parse(await readFile(path.join(b.root, 'meta', 'diffids', copy!.diffID.slice(7)), 'utf8')) as Array<{ digest: string; verified?: boolean }>;
+    expect(record).toContainEqual(expect.objectContaining({ digest: copy!.descriptor.digest, verified: true }));
+    // the same tree as extracting the blob
+    const { walk } = await import('../../src/context/fs-view.js');
+    const { LayeredFs } = await import('../../src/context/layered-fs.js');
+    const list = async () => [...walk(new LayeredFs([await store.snapshotPath(copy!)], 'copy'), '')].map(([p, n]) => `${p} ${n.type} ${n.mode.toString(8)} ${n.uid}:${n.gid} ${n.size ?? ''}`);
+    const written = await list();
+    const dir = store.snapshotDir(copy!.diffID);
+    await rm(dir, { recursive: true, force: true });
+    await rm(`${dir}.diffid`, { force: true });
+    expect(await list()).toEqual(written);
+    expect(written).toContain('w/sub/a.txt file 640 5:6 2');
+  });
+
   it('an empty RUN diff records an empty_layer history entry and no layer', async () => {
     const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nRUN true\n` });
     const { result } = await b.build(ctx);

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,11 +9,33 @@ import { compressBlock } from '../../src/layer/gzip-block.js';
 import * as zlib from 'node:zlib';
 import { tarStream } from '../../src/layer/tar-writer.js';
 import { writeLayer } from '../../src/layer/write-layer.js';
+import { extractLayer } from '../../src/layer/extract.js';
+import { getXattr } from '../../src/layer/xattr.js';
 import type { LayerEntry } from '../../src/layer/types.js';
 import { DirBlobStore } from './dir-blob-store.js';
 import { CAP_NET_BIND, collect, dirEntry, fileEntry, sh, tempDir } from './helpers.js';
 
 const tmp = tempDir();
+
+/** Every path under `root` with type, mode, owner, mtime and content digest (or device numbers, link target). */
+function listTree(root: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(join(root, rel)).sort()) {
+    const p = rel ? `${rel}/${name}` : name;
+    const st = lstatSync(join(root, p));
+    const head = `${p} ${st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isCharacterDevice() ? 'char' : st.isBlockDevice() ? 'block' : 'other'} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${Math.floor(st.mtimeMs / 1000)}`;
+    if (st.isFile()) {
+      const cap = getXattr(join(root, p), 'security.capability');
+      out.push(`${head} ${sha256(readFileSync(join(root, p))).slice(7)}${cap ? ` cap=${cap.toString('hex')}` : ''}`);
+    } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+      out.push(`${head} ${Math.floor(st.rdev / 256)}:${st.rdev % 256}`);
+    } else {
+      out.push(head);
+    }
+    if (st.isDirectory()) out.push(...listTree(root, p));
+  }
+  return out;
+}
 afterAll(() => tmp.cleanup());
 const store = new DirBlobStore(join(tmp.path, 'store'));
 
@@ -120,6 +142,51 @@ describe('writeLayer', () => {
     expect(blob.subarray(0, 10)).toEqual(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 255]));
     sh('gzip', ['-t', store.blobPath(w.digest)]);
     expect(sh('zcat', [store.blobPath(w.digest)])).toEqual(tar);
+  });
+
+  it('with a snapshot dir, unpacks the tar it writes there: the same tree an extraction of the blob gives', async () => {
+    const big = join(tmp.path, 'big.bin');
+    // larger than the tee's queue of chunks, so the writer waits for the extraction on the way
+    writeFileSync(big, Buffer.alloc(6 << 20, 7));
+    const entries = (): LayerEntry[] => [
+      dirEntry('d', { mode: 0o1777 }),
+      fileEntry(`d/${'a'.repeat(60)}`, 'x'),
+      dirEntry(`d/b/${'c'.repeat(200)}`),
+      { ...fileEntry('d/big', ''), size: 6 << 20, sourcePath: big },
+      { path: 'd/fifo', type: 'fifo', mode: 0o600, uid: 0, gid: 0, mtime: 1_700_000_000 },
+      fileEntry('d/hello', 'hello world\n', { mode: 0o4755, uid: 3_000_000, gid: 3_000_001, xattrs: { 'security.capability': CAP_NET_BIND } }),
+      { path: 'd/link', type: 'hardlink', mode: 0o755, uid: 0, gid: 0, mtime: 1_700_000_000, linkname: 'd/hello' },
+      { path: 'd/null', type: 'char', mode: 0o666, uid: 0, gid: 0, mtime: 1_700_000_000, devmajor: 1, devminor: 3 },
+      { path: 'd/sym', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 1_700_000_000, linkname: '../t' },
+      fileEntry('z', 'late', { mtime: 1_900_000_000.75 }),
+    ];
+    for (const compression of ['gzip', 'uncompressed'] as const) {
+      const snap = join(tmp.path, `snap-${compression}`);
+      const w = await writeLayer(entries(), store, { compression }, snap);
+      const fromBlob = join(tmp.path, `blob-${compression}`);
+      const { diffID } = await extractLayer(createReadStream(store.blobPath(w.digest)), w.mediaType, fromBlob);
+      expect(diffID).toBe(w.diffID);
+      const tree = listTree(snap);
+      expect(tree).toEqual(listTree(fromBlob));
+      // what the entries say, not only what both extractions agree on
+      expect(tree).toContainEqual(expect.stringMatching(/^d\/hello file 4755 3000000:3000001 1700000000 [0-9a-f]{64} cap=01000002/));
+      expect(tree).toContainEqual(expect.stringMatching(/^d\/null char 666 0:0 1700000000 1:3/));
+      expect(tree.find((l) => l.startsWith('z '))).toContain(' 1900000000 ');
+      expect(lstatSync(join(snap, 'd/link')).ino).toBe(lstatSync(join(snap, 'd/hello')).ino);
+    }
+  });
+
+  it('with a snapshot dir, a failing source fails the write once the extraction has stopped', async () => {
+    const snap = join(tmp.path, 'snap-fail');
+    const src = join(tmp.path, 'grows.txt');
+    writeFileSync(src, 'x'.repeat(10));
+    // the entry says 5 bytes: the tar writer refuses the file that grew
+    const entries: LayerEntry[] = [dirEntry('a'), { ...fileEntry('a/f', ''), size: 5, sourcePath: src }];
+    await expect(writeLayer(entries, store, {}, snap)).rejects.toThrow(/a\/f/);
+    // nothing writes into the directory any more: its listing stays the same
+    const before = listTree(snap);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(listTree(snap)).toEqual(before);
   });
 
   it('uncompressed: digest equals diffID', async () => {
