@@ -16,7 +16,6 @@ import type { BuildEvent } from '../events/index.js';
 import { prepareStep, type StepContext } from '../steps/prepare.js';
 import type { RunPolicy } from '../steps/run-policy.js';
 import type { SharedNetwork } from '../sandbox/network.js';
-import { lowerdirsOf } from '../store/lowerdirs.js';
 
 type FromSource = StageResult | { image: LayerRef[]; key: Digest };
 
@@ -93,9 +92,27 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
     await p;
   };
 
+  // A layer's snapshot, once found or made in this build, is not looked up again: nothing removes a
+  // snapshot while the build holds the store lock, and each RUN mounts every layer below it, so
+  // checking the blob, reading the marker and recording the diffID per step would cost O(steps²) reads.
+  const snapshotDirs = new Map<string, Promise<string>>();
   async function lowerdirs(layers: readonly LayerRef[]): Promise<string[]> {
-    await init.ensureLayers(layers);
-    return lowerdirsOf(store, layers);
+    const id = (l: LayerRef): string => `${l.diffID} ${l.descriptor.digest}`;
+    const missing = layers.filter((l) => !snapshotDirs.has(id(l)));
+    if (missing.length > 0) {
+      await init.ensureLayers(missing);
+      for (const l of missing) {
+        if (snapshotDirs.has(id(l))) continue;
+        const p = store.snapshotPath(l);
+        snapshotDirs.set(id(l), p);
+        // a failed lookup is tried again by the next step that needs it
+        p.catch(() => {
+          if (snapshotDirs.get(id(l)) === p) snapshotDirs.delete(id(l));
+        });
+      }
+    }
+    const dirs = await Promise.all(layers.map((l) => snapshotDirs.get(id(l))!));
+    return dirs.reverse();
   }
 
   async function fsOf(layers: readonly LayerRef[], label: string): Promise<LayeredFs> {
