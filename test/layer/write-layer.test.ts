@@ -151,6 +151,8 @@ describe('writeLayer', () => {
     const entries = (): LayerEntry[] => [
       dirEntry('d', { mode: 0o1777 }),
       fileEntry(`d/${'a'.repeat(60)}`, 'x'),
+      // every directory has its entry: one an extraction creates on its own gets the time of that moment, which two extractions need not share
+      dirEntry('d/b'),
       dirEntry(`d/b/${'c'.repeat(200)}`),
       { ...fileEntry('d/big', ''), size: 6 << 20, sourcePath: big },
       { path: 'd/fifo', type: 'fifo', mode: 0o600, uid: 0, gid: 0, mtime: 1_700_000_000 },
