@@ -156,7 +156,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
         onOutput: (stream, line) => init.emit({ type: 'step-log', step: step.step, stream, line, time: Date.now() }),
       };
       return prepareStep(
-        { instruction: step.instruction, config: step.state.meta.config, layers: step.state.draft.layers, platform: step.state.platform, runEnv: step.runEnv, signal: step.signal, snapshotWanted: step.snapshotWanted },
+        { instruction: step.instruction, config: step.state.meta.config, layers: step.state.draft.layers, platform: step.state.platform, runEnv: step.runEnv, signal: step.signal, snapshotWanted: step.snapshotWanted, missExpected: step.missExpected },
         stepCtx,
       );
     },

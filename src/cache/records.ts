@@ -1,4 +1,4 @@
-import { mkdir, utimes } from 'node:fs/promises';
+import { access, mkdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { StoreCorruptError } from '../errors/index.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
@@ -31,6 +31,12 @@ export interface CacheIndex {
   addVariants(record: CacheRecord, variants: Array<{ mediaType: string; digest: Digest; size: number }>): Promise<void>;
   /** Why `parts` misses compared with what the same Dockerfile position produced last time. */
   explain(slot: string, parts: KeyParts): Promise<string | undefined>;
+  /**
+   * Whether a record could match the step at `slot` (a Dockerfile position): false when this
+   * store never built it and no cache is imported, so the step is expected to miss. A hint only:
+   * the key still decides.
+   */
+  builtBefore(slot: string): Promise<boolean>;
 }
 
 /**
@@ -92,6 +98,15 @@ export class StoreCacheIndex implements CacheIndex {
     if (!prev) return 'no earlier build of this step';
     const why = explainMiss(prev, parts);
     return why.length ? why.join('; ') : undefined;
+  }
+
+  async builtBefore(slot: string): Promise<boolean> {
+    try {
+      await access(this.slotPath(slot));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private recordPath(key: Digest): string {

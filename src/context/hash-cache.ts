@@ -49,18 +49,31 @@ export class HashCache {
 
   /** sha256 hex of the file's bytes, from the cache when its stat key is unchanged. */
   fileSha256(host: HostFile): string {
-    const i = this.index.get(host.path);
-    const r = this.recs;
-    if (i !== undefined && r[i] === host.dev && r[i + 1] === host.ino && r[i + 2] === host.size && r[i + 3] === host.mtimeMs && r[i + 4] === host.ctimeMs) {
+    if (this.has(host)) {
       this.hits++;
-      return r[i + 5] as string;
+      return this.recs[this.index.get(host.path)! + 5] as string;
     }
     this.misses++;
-    const hex = hashFile(host.path);
-    this.index.set(host.path, r.length + 1);
-    r.push(host.path, host.dev, host.ino, host.size, host.mtimeMs, host.ctimeMs, hex);
-    this.dirty = true;
+    const hex = hashFile(host.path, host.size);
+    this.remember(host, hex);
     return hex;
+  }
+
+  /** Whether `host`'s hash is known for its current stat key (nothing is read). */
+  has(host: HostFile): boolean {
+    const i = this.index.get(host.path);
+    const r = this.recs;
+    return i !== undefined && r[i] === host.dev && r[i + 1] === host.ino && r[i + 2] === host.size && r[i + 3] === host.mtimeMs && r[i + 4] === host.ctimeMs;
+  }
+
+  /**
+   * Records the sha256 of `host`'s bytes, learned by whoever read them (the layer writer of a step
+   * that ran before its key was computed), under the stat key the file was listed with.
+   */
+  remember(host: HostFile, hex: string): void {
+    this.index.set(host.path, this.recs.length + 1);
+    this.recs.push(host.path, host.dev, host.ino, host.size, host.mtimeMs, host.ctimeMs, hex);
+    this.dirty = true;
   }
 
   /** Writes the file atomically (temp + rename) when something changed; superseded records are dropped. */
@@ -88,14 +101,24 @@ export class HashCache {
 
 const buf = Buffer.allocUnsafe(1 << 20);
 
-export function hashFile(path: string): string {
+/**
+ * sha256 hex of a file's bytes, whatever its length. With `expected` (the size it was listed
+ * with), a read that comes back short once that many bytes are in is the end of the file, so a
+ * small file costs one read instead of two. A short read before that (a file that shrank, or a
+ * file system whose reads may stop early) goes on to a read of 0, as without `expected`.
+ */
+export function hashFile(path: string, expected?: number): string {
   const h = createHash('sha256');
   const fd = openSync(path, 'r');
   try {
+    let total = 0;
     for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
+      const want = expected !== undefined && total <= expected ? Math.min(buf.length, expected + 1 - total) : buf.length;
+      const n = readSync(fd, buf, 0, want, null);
       if (n === 0) break;
       h.update(buf.subarray(0, n));
+      total += n;
+      if (n < want && expected !== undefined && total >= expected) break;
     }
   } finally {
     closeSync(fd);

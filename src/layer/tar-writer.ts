@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
@@ -31,20 +32,27 @@ export function validateEntryPath(p: string): void {
   }
 }
 
-const probe = Buffer.alloc(1);
-
-/** Reads exactly `size` bytes of `path` into `out` at `off`. */
+/**
+ * Reads exactly `size` bytes of `path` into `out` at `off`; `out` has room for one byte more.
+ * The first read asks for that extra byte: coming back with `size` bytes, short, it has met the
+ * end of the file, so a small file costs one read, not a second one to see that it did not grow.
+ */
 function readSmallFile(path: string, size: number, entryPath: string, out: Buffer, off: number): void {
   const fd = openSync(path, 'r');
   try {
     let n = 0;
-    while (n < size) {
-      const r = readSync(fd, out, off + n, size - n, null);
-      if (r === 0) throw sizeChanged(entryPath, size, String(n));
+    for (;;) {
+      const want = size + 1 - n;
+      const r = readSync(fd, out, off + n, want, null);
       n += r;
+      if (n > size) throw sizeChanged(entryPath, size, `more than ${size}`);
+      if (r === 0) {
+        if (n < size) throw sizeChanged(entryPath, size, String(n));
+        break;
+      }
+      // short with every byte in: the end of the file; short before that, read on (to 0 if it shrank)
+      if (n === size && r < want) break;
     }
-    // One more read notices a file that grew since it was listed.
-    if (readSync(fd, probe, 0, 1, null) !== 0) throw sizeChanged(entryPath, size, `more than ${size}`);
   } finally {
     closeSync(fd);
   }
@@ -110,10 +118,13 @@ export async function* tarStream(entries: AsyncIterable<LayerEntry> | Iterable<L
     if (e.type === 'file' && (size > 0 || e.open)) {
       const pad = paddingFor(size);
       if (e.sourcePath !== undefined && size <= SMALL_FILE) {
-        if (len + size + pad > BATCH_CAP) yield take();
+        // room for the content, its padding and the one byte readSmallFile asks for beyond it
+        if (len + size + Math.max(pad, 1) > BATCH_CAP) yield take();
         readSmallFile(e.sourcePath, size, e.path, buf, len);
+        e.onContentDigest?.(createHash('sha256').update(buf.subarray(len, len + size)).digest('hex'));
         len += size;
       } else {
+        const digest = e.onContentDigest ? createHash('sha256') : undefined;
         const stream: Readable | undefined = e.sourcePath !== undefined ? createReadStream(e.sourcePath, { highWaterMark: 1 << 20 }) : e.open?.();
         if (!stream) throw new KilnError('ARCHIVE', `file "${e.path}" has no content source`);
         let n = 0;
@@ -121,6 +132,7 @@ export async function* tarStream(entries: AsyncIterable<LayerEntry> | Iterable<L
           for await (const chunk of stream as AsyncIterable<Buffer>) {
             n += chunk.length;
             if (n > size) throw sizeChanged(e.path, size, `more than ${size}`);
+            digest?.update(chunk);
             if (chunk.length >= BATCH) {
               // Big chunks pass through as they are: no copy.
               if (len > 0) yield take();
@@ -134,6 +146,7 @@ export async function* tarStream(entries: AsyncIterable<LayerEntry> | Iterable<L
           stream.destroy();
         }
         if (n !== size) throw sizeChanged(e.path, size, String(n));
+        if (digest) e.onContentDigest?.(digest.digest('hex'));
       }
       if (len + pad > BATCH_CAP) yield take();
       zero(pad);

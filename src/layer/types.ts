@@ -36,6 +36,12 @@ export interface LayerEntry {
    * over `open` when both are set. The content must still be exactly `size` bytes.
    */
   sourcePath?: string;
+  /**
+   * Regular files: told the sha256 (hex) of the content once the writer has read all of it. A
+   * step that runs before its cache key is known learns its sources' hashes from the one read
+   * that puts them in the layer, instead of reading every file a second time to hash it.
+   */
+  onContentDigest?: (sha256Hex: string) => void;
 }
 
 export type Compression = 'gzip' | 'zstd' | 'uncompressed';

@@ -11,7 +11,7 @@ import { rootlessFailure } from '../rootless/index.js';
 import { applyMeta, isMetaInstruction, type MetaState } from '../steps/meta.js';
 import type { BuildEvent, StepRef, StepTimings } from '../events/index.js';
 import type { ImageSource } from './ports.js';
-import type { PreparedStep } from '../steps/step-context.js';
+import type { PreparedStep, RunFirstStep } from '../steps/step-context.js';
 import type { CacheIndex, CacheRecord } from '../cache/records.js';
 import { stepCacheKey as cacheKey, type KeyParts } from '../cache/keys.js';
 import { createdBy } from './history.js';
@@ -55,6 +55,8 @@ export interface FsStep {
   signal: AbortSignal;
   /** A later RUN of the stage, or another stage of the plan, mounts the layer this step writes. */
   snapshotWanted: boolean;
+  /** The cache will not hold this step (see StepInput.missExpected): the executor may run it before its key. */
+  missExpected: boolean;
 }
 
 /**
@@ -63,10 +65,10 @@ export interface FsStep {
  * `execute` runs only on a cache miss.
  */
 export interface StepExecutors {
-  prepare(step: FsStep, stageResult: (ref: string) => Promise<StageResult | { image: LayerRef[]; key: Digest }>): Promise<PreparedStep>;
+  prepare(step: FsStep, stageResult: (ref: string) => Promise<StageResult | { image: LayerRef[]; key: Digest }>): Promise<PreparedStep | RunFirstStep>;
 }
 
-export type { PreparedStep } from '../steps/step-context.js';
+export type { PreparedStep, RunFirstStep } from '../steps/step-context.js';
 
 export interface SolveOptions {
   parsed: ParsedDockerfile;
@@ -262,8 +264,13 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       for (const a of vars.args) if (!isSbomScanArg(a.name) && !runEnv.some((e) => e.startsWith(`${a.name}=`))) runEnv.push(`${a.name}=${a.value}`);
       for (const [k, v] of Object.entries(vars.hiddenEnv)) if (!runEnv.some((e) => e.startsWith(`${k}=`))) runEnv.push(`${k}=${v}`);
 
-      const fsStep: FsStep = { instruction: instr, state, runEnv, step, signal, snapshotWanted: snapshotWanted(stage, raw) };
-      const prepared = await opts.executors.prepare(fsStep, (ref) => resolveFrom(ref, state.platform));
+      const at = stage.instructions.indexOf(raw);
+      const slot = `${opts.explainScope ?? opts.parsed.file}#${stage.name ?? stage.index}#${at >= 0 ? at : `onbuild ${raw.original}`}`;
+      const bypass = opts.noCache || opts.noCacheFilter.has(String(stage.index)) || (stage.name !== undefined && opts.noCacheFilter.has(stage.name));
+      // a multi-platform solve shares steps in flight by key, so there every key comes first
+      const missExpected = !opts.multiPlatform && (bypass || !(await opts.cache.builtBefore(slot)));
+      const fsStep: FsStep = { instruction: instr, state, runEnv, step, signal, snapshotWanted: snapshotWanted(stage, raw), missExpected };
+      const prepared = await keyedStep(await opts.executors.prepare(fsStep, (ref) => resolveFrom(ref, state.platform)));
       const hashed: { timings?: StepTimings } = prepared.hashMs !== undefined ? { timings: { hashMs: prepared.hashMs } } : {};
       // text and files are not part of the key: the slot keeps them so a miss can name what changed
       const parts: KeyParts = { parent: state.key, op: opOf(instr), env: keyEnv, inputs: prepared.inputs, text: instr.original, ...(prepared.files ? { files: prepared.files } : {}) };
@@ -271,9 +278,6 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       // a --link layer does not depend on what is below it, so its record is found whatever the parent
       const linked = (instr.kind === 'COPY' || instr.kind === 'ADD') && instr.link;
       const recordKey = linked ? cacheKey({ ...parts, parent: 'link' }) : key;
-      const at = stage.instructions.indexOf(raw);
-      const slot = `${opts.explainScope ?? opts.parsed.file}#${stage.name ?? stage.index}#${at >= 0 ? at : `onbuild ${raw.original}`}`;
-      const bypass = opts.noCache || opts.noCacheFilter.has(String(stage.index)) || (stage.name !== undefined && opts.noCacheFilter.has(stage.name));
       const hit = bypass ? undefined : await opts.cache.get(recordKey);
       if (hit) {
         opts.emit({ type: 'step-cached', step, key, ...(linked ? { recordKey } : {}), ...hashed, time: Date.now() });
@@ -362,6 +366,13 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
   } finally {
     opts.signal.removeEventListener('abort', onAbort);
   }
+}
+
+/** A run-first step, run: its key inputs, and an execute that hands back what already ran. */
+async function keyedStep(prepared: PreparedStep | RunFirstStep): Promise<PreparedStep> {
+  if (!('runFirst' in prepared)) return prepared;
+  const outcome = await prepared.execute();
+  return { ...(await prepared.key()), execute: () => Promise.resolve(outcome) };
 }
 
 function metaOf(config: ImageConfig): MetaState {

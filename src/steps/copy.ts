@@ -19,7 +19,7 @@ import { cloneGit, isGitUrl, parseGitUrl } from './copy-git.js';
 import { downloadUrl, isHttpUrl } from './copy-url.js';
 import { heredocTree } from './heredoc.js';
 import { writeStepLayer } from './step-layer.js';
-import type { PreparedStep, StepContext, StepInput, StepOutcome } from './step-context.js';
+import type { PreparedStep, RunFirstStep, StepContext, StepInput, StepKeyInputs, StepOutcome } from './step-context.js';
 import { workdirOf } from './workdir.js';
 
 /** A COPY or ADD after expansion, as plain data (`prepareCopy` builds it from the instruction). */
@@ -64,9 +64,9 @@ export interface CopyResult {
    */
   readonly entries: LayerEntry[];
   /** Content digest of exactly the selected source files: the cache-key input. */
-  inputDigest: Digest;
+  readonly inputDigest: Digest;
   /** Per selected path, a short digest of what went into `inputDigest` (undefined for very large selections). */
-  inputFiles?: Record<string, string>;
+  readonly inputFiles?: Record<string, string> | undefined;
   /** Removes staged downloads/clones/unpacked archives; call after the layer is written. */
   dispose(): void;
 }
@@ -119,7 +119,7 @@ interface Match {
  * destination's own files (owners for --chown, existing parents) are read
  * only when the step runs.
  */
-export async function prepareCopy(step: StepInput & { instruction: CopyInstruction | AddInstruction }, ctx: StepContext): Promise<PreparedStep> {
+export async function prepareCopy(step: StepInput & { instruction: CopyInstruction | AddInstruction }, ctx: StepContext): Promise<PreparedStep | RunFirstStep> {
   const instr = step.instruction;
   const heredocFiles = await heredocTree(instr.heredocs, ctx.scratch);
   const fromHeredocs = heredocFiles !== undefined && instr.sources.every((s) => s.startsWith('<<'));
@@ -170,11 +170,23 @@ export async function prepareCopy(step: StepInput & { instruction: CopyInstructi
   }
   // the key needs only the selected sources; owners are resolved against the image when the step runs
   const { chown: _chown, ...probeParams } = params(view, undefined);
-  const hashStart = performance.now();
-  const probe = await planCopy(probeParams);
-  const hashMs = performance.now() - hashStart;
-  probe.dispose();
-  return { inputs: [probe.inputDigest], ...(probe.inputFiles ? { files: probe.inputFiles } : {}), hashMs, execute: async () => writeOut(await planCopy(params(view, await destFs()))) };
+  const keyOf = async (): Promise<StepKeyInputs> => {
+    const hashStart = performance.now();
+    const probe = await planCopy(probeParams);
+    try {
+      const inputs = [probe.inputDigest];
+      const files = probe.inputFiles;
+      return { inputs, ...(files ? { files } : {}), hashMs: performance.now() - hashStart };
+    } finally {
+      probe.dispose();
+    }
+  };
+  if (step.missExpected === true) {
+    // The layer is written first and its reads give the files' hashes: each source is read once, not once to
+    // hash it for the key and again for the layer. The key then costs a walk of the (remembered) listings.
+    return { runFirst: true, execute: async () => writeOut(await planCopy(params(view, await destFs()))), key: keyOf };
+  }
+  return { ...(await keyOf()), execute: async () => writeOut(await planCopy(params(view, await destFs()))) };
 }
 
 /** An ADD source fetched from elsewhere (HTTP or git) rather than read from the context. */
@@ -225,29 +237,44 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
   for (const src of p.sources) matches.push(...(await matchSource(p, kind, src, stage)));
   const destIsDir = destSyntaxDir || destExistsDir || matches.length > 1 || p.parents === true;
 
-  // The digest is all a cache hit needs: it is computed now, in one walk per source.
-  const hasher = new SelectionHasher(cache);
+  // Sources that are missing, or a file copied onto "/", fail now, whichever of key and layer comes first.
   for (const m of matches) {
-    hasher.mark(m.label);
     const node = m.view.lstat(m.path);
     if (!node) throw new KilnError('CONTEXT', `${kind} failed: "${m.label}" not found in ${m.view.label}`);
-    if (m.archive) {
-      hasher.mark('unpack');
-      hasher.add(posix.basename(m.path), node);
-    } else if (node.type === 'directory') {
-      hasher.add('.', node);
-      const cut = m.path === '' ? 0 : m.path.length + 1;
-      if (exclude) copyTree(m, m.path, '', exclude, [], (_target, path, n) => hasher.add(path.slice(cut), n));
-      else forEachNode(m.view, m.path, (path, n) => hasher.add(path.slice(cut), n));
-    } else {
-      const name = posix.basename(m.matched);
-      if (exclude && exclude.matchWithParent(name, []).excluded) continue;
-      if (m.keep === undefined && !destIsDir && dest === '') {
-        throw new KilnError('CONTEXT', `${kind} failed: cannot copy "${m.label}" onto the root directory`);
-      }
-      hasher.add(name, node);
+    if (m.archive || node.type === 'directory') continue;
+    if (exclude && exclude.matchWithParent(posix.basename(m.matched), []).excluded) continue;
+    if (m.keep === undefined && !destIsDir && dest === '') {
+      throw new KilnError('CONTEXT', `${kind} failed: cannot copy "${m.label}" onto the root directory`);
     }
   }
+
+  // The digest is all a cache hit needs: one walk per source, on first access (a step that runs
+  // before its key is known asks after the layer is written, when the files' hashes are known).
+  let hashed: SelectionHasher | undefined;
+  const hasher = (): SelectionHasher => {
+    if (hashed) return hashed;
+    const h = new SelectionHasher(cache);
+    for (const m of matches) {
+      h.mark(m.label);
+      const node = m.view.lstat(m.path)!;
+      if (m.archive) {
+        h.mark('unpack');
+        h.add(posix.basename(m.path), node);
+      } else if (node.type === 'directory') {
+        h.add('.', node);
+        const cut = m.path === '' ? 0 : m.path.length + 1;
+        if (exclude) copyTree(m, m.path, '', exclude, [], (_target, path, n) => h.add(path.slice(cut), n));
+        else forEachNode(m.view, m.path, (path, n) => h.add(path.slice(cut), n));
+      } else {
+        const name = posix.basename(m.matched);
+        if (exclude && exclude.matchWithParent(name, []).excluded) continue;
+        h.add(name, node);
+      }
+    }
+    hashed = h;
+    return h;
+  };
+  let digest: Digest | undefined;
 
   // Targets, parents, order and entry objects only matter on a cache miss: built on first access
   // (the second walk reads the views' remembered listings, not the disk).
@@ -296,7 +323,7 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
     const createdMode = p.chmod !== undefined && !matches.some((m) => m.archive) ? createdDirMode(p.chmod) : DEFAULT_DIR_MODE;
     const paths = [...planned.keys()].sort(comparePaths);
     const firstOfLink = new Map<string, string>();
-    return paths.map((path) => toEntry(path, planned.get(path)!, owner, chmod, createdMode, firstOfLink));
+    return paths.map((path) => toEntry(path, planned.get(path)!, owner, chmod, createdMode, firstOfLink, cache));
   };
   let entries: LayerEntry[] | undefined;
   return {
@@ -304,8 +331,13 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
       entries ??= build();
       return entries;
     },
-    inputDigest: hasher.digest(),
-    ...(hasher.listing() ? { inputFiles: hasher.listing()! } : {}),
+    get inputDigest(): Digest {
+      digest ??= hasher().digest();
+      return digest;
+    },
+    get inputFiles(): Record<string, string> | undefined {
+      return hasher().listing();
+    },
     dispose,
   };
 }
@@ -593,7 +625,7 @@ const emptyView: FsView = {
 };
 
 function toEntry(
-  path: string, pl: Planned, owner: Owner, chmod: ChmodFn | undefined, createdMode: number, firstOfLink: Map<string, string>,
+  path: string, pl: Planned, owner: Owner, chmod: ChmodFn | undefined, createdMode: number, firstOfLink: Map<string, string>, hashes: HashCache,
 ): LayerEntry {
   const n = pl.node;
   const isDir = n.type === 'directory';
@@ -616,7 +648,12 @@ function toEntry(
     entry.size = n.size;
     const { view, srcPath } = pl;
     entry.open = () => view.open(srcPath);
-    if (n.host) entry.sourcePath = n.host.path;
+    const host = n.host;
+    if (host) {
+      entry.sourcePath = host.path;
+      // a file not hashed yet (the step runs before its key): the layer writer's read gives its hash
+      if (!hashes.has(host)) entry.onContentDigest = (hex) => hashes.remember(host, hex);
+    }
   }
   if (n.linkname !== undefined) entry.linkname = n.linkname;
   if (n.devmajor !== undefined) entry.devmajor = n.devmajor;

@@ -1,8 +1,8 @@
-import type { PreparedStep, StepContext, StepInput } from './step-context.js';
+import type { PreparedStep, RunFirstStep, StepContext, StepInput } from './step-context.js';
 import { prepareCopy } from './copy.js';
 import { prepareWorkdir } from './workdir.js';
 
-export type { FsInstruction, PreparedStep, SourceImage, StepContext, StepInput, StepOutcome } from './step-context.js';
+export type { FsInstruction, PreparedStep, RunFirstStep, SourceImage, StepContext, StepInput, StepKeyInputs, StepOutcome } from './step-context.js';
 
 /**
  * What a file-system instruction means on disk, one family per file: COPY/ADD
@@ -10,7 +10,7 @@ export type { FsInstruction, PreparedStep, SourceImage, StepContext, StepInput, 
  * run-*.ts and heredoc.ts), WORKDIR (workdir.ts). Config-only instructions
  * are applied by meta.ts.
  */
-export async function prepareStep(step: StepInput, ctx: StepContext): Promise<PreparedStep> {
+export async function prepareStep(step: StepInput, ctx: StepContext): Promise<PreparedStep | RunFirstStep> {
   const instr = step.instruction;
   switch (instr.kind) {
     case 'COPY':

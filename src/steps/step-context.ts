@@ -32,6 +32,13 @@ export interface StepInput {
    * upperdir as the snapshot.
    */
   snapshotWanted?: boolean;
+  /**
+   * The step will not be found in the cache: the build does not ask (--no-cache), or nothing could
+   * answer (the store never built this Dockerfile position and no cache is imported). A step that
+   * can then run before its key is known, and learn the key from what it read, returns a
+   * `RunFirstStep`; it is only a hint, the key decides as always.
+   */
+  missExpected?: boolean;
 }
 
 /** Another stage or an image a step reads from (`COPY --from`, `RUN --mount from=`): its cache key names its content. */
@@ -86,15 +93,31 @@ export interface StepOutcome {
   timings?: StepTimings;
 }
 
-/**
- * A step in two phases: `inputs` (and `files`) are what goes into its cache
- * key, computed without writing anything; `execute` runs only on a cache miss.
- */
-export interface PreparedStep {
+/** What goes into a step's cache key besides its instruction and parent. */
+export interface StepKeyInputs {
   inputs: string[];
   /** Per selected path, a short digest (COPY/ADD), so a cache miss can name the file that changed. */
   files?: Record<string, string>;
   /** Time spent hashing what the step reads (sources, context bind mounts), when it read any. */
   hashMs?: number;
+}
+
+/**
+ * A step in two phases: `inputs` (and `files`) are what goes into its cache
+ * key, computed without writing anything; `execute` runs only on a cache miss.
+ */
+export interface PreparedStep extends StepKeyInputs {
   execute(): Promise<StepOutcome>;
+}
+
+/**
+ * A step whose miss was expected (`StepInput.missExpected`), in the other order: `execute`
+ * first, then `key`, which gives what a `PreparedStep`'s inputs would have been for the same
+ * sources, computed from what the execution read. Should the key be found in the cache after
+ * all, the cached result is used and the written layer is left to garbage collection.
+ */
+export interface RunFirstStep {
+  runFirst: true;
+  execute(): Promise<StepOutcome>;
+  key(): Promise<StepKeyInputs>;
 }

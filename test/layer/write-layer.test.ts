@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MediaType } from '../../src/image/media-types.js';
@@ -126,6 +128,48 @@ describe('tar encoding', () => {
     const entry = (size: number) => [{ path: 'f', type: 'file' as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size, sourcePath: src }];
     await expect(collect(tarStream(entry(5)))).rejects.toThrow(/"f" changed while writing the layer \(expected 5 bytes, got more than 5\)/);
     await expect(collect(tarStream(entry(12)))).rejects.toThrow(/"f" changed while writing the layer \(expected 12 bytes, got 9\)/);
+  });
+
+  it('reads a small file with one read that also sees it did not grow, at every padding (512-byte multiples and batch ends)', async () => {
+    // sizes whose padding is 0 need the byte past the content to land in room the batch has
+    const sizes = [0, 1, 511, 512, 513, 1024, 64 * 1024, 128 * 1024 - 1, 128 * 1024];
+    const entries: LayerEntry[] = [];
+    const want = new Map<string, Buffer>();
+    // enough files that the batch fills and is handed on mid-sequence, at every alignment
+    for (let i = 0; i < 12; i++) {
+      for (const size of sizes) {
+        const name = `f${String(i).padStart(2, '0')}-${String(size).padStart(6, '0')}`;
+        const bytes = Buffer.alloc(size, (i * 31 + size) % 251);
+        const src = join(tmp.path, name);
+        writeFileSync(src, bytes);
+        want.set(name, bytes);
+        entries.push({ path: name, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size, sourcePath: src });
+      }
+    }
+    const out = join(tmp.path, 'one-read-out');
+    sh('mkdir', ['-p', out]);
+    sh('tar', ['-xf', '-', '-C', out], await collect(tarStream(entries)));
+    for (const [name, bytes] of want) expect(readFileSync(join(out, name)).equals(bytes), name).toBe(true);
+  });
+
+  it('tells onContentDigest the sha256 of exactly the bytes it put in the layer, small files and streamed ones', async () => {
+    const small = join(tmp.path, 'digest-small');
+    const big = join(tmp.path, 'digest-big');
+    writeFileSync(small, 'small content');
+    const bigBytes = Buffer.alloc(3 * 1024 * 1024 + 7, 0x5a);
+    writeFileSync(big, bigBytes);
+    const told = new Map<string, string>();
+    const entry = (path: string, src: string, size: number): LayerEntry => ({
+      path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size, sourcePath: src, onContentDigest: (hex) => told.set(path, hex),
+    });
+    await collect(tarStream([
+      entry('a-big', big, bigBytes.length),
+      entry('b-small', small, 13),
+      fileEntry('c-stream', 'from a stream', { onContentDigest: (hex) => told.set('c-stream', hex) }),
+      { path: 'd-empty', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0, open: () => Readable.from([]), onContentDigest: (hex) => told.set('d-empty', hex) },
+    ]));
+    const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+    expect(Object.fromEntries(told)).toEqual({ 'a-big': sha(bigBytes), 'b-small': sha('small content'), 'c-stream': sha('from a stream'), 'd-empty': sha('') });
   });
 });
 

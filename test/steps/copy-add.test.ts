@@ -166,6 +166,8 @@ describe('ADD http(s) URLs', () => {
     const file = join(tempDir(), 'hashes.json');
     const cache = HashCache.load(file);
     const r = await planCopy({ kind: 'ADD', from, sources: [`${base}/files/hello.txt`, 'x'], dest: '/d/', workdir: '/', hashCache: cache });
+    // the digest is computed on first use, as the step asks for it: staged and context files are hashed then
+    expect(r.inputDigest).toMatch(/^sha256:/);
     r.dispose();
     cache.save();
     const saved = readFileSync(file, 'utf8');

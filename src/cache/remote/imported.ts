@@ -79,4 +79,9 @@ export class LayeredCacheIndex implements CacheIndex {
   explain(slot: string, parts: KeyParts): Promise<string | undefined> {
     return this.local.explain(slot, parts);
   }
+
+  /** An imported record may match any step, so with one imported nothing is a sure miss. */
+  async builtBefore(slot: string): Promise<boolean> {
+    return this.imported.size > 0 || this.local.builtBefore(slot);
+  }
 }

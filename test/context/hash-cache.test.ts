@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto';
+import { appendFileSync, lstatSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { HashCache, hashFile } from '../../src/context/hash-cache.js';
+import type { HostFile } from '../../src/context/fs-view.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'kiln-hashcache-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const hostOf = (path: string): HostFile => {
+  const st = lstatSync(path);
+  return { path, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+};
+
+describe('hashFile', () => {
+  it('hashes every byte whether the listed size is right, too small (the file grew) or too big (it shrank), across its 1 MiB reads', () => {
+    const MiB = 1 << 20;
+    for (const size of [0, 1, 4095, MiB - 1, MiB, MiB + 1, 3 * MiB + 5]) {
+      const bytes = Buffer.alloc(size);
+      for (let i = 0; i < size; i += 4096) bytes[i] = (i / 4096 + size) & 0xff;
+      const f = join(dir, `f-${size}`);
+      writeFileSync(f, bytes);
+      for (const listed of [undefined, size, Math.max(0, size - 1), size + 1, 0, size + MiB]) {
+        expect(hashFile(f, listed), `size ${size}, listed ${listed}`).toBe(sha(bytes));
+      }
+    }
+  });
+});
+
+describe('HashCache', () => {
+  it('answers from a remembered hash without reading, until the file changes', () => {
+    const f = join(dir, 'remembered');
+    writeFileSync(f, 'on disk');
+    const cache = HashCache.load();
+    const host = hostOf(f);
+    expect(cache.has(host)).toBe(false);
+    // what a layer writer read: the cache trusts it for this stat key, so the file is not opened again
+    cache.remember(host, sha(Buffer.from('what the writer read')));
+    expect(cache.has(host)).toBe(true);
+    expect(cache.fileSha256(host)).toBe(sha(Buffer.from('what the writer read')));
+    expect(cache.misses).toBe(0);
+    appendFileSync(f, ' and more');
+    const changed = hostOf(f);
+    expect(cache.has(changed)).toBe(false);
+    expect(cache.fileSha256(changed)).toBe(sha(Buffer.from('on disk and more')));
+    expect(cache.misses).toBe(1);
+    truncateSync(f, 2);
+    expect(cache.fileSha256(hostOf(f))).toBe(sha(Buffer.from('on')));
+  });
+
+  it('keeps remembered hashes across a save and load', () => {
+    const f = join(dir, 'saved');
+    writeFileSync(f, 'x');
+    const file = join(dir, 'cache.json');
+    const cache = HashCache.load(file);
+    cache.remember(hostOf(f), 'ab'.repeat(32));
+    cache.save();
+    const again = HashCache.load(file);
+    expect(again.has(hostOf(f))).toBe(true);
+    expect(again.fileSha256(hostOf(f))).toBe('ab'.repeat(32));
+  });
+});
