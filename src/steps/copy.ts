@@ -181,12 +181,13 @@ export async function prepareCopy(step: StepInput & { instruction: CopyInstructi
       probe.dispose();
     }
   };
+  const run = async (): Promise<StepOutcome> => writeOut(await planCopy(params(view, await destFs())));
   if (step.missExpected === true) {
     // The layer is written first and its reads give the files' hashes: each source is read once, not once to
     // hash it for the key and again for the layer. The key then costs a walk of the (remembered) listings.
-    return { runFirst: true, execute: async () => writeOut(await planCopy(params(view, await destFs()))), key: keyOf };
+    return { runFirst: true, execute: run, key: keyOf };
   }
-  return { ...(await keyOf()), execute: async () => writeOut(await planCopy(params(view, await destFs()))) };
+  return { ...(await keyOf()), execute: run };
 }
 
 /** An ADD source fetched from elsewhere (HTTP or git) rather than read from the context. */
@@ -250,9 +251,9 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
 
   // The digest is all a cache hit needs: one walk per source, on first access (a step that runs
   // before its key is known asks after the layer is written, when the files' hashes are known).
-  let hashed: SelectionHasher | undefined;
-  const hasher = (): SelectionHasher => {
-    if (hashed) return hashed;
+  let selection: { digest: Digest; files: Record<string, string> | undefined } | undefined;
+  const hashSources = (): { digest: Digest; files: Record<string, string> | undefined } => {
+    if (selection) return selection;
     const h = new SelectionHasher(cache);
     for (const m of matches) {
       h.mark(m.label);
@@ -271,10 +272,9 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
         h.add(name, node);
       }
     }
-    hashed = h;
-    return h;
+    selection = { digest: h.digest(), files: h.listing() };
+    return selection;
   };
-  let digest: Digest | undefined;
 
   // Targets, parents, order and entry objects only matter on a cache miss: built on first access
   // (the second walk reads the views' remembered listings, not the disk).
@@ -332,11 +332,10 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
       return entries;
     },
     get inputDigest(): Digest {
-      digest ??= hasher().digest();
-      return digest;
+      return hashSources().digest;
     },
     get inputFiles(): Record<string, string> | undefined {
-      return hasher().listing();
+      return hashSources().files;
     },
     dispose,
   };
