@@ -267,8 +267,10 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       const at = stage.instructions.indexOf(raw);
       const slot = `${opts.explainScope ?? opts.parsed.file}#${stage.name ?? stage.index}#${at >= 0 ? at : `onbuild ${raw.original}`}`;
       const bypass = opts.noCache || opts.noCacheFilter.has(String(stage.index)) || (stage.name !== undefined && opts.noCacheFilter.has(stage.name));
-      // a multi-platform solve shares steps in flight by key, so there every key comes first
-      const missExpected = !opts.multiPlatform && (bypass || !(await opts.cache.builtBefore(slot)));
+      // a multi-platform solve shares steps in flight by key, so there every key comes first; only COPY and ADD
+      // have a run-first order, so no other step pays the look for an earlier build
+      const runFirstKind = instr.kind === 'COPY' || instr.kind === 'ADD';
+      const missExpected = !opts.multiPlatform && runFirstKind && (bypass || !(await opts.cache.builtBefore(slot)));
       const fsStep: FsStep = { instruction: instr, state, runEnv, step, signal, snapshotWanted: snapshotWanted(stage, raw), missExpected };
       const prepared = await keyedStep(await opts.executors.prepare(fsStep, (ref) => resolveFrom(ref, state.platform)));
       const hashed: { timings?: StepTimings } = prepared.hashMs !== undefined ? { timings: { hashMs: prepared.hashMs } } : {};

@@ -146,9 +146,10 @@ export async function prepareCopy(step: StepInput & { instruction: CopyInstructi
   });
   // with --link planCopy reads the destination only to resolve --chown names, never for metadata
   const destFs = async (): Promise<FsView | undefined> => (step.layers.length === 0 ? undefined : ctx.fsOf(step.layers, 'image'));
+  const layerOf = async (planned: CopyResult): Promise<StepOutcome> => ({ layer: await writeStepLayer(planned.entries, ctx, step.snapshotWanted === true) });
   const writeOut = async (planned: CopyResult): Promise<StepOutcome> => {
     try {
-      return { layer: await writeStepLayer(planned.entries, ctx, step.snapshotWanted === true) };
+      return await layerOf(planned);
     } finally {
       planned.dispose();
     }
@@ -168,26 +169,50 @@ export async function prepareCopy(step: StepInput & { instruction: CopyInstructi
     const planned = await planCopy(params(view, await destFs()));
     return { inputs: [planned.inputDigest], execute: async () => writeOut(planned) };
   }
-  // the key needs only the selected sources; owners are resolved against the image when the step runs
-  const { chown: _chown, ...probeParams } = params(view, undefined);
-  const keyOf = async (): Promise<StepKeyInputs> => {
-    const hashStart = performance.now();
-    const probe = await planCopy(probeParams);
-    try {
-      const inputs = [probe.inputDigest];
-      const files = probe.inputFiles;
-      return { inputs, ...(files ? { files } : {}), hashMs: performance.now() - hashStart };
-    } finally {
-      probe.dispose();
-    }
+  // The key needs only the selected sources: their digest does not depend on the destination or on
+  // --chown, whose owners are resolved against the image when the step runs.
+  const keyFrom = (planned: CopyResult, hashStart: number): StepKeyInputs => {
+    const files = planned.inputFiles;
+    return { inputs: [planned.inputDigest], ...(files ? { files } : {}), hashMs: performance.now() - hashStart };
   };
+  const { chown: _chown, ...probeParams } = params(view, undefined);
   const run = async (): Promise<StepOutcome> => writeOut(await planCopy(params(view, await destFs())));
   if (step.missExpected === true) {
     // The layer is written first and its reads give the files' hashes: each source is read once, not once to
-    // hash it for the key and again for the layer. The key then costs a walk of the (remembered) listings.
-    return { runFirst: true, execute: run, key: keyOf };
+    // hash it for the key and again for the layer. The key then comes from the same plan, whose walk of the
+    // sources uses the hashes the layer writer remembered.
+    let ran: CopyResult | undefined;
+    return {
+      runFirst: true,
+      execute: async () => {
+        const planned = await planCopy(params(view, await destFs()));
+        try {
+          const outcome = await layerOf(planned);
+          ran = planned;
+          return outcome;
+        } catch (e) {
+          planned.dispose();
+          throw e;
+        }
+      },
+      key: async () => {
+        const planned = ran ?? (await planCopy(probeParams));
+        ran = undefined;
+        try {
+          return keyFrom(planned, performance.now());
+        } finally {
+          planned.dispose();
+        }
+      },
+    };
   }
-  return { ...(await keyOf()), execute: run };
+  const hashStart = performance.now();
+  const probe = await planCopy(probeParams);
+  try {
+    return { ...keyFrom(probe, hashStart), execute: run };
+  } finally {
+    probe.dispose();
+  }
 }
 
 /** An ADD source fetched from elsewhere (HTTP or git) rather than read from the context. */
