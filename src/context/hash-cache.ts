@@ -79,13 +79,20 @@ export class HashCache {
   /** Writes the file atomically (temp + rename) when something changed; superseded records are dropped. */
   save(): void {
     if (!this.file || !this.dirty) return;
-    const files: unknown[] = [];
-    for (const [path, i] of this.index) files.push(path, ...this.recs.slice(i, i + 6));
+    // With no record superseded or forgotten, the records are the file as it is (in the index's order).
+    const files = this.recs.length === this.index.size * 7 ? this.recs : this.compacted();
     mkdirSync(dirname(this.file), { recursive: true });
     const tmp = `${this.file}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify({ v: 2, files }));
     renameSync(tmp, this.file);
     this.dirty = false;
+  }
+
+  private compacted(): unknown[] {
+    const files: unknown[] = [];
+    const r = this.recs;
+    for (const [path, i] of this.index) files.push(path, r[i], r[i + 1], r[i + 2], r[i + 3], r[i + 4], r[i + 5]);
+    return files;
   }
 
   /** Forgets files below `prefix` (staged downloads and unpacked archives), so they never reach the cache file. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, lstatSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, lstatSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -61,5 +61,33 @@ describe('HashCache', () => {
     const again = HashCache.load(file);
     expect(again.has(hostOf(f))).toBe(true);
     expect(again.fileSha256(hostOf(f))).toBe('ab'.repeat(32));
+  });
+
+  it('saves one record per file: the latest of a file remembered twice, none of a forgotten one, and the file as written when nothing was superseded', () => {
+    const a = join(dir, 'a');
+    const b = join(dir, 'staged', 'b');
+    writeFileSync(a, 'a');
+    // a staged file (as an unpacked ADD archive's), forgotten before the save
+    writeFileSync(join(dir, 'staged-b'), 'b');
+    const file = join(dir, 'compact.json');
+    const cache = HashCache.load(file);
+    cache.remember(hostOf(a), '11'.repeat(32));
+    cache.save();
+    const plain = JSON.parse(readFileSync(file, 'utf8')) as { files: unknown[] };
+    expect(plain.files).toHaveLength(7);
+
+    const reloaded = HashCache.load(file);
+    appendFileSync(a, 'b');
+    reloaded.remember(hostOf(a), '22'.repeat(32));
+    reloaded.remember({ ...hostOf(join(dir, 'staged-b')), path: b }, '33'.repeat(32));
+    reloaded.forget(`${join(dir, 'staged')}/`);
+    reloaded.save();
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as { files: unknown[] };
+    expect(doc.files).toHaveLength(7);
+    expect(doc.files[0]).toBe(a);
+    expect(doc.files[6]).toBe('22'.repeat(32));
+    const last = HashCache.load(file);
+    expect(last.size).toBe(1);
+    expect(last.fileSha256(hostOf(a))).toBe('22'.repeat(32));
   });
 });
