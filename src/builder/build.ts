@@ -33,6 +33,7 @@ import { annotationsFor, attachAttestations, dockerfileDigest, effectiveAttestat
 import { CREATED_ANNOTATION, defaultAnnotations } from './default-annotations.js';
 import { LOCAL_CONTEXT_URI, type BuildRecord } from '../attest/provenance.js';
 import { isoSeconds } from '../image/timestamp.js';
+import { fillHistoryTimes } from '../image/config.js';
 
 /**
  * kiln's main job: read and plan the Dockerfile, solve the plan through the
@@ -424,8 +425,10 @@ async function commitImage(
   if (Object.keys(options.labels).length) {
     config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...options.labels } };
   }
-  const created = sourceDateEpoch !== undefined ? new Date(sourceDateEpoch * 1000) : new Date();
-  config.created = isoSeconds(created);
+  // BuildKit's times: SOURCE_DATE_EPOCH, else those of the layers (a cached rebuild makes the same image)
+  const created = sourceDateEpoch !== undefined ? isoSeconds(new Date(sourceDateEpoch * 1000)) : fillHistoryTimes((config.history ??= []));
+  if (created !== undefined) config.created = created;
+  else delete config.created;
   const platform = formatPlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
   const annotations = annotationsFor(options.annotations, 'manifest', platform);
   const image = await store.putImage({ config, layers: result.draft.layers, ...(Object.keys(annotations).length ? { annotations } : {}) });

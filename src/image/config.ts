@@ -106,6 +106,39 @@ export function withCreated(c: ImageConfig, created: Date | string): ImageConfig
 }
 
 /**
+ * Times the untimed entries of a history and returns the image's `created`, as BuildKit's image
+ * exporter does: an entry without a time (a metadata step) takes the time of the first new layer
+ * after the first untimed entry — or, past that layer, of the layer before it — and the image is
+ * as old as its last entry. A rebuild whose every layer comes from the cache therefore makes the
+ * same config and the same image. Undefined when no entry has a time (a metadata-only image on
+ * scratch), where BuildKit writes none either.
+ */
+export function fillHistoryTimes(history: HistoryEntry[]): string | undefined {
+  let time: string | undefined;
+  let untimedSeen = false;
+  for (const h of history) {
+    if (h.created !== undefined) {
+      time = h.created;
+      if (untimedSeen) break;
+    } else {
+      untimedSeen = true;
+    }
+  }
+  untimedSeen = false;
+  for (const h of history) {
+    if (h.created !== undefined) {
+      if (untimedSeen) time = h.created;
+    } else {
+      untimedSeen = true;
+      if (time !== undefined) h.created = time;
+    }
+  }
+  let created: string | undefined;
+  for (const h of history) if (h.created !== undefined) created = h.created;
+  return created;
+}
+
+/**
  * An image under construction: the config plus the layers it names. Starting
  * from a base image and appending layers never changes the base.
  */

@@ -21,6 +21,7 @@ export {
   withHistory,
   withLayer,
   withCreated,
+  fillHistoryTimes,
   appendLayer,
   patchDraftConfig,
   type ImageDraft,

@@ -245,7 +245,9 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       if (isMetaInstruction(instr) && instr.kind !== 'WORKDIR') {
         const meta = applyMeta(state.meta, instr, opts.parsed.file);
         const key = cacheKey({ parent: state.key, op: opOf(instr), env: keyEnv, inputs: [] });
-        const history = historyEntry(createdBy(instr, vars.args, state.meta.config.Shell), true);
+        // untimed, as BuildKit's frontend leaves it: the image takes its time from the layers around it
+        // (see fillHistoryTimes), so an unchanged rebuild makes the same image
+        const history = historyEntry(createdBy(instr, vars.args, state.meta.config.Shell), true, false);
         const next = withMeta(state, meta, history, key);
         opts.emit({ type: 'step-done', step, key, durationMs: Date.now() - t0, time: Date.now() });
         return next;
@@ -353,8 +355,13 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     return { image: img.layers, key: img.manifestDigest };
   }
 
-  function historyEntry(created_by: string, empty: boolean): HistoryEntry {
-    const h: HistoryEntry = { created: timestamp(opts.sourceDateEpoch), created_by, comment: 'buildkit.dockerfile.v0' };
+  /**
+   * A step's history entry. A step that ran is timed now (its record keeps that time, so a cached
+   * rebuild shows when the layer was made, as BuildKit's cache refs do); a metadata step is timed only
+   * by SOURCE_DATE_EPOCH.
+   */
+  function historyEntry(created_by: string, empty: boolean, timed = true): HistoryEntry {
+    const h: HistoryEntry = { ...(timed || opts.sourceDateEpoch !== undefined ? { created: timestamp(opts.sourceDateEpoch) } : {}), created_by, comment: 'buildkit.dockerfile.v0' };
     if (empty) h.empty_layer = true;
     return h;
   }

@@ -223,6 +223,30 @@ describe('kiln build: cache', () => {
     expect(cachedSteps(nocache.events)).toEqual([]);
   });
 
+  it('makes the same image on an unchanged rebuild without SOURCE_DATE_EPOCH, timed by its layers as BuildKit does', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nENV A=1\nRUN echo one > /one.txt\nLABEL l=1\nCOPY f.txt /f.txt\nENV B=2\n`, 'f.txt': 'f' });
+    const first = await b.build(ctx, { tags: ['localhost/t/times:1'] });
+    await new Promise((r) => setTimeout(r, 1100)); // a second later: a time taken now would differ
+    const again = await b.build(ctx, { tags: ['localhost/t/times:1'] });
+    expect(executedSteps(again.events)).toEqual([]);
+    expect(again.result.manifestDigest).toBe(first.result.manifestDigest);
+
+    const history = first.result.config.history!;
+    const ours = history.slice(-5);
+    expect(ours.map((h) => h.created_by)).toEqual(['ENV A=1', 'RUN /bin/sh -c echo one > /one.txt # buildkit', 'LABEL l=1', 'COPY f.txt /f.txt # buildkit', 'ENV B=2']);
+    const [envA, run, label, copy, envB] = ours.map((h) => h.created!);
+    // a metadata step takes the time of the first new layer, then of the layer before it
+    expect(envA).toBe(run);
+    expect(label).toBe(run);
+    expect(envB).toBe(copy);
+    expect(first.result.config.created).toBe(copy);
+    // a change makes a new layer and a new time
+    await writeFile(path.join(ctx, 'f.txt'), 'g');
+    const changed = await b.build(ctx, { tags: ['localhost/t/times:1'] });
+    expect(changed.result.config.created! > first.result.config.created!).toBe(true);
+    expect(changed.result.config.history!.at(-5)!.created).toBe(run);
+  });
+
   it('gives byte-identical images with SOURCE_DATE_EPOCH, even across stores', async () => {
     const files = { Dockerfile: `FROM ${BASE}\nCOPY f.txt /f.txt\nRUN echo built > /built.txt\n`, 'f.txt': 'same' };
     const ctx = await b.context(files);
