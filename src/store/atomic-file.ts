@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { lstatSync } from 'node:fs';
 import { link, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
@@ -41,6 +42,10 @@ export async function writeFileAtomic(dest: string, bytes: Uint8Array, tmpDir: s
 
 /** Creates `dest` with `bytes` only if it does not exist yet (link(2) fails on EEXIST); true when this call created it. */
 export async function createFileAtomic(dest: string, bytes: Uint8Array, tmpDir: string): Promise<boolean> {
+  // Every Store.open makes sure of its layout files: when they are there (always but the first time),
+  // looking is enough, instead of writing and fsyncing a temp file for link(2) to refuse. A file that
+  // is there is whole: it only ever appears through link(2) of a synced temp file.
+  if (lstatSync(dest, { throwIfNoEntry: false }) !== undefined) return false;
   const tmp = tempName(tmpDir, 'file');
   try {
     await writeSynced(tmp, bytes);
