@@ -7,7 +7,7 @@ import { parseSize } from '../spec/size.js';
 const DURATION_UNITS: Record<string, number> = {
   ns: 1e-6,
   us: 1e-3,
-  µs: 1e-3,
+  '\u00b5s': 1e-3, // µs, escaped: the bundled CLI stays ASCII (see frontend/duration.ts)
   ms: 1,
   s: 1000,
   m: 60_000,
@@ -20,7 +20,7 @@ const DURATION_UNITS: Record<string, number> = {
 export function parseDuration(text: string): number {
   const s = text.trim();
   if (s === '0') return 0;
-  const re = /(\d+(?:\.\d+)?|\.\d+)(ns|us|µs|ms|s|m|h|d|w)/gy;
+  const re = /(\d+(?:\.\d+)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h|d|w)/gy;
   let total = 0;
   let at = 0;
   for (let m = re.exec(s); m; m = re.exec(s)) {

@@ -45,6 +45,10 @@ describe('bundled CLI', () => {
     expect(text).not.toMatch(/\bimport\(\s*["'`a-zA-Z_$]/);
     // the native addon and the WebAssembly package are required from node_modules, not inlined
     expect(text).toMatch(/\("koffi"\)/);
+    // ASCII, so the loader takes it as Latin-1 instead of decoding UTF-8 (a non-ASCII byte names the code that brought it)
+    const bytes = await readFile(path.join(dir, 'bundle', BUNDLE_FILE));
+    const at = bytes.findIndex((b) => b > 0x7f);
+    expect(at === -1 ? '' : bytes.subarray(Math.max(0, at - 60), at + 20).toString('utf8')).toBe('');
   });
 
   it('V8 takes the code cache written beside the bundle, and a cache older than its bundle is not read', async () => {

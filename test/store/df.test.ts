@@ -157,6 +157,8 @@ describe('sizes and durations', () => {
     expect(parseDuration('1h30m')).toBe(90 * 60_000);
     expect(parseDuration('1.5h')).toBe(90 * 60_000);
     expect(parseDuration('0')).toBe(0);
+    // micro as Go spells it (U+00B5)
+    expect(parseDuration('1500µs')).toBe(1.5);
     for (const bad of ['', '24', 'h', '1y', '1h 30m']) expect(() => parseDuration(bad)).toThrow(expect.objectContaining({ code: 'USAGE' }));
   });
 });
