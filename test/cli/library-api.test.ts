@@ -23,7 +23,8 @@ afterAll(async () => {
 
 /** Which koffi files a fresh Node process has loaded after running `code` (an ES module body). */
 async function koffiLoadedAfter(code: string): Promise<string[]> {
-  const script = `${code}\nconst { createRequire } = await import('node:module');\nconst req = createRequire(import.meta.url);\nconsole.log(JSON.stringify(Object.keys(req.cache).filter((k) => k.includes('koffi'))));`;
+  // the addon's file mapped into the process, however it was loaded (koffi's entry module or process.dlopen)
+  const script = `${code}\nconst { readFileSync } = await import('node:fs');\nconsole.log(JSON.stringify([...new Set(readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.includes('koffi')).map((l) => l.split(' ').pop()))]));`;
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as string[];
 }
