@@ -22,8 +22,38 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const at = process.argv.indexOf('--outdir');
 const outdir = at > 0 ? path.resolve(process.argv[at + 1]) : path.join(root, 'dist', 'bundle');
 
+// Builtins a cached build never calls, but that modules on its path import at their top (commander
+// imports child_process for subcommand executables; the sandbox, the gzip pool and the compressors
+// import child_process, worker_threads and zlib). Loading them costs every process about 10 ms
+// (child_process brings net and dgram). In the bundle each is a stand-in whose properties load the
+// real module on first use: importers only call or construct what they take from it (spawn, Worker,
+// gzipSync…), and a property read through the stand-in's prototype gives exactly the real one.
+const LAZY_BUILTINS = ['child_process', 'worker_threads', 'zlib'];
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.join('|')})$`);
+    b.onResolve({ filter }, (args) => {
+      const name = args.path.replace(/^node:/, '');
+      // the stand-in's own require of the real module stays a plain external require
+      if (args.namespace === 'lazy-builtin') return { path: `node:${name}`, external: true };
+      return { path: name, namespace: 'lazy-builtin' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+      loader: 'js',
+      contents: [
+        'let real;',
+        `const load = () => (real ??= require(${JSON.stringify(`node:${args.path}`)}));`,
+        // no own properties: esbuild's ESM interop copies none, and every lookup reaches the proxy
+        'module.exports = Object.create(new Proxy({}, { get: (_, key) => load()[key], has: (_, key) => key in load() }));',
+      ].join('\n'),
+    }));
+  },
+};
+
 await rm(outdir, { recursive: true, force: true });
 await build({
+  plugins: [lazyBuiltins],
   absWorkingDir: root,
   entryPoints: { main: 'dist/cli/main.js' },
   outdir,

@@ -1,9 +1,17 @@
-import { execFile } from 'node:child_process';
+import { execFile, type ExecFileOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { KilnError } from '../errors/index.js';
 
-const run = promisify(execFile);
+/**
+ * execFile as a promise, with stdout and stderr on the error as promisify gives them. A function
+ * rather than `promisify(execFile)` at load time, which reads execFile from child_process when the
+ * module loads and so loads child_process into every build, git or not.
+ */
+function run(file: string, args: readonly string[], options: ExecFileOptions): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { ...options, encoding: 'utf8' }, (err, stdout, stderr) => (err ? reject(Object.assign(err, { stdout, stderr })) : resolve({ stdout, stderr })));
+  });
+}
 
 /**
  * Git sources of ADD: `git@host:repo`, `git://…`, `ssh://…`, and http(s)

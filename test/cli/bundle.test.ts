@@ -89,4 +89,28 @@ describe('bundled CLI', () => {
     expect(inspect.code).toBe(0);
     expect(inspect.stdout).toContain('"from": "bundle"');
   });
+
+  it('a cached rebuild loads neither child_process, worker_threads nor zlib; a cold build reaches them through their stand-ins', async () => {
+    // the same entry, reporting which of the three builtins the process loaded
+    const probe = path.join(dir, 'probe.mjs');
+    const lazy = ['child_process', 'worker_threads', 'zlib'];
+    await writeFile(probe, `process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify(${JSON.stringify(lazy)}.filter((m) => process.moduleLoadList.includes('NativeModule ' + m))) + '\\n'));\nawait import(${JSON.stringify(pathToFileURL(entry).href)});\n`);
+    const root = path.join(dir, 'root-lazy');
+    const ctx = path.join(dir, 'ctx-lazy');
+    await promisify(execFile)('mkdir', ['-p', ctx]);
+    await writeFile(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY a.txt /a.txt\n');
+    // more than the two 1 MiB blocks compressed inline: the rest go to the gzip pool's workers
+    await writeFile(path.join(ctx, 'a.txt'), 'x'.repeat(4 << 20));
+    const loaded = (out: string): string[] => JSON.parse(/LOADED (.*)/.exec(out)![1]!) as string[];
+    const cold = await runKiln(['--root', root, 'build', '--progress', 'plain', '-t', 'localhost/bundle/lazy:1', ctx], { entry: probe });
+    expect(cold.code).toBe(0);
+    // the gzip pool's worker and the compressor came through the stand-ins and made a real gzip layer
+    expect(loaded(cold.stderr)).toEqual(expect.arrayContaining(['worker_threads', 'zlib']));
+    const inspect = await runKiln(['--root', root, 'inspect', '--json', 'localhost/bundle/lazy:1'], { entry });
+    expect(inspect.stdout).toContain('application/vnd.oci.image.layer.v1.tar+gzip');
+    const warm = await runKiln(['--root', root, 'build', '--progress', 'plain', '-t', 'localhost/bundle/lazy:1', ctx], { entry: probe });
+    expect(warm.code).toBe(0);
+    expect(warm.stderr + warm.stdout).toContain('0 steps ran, 1 cached');
+    expect(loaded(warm.stderr)).toEqual([]);
+  });
 });
