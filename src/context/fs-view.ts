@@ -36,6 +36,8 @@ export interface HostFile {
   size: number;
   mtimeMs: number;
   ctimeMs: number;
+  /** Links to the inode: a file with one cannot be a hard link of another file in a copy. */
+  nlink: number;
 }
 
 /**
@@ -66,20 +68,18 @@ export type SourceTree = FsView;
 
 export function nodeFromStats(st: Stats, hostPath: string): FsNode {
   const type = typeOfStats(st);
-  const node: FsNode = {
-    type,
-    mode: st.mode & 0o7777,
-    uid: st.uid,
-    gid: st.gid,
-    size: type === 'file' ? st.size : 0,
-    mtime: Math.floor(st.mtimeMs) / 1000,
-  };
+  const mode = st.mode & 0o7777;
+  const mtime = Math.floor(st.mtimeMs) / 1000;
+  // A file's node is made whole in one literal: a property added afterwards would give each of a
+  // context's (possibly 100,000) nodes an out-of-object property array.
+  if (type === 'file') {
+    const host: HostFile = { path: hostPath, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, nlink: st.nlink };
+    return { type, mode, uid: st.uid, gid: st.gid, size: st.size, mtime, host };
+  }
+  const node: FsNode = { type, mode, uid: st.uid, gid: st.gid, size: 0, mtime };
   if (type === 'char' || type === 'block') {
     node.devmajor = major(st.rdev);
     node.devminor = minor(st.rdev);
-  }
-  if (type === 'file') {
-    node.host = { path: hostPath, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
   }
   return node;
 }

@@ -41,7 +41,7 @@ export interface LayerEntry {
    * step that runs before its cache key is known learns its sources' hashes from the one read
    * that puts them in the layer, instead of reading every file a second time to hash it.
    */
-  onContentDigest?: (sha256Hex: string) => void;
+  onContentDigest?: ((sha256Hex: string) => void) | undefined;
 }
 
 export type Compression = 'gzip' | 'zstd' | 'uncompressed';

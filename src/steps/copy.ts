@@ -311,8 +311,13 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
     matches.forEach((found, index) => {
       const put = (target: string, m: Match, path: string, node: FsNode): void => {
         if (target === '') return;
-        const linkKey = node.type === 'file' && node.host ? `${index}:${node.host.dev}:${node.host.ino}` : undefined;
-        planned.set(target, { view: m.view, srcPath: path, node, owner: ownerOf(m.view, node), content: true, ...(linkKey ? { linkKey } : {}) });
+        // only a file with more than one link can share its inode with another file of the copy
+        const host = node.type === 'file' ? node.host : undefined;
+        if (host !== undefined && host.nlink > 1) {
+          planned.set(target, { view: m.view, srcPath: path, node, owner: ownerOf(m.view, node), content: true, linkKey: `${index}:${host.dev}:${host.ino}` });
+        } else {
+          planned.set(target, { view: m.view, srcPath: path, node, owner: ownerOf(m.view, node), content: true });
+        }
       };
       if (found.archive) {
         const tree = ArchiveTree.extractSync(found.archive.file, found.archive.compression, stage(), `archive "${found.label}"`);
@@ -664,21 +669,29 @@ function toEntry(
   } else {
     who = pl.owner ?? { uid: 0, gid: 0 };
   }
-  const entry: LayerEntry = { path, type: n.type, mode, uid: who.uid, gid: who.gid, mtime: n.mtime };
   if (n.type === 'file') {
-    const first = pl.linkKey !== undefined ? firstOfLink.get(pl.linkKey) : undefined;
-    if (first !== undefined) return { ...entry, type: 'hardlink', linkname: first };
-    if (pl.linkKey !== undefined) firstOfLink.set(pl.linkKey, path);
-    entry.size = n.size;
-    const { view, srcPath } = pl;
-    entry.open = () => view.open(srcPath);
+    if (pl.linkKey !== undefined) {
+      const first = firstOfLink.get(pl.linkKey);
+      if (first !== undefined) return { path, type: 'hardlink', mode, uid: who.uid, gid: who.gid, mtime: n.mtime, linkname: first };
+      firstOfLink.set(pl.linkKey, path);
+    }
     const host = n.host;
     if (host) {
-      entry.sourcePath = host.path;
-      // a file not hashed yet (the step runs before its key): the layer writer's read gives its hash
-      if (!hashes.has(host)) entry.onContentDigest = (hex) => hashes.remember(host, hex);
+      // Read by the layer writer from the host file: one literal, no opener, and a digest callback
+      // only for a file not hashed yet (the step runs before its key and learns the hash from that read).
+      const file: LayerEntry = {
+        path, type: 'file', mode, uid: who.uid, gid: who.gid, mtime: n.mtime, size: n.size, sourcePath: host.path,
+        onContentDigest: hashes.has(host) ? undefined : (hex) => hashes.remember(host, hex),
+      };
+      if (n.xattrs && pl.content) file.xattrs = n.xattrs;
+      return file;
     }
+    const { view, srcPath } = pl;
+    const file: LayerEntry = { path, type: 'file', mode, uid: who.uid, gid: who.gid, mtime: n.mtime, size: n.size, open: () => view.open(srcPath) };
+    if (n.xattrs && pl.content) file.xattrs = n.xattrs;
+    return file;
   }
+  const entry: LayerEntry = { path, type: n.type, mode, uid: who.uid, gid: who.gid, mtime: n.mtime };
   if (n.linkname !== undefined) entry.linkname = n.linkname;
   if (n.devmajor !== undefined) entry.devmajor = n.devmajor;
   if (n.devminor !== undefined) entry.devminor = n.devminor;

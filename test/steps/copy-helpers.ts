@@ -1,4 +1,5 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { afterAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -53,7 +54,10 @@ export async function collect(entries: LayerEntry[]): Promise<Record<string, See
   for (const e of entries) {
     const s: Seen = { type: e.type, mode: e.mode.toString(8), uid: e.uid, gid: e.gid, mtime: e.mtime };
     if (e.linkname !== undefined) s.linkname = e.linkname;
-    if (e.open) {
+    // the layer writer reads a host file from its path and anything else through open()
+    if (e.sourcePath !== undefined) {
+      s.content = (await readFile(e.sourcePath)).toString();
+    } else if (e.open) {
       const chunks: Buffer[] = [];
       for await (const c of e.open()) chunks.push(c as Buffer);
       s.content = Buffer.concat(chunks).toString();
