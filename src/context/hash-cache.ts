@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import type { HostFile } from './fs-view.js';
@@ -116,7 +116,8 @@ const buf = Buffer.allocUnsafe(1 << 20);
  */
 export function hashFile(path: string, expected?: number): string {
   const h = createHash('sha256');
-  const fd = openSync(path, 'r');
+  // a file swapped for a symlink since it was listed is refused, and one swapped for a FIFO cannot block the open
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     let total = 0;
     for (;;) {

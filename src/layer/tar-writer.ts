@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
 import { comparePaths } from './path-order.js';
 import { BLOCK_SIZE, END_OF_ARCHIVE, encodeHeader, encodeHeaderInto, paddingFor } from './tar-format.js';
-import type { LayerEntry } from './types.js';
+import type { LayerEntry, SourceInode } from './types.js';
 
 export interface TarWriteOptions {
   /** Clamp every mtime to min(mtime, sourceDateEpoch). */
@@ -33,12 +33,48 @@ export function validateEntryPath(p: string): void {
 }
 
 /**
+ * How a source file is opened: O_NOFOLLOW refuses one swapped for a symlink since it was listed,
+ * O_NONBLOCK keeps one swapped for a FIFO from blocking the open (it changes nothing for a regular
+ * file's reads).
+ */
+const SOURCE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/**
+ * Opens an entry's source file. With `inode` (the file as it was listed), the descriptor must name
+ * that very inode: a file, or a directory above it, swapped for a symlink or another file between
+ * the listing and this open (a race against a context another user can write) is refused instead
+ * of putting whatever the new path reaches — a host file the builder can read — into the layer.
+ */
+function openSource(path: string, entryPath: string, inode: SourceInode | undefined): number {
+  let fd: number;
+  try {
+    fd = openSync(path, SOURCE_FLAGS);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw replaced(entryPath, 'a symlink');
+    throw e;
+  }
+  if (inode !== undefined) {
+    const st = fstatSync(fd);
+    // the type too: a freed inode number is reused at once, so a FIFO made in the file's place can carry it
+    if (!st.isFile() || st.ino !== inode.ino || st.dev !== inode.dev) {
+      closeSync(fd);
+      throw replaced(entryPath, st.isFile() ? 'another file' : 'something that is not a regular file');
+    }
+  }
+  return fd;
+}
+
+function replaced(entryPath: string, by: string): KilnError {
+  return new KilnError('ARCHIVE', `file "${entryPath}" was replaced by ${by} while writing the layer; nothing was read from it`);
+}
+
+/**
  * Reads exactly `size` bytes of `path` into `out` at `off`; `out` has room for one byte more.
  * The first read asks for that extra byte: coming back with `size` bytes, short, it has met the
  * end of the file, so a small file costs one read, not a second one to see that it did not grow.
  */
-function readSmallFile(path: string, size: number, entryPath: string, out: Buffer, off: number): void {
-  const fd = openSync(path, 'r');
+function readSmallFile(path: string, size: number, entryPath: string, inode: SourceInode | undefined, out: Buffer, off: number): void {
+  const fd = openSource(path, entryPath, inode);
   try {
     let n = 0;
     for (;;) {
@@ -120,12 +156,13 @@ export async function* tarStream(entries: AsyncIterable<LayerEntry> | Iterable<L
       if (e.sourcePath !== undefined && size <= SMALL_FILE) {
         // room for the content, its padding and the one byte readSmallFile asks for beyond it
         if (len + size + Math.max(pad, 1) > BATCH_CAP) yield take();
-        readSmallFile(e.sourcePath, size, e.path, buf, len);
+        readSmallFile(e.sourcePath, size, e.path, e.sourceInode, buf, len);
         e.onContentDigest?.(createHash('sha256').update(buf.subarray(len, len + size)).digest('hex'));
         len += size;
       } else {
         const digest = e.onContentDigest ? createHash('sha256') : undefined;
-        const stream: Readable | undefined = e.sourcePath !== undefined ? createReadStream(e.sourcePath, { highWaterMark: 1 << 20 }) : e.open?.();
+        const stream: Readable | undefined =
+          e.sourcePath !== undefined ? createReadStream(e.sourcePath, { fd: openSource(e.sourcePath, e.path, e.sourceInode), highWaterMark: 1 << 20 }) : e.open?.();
         if (!stream) throw new KilnError('ARCHIVE', `file "${e.path}" has no content source`);
         let n = 0;
         try {

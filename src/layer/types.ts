@@ -37,11 +37,23 @@ export interface LayerEntry {
    */
   sourcePath?: string;
   /**
+   * The inode `sourcePath` was listed as. The writer refuses to read a source whose descriptor
+   * names another inode: the path was swapped (for a symlink, or a directory above it for one)
+   * after the listing. Set for files of a tree someone else may change (the build context).
+   */
+  sourceInode?: SourceInode | undefined;
+  /**
    * Regular files: told the sha256 (hex) of the content once the writer has read all of it. A
    * step that runs before its cache key is known learns its sources' hashes from the one read
    * that puts them in the layer, instead of reading every file a second time to hash it.
    */
   onContentDigest?: ((sha256Hex: string) => void) | undefined;
+}
+
+/** Which file a path named when it was listed (a context file's stat record has these fields). */
+export interface SourceInode {
+  readonly dev: number;
+  readonly ino: number;
 }
 
 export type Compression = 'gzip' | 'zstd' | 'uncompressed';

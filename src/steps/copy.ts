@@ -680,7 +680,7 @@ function toEntry(
       // Read by the layer writer from the host file: one literal, no opener, and a digest callback
       // only for a file not hashed yet (the step runs before its key and learns the hash from that read).
       const file: LayerEntry = {
-        path, type: 'file', mode, uid: who.uid, gid: who.gid, mtime: n.mtime, size: n.size, sourcePath: host.path,
+        path, type: 'file', mode, uid: who.uid, gid: who.gid, mtime: n.mtime, size: n.size, sourcePath: host.path, sourceInode: host,
         onContentDigest: hashes.has(host) ? undefined : (hex) => hashes.remember(host, hex),
       };
       if (n.xattrs && pl.content) file.xattrs = n.xattrs;

@@ -1,0 +1,92 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BuildContext } from '../../src/context/build-context.js';
+import { HashCache } from '../../src/context/hash-cache.js';
+import { tarStream } from '../../src/layer/tar-writer.js';
+import { planCopy } from '../../src/steps/copy.js';
+import { tempDir } from '../layer/helpers.js';
+
+/**
+ * A COPY lists its sources, then the layer writer opens them. Someone who can write the context
+ * (another user of a shared workspace, a process racing the build) can swap a listed file, or a
+ * directory above it, for a symlink in between. These tests stop at that moment: the plan is made,
+ * the swap is done, then the layer is written. The writer must refuse, and the host file's bytes
+ * must not reach the layer. The secret has the listed file's exact size, so a size check alone
+ * would not notice.
+ */
+const SECRET = 'host-secret-0123456789\n';
+const DECOY = 'x'.repeat(SECRET.length);
+
+let t: { path: string; cleanup: () => void };
+let ctx: string;
+let outside: string;
+beforeEach(() => {
+  t = tempDir('kiln-swap-');
+  ctx = join(t.path, 'ctx');
+  outside = join(t.path, 'outside');
+  mkdirSync(join(ctx, 'dir'), { recursive: true });
+  mkdirSync(outside);
+  writeFileSync(join(ctx, 'dir', 'f.txt'), DECOY);
+  writeFileSync(join(ctx, 'dir', 'big.bin'), Buffer.alloc(300_000, 7));
+  writeFileSync(join(outside, 'f.txt'), SECRET, { mode: 0o600 });
+  writeFileSync(join(outside, 'big.bin'), Buffer.alloc(300_000, 0x53));
+});
+afterEach(() => t.cleanup());
+
+async function planThenSwap(sources: string[], swap: () => void): Promise<{ error: unknown; bytes: Buffer }> {
+  const planned = await planCopy({ kind: 'COPY', sources, dest: '/app/', workdir: '/', from: BuildContext.open(ctx), hashCache: HashCache.load(), now: 0 });
+  try {
+    const entries = planned.entries; // the listing, as the layer writer gets it
+    swap();
+    const parts: Buffer[] = [];
+    try {
+      for await (const c of tarStream(entries)) parts.push(c);
+    } catch (error) {
+      return { error, bytes: Buffer.concat(parts) };
+    }
+    return { error: undefined, bytes: Buffer.concat(parts) };
+  } finally {
+    planned.dispose();
+  }
+}
+
+describe('COPY sources swapped after they were listed', () => {
+  it('a file swapped for a symlink to a host file is refused, and no byte of it is read', async () => {
+    const r = await planThenSwap(['dir/f.txt'], () => {
+      rmSync(join(ctx, 'dir', 'f.txt'));
+      symlinkSync(join(outside, 'f.txt'), join(ctx, 'dir', 'f.txt'));
+    });
+    expect(r.error).toMatchObject({ code: 'ARCHIVE', message: expect.stringContaining('"app/f.txt" was replaced by a symlink') });
+    expect(r.bytes.includes(Buffer.from('host-secret'))).toBe(false);
+  });
+
+  it('a directory above the file swapped for a symlink to a host directory is refused, small file and streamed file alike', async () => {
+    for (const name of ['f.txt', 'big.bin']) {
+      const r = await planThenSwap([`dir/${name}`], () => {
+        renameSync(join(ctx, 'dir'), join(ctx, 'moved'));
+        symlinkSync(outside, join(ctx, 'dir'));
+      });
+      expect(r.error, name).toMatchObject({ code: 'ARCHIVE', message: expect.stringContaining(`"app/${name}" was replaced by another file`) });
+      expect(r.bytes.includes(Buffer.from('host-secret')), name).toBe(false);
+      expect(r.bytes.includes(Buffer.alloc(512, 0x53)), name).toBe(false);
+      rmSync(join(ctx, 'dir'));
+      renameSync(join(ctx, 'moved'), join(ctx, 'dir'));
+    }
+  });
+
+  it('a file swapped for a FIFO fails at once instead of blocking the build', async () => {
+    const r = await planThenSwap(['dir/f.txt'], () => {
+      rmSync(join(ctx, 'dir', 'f.txt'));
+      execFileSync('mkfifo', [join(ctx, 'dir', 'f.txt')]);
+    });
+    expect(r.error).toMatchObject({ code: 'ARCHIVE', message: expect.stringContaining('was replaced by something that is not a regular file') });
+  });
+
+  it('an unchanged listing is written as listed (the check refuses only a swap)', async () => {
+    const r = await planThenSwap(['dir/'], () => {});
+    expect(r.error).toBeUndefined();
+    expect(r.bytes.includes(Buffer.from(DECOY))).toBe(true);
+  });
+});
