@@ -1,6 +1,6 @@
 /**
  * Go's time.ParseDuration (HEALTHCHECK flags), returning nanoseconds. Micro is both U+00B5 and
- * U+03BC, as in Go; written as escapes so the bundled CLI stays ASCII (bin/bundle-loader.mjs reads an
+ * U+03BC, as in Go; written as escapes so the bundled CLI stays ASCII (bin/bundle-loader.cjs reads an
  * ASCII bundle as Latin-1, about twice as fast as decoding UTF-8 into a two-byte string).
  */
 const UNITS: Record<string, number> = { ns: 1, us: 1e3, '\u00b5s': 1e3, '\u03bcs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };

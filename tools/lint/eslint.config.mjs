@@ -79,8 +79,14 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.mjs', '**/*.js', '**/*.d.mts'],
+    files: ['**/*.mjs', '**/*.js', '**/*.cjs', '**/*.d.mts'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: globals.node },
+  },
+  {
+    // bin/bundle-loader.cjs: CommonJS so that kiln's entry needs no ES-module loader
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );
