@@ -426,7 +426,7 @@ async function commitImage(
     config.config = { ...(config.config ?? {}), Labels: { ...(config.config?.Labels ?? {}), ...options.labels } };
   }
   // BuildKit's times: SOURCE_DATE_EPOCH, else those of the layers (a cached rebuild makes the same image)
-  const created = sourceDateEpoch !== undefined ? isoSeconds(new Date(sourceDateEpoch * 1000)) : fillHistoryTimes((config.history ??= []));
+  const created = sourceDateEpoch !== undefined ? isoSeconds(new Date(sourceDateEpoch * 1000)) : config.history ? fillHistoryTimes(config.history) : undefined;
   if (created !== undefined) config.created = created;
   else delete config.created;
   const platform = formatPlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
