@@ -1,7 +1,8 @@
-import { closeSync, constants, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import type { HostFile } from './fs-view.js';
+import { SOURCE_FLAGS } from '../layer/tar-writer.js';
 
 /**
  * File sha256 by stat: (dev, ino, size, mtime, ctime) → hex. ctime is in the
@@ -116,8 +117,8 @@ const buf = Buffer.allocUnsafe(1 << 20);
  */
 export function hashFile(path: string, expected?: number): string {
   const h = createHash('sha256');
-  // a file swapped for a symlink since it was listed is refused, and one swapped for a FIFO cannot block the open
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  // opened as the layer writer opens a listed source: a symlink swapped in is refused, a FIFO cannot block
+  const fd = openSync(path, SOURCE_FLAGS);
   try {
     let total = 0;
     for (;;) {

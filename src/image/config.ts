@@ -125,6 +125,7 @@ export function fillHistoryTimes(history: HistoryEntry[]): string | undefined {
     }
   }
   untimedSeen = false;
+  let last: string | undefined;
   for (const h of history) {
     if (h.created !== undefined) {
       if (untimedSeen) time = h.created;
@@ -132,10 +133,9 @@ export function fillHistoryTimes(history: HistoryEntry[]): string | undefined {
       untimedSeen = true;
       if (time !== undefined) h.created = time;
     }
+    last = h.created ?? last;
   }
-  let created: string | undefined;
-  for (const h of history) if (h.created !== undefined) created = h.created;
-  return created;
+  return last;
 }
 
 /**

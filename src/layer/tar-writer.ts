@@ -37,7 +37,7 @@ export function validateEntryPath(p: string): void {
  * O_NONBLOCK keeps one swapped for a FIFO from blocking the open (it changes nothing for a regular
  * file's reads).
  */
-const SOURCE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+export const SOURCE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
  * Opens an entry's source file. With `inode` (the file as it was listed), the descriptor must name

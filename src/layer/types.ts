@@ -29,13 +29,13 @@ export interface LayerEntry {
   /** Extended attributes, values as raw bytes (binary-safe: security.capability). */
   xattrs?: Record<string, Buffer>;
   /** Regular files: opens the content. Called at most once, in order. */
-  open?: () => Readable;
+  open?: (() => Readable) | undefined;
   /**
    * Regular files: a file on disk holding the content, read directly by the
    * writer (cheaper than a stream per file for many small files); preferred
    * over `open` when both are set. The content must still be exactly `size` bytes.
    */
-  sourcePath?: string;
+  sourcePath?: string | undefined;
   /**
    * The inode `sourcePath` was listed as. The writer refuses to read a source whose descriptor
    * names another inode: the path was swapped (for a symlink, or a directory above it for one)

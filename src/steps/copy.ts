@@ -84,7 +84,7 @@ interface Planned {
    */
   created?: boolean;
   /** Files of one copy sharing this key are one inode in the source: the layer keeps them hard-linked. */
-  linkKey?: string;
+  linkKey?: string | undefined;
   /** An unpacked archive's entry: BuildKit's untar applies no --chmod. */
   unpacked?: boolean;
 }
@@ -313,11 +313,8 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
         if (target === '') return;
         // only a file with more than one link can share its inode with another file of the copy
         const host = node.type === 'file' ? node.host : undefined;
-        if (host !== undefined && host.nlink > 1) {
-          planned.set(target, { view: m.view, srcPath: path, node, owner: ownerOf(m.view, node), content: true, linkKey: `${index}:${host.dev}:${host.ino}` });
-        } else {
-          planned.set(target, { view: m.view, srcPath: path, node, owner: ownerOf(m.view, node), content: true });
-        }
+        const linkKey = host !== undefined && host.nlink > 1 ? `${index}:${host.dev}:${host.ino}` : undefined;
+        planned.set(target, { view: m.view, srcPath: path, node, owner: ownerOf(m.view, node), content: true, linkKey });
       };
       if (found.archive) {
         const tree = ArchiveTree.extractSync(found.archive.file, found.archive.compression, stage(), `archive "${found.label}"`);
@@ -675,19 +672,16 @@ function toEntry(
       if (first !== undefined) return { path, type: 'hardlink', mode, uid: who.uid, gid: who.gid, mtime: n.mtime, linkname: first };
       firstOfLink.set(pl.linkKey, path);
     }
+    // One literal (one shape for every file entry). A host file is read by the layer writer from its
+    // path, as the inode it was listed as, so it needs no opener; its digest callback is there only
+    // when the file is not hashed yet (the step runs before its key and learns the hash from that read).
     const host = n.host;
-    if (host) {
-      // Read by the layer writer from the host file: one literal, no opener, and a digest callback
-      // only for a file not hashed yet (the step runs before its key and learns the hash from that read).
-      const file: LayerEntry = {
-        path, type: 'file', mode, uid: who.uid, gid: who.gid, mtime: n.mtime, size: n.size, sourcePath: host.path, sourceInode: host,
-        onContentDigest: hashes.has(host) ? undefined : (hex) => hashes.remember(host, hex),
-      };
-      if (n.xattrs && pl.content) file.xattrs = n.xattrs;
-      return file;
-    }
     const { view, srcPath } = pl;
-    const file: LayerEntry = { path, type: 'file', mode, uid: who.uid, gid: who.gid, mtime: n.mtime, size: n.size, open: () => view.open(srcPath) };
+    const file: LayerEntry = {
+      path, type: 'file', mode, uid: who.uid, gid: who.gid, mtime: n.mtime, size: n.size,
+      sourcePath: host?.path, sourceInode: host, open: host ? undefined : () => view.open(srcPath),
+      onContentDigest: host && !hashes.has(host) ? (hex) => hashes.remember(host, hex) : undefined,
+    };
     if (n.xattrs && pl.content) file.xattrs = n.xattrs;
     return file;
   }

@@ -1,4 +1,3 @@
-import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { LibraryHandle } from 'koffi';
@@ -31,11 +30,11 @@ function addon(): Koffi {
 function platformAddon(): Koffi | undefined {
   const { platform, arch } = process;
   const file = fileURLToPath(new URL(`../../node_modules/@koromix/koffi-${platform}-${arch}/${platform}_${arch}/koffi.node`, import.meta.url));
-  if (!statSync(file, { throwIfNoEntry: false })?.isFile()) return undefined;
   const module = { exports: {} as Koffi };
   try {
     process.dlopen(module, file);
   } catch {
+    // not there (or not loadable here): koffi's entry module looks elsewhere
     return undefined;
   }
   return typeof module.exports.load === 'function' && typeof module.exports.errno === 'function' ? module.exports : undefined;
