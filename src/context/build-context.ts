@@ -5,7 +5,7 @@ import { KilnError } from '../errors/index.js';
 import type { Digest } from '../image/digest.js';
 import { hashSelection } from './content-hash.js';
 import { findIgnoreFile, loadIgnoreFile, type MatchInfo, PatternMatcher } from './dockerignore.js';
-import { type FsNode, type FsView, nodeFromStats, sortNames } from './fs-view.js';
+import { type FsNode, type FsView, type Listing, nodeFromStats, sortNames } from './fs-view.js';
 import type { HashCache } from './hash-cache.js';
 import { compareNames } from '../layer/path-order.js';
 
@@ -35,7 +35,7 @@ export class BuildContext implements FsView {
   private readonly nodes = new Map<string, FsNode | null>();
   private readonly verdicts = new Map<string, Verdict>();
   private readonly visible = new Map<string, boolean>();
-  private readonly listings = new Map<string, Array<[string, FsNode]>>();
+  private readonly listings = new Map<string, Listing>();
 
   private constructor(
     readonly root: string,
@@ -72,25 +72,30 @@ export class BuildContext implements FsView {
     return node;
   }
 
-  readdir(path: string): string[] {
-    return this.list(path).map((e) => e[0]);
+  readdir(path: string): readonly string[] {
+    return this.list(path).names;
   }
 
-  list(path: string): Array<[string, FsNode]> {
+  list(path: string): Listing {
     const cached = this.listings.get(path);
     if (cached) return cached;
     const dir = this.lstat(path);
-    if (dir?.type !== 'directory') return [];
-    const out: Array<[string, FsNode]> = [];
+    if (dir?.type !== 'directory') return EMPTY_LISTING;
+    const names: string[] = [];
+    const nodes: FsNode[] = [];
     for (const name of this.rawNames(path)) {
       const child = path === '' ? name : `${path}/${name}`;
       if (!this.isVisible(child)) continue;
       // The parent is known to be a real directory here, so the child can be read directly.
       const node = this.nodes.get(child) ?? this.statHost(child);
-      if (node) out.push([name, node]);
+      if (node) {
+        names.push(name);
+        nodes.push(node);
+      }
     }
-    this.listings.set(path, out);
-    return out;
+    const listing: Listing = { names, nodes };
+    this.listings.set(path, listing);
+    return listing;
   }
 
   open(path: string): Readable {
@@ -165,14 +170,17 @@ export class BuildContext implements FsView {
   }
 }
 
+const EMPTY_LISTING: Listing = { names: [], nodes: [] };
+
 /** Binary search in a listing sorted by compareNames. */
-function findNode(listing: Array<[string, FsNode]>, name: string): FsNode | undefined {
+function findNode(listing: Listing, name: string): FsNode | undefined {
+  const { names } = listing;
   let lo = 0;
-  let hi = listing.length - 1;
+  let hi = names.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    const c = compareNames(listing[mid]![0], name);
-    if (c === 0) return listing[mid]![1];
+    const c = compareNames(names[mid]!, name);
+    if (c === 0) return listing.nodes[mid];
     if (c < 0) lo = mid + 1;
     else hi = mid - 1;
   }

@@ -57,10 +57,20 @@ export interface FsView {
   readonly chroot: boolean;
   lstat(path: string): FsNode | undefined;
   /** Visible child names, sorted. */
-  readdir(path: string): string[];
+  readdir(path: string): readonly string[];
   /** Children with their nodes, sorted: lets a walk skip one lookup per entry. */
-  list?(path: string): Array<[string, FsNode]>;
+  list?(path: string): Listing;
   open(path: string): Readable;
+}
+
+/**
+ * A directory's visible children, sorted: `nodes[i]` is the node named `names[i]`. Two arrays rather
+ * than a [name, node] pair per child: a context of 100,000 files holds 100,000 fewer arrays (about
+ * 12 MB) for the whole build.
+ */
+export interface Listing {
+  readonly names: readonly string[];
+  readonly nodes: readonly FsNode[];
 }
 
 /** A SourceTree is any FsView COPY/ADD can read from. */
@@ -100,8 +110,10 @@ export function joinRel(dir: string, name: string): string {
 /** Every node below `path` (not `path` itself), depth-first with sorted names, without following symlinks. */
 export function* walk(view: FsView, path: string): Generator<[string, FsNode]> {
   if (view.list) {
-    for (const [name, node] of view.list(path)) {
-      const child = joinRel(path, name);
+    const { names, nodes } = view.list(path);
+    for (let i = 0; i < names.length; i++) {
+      const child = joinRel(path, names[i]!);
+      const node = nodes[i]!;
       yield [child, node];
       if (node.type === 'directory') yield* walk(view, child);
     }
@@ -153,8 +165,10 @@ export function sortNames(names: string[]): string[] {
 /** Like walk, without generator overhead: the hot path of hashing a large tree. */
 export function forEachNode(view: FsView, path: string, fn: (path: string, node: FsNode) => void): void {
   if (view.list) {
-    for (const [name, node] of view.list(path)) {
-      const child = path === '' ? name : `${path}/${name}`;
+    const { names, nodes } = view.list(path);
+    for (let i = 0; i < names.length; i++) {
+      const child = path === '' ? names[i]! : `${path}/${names[i]!}`;
+      const node = nodes[i]!;
       fn(child, node);
       if (node.type === 'directory') forEachNode(view, child, fn);
     }

@@ -157,7 +157,7 @@ export async function* tarStream(entries: AsyncIterable<LayerEntry> | Iterable<L
         // room for the content, its padding and the one byte readSmallFile asks for beyond it
         if (len + size + Math.max(pad, 1) > BATCH_CAP) yield take();
         readSmallFile(e.sourcePath, size, e.path, e.sourceInode, buf, len);
-        e.onContentDigest?.(createHash('sha256').update(buf.subarray(len, len + size)).digest('hex'));
+        e.onContentDigest?.(createHash('sha256').update(buf.subarray(len, len + size)).digest('hex'), e);
         len += size;
       } else {
         const digest = e.onContentDigest ? createHash('sha256') : undefined;
@@ -183,7 +183,7 @@ export async function* tarStream(entries: AsyncIterable<LayerEntry> | Iterable<L
           stream.destroy();
         }
         if (n !== size) throw sizeChanged(e.path, size, String(n));
-        if (digest) e.onContentDigest?.(digest.digest('hex'));
+        if (digest) e.onContentDigest?.(digest.digest('hex'), e);
       }
       if (len + pad > BATCH_CAP) yield take();
       zero(pad);

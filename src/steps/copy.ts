@@ -4,7 +4,7 @@ import { posix } from 'node:path';
 import { BuildContext } from '../context/build-context.js';
 import { SelectionHasher } from '../context/content-hash.js';
 import { PatternMatcher, type MatchInfo } from '../context/dockerignore.js';
-import { type FsNode, type FsView, joinRel, resolvePath, type SourceTree, forEachNode } from '../context/fs-view.js';
+import { type FsNode, type FsView, type HostFile, joinRel, resolvePath, type SourceTree, forEachNode } from '../context/fs-view.js';
 import { BadPatternError, cleanPath, goMatch, hasMeta } from '../context/glob.js';
 import { HashCache } from '../context/hash-cache.js';
 import { KilnError } from '../errors/index.js';
@@ -350,7 +350,9 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
     const createdMode = p.chmod !== undefined && !matches.some((m) => m.archive) ? createdDirMode(p.chmod) : DEFAULT_DIR_MODE;
     const paths = [...planned.keys()].sort(comparePaths);
     const firstOfLink = new Map<string, string>();
-    return paths.map((path) => toEntry(path, planned.get(path)!, owner, chmod, createdMode, firstOfLink, cache));
+    // a host file's entry carries its HostFile as the inode it was listed as (see toEntry)
+    const learn = (hex: string, e: LayerEntry): void => cache.remember(e.sourceInode as HostFile, hex);
+    return paths.map((path) => toEntry(path, planned.get(path)!, owner, chmod, createdMode, firstOfLink, cache, learn));
   };
   let entries: LayerEntry[] | undefined;
   return {
@@ -579,9 +581,13 @@ function copyTree(
   emit: (target: string, path: string, node: FsNode) => void,
 ): void {
   const relRoot = m.path;
-  for (const name of m.view.readdir(dir)) {
+  // a view that lists nodes with their names spares a lookup per child
+  const listing = m.view.list?.(dir);
+  const names = listing?.names ?? m.view.readdir(dir);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
     const path = joinRel(dir, name);
-    const node = m.view.lstat(path);
+    const node = listing ? listing.nodes[i] : m.view.lstat(path);
     if (!node) continue;
     const rel = relRoot === '' ? path : path.slice(relRoot.length + 1);
     let childInfo: MatchInfo = [];
@@ -652,6 +658,7 @@ const emptyView: FsView = {
 
 function toEntry(
   path: string, pl: Planned, owner: Owner, chmod: ChmodFn | undefined, createdMode: number, firstOfLink: Map<string, string>, hashes: HashCache,
+  learn: (sha256Hex: string, e: LayerEntry) => void,
 ): LayerEntry {
   const n = pl.node;
   const isDir = n.type === 'directory';
@@ -680,7 +687,7 @@ function toEntry(
     const file: LayerEntry = {
       path, type: 'file', mode, uid: who.uid, gid: who.gid, mtime: n.mtime, size: n.size,
       sourcePath: host?.path, sourceInode: host, open: host ? undefined : () => view.open(srcPath),
-      onContentDigest: host && !hashes.has(host) ? (hex) => hashes.remember(host, hex) : undefined,
+      onContentDigest: host && !hashes.has(host) ? learn : undefined,
     };
     if (n.xattrs && pl.content) file.xattrs = n.xattrs;
     return file;

@@ -152,21 +152,23 @@ describe('tar encoding', () => {
     for (const [name, bytes] of want) expect(readFileSync(join(out, name)).equals(bytes), name).toBe(true);
   });
 
-  it('tells onContentDigest the sha256 of exactly the bytes it put in the layer, small files and streamed ones', async () => {
+  it('tells onContentDigest the sha256 of exactly the bytes it put in the layer, with the entry, small files and streamed ones', async () => {
     const small = join(tmp.path, 'digest-small');
     const big = join(tmp.path, 'digest-big');
     writeFileSync(small, 'small content');
     const bigBytes = Buffer.alloc(3 * 1024 * 1024 + 7, 0x5a);
     writeFileSync(big, bigBytes);
     const told = new Map<string, string>();
+    // one callback for every entry: it learns which entry from its second argument
+    const tell = (hex: string, e: LayerEntry): void => void told.set(e.path, hex);
     const entry = (path: string, src: string, size: number): LayerEntry => ({
-      path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size, sourcePath: src, onContentDigest: (hex) => told.set(path, hex),
+      path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size, sourcePath: src, onContentDigest: tell,
     });
     await collect(tarStream([
       entry('a-big', big, bigBytes.length),
       entry('b-small', small, 13),
-      fileEntry('c-stream', 'from a stream', { onContentDigest: (hex) => told.set('c-stream', hex) }),
-      { path: 'd-empty', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0, open: () => Readable.from([]), onContentDigest: (hex) => told.set('d-empty', hex) },
+      fileEntry('c-stream', 'from a stream', { onContentDigest: tell }),
+      { path: 'd-empty', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0, open: () => Readable.from([]), onContentDigest: tell },
     ]));
     const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
     expect(Object.fromEntries(told)).toEqual({ 'a-big': sha(bigBytes), 'b-small': sha('small content'), 'c-stream': sha('from a stream'), 'd-empty': sha('') });
