@@ -80,18 +80,32 @@ export function nodeFromStats(st: Stats, hostPath: string): FsNode {
   const type = typeOfStats(st);
   const mode = st.mode & 0o7777;
   const mtime = Math.floor(st.mtimeMs) / 1000;
+  const uid = small(st.uid);
+  const gid = small(st.gid);
   // A file's node is made whole in one literal: a property added afterwards would give each of a
   // context's (possibly 100,000) nodes an out-of-object property array.
   if (type === 'file') {
-    const host: HostFile = { path: hostPath, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, nlink: st.nlink };
-    return { type, mode, uid: st.uid, gid: st.gid, size: st.size, mtime, host };
+    const size = small(st.size);
+    const host: HostFile = { path: hostPath, dev: small(st.dev), ino: small(st.ino), size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, nlink: small(st.nlink) };
+    return { type, mode, uid, gid, size, mtime, host };
   }
-  const node: FsNode = { type, mode, uid: st.uid, gid: st.gid, size: 0, mtime };
+  const node: FsNode = { type, mode, uid, gid, size: 0, mtime };
   if (type === 'char' || type === 'block') {
     node.devmajor = major(st.rdev);
     node.devminor = minor(st.rdev);
   }
   return node;
+}
+
+/**
+ * The same number, as a small integer where it is one. A Stats field is a double even when it holds
+ * an integer, and V8 keeps a double in an object field as a separate 12-byte box, which every copy
+ * into another object allocates again; a small integer sits in the field itself. Over a context of
+ * 100,000 files that is about 1 million boxes fewer (14 MB held until the layer is written). Values
+ * too large for that (inode numbers of some file systems, sizes over 1 GiB) stay as they are.
+ */
+function small(n: number): number {
+  return n >= 0 && n <= 0x3fffffff ? n | 0 : n;
 }
 
 function typeOfStats(st: Stats): LayerEntry['type'] {
