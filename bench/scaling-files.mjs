@@ -3,8 +3,12 @@
 // file is hashed and written into the layer) against `tar c | sha256sum` over the same tree
 // (the floor: one read of every file, one stream, one hash). Fits t ≈ c·N^k for both.
 //
-// As a module: `measureFileScaling({ sizes, builders })`; `kilnCopyBuilder()` and `tarFloor`
-// are the two sides run here. As a script (also run by `npm run bench`):
+// A third side, `nodeFloor`, makes the same per-file system calls as kiln from Node and does
+// nothing else: kiln ÷ node floor is kiln's own overhead, node floor ÷ tar the price of Node's fs
+// API (a Stats object per lstat and fstat) over C.
+//
+// As a module: `measureFileScaling({ sizes, builders })`; `kilnCopyBuilder()`, `tarFloor` and
+// `nodeFloor` are the sides run here. As a script (also run by `npm run bench`):
 //   node bench/scaling-files.mjs [--sizes 20000,50000,100000] [--runs N]
 // The last line printed is the JSON result.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -51,6 +55,15 @@ export const tarFloor = {
   build: (ctxDir) => timeCommand('bash', ['-c', 'set -o pipefail; tar c files | sha256sum >/dev/null'], { cwd: ctxDir }),
 };
 
+/**
+ * The same tree's per-file calls made from Node with no layer, store or cache (see
+ * lib/node-files-floor.mjs): how close kiln could get while it reads files through Node's fs API.
+ */
+export const nodeFloor = {
+  name: 'node floor',
+  build: (ctxDir) => timeCommand(process.execPath, [join(repoRoot, 'bench', 'lib', 'node-files-floor.mjs'), 'files'], { cwd: ctxDir }),
+};
+
 /** Returns { points: [{builder, n, seconds}], fits: [{builder, exponent}], ratios: [{n, ratio}] } (ratio: kiln ÷ first other builder). */
 export async function measureFileScaling({ sizes = [20000, 50000, 100000], builders, runs = 1, workDir, log = () => {} }) {
   const dir = workDir ?? (await mkdtemp(join(tmpdir(), 'kiln-files-')));
@@ -89,9 +102,13 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const runs = opt('--runs') ? Number(opt('--runs')) : 1;
   const workDir = await mkdtemp(join(process.env.KILN_BENCH_TMP ?? tmpdir(), 'kiln-files-'));
   try {
-    const result = await measureFileScaling({ ...(sizes ? { sizes } : {}), runs, workDir, builders: [kilnCopyBuilder({ workDir }), tarFloor], log: (s) => console.log(s) });
+    const result = await measureFileScaling({ ...(sizes ? { sizes } : {}), runs, workDir, builders: [kilnCopyBuilder({ workDir }), tarFloor, nodeFloor], log: (s) => console.log(s) });
     for (const f of result.fits) console.log(`${f.builder}: fitted exponent ${f.exponent.toFixed(2)}`);
-    for (const r of result.ratios) console.log(`N=${r.n}: kiln ÷ tar|sha256sum = ${r.ratio.toFixed(2)} (goal ≤ 2)`);
+    const at = (b, n) => result.points.find((p) => p.builder === b && p.n === n).seconds;
+    for (const r of result.ratios) {
+      const floor = at(nodeFloor.name, r.n);
+      console.log(`N=${r.n}: kiln ÷ tar|sha256sum = ${r.ratio.toFixed(2)} (goal ≤ 2); node floor ÷ tar|sha256sum = ${(floor / at(tarFloor.name, r.n)).toFixed(2)}; kiln ÷ node floor = ${(at('kiln', r.n) / floor).toFixed(2)}`);
+    }
     console.log(JSON.stringify(result));
   } finally {
     await rm(workDir, { recursive: true, force: true });
