@@ -50,9 +50,13 @@ interface HeaderFields {
   devminor: number;
 }
 
+/** `len - 1` octal digits, zero-padded, then NUL; `value` fits (the callers check). Digit by digit: no string per field. */
 function writeOctal(buf: Buffer, off: number, len: number, value: number): void {
-  const s = Math.trunc(value).toString(8).padStart(len - 1, '0');
-  buf.write(s, off, len - 1, 'latin1');
+  let v = Math.trunc(value);
+  for (let i = off + len - 2; i >= off; i--) {
+    buf[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
   buf[off + len - 1] = 0;
 }
 
@@ -73,6 +77,9 @@ function writeNumber(buf: Buffer, off: number, len: number, value: number, maxOc
   else writeBase256(buf, off, len, value);
 }
 
+/** "ustar", NUL, version "00". */
+const USTAR_MAGIC = Buffer.from('ustar\x0000', 'latin1');
+
 /** Writes a 512-byte ustar header at `off` in `h` (a fresh block by default). */
 function ustarHeader(f: HeaderFields, prefix: Buffer | undefined, h: Buffer = Buffer.alloc(BLOCK_SIZE), off = 0): Buffer {
   if (off !== 0 || h.length !== BLOCK_SIZE) h.fill(0, off, off + BLOCK_SIZE);
@@ -84,7 +91,7 @@ function ustarHeader(f: HeaderFields, prefix: Buffer | undefined, h: Buffer = Bu
   writeNumber(h, off + 136, 12, f.mtime, MAX_OCTAL_11);
   h[off + 156] = f.typeflag;
   f.linkname.copy(h, off + 157, 0, Math.min(100, f.linkname.length));
-  h.write('ustar\x0000', off + 257, 8, 'latin1');
+  USTAR_MAGIC.copy(h, off + 257);
   // uname/gname stay empty: ids are numeric, the build machine's user names mean nothing in the image.
   if (f.typeflag === TypeFlag.char || f.typeflag === TypeFlag.block) {
     writeNumber(h, off + 329, 8, f.devmajor, MAX_OCTAL_7);
@@ -92,12 +99,19 @@ function ustarHeader(f: HeaderFields, prefix: Buffer | undefined, h: Buffer = Bu
   }
   if (prefix) prefix.copy(h, off + 345, 0, Math.min(155, prefix.length));
   h.fill(0x20, off + 148, off + 156);
-  let sum = 0;
-  for (let i = off; i < off + BLOCK_SIZE; i++) sum += h[i]!;
-  h.write(sum.toString(8).padStart(6, '0'), off + 148, 6, 'latin1');
-  h[off + 154] = 0;
+  // The block was zeroed, so only the ranges written above add to the checksum: names, the numeric
+  // fields and magic, the device numbers and the prefix (a third of the block for a short name).
+  let sum = sumBytes(h, off, off + Math.min(100, f.name.length)) + sumBytes(h, off + 100, off + 157 + Math.min(100, f.linkname.length));
+  sum += sumBytes(h, off + 257, off + 265) + sumBytes(h, off + 329, off + 345 + (prefix ? Math.min(155, prefix.length) : 0));
+  writeOctal(h, off + 148, 7, sum);
   h[off + 155] = 0x20;
   return h;
+}
+
+function sumBytes(h: Buffer, from: number, to: number): number {
+  let sum = 0;
+  for (let i = from; i < to; i++) sum += h[i]!;
+  return sum;
 }
 
 /** Splits a name into ustar prefix + name when it does not fit in 100 bytes; undefined when it cannot. */
