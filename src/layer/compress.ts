@@ -34,7 +34,9 @@ export function layerMediaType(c: Compression): string {
  * Regroups a byte stream into fixed-size blocks, each in its own ArrayBuffer
  * (so it can be transferred to a worker). Buffers in `free` are reused: the
  * workers hand them back, so a long layer does not churn through a fresh
- * megabyte per block.
+ * megabyte per block. Every chunk of `src` is copied before the next is asked
+ * for, so a source may reuse its buffers (the layer writer does: see
+ * `reuseChunks` in tar-writer.ts).
  */
 export async function* blocks(src: ByteSource, size: number, free: ArrayBuffer[] = []): AsyncGenerator<Uint8Array> {
   const next = (): Uint8Array => new Uint8Array(free.pop() ?? new ArrayBuffer(size));

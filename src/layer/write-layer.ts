@@ -28,7 +28,10 @@ export async function writeLayer(
   snapshotDir?: string,
 ): Promise<WrittenLayer> {
   const compression = opts.compression ?? 'gzip';
-  let tar: ByteSource = tarStream(entries, { sourceDateEpoch: opts.sourceDateEpoch });
+  // gzip cuts the tar into blocks by copying each chunk before it asks for the next, so the writer
+  // may reuse its buffers; the store (write-behind), zstd's pipe and a snapshot tee keep chunks longer
+  const reuseChunks = compression === 'gzip' && snapshotDir === undefined;
+  let tar: ByteSource = tarStream(entries, { sourceDateEpoch: opts.sourceDateEpoch, reuseChunks });
   let snapshot: Promise<void> | undefined;
   if (snapshotDir !== undefined) {
     const tee = teeBytes(tar, (bytes) => extractTar(bytes, snapshotDir));

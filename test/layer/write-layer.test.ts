@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -172,6 +172,45 @@ describe('tar encoding', () => {
     ]));
     const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
     expect(Object.fromEntries(told)).toEqual({ 'a-big': sha(bigBytes), 'b-small': sha('small content'), 'c-stream': sha('from a stream'), 'd-empty': sha('') });
+  });
+});
+
+describe('tarStream with reuseChunks', () => {
+  it('gives the same bytes to a consumer that copies each chunk before asking for the next, for files larger than one read', async () => {
+    const a = join(tmp.path, 'reuse-a');
+    const b = join(tmp.path, 'reuse-b');
+    const aBytes = randomBytes(2 * 1024 * 1024 + 4321);
+    const bBytes = randomBytes(3 * 1024 * 1024 + 17);
+    writeFileSync(a, aBytes);
+    writeFileSync(b, bBytes);
+    const entries = (): LayerEntry[] => [
+      { path: 'a', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: aBytes.length, sourcePath: a },
+      { path: 'b', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: bBytes.length, sourcePath: b },
+      fileEntry('c', 'small, into the batch'),
+    ];
+    const copied: Buffer[] = [];
+    const seen = new Set<ArrayBufferLike>();
+    for await (const chunk of tarStream(entries(), { reuseChunks: true })) {
+      copied.push(Buffer.from(chunk));
+      seen.add(chunk.buffer);
+    }
+    const fresh = await collect(tarStream(entries()));
+    expect(Buffer.concat(copied).equals(fresh)).toBe(true);
+    // the same few buffers, not one per read: 5 MiB of content came through at most three
+    expect(seen.size).toBeLessThanOrEqual(3);
+  });
+
+  it('is what writeLayer uses for gzip: the layer unpacks to the same bytes', async () => {
+    const big = join(tmp.path, 'reuse-big');
+    const bytes = randomBytes(5 * 1024 * 1024 + 99);
+    writeFileSync(big, bytes);
+    const w = await writeLayer([{ path: 'big', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: bytes.length, sourcePath: big }], store);
+    const tar = gunzipSync(readFileSync(store.blobPath(w.digest)));
+    expect(w.diffID).toBe(sha256(tar));
+    const out = join(tmp.path, 'reuse-out');
+    sh('mkdir', ['-p', out]);
+    sh('tar', ['-xf', '-', '-C', out], tar);
+    expect(readFileSync(join(out, 'big')).equals(bytes)).toBe(true);
   });
 });
 
