@@ -119,11 +119,19 @@ async function pushStoreBlob(store: RegistryStore, client: RegistryClient, dest:
   await store.recordBlobOrigin?.(desc.digest, dest.registry, dest.repository);
 }
 
+/**
+ * Reads of a blob being pushed. The HTTP client holds each chunk until the socket has taken it, and
+ * V8 frees a spent chunk only at a later collection, so big reads make a push's memory swing:
+ * a build + push of a 500 MB layer peaked at 182–211 MB with 1 MiB reads and 162–183 MB with
+ * 64 KiB ones (4 and 8 runs alternated with 256 and 128 KiB, 2026-12-06), for about 5% more wall time.
+ */
+const PUSH_READ_CHUNK = 64 * 1024;
+
 /** Reads a byte range of a stored blob straight from its file. */
 export function storeSource(store: RegistryStore, digest: Digest): BlobSource {
   return (start, end) => {
     if (end <= start) return emptyIterable();
-    return createReadStream(store.blobPath(digest), { start, end: end - 1, highWaterMark: 1024 * 1024 });
+    return createReadStream(store.blobPath(digest), { start, end: end - 1, highWaterMark: PUSH_READ_CHUNK });
   };
 }
 
