@@ -105,7 +105,8 @@ export function nodeFromStats(st: Stats, hostPath: string): FsNode {
  * too large for that (inode numbers of some file systems, sizes over 1 GiB) stay as they are.
  */
 function small(n: number): number {
-  return n >= 0 && n <= 0x3fffffff ? n | 0 : n;
+  // `n | 0` equals `n` only for an integer that fits 32 bits: a fraction is never truncated
+  return (n | 0) === n ? n | 0 : n;
 }
 
 function typeOfStats(st: Stats): LayerEntry['type'] {
