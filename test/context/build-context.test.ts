@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, utimesSync, writeFileSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, utimesSync, writeFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BuildContext } from '../../src/context/build-context.js';
@@ -75,6 +75,30 @@ describe('hashSelection and the stat-keyed hash cache', () => {
     writeFileSync(join(dir, 'a.txt'), 'BBBB');
     utimesSync(join(dir, 'a.txt'), st.t, st.t);
     expect(BuildContext.open(dir).hashSelection(['a.txt'], cache)).not.toBe(d1);
+  });
+
+  it('saves many records in slices that read back as one document', () => {
+    // 5,000 records are 35,000 array elements: three slices of the writer's 14,336
+    const host = (i: number) => ({ path: `/ctx/d${i % 7}/f\u00e9${i}`, dev: 2049, ino: 1000 + i, size: i, mtimeMs: 1.5e12 + i / 8, ctimeMs: 1.6e12 + i / 3, nlink: 1 });
+    const hex = (i: number) => i.toString(16).padStart(64, '0');
+    const file = join(tempDir('kiln-cache-'), 'hashes.json');
+    const c1 = HashCache.load(file);
+    for (let i = 0; i < 5000; i++) c1.remember(host(i), hex(i));
+    c1.remember({ ...host(42), size: 7 }, hex(7)); // supersedes record 42: the save compacts
+    c1.save();
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as { v: number; files: unknown[] };
+    expect(doc.v).toBe(2);
+    expect(doc.files.length).toBe(5000 * 7);
+    const c2 = HashCache.load(file);
+    expect(c2.size).toBe(5000);
+    for (let i = 0; i < 5000; i++) {
+      const h = i === 42 ? { ...host(42), size: 7 } : host(i);
+      expect(c2.has(h)).toBe(true);
+    }
+    expect(c2.has(host(42))).toBe(false);
+    expect(c2.fileSha256({ ...host(42), size: 7 })).toBe(hex(7));
+    expect(c2.fileSha256(host(4999))).toBe(hex(4999));
+    expect(c2.misses).toBe(0);
   });
 
   it('a corrupt cache file is an empty cache', () => {
