@@ -1,4 +1,5 @@
-import { access, mkdir, utimes } from 'node:fs/promises';
+import { existsSync, utimesSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { StoreCorruptError } from '../errors/index.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
@@ -65,8 +66,13 @@ export class StoreCacheIndex implements CacheIndex {
       rec = { ...rec, layer: { mediaType: alt.mediaType, digest: alt.digest, size: alt.size, diffID: rec.layer.diffID } };
     }
     // the record's mtime is its last use: garbage collection evicts the least recently used first
+    // (synchronous, as its read was: a cached build touches every step's record in turn)
     const now = new Date();
-    await utimes(this.recordPath(key), now, now).catch(() => {});
+    try {
+      utimesSync(this.recordPath(key), now, now);
+    } catch {
+      // a record that cannot be touched is still a hit; it only ages sooner
+    }
     return rec;
   }
 
@@ -101,21 +107,19 @@ export class StoreCacheIndex implements CacheIndex {
   }
 
   async builtBefore(slot: string): Promise<boolean> {
-    try {
-      await access(this.slotPath(slot));
-      return true;
-    } catch {
-      return false;
-    }
+    // synchronous: asked before every COPY and ADD in turn, where a trip through the thread pool costs an event-loop turn
+    return existsSync(this.slotPath(slot));
   }
 
+  // The directories are the layout's (absolute, normalised) and the names are hex or base64url, so
+  // a plain concatenation is the joined path; path.join normalised it again on every record lookup.
   private recordPath(key: Digest): string {
-    return path.join(this.places.cacheRecords, `${key.slice(7)}.json`);
+    return `${this.places.cacheRecords}${path.sep}${key.slice(7)}.json`;
   }
 
   private slotPath(slot: string): string {
     const h = Buffer.from(slot).toString('base64url');
-    return path.join(this.places.cacheSlots, `${h}.json`);
+    return `${this.places.cacheSlots}${path.sep}${h}.json`;
   }
 
   private async writeAtomic(file: string, data: string): Promise<void> {

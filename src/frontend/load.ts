@@ -14,7 +14,8 @@ import { checkDockerfileSize, MAX_DOCKERFILE_BYTES } from './syntax-tree.js';
 export async function readDockerfileText(path: string, shown: string): Promise<string> {
   const fh = await open(path, 'r');
   try {
-    const buf = Buffer.alloc(MAX_DOCKERFILE_BYTES + 1);
+    // unfilled: only the bytes read are ever looked at (zeroing 4 MiB cost every build about a millisecond)
+    const buf = Buffer.allocUnsafe(MAX_DOCKERFILE_BYTES + 1);
     let n = 0;
     for (;;) {
       const { bytesRead } = await fh.read(buf, n, buf.length - n, null);

@@ -21,6 +21,7 @@ import { heredocTree } from './heredoc.js';
 import { writeStepLayer } from './step-layer.js';
 import type { PreparedStep, RunFirstStep, StepContext, StepInput, StepKeyInputs, StepOutcome } from './step-context.js';
 import { workdirOf } from './workdir.js';
+import { monotonicMs } from '../events/index.js';
 
 /** A COPY or ADD after expansion, as plain data (`prepareCopy` builds it from the instruction). */
 export interface CopyParams {
@@ -173,7 +174,7 @@ export async function prepareCopy(step: StepInput & { instruction: CopyInstructi
   // --chown, whose owners are resolved against the image when the step runs.
   const keyFrom = (planned: CopyResult, hashStart: number): StepKeyInputs => {
     const files = planned.inputFiles;
-    return { inputs: [planned.inputDigest], ...(files ? { files } : {}), hashMs: performance.now() - hashStart };
+    return { inputs: [planned.inputDigest], ...(files ? { files } : {}), hashMs: monotonicMs() - hashStart };
   };
   const { chown: _chown, ...probeParams } = params(view, undefined);
   const run = async (): Promise<StepOutcome> => writeOut(await planCopy(params(view, await destFs())));
@@ -199,14 +200,14 @@ export async function prepareCopy(step: StepInput & { instruction: CopyInstructi
         const planned = ran ?? (await planCopy(probeParams));
         ran = undefined;
         try {
-          return keyFrom(planned, performance.now());
+          return keyFrom(planned, monotonicMs());
         } finally {
           planned.dispose();
         }
       },
     };
   }
-  const hashStart = performance.now();
+  const hashStart = monotonicMs();
   const probe = await planCopy(probeParams);
   try {
     return { ...keyFrom(probe, hashStart), execute: run };

@@ -6,6 +6,7 @@ import type { RunMountSpec } from '../sandbox/run-mounts.js';
 import type { StepContext } from './step-context.js';
 import { secretMount } from './run-secret.js';
 import { sshMount } from './run-ssh.js';
+import { monotonicMs } from '../events/index.js';
 
 /**
  * `RUN --mount` → what goes into the cache key now (pushed to `inputs`) and a
@@ -23,12 +24,12 @@ export async function runMount(m: RunMount, ctx: StepContext, inputs: string[], 
         // resolved inside the stage when the RUN runs (run-mounts pins it by descriptor): never on the host
         return async () => ({ type: 'bind', target: m.target, source: { root: await ctx.rootfsDir(src.layers), path: source, chroot: true, label: `stage ${m.from}` }, readwrite: !m.readonly });
       }
-      const hashStart = performance.now();
+      const hashStart = monotonicMs();
       const c = ctx.context();
       // the key covers what the mount will show: a symlink is followed (inside the context) before hashing
       const rel = resolvePath(c, safeSub(source), { followFinal: true, what: source });
       inputs.push(`bind:${m.target}:${hashSelection(c, [rel === '' ? '.' : rel], ctx.hashes())}`);
-      hashed.ms += performance.now() - hashStart;
+      hashed.ms += monotonicMs() - hashStart;
       hashed.any = true;
       return async () => ({ type: 'bind', target: m.target, source: { root: c.root, path: rel, chroot: false, label: c.label }, readwrite: !m.readonly });
     }

@@ -17,6 +17,7 @@ import { runNetwork } from './run-network.js';
 import { runInsecure } from './run-security.js';
 import { workdirOf } from './workdir.js';
 import type { PreparedStep, StepContext, StepInput } from './step-context.js';
+import { monotonicMs } from '../events/index.js';
 
 export type { RunMountSpec, BindMountSpec, CacheMountSpec, TmpfsMountSpec, SecretMountSpec, SshMountSpec, FileMountSpec } from '../sandbox/run-mounts.js';
 export type { ResourceLimits, NetworkMode } from '../sandbox/bundle.js';
@@ -126,12 +127,12 @@ export async function executeRun(input: RunStepInput): Promise<RunStepResult> {
   const req: SandboxRequest = { ...rest, storeRoot: store.root };
   let layerMs: number | undefined;
   const r = await runSandbox(req, async ({ upperdir, exclude }) => {
-    const layerStart = performance.now();
+    const layerStart = monotonicMs();
     const entries = await nonEmpty(diffUpperdir(upperdir, { exclude }), input.signal);
-    layerMs = performance.now() - layerStart;
+    layerMs = monotonicMs() - layerStart;
     if (!entries) return null;
     const written = await writeLayer(entries, store, layer);
-    layerMs = performance.now() - layerStart;
+    layerMs = monotonicMs() - layerStart;
     if (store.adoptSnapshot) {
       // the upperdir already is this layer in overlay form: keep it as the snapshot instead of extracting the blob later
       for (const p of exclude) await rm(join(upperdir, p), { recursive: true, force: true });
