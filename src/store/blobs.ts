@@ -13,6 +13,7 @@ import { decodeStoreJSON } from './json-file.js';
 import type { StoreLayout } from './layout.js';
 import { PartialBlob } from './partial-blob.js';
 import { matchesVerifiedRecord, removeVerifiedRecord, writeVerifiedRecord } from './verified-record.js';
+import { WriteBack } from './write-back.js';
 
 /** Documents up to this size are compared with a stored blob of the same digest before being written again. */
 const SAME_BYTES_CHECK_LIMIT = 4 * 1024 * 1024;
@@ -81,7 +82,9 @@ export class BlobFiles implements BlobStore {
       // with at most WRITE_BEHIND bytes queued so memory stays flat.
       const pending = new Set<Promise<void>>();
       let queued = 0;
+      let onDisk = 0;
       let failure: unknown;
+      const writeBack = new WriteBack(fh);
       try {
         for await (const chunk of data as AsyncIterable<unknown>) {
           const b = toBuffer(chunk);
@@ -93,6 +96,8 @@ export class BlobFiles implements BlobStore {
           const w: Promise<void> = writeAll(fh, b, at).then(
             () => {
               queued -= b.length;
+              onDisk += b.length;
+              writeBack.wrote(onDisk);
               pending.delete(w);
             },
             (e: unknown) => {
@@ -105,8 +110,11 @@ export class BlobFiles implements BlobStore {
           if (failure !== undefined) break;
         }
       } finally {
-        // no write may still be running when the file is closed or removed below
+        // no write or early flush may still be running when the file is closed or removed below
         await Promise.all(pending);
+        await writeBack.settle().catch((e: unknown) => {
+          failure ??= e;
+        });
       }
       if (failure !== undefined) throw failure;
       await fh.sync();

@@ -8,6 +8,7 @@ import { fsyncDir } from './atomic-file.js';
 import { tryFlock, waitFlock } from './flock.js';
 import type { PartialDownload } from './types.js';
 import { writeVerifiedRecord } from './verified-record.js';
+import { WriteBack } from './write-back.js';
 
 /** Where partial downloads live and where a finished one is published. */
 export interface PartialPlaces {
@@ -36,6 +37,7 @@ export class PartialBlob implements PartialDownload {
   private hash: Hash;
   private written: number;
   private fh: FileHandle | undefined;
+  private writeBack: WriteBack;
 
   private constructor(
     private readonly path: string,
@@ -48,6 +50,7 @@ export class PartialBlob implements PartialDownload {
     this.fh = fh;
     this.hash = hash;
     this.written = written;
+    this.writeBack = new WriteBack(fh);
   }
 
   /**
@@ -115,11 +118,15 @@ export class PartialBlob implements PartialDownload {
     }
     this.hash.update(chunk);
     this.written += chunk.length;
+    this.writeBack.wrote(this.written);
   }
 
   /** Empties the file to download from byte 0 (a prefix the registry refuses or that proved wrong). */
   async restart(): Promise<void> {
-    await this.handle().truncate(0);
+    const fh = this.handle();
+    await this.writeBack.settle();
+    this.writeBack = new WriteBack(fh);
+    await fh.truncate(0);
     this.hash = createHash('sha256');
     this.written = 0;
   }
@@ -135,6 +142,7 @@ export class PartialBlob implements PartialDownload {
     if (this.written !== size) throw new KilnError('SIZE_MISMATCH', `blob ${digest} size mismatch: expected ${size} bytes, got ${this.written}`);
     const got = digestOfHash(this.hash.copy());
     if (got !== digest) throw new KilnError('DIGEST_MISMATCH', `blob digest mismatch: expected ${digest}, got ${got}`);
+    await this.writeBack.settle();
     await fh.sync();
     const published = join(this.places.blobsDir, digestHex(digest));
     await rename(this.path, published);
@@ -165,6 +173,8 @@ export class PartialBlob implements PartialDownload {
   private async close(): Promise<void> {
     const fh = this.fh;
     this.fh = undefined;
+    // an early flush may still hold the descriptor; its failure no longer matters once the file is let go
+    await this.writeBack.settle().catch(() => undefined);
     // closing drops the flock
     await fh?.close();
   }
