@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, createReadStream, fstatSync, openSync, read, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
 import { comparePaths } from './path-order.js';
@@ -109,13 +109,21 @@ function sizeChanged(path: string, want: number, got: string): KilnError {
 const READ_CHUNK = 1 << 20;
 
 /**
- * A file's bytes read into `into` over and over (the caller has finished with each chunk when it
- * asks for the next); closes `fd` when done or abandoned.
+ * A file's bytes in chunks of READ_CHUNK: read into `reuse` over and over when given (the caller
+ * has finished with each chunk when it asks for the next), else each into a buffer of its own;
+ * closes `fd` when done or abandoned.
+ *
+ * The reads are synchronous, like readSmallFile's: the source is a regular file on a local disk
+ * (opened O_NONBLOCK, so one swapped for a FIFO fails with EAGAIN instead of blocking), and a
+ * thread-pool read costs the main thread a hand-off and an event-loop turn per MiB, which on the
+ * layer's critical path cost more than the copy itself. Writing big-layer's 500 MB RUN layer took
+ * 0.89x the time (1.51 s against 1.69 s, medians of 10 alternated cold builds).
  */
-async function* readInto(fd: number, into: Buffer): AsyncGenerator<Buffer> {
+async function* readChunks(fd: number, reuse: Buffer | undefined): AsyncGenerator<Buffer> {
   try {
     for (;;) {
-      const n = await new Promise<number>((resolve, reject) => read(fd, into, 0, into.length, null, (err, bytes) => (err ? reject(err) : resolve(bytes))));
+      const into = reuse ?? Buffer.allocUnsafe(READ_CHUNK);
+      const n = readSync(fd, into, 0, into.length, null);
       if (n === 0) return;
       yield into.subarray(0, n);
     }
@@ -191,12 +199,11 @@ export async function* tarStream(entries: AsyncIterable<LayerEntry> | Iterable<L
       } else {
         const digest = e.onContentDigest ? createHash('sha256') : undefined;
         let chunks: AsyncIterable<Buffer> & { destroy?: () => void };
-        if (e.sourcePath !== undefined && reuse) {
-          readBuf ??= Buffer.allocUnsafe(READ_CHUNK);
-          chunks = readInto(openSource(e.sourcePath, e.path, e.sourceInode), readBuf);
+        if (e.sourcePath !== undefined) {
+          if (reuse) readBuf ??= Buffer.allocUnsafe(READ_CHUNK);
+          chunks = readChunks(openSource(e.sourcePath, e.path, e.sourceInode), readBuf);
         } else {
-          const stream: Readable | undefined =
-            e.sourcePath !== undefined ? createReadStream(e.sourcePath, { fd: openSource(e.sourcePath, e.path, e.sourceInode), highWaterMark: READ_CHUNK }) : e.open?.();
+          const stream: Readable | undefined = e.open?.();
           if (!stream) throw new KilnError('ARCHIVE', `file "${e.path}" has no content source`);
           chunks = stream as Readable & AsyncIterable<Buffer>;
         }
