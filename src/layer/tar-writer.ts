@@ -119,11 +119,17 @@ const READ_CHUNK = 1 << 20;
  * layer's critical path cost more than the copy itself. Writing big-layer's 500 MB RUN layer took
  * 0.89x the time (1.51 s against 1.69 s, medians of 10 alternated cold builds).
  */
-async function* readChunks(fd: number, reuse: Buffer | undefined): AsyncGenerator<Buffer> {
+async function* readChunks(fd: number, reuse: Buffer | undefined, entryPath: string): AsyncGenerator<Buffer> {
   try {
     for (;;) {
       const into = reuse ?? Buffer.allocUnsafe(READ_CHUNK);
-      const n = readSync(fd, into, 0, into.length, null);
+      let n: number;
+      try {
+        n = readSync(fd, into, 0, into.length, null);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new KilnError('ARCHIVE', `file "${entryPath}" could not be read while writing the layer (${code ?? (e as Error).message})`, { cause: e });
+      }
       if (n === 0) return;
       yield into.subarray(0, n);
     }
@@ -201,7 +207,7 @@ export async function* tarStream(entries: AsyncIterable<LayerEntry> | Iterable<L
         let chunks: AsyncIterable<Buffer> & { destroy?: () => void };
         if (e.sourcePath !== undefined) {
           if (reuse) readBuf ??= Buffer.allocUnsafe(READ_CHUNK);
-          chunks = readChunks(openSource(e.sourcePath, e.path, e.sourceInode), readBuf);
+          chunks = readChunks(openSource(e.sourcePath, e.path, e.sourceInode), readBuf, e.path);
         } else {
           const stream: Readable | undefined = e.open?.();
           if (!stream) throw new KilnError('ARCHIVE', `file "${e.path}" has no content source`);

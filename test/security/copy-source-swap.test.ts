@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BuildContext } from '../../src/context/build-context.js';
 import { HashCache } from '../../src/context/hash-cache.js';
 import { tarStream } from '../../src/layer/tar-writer.js';
 import { planCopy } from '../../src/steps/copy.js';
+import type { LayerEntry } from '../../src/layer/types.js';
 import { tempDir } from '../layer/helpers.js';
 
 /**
@@ -88,5 +89,37 @@ describe('COPY sources swapped after they were listed', () => {
     const r = await planThenSwap(['dir/'], () => {});
     expect(r.error).toBeUndefined();
     expect(r.bytes.includes(Buffer.from(DECOY))).toBe(true);
+  });
+});
+
+describe('a big source that is a FIFO by the time the layer is written, with no listed inode to check (a RUN upper directory entry)', () => {
+  // big files are read synchronously (src/layer/tar-writer.ts): O_NONBLOCK is what keeps such a read from blocking the process
+  const entry = (path: string): LayerEntry => ({ path: 'data/big.bin', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 300_000, sourcePath: path });
+  async function write(e: LayerEntry): Promise<unknown> {
+    try {
+      for await (const c of tarStream([e])) void c;
+    } catch (error) {
+      return error;
+    }
+    return undefined;
+  }
+
+  it('with no writer, fails at once on its size', async () => {
+    const fifo = join(t.path, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const err = await write(entry(fifo));
+    expect(err).toMatchObject({ code: 'ARCHIVE', message: expect.stringContaining('"data/big.bin" changed while writing the layer (expected 300000 bytes, got 0)') });
+  });
+
+  it('with a writer that holds it open and sends nothing, fails at once (EAGAIN, named with the entry) instead of waiting for it', async () => {
+    const fifo = join(t.path, 'fifo2');
+    execFileSync('mkfifo', [fifo]);
+    const held = openSync(fifo, constants.O_RDWR);
+    try {
+      const err = await write(entry(fifo));
+      expect(err).toMatchObject({ code: 'ARCHIVE', message: 'file "data/big.bin" could not be read while writing the layer (EAGAIN)' });
+    } finally {
+      closeSync(held);
+    }
   });
 });
