@@ -86,7 +86,7 @@ function readSmallFile(path: string, size: number, entryPath: string, inode: Sou
     let n = 0;
     for (;;) {
       const want = size + 1 - n;
-      const r = readSync(fd, out, off + n, want, null);
+      const r = readSource(fd, out, off + n, want, entryPath);
       n += r;
       if (n > size) throw sizeChanged(entryPath, size, `more than ${size}`);
       if (r === 0) {
@@ -98,6 +98,19 @@ function readSmallFile(path: string, size: number, entryPath: string, inode: Sou
     }
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * One synchronous read of a source file. A read that fails (EAGAIN from a FIFO with a silent
+ * writer, EIO) is an ARCHIVE error naming the entry, for small and big files alike.
+ */
+function readSource(fd: number, into: Buffer, off: number, len: number, entryPath: string): number {
+  try {
+    return readSync(fd, into, off, len, null);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new KilnError('ARCHIVE', `file "${entryPath}" could not be read while writing the layer (${code ?? (e as Error).message})`, { cause: e });
   }
 }
 
@@ -123,13 +136,7 @@ async function* readChunks(fd: number, reuse: Buffer | undefined, entryPath: str
   try {
     for (;;) {
       const into = reuse ?? Buffer.allocUnsafe(READ_CHUNK);
-      let n: number;
-      try {
-        n = readSync(fd, into, 0, into.length, null);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        throw new KilnError('ARCHIVE', `file "${entryPath}" could not be read while writing the layer (${code ?? (e as Error).message})`, { cause: e });
-      }
+      const n = readSource(fd, into, 0, into.length, entryPath);
       if (n === 0) return;
       yield into.subarray(0, n);
     }

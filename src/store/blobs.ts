@@ -82,7 +82,6 @@ export class BlobFiles implements BlobStore {
       // with at most WRITE_BEHIND bytes queued so memory stays flat.
       const pending = new Set<Promise<void>>();
       let queued = 0;
-      let onDisk = 0;
       let failure: unknown;
       const writeBack = new WriteBack(fh);
       try {
@@ -96,8 +95,8 @@ export class BlobFiles implements BlobStore {
           const w: Promise<void> = writeAll(fh, b, at).then(
             () => {
               queued -= b.length;
-              onDisk += b.length;
-              writeBack.wrote(onDisk);
+              // every byte produced is queued or written: what is not queued is in the file
+              writeBack.wrote(size - queued);
               pending.delete(w);
             },
             (e: unknown) => {

@@ -118,6 +118,9 @@ describe('a big source that is a FIFO by the time the layer is written, with no 
     try {
       const err = await write(entry(fifo));
       expect(err).toMatchObject({ code: 'ARCHIVE', message: 'file "data/big.bin" could not be read while writing the layer (EAGAIN)' });
+      // a small file is read in one call of its own: the same refusal
+      const small = await write({ ...entry(fifo), path: 'data/small.txt', size: 10 });
+      expect(small).toMatchObject({ code: 'ARCHIVE', message: 'file "data/small.txt" could not be read while writing the layer (EAGAIN)' });
     } finally {
       closeSync(held);
     }
