@@ -83,11 +83,16 @@ export function nodeFromStats(st: Stats, hostPath: string): FsNode {
   const uid = small(st.uid);
   const gid = small(st.gid);
   // A file's node is made whole in one literal: a property added afterwards would give each of a
-  // context's (possibly 100,000) nodes an out-of-object property array.
+  // context's (possibly 100,000) nodes an out-of-object property array. The node is its own host
+  // file (one object, not two: about 70 bytes less per file of a big context); `host` is declared
+  // in the literal and only set after, which keeps the same shape.
   if (type === 'file') {
-    const size = small(st.size);
-    const host: HostFile = { path: hostPath, dev: small(st.dev), ino: small(st.ino), size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, nlink: small(st.nlink) };
-    return { type, mode, uid, gid, size, mtime, host };
+    const node: Omit<FsNode, 'host'> & HostFile & { host: HostFile | undefined } = {
+      type, mode, uid, gid, size: small(st.size), mtime, host: undefined,
+      path: hostPath, dev: small(st.dev), ino: small(st.ino), mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, nlink: small(st.nlink),
+    };
+    node.host = node;
+    return node as FsNode;
   }
   const node: FsNode = { type, mode, uid, gid, size: 0, mtime };
   if (type === 'char' || type === 'block') {
