@@ -221,7 +221,7 @@ export function createNamedContexts(init: NamedContextsInit): NamedContexts {
       const hit = await init.cache.get(key);
       if (hit?.layer) return { key, layer: { descriptor: { mediaType: hit.layer.mediaType, digest: hit.layer.digest, size: hit.layer.size }, diffID: hit.layer.diffID } };
       const { writeLayer } = await import('../layer/index.js');
-      const written = await writeLayer(planned.entries, init.store, init.layerOptions);
+      const written = await writeLayer(planned.layerEntries(), init.store, init.layerOptions);
       const layer = { mediaType: written.mediaType, digest: written.digest, size: written.size, diffID: written.diffID };
       await init.cache.put({ version: 1, key, layer, history: { created_by: `context ${name}`, comment: 'buildkit.dockerfile.v0' } }, `named-context#${kind}#${name}`, parts);
       return { key, layer: { descriptor: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, diffID: layer.diffID } };

@@ -64,6 +64,12 @@ export interface CopyResult {
    * digest; a destination conflict with the image ("not a directory") throws here.
    */
   readonly entries: LayerEntry[];
+  /**
+   * The same entries, in the same order, for the layer writer. A copy of one directory is walked as
+   * it is written: no target map, no sort, no entry kept once written (a COPY of 100,000 context
+   * files held some 30 MB of them until its layer was done). Anything else is `entries`.
+   */
+  layerEntries(): Iterable<LayerEntry>;
   /** Content digest of exactly the selected source files: the cache-key input. */
   readonly inputDigest: Digest;
   /** Per selected path, a short digest of what went into `inputDigest` (undefined for very large selections). */
@@ -147,7 +153,7 @@ export async function prepareCopy(step: StepInput & { instruction: CopyInstructi
   });
   // with --link planCopy reads the destination only to resolve --chown names, never for metadata
   const destFs = async (): Promise<FsView | undefined> => (step.layers.length === 0 ? undefined : ctx.fsOf(step.layers, 'image'));
-  const layerOf = async (planned: CopyResult): Promise<StepOutcome> => ({ layer: await writeStepLayer(planned.entries, ctx, step.snapshotWanted === true) });
+  const layerOf = async (planned: CopyResult): Promise<StepOutcome> => ({ layer: await writeStepLayer(planned.layerEntries(), ctx, step.snapshotWanted === true) });
   const writeOut = async (planned: CopyResult): Promise<StepOutcome> => {
     try {
       return await layerOf(planned);
@@ -302,20 +308,28 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
     return selection;
   };
 
+  // A host file's entry carries its HostFile as the inode it was listed as (see toEntry). Made here,
+  // not in build(): every entry that learns its hash holds this function until the layer is written,
+  // and a closure made in build() would hold build()'s scope with it — the plan's whole target map.
+  const learn = (hex: string, e: LayerEntry): void => cache.remember(e.sourceInode as HostFile, hex);
   // Targets, parents, order and entry objects only matter on a cache miss: built on first access
   // (the second walk reads the views' remembered listings, not the disk).
+  // BuildKit keeps the owners of files copied from a stage, an image or an archive; context, git
+  // and download files become 0:0 (the client resets them). --chown overrides both.
+  const ownerOf = (view: FsView, n: FsNode): Owner | undefined => (!p.chown && view.chroot ? { uid: n.uid, gid: n.gid } : undefined);
+  const contentOf = (index: number, m: Match, path: string, node: FsNode): Planned => {
+    // only a file with more than one link can share its inode with another file of the copy
+    const host = node.type === 'file' ? node.host : undefined;
+    const linkKey = host !== undefined && host.nlink > 1 ? `${index}:${host.dev}:${host.ino}` : undefined;
+    return { view: m.view, srcPath: path, node, owner: ownerOf(m.view, node), content: true, linkKey };
+  };
+  // BuildKit's unpack creates missing directories 0755 whatever the --chmod
+  const createdMode = p.chmod !== undefined && !matches.some((m) => m.archive) ? createdDirMode(p.chmod) : DEFAULT_DIR_MODE;
   const build = (): LayerEntry[] => {
     const planned = new Map<string, Planned>();
-    // BuildKit keeps the owners of files copied from a stage, an image or an archive; context, git
-    // and download files become 0:0 (the client resets them). --chown overrides both.
-    const ownerOf = (view: FsView, n: FsNode): Owner | undefined => (!p.chown && view.chroot ? { uid: n.uid, gid: n.gid } : undefined);
     matches.forEach((found, index) => {
       const put = (target: string, m: Match, path: string, node: FsNode): void => {
-        if (target === '') return;
-        // only a file with more than one link can share its inode with another file of the copy
-        const host = node.type === 'file' ? node.host : undefined;
-        const linkKey = host !== undefined && host.nlink > 1 ? `${index}:${host.dev}:${host.ino}` : undefined;
-        planned.set(target, { view: m.view, srcPath: path, node, owner: ownerOf(m.view, node), content: true, linkKey });
+        if (target !== '') planned.set(target, contentOf(index, m, path, node));
       };
       if (found.archive) {
         const tree = ArchiveTree.extractSync(found.archive.file, found.archive.compression, stage(), `archive "${found.label}"`);
@@ -347,17 +361,43 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
       planned.set(dest, { view: p.from, srcPath: '', node: newDir(now), owner: undefined, content: true, created: true });
     }
     addParents(planned, destFs, now, kind);
-    // BuildKit's unpack creates missing directories 0755 whatever the --chmod
-    const createdMode = p.chmod !== undefined && !matches.some((m) => m.archive) ? createdDirMode(p.chmod) : DEFAULT_DIR_MODE;
     const paths = [...planned.keys()].sort(comparePaths);
     const firstOfLink = new Map<string, string>();
-    // a host file's entry carries its HostFile as the inode it was listed as (see toEntry)
-    const learn = (hex: string, e: LayerEntry): void => cache.remember(e.sourceInode as HostFile, hex);
     return paths.map((path) => toEntry(path, planned.get(path)!, owner, chmod, createdMode, firstOfLink, cache, learn));
   };
+
+  // One directory copied to the destination: its walk (sorted names, depth-first) is already the
+  // layer's order, so each entry is made when the writer asks for it. It plans what build() plans:
+  // the destination when it is new, the parents addParents gives it, the tree with the image's own
+  // directories kept (keepImageDir); the layer writer refuses entries out of order.
+  const single = matches.length === 1 ? matches[0] : undefined;
+  const walked = single !== undefined && single.archive === undefined && single.keep === undefined && single.view.lstat(single.path)?.type === 'directory' ? single : undefined;
+  function* stream(m: Match): Generator<LayerEntry> {
+    const firstOfLink = new Map<string, string>();
+    const entryOf = (path: string, pl: Planned): LayerEntry => toEntry(path, pl, owner, chmod, createdMode, firstOfLink, cache, learn);
+    const treeOf = ([target, path, node]: [string, string, FsNode]): Planned => keepImageDir(target, contentOf(0, m, path, node), destFs);
+    const tree = walkTree(m, m.path, dest, exclude, []);
+    const first = tree.next();
+    const head = new Map<string, Planned>();
+    if (dest !== '' && !destFs?.lstat(dest)) head.set(dest, { view: m.view, srcPath: m.path, node: newDir(now), owner: undefined, content: true, created: true });
+    // the first entry stands for the whole tree: every other one's parents are the tree's own or its
+    if (!first.done) head.set(first.value[0], treeOf(first.value));
+    addParents(head, destFs, now, kind);
+    if (!first.done) head.delete(first.value[0]);
+    for (const path of [...head.keys()].sort(comparePaths)) yield entryOf(path, head.get(path)!);
+    if (first.done) return;
+    yield entryOf(first.value[0], treeOf(first.value));
+    for (const item of tree) yield entryOf(item[0], treeOf(item));
+  }
+
   let entries: LayerEntry[] | undefined;
   return {
     get entries(): LayerEntry[] {
+      entries ??= build();
+      return entries;
+    },
+    layerEntries(): Iterable<LayerEntry> {
+      if (entries === undefined && walked) return stream(walked);
       entries ??= build();
       return entries;
     },
@@ -581,6 +621,11 @@ function copyTree(
   info: MatchInfo,
   emit: (target: string, path: string, node: FsNode) => void,
 ): void {
+  for (const [target, path, node] of walkTree(m, dir, base, exclude, info)) emit(target, path, node);
+}
+
+/** What copyTree emits, one [target, path in the view, node] at a time, depth-first with sorted names. */
+function* walkTree(m: Match, dir: string, base: string, exclude: PatternMatcher | undefined, info: MatchInfo): Generator<[string, string, FsNode]> {
   const relRoot = m.path;
   // a view that lists nodes with their names spares a lookup per child
   const listing = m.view.list?.(dir);
@@ -598,16 +643,15 @@ function copyTree(
       if (v.excluded && !(node.type === 'directory' && exclude.mayReinclude(rel))) continue;
       if (v.excluded) {
         // Only kept when something below is re-included.
-        const inner: Array<[string, string, FsNode]> = [];
-        copyTree(m, path, joinRel(base, name), exclude, childInfo, (t, pth, n) => inner.push([t, pth, n]));
+        const inner = [...walkTree(m, path, joinRel(base, name), exclude, childInfo)];
         if (inner.length === 0) continue;
-        emit(joinRel(base, name), path, node);
-        for (const [t, pth, n] of inner) emit(t, pth, n);
+        yield [joinRel(base, name), path, node];
+        yield* inner;
         continue;
       }
     }
-    emit(joinRel(base, name), path, node);
-    if (node.type === 'directory') copyTree(m, path, joinRel(base, name), exclude, childInfo, emit);
+    yield [joinRel(base, name), path, node];
+    if (node.type === 'directory') yield* walkTree(m, path, joinRel(base, name), exclude, childInfo);
   }
 }
 
@@ -641,10 +685,16 @@ function addParents(planned: Map<string, Planned>, destFs: FsView | undefined, n
   // copier only sets the metadata of directories it creates); an archive's own directory
   // entries do overwrite it, as untar does.
   for (const [path, pl] of planned) {
-    if (pl.created || pl.node.type !== 'directory' || (pl.content && pl.view instanceof ArchiveTree)) continue;
-    const existing = destFs?.lstat(path);
-    if (existing?.type === 'directory') planned.set(path, { ...pl, node: existing, owner: { uid: existing.uid, gid: existing.gid }, content: false });
+    const kept = keepImageDir(path, pl, destFs);
+    if (kept !== pl) planned.set(path, kept);
   }
+}
+
+/** A copied directory the image already has at `path`: planned with the image's metadata (see addParents). */
+function keepImageDir(path: string, pl: Planned, destFs: FsView | undefined): Planned {
+  if (pl.created || pl.node.type !== 'directory' || (pl.content && pl.view instanceof ArchiveTree)) return pl;
+  const existing = destFs?.lstat(path);
+  return existing?.type === 'directory' ? { ...pl, node: existing, owner: { uid: existing.uid, gid: existing.gid }, content: false } : pl;
 }
 
 const emptyView: FsView = {

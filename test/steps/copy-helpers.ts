@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { isKilnError } from '../../src/errors/index.js';
@@ -76,4 +76,28 @@ export async function failure(p: Promise<unknown>): Promise<{ code: string; mess
     throw e;
   }
   throw new Error('expected a KilnError');
+}
+
+/** An entry as plain data: functions (openers, digest callbacks) reduced to whether they are there. */
+function plain(e: LayerEntry): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(e).map(([k, v]) => [k, typeof v === 'function' ? 'function' : v]));
+}
+
+/**
+ * Plans the same copy twice and checks that the entries the layer writer gets (`layerEntries()`,
+ * made while walking for a copy of one directory) are `entries`, field for field and in order,
+ * or fail with the same error. Returns the first plan's entries.
+ */
+export async function plannedBothWays(plan: () => Promise<{ entries: LayerEntry[]; layerEntries(): Iterable<LayerEntry> }>): Promise<LayerEntry[]> {
+  const listed = await plan();
+  const walked = await plan();
+  let entries: LayerEntry[];
+  try {
+    entries = listed.entries;
+  } catch (e) {
+    expect(() => [...walked.layerEntries()]).toThrow((e as Error).message);
+    throw e;
+  }
+  expect([...walked.layerEntries()].map(plain)).toEqual(entries.map(plain));
+  return entries;
 }

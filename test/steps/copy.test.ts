@@ -1,10 +1,10 @@
-import { chmodSync, chownSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, linkSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BuildContext } from '../../src/context/build-context.js';
 import { LayeredFs } from '../../src/context/layered-fs.js';
 import { planCopy, type CopyParams } from '../../src/steps/copy.js';
-import { collect, failure, makeTree, tempDir, type Spec } from './copy-helpers.js';
+import { collect, failure, makeTree, plannedBothWays, tempDir, type Spec } from './copy-helpers.js';
 
 function ctx(spec: Spec, opts?: { ignore?: string }): BuildContext {
   const dir = makeTree(tempDir(), spec);
@@ -12,9 +12,11 @@ function ctx(spec: Spec, opts?: { ignore?: string }): BuildContext {
   return BuildContext.open(dir);
 }
 
+// every copy here is planned twice, and both ways of handing the entries to the layer writer agree
 async function copy(p: Partial<CopyParams> & Pick<CopyParams, 'from' | 'sources' | 'dest'>) {
+  const entries = await plannedBothWays(() => planCopy({ workdir: '/', now: 1000, ...p }));
   const r = await planCopy({ workdir: '/', now: 1000, ...p });
-  return { ...r, seen: await collect(r.entries) };
+  return { ...r, seen: await collect(entries) };
 }
 
 /** A base image: one snapshot directory with passwd, group, /tmp 1777 and /srv owned by 33. */
@@ -221,6 +223,37 @@ describe('.dockerignore, --exclude and --parents', () => {
 });
 
 describe('destination file system', () => {
+  it('a copy of one directory is walked as the layer is written, with the entries a planned copy has', async () => {
+    const { fs } = baseImage();
+    const from = ctx({
+      'src/a.txt': 'A', 'src/srv/www/i.html': 'I', 'src/tmp/t': 'T', 'src/z/deep/er/f': 'F', 'src/z/skip.md': 'S', 'src/k/keep.md': 'K',
+      'src/l': { link: 'a.txt' }, 'src/e': { dir: true },
+    });
+    linkSync(join(from.root, 'src/a.txt'), join(from.root, 'src/z/hard.txt'));
+    const variants: Array<Partial<CopyParams>> = [
+      { dest: '/' },
+      { dest: '/srv/new/deeper', chown: 'app', chmod: '640' },
+      { dest: '/', exclude: ['**/*.md', '!k/keep.md'] },
+      { dest: '/opt/real/', chmod: 'u+x,g-r' },
+    ];
+    for (const v of variants) {
+      const params = { from, sources: ['src'], dest: '/', workdir: '/', now: 1000, destFs: fs, ...v };
+      // not the planned list: a generator, made while the writer reads it
+      expect(Array.isArray((await planCopy(params)).layerEntries())).toBe(false);
+      const entries = await plannedBothWays(() => planCopy(params));
+      expect(entries.length).toBeGreaterThan(8);
+    }
+    // the image's own directories keep their metadata; the hard link stays one
+    const seen = await collect(await plannedBothWays(() => planCopy({ from, sources: ['src'], dest: '/', workdir: '/', now: 1000, destFs: fs })));
+    expect(seen['srv']).toMatchObject({ mode: '750', uid: 33, gid: 33, mtime: 500 });
+    expect(seen['tmp']).toMatchObject({ mode: '1777' });
+    expect(seen['z/hard.txt']).toMatchObject({ type: 'hardlink', linkname: 'a.txt' });
+    // an empty directory into a directory the image has: no entry at all; below a file: the same error both ways
+    expect(await plannedBothWays(() => planCopy({ from, sources: ['src/e'], dest: '/srv/', workdir: '/', now: 1000, destFs: fs }))).toEqual([]);
+    const f = await failure(plannedBothWays(() => planCopy({ from, sources: ['src'], dest: '/data/file/x', workdir: '/', now: 1000, destFs: fs })));
+    expect(f.message).toMatch(/"\/data\/file" is not a directory in the image/);
+  });
+
   it('keeps existing parents metadata (never resets /tmp) and creates missing ones 0755, owned per --chown', async () => {
     const { fs } = baseImage();
     const from = ctx({ 'a.txt': 'A' });
