@@ -12,9 +12,16 @@ import { SOURCE_FLAGS } from '../layer/tar-writer.js';
  * per-file reads it saves.
  */
 export class HashCache {
-  /** path → offset of its record in `recs`: [dev, ino, size, mtimeMs, ctimeMs, sha256] laid flat, as in the file. */
+  /**
+   * path → where its record is: below `loaded.length`, the offset of its dev in `loaded`; from
+   * there on, `loaded.length` + the number of the record in `added`.
+   */
   private readonly index = new Map<string, number>();
-  private recs: unknown[] = [];
+  /** Records of the cache file, [path, dev, ino, size, mtimeMs, ctimeMs, sha256] laid flat, as in the file. */
+  private loaded: unknown[] = [];
+  /** Records learned since load, in slices (see LearnedSlice). */
+  private readonly added: LearnedSlice[] = [];
+  private addedCount = 0;
   private dirty = false;
   /** Files answered from the cache / read and hashed, since load. */
   hits = 0;
@@ -22,12 +29,12 @@ export class HashCache {
 
   private constructor(private readonly file: string | undefined) {}
 
-  /** Loads the cache file (a missing or unreadable file is an empty cache). Pass no file for an in-memory cache. */
   /** The cache file of one context directory under `dir` (the store's `cache/context-hashes`): one per directory, so a build loads only the tree it reads. */
   static fileFor(dir: string, contextDir: string): string {
     return join(dir, `${createHash('sha256').update(resolve(contextDir)).digest('hex').slice(0, 16)}.json`);
   }
 
+  /** Loads the cache file (a missing or unreadable file is an empty cache). Pass no file for an in-memory cache. */
   static load(file?: string): HashCache {
     const cache = new HashCache(file);
     if (file === undefined) return cache;
@@ -35,8 +42,8 @@ export class HashCache {
       // One flat array, used as is: parses several times faster than an object per file.
       const doc = JSON.parse(readFileSync(file, 'utf8')) as { v?: number; files?: unknown[] };
       if (doc.v === 2 && Array.isArray(doc.files) && doc.files.length % 7 === 0) {
-        cache.recs = doc.files;
-        for (let i = 0; i < cache.recs.length; i += 7) cache.index.set(cache.recs[i] as string, i + 1);
+        cache.loaded = doc.files;
+        for (let i = 0; i < cache.loaded.length; i += 7) cache.index.set(cache.loaded[i] as string, i + 1);
       }
     } catch {
       // A cache is only an optimisation: a corrupt or absent file means re-hashing.
@@ -50,9 +57,10 @@ export class HashCache {
 
   /** sha256 hex of the file's bytes, from the cache when its stat key is unchanged. */
   fileSha256(host: HostFile): string {
-    if (this.has(host)) {
+    const at = this.find(host);
+    if (at !== undefined) {
       this.hits++;
-      return this.recs[this.index.get(host.path)! + 5] as string;
+      return at < this.loaded.length ? (this.loaded[at + 5] as string) : this.slice(at).sha256(this.slot(at));
     }
     this.misses++;
     const hex = hashFile(host.path, host.size);
@@ -62,9 +70,24 @@ export class HashCache {
 
   /** Whether `host`'s hash is known for its current stat key (nothing is read). */
   has(host: HostFile): boolean {
-    const i = this.index.get(host.path);
-    const r = this.recs;
-    return i !== undefined && r[i] === host.dev && r[i + 1] === host.ino && r[i + 2] === host.size && r[i + 3] === host.mtimeMs && r[i + 4] === host.ctimeMs;
+    return this.find(host) !== undefined;
+  }
+
+  /** Where `host`'s record is, when its stat key matches. */
+  private find(host: HostFile): number | undefined {
+    const at = this.index.get(host.path);
+    if (at === undefined) return undefined;
+    if (at >= this.loaded.length) return this.slice(at).matches(this.slot(at), host) ? at : undefined;
+    const r = this.loaded;
+    return r[at] === host.dev && r[at + 1] === host.ino && r[at + 2] === host.size && r[at + 3] === host.mtimeMs && r[at + 4] === host.ctimeMs ? at : undefined;
+  }
+
+  private slice(at: number): LearnedSlice {
+    return this.added[Math.floor((at - this.loaded.length) / LearnedSlice.RECORDS)]!;
+  }
+
+  private slot(at: number): number {
+    return (at - this.loaded.length) % LearnedSlice.RECORDS;
   }
 
   /**
@@ -72,8 +95,11 @@ export class HashCache {
    * that ran before its key was computed), under the stat key the file was listed with.
    */
   remember(host: HostFile, hex: string): void {
-    this.index.set(host.path, this.recs.length + 1);
-    this.recs.push(host.path, host.dev, host.ino, host.size, host.mtimeMs, host.ctimeMs, hex);
+    const slot = this.addedCount % LearnedSlice.RECORDS;
+    if (slot === 0) this.added.push(new LearnedSlice());
+    this.added[this.added.length - 1]!.set(slot, host, hex);
+    this.index.set(host.path, this.loaded.length + this.addedCount);
+    this.addedCount++;
     this.dirty = true;
   }
 
@@ -81,18 +107,31 @@ export class HashCache {
   save(): void {
     if (!this.file || !this.dirty) return;
     // With no record superseded or forgotten, the records are the file as it is (in the index's order).
-    const files = this.recs.length === this.index.size * 7 ? this.recs : this.compacted();
+    const whole = this.loaded.length / 7 + this.addedCount === this.index.size;
+    const parts = whole ? this.inOrder() : [this.compacted()];
     mkdirSync(dirname(this.file), { recursive: true });
     const tmp = `${this.file}.${process.pid}.tmp`;
-    writeRecords(tmp, files);
+    writeRecords(tmp, parts);
     renameSync(tmp, this.file);
     this.dirty = false;
   }
 
+  /** Every record, a slice at a time (a learned slice is laid out as the file's records only when written). */
+  private *inOrder(): Generator<unknown[]> {
+    yield this.loaded;
+    for (const slice of this.added) yield slice.flat();
+  }
+
   private compacted(): unknown[] {
     const files: unknown[] = [];
-    const r = this.recs;
-    for (const [path, i] of this.index) files.push(path, r[i], r[i + 1], r[i + 2], r[i + 3], r[i + 4], r[i + 5]);
+    for (const [path, at] of this.index) {
+      if (at < this.loaded.length) {
+        const r = this.loaded;
+        files.push(path, r[at], r[at + 1], r[at + 2], r[at + 3], r[at + 4], r[at + 5]);
+      } else {
+        this.slice(at).push(this.slot(at), files);
+      }
+    }
     return files;
   }
 
@@ -107,22 +146,76 @@ export class HashCache {
   }
 }
 
+/**
+ * Up to RECORDS records learned in one build, stored flat: a path, five numbers in a Float64Array
+ * and the sha256 as 32 bytes. The file's layout (an array of path, numbers and hex per record) cost
+ * some 170 bytes a file in V8's heap (each fractional time boxed on its own, 80 bytes of hex
+ * string), and one array growing to 700,000 slots left its outgrown copies in the large-object
+ * space; a slice is a fixed size, allocated once.
+ */
+class LearnedSlice {
+  static readonly RECORDS = 2048;
+  private readonly paths: string[] = [];
+  /** dev, ino, size, mtimeMs, ctimeMs per record */
+  private readonly stat = new Float64Array(LearnedSlice.RECORDS * 5);
+  private readonly sums = Buffer.alloc(LearnedSlice.RECORDS * 32);
+
+  set(slot: number, host: HostFile, hex: string): void {
+    this.paths[slot] = host.path;
+    const o = slot * 5;
+    this.stat[o] = host.dev;
+    this.stat[o + 1] = host.ino;
+    this.stat[o + 2] = host.size;
+    this.stat[o + 3] = host.mtimeMs;
+    this.stat[o + 4] = host.ctimeMs;
+    this.sums.write(hex, slot * 32, 32, 'hex');
+  }
+
+  matches(slot: number, host: HostFile): boolean {
+    const o = slot * 5;
+    const st = this.stat;
+    return st[o] === host.dev && st[o + 1] === host.ino && st[o + 2] === host.size && st[o + 3] === host.mtimeMs && st[o + 4] === host.ctimeMs;
+  }
+
+  sha256(slot: number): string {
+    return this.sums.toString('hex', slot * 32, slot * 32 + 32);
+  }
+
+  /** Appends the record in the file's layout. */
+  push(slot: number, out: unknown[]): void {
+    const o = slot * 5;
+    const st = this.stat;
+    out.push(this.paths[slot], st[o], st[o + 1], st[o + 2], st[o + 3], st[o + 4], this.sha256(slot));
+  }
+
+  /** The slice's records in the file's layout. */
+  flat(): unknown[] {
+    const out: unknown[] = [];
+    for (let slot = 0; slot < this.paths.length; slot++) this.push(slot, out);
+    return out;
+  }
+}
+
 /** Records serialised per write: a few hundred KiB of JSON at a time. */
 const SAVE_CHUNK = 7 * 2048;
 
 /**
- * Writes `{"v":2,"files":[…]}` a slice of records at a time. One `JSON.stringify` of the whole
- * array held the document twice at the end of a build (the string and its UTF-8 copy, about
- * 15 MB each at 100,000 files), which was the build's peak memory.
+ * Writes `{"v":2,"files":[…]}` from the records of `parts`, in order, a slice at a time. One
+ * `JSON.stringify` of the whole array held the document twice at the end of a build (the string
+ * and its UTF-8 copy, about 15 MB each at 100,000 files), which was the build's peak memory.
  */
-function writeRecords(file: string, files: readonly unknown[]): void {
+function writeRecords(file: string, parts: Iterable<readonly unknown[]>): void {
   const fd = openSync(file, 'w');
   try {
     writeSync(fd, '{"v":2,"files":[');
-    for (let i = 0; i < files.length; i += SAVE_CHUNK) {
-      const part = JSON.stringify(files.slice(i, i + SAVE_CHUNK));
-      // each slice is non-empty, so its brackets enclose at least one record
-      writeSync(fd, (i === 0 ? '' : ',') + part.slice(1, -1));
+    let first = true;
+    for (const files of parts) {
+      for (let i = 0; i < files.length; i += SAVE_CHUNK) {
+        const part = JSON.stringify(files.slice(i, i + SAVE_CHUNK));
+        // each slice is non-empty, so its brackets enclose at least one record
+        writeSync(fd, (first ? '' : ',') + part.slice(1, -1));
+        first = false;
+      }
     }
     writeSync(fd, ']}');
   } finally {

@@ -99,6 +99,29 @@ describe('hashSelection and the stat-keyed hash cache', () => {
     expect(c2.fileSha256({ ...host(42), size: 7 })).toBe(hex(7));
     expect(c2.fileSha256(host(4999))).toBe(hex(4999));
     expect(c2.misses).toBe(0);
+    // learned on top of a loaded file, over more than two of the learned records' slices (2,048
+    // each), with none superseded: the save writes the loaded records, then each slice, in order
+    for (let i = 5000; i < 10000; i++) c2.remember(host(i), hex(i));
+    expect(c2.fileSha256(host(9999))).toBe(hex(9999));
+    expect(c2.fileSha256(host(6000))).toBe(hex(6000));
+    expect(c2.has({ ...host(6000), ctimeMs: host(6000).ctimeMs + 1e-3 })).toBe(false);
+    c2.save();
+    const doc2 = JSON.parse(readFileSync(file, 'utf8')) as { v: number; files: unknown[] };
+    expect(doc2.files.length).toBe(10000 * 7);
+    expect(doc2.files.slice(9999 * 7)).toEqual([host(9999).path, 2049, 1000 + 9999, 9999, host(9999).mtimeMs, host(9999).ctimeMs, hex(9999)]);
+    const c3 = HashCache.load(file);
+    for (let i = 0; i < 10000; i += 97) expect(c3.fileSha256(i === 42 ? { ...host(42), size: 7 } : host(i))).toBe(i === 42 ? hex(7) : hex(i));
+    expect(c3.misses).toBe(0);
+    // a learned record superseded and one forgotten: the compacting save keeps the rest
+    c3.remember(host(7000), hex(1));
+    c3.remember({ ...host(9000), path: '/staged/x' }, hex(2));
+    c3.forget('/staged/');
+    c3.save();
+    const c4 = HashCache.load(file);
+    expect(c4.size).toBe(10000);
+    expect(c4.fileSha256(host(7000))).toBe(hex(1));
+    expect(c4.fileSha256(host(9000))).toBe(hex(9000));
+    expect(c4.misses).toBe(0);
   });
 
   it('a corrupt cache file is an empty cache', () => {
