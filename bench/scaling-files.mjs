@@ -15,7 +15,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fitExponent, median, timeCommand } from './lib/scaling-fit.mjs';
+import { fitExponent, median, timeCommand, timeCommandCpu } from './lib/scaling-fit.mjs';
 
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const KILN = join(repoRoot, 'bin', 'kiln');
@@ -33,15 +33,22 @@ export async function makeFilesContext(dir, n) {
   await writeFile(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY files /app\n');
 }
 
-/** kiln building `COPY files /app` on a fresh store each time: no hash cache, no layer cache. */
+/**
+ * kiln building `COPY files /app` on a fresh store each time: no hash cache, no layer cache.
+ * Its peak resident memory (GNU time, when there) is kept per size in `peakRssKb`.
+ */
 export function kilnCopyBuilder({ workDir }) {
   let k = 0;
+  const peakRssKb = new Map();
   return {
     name: 'kiln',
+    peakRssKb,
     async build(ctxDir) {
       const root = join(workDir, `root-${k++}`);
       try {
-        return await timeCommand(process.execPath, [KILN, '--root', root, 'build', '--progress', 'quiet', '--no-cache', ctxDir]);
+        const r = await timeCommandCpu(process.execPath, [KILN, '--root', root, 'build', '--progress', 'quiet', '--no-cache', ctxDir]);
+        if (r.maxRssKb !== undefined) peakRssKb.set(ctxDir, Math.max(peakRssKb.get(ctxDir) ?? 0, r.maxRssKb));
+        return r.seconds;
       } finally {
         await rm(root, { recursive: true, force: true });
       }
@@ -64,7 +71,10 @@ export const nodeFloor = {
   build: (ctxDir) => timeCommand(process.execPath, [join(repoRoot, 'bench', 'lib', 'node-files-floor.mjs'), 'files'], { cwd: ctxDir }),
 };
 
-/** Returns { points: [{builder, n, seconds}], fits: [{builder, exponent}], ratios: [{n, ratio}] } (ratio: kiln ÷ first other builder). */
+/**
+ * Returns { points: [{builder, n, seconds, peakRssKb?}], fits: [{builder, exponent}], ratios: [{n, ratio}] }
+ * (ratio: kiln ÷ first other builder; peakRssKb: the largest over the runs, for a builder that measures it).
+ */
 export async function measureFileScaling({ sizes = [20000, 50000, 100000], builders, runs = 1, workDir, log = () => {} }) {
   const dir = workDir ?? (await mkdtemp(join(tmpdir(), 'kiln-files-')));
   const points = [];
@@ -77,8 +87,9 @@ export async function measureFileScaling({ sizes = [20000, 50000, 100000], build
       for (let r = 0; r < runs; r++) for (const b of bs) times.set(b.name, [...(times.get(b.name) ?? []), await b.build(ctx)]);
       for (const b of bs) {
         const seconds = median(times.get(b.name));
-        log(`${b.name.padEnd(14)} N=${String(n).padStart(6)}  ${seconds.toFixed(2)} s`);
-        points.push({ builder: b.name, n, seconds });
+        const rss = b.peakRssKb?.get(ctx);
+        log(`${b.name.padEnd(14)} N=${String(n).padStart(6)}  ${seconds.toFixed(2)} s${rss ? `  peak RSS ${Math.round(rss / 1024)} MiB` : ''}`);
+        points.push({ builder: b.name, n, seconds, ...(rss ? { peakRssKb: rss } : {}) });
       }
       await rm(ctx, { recursive: true, force: true });
     }

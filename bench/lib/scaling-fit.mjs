@@ -42,18 +42,19 @@ const GNU_TIME = '/usr/bin/time';
 
 /**
  * `timeCommand` plus the CPU seconds (user + sys) of the command and every child it
- * waited for, through GNU time (`wait4`'s rusage). On a shared machine other jobs
- * stretch wall time but hardly the CPU a build uses, so an exponent fitted on CPU
- * seconds is the steadier one. Without GNU time: `{ seconds }` only.
+ * waited for, through GNU time (`wait4`'s rusage), and the peak resident memory of the
+ * largest of them (`maxRssKb`). On a shared machine other jobs stretch wall time but
+ * hardly the CPU a build uses, so an exponent fitted on CPU seconds is the steadier one.
+ * Without GNU time: `{ seconds }` only.
  */
 export async function timeCommandCpu(cmd, args, opts = {}) {
   if (!existsSync(GNU_TIME)) return { seconds: await timeCommand(cmd, args, opts) };
   const dir = await mkdtemp(join(tmpdir(), 'kiln-scaling-time-'));
   try {
     const out = join(dir, 'time');
-    const seconds = await timeCommand(GNU_TIME, ['-f', '%U %S', '-o', out, cmd, ...args], opts);
-    const [user, sys] = (await readFile(out, 'utf8')).trim().split('\n').at(-1).split(' ').map(Number);
-    return { seconds, cpuSeconds: user + sys };
+    const seconds = await timeCommand(GNU_TIME, ['-f', '%U %S %M', '-o', out, cmd, ...args], opts);
+    const [user, sys, maxRssKb] = (await readFile(out, 'utf8')).trim().split('\n').at(-1).split(' ').map(Number);
+    return { seconds, cpuSeconds: user + sys, maxRssKb };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
