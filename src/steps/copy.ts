@@ -312,8 +312,6 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
   // not in build(): every entry that learns its hash holds this function until the layer is written,
   // and a closure made in build() would hold build()'s scope with it — the plan's whole target map.
   const learn = (hex: string, e: LayerEntry): void => cache.remember(e.sourceInode as HostFile, hex);
-  // Targets, parents, order and entry objects only matter on a cache miss: built on first access
-  // (the second walk reads the views' remembered listings, not the disk).
   // BuildKit keeps the owners of files copied from a stage, an image or an archive; context, git
   // and download files become 0:0 (the client resets them). --chown overrides both.
   const ownerOf = (view: FsView, n: FsNode): Owner | undefined => (!p.chown && view.chroot ? { uid: n.uid, gid: n.gid } : undefined);
@@ -325,6 +323,8 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
   };
   // BuildKit's unpack creates missing directories 0755 whatever the --chmod
   const createdMode = p.chmod !== undefined && !matches.some((m) => m.archive) ? createdDirMode(p.chmod) : DEFAULT_DIR_MODE;
+  // Targets, parents, order and entry objects only matter on a cache miss: built on first access
+  // (the second walk reads the views' remembered listings, not the disk).
   const build = (): LayerEntry[] => {
     const planned = new Map<string, Planned>();
     matches.forEach((found, index) => {
@@ -380,7 +380,8 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
     const first = tree.next();
     const head = new Map<string, Planned>();
     if (dest !== '' && !destFs?.lstat(dest)) head.set(dest, { view: m.view, srcPath: m.path, node: newDir(now), owner: undefined, content: true, created: true });
-    // the first entry stands for the whole tree: every other one's parents are the tree's own or its
+    // The first entry stands for the whole tree when the parents are planned: every later entry's
+    // parents are the tree's own directories, the destination or the destination's parents.
     if (!first.done) head.set(first.value[0], treeOf(first.value));
     addParents(head, destFs, now, kind);
     if (!first.done) head.delete(first.value[0]);
