@@ -235,6 +235,9 @@ describe('destination file system', () => {
       { dest: '/srv/new/deeper', chown: 'app', chmod: '640' },
       { dest: '/', exclude: ['**/*.md', '!k/keep.md'] },
       { dest: '/opt/real/', chmod: 'u+x,g-r' },
+      // through the image's symlink /opt/link → /opt/real, into a directory that is not there yet
+      { dest: '/opt/link/sub/' },
+      { dest: '/srv', link: true },
     ];
     for (const v of variants) {
       const params = { from, sources: ['src'], dest: '/', workdir: '/', now: 1000, destFs: fs, ...v };
