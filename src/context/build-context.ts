@@ -1,4 +1,4 @@
-import { createReadStream, lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
@@ -8,6 +8,7 @@ import { findIgnoreFile, loadIgnoreFile, type MatchInfo, PatternMatcher } from '
 import { type FsNode, type FsView, type Listing, nodeFromStats, sortNames } from './fs-view.js';
 import type { HashCache } from './hash-cache.js';
 import { compareNames } from '../layer/path-order.js';
+import { type DirIdentity, openDirChecked, type StatFields, statAt } from '../fs/stat-at.js';
 
 export interface OpenContextOptions {
   /** An explicit ignore file; `null` disables ignoring. Default: found from `dockerfile` and the context root. */
@@ -29,6 +30,14 @@ interface Verdict {
  * The build context as COPY sees it: a directory with `.dockerignore` applied,
  * read-only, symlinks never followed out of it. Nodes and listings are read
  * once and remembered, so the context behaves as one snapshot for the build.
+ *
+ * Every read of the host goes through a descriptor of the directory that holds
+ * the entry, opened without following a symlink and checked to be the very
+ * directory first seen at that path (device and inode). A context directory, or
+ * one above it, swapped for a symlink while the build runs — a COPY of one
+ * directory lists its subdirectories only as its layer is written, so the window
+ * lasts as long as the attacker's big file takes to read — is refused; it cannot
+ * make a listing name files outside the context.
  */
 export class BuildContext implements FsView {
   readonly chroot = false;
@@ -36,14 +45,19 @@ export class BuildContext implements FsView {
   private readonly verdicts = new Map<string, Verdict>();
   private readonly visible = new Map<string, boolean>();
   private readonly listings = new Map<string, Listing>();
+  /** Each directory's device and inode as first seen: what a later descriptor of its path must name. */
+  private readonly dirIds = new Map<string, DirIdentity>();
 
   private constructor(
+    rootId: DirIdentity,
     readonly root: string,
     readonly matcher: PatternMatcher,
     /** The ignore file in use, if any. */
     readonly ignoreFile: string | undefined,
     readonly label: string,
-  ) {}
+  ) {
+    this.dirIds.set('', rootId);
+  }
 
   static open(dir: string, opts: OpenContextOptions = {}): BuildContext {
     const root = resolve(dir);
@@ -55,9 +69,10 @@ export class BuildContext implements FsView {
     }
     if (!st.isDirectory()) throw new KilnError('CONTEXT', `build context "${dir}" is not a directory`);
     const label = opts.label ?? 'build context';
-    if (opts.ignorePatterns) return new BuildContext(root, new PatternMatcher(opts.ignorePatterns), undefined, label);
+    const rootId = { dev: st.dev, ino: st.ino };
+    if (opts.ignorePatterns) return new BuildContext(rootId, root, new PatternMatcher(opts.ignorePatterns), undefined, label);
     const file = opts.ignoreFile === null ? undefined : (opts.ignoreFile ?? findIgnoreFile(root, opts.dockerfile));
-    return new BuildContext(root, loadIgnoreFile(file), file, label);
+    return new BuildContext(rootId, root, loadIgnoreFile(file), file, label);
   }
 
   lstat(path: string): FsNode | undefined {
@@ -81,19 +96,20 @@ export class BuildContext implements FsView {
     if (cached) return cached;
     const dir = this.lstat(path);
     if (dir?.type !== 'directory') return EMPTY_LISTING;
-    const names: string[] = [];
-    const nodes: FsNode[] = [];
-    for (const name of this.rawNames(path)) {
-      const child = path === '' ? name : `${path}/${name}`;
-      if (!this.isVisible(child)) continue;
-      // The parent is known to be a real directory here, so the child can be read directly.
-      const node = this.nodes.get(child) ?? this.statHost(child);
-      if (node) {
-        names.push(name);
-        nodes.push(node);
+    const listing = this.inDir(path, (fd) => {
+      const names: string[] = [];
+      const nodes: FsNode[] = [];
+      for (const name of this.namesIn(fd, path)) {
+        const child = path === '' ? name : `${path}/${name}`;
+        if (!this.isVisible(child)) continue;
+        const node = this.nodes.get(child) ?? this.statIn(fd, child, name);
+        if (node) {
+          names.push(name);
+          nodes.push(node);
+        }
       }
-    }
-    const listing: Listing = { names, nodes };
+      return { names, nodes };
+    });
     this.listings.set(path, listing);
     return listing;
   }
@@ -124,19 +140,51 @@ export class BuildContext implements FsView {
     return this.statHost(path);
   }
 
+  /** The node at `path`, read through a checked descriptor of its parent (the root's own node through its path). */
   private statHost(path: string): FsNode | undefined {
-    const host = this.hostPath(path);
-    const st = lstatSync(host, { throwIfNoEntry: false });
-    // Sockets cannot live in a layer; Docker leaves them out of the context too.
-    if (!st || st.isSocket()) return undefined;
-    const node = nodeFromStats(st, host);
-    if (node.type === 'symlink') node.linkname = readlinkSync(host);
+    if (path === '') return this.fromStats(statSync(this.root), '');
+    const slash = path.lastIndexOf('/');
+    return this.inDir(slash < 0 ? '' : path.slice(0, slash), (fd) => this.statIn(fd, path, slash < 0 ? path : path.slice(slash + 1)));
+  }
+
+  /** The node of entry `name` of the directory open as `fd`; `path` is its context path. */
+  private statIn(fd: number, path: string, name: string): FsNode | undefined {
+    const st = statAt(fd, name);
+    if (!st) return undefined;
+    const node = this.fromStats(st, path);
+    if (node?.type === 'symlink') node.linkname = readlinkSync(`/proc/self/fd/${fd}/${name}`);
     return node;
   }
 
-  private rawNames(path: string): string[] {
+  private fromStats(st: StatFields, path: string): FsNode | undefined {
+    // Sockets cannot live in a layer; Docker leaves them out of the context too.
+    if ((st.mode & 0o170000) === 0o140000) return undefined;
+    const node = nodeFromStats(st, this.hostPath(path));
+    if (node.type === 'directory' && !this.dirIds.has(path)) this.dirIds.set(path, { dev: st.dev, ino: st.ino });
+    return node;
+  }
+
+  /**
+   * Runs `read` with a descriptor of the context directory `path`, which must still be the directory
+   * first seen there: anything read through the descriptor is in that directory, whatever its path
+   * leads to by then.
+   */
+  private inDir<T>(path: string, read: (fd: number) => T): T {
+    const id = this.dirIds.get(path);
+    if (!id) throw new KilnError('INTERNAL', `context directory "${path}" read before it was looked up`);
+    const fd = openDirChecked(this.hostPath(path), id, path === '', () => new KilnError('CONTEXT', `"${path || '.'}" in the ${this.label} was replaced while the build read it (a directory swapped for a symlink or another directory); nothing was read through it`));
     try {
-      return sortNames(readdirSync(this.hostPath(path)));
+      return read(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The sorted names in the directory open as `fd`. */
+  private namesIn(fd: number, path: string): string[] {
+    try {
+      // Without /proc the names come from the path; each is still looked up in the descriptor's directory.
+      return sortNames(readdirSync(HAS_PROC_FD ? `/proc/self/fd/${fd}` : this.hostPath(path)));
     } catch (e) {
       throw new KilnError('CONTEXT', `cannot read "${path || '.'}" in the ${this.label}: ${(e as Error).message}`);
     }
@@ -162,8 +210,7 @@ export class BuildContext implements FsView {
     if (cached !== undefined) return cached;
     let vis = !this.verdict(path).excluded;
     if (!vis && this.matcher.mayReinclude(path)) {
-      const st = lstatSync(this.hostPath(path), { throwIfNoEntry: false });
-      if (st?.isDirectory()) vis = this.rawNames(path).some((n) => this.isVisible(`${path}/${n}`));
+      if (this.statHost(path)?.type === 'directory') vis = this.inDir(path, (fd) => this.namesIn(fd, path)).some((n) => this.isVisible(`${path}/${n}`));
     }
     this.visible.set(path, vis);
     return vis;
@@ -171,6 +218,7 @@ export class BuildContext implements FsView {
 }
 
 const EMPTY_LISTING: Listing = { names: [], nodes: [] };
+const HAS_PROC_FD = existsSync('/proc/self/fd');
 
 /** Binary search in a listing sorted by compareNames. */
 function findNode(listing: Listing, name: string): FsNode | undefined {

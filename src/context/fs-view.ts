@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
-import type { Stats } from 'node:fs';
 import { resolveInTree } from '../fs/resolve-in-root.js';
+import type { StatFields } from '../fs/stat-at.js';
 import { compareNames } from '../layer/path-order.js';
 import { major, minor } from '../layer/device.js';
 import type { LayerEntry } from '../layer/types.js';
@@ -76,7 +76,7 @@ export interface Listing {
 /** A SourceTree is any FsView COPY/ADD can read from. */
 export type SourceTree = FsView;
 
-export function nodeFromStats(st: Stats, hostPath: string): FsNode {
+export function nodeFromStats(st: StatFields, hostPath: string): FsNode {
   const type = typeOfStats(st);
   const mode = st.mode & 0o7777;
   const mtime = Math.floor(st.mtimeMs) / 1000;
@@ -114,13 +114,22 @@ function small(n: number): number {
   return (n | 0) === n ? n | 0 : n;
 }
 
-function typeOfStats(st: Stats): LayerEntry['type'] {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'directory';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isCharacterDevice()) return 'char';
-  if (st.isBlockDevice()) return 'block';
-  return 'fifo';
+/** The node type of st_mode's file type bits (S_IFMT); what is none of the others is a FIFO. */
+function typeOfStats(st: StatFields): LayerEntry['type'] {
+  switch (st.mode & 0o170000) {
+    case 0o100000:
+      return 'file';
+    case 0o040000:
+      return 'directory';
+    case 0o120000:
+      return 'symlink';
+    case 0o020000:
+      return 'char';
+    case 0o060000:
+      return 'block';
+    default:
+      return 'fifo';
+  }
 }
 
 export function joinRel(dir: string, name: string): string {

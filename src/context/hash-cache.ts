@@ -1,6 +1,7 @@
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
+import { KilnError } from '../errors/index.js';
 import type { HostFile } from './fs-view.js';
 import { SOURCE_FLAGS } from '../layer/tar-writer.js';
 
@@ -63,7 +64,7 @@ export class HashCache {
       return at < this.loaded.length ? (this.loaded[at + 5] as string) : this.slice(at).sha256(this.slot(at));
     }
     this.misses++;
-    const hex = hashFile(host.path, host.size);
+    const hex = hashFile(host.path, host.size, host);
     this.remember(host, hex);
     return hex;
   }
@@ -230,12 +231,21 @@ const buf = Buffer.allocUnsafe(1 << 20);
  * with), a read that comes back short once that many bytes are in is the end of the file, so a
  * small file costs one read instead of two. A short read before that (a file that shrank, or a
  * file system whose reads may stop early) goes on to a read of 0, as without `expected`.
+ * With `inode` (the file as it was listed), the file opened must be that inode: a file, or a
+ * directory above it, swapped since is refused rather than hashed — its hash would be remembered
+ * under the listed file's stat and reused by later builds.
  */
-export function hashFile(path: string, expected?: number): string {
+export function hashFile(path: string, expected?: number, inode?: { dev: number; ino: number }): string {
   const h = createHash('sha256');
   // opened as the layer writer opens a listed source: a symlink swapped in is refused, a FIFO cannot block
   const fd = openSync(path, SOURCE_FLAGS);
   try {
+    if (inode !== undefined) {
+      const st = fstatSync(fd);
+      if (!st.isFile() || st.dev !== inode.dev || st.ino !== inode.ino) {
+        throw new KilnError('CONTEXT', `file "${path}" was replaced while the build read it; nothing was read from it`);
+      }
+    }
     let total = 0;
     for (;;) {
       const want = expected !== undefined && total <= expected ? Math.min(buf.length, expected + 1 - total) : buf.length;

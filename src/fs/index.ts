@@ -6,3 +6,4 @@
  */
 export { resolveInTree, hostLookup, MAX_SYMLINKS, type LinkLookup, type ResolveOptions } from './resolve-in-root.js';
 export { openInRoot, fdPath, type OpenInRootOptions, type RootedOpen } from './open-in-root.js';
+export { statAt, openDirChecked, type StatFields, type DirIdentity } from './stat-at.js';

@@ -126,3 +126,92 @@ describe('a big source that is a FIFO by the time the layer is written, with no 
     }
   });
 });
+
+/**
+ * A COPY of one directory is walked as its layer is written (`layerEntries()`): a subdirectory is
+ * listed only when the writer gets there, which can be after every earlier file was read — a window
+ * as long as the attacker's big file takes. Every listing reads through a descriptor of the
+ * directory checked to be the one first seen at its path, so a directory swapped in that window
+ * (for a symlink to a host directory, or for another directory) is refused and nothing below it is
+ * listed from elsewhere.
+ */
+describe('a directory of the context swapped while the COPY of its parent is walked', () => {
+  beforeEach(() => {
+    mkdirSync(join(ctx, 'dir', 'z'));
+    writeFileSync(join(ctx, 'dir', 'z', 'g.txt'), DECOY);
+    mkdirSync(join(outside, 'deep'));
+    writeFileSync(join(outside, 'g.txt'), SECRET, { mode: 0o600 });
+    writeFileSync(join(outside, 'secret-name.txt'), SECRET, { mode: 0o600 });
+  });
+
+  /** Walks `COPY dir /app/` and runs `swap` once the writer has taken `after`. */
+  async function walkThenSwap(after: string, swap: () => void): Promise<{ error: unknown; bytes: Buffer }> {
+    const planned = await planCopy({ kind: 'COPY', sources: ['dir'], dest: '/app/', workdir: '/', from: BuildContext.open(ctx), hashCache: HashCache.load(), now: 0 });
+    async function* gated(): AsyncGenerator<LayerEntry> {
+      for (const e of planned.layerEntries()) {
+        yield e;
+        if (e.path === after) swap();
+      }
+    }
+    const parts: Buffer[] = [];
+    try {
+      for await (const c of tarStream(gated())) parts.push(c);
+    } catch (error) {
+      return { error, bytes: Buffer.concat(parts) };
+    } finally {
+      planned.dispose();
+    }
+    return { error: undefined, bytes: Buffer.concat(parts) };
+  }
+
+  const leaked = (bytes: Buffer): boolean => bytes.includes(Buffer.from('host-secret')) || bytes.includes(Buffer.from('secret-name'));
+
+  it('a subdirectory swapped for a symlink to a host directory after an earlier file was written is refused; no host file or name reaches the layer', async () => {
+    const r = await walkThenSwap('app/big.bin', () => {
+      renameSync(join(ctx, 'dir', 'z'), join(ctx, 'moved'));
+      symlinkSync(outside, join(ctx, 'dir', 'z'));
+    });
+    expect(r.error).toMatchObject({ code: 'CONTEXT', message: expect.stringContaining('"dir/z" in the build context was replaced while the build read it') });
+    expect(leaked(r.bytes)).toBe(false);
+  });
+
+  it('a subdirectory swapped for another real directory is refused too (its inode is not the one listed)', async () => {
+    const r = await walkThenSwap('app/big.bin', () => {
+      renameSync(join(ctx, 'dir', 'z'), join(ctx, 'moved'));
+      mkdirSync(join(ctx, 'dir', 'z'));
+      writeFileSync(join(ctx, 'dir', 'z', 'secret-name.txt'), 'other\n');
+    });
+    expect(r.error).toMatchObject({ code: 'CONTEXT', message: expect.stringContaining('"dir/z" in the build context was replaced') });
+    expect(leaked(r.bytes)).toBe(false);
+  });
+
+  it('a directory above one not yet listed swapped for a symlink is refused when the lower one is listed', () => {
+    mkdirSync(join(ctx, 'dir', 'z', 'deep'));
+    writeFileSync(join(outside, 'deep', 'secret-name.txt'), SECRET);
+    const context = BuildContext.open(ctx);
+    expect(context.list('dir/z').names).toEqual(['deep', 'g.txt']);
+    renameSync(join(ctx, 'dir', 'z'), join(ctx, 'moved'));
+    symlinkSync(outside, join(ctx, 'dir', 'z'));
+    expect(() => context.list('dir/z/deep')).toThrow(expect.objectContaining({ code: 'CONTEXT', message: expect.stringContaining('"dir/z/deep" in the build context was replaced') }));
+    // a lookup by path below it goes through the same check
+    expect(() => context.lstat('dir/z/deep/secret-name.txt')).toThrow(expect.objectContaining({ code: 'CONTEXT' }));
+  });
+
+  it('a hash taken for the cache refuses a file reached through a swapped directory, and remembers nothing', () => {
+    const context = BuildContext.open(ctx);
+    const node = context.lstat('dir/z/g.txt')!;
+    const cache = HashCache.load();
+    renameSync(join(ctx, 'dir', 'z'), join(ctx, 'moved'));
+    symlinkSync(outside, join(ctx, 'dir', 'z'));
+    expect(() => cache.fileSha256(node.host!)).toThrow(expect.objectContaining({ code: 'CONTEXT', message: expect.stringContaining('was replaced while the build read it') }));
+    expect(cache.has(node.host!)).toBe(false);
+  });
+
+  it('an untouched tree is walked whole, and a context named through a symlink is read as its target', async () => {
+    const r = await walkThenSwap('app/big.bin', () => {});
+    expect(r.error).toBeUndefined();
+    expect(r.bytes.includes(Buffer.from('app/z/g.txt'))).toBe(true);
+    symlinkSync(ctx, join(t.path, 'ctx-link'));
+    expect(BuildContext.open(join(t.path, 'ctx-link')).list('dir').names).toEqual(['big.bin', 'f.txt', 'z']);
+  });
+});
