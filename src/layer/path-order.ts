@@ -13,8 +13,13 @@ export function comparePaths(a: string, b: string): number {
     if (ca === cb) continue;
     if (ca === 0x2f) return -1;
     if (cb === 0x2f) return 1;
-    // UTF-16 code-unit order differs from UTF-8 byte order only around surrogates.
-    if (ca >= 0xd800 || cb >= 0xd800) return Buffer.compare(Buffer.from(a.slice(i)), Buffer.from(b.slice(i)));
+    // UTF-16 code-unit order differs from UTF-8 byte order only around surrogates. Two characters
+    // that share their high surrogate differ first at the low one: compare from the pair's start, as
+    // a lone low surrogate would encode as U+FFFD and make both names equal.
+    if (ca >= 0xd800 || cb >= 0xd800) {
+      const from = i > 0 && ca >= 0xdc00 && ca <= 0xdfff && a.charCodeAt(i - 1) >= 0xd800 && a.charCodeAt(i - 1) <= 0xdbff ? i - 1 : i;
+      return Buffer.compare(Buffer.from(a.slice(from)), Buffer.from(b.slice(from)));
+    }
     return ca < cb ? -1 : 1;
   }
   return a.length - b.length;
