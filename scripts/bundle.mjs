@@ -71,6 +71,7 @@ await build({
   legalComments: 'none',
   minifyWhitespace: true,
   minifySyntax: true,
+  minifyIdentifiers: true,
   logLevel: 'warning',
 });
 
