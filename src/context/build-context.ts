@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
@@ -8,7 +8,7 @@ import { findIgnoreFile, loadIgnoreFile, type MatchInfo, PatternMatcher } from '
 import { type FsNode, type FsView, type Listing, nodeFromStats, sortNames } from './fs-view.js';
 import type { HashCache } from './hash-cache.js';
 import { compareNames } from '../layer/path-order.js';
-import { type DirIdentity, openDirChecked, type StatFields, statAt } from '../fs/stat-at.js';
+import { type DirIdentity, HAS_PROC_FD, openDirChecked, readlinkAt, type StatFields, statAt } from '../fs/stat-at.js';
 
 export interface OpenContextOptions {
   /** An explicit ignore file; `null` disables ignoring. Default: found from `dockerfile` and the context root. */
@@ -133,6 +133,10 @@ export class BuildContext implements FsView {
     if (path !== '') {
       const slash = path.lastIndexOf('/');
       const parent = slash < 0 ? '' : path.slice(0, slash);
+      // Paths arrive clean; a "." or ".." component (or an empty one) is no entry of the context,
+      // whatever the directory holds under that name ("sub/.." must not reach the root's parent).
+      const name = path.slice(slash + 1);
+      if (name === '' || name === '.' || name === '..') return undefined;
       // Never let the host resolve a symlinked ancestor: only walk through real, visible directories.
       if (this.lstat(parent)?.type !== 'directory') return undefined;
       if (!this.isVisible(path)) return undefined;
@@ -140,19 +144,21 @@ export class BuildContext implements FsView {
     return this.statHost(path);
   }
 
-  /** The node at `path`, read through a checked descriptor of its parent (the root's own node through its path). */
+  /** The node at `path`, read through a checked descriptor of its parent (the root's own through its own). */
   private statHost(path: string): FsNode | undefined {
-    if (path === '') return this.fromStats(statSync(this.root), '');
+    // the root's own node through the checked descriptor too: a root swapped since open shows nothing of its replacement
+    if (path === '') return this.inDir('', (fd) => this.fromStats(fstatSync(fd), ''));
     const slash = path.lastIndexOf('/');
     return this.inDir(slash < 0 ? '' : path.slice(0, slash), (fd) => this.statIn(fd, path, slash < 0 ? path : path.slice(slash + 1)));
   }
 
   /** The node of entry `name` of the directory open as `fd`; `path` is its context path. */
   private statIn(fd: number, path: string, name: string): FsNode | undefined {
-    const st = statAt(fd, name);
+    const what = `"${path}" in the ${this.label}`;
+    const st = statAt(fd, name, what);
     if (!st) return undefined;
     const node = this.fromStats(st, path);
-    if (node?.type === 'symlink') node.linkname = readlinkSync(`/proc/self/fd/${fd}/${name}`);
+    if (node?.type === 'symlink') node.linkname = readlinkAt(fd, name, what);
     return node;
   }
 
@@ -218,7 +224,6 @@ export class BuildContext implements FsView {
 }
 
 const EMPTY_LISTING: Listing = { names: [], nodes: [] };
-const HAS_PROC_FD = existsSync('/proc/self/fd');
 
 /** Binary search in a listing sorted by compareNames. */
 function findNode(listing: Listing, name: string): FsNode | undefined {

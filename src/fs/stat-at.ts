@@ -1,4 +1,5 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync } from 'node:fs';
+import { getSystemErrorMap } from 'node:util';
 import { KilnError } from '../errors/index.js';
 import { errno, libc } from '../sys/libc.js';
 
@@ -51,7 +52,7 @@ const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
  * swapped for a symlink after it was opened cannot redirect what is found in it. Through statx(2)
  * it is also cheaper than Node's lstat of a whole path (no Stats object, no four Date objects).
  */
-export function statAt(dirFd: number, name: string): StatFields | undefined {
+export function statAt(dirFd: number, name: string, what = `"${name}"`): StatFields | undefined {
   if (!noStatx) {
     statxFn ??= libc().func('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ uint8_t *buf)') as StatxFn;
     for (;;) {
@@ -63,7 +64,7 @@ export function statAt(dirFd: number, name: string): StatFields | undefined {
         noStatx = true;
         break;
       }
-      throw new KilnError('CONTEXT', `cannot stat "${name}": errno ${e}`);
+      throw new KilnError('CONTEXT', `cannot read ${what}: ${errnoText(e)}`);
     }
   }
   return statViaProcFd(dirFd, name);
@@ -71,7 +72,33 @@ export function statAt(dirFd: number, name: string): StatFields | undefined {
 
 /** statAt's fallback: the magic link names the open directory itself, so this lookup cannot be redirected either. */
 export function statViaProcFd(dirFd: number, name: string): StatFields | undefined {
+  if (!HAS_PROC_FD) throw new KilnError('UNSUPPORTED', 'reading a tree without following its symlinks needs statx(2) or /proc/self/fd, and this system refuses the first and has not mounted the second');
   return lstatSync(`/proc/self/fd/${dirFd}/${name}`, { throwIfNoEntry: false });
+}
+
+/** Whether /proc/self/fd is there: names of an open directory are read through it. */
+export const HAS_PROC_FD = existsSync('/proc/self/fd');
+
+type ReadlinkatFn = (dirfd: number, path: string, buf: Buffer, size: number) => number | bigint;
+let readlinkatFn: ReadlinkatFn | undefined;
+const linkBuf = Buffer.alloc(4097);
+
+/** The target of the symlink `name` in the directory open as `dirFd` (readlinkat(2): no path, no /proc). */
+export function readlinkAt(dirFd: number, name: string, what = `"${name}"`): string {
+  readlinkatFn ??= libc().func('long readlinkat(int dirfd, const char *path, _Out_ uint8_t *buf, size_t size)') as ReadlinkatFn;
+  for (;;) {
+    const n = Number(readlinkatFn(dirFd, name, linkBuf, linkBuf.length));
+    if (n >= 0 && n < linkBuf.length) return linkBuf.toString('utf8', 0, n);
+    const e = n < 0 ? errno() : 36; // ENAMETOOLONG: a target longer than PATH_MAX
+    if (e === EINTR) continue;
+    throw new KilnError('CONTEXT', `cannot read the symlink ${what}: ${errnoText(e)}`);
+  }
+}
+
+/** "EACCES (permission denied)" for an errno. */
+function errnoText(e: number): string {
+  const known = getSystemErrorMap().get(-e);
+  return known ? `${known[0]} (${known[1]})` : `errno ${e}`;
 }
 
 function fromStatx(): StatFields {
@@ -110,11 +137,15 @@ export function makedev(major: number, minor: number): number {
   return Number(big);
 }
 
-// Node opens every descriptor close-on-exec itself
-const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
+// O_PATH: a lookup in a directory needs only its search permission, not read permission (an
+// execute-only directory stays usable, as it is for a path lookup); Node opens every descriptor
+// close-on-exec itself.
+const O_PATH = 0o10000000;
+const DIR_FLAGS = O_PATH | constants.O_DIRECTORY;
 
 /**
- * Opens the directory `hostPath` and checks that it is still `expected` (the directory first seen
+ * Opens the directory `hostPath` (an O_PATH descriptor: for lookups relative to it, fstat, and
+ * `/proc/self/fd/N` to list it) and checks that it is still `expected` (the directory first seen
  * there). A directory, or one above it, swapped for a symlink or another directory since is refused
  * with `replaced()`'s error. `follow` lets the last component be a symlink (the context root, whose
  * path the user named); every other directory is opened with O_NOFOLLOW.

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, linkSync, lstatSync, mkdirSync, openSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { makedev, statAt, statViaProcFd } from '../../src/fs/stat-at.js';
+import { makedev, readlinkAt, statAt, statViaProcFd } from '../../src/fs/stat-at.js';
 import { tempDir } from '../layer/helpers.js';
 
 /**
@@ -82,6 +82,19 @@ describe('statAt', () => {
   it('its fallback through /proc/self/fd (used where statx(2) is refused) gives the same fields', () => {
     for (const name of ['file', 'hardlink', 'dir', 'link', 'fifo', 'old', 'frac']) expectSameAsLstat(fd, t.path, name, statViaProcFd);
     expect(statViaProcFd(fd, 'nope')).toBeUndefined();
+  });
+});
+
+describe('readlinkAt', () => {
+  it('reads a target as readlink does: relative, non-ASCII, and as long as Linux allows', () => {
+    symlinkSync('dír/ünïcode-😀', join(t.path, 'u'));
+    symlinkSync('x/'.repeat(2047) + 'y', join(t.path, 'long'));
+    for (const name of ['link', 'u', 'long']) expect(readlinkAt(fd, name), name).toBe(readlinkSync(join(t.path, name)));
+    expect(readlinkAt(fd, 'long')).toHaveLength(4095);
+  });
+
+  it('fails with one line naming the entry and the cause on what is not a symlink', () => {
+    expect(() => readlinkAt(fd, 'file', '"ctx/file" in the build context')).toThrow('cannot read the symlink "ctx/file" in the build context: EINVAL (invalid argument)');
   });
 });
 
