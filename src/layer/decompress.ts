@@ -108,16 +108,17 @@ export function decodeArchive(src: Readable | AsyncIterable<Uint8Array>, kind: A
  * goes through the system tool here: zlib's synchronous gunzip would hold
  * the whole archive in memory. Errors name `label`.
  */
-export function decodeArchiveFileSync(file: string, compression: Exclude<ArchiveCompression, 'none'>, out: string, label: string): string {
+export function decodeArchiveFileSync(file: string | number, compression: Exclude<ArchiveCompression, 'none'>, out: string, label: string): string {
   const tool = compression;
-  const inFd = openSync(file, 'r');
+  // an open descriptor (a source already checked by its caller) is read as is and left open
+  const inFd = typeof file === 'number' ? file : openSync(file, 'r');
   const outFd = openSync(out, 'w');
   try {
     const r = spawnSync(tool, ['-dc'], { stdio: [inFd, outFd, 'pipe'] });
     if (r.error) throw new KilnError('ARCHIVE', `cannot run ${tool} to unpack ${label}: ${r.error.message}`);
     if (r.status !== 0) throw new KilnError('ARCHIVE', `cannot unpack ${label}: ${tool}: ${r.stderr.toString().trim().split('\n').pop() ?? `exit ${r.status}`}`);
   } finally {
-    closeSync(inFd);
+    if (typeof file !== 'number') closeSync(inFd);
     closeSync(outFd);
   }
   return out;

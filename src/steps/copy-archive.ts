@@ -1,9 +1,10 @@
-import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { KilnError, isKilnError } from '../errors/index.js';
 import { decodeArchive, decodeArchiveFileSync, sniffArchiveCompression, type ArchiveCompression } from '../layer/decompress.js';
 import { BLOCK_SIZE, TypeFlag, decodeHeader, isZeroBlock, paddingFor, parsePax, verifyChecksum, type TarHeader } from '../layer/tar-format.js';
 import { MAX_META } from '../layer/tar-reader.js';
+import { SOURCE_FLAGS } from '../layer/tar-writer.js';
 import { cleanPath } from '../context/glob.js';
 import { type FsNode, type FsView, sortNames } from '../context/fs-view.js';
 
@@ -15,21 +16,77 @@ export type { ArchiveCompression } from '../layer/decompress.js';
  * valid header checksum) in the first decompressed block. Returns undefined
  * for anything else, which ADD then copies as is whatever its name.
  */
-export async function detectArchive(file: string): Promise<ArchiveCompression | undefined> {
-  const head = readHead(file, 6);
-  const compression = sniffArchiveCompression(head);
-  const block = await firstBlock(file, compression);
-  return isTarHeader(block) ? compression : undefined;
-}
-
-function readHead(file: string, n: number): Buffer {
-  const fd = openSync(file, 'r');
+export async function detectArchive(file: string, inode?: SourceInode): Promise<ArchiveCompression | undefined> {
+  const fd = openArchive(file, inode);
   try {
-    const b = Buffer.alloc(n);
-    const got = readSync(fd, b, 0, n, 0);
-    return b.subarray(0, got);
+    const b = Buffer.alloc(6);
+    const head = b.subarray(0, readSync(fd, b, 0, b.length, 0));
+    const compression = sniffArchiveCompression(head);
+    const block = await firstBlock(decodeArchive(fdReader(fd), compression));
+    return isTarHeader(block) ? compression : undefined;
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * The bytes of the open file `fd` from its start, as a stream that never closes the descriptor (a
+ * ReadStream given an fd closes it when destroyed, which the caller's own close would then repeat
+ * on a number that may be in use again).
+ */
+function fdReader(fd: number): Readable {
+  let pos = 0;
+  return new Readable({
+    read() {
+      const b = Buffer.allocUnsafe(64 * 1024);
+      const n = readSync(fd, b, 0, b.length, pos);
+      pos += n;
+      this.push(n > 0 ? b.subarray(0, n) : null);
+    },
+  });
+}
+
+/** A file's device and inode as it was listed. */
+export interface SourceInode {
+  dev: number;
+  ino: number;
+}
+
+/**
+ * Opens an archive ADD reads. A file of a tree (`inode` given: the build context, a stage) is opened
+ * as the layer writer opens a listed source — never through a symlink, never blocking on a FIFO —
+ * and must be the very inode that was listed: one swapped since, or a directory above it, is refused
+ * instead of unpacking whatever the path now reaches. A file the user named (a tar context) is
+ * opened as named.
+ */
+function openArchive(file: string, inode: SourceInode | undefined): number {
+  if (inode === undefined) return openSync(file, 'r');
+  const replaced = (): KilnError => new KilnError('ARCHIVE', `archive "${file}" was replaced while the build read it; nothing was read from it`);
+  let fd: number;
+  try {
+    fd = openSync(file, SOURCE_FLAGS);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw replaced();
+    throw e;
+  }
+  const st = fstatSync(fd);
+  if (!st.isFile() || st.dev !== inode.dev || st.ino !== inode.ino) {
+    closeSync(fd);
+    throw replaced();
+  }
+  return fd;
+}
+
+/** Copies the open file `fd` whole into the new file `out`. */
+function copyFd(fd: number, out: string): void {
+  const outFd = openSync(out, 'wx', 0o600);
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let pos = 0, n; (n = readSync(fd, buf, 0, buf.length, pos)) > 0; pos += n) {
+      for (let off = 0; off < n; ) off += writeSync(outFd, buf, off, n - off);
+    }
+  } finally {
+    closeSync(outFd);
   }
 }
 
@@ -38,8 +95,7 @@ export function openDecompressed(file: string, compression: ArchiveCompression):
   return decodeArchive(createReadStream(file), compression);
 }
 
-async function firstBlock(file: string, compression: ArchiveCompression): Promise<Buffer> {
-  const s = openDecompressed(file, compression);
+async function firstBlock(s: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   try {
@@ -95,8 +151,20 @@ export class ArchiveTree implements FsView {
     this.children.set('', new Set());
   }
 
-  static extractSync(file: string, compression: ArchiveCompression, stageDir: string, label: string): ArchiveTree {
-    const tarFile = compression === 'none' ? file : decodeArchiveFileSync(file, compression, `${stageDir}/archive.tar`, label);
+  /**
+   * Unpacks the archive's index from `file`, checked to be `inode` when given. Its bytes are read
+   * once, from that checked descriptor, into the stage directory (decompressed, or copied when
+   * plain), and every later read of an entry's content is from that private copy.
+   */
+  static extractSync(file: string, compression: ArchiveCompression, stageDir: string, label: string, inode?: SourceInode): ArchiveTree {
+    const tarFile = `${stageDir}/archive.tar`;
+    const inFd = openArchive(file, inode);
+    try {
+      if (compression === 'none') copyFd(inFd, tarFile);
+      else decodeArchiveFileSync(inFd, compression, tarFile, label);
+    } finally {
+      closeSync(inFd);
+    }
     const tree = new ArchiveTree(label, tarFile);
     const fd = openSync(tarFile, 'r');
     try {

@@ -12,7 +12,7 @@ import type { Digest } from '../image/digest.js';
 import { comparePaths } from '../layer/path-order.js';
 import type { LayerEntry } from '../layer/types.js';
 import type { AddInstruction, CopyInstruction } from '../frontend/instructions.js';
-import { type ArchiveCompression, ArchiveTree, detectArchive } from './copy-archive.js';
+import { type ArchiveCompression, ArchiveTree, detectArchive, type SourceInode } from './copy-archive.js';
 import { parseChmod, type ChmodFn } from './copy-chmod.js';
 import { resolveChown, type Owner } from './copy-chown.js';
 import { cloneGit, isGitUrl, parseGitUrl } from './copy-git.js';
@@ -110,7 +110,7 @@ interface Match {
    * from the archive. The cache key hashes the archive file itself; it is
    * unpacked only when the layer is built.
    */
-  archive?: { file: string; compression: ArchiveCompression };
+  archive?: { file: string; compression: ArchiveCompression; inode: SourceInode };
   /** A download: always a file placed by name. */
   label: string;
 }
@@ -332,7 +332,7 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
         if (target !== '') planned.set(target, contentOf(index, m, path, node));
       };
       if (found.archive) {
-        const tree = ArchiveTree.extractSync(found.archive.file, found.archive.compression, stage(), `archive "${found.label}"`);
+        const tree = ArchiveTree.extractSync(found.archive.file, found.archive.compression, stage(), `archive "${found.label}"`, found.archive.inode);
         const base = found.keep !== undefined ? joinRel(dest, found.keep) : dest;
         if (base !== '' && !planned.has(base) && !destFs?.lstat(base)) {
           planned.set(base, { view: tree, srcPath: '', node: newDir(now), owner: undefined, content: true, created: true });
@@ -551,9 +551,10 @@ async function matchSource(p: CopyParams, kind: 'COPY' | 'ADD', src: string, sta
 async function unpackIfArchive(view: FsView, path: string, label: string): Promise<Match | undefined> {
   const node = view.lstat(path);
   if (!node?.host) return undefined;
-  const compression = await detectArchive(node.host.path);
+  const inode = { dev: node.host.dev, ino: node.host.ino };
+  const compression = await detectArchive(node.host.path, inode);
   if (compression === undefined) return undefined;
-  return { view, path, matched: path, archive: { file: node.host.path, compression }, label };
+  return { view, path, matched: path, archive: { file: node.host.path, compression, inode }, label };
 }
 
 function matchLocal(view: FsView, src: string, kind: string, parents: boolean): Match[] {

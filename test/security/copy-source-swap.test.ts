@@ -215,3 +215,73 @@ describe('a directory of the context swapped while the COPY of its parent is wal
     expect(BuildContext.open(join(t.path, 'ctx-link')).list('dir').names).toEqual(['big.bin', 'f.txt', 'z']);
   });
 });
+
+/**
+ * ADD of a context archive reads the archive at planning (is it a tar?) and again when its entries
+ * are indexed. Both reads must be of the file that was listed: never through a symlink swapped in,
+ * or a directory above it, and never blocking on a FIFO.
+ */
+describe('an ADD archive swapped after it was listed', () => {
+  beforeEach(() => {
+    mkdirSync(join(ctx, 'a'));
+    mkdirSync(join(t.path, 'tarsrc'));
+    writeFileSync(join(t.path, 'tarsrc', 'fine.txt'), 'fine\n');
+    execFileSync('tar', ['-cf', join(ctx, 'a', 'x.tar'), '-C', join(t.path, 'tarsrc'), 'fine.txt']);
+    mkdirSync(join(t.path, 'evil'));
+    writeFileSync(join(t.path, 'evil', 'secret-name.txt'), SECRET);
+    execFileSync('tar', ['-cf', join(outside, 'x.tar'), '-C', join(t.path, 'evil'), 'secret-name.txt']);
+  });
+
+  async function planAddThenSwap(swap: () => void): Promise<{ error: unknown; names: string[] }> {
+    const planned = await planCopy({ kind: 'ADD', sources: ['a/x.tar'], dest: '/out/', workdir: '/', from: BuildContext.open(ctx), hashCache: HashCache.load(), now: 0 });
+    try {
+      swap();
+      try {
+        return { error: undefined, names: planned.entries.map((e) => e.path) };
+      } catch (error) {
+        return { error, names: [] };
+      }
+    } finally {
+      planned.dispose();
+    }
+  }
+
+  it('a directory above it swapped for a symlink to a host directory holding another archive is refused; nothing of that archive is unpacked', async () => {
+    const r = await planAddThenSwap(() => {
+      renameSync(join(ctx, 'a'), join(ctx, 'moved'));
+      symlinkSync(outside, join(ctx, 'a'));
+    });
+    expect(r.error).toMatchObject({ code: 'ARCHIVE', message: expect.stringContaining('was replaced while the build read it') });
+    expect(r.names.some((n) => n.includes('secret-name'))).toBe(false);
+  });
+
+  it('the archive swapped for a FIFO fails at once instead of blocking the build', async () => {
+    const r = await planAddThenSwap(() => {
+      rmSync(join(ctx, 'a', 'x.tar'));
+      execFileSync('mkfifo', [join(ctx, 'a', 'x.tar')]);
+    });
+    expect(r.error).toMatchObject({ code: 'ARCHIVE', message: expect.stringContaining('was replaced while the build read it') });
+  });
+
+  it('an untouched archive is unpacked from a private copy', async () => {
+    const r = await planAddThenSwap(() => {});
+    expect(r.error).toBeUndefined();
+    expect(r.names).toEqual(['out', 'out/fine.txt']);
+  });
+});
+
+describe('lookups that are no entry of the context', () => {
+  it('"..", "." and "sub/.." are not entries, and a root swapped after it was opened is refused', () => {
+    const context = BuildContext.open(ctx);
+    expect(context.lstat('..')).toBeUndefined();
+    expect(context.lstat('dir/..')).toBeUndefined();
+    expect(context.lstat('dir/.')).toBeUndefined();
+    expect(context.lstat('dir/f.txt')?.size).toBe(DECOY.length);
+    const opened = BuildContext.open(ctx);
+    renameSync(ctx, join(t.path, 'ctx-moved'));
+    symlinkSync(outside, ctx);
+    // not even the root's own metadata comes from its replacement
+    expect(() => opened.lstat('')).toThrow(expect.objectContaining({ code: 'CONTEXT', message: expect.stringContaining('"." in the build context was replaced') }));
+    expect(() => opened.list('')).toThrow(expect.objectContaining({ code: 'CONTEXT' }));
+  });
+});
