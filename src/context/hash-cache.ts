@@ -1,9 +1,9 @@
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { KilnError } from '../errors/index.js';
 import type { HostFile } from './fs-view.js';
-import { SOURCE_FLAGS } from '../layer/tar-writer.js';
+import { openListed } from '../layer/tar-writer.js';
 
 /**
  * File sha256 by stat: (dev, ino, size, mtime, ctime) → hex. ctime is in the
@@ -238,14 +238,8 @@ const buf = Buffer.allocUnsafe(1 << 20);
 export function hashFile(path: string, expected?: number, inode?: { dev: number; ino: number }): string {
   const h = createHash('sha256');
   // opened as the layer writer opens a listed source: a symlink swapped in is refused, a FIFO cannot block
-  const fd = openSync(path, SOURCE_FLAGS);
+  const fd = openListed(path, inode, () => new KilnError('CONTEXT', `file "${path}" was replaced while the build read it; nothing was read from it`));
   try {
-    if (inode !== undefined) {
-      const st = fstatSync(fd);
-      if (!st.isFile() || st.dev !== inode.dev || st.ino !== inode.ino) {
-        throw new KilnError('CONTEXT', `file "${path}" was replaced while the build read it; nothing was read from it`);
-      }
-    }
     let total = 0;
     for (;;) {
       const want = expected !== undefined && total <= expected ? Math.min(buf.length, expected + 1 - total) : buf.length;

@@ -47,17 +47,18 @@ export function validateEntryPath(p: string): void {
 export const SOURCE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
- * Opens an entry's source file. With `inode` (the file as it was listed), the descriptor must name
+ * Opens a listed source file. With `inode` (the file as it was listed), the descriptor must name
  * that very inode: a file, or a directory above it, swapped for a symlink or another file between
- * the listing and this open (a race against a context another user can write) is refused instead
- * of putting whatever the new path reaches — a host file the builder can read — into the layer.
+ * the listing and this open (a race against a context another user can write) is refused with
+ * `replaced(by)`'s error instead of reading whatever the new path reaches — a host file the builder
+ * can read. The layer writer, the context hasher and ADD's archive reads all open sources here.
  */
-function openSource(path: string, entryPath: string, inode: SourceInode | undefined): number {
+export function openListed(path: string, inode: SourceInode | undefined, replaced: (by: string) => KilnError): number {
   let fd: number;
   try {
     fd = openSync(path, SOURCE_FLAGS);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw replaced(entryPath, 'a symlink');
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw replaced('a symlink');
     throw e;
   }
   if (inode !== undefined) {
@@ -65,10 +66,15 @@ function openSource(path: string, entryPath: string, inode: SourceInode | undefi
     // the type too: a freed inode number is reused at once, so a FIFO made in the file's place can carry it
     if (!st.isFile() || st.ino !== inode.ino || st.dev !== inode.dev) {
       closeSync(fd);
-      throw replaced(entryPath, st.isFile() ? 'another file' : 'something that is not a regular file');
+      throw replaced(st.isFile() ? 'another file' : 'something that is not a regular file');
     }
   }
   return fd;
+}
+
+/** An entry's source file, for the layer. */
+function openSource(path: string, entryPath: string, inode: SourceInode | undefined): number {
+  return openListed(path, inode, (by) => replaced(entryPath, by));
 }
 
 function replaced(entryPath: string, by: string): KilnError {

@@ -4,11 +4,13 @@ import { KilnError, isKilnError } from '../errors/index.js';
 import { decodeArchive, decodeArchiveFileSync, sniffArchiveCompression, type ArchiveCompression } from '../layer/decompress.js';
 import { BLOCK_SIZE, TypeFlag, decodeHeader, isZeroBlock, paddingFor, parsePax, verifyChecksum, type TarHeader } from '../layer/tar-format.js';
 import { MAX_META } from '../layer/tar-reader.js';
-import { SOURCE_FLAGS } from '../layer/tar-writer.js';
+import { openListed } from '../layer/tar-writer.js';
+import type { SourceInode } from '../layer/types.js';
 import { cleanPath } from '../context/glob.js';
 import { type FsNode, type FsView, sortNames } from '../context/fs-view.js';
 
 export type { ArchiveCompression } from '../layer/decompress.js';
+export type { SourceInode } from '../layer/types.js';
 
 /**
  * Whether a file is a tar archive ADD should unpack, decided by content as
@@ -46,35 +48,16 @@ function fdReader(fd: number): Readable {
   });
 }
 
-/** A file's device and inode as it was listed. */
-export interface SourceInode {
-  dev: number;
-  ino: number;
-}
-
 /**
  * Opens an archive ADD reads. A file of a tree (`inode` given: the build context, a stage) is opened
- * as the layer writer opens a listed source — never through a symlink, never blocking on a FIFO —
- * and must be the very inode that was listed: one swapped since, or a directory above it, is refused
- * instead of unpacking whatever the path now reaches. A file the user named (a tar context) is
- * opened as named.
+ * as the layer writer opens a listed source (openListed): never through a symlink, never blocking on
+ * a FIFO, and only the very inode that was listed — one swapped since, or a directory above it, is
+ * refused instead of unpacking whatever the path now reaches. A file the user named (a tar context)
+ * is opened as named.
  */
 function openArchive(file: string, inode: SourceInode | undefined): number {
   if (inode === undefined) return openSync(file, 'r');
-  const replaced = (): KilnError => new KilnError('ARCHIVE', `archive "${file}" was replaced while the build read it; nothing was read from it`);
-  let fd: number;
-  try {
-    fd = openSync(file, SOURCE_FLAGS);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw replaced();
-    throw e;
-  }
-  const st = fstatSync(fd);
-  if (!st.isFile() || st.dev !== inode.dev || st.ino !== inode.ino) {
-    closeSync(fd);
-    throw replaced();
-  }
-  return fd;
+  return openListed(file, inode, () => new KilnError('ARCHIVE', `archive "${file}" was replaced while the build read it; nothing was read from it`));
 }
 
 /** Copies the open file `fd` whole into the new file `out`. */
