@@ -8,7 +8,7 @@ import { findIgnoreFile, loadIgnoreFile, type MatchInfo, PatternMatcher } from '
 import { type FsNode, type FsView, type Listing, nodeFromStats, sortNames } from './fs-view.js';
 import type { HashCache } from './hash-cache.js';
 import { compareNames } from '../layer/path-order.js';
-import { type DirIdentity, HAS_PROC_FD, openDirChecked, readlinkAt, type StatFields, statAt } from '../fs/stat-at.js';
+import { type DirIdentity, hasProcFd, openDirChecked, readlinkAt, type StatFields, statAt } from '../fs/stat-at.js';
 
 export interface OpenContextOptions {
   /** An explicit ignore file; `null` disables ignoring. Default: found from `dockerfile` and the context root. */
@@ -190,7 +190,7 @@ export class BuildContext implements FsView {
   private namesIn(fd: number, path: string): string[] {
     try {
       // Without /proc the names come from the path; each is still looked up in the descriptor's directory.
-      return sortNames(readdirSync(HAS_PROC_FD ? `/proc/self/fd/${fd}` : this.hostPath(path)));
+      return sortNames(readdirSync(hasProcFd() ? `/proc/self/fd/${fd}` : this.hostPath(path)));
     } catch (e) {
       throw new KilnError('CONTEXT', `cannot read "${path || '.'}" in the ${this.label}: ${(e as Error).message}`);
     }

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, type Stats } from 'node:fs';
 import { KilnError } from '../errors/index.js';
-import { errno, libc } from '../sys/libc.js';
+import { Errno, errno, libc, O_PATH } from '../sys/libc.js';
 import { escapeError, loopError, segments } from './resolve-in-root.js';
 
 /**
@@ -14,19 +14,12 @@ import { escapeError, loopError, segments } from './resolve-in-root.js';
 
 // Linux's generic numbering (x86_64 and arm64 alike): openat2 is 437 everywhere since 5.6.
 const SYS_OPENAT2 = 437;
-const O_PATH = 0o10000000;
 const O_CLOEXEC = 0o2000000;
 const RESOLVE_NO_MAGICLINKS = 0x02;
 const RESOLVE_BENEATH = 0x08;
 const RESOLVE_IN_ROOT = 0x10;
 
-const ENOENT = 2;
-const EINTR = 4;
-const EAGAIN = 11;
-const ENOTDIR = 20;
-const EXDEV = 18;
-const ENOSYS = 38;
-const ELOOP = 40;
+const { ENOENT, EINTR, EAGAIN, ENOTDIR, EXDEV, ENOSYS, ELOOP } = Errno;
 
 type Openat2 = (nr: number, ...args: unknown[]) => number | bigint;
 let openat2Fn: Openat2 | undefined;

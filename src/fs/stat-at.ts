@@ -1,7 +1,6 @@
 import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync } from 'node:fs';
-import { getSystemErrorMap } from 'node:util';
 import { KilnError } from '../errors/index.js';
-import { errno, libc } from '../sys/libc.js';
+import { Errno, errno, errnoText, libc, O_PATH } from '../sys/libc.js';
 
 /**
  * What kiln reads of a stat: the fields of Node's `Stats` that a tree node and the hash cache use.
@@ -31,11 +30,7 @@ const AT_SYMLINK_NOFOLLOW = 0x100;
 const AT_NO_AUTOMOUNT = 0x800;
 // STATX_BASIC_STATS: type, mode, nlink, uid, gid, times, ino, size, blocks
 const STATX_BASIC_STATS = 0x7ff;
-const ENOENT = 2;
-const EINTR = 4;
-const ENOTDIR = 20;
-const EPERM = 1;
-const ENOSYS = 38;
+const { ENOENT, EINTR, ENOTDIR, EPERM, ENOSYS, ENAMETOOLONG } = Errno;
 
 type StatxFn = (dirfd: number, path: string, flags: number, mask: number, buf: Buffer) => number;
 let statxFn: StatxFn | undefined;
@@ -72,12 +67,16 @@ export function statAt(dirFd: number, name: string, what = `"${name}"`): StatFie
 
 /** statAt's fallback: the magic link names the open directory itself, so this lookup cannot be redirected either. */
 export function statViaProcFd(dirFd: number, name: string): StatFields | undefined {
-  if (!HAS_PROC_FD) throw new KilnError('UNSUPPORTED', 'reading a tree without following its symlinks needs statx(2) or /proc/self/fd, and this system refuses the first and has not mounted the second');
+  if (!hasProcFd()) throw new KilnError('UNSUPPORTED', 'reading a tree without following its symlinks needs statx(2) or /proc/self/fd, and this system refuses the first and has not mounted the second');
   return lstatSync(`/proc/self/fd/${dirFd}/${name}`, { throwIfNoEntry: false });
 }
 
-/** Whether /proc/self/fd is there: names of an open directory are read through it. */
-export const HAS_PROC_FD = existsSync('/proc/self/fd');
+let procFd: boolean | undefined;
+/** Whether /proc/self/fd is there: names of an open directory are read through it. Looked at once, when first needed. */
+export function hasProcFd(): boolean {
+  procFd ??= existsSync('/proc/self/fd');
+  return procFd;
+}
 
 type ReadlinkatFn = (dirfd: number, path: string, buf: Buffer, size: number) => number | bigint;
 let readlinkatFn: ReadlinkatFn | undefined;
@@ -89,16 +88,10 @@ export function readlinkAt(dirFd: number, name: string, what = `"${name}"`): str
   for (;;) {
     const n = Number(readlinkatFn(dirFd, name, linkBuf, linkBuf.length));
     if (n >= 0 && n < linkBuf.length) return linkBuf.toString('utf8', 0, n);
-    const e = n < 0 ? errno() : 36; // ENAMETOOLONG: a target longer than PATH_MAX
+    const e = n < 0 ? errno() : ENAMETOOLONG; // a target longer than PATH_MAX
     if (e === EINTR) continue;
     throw new KilnError('CONTEXT', `cannot read the symlink ${what}: ${errnoText(e)}`);
   }
-}
-
-/** "EACCES (permission denied)" for an errno. */
-function errnoText(e: number): string {
-  const known = getSystemErrorMap().get(-e);
-  return known ? `${known[0]} (${known[1]})` : `errno ${e}`;
 }
 
 function fromStatx(): StatFields {
@@ -140,7 +133,6 @@ export function makedev(major: number, minor: number): number {
 // O_PATH: a lookup in a directory needs only its search permission, not read permission (an
 // execute-only directory stays usable, as it is for a path lookup); Node opens every descriptor
 // close-on-exec itself.
-const O_PATH = 0o10000000;
 const DIR_FLAGS = O_PATH | constants.O_DIRECTORY;
 
 /**

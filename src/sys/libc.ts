@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { getSystemErrorMap } from 'node:util';
 import type { LibraryHandle } from 'koffi';
 
 /**
@@ -48,4 +49,16 @@ export function libc(): LibraryHandle {
 /** errno of the last failed libc call on this thread. */
 export function errno(): number {
   return addon().errno();
+}
+
+/** errno values callers branch on (Linux's generic numbering: x86_64 and arm64 alike). */
+export const Errno = { EPERM: 1, ENOENT: 2, EINTR: 4, EAGAIN: 11, EXDEV: 18, ENOTDIR: 20, ENAMETOOLONG: 36, ENOSYS: 38, ELOOP: 40 } as const;
+
+/** open(2)'s O_PATH, which Node's fs.constants lacks. */
+export const O_PATH = 0o10000000;
+
+/** "EACCES (permission denied)" for an errno, as Node names it. */
+export function errnoText(e: number): string {
+  const known = getSystemErrorMap().get(-e);
+  return known ? `${known[0]} (${known[1]})` : `errno ${e}`;
 }
