@@ -29,10 +29,15 @@ export class Authenticator {
   /** A refresh token the token server handed out, preferred over the password afterwards. */
   private refreshToken: string | undefined;
 
+  /**
+   * `mayUseHttp(host)` says whether a token realm on `host` may be plain
+   * HTTP when credentials go to it (loopback, or listed as insecure).
+   */
   constructor(
     readonly registry: string,
     private readonly source: CredentialSource | undefined,
     private readonly http: Dispatcher,
+    private readonly mayUseHttp: (host: string) => boolean = () => false,
   ) {}
 
   /** Records the challenge of a 401 (or of the ping). Returns false when there is none kiln can answer. */
@@ -107,8 +112,16 @@ export class Authenticator {
     } catch {
       throw new KilnError('REGISTRY_AUTH', `${this.registry}: bearer challenge with an invalid realm`);
     }
+    if (realmUrl.protocol !== 'https:' && realmUrl.protocol !== 'http:') throw new KilnError('REGISTRY_AUTH', `${this.registry}: bearer challenge with a ${realmUrl.protocol} realm; only http and https are used`);
     const service = c.params.service;
     const refresh = this.refreshToken ?? creds?.identityToken;
+    // The realm is the registry's word and may be another host (Docker Hub's is), as in
+    // Docker and containerd; but a secret never crosses a network in clear text.
+    if (realmUrl.protocol === 'http:' && !this.mayUseHttp(realmUrl.host) && (refresh || (creds?.username && creds.password !== undefined))) {
+      throw new KilnError('REGISTRY_AUTH', `${this.registry}: the token server ${realmUrl.origin} is plain HTTP; kiln does not send credentials over it`, {
+        hint: `if ${realmUrl.host} is meant to be reached over HTTP, list it with --insecure-registry ${realmUrl.host}`,
+      });
+    }
     if (refresh) return this.oauthPost(realmUrl, service, scopes, { grant_type: 'refresh_token', refresh_token: refresh });
 
     const url = new URL(realmUrl);

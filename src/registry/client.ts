@@ -6,7 +6,7 @@ import { repositoryScope } from './auth.js';
 import type { CredentialSource } from './credentials.js';
 import { dockerCredentialSource } from './credentials.js';
 import type { RegistryEventListener } from './events.js';
-import { ERROR_BODY_LIMIT, readBody } from './body.js';
+import { ERROR_BODY_LIMIT, RateWatch, readBody } from './body.js';
 import { RegistryHttp, redactUrl, type Endpoint, type RequestBody, type Response } from './http.js';
 import type { Reference } from './reference.js';
 import type { RetryPolicy } from './retry.js';
@@ -318,8 +318,11 @@ export class RegistryClient {
       } else if (ranged) {
         skip = offset;
       }
+      let received = 0;
+      const watch = new RateWatch(res.body, () => received, what);
       try {
         for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          received += chunk.length;
           let c = chunk;
           if (skip > 0) {
             if (c.length <= skip) {
@@ -348,10 +351,14 @@ export class RegistryClient {
             pending = [];
             offset += pendingBytes;
             pendingBytes = 0;
+            // the consumer's time with the chunk is not the registry's
+            watch.pause();
             yield out;
+            watch.resume();
             opts.onProgress?.(offset - start, 'downloading');
           }
         }
+        watch.stop();
         if (pendingBytes > 0) {
           const out = Buffer.concat(pending, pendingBytes);
           pending = [];
@@ -381,6 +388,7 @@ export class RegistryClient {
         }
         this.opts.onEvent?.({ type: 'warning', message: `${what}: connection lost at byte ${offset}, resuming` });
       } finally {
+        watch.stop();
         // the consumer may stop early (a size or digest failure): release the connection
         if (!res.body.readableEnded) res.body.destroy();
       }

@@ -1,10 +1,10 @@
 import { Readable } from 'node:stream';
 import { request, Agent, interceptors, type Dispatcher } from 'undici';
-import { KilnError, RegistryError } from '../errors/index.js';
+import { isKilnError, KilnError, RegistryError } from '../errors/index.js';
 import { Authenticator } from './auth.js';
 import { ERROR_BODY_LIMIT, readBody } from './body.js';
 import type { CredentialSource } from './credentials.js';
-import { DOCKER_HUB, DOCKER_HUB_API, type Reference } from './reference.js';
+import { DOCKER_HUB, DOCKER_HUB_API, isLoopbackHost, type Reference } from './reference.js';
 import { DEFAULT_RETRY, isRetryableError, isRetryableStatus, retryDelay, sleep, type RetryPolicy } from './retry.js';
 import { DEFAULT_CERTS_DIRS, Transport } from './transport.js';
 
@@ -119,10 +119,15 @@ export class RegistryHttp {
         allowH2: this.opts.http2 ?? false,
         ...(ep.scheme ? { scheme: ep.scheme } : {}),
       });
-      h = { transport, auth: new Authenticator(ep.credentialKey, this.opts.credentials, this.sharedDispatcher), ready: undefined };
+      h = { transport, auth: new Authenticator(ep.credentialKey, this.opts.credentials, this.sharedDispatcher, (host) => this.mayUseHttp(host)), ready: undefined };
       this.hosts.set(key, h);
     }
     return h;
+  }
+
+  /** Whether `host` may be spoken to over plain HTTP: loopback, or listed as insecure. */
+  mayUseHttp(host: string): boolean {
+    return isLoopbackHost(host) || (this.opts.insecureRegistries ?? []).some((r) => r === host || r === hostOnly(host));
   }
 
   /** Pings /v2/ once per host: picks the scheme and learns the auth challenge. */
@@ -143,13 +148,13 @@ export class RegistryHttp {
       let firstError: unknown;
       for (const origin of h.transport.candidateOrigins()) {
         try {
-          const res = await request(`${origin}/v2/`, { method: 'GET', dispatcher, headers: this.baseHeaders() });
-          await res.body.dump();
-          this.trace('GET', `${origin}/v2/`, res.statusCode);
+          const { res, url } = await this.exchange(h, dispatcher, origin, { method: 'GET', url: `${origin}/v2/`, headers: this.baseHeaders(), what: `registry ${ep.host}` });
+          await readBody(res.body, { limit: ERROR_BODY_LIMIT, what: `registry ${ep.host}`, truncate: true });
           // a TLS-only server answers plain HTTP with 400: that is not a registry speaking HTTP
           if (origin.startsWith('http://') && firstError !== undefined && res.statusCode === 400) continue;
           h.transport.setScheme(origin);
-          if (res.statusCode === 401) h.auth.setChallenge(res.headers['www-authenticate']);
+          // a challenge counts only from the registry itself, never from where it redirected to
+          if (res.statusCode === 401 && sameOrigin(url, origin)) h.auth.setChallenge(res.headers['www-authenticate']);
           return;
         } catch (e) {
           firstError ??= e;
@@ -170,19 +175,18 @@ export class RegistryHttp {
     const h = this.host(ep);
     const dispatcher = await h.transport.dispatcher();
     const url = o.url.startsWith('/') ? `${h.transport.origin}${o.url}` : o.url;
+    const origin = h.transport.origin;
     const started = Date.now();
     let reauthed = false;
     let authHeader = await h.auth.authorization(o.scopes);
     for (let attempt = 1; ; attempt++) {
-      const headers: Record<string, string> = { ...this.baseHeaders(), ...o.headers };
-      // never send our credentials to a host that is not this registry
-      if (authHeader && sameOrigin(url, h.transport.origin)) headers.authorization = authHeader;
-      let res: Dispatcher.ResponseData;
+      let exchanged: { res: Dispatcher.ResponseData; url: string };
       try {
         this.checkAborted(o.what);
-        res = await request(url, { method: o.method, headers, body: toBody(o.body?.()), dispatcher, ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
+        exchanged = await this.exchange(h, dispatcher, origin, { method: o.method, url, headers: { ...this.baseHeaders(), ...o.headers }, authorization: authHeader, body: o.body, what: o.what });
       } catch (e) {
         this.checkAborted(o.what);
+        if (isKilnError(e)) throw e;
         this.trace(o.method, url, errorText(e));
         if (o.retry !== false && isRetryableError(e) && this.mayRetry(attempt, started)) {
           const delay = retryDelay(this.retry, attempt);
@@ -192,10 +196,16 @@ export class RegistryHttp {
         }
         throw new KilnError('REGISTRY', `${o.what}: ${o.method} ${redactUrl(url)} failed: ${errorText(e)}`, { cause: e });
       }
-      this.trace(o.method, url, res.statusCode);
+      const { res } = exchanged;
       const status = res.statusCode;
-      if (o.ok.includes(status) || o.pass?.includes(status)) return { status, headers: res.headers, url, body: res.body };
+      if (o.ok.includes(status) || o.pass?.includes(status)) return { status, headers: res.headers, url: exchanged.url, body: res.body };
 
+      if (status === 401 && !sameOrigin(exchanged.url, origin)) {
+        // A host the registry redirected to asks for credentials: its challenge is not the
+        // registry's, and answering it would hand the registry's credentials to that host.
+        await res.body.dump();
+        throw new RegistryError('REGISTRY_AUTH', `${o.what}: the registry redirected to ${new URL(exchanged.url).origin}, which asked for credentials; kiln sends the registry's credentials to the registry only`, { status });
+      }
       if (status === 401 && !reauthed) {
         reauthed = true;
         await res.body.dump();
@@ -216,6 +226,56 @@ export class RegistryHttp {
       }
       throw await this.errorFor(o, status, res.body, ep, h);
     }
+  }
+
+  /**
+   * One request and the redirects it leads to (at most MAX_REDIRECTS). The
+   * Authorization header goes only to the registry's own origin; a hop to
+   * another origin is made with that host's own TLS settings (its certs.d
+   * and whether it is listed insecure), never the registry's; a hop to plain
+   * HTTP is refused unless the request it redirects was plain HTTP already
+   * or the new host may use HTTP. Only GET and HEAD follow 301/302/303; any
+   * method follows 307/308 with its body made again. Returns the last
+   * answer and the URL it came from.
+   */
+  private async exchange(
+    h: Host,
+    dispatcher: Dispatcher,
+    origin: string | undefined,
+    r: { method: HttpMethod; url: string; headers: Record<string, string>; authorization?: string | undefined; body?: (() => RequestBody) | undefined; what: string },
+  ): Promise<{ res: Dispatcher.ResponseData; url: string }> {
+    let url = r.url;
+    for (let hop = 0; ; hop++) {
+      const own = sameOrigin(url, origin ?? new URL(r.url).origin);
+      const headers = { ...r.headers };
+      // never send our credentials to a host that is not this registry
+      if (r.authorization && own) headers.authorization = r.authorization;
+      const via = own ? dispatcher : await this.redirectDispatcher(url);
+      const res = await request(url, { method: r.method, headers, body: toBody(r.body?.()), dispatcher: via, ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
+      this.trace(r.method, url, res.statusCode);
+      const follows = REDIRECTS.has(res.statusCode) && (res.statusCode === 307 || res.statusCode === 308 || r.method === 'GET' || r.method === 'HEAD');
+      const location = res.headers.location;
+      if (!follows || typeof location !== 'string') return { res, url };
+      await res.body.dump();
+      if (hop >= MAX_REDIRECTS) throw new KilnError('REGISTRY', `${r.what}: more than ${MAX_REDIRECTS} redirects (last to ${redactUrl(url)})`);
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        throw new KilnError('REGISTRY', `${r.what}: the registry redirected to an invalid URL`);
+      }
+      if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new KilnError('REGISTRY', `${r.what}: the registry redirected to a ${next.protocol} URL; only http and https are followed`);
+      if (next.protocol === 'http:' && url.startsWith('https:') && !this.mayUseHttp(next.host)) {
+        throw new KilnError('REGISTRY', `${r.what}: the registry redirected from HTTPS to plain HTTP (${next.origin}); refused, since a redirect must not drop TLS`, { hint: `if ${next.host} is meant to be reached over HTTP, list it with --insecure-registry ${next.host}` });
+      }
+      url = next.href;
+    }
+  }
+
+  /** The dispatcher for a host a redirect leads to: its own transport (certificates, insecure or not). */
+  private redirectDispatcher(url: string): Promise<Dispatcher> {
+    const u = new URL(url);
+    return this.host({ host: u.host, credentialKey: u.host, scheme: u.protocol === 'http:' ? 'http' : 'https', mirror: false }).transport.dispatcher();
   }
 
   private checkAborted(what: string): void {
@@ -267,6 +327,11 @@ export function redactUrl(u: string): string {
     return u.split('?')[0] ?? u;
   }
 }
+
+/** Statuses whose Location is followed. */
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** As many hops as Go's and undici's clients allow a registry (and its CDN) by default, fewer than both: blob CDNs use one or two. */
+const MAX_REDIRECTS = 5;
 
 function sameOrigin(url: string, origin: string | undefined): boolean {
   try {

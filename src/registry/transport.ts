@@ -1,9 +1,18 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Agent, interceptors, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { isLoopbackHost } from './reference.js';
 
 export const DEFAULT_CERTS_DIRS = ['/etc/docker/certs.d', '/etc/containers/certs.d'];
+
+/**
+ * A response's headers must all be there this long after the request was
+ * sent: generous, since a registry may verify a big upload before it answers
+ * the PUT that completes it.
+ */
+const HEADERS_TIMEOUT_MS = 120_000;
+/** A body that sends nothing for this long is dropped; a body that trickles is bounded by body.ts. */
+const BODY_IDLE_TIMEOUT_MS = 300_000;
 
 export interface TransportOptions {
   /** HTTP or unverified TLS allowed (the host is listed as insecure, or is loopback). */
@@ -26,9 +35,9 @@ interface TlsFiles {
 /**
  * The connection side of one registry host: its scheme (HTTPS unless the
  * host may use HTTP and HTTPS does not answer), custom CAs and client
- * certificates, and a keep-alive undici Agent with the redirect interceptor.
- * The interceptor drops Authorization when a redirect leaves the origin, so
- * tokens never reach a blob CDN.
+ * certificates, and a keep-alive undici Agent. Redirects are not followed
+ * here but by RegistryHttp, which knows where each hop goes: credentials and
+ * challenges belong to the registry's own origin only.
  */
 export class Transport {
   readonly host: string;
@@ -85,11 +94,11 @@ export class Transport {
       connections: this.opts.connections,
       allowH2: this.opts.allowH2,
       keepAliveTimeout: 30_000,
-      headersTimeout: 120_000,
-      bodyTimeout: 300_000,
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      bodyTimeout: BODY_IDLE_TIMEOUT_MS,
       connect,
     });
-    return this.agent.compose(interceptors.redirect({ maxRedirections: 5 }));
+    return this.agent;
   }
 }
 
