@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { KilnError } from '../errors/index.js';
 import { hostPathInRoot } from './rootfs-path.js';
 import { parseGroup, parsePasswd, type PasswdEntry } from '../image/passwd.js';
@@ -14,11 +14,44 @@ export interface ResolvedUser {
   name?: string;
 }
 
+/** The most of /etc/passwd or /etc/group kiln reads (a database of 100,000 users is about 6 MB). */
+const USER_DB_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * The image's user database as text; '' when it is missing or not a regular
+ * file. Read from the host side through the rootfs mount, which keeps device
+ * nodes working: a FIFO there would block kiln in open(2) beyond any signal,
+ * and a device node would be the host's device. So the type is checked
+ * before the open, the open neither follows a final symlink nor blocks, and
+ * the descriptor must still be that regular file.
+ */
 function readRootFile(root: string, path: string): string {
+  let fd: number;
+  let before: Stats;
   try {
-    return readFileSync(hostPathInRoot(root, path), 'utf8');
+    const host = hostPathInRoot(root, path);
+    const st = lstatSync(host, { throwIfNoEntry: false });
+    if (!st?.isFile()) return '';
+    before = st;
+    fd = openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
+    // unreadable is absent, as before: a name then fails as "unable to find user"
     return '';
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.ino !== before.ino || st.dev !== before.dev) return '';
+    if (st.size > USER_DB_LIMIT) throw new KilnError('RUN_FAILED', `${path} in the image is ${st.size} bytes, over kiln's limit of ${USER_DB_LIMIT / (1024 * 1024)} MiB for a user database`);
+    const buf = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < buf.length) {
+      const got = readSync(fd, buf, n, buf.length - n, n);
+      if (got === 0) break;
+      n += got;
+    }
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    closeSync(fd);
   }
 }
 
