@@ -8,7 +8,7 @@ import { canonicalJSON } from '../image/canonical-json.js';
 import { openUncompressed, sniffCompression, type DetectedCompression } from '../layer/decompress.js';
 import { readTar } from '../layer/tar-reader.js';
 import { digestOfHash, isDigest, type Digest } from '../image/digest.js';
-import { isIndexMediaType, isManifestMediaType, MediaType, ociLayerMediaType } from '../image/media-types.js';
+import { isIndexMediaType, isManifestMediaType, layerCompression, MediaType, ociLayerMediaType } from '../image/media-types.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
 import { OCI_INDEX_FILE, OCI_LAYOUT_FILE, layoutBlobPath } from '../image/oci-layout.js';
 import type { Store } from '../store/store.js';
@@ -25,8 +25,13 @@ export interface LoadOptions {
   normaliseName?: (name: string) => string;
 }
 
-/** Small members are kept in memory; bigger ones go straight to the blob store. */
-const SMALL_LIMIT = 64 * 1024 * 1024;
+/**
+ * Metadata members (manifest.json, index.json, configs, …) up to this size are
+ * kept in memory; bigger ones go straight to the blob store.
+ */
+const SMALL_LIMIT = 16 * 1024 * 1024;
+/** All of them together: a small archive of many big `.json` members must not take gigabytes of memory. */
+const SMALL_TOTAL_LIMIT = 64 * 1024 * 1024;
 const SMALL_NAMES = new Set([OCI_INDEX_FILE, OCI_LAYOUT_FILE, 'manifest.json', 'repositories']);
 
 interface FileBlob {
@@ -52,6 +57,7 @@ export async function loadArchive(store: Store, path: string, opts: LoadOptions 
   const input = openUncompressed(createReadStream(path), MediaType.OCI_LAYER);
 
   const small = new Map<string, Buffer>();
+  let smallBytes = 0;
   const blobs = new Set<Digest>();
   const files = new Map<string, FileBlob>();
   const links = new Map<string, string>();
@@ -71,6 +77,8 @@ export async function loadArchive(store: Store, path: string, opts: LoadOptions 
         await store.writeBlob(body, { digest: d, size: h.size });
         blobs.add(d);
       } else if ((SMALL_NAMES.has(name) || name.endsWith('.json') || name.endsWith('/json') || name.endsWith('/VERSION')) && h.size <= SMALL_LIMIT) {
+        smallBytes += h.size - (small.get(name)?.length ?? 0);
+        if (smallBytes > SMALL_TOTAL_LIMIT) throw new KilnError('ARCHIVE', `its metadata files (manifest.json, index.json, configs) come to more than ${SMALL_TOTAL_LIMIT / (1024 * 1024)} MiB`);
         const chunks: Buffer[] = [];
         for await (const c of body) chunks.push(c);
         small.set(name, Buffer.concat(chunks));
@@ -130,6 +138,25 @@ async function diffIDOf(store: Store, f: FileBlob): Promise<Digest> {
   s.on('data', (b: Buffer) => hash.update(b));
   await finished(s);
   return digestOfHash(hash);
+}
+
+/**
+ * A compressed blob already in the store whose content has `diffID`, to
+ * stand in for a plain-tar layer (so a round trip through `docker save`
+ * gives back the same manifest). A pair kiln hashed itself is taken as it
+ * is; one that only an image config claimed (a pull, an OCI archive — any
+ * config may claim any diffID for its blob) is hashed first.
+ */
+async function provenBlobFor(store: Store, diffID: Digest): Promise<Descriptor | undefined> {
+  const verified = new Set((await store.blobsForDiffID(diffID, { verifiedOnly: true })).map((d) => d.digest));
+  for (const d of await store.blobsForDiffID(diffID)) {
+    if (d.digest === diffID) continue;
+    if (verified.has(d.digest)) return d;
+    const compression = layerCompression(d.mediaType);
+    if (compression === 'none') continue;
+    if ((await diffIDOf(store, { digest: d.digest, size: d.size, compression })) === diffID) return d;
+  }
+  return undefined;
 }
 
 /** A name from an index entry: the full name if present, else ref.name when it is a full reference rather than a bare tag. */
@@ -225,10 +252,11 @@ async function loadDocker(
       if (diffID !== diffIDs[i]) throw new KilnError('DIGEST_MISMATCH', `layer ${lp} has diffID ${diffID}, config says ${diffIDs[i]}`);
       let desc: Descriptor = { mediaType: f.compression === 'gzip' ? MediaType.OCI_LAYER_GZIP : f.compression === 'zstd' ? MediaType.OCI_LAYER_ZSTD : MediaType.OCI_LAYER, digest: f.digest, size: f.size };
       if (f.compression === 'none') {
-        const known = await store.blobForDiffID(diffID);
-        if (known && known.digest !== diffID) desc = { mediaType: ociLayerMediaType(known.mediaType), digest: known.digest, size: known.size };
+        const known = await provenBlobFor(store, diffID);
+        if (known) desc = { mediaType: ociLayerMediaType(known.mediaType), digest: known.digest, size: known.size };
       }
-      await store.recordDiffID(diffID, desc);
+      // diffIDOf hashed this layer's content, and provenBlobFor the stand-in's: the pair is proven
+      await store.recordDiffID(diffID, desc, { verified: true });
       layers.push(desc);
     }
     const m: Manifest = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: { mediaType: MediaType.OCI_CONFIG, digest: configDesc.digest, size: configDesc.size }, layers };

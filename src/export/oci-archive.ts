@@ -14,30 +14,53 @@ export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name';
 export { REF_ANNOTATION as OCI_REF_ANNOTATION } from '../store/store.js';
 import { REF_ANNOTATION as OCI_REF_ANNOTATION } from '../store/store.js';
 
+/** Nested indexes an image may have below its top (a hostile store or archive could nest without end). */
+const MAX_INDEX_DEPTH = 8;
+
 /**
- * The blobs an image needs, in the order they are written. An index is kept
- * whole when all its manifests are in the store, else reduced to the manifest
- * for `platform` (what kiln would run), so the archive is always complete.
+ * The blobs an image needs, in the order they are written, each once. An
+ * index is kept whole when all its manifests are in the store, else reduced
+ * to the manifest for `platform` (what kiln would run), so the archive is
+ * always complete. Each document is visited once however often it is listed
+ * (an index naming the next one twice at every level would otherwise cost
+ * 2^depth visits).
  */
 export async function imageClosure(store: Store, desc: Descriptor, platform: Platform = hostPlatform()): Promise<{ top: Descriptor; blobs: Descriptor[] }> {
-  if (isIndexMediaType(desc.mediaType)) {
-    const index = await store.readJSON(desc.digest, indexShape);
-    const present = await Promise.all(index.manifests.map((m) => store.hasBlob(m.digest)));
-    if (present.every(Boolean)) {
-      const blobs: Descriptor[] = [];
-      for (const m of index.manifests) blobs.push(...(await imageClosure(store, m, platform)).blobs);
-      blobs.push(desc);
-      return { top: desc, blobs };
+  const blobs: Descriptor[] = [];
+  const seen = new Set<string>();
+  const add = (d: Descriptor): void => {
+    if (seen.has(d.digest)) return;
+    seen.add(d.digest);
+    blobs.push(d);
+  };
+  const visited = new Set<string>();
+  const walk = async (d: Descriptor, depth: number): Promise<Descriptor> => {
+    if (isIndexMediaType(d.mediaType)) {
+      if (depth > MAX_INDEX_DEPTH) throw new KilnError('UNSUPPORTED', `image ${desc.digest} nests indexes more than ${MAX_INDEX_DEPTH} deep`);
+      const index = await store.readJSON(d.digest, indexShape);
+      const present = await Promise.all(index.manifests.map((m) => store.hasBlob(m.digest)));
+      if (present.every(Boolean)) {
+        if (!visited.has(d.digest)) {
+          visited.add(d.digest);
+          for (const m of index.manifests) if (!visited.has(m.digest)) await walk(m, depth + 1);
+        }
+        add(d);
+        return d;
+      }
+      const chosen = selectManifest(index.manifests.filter((_, i) => present[i]), platform);
+      if (!chosen) throw new KilnError('NOT_FOUND', `index ${d.digest} has no manifest for this platform in the store`);
+      return walk(chosen, depth + 1);
     }
-    const chosen = selectManifest(index.manifests.filter((_, i) => present[i]), platform);
-    if (!chosen) throw new KilnError('NOT_FOUND', `index ${desc.digest} has no manifest for this platform in the store`);
-    return imageClosure(store, chosen, platform);
-  }
-  const m = await store.readJSON(desc.digest, manifestShape);
-  for (const l of [m.config, ...m.layers]) {
-    if (!(await store.hasBlob(l.digest))) throw new KilnError('NOT_FOUND', `blob ${l.digest} of image ${desc.digest} is not in the store`);
-  }
-  return { top: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size, ...(desc.platform ? { platform: desc.platform } : {}) }, blobs: [m.config, ...m.layers, desc] };
+    visited.add(d.digest);
+    const m = await store.readJSON(d.digest, manifestShape);
+    for (const l of [m.config, ...m.layers]) {
+      if (!(await store.hasBlob(l.digest))) throw new KilnError('NOT_FOUND', `blob ${l.digest} of image ${d.digest} is not in the store`);
+    }
+    for (const b of [m.config, ...m.layers, d]) add(b);
+    return { mediaType: d.mediaType, digest: d.digest, size: d.size, ...(d.platform ? { platform: d.platform } : {}) };
+  };
+  const top = await walk(desc, 0);
+  return { top, blobs };
 }
 
 /**
