@@ -186,7 +186,8 @@ const RESUMABLE_MIN = 4 * 1024 * 1024;
  * there (HTTP Range); a partial that already holds every byte is verified
  * and published without a request. A prefix the registry refuses (416) or
  * that proves wrong (digest mismatch) is thrown away once and the blob
- * downloaded from byte 0; any other mismatch deletes the partial file.
+ * downloaded from byte 0; any other mismatch (a body longer than the
+ * descriptor's size included) deletes the partial file.
  */
 async function downloadResumable(store: RegistryStore, client: RegistryClient, r: Reference, desc: Descriptor, ep: Endpoint, progress: BlobProgress): Promise<void> {
   const signal = client.opts.signal;
@@ -207,6 +208,8 @@ async function downloadResumable(store: RegistryStore, client: RegistryClient, r
             await part.restart();
             continue;
           }
+          // a body longer than the descriptor says is not a prefix worth resuming: nothing is kept
+          if (e instanceof KilnError && (e.code === 'DIGEST_MISMATCH' || e.code === 'SIZE_MISMATCH')) await part.discard();
           throw e;
         }
       }
