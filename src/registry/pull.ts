@@ -38,8 +38,9 @@ export interface PullResult {
  * Pulls `ref` into the store: manifest (mirrors first for docker.io), the
  * platform's manifest out of an index, then config and layers in parallel,
  * each streamed through the store's digest and size checks. Manifests are
- * written after their blobs and the tag last, so a failed pull leaves no
- * name pointing at an incomplete image.
+ * written after their blobs and the tag last, once the image reads back
+ * whole, so a failed pull leaves the name as it was: never pointing at an
+ * incomplete or inconsistent image.
  */
 export async function pull(store: RegistryStore, ref: string | Reference, opts: PullOptions = {}): Promise<PullResult> {
   const r = typeof ref === 'string' ? parseReference(ref) : ref;
@@ -80,14 +81,16 @@ export async function pull(store: RegistryStore, ref: string | Reference, opts: 
       const w = await store.putBytes(d.bytes);
       if (w.digest !== d.digest) throw new KilnError('STORE', `store wrote manifest ${d.digest} as ${w.digest}`);
     }
-    await store.setRef(r.toString(), tagged);
 
     const result: PullResult = { ref: r, descriptor: tagged, manifestDigest };
     if (isIndexMediaType(top.mediaType)) result.indexDigest = top.digest;
+    // read the image back before the name moves: one that does not hold together (a config whose
+    // diff_ids do not match the layers) fails the pull here, and the name keeps what it had
     if (!isIndexMediaType(tagged.mediaType) && store.imageFromDescriptor) {
       result.image = await store.imageFromDescriptor(tagged, { platform: want });
-      await store.recordLayers?.(result.image);
     }
+    await store.setRef(r.toString(), tagged);
+    if (result.image) await store.recordLayers?.(result.image);
     return result;
   } finally {
     if (!opts.client) await client.close();
