@@ -219,9 +219,11 @@ export class RegistryClient {
       what,
     });
     await res.body.dump();
+    // as containerd's pusher: an answer without the header is accepted, one naming anything but the
+    // digest of the bytes sent (another algorithm, or not a digest at all) is not a stored manifest kiln can vouch for
     const got = header(res, 'docker-content-digest');
-    if (got && got.startsWith('sha256:') && got !== digest) {
-      throw new KilnError('DIGEST_MISMATCH', `${what}: registry stored digest ${got}, but kiln sent ${digest}`);
+    if (got !== undefined && got !== digest) {
+      throw new KilnError('DIGEST_MISMATCH', `${what}: registry answered Docker-Content-Digest ${JSON.stringify(got)}, but kiln sent ${digest}`);
     }
     return { digest, subjectAcknowledged: header(res, 'oci-subject') !== undefined };
   }
@@ -401,7 +403,10 @@ export class RegistryClient {
    */
   async pushBlob(ref: Reference, desc: Pick<Descriptor, 'digest' | 'size'>, source: BlobSource, opts: BlobPushOptions = {}): Promise<BlobPushOutcome> {
     const ep = this.endpoint(ref);
-    if ((await this.blobSize(ref, desc.digest, ep, 'pull,push')) !== undefined) return 'exists';
+    const have = await this.blobSize(ref, desc.digest, ep, 'pull,push');
+    // another length under the same digest is a truncated or damaged blob: upload ours rather than trust it
+    // (a registry that omits Content-Length on HEAD, -1, is taken at its word)
+    if (have !== undefined && (have === desc.size || have === -1)) return 'exists';
     const what = `upload of blob ${desc.digest} to ${ref.name}`;
 
     // the open upload session, so a failed upload can be cancelled rather than left to expire
