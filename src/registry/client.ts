@@ -8,7 +8,7 @@ import { dockerCredentialSource } from './credentials.js';
 import type { RegistryEventListener } from './events.js';
 import { ERROR_BODY_LIMIT, RateWatch, readBody } from './body.js';
 import { RegistryHttp, redactUrl, type Endpoint, type RequestBody, type Response } from './http.js';
-import type { Reference } from './reference.js';
+import { isRepository, isTag, type Reference } from './reference.js';
 import type { RetryPolicy } from './retry.js';
 
 export interface RegistryClientOptions {
@@ -148,11 +148,17 @@ export class RegistryClient {
     throw lastError;
   }
 
+  /**
+   * Fetches one manifest from one endpoint. `identifier` is a digest (whose
+   * bytes are then verified), or the reference's own tag: a child named by a
+   * registry document is always fetched by digest, so it cannot name a tag
+   * and skip the check.
+   */
   async getManifestFrom(ep: Endpoint, ref: Reference, identifier: string, accept?: string): Promise<FetchedManifest> {
     const what = `manifest ${ref.name}:${identifier}`;
     const res = await this.http.send(ep, {
       method: 'GET',
-      url: `/v2/${ref.repository}/manifests/${identifier}`,
+      url: manifestPath(ref, identifier, ref.digest === undefined && identifier === ref.identifier),
       headers: { accept: accept ?? MANIFEST_ACCEPT },
       scopes: [repositoryScope(ref.repository, 'pull')],
       ok: [200],
@@ -176,7 +182,7 @@ export class RegistryClient {
     const ep = this.endpoint(ref);
     const res = await this.http.send(ep, {
       method: 'HEAD',
-      url: `/v2/${ref.repository}/manifests/${ref.identifier}`,
+      url: manifestPath(ref, ref.identifier, ref.digest === undefined),
       headers: { accept: MANIFEST_ACCEPT },
       scopes: [repositoryScope(ref.repository, 'pull')],
       ok: [200],
@@ -205,7 +211,7 @@ export class RegistryClient {
     const what = `manifest ${ref.name}:${identifier}`;
     const res = await this.http.send(this.endpoint(ref), {
       method: 'PUT',
-      url: `/v2/${ref.repository}/manifests/${identifier}`,
+      url: manifestPath(ref, identifier, true),
       headers: { 'content-type': mediaType, 'content-length': String(bytes.length) },
       body: () => bytes,
       scopes: [repositoryScope(ref.repository, 'pull,push')],
@@ -213,9 +219,11 @@ export class RegistryClient {
       what,
     });
     await res.body.dump();
+    // as containerd's pusher: an answer without the header is accepted, one naming anything but the
+    // digest of the bytes sent (another algorithm, or not a digest at all) is not a stored manifest kiln can vouch for
     const got = header(res, 'docker-content-digest');
-    if (got && got.startsWith('sha256:') && got !== digest) {
-      throw new KilnError('DIGEST_MISMATCH', `${what}: registry stored digest ${got}, but kiln sent ${digest}`);
+    if (got !== undefined && got !== digest) {
+      throw new KilnError('DIGEST_MISMATCH', `${what}: registry answered Docker-Content-Digest ${JSON.stringify(got)}, but kiln sent ${digest}`);
     }
     return { digest, subjectAcknowledged: header(res, 'oci-subject') !== undefined };
   }
@@ -228,7 +236,7 @@ export class RegistryClient {
   async listTags(ref: Reference, opts: { pageSize?: number } = {}): Promise<string[]> {
     const ep = this.endpoint(ref);
     const tags: string[] = [];
-    let url: string | undefined = `/v2/${ref.repository}/tags/list${opts.pageSize ? `?n=${opts.pageSize}` : ''}`;
+    let url: string | undefined = `/v2/${repositoryPath(ref)}/tags/list${opts.pageSize ? `?n=${opts.pageSize}` : ''}`;
     for (let page = 0; url && page < 10_000; page++) {
       const res: Response = await this.http.send(ep, {
         method: 'GET',
@@ -254,7 +262,7 @@ export class RegistryClient {
   async blobSize(ref: Reference, digest: Digest, ep: Endpoint = this.endpoint(ref), actions: 'pull' | 'pull,push' = 'pull'): Promise<number | undefined> {
     const res = await this.http.send(ep, {
       method: 'HEAD',
-      url: `/v2/${ref.repository}/blobs/${digest}`,
+      url: blobPath(ref, digest),
       // a push asks with the push scope so one token serves HEAD and upload
       scopes: [repositoryScope(ref.repository, actions)],
       ok: [200],
@@ -295,7 +303,7 @@ export class RegistryClient {
       const ranged = offset > 0 || end < desc.size;
       const res = await this.http.send(ep, {
         method: 'GET',
-        url: `/v2/${ref.repository}/blobs/${desc.digest}`,
+        url: blobPath(ref, desc.digest),
         headers: ranged ? { range: `bytes=${offset}-${end - 1}` } : {},
         scopes: [repositoryScope(ref.repository, 'pull')],
         ok: ranged ? [200, 206] : [200],
@@ -403,7 +411,10 @@ export class RegistryClient {
    */
   async pushBlob(ref: Reference, desc: Pick<Descriptor, 'digest' | 'size'>, source: BlobSource, opts: BlobPushOptions = {}): Promise<BlobPushOutcome> {
     const ep = this.endpoint(ref);
-    if ((await this.blobSize(ref, desc.digest, ep, 'pull,push')) !== undefined) return 'exists';
+    const have = await this.blobSize(ref, desc.digest, ep, 'pull,push');
+    // another length under the same digest is a truncated or damaged blob: upload ours rather than trust it
+    // (a registry that omits Content-Length on HEAD, -1, is taken at its word)
+    if (have !== undefined && (have === desc.size || have === -1)) return 'exists';
     const what = `upload of blob ${desc.digest} to ${ref.name}`;
 
     // the open upload session, so a failed upload can be cancelled rather than left to expire
@@ -412,7 +423,7 @@ export class RegistryClient {
       if (from === ref.repository) continue;
       const res = await this.http.send(ep, {
         method: 'POST',
-        url: `/v2/${ref.repository}/blobs/uploads/?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(from)}`,
+        url: `/v2/${repositoryPath(ref)}/blobs/uploads/?mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(from)}`,
         headers: { 'content-length': '0' },
         scopes: [repositoryScope(ref.repository, 'pull,push'), repositoryScope(from, 'pull')],
         ok: [201, 202],
@@ -452,7 +463,7 @@ export class RegistryClient {
   private async startUpload(ep: Endpoint, ref: Reference, what: string): Promise<string> {
     const res = await this.http.send(ep, {
       method: 'POST',
-      url: `/v2/${ref.repository}/blobs/uploads/`,
+      url: `/v2/${repositoryPath(ref)}/blobs/uploads/`,
       headers: { 'content-length': '0' },
       scopes: [repositoryScope(ref.repository, 'pull,push')],
       ok: [202],
@@ -493,7 +504,7 @@ export class RegistryClient {
       // single POST: 201 means stored; 202 means the body was ignored and a session opened
       const res = await this.http.send(ep, {
         method: 'POST',
-        url: `/v2/${ref.repository}/blobs/uploads/?digest=${encodeURIComponent(desc.digest)}`,
+        url: `/v2/${repositoryPath(ref)}/blobs/uploads/?digest=${encodeURIComponent(desc.digest)}`,
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
         body: counted,
         scopes: [repositoryScope(ref.repository, 'pull,push')],
@@ -621,6 +632,31 @@ class RangeRefused extends Error {
   constructor() {
     super('registry refused the chunk range (416)');
   }
+}
+
+/*
+ * Every registry URL path this client builds goes through the three functions
+ * below: a repository as the reference grammar spells it, and a digest or tag
+ * as the last segment. A "digest" out of a hostile document such as
+ * `sha256:../../x/manifests/latest` would otherwise steer the request to
+ * another path on the registry (or, in a copy, on the destination).
+ */
+function repositoryPath(ref: Reference): string {
+  if (!isRepository(ref.repository)) throw new KilnError('INVALID_REFERENCE', `invalid repository name ${JSON.stringify(ref.repository)}`);
+  return ref.repository;
+}
+
+/** `tagAllowed`: the identifier may be a tag (the reference's own, or one kiln pushes to); otherwise only a digest. */
+function manifestPath(ref: Reference, identifier: string, tagAllowed: boolean): string {
+  if (!isDigest(identifier) && !(tagAllowed && isTag(identifier))) {
+    throw new KilnError('REGISTRY', `${ref.name}: manifest ${JSON.stringify(identifier)} is not a sha256:<64 lowercase hex> digest${tagAllowed ? ' or a tag' : ''}; kiln does not request it`);
+  }
+  return `/v2/${repositoryPath(ref)}/manifests/${identifier}`;
+}
+
+function blobPath(ref: Reference, digest: string): string {
+  if (!isDigest(digest)) throw new KilnError('REGISTRY', `${ref.name}: blob ${JSON.stringify(digest)} is not a sha256:<64 lowercase hex> digest; kiln does not request it`);
+  return `/v2/${repositoryPath(ref)}/blobs/${digest}`;
 }
 
 function header(res: Response, name: string): string | undefined {

@@ -8,7 +8,8 @@
 export { parseReference, Reference, isLoopbackHost, DOCKER_HUB } from './reference.js';
 export { RegistryClient, MANIFEST_ACCEPT } from './client.js';
 export type { RegistryClientOptions, FetchedManifest, BlobSource, BlobPushOptions, BlobPushOutcome } from './client.js';
-export { pull, checkDescriptor, checkDocumentSize } from './pull.js';
+export { pull } from './pull.js';
+export { checkDescriptor, checkDocumentSize, MAX_INDEX_DEPTH, MAX_DOCUMENTS, MAX_DOCUMENTS_BYTES } from './documents.js';
 export type { PullOptions, PullResult } from './pull.js';
 export { push, storeSource } from './push.js';
 export type { PushOptions, PushResult } from './push.js';

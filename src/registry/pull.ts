@@ -1,11 +1,12 @@
 import pLimit from 'p-limit';
 import { KilnError } from '../errors/index.js';
-import { isDigest, type Digest } from '../image/digest.js';
+import type { Digest } from '../image/digest.js';
 import type { Image } from '../image/image.js';
 import { isIndexMediaType, MediaType } from '../image/media-types.js';
 import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../image/platform.js';
-import type { Descriptor, Index, Manifest, Platform } from '../image/types.js';
-import { MAX_MANIFEST_BYTES, RangeNotSatisfiable, RegistryClient, type FetchedManifest, type RegistryClientOptions } from './client.js';
+import type { Descriptor, Manifest, Platform } from '../image/types.js';
+import { RangeNotSatisfiable, RegistryClient, type FetchedManifest, type RegistryClientOptions } from './client.js';
+import { checkDescriptor, checkDocumentSize, checkFetchedSize, fetchDocumentTree, indexEntries, parseJSON } from './documents.js';
 import type { RegistryEventListener } from './events.js';
 import type { Endpoint } from './http.js';
 import { BlobProgress } from './progress.js';
@@ -38,8 +39,9 @@ export interface PullResult {
  * Pulls `ref` into the store: manifest (mirrors first for docker.io), the
  * platform's manifest out of an index, then config and layers in parallel,
  * each streamed through the store's digest and size checks. Manifests are
- * written after their blobs and the tag last, so a failed pull leaves no
- * name pointing at an incomplete image.
+ * written after their blobs and the tag last, once the image reads back
+ * whole, so a failed pull leaves the name as it was: never pointing at an
+ * incomplete or inconsistent image.
  */
 export async function pull(store: RegistryStore, ref: string | Reference, opts: PullOptions = {}): Promise<PullResult> {
   const r = typeof ref === 'string' ? parseReference(ref) : ref;
@@ -48,23 +50,26 @@ export async function pull(store: RegistryStore, ref: string | Reference, opts: 
   try {
     const top = await client.getManifest(r, { forPull: true });
     const want = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : opts.platform ?? hostPlatform();
-    const documents: FetchedManifest[] = [top];
+    let documents: FetchedManifest[] = [top];
     const images: Array<{ manifest: Manifest; fetched: FetchedManifest }> = [];
     let tagged: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
     let manifestDigest = top.digest;
 
     if (isIndexMediaType(top.mediaType)) {
-      const index = parseJSON<Index>(top, r);
       if (opts.allPlatforms) {
-        await collectAll(client, r, top.endpoint, index, documents, images);
+        // each document once, however often indexes list it, within the depth, count and byte limits
+        documents = await fetchDocumentTree(client, r, top);
+        for (const d of documents) if (!isIndexMediaType(d.mediaType)) images.push({ manifest: parseJSON<Manifest>(d, r), fetched: d });
       } else {
-        const chosen = selectManifest(index.manifests.filter((m) => !isIndexMediaType(m.mediaType)), want);
+        const entries = indexEntries(top, r);
+        const chosen = selectManifest(entries.filter((m) => !isIndexMediaType(m.mediaType)), want);
         if (!chosen) {
-          const have = index.manifests.filter((m) => m.platform).map((m) => formatPlatform(m.platform!));
+          const have = entries.filter((m) => m.platform).map((m) => formatPlatform(m.platform!));
           throw new KilnError('NOT_FOUND', `${r.familiar()}: no image for platform ${formatPlatform(want)} (the index has ${have.join(', ') || 'no platforms'})`);
         }
         checkDocumentSize(chosen, 'manifest', r);
         const child = await client.getManifestFrom(top.endpoint, r, chosen.digest);
+        checkFetchedSize(child, chosen, r);
         documents.push(child);
         images.push({ manifest: parseJSON<Manifest>(child, r), fetched: child });
         tagged = { mediaType: child.mediaType, digest: child.digest, size: child.bytes.length, ...(chosen.platform ? { platform: chosen.platform } : {}) };
@@ -80,28 +85,19 @@ export async function pull(store: RegistryStore, ref: string | Reference, opts: 
       const w = await store.putBytes(d.bytes);
       if (w.digest !== d.digest) throw new KilnError('STORE', `store wrote manifest ${d.digest} as ${w.digest}`);
     }
-    await store.setRef(r.toString(), tagged);
 
     const result: PullResult = { ref: r, descriptor: tagged, manifestDigest };
     if (isIndexMediaType(top.mediaType)) result.indexDigest = top.digest;
+    // read the image back before the name moves: one that does not hold together (a config whose
+    // diff_ids do not match the layers) fails the pull here, and the name keeps what it had
     if (!isIndexMediaType(tagged.mediaType) && store.imageFromDescriptor) {
       result.image = await store.imageFromDescriptor(tagged, { platform: want });
-      await store.recordLayers?.(result.image);
     }
+    await store.setRef(r.toString(), tagged);
+    if (result.image) await store.recordLayers?.(result.image);
     return result;
   } finally {
     if (!opts.client) await client.close();
-  }
-}
-
-/** Every manifest under an index (nested indexes too), for --all-platforms. */
-async function collectAll(client: RegistryClient, r: Reference, ep: Endpoint, index: Index, documents: FetchedManifest[], images: Array<{ manifest: Manifest; fetched: FetchedManifest }>): Promise<void> {
-  for (const d of index.manifests) {
-    checkDocumentSize(d, 'manifest', r);
-    const child = await client.getManifestFrom(ep, r, d.digest);
-    documents.push(child);
-    if (isIndexMediaType(child.mediaType)) await collectAll(client, r, ep, parseJSON<Index>(child, r), documents, images);
-    else images.push({ manifest: parseJSON<Manifest>(child, r), fetched: child });
   }
 }
 
@@ -186,7 +182,8 @@ const RESUMABLE_MIN = 4 * 1024 * 1024;
  * there (HTTP Range); a partial that already holds every byte is verified
  * and published without a request. A prefix the registry refuses (416) or
  * that proves wrong (digest mismatch) is thrown away once and the blob
- * downloaded from byte 0; any other mismatch deletes the partial file.
+ * downloaded from byte 0; any other mismatch (a body longer than the
+ * descriptor's size included) deletes the partial file.
  */
 async function downloadResumable(store: RegistryStore, client: RegistryClient, r: Reference, desc: Descriptor, ep: Endpoint, progress: BlobProgress): Promise<void> {
   const signal = client.opts.signal;
@@ -207,6 +204,8 @@ async function downloadResumable(store: RegistryStore, client: RegistryClient, r
             await part.restart();
             continue;
           }
+          // a body longer than the descriptor says is not a prefix worth resuming: nothing is kept
+          if (e instanceof KilnError && (e.code === 'DIGEST_MISMATCH' || e.code === 'SIZE_MISMATCH')) await part.discard();
           throw e;
         }
       }
@@ -231,37 +230,4 @@ async function downloadResumable(store: RegistryStore, client: RegistryClient, r
 
 function onWarning(client: RegistryClient, message: string): void {
   client.opts.onEvent?.({ type: 'warning', message });
-}
-
-/**
- * A descriptor from the registry names a file in the store (blobs/sha256/<hex>,
- * tmp/partial/<hex>) and a byte count to expect: only sha256 digests of 64
- * lowercase hex characters and whole non-negative sizes are accepted, so a
- * hostile manifest cannot point a download at a path outside the store.
- */
-export function checkDescriptor(d: Descriptor | undefined, what: string, r: Reference): void {
-  const digest: unknown = d?.digest;
-  if (typeof digest !== 'string' || !isDigest(digest)) {
-    throw new KilnError('REGISTRY', `${r.familiar()}: a ${what} descriptor has digest ${JSON.stringify(digest)}; kiln accepts only sha256:<64 lowercase hex>`);
-  }
-  const size: unknown = d!.size;
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-    throw new KilnError('REGISTRY', `${r.familiar()}: ${what} ${digest} has an invalid size ${JSON.stringify(size)}`);
-  }
-}
-
-/** Manifests, indexes and configs are held in memory whole: their descriptors may not claim more than MAX_MANIFEST_BYTES. */
-export function checkDocumentSize(d: Descriptor, what: string, r: Reference): void {
-  checkDescriptor(d, what, r);
-  if (typeof d.size === 'number' && d.size > MAX_MANIFEST_BYTES) {
-    throw new KilnError('REGISTRY', `${r.familiar()}: ${what} ${d.digest} is ${d.size} bytes, over kiln's limit of ${MAX_MANIFEST_BYTES / (1024 * 1024)} MiB for ${what}s`);
-  }
-}
-
-function parseJSON<T>(m: FetchedManifest, r: Reference): T {
-  try {
-    return JSON.parse(m.bytes.toString('utf8')) as T;
-  } catch {
-    throw new KilnError('REGISTRY', `${r.familiar()}: manifest ${m.digest} is not valid JSON`);
-  }
 }

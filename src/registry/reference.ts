@@ -48,6 +48,8 @@ export class Reference {
   }
 
   withDigest(digest: Digest): Reference {
+    // digests often come out of registry documents: checked here whatever the caller's type says
+    if (!isDigest(digest)) throw new KilnError('INVALID_REFERENCE', `invalid digest ${JSON.stringify(String(digest))} (want sha256:<64 lowercase hex>)`);
     return new Reference(this.registry, this.repository, this.tag, digest);
   }
 
@@ -123,6 +125,16 @@ export function parseReference(input: string, opts: { defaultTag?: string | fals
 
   if (tag === undefined && digest === undefined && opts.defaultTag !== false) tag = opts.defaultTag ?? 'latest';
   return new Reference(registry, repository, tag, digest);
+}
+
+/** A tag as the reference grammar allows it: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}` (no `/`, `:` or `..` prefix). */
+export function isTag(s: string): boolean {
+  return TAG_RE.test(s);
+}
+
+/** A repository path as the reference grammar allows it: lowercase components joined by single `/`. */
+export function isRepository(s: string): boolean {
+  return s.length > 0 && s.length <= NAME_MAX && s.split('/').every((c) => PATH_COMPONENT_RE.test(c));
 }
 
 /** True for hosts Docker lets use plain HTTP without configuration: localhost, 127.0.0.0/8, ::1. */

@@ -48,6 +48,8 @@ export async function registrySource(store: Store, refText: string, access: Regi
     const { hostPlatform, selectManifest } = await import('../../image/platform.js');
     const chosen = selectManifest(manifest.manifests, hostPlatform());
     if (!chosen) throw new KilnError('REGISTRY', `${refText}: the index has no image for this platform`);
+    // fetched by digest only (verified against the bytes), and no bigger than any manifest may be
+    checkDocumentSize(chosen, 'manifest', ref);
     manifest = JSON.parse((await client.getManifest(ref.withDigest(chosen.digest))).bytes.toString('utf8')) as Manifest;
   }
   if (!('config' in manifest) || !manifest.config) throw new KilnError('REGISTRY', `${refText} is not a cache manifest`);
