@@ -1,4 +1,4 @@
-import { isIndexMediaType } from '../image/media-types.js';
+import { isIndexMediaType, MAX_INDEX_DEPTH } from '../image/media-types.js';
 import { hostPlatform, selectManifest } from '../image/platform.js';
 import type { Descriptor, Platform } from '../image/types.js';
 import { KilnError } from '../errors/index.js';
@@ -13,9 +13,6 @@ export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name';
 /** Tags in an OCI layout's index.json: the same annotation the store uses. */
 export { REF_ANNOTATION as OCI_REF_ANNOTATION } from '../store/store.js';
 import { REF_ANNOTATION as OCI_REF_ANNOTATION } from '../store/store.js';
-
-/** Nested indexes an image may have below its top (a hostile store or archive could nest without end). */
-const MAX_INDEX_DEPTH = 8;
 
 /**
  * The blobs an image needs, in the order they are written, each once. An
@@ -59,7 +56,8 @@ export async function imageClosure(store: Store, desc: Descriptor, platform: Pla
     for (const b of [m.config, ...m.layers, d]) add(b);
     return { mediaType: d.mediaType, digest: d.digest, size: d.size, ...(d.platform ? { platform: d.platform } : {}) };
   };
-  const top = await walk(desc, 0);
+  // the top index counts as the first level, as for a pull
+  const top = await walk(desc, 1);
   return { top, blobs };
 }
 

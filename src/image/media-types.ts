@@ -73,3 +73,14 @@ export function layerMediaTypeOf(compression: 'gzip' | 'zstd' | 'none', format: 
   const oci = compression === 'gzip' ? MediaType.OCI_LAYER_GZIP : compression === 'zstd' ? MediaType.OCI_LAYER_ZSTD : MediaType.OCI_LAYER;
   return format === 'oci' ? oci : OCI_TO_DOCKER_LAYER[oci]!;
 }
+
+/**
+ * Indexes nested in indexes, counting the top one: a path deeper than this is
+ * refused. containerd and go-containerregistry recurse without a limit;
+ * containers/image (Podman, Buildah, Skopeo) refuses any index inside an
+ * index. An index inside an index is rare enough that containers/image can
+ * refuse it outright, so 8 leaves room for the tools that do nest while a
+ * chain of a thousand indexes costs 9 requests, not a thousand. The same
+ * bound holds wherever kiln walks an image's indexes (pull, copy, save).
+ */
+export const MAX_INDEX_DEPTH = 8;

@@ -1,19 +1,9 @@
 import { KilnError } from '../errors/index.js';
 import { isDigest, type Digest } from '../image/digest.js';
-import { isIndexMediaType } from '../image/media-types.js';
+import { isIndexMediaType, MAX_INDEX_DEPTH } from '../image/media-types.js';
 import type { Descriptor, Index } from '../image/types.js';
 import { MAX_MANIFEST_BYTES, type FetchedManifest, type RegistryClient } from './client.js';
 import type { Reference } from './reference.js';
-
-/**
- * Indexes nested in indexes, counting the top one: a path deeper than this is
- * refused. containerd and go-containerregistry recurse without a limit;
- * containers/image (Podman, Buildah, Skopeo) refuses any index inside an
- * index. An index inside an index is rare enough that containers/image can
- * refuse it outright, so 8 leaves room for the tools that do nest while a
- * chain of a thousand indexes costs 9 requests, not a thousand.
- */
-export const MAX_INDEX_DEPTH = 8;
 
 /** Distinct manifests and indexes one pull or copy fetches (the top one included). */
 export const MAX_DOCUMENTS = 1000;

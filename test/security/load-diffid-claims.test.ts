@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { gzipSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadArchive } from '../../src/export/load.js';
+import type { Digest } from '../../src/image/digest.js';
 import { Store } from '../../src/store/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -87,7 +88,7 @@ describe('kiln load: a config claiming another layer\'s diffID', () => {
       expect(sha(tar)).toBe(X);
       expect(tar.includes(Buffer.from('legit content'))).toBe(true);
       // the genuine layer's pair is recorded as proven; the claim stays a claim
-      expect((await store.blobsForDiffID(X, { verifiedOnly: true })).map((d) => d.digest)).not.toContain(sha(evil));
+      expect((await store.blobsForDiffID(X as Digest, { verifiedOnly: true })).map((d) => d.digest)).not.toContain(sha(evil));
     } finally {
       await store.close();
     }
