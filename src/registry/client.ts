@@ -39,6 +39,9 @@ export interface RegistryClientOptions {
   signal?: AbortSignal;
 }
 
+/** All pages of one tag list together (a page is bounded like a manifest). */
+const MAX_TAG_LIST_BYTES = 64 * 1024 * 1024;
+
 /** Every manifest kind kiln understands, best first; schema 1 is listed only to refuse it clearly. */
 export const MANIFEST_ACCEPT = [
   MediaType.OCI_INDEX,
@@ -236,6 +239,7 @@ export class RegistryClient {
   async listTags(ref: Reference, opts: { pageSize?: number } = {}): Promise<string[]> {
     const ep = this.endpoint(ref);
     const tags: string[] = [];
+    let bytes = 0;
     let url: string | undefined = `/v2/${repositoryPath(ref)}/tags/list${opts.pageSize ? `?n=${opts.pageSize}` : ''}`;
     for (let page = 0; url && page < 10_000; page++) {
       const res: Response = await this.http.send(ep, {
@@ -250,7 +254,11 @@ export class RegistryClient {
         await res.body.dump();
         break;
       }
-      const body = parseTags(await readBody(res.body, { limit: MAX_MANIFEST_BYTES, what: `tags of ${ref.name}`, contentLength: res.headers['content-length'] }), ref);
+      const text = await readBody(res.body, { limit: MAX_MANIFEST_BYTES, what: `tags of ${ref.name}`, contentLength: res.headers['content-length'] });
+      bytes += text.length;
+      // each page is bounded, and so are all of them: a registry paging without end cannot fill memory
+      if (bytes > MAX_TAG_LIST_BYTES) throw new KilnError('REGISTRY', `tags of ${ref.name}: the tag list passes ${MAX_TAG_LIST_BYTES / (1024 * 1024)} MiB, kiln's limit`);
+      const body = parseTags(text, ref);
       if (Array.isArray(body.tags)) tags.push(...body.tags.filter((t): t is string => typeof t === 'string'));
       const next = nextLink(header(res, 'link'));
       url = next ? new URL(next, res.url).toString() : undefined;

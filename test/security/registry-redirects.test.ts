@@ -10,7 +10,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RateWatch, readBody } from '../../src/registry/body.js';
 import { isRetryableError } from '../../src/registry/retry.js';
-import { parseReference, pull, push, staticCredentialSource } from '../../src/registry/index.js';
+import { parseReference, pull, push, RegistryClient, staticCredentialSource } from '../../src/registry/index.js';
 import { FaultProxy } from '../registry/helpers/fault-proxy.js';
 import { makeRandomImage, tempStore, uniqueRepo } from '../registry/helpers/images.js';
 import { rejection } from '../registry/helpers/rejection.js';
@@ -259,6 +259,28 @@ describe('slow answers are bounded', () => {
       expect(got).toBeGreaterThan(0);
     } finally {
       await close(t.server);
+    }
+  });
+});
+
+describe('a tag list that pages without end', () => {
+  it('is read up to 64 MiB in all, then refused', async () => {
+    // about 3.5 MB a page, each page pointing at the next: without a total bound this never ends
+    const page = Buffer.from(JSON.stringify({ name: 'x', tags: Array.from({ length: 50_000 }, (_, i) => `t${String(i).padStart(64, '0')}`) }));
+    let pages = 0;
+    const srv = await listen((url, res) => {
+      if (url === '/v2/') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      pages++;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': page.length, link: `</v2/x/tags/list?last=${pages}>; rel="next"` }).end(page);
+    });
+    const client = new RegistryClient({ credentials: staticCredentialSource({}) });
+    try {
+      const e = await rejection(client.listTags(parseReference(`${srv.addr}/x`)));
+      expect(e.message).toBe(`tags of ${srv.addr}/x: the tag list passes 64 MiB, kiln's limit`);
+      expect(pages).toBe(Math.floor((64 * 1024 * 1024) / page.length) + 1);
+    } finally {
+      await client.http.close();
+      await close(srv.server);
     }
   });
 });
