@@ -1,20 +1,13 @@
-import { readFile } from 'node:fs/promises';
 import type { Digest } from '../image/digest.js';
-import { KilnError } from '../errors/index.js';
 import type { BuildEvent } from '../events/index.js';
 import type { RegistryAccess } from '../cache/remote/index.js';
 
 /** `--sign-key`: signs, in each pushed repository, exactly the digest that was pushed (cosign's format). */
 export async function signPushed(file: string, access: RegistryAccess, tags: readonly string[], digest: Digest, emit: (e: BuildEvent) => void): Promise<void> {
-  const { loadPrivateKey, signImage } = await import('../sign/index.js');
+  const { loadPrivateKey, readKeyFile, signImage } = await import('../sign/index.js');
   const { RegistryClient } = await import('../registry/client.js');
   const { parseReference } = await import('../registry/reference.js');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new KilnError('USAGE', `--sign-key ${file}: ${(e as Error).message}`);
-  }
+  const text = await readKeyFile(file, `--sign-key ${file}`);
   const key = loadPrivateKey(text, process.env['COSIGN_PASSWORD'] ?? '', file);
   const client = new RegistryClient({ insecureRegistries: access.insecureRegistries, mirrors: access.mirrors, ...(access.signal ? { signal: access.signal } : {}) });
   try {

@@ -4,6 +4,6 @@
  * manifest, and sign/verify against a registry.
  * May import: errors/, image/, registry/.
  */
-export { generateKeyPair, loadPrivateKey, loadPublicKey } from './keys.js';
+export { generateKeyPair, loadPrivateKey, loadPublicKey, readKeyFile } from './keys.js';
 export { signImage, verifyImage, resolveDigest, type VerifiedSignature } from './sign.js';
 export { signatureTag, payloadBytes, SIMPLE_SIGNING_MEDIA_TYPE, SIGNATURE_ANNOTATION, type SimpleSigningPayload } from './simple-signing.js';

@@ -1,4 +1,6 @@
 import { createPrivateKey, createPublicKey, randomBytes, scryptSync, type KeyObject } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import nacl from 'tweetnacl';
 import { KilnError } from '../errors/index.js';
 
@@ -28,6 +30,35 @@ function scrypt(password: string, salt: Buffer, p: { N: number; r: number; p: nu
   // bounded so a hostile key file cannot make kiln allocate gigabytes
   if (p.N > 1 << 20 || p.r > 16 || p.p > 16) throw new KilnError('USAGE', 'key file: scrypt parameters out of range');
   return scryptSync(Buffer.from(password, 'utf8'), salt, 32, { N: p.N, r: p.r, p: p.p, maxmem: 256 * p.N * p.r * p.p + (64 << 20) });
+}
+
+/** More than any key file holds (a cosign key is under 1 KiB). */
+const KEY_FILE_LIMIT = 64 * 1024;
+
+/**
+ * The text of a key file the user named. A symlink is followed, as for any
+ * path typed on a command line, but the file must be a regular one of at most
+ * 64 KiB: a FIFO would block kiln in read(2), a device (/dev/zero) would be
+ * read without end. Errors start with `what` (`--sign-key FILE`).
+ */
+export async function readKeyFile(path: string, what: string): Promise<string> {
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw new KilnError('USAGE', `${what}: ${(e as Error).message}`);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new KilnError('USAGE', `${what}: not a regular file`);
+    if (st.size > KEY_FILE_LIMIT) throw new KilnError('USAGE', `${what}: ${st.size} bytes, more than a key file holds (${KEY_FILE_LIMIT / 1024} KiB at most)`);
+    const buf = Buffer.alloc(st.size);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Reads a private key (cosign-encrypted or plain PEM); the password comes from the caller (COSIGN_PASSWORD, as cosign). */

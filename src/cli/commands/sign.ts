@@ -7,13 +7,8 @@ async function client(cmd: Command) {
 }
 
 async function readKeyFile(path: string): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
-  const { KilnError } = await import('../../errors/index.js');
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    throw new KilnError('USAGE', `cannot read key ${path}: ${(e as Error).message}`);
-  }
+  const { readKeyFile: read } = await import('../../sign/index.js');
+  return read(path, `cannot read key ${path}`);
 }
 
 /** `kiln sign`, `kiln verify` and `kiln generate-key-pair`: cosign's key-based signing, compatible in both directions. */
@@ -68,12 +63,23 @@ export function register(program: Command): void {
     .option('--output-key-prefix <prefix>', 'file name prefix', 'cosign')
     .action(async (flags: { outputKeyPrefix: string }) => {
       const { generateKeyPairSync } = await import('node:crypto');
-      const { writeFile } = await import('node:fs/promises');
+      const { rm, writeFile } = await import('node:fs/promises');
       const { generateKeyPair } = await import('../../sign/index.js');
-      const pair = generateKeyPair(process.env.COSIGN_PASSWORD ?? '', () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }));
-      // wx: never overwrite an existing key
-      await writeFile(`${flags.outputKeyPrefix}.key`, pair.privatePem, { mode: 0o600, flag: 'wx' });
-      await writeFile(`${flags.outputKeyPrefix}.pub`, pair.publicPem, { flag: 'wx' });
+      const { KilnError } = await import('../../errors/index.js');
+      // cosign asks for the password at a terminal; kiln never prompts, so it must be given,
+      // and an empty one only on purpose (COSIGN_PASSWORD= set to nothing)
+      const password = process.env.COSIGN_PASSWORD;
+      if (password === undefined) throw new KilnError('USAGE', 'generate-key-pair: set COSIGN_PASSWORD to the password that encrypts the private key (COSIGN_PASSWORD= for none)');
+      const pair = generateKeyPair(password, () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }));
+      // wx: never overwrite an existing key; and never leave half a pair behind
+      const keyFile = `${flags.outputKeyPrefix}.key`;
+      await writeFile(keyFile, pair.privatePem, { mode: 0o600, flag: 'wx' });
+      try {
+        await writeFile(`${flags.outputKeyPrefix}.pub`, pair.publicPem, { flag: 'wx' });
+      } catch (e) {
+        await rm(keyFile, { force: true });
+        throw e;
+      }
       process.stderr.write(`wrote ${flags.outputKeyPrefix}.key and ${flags.outputKeyPrefix}.pub\n`);
     });
 }
