@@ -20,7 +20,7 @@ beforeAll(async () => {
 });
 
 function kiln(args: string[], env: Record<string, string | undefined>): { code: number | null; signal: string | null; err: string } {
-  const r = spawnSync(process.execPath, [KILN, ...args], { env: env as NodeJS.ProcessEnv, encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
+  const r = spawnSync(process.execPath, [KILN, ...args], { env, encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
   return { code: r.status, signal: r.signal, err: r.stderr.trim() };
 }
 
