@@ -15,8 +15,10 @@ export async function openStore(cmd: Command, opts: { sweep?: boolean } = {}): P
   const { root } = globalOptions(cmd);
   const dir = root ?? defaultRoot();
   if (opts.sweep !== false) {
+    const { checkedLayout } = await import('../store/store-dirs.js');
     const { sweepKilledRuns } = await import('../sandbox/scratch.js');
-    await sweepKilledRuns(dir);
+    // the sweep deletes in tmp/: only once the root and tmp/ are known to be this user's own
+    await sweepKilledRuns(checkedLayout(dir).root);
   }
   return Store.open(dir);
 }
