@@ -18,6 +18,8 @@ import { storeLayout, type StoreLayout } from './layout.js';
 export const PRIVATE_DIR_MODE = 0o700;
 /** Every other directory of the store: what a umask of 022 gives, whatever the umask is. */
 export const STORE_DIR_MODE = 0o755;
+/** Files kiln creates in the store (blobs, records, lock files): explicit, so a umask of 000 makes none writable by others. */
+export const STORE_FILE_MODE = 0o644;
 
 const euid = (): number => process.geteuid?.() ?? 0;
 
