@@ -64,7 +64,7 @@ export class Store implements BlobStore, RefStore {
     this.root = layout.root;
     this.blobs = new BlobFiles(layout);
     const has = (d: Digest) => this.blobs.hasBlob(d);
-    this.refs = new RefIndex(layout, has);
+    this.refs = new RefIndex(layout, this.blobs);
     this.metadata = new BlobMetadata(layout, has, (d) => this.blobs.blobSize(d));
     this.images = new ImageStore(this.blobs, this.refs, this.metadata);
   }
