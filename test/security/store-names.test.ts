@@ -13,7 +13,8 @@ import { makeRandomIndex, uniqueRepo } from '../registry/helpers/images.js';
  * to. The store never records one for other content (build -t, tag, load),
  * and a lookup by such a reference goes by the digest, not by a stored name,
  * so a name recorded unchecked (an older kiln, a hand edit) does not count
- * either. All through the CLI on the compiled tree, with images built FROM
+ * either. Names a digest lookup would take for a digest (`sha256:abcd`) are
+ * refused. All through the CLI on the compiled tree, with images built FROM
  * scratch; the one registry used is the test setup's local one.
  */
 const SOURCES = ['cli/commands/tag', 'cli/commands/load', 'cli/commands/rmi', 'cli/store-from-options', 'builder/resolve-options', 'builder/image-source', 'store/refs', 'store/images', 'store/ref-names', 'export/load'];
@@ -196,3 +197,20 @@ describe('a name with a digest is only ever the content of that digest', () => {
   });
 });
 
+describe('names a digest lookup would shadow', () => {
+  it.each([
+    ['sha256:abcd', 'refusing to create an ambiguous tag using digest algorithm as name'],
+    [`sha256:${'a'.repeat(64)}`, 'refusing to create an ambiguous tag using digest algorithm as name'],
+    ['a'.repeat(64), 'a repository name cannot be 64 hexadecimal digits (it reads as an image ID)'],
+  ])('tag and build -t refuse %s with a clear error', async (name, why) => {
+    const root = newRoot();
+    await storeWithImage(root);
+    const tagged = await kiln(root, ['tag', 'localhost/real:1', name]);
+    expect(tagged.stderr).toBe(`kiln: tag ${name}: ${why}\n`);
+    expect(tagged.code).toBe(2);
+    const built = await kiln(root, ['build', '-q', '-t', name, ctx]);
+    expect(lastLine(built)).toBe(`kiln: -t ${name}: ${why}`);
+    expect(built.code).toBe(2);
+    expect((await indexOf(root)).refs).toEqual(['localhost/real:1']);
+  });
+});

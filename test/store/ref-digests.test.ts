@@ -4,6 +4,7 @@ import { isKilnError } from '../../src/errors/index.js';
 import { MediaType } from '../../src/image/media-types.js';
 import type { Descriptor, Index } from '../../src/image/types.js';
 import { prune } from '../../src/store/gc.js';
+import { nameRefusal, tagRefusal } from '../../src/store/ref-names.js';
 import { makeBusyboxImage } from '../helpers/busybox.js';
 import { tempStore } from '../helpers/temp-dir.js';
 
@@ -52,6 +53,16 @@ describe('setRef and a digest in the name', () => {
     // a config or layer blob is no index
     const other = await makeBusyboxImage(t.store, null, { platform: { os: 'linux', architecture: 'arm64' } });
     expect(await refusal(t.store.setRef(`localhost/y@${digest}`, other))).toMatch(/^INVALID_REFERENCE cannot name/);
+  });
+
+  it('refuses names a digest lookup would take for a digest', async () => {
+    for (const name of ['docker.io/library/sha256:abcd', 'sha256:abcd', `docker.io/library/${'a'.repeat(64)}:latest`]) {
+      expect(await refusal(t.store.setRef(name, image))).toMatch(/^INVALID_REFERENCE cannot name an image ".*": (refusing to create an ambiguous tag|a repository name cannot be 64 hexadecimal digits)/);
+    }
+    expect(nameRefusal('ghcr.io/o/sha256:abcd')).toBeUndefined();
+    expect(nameRefusal(`ghcr.io/o/${'a'.repeat(64)}:1`)).toBeUndefined();
+    expect(tagRefusal(`localhost/x@${image.digest}`)).toBe('refusing to create a tag with a digest reference');
+    expect(tagRefusal('localhost/x:1')).toBeUndefined();
   });
 });
 
