@@ -18,7 +18,8 @@ import type { BuildEvent } from '../events/index.js';
 import { StoreCacheIndex, type CacheRecord } from '../cache/records.js';
 import { exportCaches, importCaches, inlineCacheRecords, withInlineCache, type CacheExportContext } from '../cache/remote/index.js';
 import { Store } from '../store/store.js';
-import { defaultRoot, storeLayout } from '../store/layout.js';
+import { defaultRoot } from '../store/layout.js';
+import { checkedLayout } from '../store/store-dirs.js';
 import { parseReference } from '../registry/reference.js';
 import { createImageSource } from './image-source.js';
 import { createNamedContexts, namedContextKey } from './named-contexts.js';
@@ -109,10 +110,12 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
 
   // a caller's open Store (as pull and push take) is used as is and left open
   const given = options.store;
-  const root = given ? given.layout.root : (options.root ?? defaultRoot());
+  // the sweep deletes in tmp/: only once the root and tmp/ are known to be this user's own (checkedLayout)
+  const layout = given ? given.layout : checkedLayout(options.root ?? defaultRoot());
+  const root = layout.root;
   // mounts and containers of builds that were killed go first, so the store can sweep their scratch dirs;
   // a killed build always leaves a scratch dir in tmp/, so an empty tmp/ needs no sweep (nor a `runc list`)
-  const leftovers = (await readdir(storeLayout(root).tmp).catch(() => [] as string[])).filter((n) => n !== 'partial');
+  const leftovers = (await readdir(layout.tmp).catch(() => [] as string[])).filter((n) => n !== 'partial');
   if (leftovers.length) {
     const { sweepMounts } = await import('../sandbox/scratch.js');
     await sweepMounts(root).catch(() => undefined);

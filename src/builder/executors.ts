@@ -6,6 +6,7 @@ import type { LayerRef } from '../image/image.js';
 import type { Platform } from '../image/types.js';
 import { formatPlatform } from '../image/platform.js';
 import type { Store } from '../store/store.js';
+import { makeStoreDirs } from '../store/store-dirs.js';
 import { BuildContext } from '../context/build-context.js';
 import { LayeredFs } from '../context/layered-fs.js';
 import { HashCache } from '../context/hash-cache.js';
@@ -150,7 +151,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
           return { key: src.key, layers: 'draft' in src ? src.draft.layers : src.image };
         },
         async logFile() {
-          await mkdir(logDir, { recursive: true });
+          makeStoreDirs(store.layout, logDir);
           return path.join(logDir, `${buildId}-stage${step.step.stage}-line${step.step.line}.log`);
         },
         onOutput: (stream, line) => init.emit({ type: 'step-log', step: step.step, stream, line, time: Date.now() }),

@@ -11,6 +11,7 @@ import type { CacheExportSpec, CacheImportSpec } from '../cache/spec.js';
 import type { RegistryAccess } from '../cache/remote/index.js';
 import type { BuildEvent } from '../events/index.js';
 import type { Store } from '../store/store.js';
+import { tagRefusal } from '../store/ref-names.js';
 import { imageCompression, type CompressionPolicy } from './outputs.js';
 import type { Annotation, AttestationOptions } from './attestations.js';
 import type { BuildOptions, OutputSpec } from './options.js';
@@ -107,6 +108,7 @@ export function resolveBuildOptions(options: BuildOptions, env: NodeJS.ProcessEn
     throw new KilnError('USAGE', `--output type=docker holds one platform, and this build makes ${platforms.length} (${platforms.map(formatPlatform).join(', ')}): use type=oci, or build one --platform for the docker archive`);
   }
   const specs = options.outputs ?? [];
+  for (const o of specs) if ((o.type === 'image' || o.type === 'registry') && o.name) for (const n of o.name) newTag(n, `--output type=${o.type},name=`);
   const push = Boolean(options.push);
   const sourceDateEpoch = options.sourceDateEpoch ?? epochFromEnv(env);
   return {
@@ -124,7 +126,7 @@ export function resolveBuildOptions(options: BuildOptions, env: NodeJS.ProcessEn
       ...(options.signal ? { signal: options.signal } : {}),
     },
     outputs: {
-      tags: (options.tags ?? []).map((t) => parseReference(t).toString()),
+      tags: (options.tags ?? []).map((t) => newTag(t, '-t ')),
       specs,
       push,
       pushing: push || specs.some((o) => o.type === 'registry' || (o.type === 'image' && o.push)),
@@ -206,6 +208,14 @@ function epochFromEnv(env: NodeJS.ProcessEnv): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new KilnError('USAGE', `SOURCE_DATE_EPOCH must be a non-negative integer, not "${v}"`);
   return n;
+}
+
+/** A name the build gives its image (`flag` is how the user gave it), normalised; refused before the build as `kiln tag` refuses it (a digest, a name read as a digest). */
+function newTag(text: string, flag: string): string {
+  const ref = parseReference(text).toString();
+  const refused = tagRefusal(ref);
+  if (refused) throw new KilnError('USAGE', `${flag}${text}: ${refused}`);
+  return ref;
 }
 
 function checkJobs(jobs: number): number {

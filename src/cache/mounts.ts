@@ -1,6 +1,7 @@
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Store } from '../store/store.js';
+import { makeStoreDirs } from '../store/store-dirs.js';
 import type { Descriptor } from '../image/types.js';
 import type { CacheMountExport } from './document.js';
 
@@ -32,7 +33,7 @@ export async function importMounts(store: Store, mounts: CacheMountExport[], ens
     await ensureBlob(m.layer);
     const tmp = `${dir}.new-import-${process.pid}`;
     await rm(tmp, { recursive: true, force: true });
-    await mkdir(root, { recursive: true });
+    makeStoreDirs(store.layout, root);
     await extractLayer(store.openBlob(m.layer.digest), m.layer.mediaType, tmp);
     await rename(tmp, dir).catch(async () => rm(tmp, { recursive: true, force: true }));
     done.push(m.dir);

@@ -15,8 +15,10 @@ export async function openStore(cmd: Command, opts: { sweep?: boolean } = {}): P
   const { root } = globalOptions(cmd);
   const dir = root ?? defaultRoot();
   if (opts.sweep !== false) {
+    const { checkedLayout } = await import('../store/store-dirs.js');
     const { sweepKilledRuns } = await import('../sandbox/scratch.js');
-    await sweepKilledRuns(dir);
+    // the sweep deletes in tmp/: only once the root and tmp/ are known to be this user's own
+    await sweepKilledRuns(checkedLayout(dir).root);
   }
   return Store.open(dir);
 }
@@ -40,12 +42,24 @@ export async function normaliseRef(input: string): Promise<string> {
 /**
  * What the user names on the command line → a stored image: a reference
  * (normalised like Docker: `busybox` is `docker.io/library/busybox:latest`),
- * the exact stored name, a full digest, or a unique digest prefix.
+ * the exact stored name, a full digest, or a unique digest prefix. A
+ * reference with a digest finds the content that digest names (the store's
+ * resolveImage), not whatever a stored name of that spelling points to;
+ * `anyName` (rmi, which only drops the name) takes the stored name as it is.
  */
-export async function findImage(store: Store, input: string): Promise<{ ref?: string; descriptor: Descriptor }> {
-  const exact = await store.resolve(input);
-  if (exact) return { ref: input, descriptor: exact };
+export async function findImage(store: Store, input: string, opts: { anyName?: boolean } = {}): Promise<{ ref?: string; descriptor: Descriptor }> {
   const hexLike = /^(sha256:)?[a-f0-9]{4,64}$/.test(input);
+  const byName = async (ref: string): Promise<{ ref?: string; descriptor: Descriptor } | undefined> => {
+    if (opts.anyName || !ref.includes('@')) {
+      const d = await store.resolve(ref);
+      return d && { ref, descriptor: d };
+    }
+    const d = await store.resolveImage(ref);
+    // the name goes with it (to save, say) only when it is the stored name of exactly that content
+    return d && ((await store.resolve(ref))?.digest === d.digest ? { ref, descriptor: d } : { descriptor: d });
+  };
+  const exact = await byName(input);
+  if (exact) return exact;
   let ref: string | undefined;
   try {
     ref = input.startsWith('sha256:') ? undefined : await normaliseRef(input);
@@ -53,8 +67,8 @@ export async function findImage(store: Store, input: string): Promise<{ ref?: st
     if (!hexLike) throw new KilnError('USAGE', `invalid image name "${input}": ${(e as Error).message}`);
   }
   if (ref !== undefined) {
-    const d = await store.resolve(ref);
-    if (d) return { ref, descriptor: d };
+    const found = await byName(ref);
+    if (found) return found;
   }
   // like Docker, a name wins over a digest prefix that happens to look the same
   const d = hexLike ? await store.resolveImage(input) : undefined;

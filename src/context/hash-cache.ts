@@ -206,7 +206,8 @@ const SAVE_CHUNK = 7 * 2048;
  * and its UTF-8 copy, about 15 MB each at 100,000 files), which was the build's peak memory.
  */
 function writeRecords(file: string, parts: Iterable<readonly unknown[]>): void {
-  const fd = openSync(file, 'w');
+  // explicit: the umask must not make a store file writable by others (0644, as the store's own files)
+  const fd = openSync(file, 'w', 0o644);
   try {
     writeSync(fd, '{"v":2,"files":[');
     let first = true;

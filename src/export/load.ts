@@ -23,6 +23,8 @@ export interface LoadOptions {
    * module's normaliser. Names that throw are skipped. Default: as written.
    */
   normaliseName?: (name: string) => string;
+  /** Told about each name the store refused (e.g. `name@digest` of other content): the image is loaded without it. */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -102,11 +104,12 @@ export async function loadArchive(store: Store, path: string, opts: LoadOptions 
       return undefined;
     }
   };
+  const naming: Naming = { norm, warn: opts.onWarning ?? (() => undefined) };
 
   const dockerManifest = small.get('manifest.json');
   const ociIndex = small.get(OCI_INDEX_FILE);
-  if (ociIndex && small.has(OCI_LAYOUT_FILE)) return loadOci(store, parseJSON<Index>(ociIndex, OCI_INDEX_FILE), dockerManifest ? parseJSON<DockerArchiveManifestEntry[]>(dockerManifest, 'manifest.json') : [], norm);
-  if (dockerManifest) return loadDocker(store, parseJSON<DockerArchiveManifestEntry[]>(dockerManifest, 'manifest.json'), small, files, links, blobs, norm);
+  if (ociIndex && small.has(OCI_LAYOUT_FILE)) return loadOci(store, parseJSON<Index>(ociIndex, OCI_INDEX_FILE), dockerManifest ? parseJSON<DockerArchiveManifestEntry[]>(dockerManifest, 'manifest.json') : [], naming);
+  if (dockerManifest) return loadDocker(store, parseJSON<DockerArchiveManifestEntry[]>(dockerManifest, 'manifest.json'), small, files, links, blobs, naming);
   throw new KilnError('ARCHIVE', `${path}: neither an OCI archive (oci-layout + index.json) nor a docker archive (manifest.json)`);
 }
 
@@ -168,7 +171,7 @@ function ociEntryName(d: Descriptor): string | undefined {
   return undefined;
 }
 
-async function loadOci(store: Store, index: Index, dockerManifest: DockerArchiveManifestEntry[], norm: (n: string) => string | undefined): Promise<LoadedImage[]> {
+async function loadOci(store: Store, index: Index, dockerManifest: DockerArchiveManifestEntry[], naming: Naming): Promise<LoadedImage[]> {
   const out: LoadedImage[] = [];
   for (const raw of index.manifests ?? []) {
     const desc: Descriptor = { mediaType: raw.mediaType, digest: raw.digest, size: raw.size, ...(raw.platform ? { platform: raw.platform } : {}) };
@@ -187,18 +190,32 @@ async function loadOci(store: Store, index: Index, dockerManifest: DockerArchive
       const cfgName = layoutBlobPath(image.configDescriptor.digest);
       for (const e of dockerManifest) if (e.Config === cfgName) names.push(...(e.RepoTags ?? []));
     }
-    out.push(await nameImage(store, desc, names, norm));
+    out.push(await nameImage(store, desc, names, naming));
   }
   return out;
 }
 
-async function nameImage(store: Store, desc: Descriptor, names: string[], norm: (n: string) => string | undefined): Promise<LoadedImage> {
+/** How names found in an archive become store names: normalised (names that fail are skipped), refusals reported. */
+interface Naming {
+  norm: (n: string) => string | undefined;
+  warn: (message: string) => void;
+}
+
+async function nameImage(store: Store, desc: Descriptor, names: string[], naming: Naming): Promise<LoadedImage> {
   const refs: string[] = [];
   for (const n of names) {
-    const r = norm(n);
-    if (r && !refs.includes(r)) refs.push(r);
+    const r = naming.norm(n);
+    if (r === undefined || refs.includes(r)) continue;
+    try {
+      await store.setRef(r, desc);
+      refs.push(r);
+    } catch (e) {
+      // the archive's word is not the store's: a name the store refuses (a digest that is not this
+      // image's, a name read as a digest) is dropped, and the image loaded without it
+      if (!(e instanceof KilnError && e.code === 'INVALID_REFERENCE')) throw e;
+      naming.warn(`${e.message}; loaded without that name`);
+    }
   }
-  for (const r of refs) await store.setRef(r, desc);
   if (!refs.length) await store.keepUntagged(desc);
   return { refs, descriptor: desc };
 }
@@ -210,7 +227,7 @@ async function loadDocker(
   files: Map<string, FileBlob>,
   links: Map<string, string>,
   blobs: Set<Digest>,
-  norm: (n: string) => string | undefined,
+  naming: Naming,
 ): Promise<LoadedImage[]> {
   if (!Array.isArray(manifest)) throw new KilnError('ARCHIVE', 'manifest.json is not a list');
   const resolveLink = (p: string): string => {
@@ -261,7 +278,7 @@ async function loadDocker(
     }
     const m: Manifest = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: { mediaType: MediaType.OCI_CONFIG, digest: configDesc.digest, size: configDesc.size }, layers };
     const { digest, size } = await store.putBytes(Buffer.from(canonicalJSON(m)));
-    out.push(await nameImage(store, { mediaType: MediaType.OCI_MANIFEST, digest, size }, e.RepoTags ?? [], norm));
+    out.push(await nameImage(store, { mediaType: MediaType.OCI_MANIFEST, digest, size }, e.RepoTags ?? [], naming));
   }
   return out;
 }

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { chmod, chown, mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors/index.js';
-import { tryFlock, unflock, waitFlock } from '../store/flock.js';
+import { openLockFile, tryFlock, unflock, waitFlock } from '../store/flock.js';
 import { storeLayout } from '../store/layout.js';
+import { makeStoreDirs } from '../store/store-dirs.js';
 
 /**
  * `RUN --mount=type=cache` directories, persisted under `<root>/cache-mounts/`
@@ -90,8 +91,9 @@ async function ensureDir(dir: string, req: CacheMountRequest): Promise<void> {
 }
 
 export async function acquireCache(storeRoot: string, req: CacheMountRequest, signal?: AbortSignal): Promise<AcquiredCache> {
-  const root = cacheMountsRoot(storeRoot);
-  await mkdir(root, { recursive: true, mode: 0o700 });
+  const layout = storeLayout(storeRoot);
+  const root = layout.cacheMounts;
+  makeStoreDirs(layout, root);
   const base = cacheDirName(req.id, req.seedKey);
   const sharing = req.sharing ?? 'shared';
 
@@ -113,12 +115,12 @@ export async function acquireCache(storeRoot: string, req: CacheMountRequest, si
   if (sharing === 'private') {
     for (let i = 0; ; i++) {
       const name = i === 0 ? base : `${base}~${i}`;
-      const fh = await open(join(root, `${name}.lock`), 'a');
+      const fh = await openLockFile(join(root, `${name}.lock`));
       if (tryFlock(fh.fd, 'exclusive')) return lockAndUse(name, fh);
       await fh.close();
     }
   }
-  const fh = await open(join(root, `${base}.lock`), 'a');
+  const fh = await openLockFile(join(root, `${base}.lock`));
   try {
     await waitFlock(fh.fd, sharing === 'locked' ? 'exclusive' : 'shared', { what: `cache mount ${req.id}`, ...(signal ? { signal } : {}) });
   } catch (e) {

@@ -2,6 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { KilnError } from '../errors/index.js';
 import { errno, libc } from '../sys/libc.js';
+import { STORE_FILE_MODE } from './store-dirs.js';
 
 const LOCK_SH = 1;
 const LOCK_EX = 2;
@@ -24,6 +25,11 @@ function flock(fd: number, op: number): number {
 }
 
 export type LockMode = 'shared' | 'exclusive';
+
+/** Opens (creating if missing) a lock file: with the store's file mode, whatever the umask, since lock files are never rewritten. */
+export function openLockFile(path: string): Promise<FileHandle> {
+  return open(path, 'a', STORE_FILE_MODE);
+}
 
 /** One non-blocking attempt; true when taken, false when someone else holds a conflicting lock. */
 export function tryFlock(fd: number, mode: LockMode): boolean {
@@ -77,7 +83,7 @@ export async function withFileLock<T>(path: string, fn: () => Promise<T>, opts: 
   await prev.catch(() => undefined);
   let fh: FileHandle | undefined;
   try {
-    fh = await open(path, 'a');
+    fh = await openLockFile(path);
     await waitFlock(fh.fd, 'exclusive', opts);
     return await fn();
   } finally {

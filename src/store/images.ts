@@ -12,7 +12,8 @@ import type { WrittenLayer } from '../layer/types.js';
 import type { BlobFiles } from './blobs.js';
 import { decodeStoreJSON } from './json-file.js';
 import type { BlobMetadata } from './metadata.js';
-import { stripRef, type RefIndex } from './refs.js';
+import { refDigest } from './ref-names.js';
+import { stripRef, type IndexEntry, type RefIndex } from './refs.js';
 
 /** What `putImage` accepts for each layer: a store Layer, a layer descriptor + diffID, or what writeLayer returned. */
 export type LayerInput = Layer | LayerRef | WrittenLayer;
@@ -48,20 +49,23 @@ export class ImageStore {
 
   /**
    * A reference, a full digest, or an unambiguous hex prefix (≥ 4) of a stored
-   * image's manifest digest → its descriptor.
+   * image's manifest digest → its descriptor. A reference with a digest
+   * (`name@sha256:…`) is looked up by that digest only: index.json may hold a
+   * name an older kiln recorded without checking it (or that was written by
+   * hand), and `FROM name@digest` must get the content the digest names.
    */
   async resolveImage(refOrDigest: string): Promise<Descriptor | undefined> {
     // one read of index.json serves the name, the digest and the prefix lookups
     const entries = await this.refs.listEntries();
-    const byRef = entries.find((e) => e.ref === refOrDigest);
-    if (byRef) return byRef.descriptor;
-    const s = refOrDigest.startsWith('sha256:') ? refOrDigest : `sha256:${refOrDigest}`;
-    if (isDigest(s)) {
-      const entry = entries.find((e) => e.descriptor.digest === s);
-      if (entry) return entry.descriptor;
-      if (!(await this.blobs.hasBlob(s))) return undefined;
-      return this.describeDocument(s);
+    const pinned = refDigest(refOrDigest);
+    if (pinned !== undefined) return isDigest(pinned) ? this.byPinnedName(refOrDigest, pinned, entries) : undefined;
+    // `sha256:…` is a digest (or a prefix of one): a stored name of that spelling does not shadow it
+    if (!refOrDigest.startsWith('sha256:')) {
+      const byRef = entries.find((e) => e.ref === refOrDigest);
+      if (byRef) return byRef.descriptor;
     }
+    const s = refOrDigest.startsWith('sha256:') ? refOrDigest : `sha256:${refOrDigest}`;
+    if (isDigest(s)) return this.byDigest(s, entries);
     if (/^(sha256:)?[a-f0-9]{4,63}$/.test(refOrDigest)) {
       const hits = new Map<string, Descriptor>();
       for (const e of entries) if (e.descriptor.digest.startsWith(s)) hits.set(e.descriptor.digest, e.descriptor);
@@ -69,6 +73,29 @@ export class ImageStore {
       return hits.values().next().value;
     }
     return undefined;
+  }
+
+  /** The image with manifest (or index) digest `digest`: an index.json entry's descriptor, else the document itself. */
+  private async byDigest(digest: Digest, entries: IndexEntry[]): Promise<Descriptor | undefined> {
+    const entry = entries.find((e) => e.descriptor.digest === digest);
+    if (entry) return entry.descriptor;
+    if (!(await this.blobs.hasBlob(digest))) return undefined;
+    return this.describeDocument(digest);
+  }
+
+  /**
+   * `name@digest`. The stored name is used only where the content shows it
+   * true: a pull by the digest of a multi-platform index names the one
+   * platform's manifest it kept, which that index (in the store) lists — the
+   * manifest the name gave before, so a build for another platform still
+   * pulls that platform. Otherwise the digest alone decides.
+   */
+  private async byPinnedName(ref: string, digest: Digest, entries: IndexEntry[]): Promise<Descriptor | undefined> {
+    const same = entries.find((e) => e.descriptor.digest === digest);
+    if (same) return same.descriptor;
+    const named = entries.find((e) => e.ref === ref);
+    if (named && (await this.refs.pins(ref, named.descriptor.digest))) return named.descriptor;
+    return this.byDigest(digest, entries);
   }
 
   /** Descriptor for a manifest or index blob known only by digest. */

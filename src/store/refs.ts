@@ -1,13 +1,19 @@
 import { KilnError } from '../errors/index.js';
-import type { Digest } from '../image/digest.js';
+import { isDigest, type Digest } from '../image/digest.js';
 import { indexShape } from '../image/document-shapes.js';
+import { isIndexMediaType } from '../image/media-types.js';
 import { REF_NAME_ANNOTATION as REF_ANNOTATION, layoutIndex } from '../image/oci-layout.js';
 import type { Descriptor, Index } from '../image/types.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { withFileLock } from './flock.js';
 import { readStoreJSON } from './json-file.js';
 import type { StoreLayout } from './layout.js';
+import { nameRefusal, refDigest } from './ref-names.js';
+import type { BlobFiles } from './blobs.js';
 import type { RefStore } from './types.js';
+
+/** The largest index a name's digest is checked against: registry/client.ts's limit for the manifests kiln pulls. */
+const INDEX_MAX_BYTES = 4 * 1024 * 1024;
 
 /** The annotation that names an image in an OCI layout's index.json. */
 export { REF_ANNOTATION };
@@ -27,8 +33,8 @@ export interface IndexEntry {
 export class RefIndex implements RefStore {
   constructor(
     private readonly layout: StoreLayout,
-    /** The manifest a name points to must be in the store. */
-    private readonly hasBlob: (d: Digest) => Promise<boolean>,
+    /** The manifest a name points to must be in the store; a name's digest is checked against the documents there. */
+    private readonly blobs: Pick<BlobFiles, 'hasBlob' | 'blobSize' | 'readJSON'>,
   ) {}
 
   /** index.json as it is now; a damaged file is a StoreCorruptError naming it. */
@@ -50,9 +56,19 @@ export class RefIndex implements RefStore {
     return (await this.listEntries()).filter((e): e is { ref: string; descriptor: Descriptor } => e.ref !== undefined);
   }
 
+  /**
+   * Names `desc`. A name with a digest (`name@sha256:…`, as a pull by digest
+   * records) is kept only for the content that digest names (see pins): a
+   * name is what `FROM name@digest` would otherwise trust, so the store never
+   * records one that says otherwise.
+   */
   async setRef(ref: string, desc: Descriptor): Promise<void> {
-    checkRef(ref);
-    if (!(await this.hasBlob(desc.digest))) throw new KilnError('NOT_FOUND', `cannot tag ${ref}: manifest ${desc.digest} is not in the store`);
+    const refused = nameRefusal(ref);
+    if (refused) throw new KilnError('INVALID_REFERENCE', `cannot name an image "${ref}": ${refused}`);
+    if (!(await this.blobs.hasBlob(desc.digest))) throw new KilnError('NOT_FOUND', `cannot tag ${ref}: manifest ${desc.digest} is not in the store`);
+    if (!(await this.pins(ref, desc.digest))) {
+      throw new KilnError('INVALID_REFERENCE', `cannot name ${desc.digest} "${ref}": the digest in the name is not that image's (nor of an index listing it)`);
+    }
     const clean = stripRef(desc);
     await this.update((entries) => {
       for (let i = entries.length - 1; i >= 0; i--) {
@@ -62,6 +78,30 @@ export class RefIndex implements RefStore {
       }
       entries.push({ ref, descriptor: clean });
     });
+  }
+
+  /**
+   * True when the digest in `ref` names `digest`'s content: the same digest, or
+   * an index in the store that lists it (the one platform a pull by the digest
+   * of a multi-platform index keeps). A name without a digest pins nothing and
+   * passes. Blobs are content-addressed, so this is a check of content, not of
+   * anything a name or index.json says.
+   */
+  async pins(ref: string, digest: Digest): Promise<boolean> {
+    const pinned = refDigest(ref);
+    if (pinned === undefined || pinned === digest) return true;
+    if (!isDigest(pinned)) return false;
+    // read whole only if it can be an index: a name may give the digest of a layer of gigabytes
+    const size = await this.blobs.blobSize(pinned);
+    if (size === undefined || size > INDEX_MAX_BYTES) return false;
+    try {
+      const index = await this.blobs.readJSON(pinned, indexShape);
+      return index.manifests.some((m) => m.digest === digest && !isIndexMediaType(m.mediaType));
+    } catch (e) {
+      // a manifest or config is not an index (a damaged blob is not one either)
+      if (e instanceof KilnError) return false;
+      throw e;
+    }
   }
 
   async removeRef(ref: string): Promise<boolean> {
@@ -75,7 +115,7 @@ export class RefIndex implements RefStore {
 
   /** Keeps an image without a name (listed as <none>, a GC root) unless a name already points to it. */
   async keepUntagged(desc: Descriptor): Promise<void> {
-    if (!(await this.hasBlob(desc.digest))) throw new KilnError('NOT_FOUND', `manifest ${desc.digest} is not in the store`);
+    if (!(await this.blobs.hasBlob(desc.digest))) throw new KilnError('NOT_FOUND', `manifest ${desc.digest} is not in the store`);
     const clean = stripRef(desc);
     await this.update((entries) => {
       if (!entries.some((e) => e.descriptor.digest === clean.digest)) entries.push({ descriptor: clean });
@@ -118,10 +158,6 @@ function encodeIndex(entries: IndexEntry[]): string {
   });
   const index: Index = layoutIndex(manifests);
   return `${JSON.stringify(index, null, 2)}\n`;
-}
-
-function checkRef(ref: string): void {
-  if (!ref || /[\s\u0000-\u001f]/.test(ref)) throw new KilnError('INVALID_REFERENCE', `invalid reference "${ref}"`);
 }
 
 /** A descriptor without kiln's name annotation (and without fields a descriptor does not have). */

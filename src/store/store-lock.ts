@@ -1,6 +1,6 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { KilnError } from '../errors/index.js';
-import { tryFlock, waitFlock } from './flock.js';
+import { openLockFile, tryFlock, waitFlock } from './flock.js';
 
 /**
  * The store-wide lock. Every open store holds it shared; an exclusive holder
@@ -21,7 +21,7 @@ export async function acquireStoreLock(lockPath: string, onExclusive: () => Prom
   let p = held.get(lockPath);
   if (!p) {
     p = (async () => {
-      const fh = await open(lockPath, 'a');
+      const fh = await openLockFile(lockPath);
       try {
         // Alone on the store: nobody can have in-flight files in tmp/, so sweep them.
         if (tryFlock(fh.fd, 'exclusive')) {

@@ -1,4 +1,3 @@
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -12,7 +11,8 @@ import type { Descriptor, ImageConfig, Index, Platform } from '../image/types.js
 import { createFileAtomic } from './atomic-file.js';
 import { BlobFiles } from './blobs.js';
 import { ImageStore, layerRefOf, type LayerInput, type PutImageOptions } from './images.js';
-import { defaultRoot, isScratchName, storeLayout, type StoreLayout } from './layout.js';
+import { defaultRoot, isScratchName, type StoreLayout } from './layout.js';
+import { checkedLayout } from './store-dirs.js';
 import { BlobMetadata, type BlobOrigin } from './metadata.js';
 import { PartialBlob, removeIdlePartials } from './partial-blob.js';
 import { REF_ANNOTATION, RefIndex, type IndexEntry } from './refs.js';
@@ -32,38 +32,6 @@ export interface StoreOpenOptions {
   lockTimeoutMs?: number;
   /** Unpacks layers into snapshots; default: the layer module's `extractLayer` (tests wrap it to count extractions). */
   extractLayer?: LayerExtractor;
-}
-
-/**
- * The store root, the snapshots and the RUN scratch dirs are private to the
- * store's owner. Snapshots are image file systems unpacked as they are:
- * setuid-root binaries and device nodes a hostile image chose the modes of. A
- * path to them that another local user can traverse is a local root (the
- * class of Docker's CVE-2021-41091), so the root is 0700, not 0711: unlike
- * Docker with user-namespace remapping, no process of another uid ever needs
- * to traverse it (runc resolves the rootfs as root and pivots into it). The
- * snapshot and scratch parents are 0700 as well, so a root loosened by hand
- * to share the OCI layout still exposes no unpacked file system.
- */
-const PRIVATE_DIR_MODE = 0o700;
-
-/**
- * Creates the private directories, and takes back what an older kiln (or a chmod) left open.
- * Synchronous, like the directories made after it: a dozen local calls of microseconds each,
- * which as promises cost every command a dozen event-loop turns before it could start.
- */
-function makePrivate(l: StoreLayout): void {
-  for (const d of [l.snapshots, l.tmp]) mkdirSync(d, { recursive: true, mode: PRIVATE_DIR_MODE });
-  // cache-mounts/ is made (0700) by the first cache mount
-  for (const d of [l.root, l.snapshots, l.tmp, l.cacheMounts]) {
-    let mode: number | undefined;
-    try {
-      mode = statSync(d).mode;
-    } catch {
-      mode = undefined; // absent (or unreadable): nothing to take back
-    }
-    if (mode !== undefined && (mode & 0o777) !== PRIVATE_DIR_MODE) chmodSync(d, PRIVATE_DIR_MODE);
-  }
 }
 
 /**
@@ -96,24 +64,19 @@ export class Store implements BlobStore, RefStore {
     this.root = layout.root;
     this.blobs = new BlobFiles(layout);
     const has = (d: Digest) => this.blobs.hasBlob(d);
-    this.refs = new RefIndex(layout, has);
+    this.refs = new RefIndex(layout, this.blobs);
     this.metadata = new BlobMetadata(layout, has, (d) => this.blobs.blobSize(d));
     this.images = new ImageStore(this.blobs, this.refs, this.metadata);
   }
 
   /** Opens (creating if needed) the store at `root`; default root: `defaultRoot()`. */
   static async open(root: string = defaultRoot(), opts: StoreOpenOptions = {}): Promise<Store> {
-    const l = storeLayout(root);
-    const store = new Store(l, opts.extractLayer ?? extractLayer);
+    // synchronous: a dozen local calls of microseconds each, which as promises cost every
+    // command a dozen event-loop turns before it could start
+    const l = checkedLayout(root);
     const failed = (e: unknown): KilnError =>
       e instanceof KilnError ? e : new KilnError('STORE', `cannot open store ${l.root}: ${(e as Error).message}`, { cause: e });
-    try {
-      mkdirSync(l.root, { recursive: true, mode: PRIVATE_DIR_MODE });
-      makePrivate(l);
-      for (const d of [l.blobs, l.tmp, l.partial, l.snapshots, l.cache, l.locks, l.diffids, l.origins, l.verified]) mkdirSync(d, { recursive: true });
-    } catch (e) {
-      throw failed(e);
-    }
+    const store = new Store(l, opts.extractLayer ?? extractLayer);
     // Files go through tmp/, so they are only created once the lock is held: a
     // process sweeping tmp/ (alone, exclusive) must not delete them mid-write.
     await acquireStoreLock(l.storeLock, () => store.sweepTmp(), opts.lockTimeoutMs);
@@ -142,6 +105,7 @@ export class Store implements BlobStore, RefStore {
 
   private async sweepTmp(): Promise<void> {
     const now = Date.now();
+    // tmp/ itself was checked at open (a directory of ours, not a link); rm removes a link found in it, never what it points to
     for (const name of await readdir(this.layout.tmp)) {
       // a RUN's scratch dir may still hold a mounted overlay under a running container: deleting
       // through it would empty that container's file system; the sandbox's sweep unmounts first

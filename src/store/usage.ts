@@ -8,6 +8,7 @@ import { StoreCorruptError } from '../errors/index.js';
 import { objectShape, parseJSONSafe, type Shape } from '../image/document-shapes.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { readStoreJSON } from './json-file.js';
+import { refDigest } from './ref-names.js';
 import { listSnapshots } from './snapshots.js';
 import type { Store } from './store.js';
 
@@ -356,7 +357,11 @@ export async function surveyStore(store: Store, extraRoots: readonly Digest[] = 
 
   const images: ImageUsage[] = [];
   for (const e of await store.listEntries()) {
-    const reach = await reacher.reach(e.descriptor.digest);
+    let reach = await reacher.reach(e.descriptor.digest);
+    // a name pulled by the digest of a multi-platform index keeps that index: it is what shows the name
+    // true for the one platform's manifest (RefIndex.pins), so FROM name@digest still finds it offline
+    const pinned = e.ref === undefined ? undefined : refDigest(e.ref);
+    if (pinned !== undefined && pinned !== e.descriptor.digest && isDigest(pinned) && blobs.has(pinned)) reach = { blobs: new Set([...reach.blobs, pinned]), diffIDs: reach.diffIDs };
     images.push(e.ref === undefined ? { digest: e.descriptor.digest, reach } : { ref: e.ref, digest: e.descriptor.digest, reach });
   }
 

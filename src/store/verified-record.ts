@@ -1,4 +1,5 @@
 import { fstatSync, readFileSync, rmSync, statSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { STORE_FILE_MODE } from './store-dirs.js';
 
 /**
  * "This file is the one kiln hashed": a blob written through the store is
@@ -26,7 +27,7 @@ export function writeVerifiedRecord(recordFile: string, blobFile: string): void 
   if (st.size < BigInt(VERIFIED_RECORD_MIN_SIZE)) return;
   try {
     // not synced: a record lost in a crash only means one more hash
-    writeFileSync(recordFile, identity(st));
+    writeFileSync(recordFile, identity(st), { mode: STORE_FILE_MODE });
   } catch {
     // without a record the blob is hashed when read
   }

@@ -9,7 +9,9 @@ export function register(program: Command): void {
       const { withStore } = await import('../store-from-options.js');
       const { loadArchive } = await import('../../export/index.js');
       const { parseReference } = await import('../../registry/reference.js');
-      const loaded = await withStore(cmd, (store) => loadArchive(store, flags.input, { normaliseName: (n) => parseReference(n).toString() }));
+      const loaded = await withStore(cmd, (store) =>
+        loadArchive(store, flags.input, { normaliseName: (n) => parseReference(n).toString(), onWarning: (m) => process.stderr.write(`warning: ${m}\n`) }),
+      );
       for (const l of loaded) {
         if (l.refs.length) for (const r of l.refs) process.stdout.write(`Loaded image: ${r}\n`);
         else process.stdout.write(`Loaded image: ${l.descriptor.digest}\n`);

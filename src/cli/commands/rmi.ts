@@ -13,7 +13,8 @@ export function register(program: Command): void {
       await withStore(cmd, async (store) => {
         for (const input of inputs) {
           try {
-            const found = await findImage(store, input);
+            // a name is removed as it is spelled, whatever it points to (one recorded unchecked by an older kiln too)
+            const found = await findImage(store, input, { anyName: true });
             if (found.ref !== undefined) {
               await store.removeRef(found.ref);
               process.stdout.write(`Untagged: ${found.ref}\n`);
