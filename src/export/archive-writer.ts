@@ -1,11 +1,10 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
-import { randomBytes } from 'node:crypto';
 import { KilnError } from '../errors/index.js';
+import { ReplacingFile } from '../fs/replace-file.js';
 import { END_OF_ARCHIVE, encodeHeader, paddingFor } from '../layer/tar-format.js';
 import type { LayerEntry } from '../layer/types.js';
 import type { LayoutSink } from '../image/oci-layout.js';
@@ -15,44 +14,37 @@ const MTIME = 0;
 
 /**
  * A tar file written next to its destination and renamed into place when
- * complete, so an interrupted save never leaves a truncated archive under the
- * requested name. Headers come from the layer tar encoder (one tar codec in
- * kiln); members are written in the order they are added, which an archive
- * (index.json last, after the blobs it names) needs and a layer forbids.
+ * complete (fs/'s ReplacingFile), so an interrupted save never leaves a
+ * truncated archive under the requested name, and a symlink at the
+ * destination is replaced, not written through. Headers come from the layer
+ * tar encoder (one tar codec in kiln); members are written in the order they
+ * are added, which an archive (index.json last, after the blobs it names)
+ * needs and a layer forbids.
  */
 export class ArchiveWriter implements LayoutSink {
-  private readonly out: WriteStream;
-  private readonly tmp: string;
+  private readonly file: ReplacingFile;
   private readonly dirs = new Set<string>();
-  private error: Error | undefined;
 
   constructor(private readonly dest: string) {
-    this.tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(4).toString('hex')}.tmp`);
-    this.out = createWriteStream(this.tmp, { mode: 0o644 });
-    // surfaced by the next write or finish(); avoids an unhandled error meanwhile
-    this.out.on('error', (e) => (this.error ??= e));
-  }
-
-  /** Resolves once the file is closed (at once when it already is). */
-  private async closed(): Promise<void> {
-    if (!this.out.closed) await once(this.out, 'close').catch(() => undefined);
+    this.file = new ReplacingFile(dest, 0o644);
   }
 
   private async write(b: Buffer): Promise<void> {
-    if (this.error) throw this.error;
-    if (this.out.destroyed) throw new KilnError('ARCHIVE', `${this.dest}: the archive is closed`);
-    if (!this.out.write(b)) {
+    const out = this.file.out;
+    if (this.file.error) throw this.file.error;
+    if (out.destroyed) throw new KilnError('ARCHIVE', `${this.dest}: the archive is closed`);
+    if (!out.write(b)) {
       // drained, or closed by an error (then reported below); listeners go with the wait
       await new Promise<void>((resolve) => {
         const done = (): void => {
-          this.out.off('drain', done);
-          this.out.off('close', done);
+          out.off('drain', done);
+          out.off('close', done);
           resolve();
         };
-        this.out.on('drain', done);
-        this.out.on('close', done);
+        out.on('drain', done);
+        out.on('close', done);
       });
-      if (this.error) throw this.error;
+      if (this.file.error) throw this.file.error;
     }
   }
 
@@ -99,20 +91,15 @@ export class ArchiveWriter implements LayoutSink {
   async finish(): Promise<void> {
     try {
       await this.write(END_OF_ARCHIVE);
-      this.out.end();
-      await this.closed();
-      if (this.error) throw this.error;
-      await rename(this.tmp, this.dest);
     } catch (e) {
-      await rm(this.tmp, { force: true });
+      await this.file.discard();
       throw e;
     }
+    await this.file.commit();
   }
 
-  async abort(): Promise<void> {
-    this.out.destroy();
-    await this.closed();
-    await rm(this.tmp, { force: true });
+  abort(): Promise<void> {
+    return this.file.discard();
   }
 }
 

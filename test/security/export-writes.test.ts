@@ -56,7 +56,7 @@ async function build(ctx: string, ...args: string[]): Promise<KilnRun> {
 }
 
 beforeAll(async () => {
-  await rebuildIfStale(['export/local', 'fs/write-at']);
+  await rebuildIfStale(['export/local', 'export/archive-writer', 'export/tar', 'fs/replace-file', 'fs/write-at', 'builder/build', 'builder/attestation-files', 'cli/commands/build', 'cli/commands/sbom', 'report/index']);
   ({ path: dir, cleanup } = await tempDir('kiln-export-writes-'));
   root = join(dir, 'store');
 });
@@ -112,5 +112,58 @@ describe('-o type=local', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`kiln: -o type=local: the destination ${dest} is a symlink; name the directory it points to\n`);
     expectUntouched(target);
+  });
+});
+
+describe('output files', () => {
+  it('replace a symlink planted at --iidfile, --metadata-file, -o type=tar, --report and sbom -o instead of following it', async () => {
+    const v = victims('host-files');
+    const shared = join(dir, 'shared-files');
+    mkdirSync(shared, { mode: 0o1777 });
+    const names = ['iid', 'meta.json', 'fs.tar', 'report.svg', 'sbom.json'];
+    for (const n of names) {
+      writeFileSync(join(v.dir, n), 'ORIGINAL', { mode: 0o600 });
+      symlinkSync(join(v.dir, n), join(shared, n));
+    }
+    const ctx = context('ctx-files', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'x' });
+    const s = (n: string): string => join(shared, n);
+    const r = await build(ctx, '-t', 'localhost/export-writes/files:1', '--iidfile', s('iid'), '--metadata-file', s('meta.json'), '-o', `type=tar,dest=${s('fs.tar')}`, '--report', s('report.svg'));
+    const sbom = await kiln(['sbom', 'localhost/export-writes/files:1', '-o', s('sbom.json')]);
+    expect(sbom.code).toBe(0);
+
+    for (const n of names) {
+      expect(readFileSync(join(v.dir, n), 'utf8')).toBe('ORIGINAL');
+      expect(lstatSync(s(n)).isFile()).toBe(true);
+    }
+    expect(readFileSync(s('iid'), 'utf8')).toBe(r.stdout.trim());
+    expect(JSON.parse(readFileSync(s('meta.json'), 'utf8'))).toMatchObject({ 'containerimage.config.digest': r.stdout.trim() });
+    expect(readFileSync(s('fs.tar')).subarray(0, 1).toString()).toBe('f');
+    expect(readFileSync(s('report.svg'), 'utf8')).toContain('<svg');
+    expect(JSON.parse(readFileSync(s('sbom.json'), 'utf8'))).toMatchObject({ spdxVersion: 'SPDX-2.3' });
+    expect(readdirSync(shared).sort()).toEqual([...names].sort());
+
+    // a symlink to a device is refused: renaming over /dev/stdout or /dev/null would replace it for everyone
+    symlinkSync('/dev/null', s('null'));
+    const dev = await kiln(['sbom', 'localhost/export-writes/files:1', '-o', s('null')]);
+    expect(dev.code).toBe(2);
+    expect(dev.stderr).toContain(`kiln: ${s('null')} is not a regular file (a device, pipe or socket)`);
+    expect(lstatSync(s('null')).isSymbolicLink()).toBe(true);
+    expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
+
+    // standard output still works
+    const tar = await kiln(['build', '-q', '-o', 'type=tar,dest=-', ctx]);
+    expect(tar.code).toBe(0);
+    expect(tar.stdout.startsWith('f\0')).toBe(true);
+  });
+
+  it('replace a symlink the image holds under an attestation file name of -o type=local', async () => {
+    const v = victims('host-attest');
+    const dest = join(dir, 'out-attest');
+    const ctx = context('ctx-attest', { Dockerfile: 'FROM scratch\nCOPY d/ /\n', 'd/provenance.json': { link: v.file } });
+    await build(ctx, '--provenance', 'mode=min', '-o', `type=local,dest=${dest}`);
+
+    expectUntouched(v);
+    expect(lstatSync(join(dest, 'provenance.json')).isFile()).toBe(true);
+    expect(JSON.parse(readFileSync(join(dest, 'provenance.json'), 'utf8'))).toMatchObject({ predicateType: expect.stringContaining('slsa') as unknown });
   });
 });

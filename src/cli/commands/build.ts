@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { collect } from '../collect.js';
@@ -307,7 +307,8 @@ async function buildFromCli(contextDir: string, flags: BuildFlags, mode: Progres
       await loadIntoDocker(load.endpoint, load.archive);
     }
     if (flags.metadataFile) {
-      await writeFile(
+      const { replaceFile } = await import('../../fs/replace-file.js');
+      await replaceFile(
         flags.metadataFile,
         `${JSON.stringify(
           {
