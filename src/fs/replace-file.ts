@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, openSync, statSync, type WriteStream } from 'node:fs';
+import { createWriteStream, openSync, rmSync, statSync, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
 import { CREATE_NEW } from './write-at.js';
+
+/** Temp files neither renamed into place nor removed yet: what `discardPendingFiles` removes. */
+const pending = new Set<string>();
 
 /**
  * A file written beside `dest` under a fresh random name (`.NAME.<hex>.tmp`) and renamed over
@@ -28,6 +31,7 @@ export class ReplacingFile {
     this.tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(4).toString('hex')}.tmp`);
     // a name someone made beforehand (a file, a symlink to a victim) fails the create: never reused or followed
     const fd = openSync(this.tmp, CREATE_NEW, mode);
+    pending.add(this.tmp);
     this.out = createWriteStream('', { fd });
     // surfaced by commit() (or the writer's next look at `error`); avoids an unhandled error meanwhile
     this.out.on('error', (e) => (this.failure ??= e));
@@ -49,6 +53,7 @@ export class ReplacingFile {
       await this.closed();
       if (this.failure) throw this.failure;
       await rename(this.tmp, this.dest);
+      pending.delete(this.tmp);
     } catch (e) {
       await this.discard();
       throw e;
@@ -60,6 +65,7 @@ export class ReplacingFile {
     this.out.destroy();
     await this.closed();
     await rm(this.tmp, { force: true });
+    pending.delete(this.tmp);
   }
 }
 
@@ -86,4 +92,14 @@ export async function replaceFile(dest: string, data: string | Uint8Array | Read
     throw e;
   }
   await f.commit();
+}
+
+/**
+ * Removes every temp file not yet committed or discarded, synchronously: for a signal handler
+ * that is about to end the process, which gives pending writes no chance to unwind. A kill -9
+ * still leaves `.NAME.<hex>.tmp` beside the output.
+ */
+export function discardPendingFiles(): void {
+  for (const tmp of pending) rmSync(tmp, { force: true });
+  pending.clear();
 }

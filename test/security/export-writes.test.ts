@@ -1,7 +1,10 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rebuildIfStale, runKiln, type KilnRun } from '../helpers/kiln-cli.js';
+import { KILN_BIN, rebuildIfStale, runKiln, type KilnRun } from '../helpers/kiln-cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 /**
@@ -56,7 +59,7 @@ async function build(ctx: string, ...args: string[]): Promise<KilnRun> {
 }
 
 beforeAll(async () => {
-  await rebuildIfStale(['export/local', 'export/archive-writer', 'export/tar', 'fs/replace-file', 'fs/write-at', 'builder/build', 'builder/attestation-files', 'cli/commands/build', 'cli/commands/sbom', 'report/index']);
+  await rebuildIfStale(['export/local', 'export/archive-writer', 'export/tar', 'fs/replace-file', 'fs/write-at', 'builder/build', 'builder/attestation-files', 'cli/commands/build', 'cli/commands/sbom', 'cli/commands/save', 'report/index']);
   ({ path: dir, cleanup } = await tempDir('kiln-export-writes-'));
   root = join(dir, 'store');
 });
@@ -165,5 +168,30 @@ describe('output files', () => {
     expectUntouched(v);
     expect(lstatSync(join(dest, 'provenance.json')).isFile()).toBe(true);
     expect(JSON.parse(readFileSync(join(dest, 'provenance.json'), 'utf8'))).toMatchObject({ predicateType: expect.stringContaining('slsa') as unknown });
+  });
+});
+
+describe('kiln save', () => {
+  it('removes its temporary file when interrupted', async () => {
+    const ctx = context('ctx-save', { Dockerfile: 'FROM scratch\nCOPY big /big\n' });
+    writeFileSync(join(ctx, 'big'), randomBytes(96 * 1024 * 1024));
+    await build(ctx, '-t', 'localhost/export-writes/big:1');
+    const out = join(dir, 'save-out');
+    mkdirSync(out);
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      const child = spawn(process.execPath, [KILN_BIN, '--root', root, 'save', 'localhost/export-writes/big:1', '-o', join(out, 'img.tar')], { stdio: 'ignore' });
+      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      // signalled while the archive is being written beside its name
+      let seen = false;
+      for (let i = 0; i < 2000 && !seen; i++) {
+        seen = readdirSync(out).some((n) => /^\.img\.tar\.[0-9a-f]+\.tmp$/.test(n));
+        if (!seen) await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(seen).toBe(true);
+      child.kill(sig);
+      const [code, signal] = await exited;
+      expect({ code, signal }).toEqual({ code: null, signal: sig });
+      expect(readdirSync(out)).toEqual([]);
+    }
   });
 });
