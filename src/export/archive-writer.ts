@@ -1,10 +1,11 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { constants, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KilnError } from '../errors/index.js';
 import { ReplacingFile } from '../fs/replace-file.js';
+import { CREATE_NEW } from '../fs/write-at.js';
 import { END_OF_ARCHIVE, encodeHeader, paddingFor } from '../layer/tar-format.js';
 import type { LayerEntry } from '../layer/types.js';
 import type { LayoutSink } from '../image/oci-layout.js';
@@ -105,40 +106,59 @@ export class ArchiveWriter implements LayoutSink {
 
 /**
  * The members of an archive as files under a directory. They are written into
- * a sibling temporary directory that replaces `dest` only at `finish`, so an
- * interrupted export never leaves half a layout behind.
+ * a fresh private directory beside `dest` (mkdtemp: a random name, mode 0700,
+ * never one that already exists, so nobody else can have put anything in it)
+ * that replaces `dest` only at `finish`, so an interrupted export never
+ * leaves half a layout behind.
  */
 export class DirectoryWriter implements LayoutSink {
-  private readonly tmp: string;
+  private tmp: Promise<string> | undefined;
 
-  constructor(private readonly dest: string) {
-    this.tmp = `${dest}.kiln-tmp-${process.pid}`;
+  constructor(private readonly dest: string) {}
+
+  /** The temporary directory, made on first use (a constructor cannot wait for it). */
+  private dir(): Promise<string> {
+    this.tmp ??= mkdtemp(join(dirname(this.dest), `.${basename(this.dest)}.kiln-`));
+    return this.tmp;
   }
 
   private async target(name: string): Promise<string> {
-    const p = join(this.tmp, name);
+    const p = join(await this.dir(), name);
     await mkdir(dirname(p), { recursive: true });
     return p;
   }
 
   async addBytes(name: string, bytes: Buffer): Promise<void> {
-    await writeFile(await this.target(name), bytes);
+    const fh = await open(await this.target(name), CREATE_NEW, 0o644);
+    try {
+      await fh.writeFile(bytes);
+    } finally {
+      await fh.close();
+    }
   }
 
   async addStream(name: string, size: number, src: Readable): Promise<void> {
     const p = await this.target(name);
-    await pipeline(src, createWriteStream(p));
+    await pipeline(src, (await open(p, CREATE_NEW, 0o644)).createWriteStream());
     const got = (await stat(p)).size;
     if (got !== size) throw new KilnError('ARCHIVE', `${name}: wrote ${got} bytes, expected ${size}`);
   }
 
   async finish(): Promise<void> {
+    const tmp = await this.dir();
+    // mkdtemp's 0700 kept others out while it was filled; the layout itself is readable as any directory kiln makes
+    const fh = await open(tmp, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      await fh.chmod(0o755);
+    } finally {
+      await fh.close();
+    }
     await rm(this.dest, { recursive: true, force: true });
-    await rename(this.tmp, this.dest);
+    await rename(tmp, this.dest);
   }
 
   async abort(): Promise<void> {
-    await rm(this.tmp, { recursive: true, force: true });
+    if (this.tmp) await rm(await this.tmp, { recursive: true, force: true });
   }
 }
 

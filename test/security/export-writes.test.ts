@@ -118,6 +118,31 @@ describe('-o type=local', () => {
   });
 });
 
+describe('-o type=oci,tar=false', () => {
+  it('writes into a fresh private directory, never one prepared beside the destination', async () => {
+    const v = victims('host-oci-dir');
+    const shared = join(dir, 'shared-oci');
+    mkdirSync(shared, { mode: 0o1777 });
+    const dest = join(shared, 'oci');
+    // the old temporary name was `${dest}.kiln-tmp-${pid}`: prepare it for every pid the build may get
+    const last = Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
+    for (let p = last + 1; p < last + 400; p++) {
+      mkdirSync(`${dest}.kiln-tmp-${p}`);
+      symlinkSync(v.file, `${dest}.kiln-tmp-${p}/index.json`);
+    }
+    await build(context('ctx-oci-dir', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'x' }), '-o', `type=oci,tar=false,dest=${dest}`);
+
+    expectUntouched(v);
+    expect(lstatSync(join(dest, 'index.json')).isFile()).toBe(true);
+    expect(JSON.parse(readFileSync(join(dest, 'index.json'), 'utf8'))).toMatchObject({ schemaVersion: 2 });
+    expect(lstatSync(join(dest, 'oci-layout')).isFile()).toBe(true);
+    expect(statSync(dest).mode & 0o777).toBe(0o755);
+    // the prepared directories were not used, and no temporary directory is left
+    expect(readdirSync(`${dest}.kiln-tmp-${last + 1}`)).toEqual(['index.json']);
+    expect(readdirSync(shared).filter((n) => !n.startsWith('oci.kiln-tmp-'))).toEqual(['oci']);
+  });
+});
+
 describe('output files', () => {
   it('replace a symlink planted at --iidfile, --metadata-file, -o type=tar, --report and sbom -o instead of following it', async () => {
     const v = victims('host-files');
