@@ -1,10 +1,10 @@
-import { constants, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KilnError } from '../errors/index.js';
-import { ReplacingFile } from '../fs/replace-file.js';
+import { ReplacingFile, replaceFile } from '../fs/replace-file.js';
 import { CREATE_NEW } from '../fs/write-at.js';
 import { END_OF_ARCHIVE, encodeHeader, paddingFor } from '../layer/tar-format.js';
 import type { LayerEntry } from '../layer/types.js';
@@ -164,40 +164,40 @@ export class DirectoryWriter implements LayoutSink {
 
 /**
  * A layout directory updated in place (`--cache-to type=local`): blobs
- * already there are kept, each file is written beside its name and renamed
- * into place, and index.json, written last, switches readers to the new
- * content at once. Other images' blobs in the directory are left alone.
+ * already there are kept, each file is written beside its name under a fresh
+ * random name and renamed into place (fs/'s replaceFile), and index.json,
+ * written last, switches readers to the new content at once. Other images'
+ * blobs in the directory are left alone. The directories it makes are checked
+ * not to be symlinks, so nothing lands outside `dest` through one.
  */
 export class LayoutDirectory implements LayoutSink {
   constructor(private readonly dest: string) {}
 
   async has(name: string): Promise<boolean> {
-    return Boolean(await stat(join(this.dest, name)).catch(() => undefined));
+    // lstat: a symlink named as a blob is not that blob (the reader refuses it too); it is replaced
+    return Boolean((await lstat(join(this.dest, name)).catch(() => undefined))?.isFile());
   }
 
-  private async place(name: string, write: (tmp: string) => Promise<void>): Promise<void> {
-    const target = join(this.dest, name);
-    await mkdir(dirname(target), { recursive: true });
-    const tmp = `${target}.tmp`;
-    try {
-      await write(tmp);
-      await rename(tmp, target);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
+  /** `dest/name`'s directory made where missing; each of its components a real directory, never a symlink. */
+  private async parentOf(name: string): Promise<string> {
+    let dir = this.dest;
+    await mkdir(dir, { recursive: true });
+    for (const c of name.split('/').slice(0, -1)) {
+      dir = join(dir, c);
+      await mkdir(dir).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EEXIST') throw e;
+      });
+      if (!(await lstat(dir)).isDirectory()) throw new KilnError('UNSAFE_PATH', `${dir} is not a directory (a symlink or a file); nothing is written through it`);
     }
+    return join(dir, basename(name));
   }
 
-  addBytes(name: string, bytes: Buffer): Promise<void> {
-    return this.place(name, (tmp) => writeFile(tmp, bytes));
+  async addBytes(name: string, bytes: Buffer): Promise<void> {
+    await replaceFile(await this.parentOf(name), bytes, { mode: 0o644 });
   }
 
-  addStream(name: string, size: number, src: Readable): Promise<void> {
-    return this.place(name, async (tmp) => {
-      await pipeline(src, createWriteStream(tmp));
-      const got = (await stat(tmp)).size;
-      if (got !== size) throw new KilnError('ARCHIVE', `${name}: wrote ${got} bytes, expected ${size}`);
-    });
+  async addStream(name: string, size: number, src: Readable): Promise<void> {
+    await replaceFile(await this.parentOf(name), src, { mode: 0o644, size });
   }
 
   async finish(): Promise<void> {}

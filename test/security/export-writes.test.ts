@@ -143,6 +143,35 @@ describe('-o type=oci,tar=false', () => {
   });
 });
 
+describe('--cache-to type=local', () => {
+  it('writes no file through a symlink planted in the cache directory', async () => {
+    const v = victims('host-cache');
+    const dest = join(dir, 'cache');
+    mkdirSync(dest);
+    symlinkSync(v.file, join(dest, 'index.json.tmp'));
+    symlinkSync(v.file, join(dest, 'oci-layout.tmp'));
+    const r = await build(context('ctx-cache', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'cached' }), '--cache-to', `type=local,dest=${dest}`);
+
+    expect(r.stderr).not.toContain('cache export');
+    expectUntouched(v);
+    expect(lstatSync(join(dest, 'index.json')).isFile()).toBe(true);
+    expect(JSON.parse(readFileSync(join(dest, 'index.json'), 'utf8'))).toMatchObject({ schemaVersion: 2 });
+    expect(readdirSync(dest).filter((n) => n.endsWith('.tmp') && !lstatSync(join(dest, n)).isSymbolicLink())).toEqual([]);
+  });
+
+  it('does not put blobs into a directory a symlink in the cache directory leads to', async () => {
+    const v = victims('host-cache-blobs');
+    const dest = join(dir, 'cache-blobs');
+    mkdirSync(dest);
+    symlinkSync(v.dir, join(dest, 'blobs'));
+    const r = await kiln(['build', '--progress', 'plain', '--cache-to', `type=local,dest=${dest}`, context('ctx-cache-blobs', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'blobs' })]);
+    // a cache that cannot be written is a warning; the build stands
+    expect(r.code).toBe(0);
+    expect(r.stderr + r.stdout).toContain(`WARNING: cache export to ${dest} failed: ${join(dest, 'blobs')} is not a directory (a symlink or a file); nothing is written through it`);
+    expectUntouched(v);
+  });
+});
+
 describe('output files', () => {
   it('replace a symlink planted at --iidfile, --metadata-file, -o type=tar, --report and sbom -o instead of following it', async () => {
     const v = victims('host-files');
