@@ -1,5 +1,5 @@
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { replaceFile } from '../fs/replace-file.js';
 import { parsePlatform, platformDirName } from '../image/platform.js';
 import type { AttachedStatement } from './attestations.js';
 
@@ -13,6 +13,7 @@ export async function writeLocalAttestations(dest: string, statements: AttachedS
   // several platforms: each image's files are in its own directory (linux_amd64/), and so are its attestations
   for (const s of statements) {
     const dir = multiPlatform ? path.join(dest, platformDirName(parsePlatform(s.platform))) : dest;
-    await writeFile(path.join(dir, s.file), `${JSON.stringify(s.statement, null, 2)}\n`);
+    // an image may hold a symlink of that name: it is replaced, never written through
+    await replaceFile(path.join(dir, s.file), `${JSON.stringify(s.statement, null, 2)}\n`);
   }
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import os from 'node:os';
 import type { Digest } from '../image/digest.js';
@@ -35,6 +35,7 @@ import { CREATED_ANNOTATION, defaultAnnotations } from './default-annotations.js
 import { LOCAL_CONTEXT_URI, type BuildRecord } from '../attest/provenance.js';
 import { isoSeconds } from '../image/timestamp.js';
 import { fillHistoryTimes } from '../image/config.js';
+import { replaceFile } from '../fs/replace-file.js';
 
 /**
  * kiln's main job: read and plan the Dockerfile, solve the plan through the
@@ -376,7 +377,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
     // several platforms: the image is the index (its digest is what buildx writes to --iidfile)
     const imageId = multi ? descriptor.digest : configDigest;
     const manifestDigest = multi ? descriptor.digest : imageDescriptor.digest;
-    if (options.outputs.iidfile) await writeFile(options.outputs.iidfile, imageId);
+    if (options.outputs.iidfile) await replaceFile(options.outputs.iidfile, imageId);
     if (executedSteps > 0 && activeBuilds === 1 && options.gcKeepStorage !== 0) {
       const { autoGc } = await import('../store/gc.js');
       try {

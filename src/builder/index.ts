@@ -5,7 +5,7 @@
  * CacheIndex) and writes the outputs (store, push, archives, attestations,
  * signatures). It is the one folder that knows every other; nothing below it
  * imports it back (only cli/ and the public API do).
- * May import: attest/, cache/, context/, errors/, events/, export/, frontend/, image/, layer/, plan/, registry/, rootless/, sandbox/, sbom/, sign/, solver/, spec/, steps/, store/, version.ts.
+ * May import: attest/, cache/, context/, errors/, events/, export/, frontend/, fs/, image/, layer/, plan/, registry/, rootless/, sandbox/, sbom/, sign/, solver/, spec/, steps/, store/, version.ts.
  */
 export { build, runBuild } from './build.js';
 export { resolveBuildOptions } from './resolve-options.js';

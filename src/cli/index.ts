@@ -5,7 +5,7 @@
  * library's options and prints results and one-line errors; what a command
  * does lives in the folders it calls. Nothing under src/ imports cli/ except
  * the public API (for the renderers).
- * May import: attest/, builder/, cache/, context/, errors/, events/, export/, frontend/, image/, layer/, plan/, registry/, report/, rootless/, sandbox/, sign/, spec/, store/, version.ts.
+ * May import: attest/, builder/, cache/, context/, errors/, events/, export/, frontend/, fs/, image/, layer/, plan/, registry/, report/, rootless/, sandbox/, sign/, spec/, store/, version.ts.
  */
 export { main } from './main.js';
 export { createRenderer, type ProgressMode, type ProgressRenderer } from './progress/render.js';

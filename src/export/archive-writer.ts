@@ -1,11 +1,11 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
-import { randomBytes } from 'node:crypto';
 import { KilnError } from '../errors/index.js';
+import { ReplacingFile, replaceFile } from '../fs/replace-file.js';
+import { CREATE_NEW } from '../fs/write-at.js';
 import { END_OF_ARCHIVE, encodeHeader, paddingFor } from '../layer/tar-format.js';
 import type { LayerEntry } from '../layer/types.js';
 import type { LayoutSink } from '../image/oci-layout.js';
@@ -15,44 +15,37 @@ const MTIME = 0;
 
 /**
  * A tar file written next to its destination and renamed into place when
- * complete, so an interrupted save never leaves a truncated archive under the
- * requested name. Headers come from the layer tar encoder (one tar codec in
- * kiln); members are written in the order they are added, which an archive
- * (index.json last, after the blobs it names) needs and a layer forbids.
+ * complete (fs/'s ReplacingFile), so an interrupted save never leaves a
+ * truncated archive under the requested name, and a symlink at the
+ * destination is replaced, not written through. Headers come from the layer
+ * tar encoder (one tar codec in kiln); members are written in the order they
+ * are added, which an archive (index.json last, after the blobs it names)
+ * needs and a layer forbids.
  */
 export class ArchiveWriter implements LayoutSink {
-  private readonly out: WriteStream;
-  private readonly tmp: string;
+  private readonly file: ReplacingFile;
   private readonly dirs = new Set<string>();
-  private error: Error | undefined;
 
   constructor(private readonly dest: string) {
-    this.tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(4).toString('hex')}.tmp`);
-    this.out = createWriteStream(this.tmp, { mode: 0o644 });
-    // surfaced by the next write or finish(); avoids an unhandled error meanwhile
-    this.out.on('error', (e) => (this.error ??= e));
-  }
-
-  /** Resolves once the file is closed (at once when it already is). */
-  private async closed(): Promise<void> {
-    if (!this.out.closed) await once(this.out, 'close').catch(() => undefined);
+    this.file = new ReplacingFile(dest, 0o644);
   }
 
   private async write(b: Buffer): Promise<void> {
-    if (this.error) throw this.error;
-    if (this.out.destroyed) throw new KilnError('ARCHIVE', `${this.dest}: the archive is closed`);
-    if (!this.out.write(b)) {
+    const out = this.file.out;
+    if (this.file.error) throw this.file.error;
+    if (out.destroyed) throw new KilnError('ARCHIVE', `${this.dest}: the archive is closed`);
+    if (!out.write(b)) {
       // drained, or closed by an error (then reported below); listeners go with the wait
       await new Promise<void>((resolve) => {
         const done = (): void => {
-          this.out.off('drain', done);
-          this.out.off('close', done);
+          out.off('drain', done);
+          out.off('close', done);
           resolve();
         };
-        this.out.on('drain', done);
-        this.out.on('close', done);
+        out.on('drain', done);
+        out.on('close', done);
       });
-      if (this.error) throw this.error;
+      if (this.file.error) throw this.file.error;
     }
   }
 
@@ -99,98 +92,112 @@ export class ArchiveWriter implements LayoutSink {
   async finish(): Promise<void> {
     try {
       await this.write(END_OF_ARCHIVE);
-      this.out.end();
-      await this.closed();
-      if (this.error) throw this.error;
-      await rename(this.tmp, this.dest);
     } catch (e) {
-      await rm(this.tmp, { force: true });
+      await this.file.discard();
       throw e;
     }
+    await this.file.commit();
   }
 
-  async abort(): Promise<void> {
-    this.out.destroy();
-    await this.closed();
-    await rm(this.tmp, { force: true });
+  abort(): Promise<void> {
+    return this.file.discard();
   }
 }
 
 /**
  * The members of an archive as files under a directory. They are written into
- * a sibling temporary directory that replaces `dest` only at `finish`, so an
- * interrupted export never leaves half a layout behind.
+ * a fresh private directory beside `dest` (mkdtemp: a random name, mode 0700,
+ * never one that already exists, so nobody else can have put anything in it)
+ * that replaces `dest` only at `finish`, so an interrupted export never
+ * leaves half a layout behind.
  */
 export class DirectoryWriter implements LayoutSink {
-  private readonly tmp: string;
+  private tmp: Promise<string> | undefined;
 
-  constructor(private readonly dest: string) {
-    this.tmp = `${dest}.kiln-tmp-${process.pid}`;
+  constructor(private readonly dest: string) {}
+
+  /** The temporary directory, made on first use (a constructor cannot wait for it). */
+  private dir(): Promise<string> {
+    this.tmp ??= mkdtemp(join(dirname(this.dest), `.${basename(this.dest)}.kiln-`));
+    return this.tmp;
   }
 
   private async target(name: string): Promise<string> {
-    const p = join(this.tmp, name);
+    const p = join(await this.dir(), name);
     await mkdir(dirname(p), { recursive: true });
     return p;
   }
 
   async addBytes(name: string, bytes: Buffer): Promise<void> {
-    await writeFile(await this.target(name), bytes);
+    const fh = await open(await this.target(name), CREATE_NEW, 0o644);
+    try {
+      await fh.writeFile(bytes);
+    } finally {
+      await fh.close();
+    }
   }
 
   async addStream(name: string, size: number, src: Readable): Promise<void> {
     const p = await this.target(name);
-    await pipeline(src, createWriteStream(p));
+    await pipeline(src, (await open(p, CREATE_NEW, 0o644)).createWriteStream());
     const got = (await stat(p)).size;
     if (got !== size) throw new KilnError('ARCHIVE', `${name}: wrote ${got} bytes, expected ${size}`);
   }
 
   async finish(): Promise<void> {
+    const tmp = await this.dir();
+    // mkdtemp's 0700 kept others out while it was filled; the layout itself is readable as any directory kiln makes
+    const fh = await open(tmp, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      await fh.chmod(0o755);
+    } finally {
+      await fh.close();
+    }
     await rm(this.dest, { recursive: true, force: true });
-    await rename(this.tmp, this.dest);
+    await rename(tmp, this.dest);
   }
 
   async abort(): Promise<void> {
-    await rm(this.tmp, { recursive: true, force: true });
+    if (this.tmp) await rm(await this.tmp, { recursive: true, force: true });
   }
 }
 
 /**
  * A layout directory updated in place (`--cache-to type=local`): blobs
- * already there are kept, each file is written beside its name and renamed
- * into place, and index.json, written last, switches readers to the new
- * content at once. Other images' blobs in the directory are left alone.
+ * already there are kept, each file is written beside its name under a fresh
+ * random name and renamed into place (fs/'s replaceFile), and index.json,
+ * written last, switches readers to the new content at once. Other images'
+ * blobs in the directory are left alone. The directories it makes are checked
+ * not to be symlinks, so nothing lands outside `dest` through one.
  */
 export class LayoutDirectory implements LayoutSink {
   constructor(private readonly dest: string) {}
 
   async has(name: string): Promise<boolean> {
-    return Boolean(await stat(join(this.dest, name)).catch(() => undefined));
+    // lstat: a symlink named as a blob is not that blob (the reader refuses it too); it is replaced
+    return Boolean((await lstat(join(this.dest, name)).catch(() => undefined))?.isFile());
   }
 
-  private async place(name: string, write: (tmp: string) => Promise<void>): Promise<void> {
-    const target = join(this.dest, name);
-    await mkdir(dirname(target), { recursive: true });
-    const tmp = `${target}.tmp`;
-    try {
-      await write(tmp);
-      await rename(tmp, target);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
+  /** `dest/name`'s directory made where missing; each of its components a real directory, never a symlink. */
+  private async parentOf(name: string): Promise<string> {
+    let dir = this.dest;
+    await mkdir(dir, { recursive: true });
+    for (const c of name.split('/').slice(0, -1)) {
+      dir = join(dir, c);
+      await mkdir(dir).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EEXIST') throw e;
+      });
+      if (!(await lstat(dir)).isDirectory()) throw new KilnError('UNSAFE_PATH', `${dir} is not a directory (a symlink or a file); nothing is written through it`);
     }
+    return join(dir, basename(name));
   }
 
-  addBytes(name: string, bytes: Buffer): Promise<void> {
-    return this.place(name, (tmp) => writeFile(tmp, bytes));
+  async addBytes(name: string, bytes: Buffer): Promise<void> {
+    await replaceFile(await this.parentOf(name), bytes, { mode: 0o644 });
   }
 
-  addStream(name: string, size: number, src: Readable): Promise<void> {
-    return this.place(name, async (tmp) => {
-      await pipeline(src, createWriteStream(tmp));
-      const got = (await stat(tmp)).size;
-      if (got !== size) throw new KilnError('ARCHIVE', `${name}: wrote ${got} bytes, expected ${size}`);
-    });
+  async addStream(name: string, size: number, src: Readable): Promise<void> {
+    await replaceFile(await this.parentOf(name), src, { mode: 0o644, size });
   }
 
   async finish(): Promise<void> {}

@@ -3,7 +3,7 @@
  * `-o type=oci|docker|local|tar` (one file per type, one `Exporter`
  * interface), OCI and `docker save` archives, and `kiln load`. Blobs come
  * from and go to the store.
- * May import: context/, errors/, image/, layer/, rootless/, store/.
+ * May import: context/, errors/, fs/, image/, layer/, rootless/, store/.
  */
 export { saveOciArchive, imageClosure, CONTAINERD_NAME_ANNOTATION, OCI_REF_ANNOTATION } from './oci-archive.js';
 export { saveDockerArchive, type DockerArchiveManifestEntry } from './docker-archive.js';

@@ -1,6 +1,6 @@
-import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { replaceFile } from '../fs/replace-file.js';
 import { platformDirName } from '../image/platform.js';
 import { tarStream } from '../layer/tar-writer.js';
 import type { LayerEntry } from '../layer/types.js';
@@ -9,7 +9,7 @@ import { entriesOf } from './fs-entries.js';
 
 /**
  * `-o type=tar,dest=FILE`: the final file system as one tar (`-` for stdout),
- * written by the layer tar writer. Several platforms: each tree under its own
+ * written by the layer tar writer, beside FILE and renamed over it. Several platforms: each tree under its own
  * top-level directory (linux_amd64/, …).
  */
 export const tarExporter: Exporter<{ dest: string }> = {
@@ -20,7 +20,7 @@ export const tarExporter: Exporter<{ dest: string }> = {
       const entries = parts.length === 1 && !parts[0]!.platform ? entriesOf(parts[0]!.fs) : prefixed(parts);
       const tar = Readable.from(tarStream(entries));
       if (dest === '-') await pipeline(tar, process.stdout);
-      else await pipeline(tar, createWriteStream(dest));
+      else await replaceFile(dest, tar);
     },
   }),
 };

@@ -3,11 +3,11 @@
  * (steps with their time split, phases, pulls and pushes, the critical path)
  * drawn as self-contained HTML or SVG, and the byte/duration formatting those
  * drawings share. It consumes events only and never depends on the solver.
- * May import: errors/, events/, spec/ (the one size formatter), version.ts.
+ * May import: errors/, events/, fs/ (files written without following a symlink), spec/ (the one size formatter), version.ts.
  */
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KilnError } from '../errors/index.js';
+import { replaceFile } from '../fs/replace-file.js';
 import type { BuildEvent } from '../events/index.js';
 import { renderReportHtml } from './html.js';
 import { renderReportSvg } from './svg.js';
@@ -34,7 +34,7 @@ export function reportFormat(file: string): ReportFormat {
 export async function writeReport(events: readonly BuildEvent[], file: string): Promise<void> {
   const doc = reportFormat(file) === 'svg' ? renderReportSvg(events) : renderReportHtml(events);
   try {
-    await writeFile(file, doc);
+    await replaceFile(file, doc);
   } catch (e) {
     throw new KilnError('USAGE', `cannot write the build report ${file}: ${(e as Error).message}`, { cause: e });
   }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { collect } from '../collect.js';
@@ -271,12 +271,17 @@ async function buildFromCli(contextDir: string, flags: BuildFlags, mode: Progres
   const dockerfile = flags.file && flags.file !== '-' ? (remote && !isAbsolute(flags.file) ? join(source.dir, flags.file) : flags.file) : undefined;
 
   const { createRenderer } = await import('../progress/render.js');
+  const { discardPendingFiles } = await import('../../fs/replace-file.js');
   const renderer = createRenderer(mode);
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;
-    if (interrupts > 1) process.exit(130);
+    if (interrupts > 1) {
+      // no unwinding after a second interrupt: the temp files of outputs being written go now or never
+      discardPendingFiles();
+      process.exit(130);
+    }
     controller.abort(new KilnError('CANCELLED', `build interrupted (${sig})`));
   };
   process.on('SIGINT', onSignal);
@@ -307,7 +312,8 @@ async function buildFromCli(contextDir: string, flags: BuildFlags, mode: Progres
       await loadIntoDocker(load.endpoint, load.archive);
     }
     if (flags.metadataFile) {
-      await writeFile(
+      const { replaceFile } = await import('../../fs/replace-file.js');
+      await replaceFile(
         flags.metadataFile,
         `${JSON.stringify(
           {

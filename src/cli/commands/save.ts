@@ -14,12 +14,27 @@ export function register(program: Command): void {
       const { withStore, findImage } = await import('../store-from-options.js');
       const { parsePlatform } = await import('../../image/platform.js');
       const { saveOciArchive, saveDockerArchive } = await import('../../export/index.js');
+      const { discardPendingFiles } = await import('../../fs/replace-file.js');
       const platform = flags.platform ? parsePlatform(flags.platform) : undefined;
-      await withStore(cmd, async (store) => {
-        const items = [];
-        for (const input of inputs) items.push(await findImage(store, input));
-        const save = flags.format === 'docker' ? saveDockerArchive : saveOciArchive;
-        await save(store, items, flags.output, platform ? { platform } : {});
-      });
+      // the archive is written beside -o under a temp name: an interrupt removes it, then ends kiln as the signal would have
+      const onSignal = (sig: NodeJS.Signals): void => {
+        discardPendingFiles();
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        process.kill(process.pid, sig);
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        await withStore(cmd, async (store) => {
+          const items = [];
+          for (const input of inputs) items.push(await findImage(store, input));
+          const save = flags.format === 'docker' ? saveDockerArchive : saveOciArchive;
+          await save(store, items, flags.output, platform ? { platform } : {});
+        });
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
     });
 }

@@ -13,7 +13,7 @@ export function register(program: Command): void {
       const { parsePlatform } = await import('../../image/platform.js');
       const { imageSbom } = await import('../../attest/sbom-statement.js');
       const { KilnError } = await import('../../errors/index.js');
-      const { writeFile } = await import('node:fs/promises');
+      const { replaceFile } = await import('../../fs/replace-file.js');
       if (flags.format !== 'spdx-json' && flags.format !== 'table') throw new KilnError('USAGE', `--format must be spdx-json or table, not "${flags.format}"`);
       await withStore(cmd, async (store) => {
         const found = await findImage(store, input);
@@ -24,7 +24,7 @@ export function register(program: Command): void {
         const text = flags.format === 'table'
           ? `${['NAME\tVERSION\tPURL', ...doc.packages.map((p) => `${p.name}\t${p.versionInfo}\t${p.externalRefs[0]?.referenceLocator ?? ''}`)].join('\n')}\n`
           : `${JSON.stringify(doc, null, 2)}\n`;
-        if (flags.output) await writeFile(flags.output, text);
+        if (flags.output) await replaceFile(flags.output, text);
         else process.stdout.write(text);
       });
     });
