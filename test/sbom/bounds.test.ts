@@ -1,11 +1,53 @@
-import { describe, expect, it } from 'vitest';
+import { link, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LayeredFs } from '../../src/context/layered-fs.js';
 import { parsePackageLock } from '../../src/sbom/npm.js';
+import { DEFAULT_SCAN_LIMITS, scanFileSystem, type ScanLimits } from '../../src/sbom/scan.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * The SBOM scan reads files an image's author wrote. Whatever they hold, the
  * scan's work is bounded by its limits — asserted here on what it read and
  * listed, never on how long it took.
  */
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let n = 0;
+beforeAll(async () => {
+  dir = await tempDir('kiln-sbom-bounds-');
+});
+afterAll(async () => {
+  await dir.cleanup();
+});
+
+/** A one-layer image file system from `files` (path → content; a Buffer with mode 0755 for an executable). */
+async function imageFs(files: Record<string, string | Buffer>): Promise<{ root: string; view: LayeredFs }> {
+  const root = path.join(dir.path, `root-${n++}`);
+  for (const [name, content] of Object.entries(files)) {
+    const p = path.join(root, name);
+    await mkdir(path.dirname(p), { recursive: true });
+    await writeFile(p, content, typeof content === 'string' ? {} : { mode: 0o755 });
+  }
+  return { root, view: new LayeredFs([root]) };
+}
+
+const limits = (l: Partial<ScanLimits>): ScanLimits => ({ ...DEFAULT_SCAN_LIMITS, ...l });
+const stanzas = (count: number, from = 0): string => Array.from({ length: count }, (_, i) => `Package: p${from + i}\nVersion: 1\nStatus: install ok installed\n\n`).join('');
+/** An executable with an ELF magic and Go build info naming one dependency, padded to `size` bytes. */
+function goBinary(size: number): Buffer {
+  const sentinel = Buffer.alloc(16, 0x30);
+  const mod = Buffer.concat([sentinel, Buffer.from('path\texample.com/app\nmod\texample.com/app\tv1.0.0\th1:x\ndep\tgolang.org/x/sys\tv0.1.0\th1:y\n'), sentinel]);
+  const header = Buffer.alloc(32);
+  Buffer.from('\xff Go buildinf:', 'latin1').copy(header);
+  header[14] = 8;
+  header[15] = 2;
+  const info = Buffer.concat([header, Buffer.from([8]), Buffer.from('go1.22.1'), Buffer.from([mod.length]), mod]);
+  const out = Buffer.alloc(size);
+  out.write('\x7fELF', 0, 'latin1');
+  info.copy(out, size - info.length - 64);
+  return out;
+}
 
 describe('npm v1 lockfile', () => {
   it('walks 200,000 nested dependencies without recursion', () => {
@@ -17,5 +59,38 @@ describe('npm v1 lockfile', () => {
     // depth first, outermost first, as the recursive walk listed them
     expect(pkgs[0]?.version).toBe('1.0.0');
     expect(pkgs.at(-1)?.version).toBe(`1.0.${depth - 1}`);
+  });
+});
+
+describe('scan totals: limits across files, not per file', () => {
+  it('stops at the package limit with an error naming it, never a partial list', async () => {
+    const { view } = await imageFs({ 'var/lib/dpkg/status': stanzas(50) });
+    await expect(scanFileSystem(view, limits({ maxPackages: 20 }))).rejects.toThrow(/lists more than 20 packages \(the limit, passed at "var\/lib\/dpkg\/status"\); no partial SBOM/);
+    expect((await scanFileSystem(view, limits({ maxPackages: 50 }))).packages).toHaveLength(50);
+  });
+
+  it('the default package limit stops a status file of 100,001 made-up packages', async () => {
+    const { view } = await imageFs({ 'var/lib/dpkg/status': stanzas(100_001) });
+    await expect(scanFileSystem(view)).rejects.toThrow(/lists more than 100000 packages/);
+  });
+
+  it('counts the bytes of every database and manifest read: a status.d/ of many files stops at the total', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 100; i++) files[`var/lib/dpkg/status.d/p${i}`] = stanzas(1, i).padEnd(1000, '\n');
+    const { view } = await imageFs(files);
+    const all = await scanFileSystem(view);
+    expect(all.packages).toHaveLength(100);
+    expect(all.read).toMatchObject({ textFiles: 100, textBytes: 100 * 1000 });
+    await expect(scanFileSystem(view, limits({ maxTotalTextBytes: 50 * 1000 + 500 }))).rejects.toThrow(/package databases and manifests add up to more than 50500 bytes/);
+  });
+
+  it('searches a file with many hard links once, and counts the bytes of all executables searched', async () => {
+    const size = 64 << 10;
+    const { root, view } = await imageFs({ 'bin/app': goBinary(size), 'bin/other': goBinary(size) });
+    for (let i = 0; i < 200; i++) await link(path.join(root, 'bin/app'), path.join(root, `bin/link${i}`));
+    const r = await scanFileSystem(view);
+    expect(r.read).toMatchObject({ binaries: 2, binaryBytes: 2 * size });
+    expect(r.packages.map((p) => p.purl).sort()).toEqual(['pkg:golang/example.com/app@v1.0.0', 'pkg:golang/golang.org/x/sys@v0.1.0', 'pkg:golang/stdlib@go1.22.1']);
+    await expect(scanFileSystem(view, limits({ maxTotalBinaryBytes: size + 1 }))).rejects.toThrow(/executables add up to more than 65537 bytes/);
   });
 });
