@@ -142,7 +142,7 @@ export async function scanFileSystem(view: FsView, limits: ScanLimits = DEFAULT_
   }
   for (const [path, node] of rpm) {
     const bytes = await readBytes(node, path);
-    if (bytes !== undefined) add(await parseRpmDb(bytes, { location: path, ...(distro ? { distro } : {}), ...(namespace ? { namespace } : {}) }), path);
+    if (bytes !== undefined) add(await parseRpmDb(bytes, { location: path, maxPackages: limits.maxPackages, ...(distro ? { distro } : {}), ...(namespace ? { namespace } : {}) }), path);
   }
   for (const [path, node] of npmPkgs) {
     signal?.throwIfAborted();

@@ -3,8 +3,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LayeredFs } from '../../src/context/layered-fs.js';
 import { parsePackageLock } from '../../src/sbom/npm.js';
+import { parseRpmDb } from '../../src/sbom/rpm.js';
 import { DEFAULT_SCAN_LIMITS, scanFileSystem, type ScanLimits } from '../../src/sbom/scan.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { PACKAGES_TABLE, rpmHeader, shareFirstLeaf, sqliteDb } from './rpmdb-fixtures.js';
 
 /**
  * The SBOM scan reads files an image's author wrote. Whatever they hold, the
@@ -49,6 +51,8 @@ function goBinary(size: number): Buffer {
   return out;
 }
 
+const opts = { location: 'var/lib/rpm/rpmdb.sqlite', maxPackages: 100 };
+
 describe('npm v1 lockfile', () => {
   it('walks 200,000 nested dependencies without recursion', () => {
     const depth = 200_000;
@@ -92,5 +96,43 @@ describe('scan totals: limits across files, not per file', () => {
     expect(r.read).toMatchObject({ binaries: 2, binaryBytes: 2 * size });
     expect(r.packages.map((p) => p.purl).sort()).toEqual(['pkg:golang/example.com/app@v1.0.0', 'pkg:golang/golang.org/x/sys@v0.1.0', 'pkg:golang/stdlib@go1.22.1']);
     await expect(scanFileSystem(view, limits({ maxTotalBinaryBytes: size + 1 }))).rejects.toThrow(/executables add up to more than 65537 bytes/);
+  });
+});
+
+describe('rpm database: only a plain Packages table is queried, and only when its contents are bounded', () => {
+  const headers = [rpmHeader('a', '1', '1'), rpmHeader('b', '2', '1')];
+
+  it('refuses a Packages view (SQL from the image) before running any query on it', async () => {
+    // the reviewer's database selected from a recursive CTE of 10^15 rows; 1000 show the shape without the wait
+    const recursive = await sqliteDb('CREATE VIEW Packages AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 1000) SELECT max(x) AS hnum, NULL AS blob FROM c');
+    await expect(parseRpmDb(recursive, opts)).rejects.toThrow(/rpmdb\.sqlite is refused: it holds a view \("Packages"\)/);
+    const big = await sqliteDb('CREATE VIEW Packages AS SELECT 1 AS hnum, zeroblob(1000) AS blob');
+    await expect(parseRpmDb(big, opts)).rejects.toThrow(/holds a view/);
+  });
+
+  it('refuses a trigger, a computed column or a virtual table, and reads the same rows in rpm\'s own table', async () => {
+    const plain = await sqliteDb(PACKAGES_TABLE, headers);
+    expect((await parseRpmDb(plain, opts)).map((p) => `${p.name} ${p.version}`)).toEqual(['a 1-1', 'b 2-1']);
+    const trigger = await sqliteDb(`${PACKAGES_TABLE}; CREATE TABLE t(x); CREATE TRIGGER g AFTER INSERT ON t BEGIN SELECT 1; END`, headers);
+    await expect(parseRpmDb(trigger, opts)).rejects.toThrow(/holds a trigger \("g"\)/);
+    const computed = await sqliteDb('CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB AS (zeroblob(300000000)))');
+    await expect(parseRpmDb(computed, opts)).rejects.toThrow(/column "blob" is computed/);
+    const virtual = await sqliteDb('CREATE VIRTUAL TABLE Packages USING fts4(hnum, blob)');
+    await expect(parseRpmDb(virtual, opts)).rejects.toThrow(/its Packages table is a virtual table/);
+  });
+
+  it('counts rows before fetching one: more than the package limit is refused', async () => {
+    const many = await sqliteDb(PACKAGES_TABLE, Array.from({ length: 11 }, (_, i) => rpmHeader(`p${i}`, '1', '1')));
+    await expect(parseRpmDb(many, { ...opts, maxPackages: 10 })).rejects.toThrow(/has 11 rows, over the 10-package limit/);
+    expect(await parseRpmDb(many, { ...opts, maxPackages: 11 })).toHaveLength(11);
+  });
+
+  it('refuses a file whose b-tree reaches one page from several parents (rows read again per reference)', async () => {
+    const rows = Array.from({ length: 12 }, (_, i) => rpmHeader(`p${i}`, '1', '1', 1000));
+    const plain = await sqliteDb(PACKAGES_TABLE, rows);
+    expect(await parseRpmDb(plain, opts)).toHaveLength(12);
+    // Packages is the first table created: page 2
+    const shared = shareFirstLeaf(plain, 2);
+    await expect(parseRpmDb(shared, opts)).rejects.toThrow(/quick_check fails/);
   });
 });
