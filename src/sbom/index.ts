@@ -6,7 +6,7 @@
  * WebAssembly, for rpm's database) only.
  * May import: context/ (FsView), errors/, image/.
  */
-export { scanFileSystem, DEFAULT_SCAN_LIMITS, type ScanLimits, type ScanResult } from './scan.js';
+export { scanFileSystem, DEFAULT_SCAN_LIMITS, type ScanLimits, type ScanResult, type ScanStats } from './scan.js';
 export { spdxDocument, spdxLicense, type SpdxDocument, type SpdxPackage } from './spdx.js';
 export type { FoundPackage, PackageKind, Distro } from './types.js';
 export { purl } from './purl.js';

@@ -32,20 +32,22 @@ export function parsePackageJson(text: string, location: string): FoundPackage |
   return pkg;
 }
 
+type LockEntry = { version?: unknown; license?: unknown; name?: unknown; link?: unknown; dependencies?: unknown };
+
 /**
- * Packages a lockfile (v2/v3 "packages" map, or v1 "dependencies") pins.
- * The root project itself ("" key) is not a dependency and is skipped.
+ * Packages a lockfile (v2/v3 "packages" map, or v1 "dependencies") pins, one
+ * at a time: the scan stops reading at its package limit. The root project
+ * itself ("" key) is not a dependency and is skipped.
  */
-export function parsePackageLock(text: string, location: string): FoundPackage[] {
+export function* parsePackageLock(text: string, location: string): Generator<FoundPackage> {
   let j: unknown;
   try {
     j = JSON.parse(text);
   } catch {
-    return [];
+    return;
   }
-  if (!j || typeof j !== 'object') return [];
-  const out: FoundPackage[] = [];
-  const o = j as { packages?: Record<string, { version?: unknown; license?: unknown; name?: unknown; link?: unknown }>; dependencies?: Record<string, { version?: unknown }> };
+  if (!j || typeof j !== 'object') return;
+  const o = j as { packages?: Record<string, LockEntry>; dependencies?: unknown };
   if (o.packages && typeof o.packages === 'object') {
     for (const [key, v] of Object.entries(o.packages)) {
       if (key === '' || !v || typeof v !== 'object' || v.link === true) continue;
@@ -55,16 +57,29 @@ export function parsePackageLock(text: string, location: string): FoundPackage[]
       const pkg: FoundPackage = { kind: 'npm', name, version: v.version, purl: npmPurl(name, v.version), location };
       const lic = licenseOf(v.license);
       if (lic) pkg.license = lic;
-      out.push(pkg);
+      yield pkg;
     }
-    return out;
+    return;
   }
-  const walk = (deps: Record<string, { version?: unknown; dependencies?: unknown }> | undefined) => {
-    for (const [name, v] of Object.entries(deps ?? {})) {
-      if (typeof v?.version === 'string' && !v.version.startsWith('file:')) out.push({ kind: 'npm', name, version: v.version, purl: npmPurl(name, v.version), location });
-      if (v && typeof v.dependencies === 'object') walk(v.dependencies as Record<string, { version?: unknown }>);
-    }
+  // v1 nests each package's own dependencies inside it, as deep as node_modules went. The walk keeps
+  // its own stack (one iterator per level, so the order is still depth first) instead of recursing:
+  // a lockfile nested 200,000 deep overflowed the call stack. The stack holds at most one entry per
+  // level of the parsed document, and every entry is visited once.
+  const levels: Array<Iterator<[string, unknown]>> = [];
+  const enter = (deps: unknown) => {
+    if (deps && typeof deps === 'object') levels.push(Object.entries(deps)[Symbol.iterator]());
   };
-  walk(o.dependencies);
-  return out;
+  enter(o.dependencies);
+  while (levels.length) {
+    const next = levels[levels.length - 1]!.next();
+    if (next.done) {
+      levels.pop();
+      continue;
+    }
+    const [name, v] = next.value;
+    if (!v || typeof v !== 'object') continue;
+    const e = v as LockEntry;
+    if (typeof e.version === 'string' && !e.version.startsWith('file:')) yield { kind: 'npm', name, version: e.version, purl: npmPurl(name, e.version), location };
+    enter(e.dependencies);
+  }
 }

@@ -3,9 +3,13 @@ import { KilnError } from '../errors/index.js';
 import { purl } from './purl.js';
 import type { FoundPackage } from './types.js';
 
-/** What kiln uses of sql.js (SQLite compiled to WebAssembly): open a database from bytes, run one query. */
+/** What kiln uses of sql.js (SQLite compiled to WebAssembly): open a database from bytes, run queries on it. */
+interface SqlDatabase {
+  exec(sql: string): Array<{ columns: string[]; values: unknown[][] }>;
+  close(): void;
+}
 interface SqlJs {
-  Database: new (data: Uint8Array) => { exec(sql: string): Array<{ columns: string[]; values: unknown[][] }>; close(): void };
+  Database: new (data: Uint8Array) => SqlDatabase;
 }
 type InitSqlJs = () => Promise<SqlJs>;
 
@@ -87,20 +91,62 @@ export function parseRpmHeader(blob: Uint8Array, where: string): RpmHeader {
   return out;
 }
 
+/** Room on SQLite's heap besides the database's own size: its page cache (2 MB by default), quick_check's page map, one statement. */
+const HEAP_HEADROOM = 32 << 20;
+
+/** The rows of the (one) statement's result, as sql.js returns them; none when it has no rows. */
+function rowsOf(result: Array<{ values: unknown[][] }>): unknown[][] {
+  return result[0]?.values ?? [];
+}
+
+/**
+ * Checks, before any query on it, that `Packages` is what rpm creates — a
+ * plain table — and that reading it is bounded by the database's size. The
+ * file is the image's: a `Packages` view over a recursive query ran for ever,
+ * one selecting zeroblob(300000000) took 2 GB, and rows may share pages in a
+ * hand-made file. Throws a KilnError saying why the database is refused.
+ */
+function checkRpmDb(db: SqlDatabase, size: number, maxPackages: number, location: string): void {
+  const refuse = (why: string) => new KilnError('UNSUPPORTED', `SBOM scan: ${location} is refused: ${why}`);
+  // rpm's schema has tables and indexes only; a view or trigger anywhere would be SQL from the image run by a
+  // query, and a virtual table (rootpage 0) would run a module's code, so none is accepted
+  const schema = rowsOf(db.exec('SELECT type, name, rootpage FROM sqlite_master'));
+  const foreign = schema.find(([type]) => type !== 'table' && type !== 'index');
+  if (foreign) throw refuse(`it holds a ${String(foreign[0])} ("${String(foreign[1])}"), which an rpm database never does`);
+  const table = schema.find(([type, name]) => type === 'table' && typeof name === 'string' && name.toLowerCase() === 'packages');
+  if (!table) throw refuse('it has no Packages table');
+  if (typeof table[2] !== 'number' || table[2] <= 0) throw refuse('its Packages table is a virtual table');
+  // generated columns (hidden 2 or 3) are expressions evaluated on every read
+  const columns = rowsOf(db.exec("SELECT name, hidden FROM pragma_table_xinfo('Packages')"));
+  const computed = columns.find(([, hidden]) => hidden !== 0);
+  if (computed) throw refuse(`its Packages column "${String(computed[0])}" is computed, not stored`);
+  for (const need of ['hnum', 'blob']) if (!columns.some(([name]) => typeof name === 'string' && name.toLowerCase() === need)) throw refuse(`its Packages table has no ${need} column`);
+  // a b-tree page reached from two parents is read again through each: a few such pages make a plain
+  // SELECT exponential. quick_check walks the file once, marking pages, and reports the second reference
+  const check = rowsOf(db.exec('PRAGMA quick_check(1)'))[0]?.[0];
+  if (check !== 'ok') throw refuse(`SQLite's quick_check fails (${String(check)})`);
+  // length() reads a blob's size from its row header, not the blob: counted before a byte of one is fetched
+  const [count, total] = rowsOf(db.exec("SELECT count(*), total(iif(typeof(blob) = 'blob', length(blob), 0)) FROM Packages"))[0] ?? [];
+  if (typeof count !== 'number' || count > maxPackages) throw refuse(`its Packages table has ${String(count)} rows, over the ${maxPackages}-package limit`);
+  // stored blobs cannot add up to more than the file holds; more means rows share pages
+  if (typeof total !== 'number' || total > size) throw refuse(`its package headers add up to ${String(total)} bytes, more than the ${size}-byte file holds`);
+}
+
 /**
  * rpm's SQLite database (`var/lib/rpm/rpmdb.sqlite`, rpm ≥ 4.16: Fedora ≥ 33,
  * RHEL/UBI ≥ 9, openSUSE since 2021): one header blob per package in the
  * `Packages` table, read with SQLite itself (sql.js) from the bytes, never
- * from the image's path. Versions read as rpm prints them, `[EPOCH:]VERSION-RELEASE`;
+ * from the image's path, and only once checkRpmDb has found the table plain
+ * and its contents bounded. Versions read as rpm prints them, `[EPOCH:]VERSION-RELEASE`;
  * the purl is syft's: `pkg:rpm/<distro id>/NAME@VERSION-RELEASE?arch=…&epoch=…&upstream=<source rpm>&distro=…`.
  */
-export async function parseRpmDb(bytes: Uint8Array, opts: { location: string; distro?: string; namespace?: string }): Promise<FoundPackage[]> {
+export async function parseRpmDb(bytes: Uint8Array, opts: { location: string; maxPackages: number; distro?: string; namespace?: string }): Promise<FoundPackage[]> {
   // SQLite's header says WAL mode (bytes 18-19 = 2); an in-memory copy is opened in rollback mode, as the
   // database is read only and rpm leaves an image's write-ahead log checkpointed and empty
   const copy = new Uint8Array(bytes);
   if (copy.length >= 100 && copy[18] === 2 && copy[19] === 2) copy[18] = copy[19] = 1;
   const SQL = await loadSqlJs();
-  let db: InstanceType<SqlJs['Database']>;
+  let db: SqlDatabase;
   let rows: unknown[][];
   try {
     db = new SQL.Database(copy);
@@ -108,9 +154,20 @@ export async function parseRpmDb(bytes: Uint8Array, opts: { location: string; di
     throw new KilnError('UNSUPPORTED', `SBOM scan: ${opts.location} is not an SQLite database (${(e as Error).message})`);
   }
   try {
-    rows = db.exec('SELECT hnum, blob FROM Packages ORDER BY hnum')[0]?.values ?? [];
-  } catch (e) {
-    throw new KilnError('UNSUPPORTED', `SBOM scan: ${opts.location} has no readable Packages table (${(e as Error).message})`);
+    try {
+      // a ceiling on SQLite's heap (sqlite3_hard_heap_limit64) in case a check misses something: a query
+      // needing more fails with "out of memory" instead of growing the WebAssembly memory to gigabytes
+      db.exec(`PRAGMA hard_heap_limit = ${copy.length + HEAP_HEADROOM}`);
+      checkRpmDb(db, copy.length, opts.maxPackages, opts.location);
+    } catch (e) {
+      if (e instanceof KilnError) throw e;
+      throw new KilnError('UNSUPPORTED', `SBOM scan: ${opts.location} is refused: its schema cannot be read (${(e as Error).message})`);
+    }
+    try {
+      rows = rowsOf(db.exec("SELECT hnum, blob FROM Packages WHERE typeof(blob) = 'blob' ORDER BY hnum"));
+    } catch (e) {
+      throw new KilnError('UNSUPPORTED', `SBOM scan: ${opts.location} has no readable Packages table (${(e as Error).message})`);
+    }
   } finally {
     db.close();
   }

@@ -10,31 +10,55 @@ import { distroQualifier, parseOsRelease } from './os-release.js';
 import { parsePythonMetadata } from './python.js';
 import type { Distro, FoundPackage } from './types.js';
 
-/** Bounds that keep a scan of a hostile image finite. */
+/**
+ * Bounds that keep a scan of a hostile image finite. Each one passed is an
+ * error naming it: an SBOM that silently left packages out would be trusted
+ * as the image's whole inventory.
+ */
 export interface ScanLimits {
   /** Nodes walked before the scan stops with an error. */
   maxNodes: number;
   /** Largest package database or manifest read into memory. */
   maxTextBytes: number;
+  /** Package databases and manifests read in all: an image may hold any number of them (status.d/, node_modules/). */
+  maxTotalTextBytes: number;
   /** Largest executable searched for Go build info. */
   maxBinaryBytes: number;
+  /** Executables searched in all, each file (device and inode) once however many hard links name it. */
+  maxTotalBinaryBytes: number;
+  /** Packages listed: each costs memory and an entry (two objects) in the document, which JSON.stringify must fit in one string. */
+  maxPackages: number;
 }
 
-export const DEFAULT_SCAN_LIMITS: ScanLimits = { maxNodes: 2_000_000, maxTextBytes: 64 << 20, maxBinaryBytes: 512 << 20 };
+/**
+ * A Debian bookworm image reads 77 kB of databases and searches 30 MB of
+ * executables, for 88 packages; a large Node or Python image a few thousand
+ * manifests and packages. The totals leave room for images far larger than
+ * those, and stop a hostile one after seconds, not hours.
+ */
+export const DEFAULT_SCAN_LIMITS: ScanLimits = {
+  maxNodes: 2_000_000,
+  maxTextBytes: 64 << 20,
+  maxTotalTextBytes: 256 << 20,
+  maxBinaryBytes: 512 << 20,
+  maxTotalBinaryBytes: 8 * 1024 ** 3,
+  maxPackages: 100_000,
+};
+
+/** What a scan read: the quantities the limits bound. */
+export interface ScanStats {
+  /** Package databases and manifests read, and their bytes. */
+  textFiles: number;
+  textBytes: number;
+  /** Executables searched for Go build info (distinct files), and their bytes. */
+  binaries: number;
+  binaryBytes: number;
+}
 
 export interface ScanResult {
   distro?: Distro;
   packages: FoundPackage[];
-}
-
-async function readBytes(node: FsNode, path: string, limits: ScanLimits): Promise<Buffer | undefined> {
-  if (node.type !== 'file' || !node.host) return undefined;
-  if (node.size > limits.maxTextBytes) throw new KilnError('UNSUPPORTED', `SBOM scan: "${path}" is ${node.size} bytes, over the ${limits.maxTextBytes}-byte limit for a package database`);
-  return readFile(node.host.path);
-}
-
-async function readText(_view: FsView, node: FsNode, path: string, limits: ScanLimits): Promise<string | undefined> {
-  return (await readBytes(node, path, limits))?.toString('utf8');
+  read: ScanStats;
 }
 
 /** Where rpm ≥ 4.16 keeps its SQLite database: /var/lib/rpm, or /usr/lib/sysimage/rpm (Fedora ≥ 36, openSUSE) with /var/lib/rpm a symlink to it. */
@@ -47,6 +71,19 @@ const RPMDB_PATHS = new Set(['var/lib/rpm/rpmdb.sqlite', 'usr/lib/sysimage/rpm/r
  * reads only regular files, through the view's own nodes.
  */
 export async function scanFileSystem(view: FsView, limits: ScanLimits = DEFAULT_SCAN_LIMITS, signal?: AbortSignal): Promise<ScanResult> {
+  const read: ScanStats = { textFiles: 0, textBytes: 0, binaries: 0, binaryBytes: 0 };
+  const readBytes = async (node: FsNode, path: string): Promise<Buffer | undefined> => {
+    if (node.type !== 'file' || !node.host) return undefined;
+    if (node.size > limits.maxTextBytes) throw new KilnError('UNSUPPORTED', `SBOM scan: "${path}" is ${node.size} bytes, over the ${limits.maxTextBytes}-byte limit for a package database`);
+    if (read.textBytes + node.size > limits.maxTotalTextBytes) {
+      throw new KilnError('UNSUPPORTED', `SBOM scan: the image's package databases and manifests add up to more than ${limits.maxTotalTextBytes} bytes (the limit, passed at "${path}")`);
+    }
+    read.textFiles++;
+    read.textBytes += node.size;
+    return readFile(node.host.path);
+  };
+  const readText = async (node: FsNode, path: string): Promise<string | undefined> => (await readBytes(node, path))?.toString('utf8');
+
   const dpkg: Array<[string, FsNode]> = [];
   const apk: Array<[string, FsNode]> = [];
   const rpm: Array<[string, FsNode]> = [];
@@ -71,55 +108,73 @@ export async function scanFileSystem(view: FsView, limits: ScanLimits = DEFAULT_
     else if ((node.mode & 0o111) !== 0 && node.size >= 4096 && node.size <= limits.maxBinaryBytes) binaries.push([path, node]);
   });
 
-  const result: ScanResult = { packages: [] };
+  const result: ScanResult = { packages: [], read };
   if (osRelease) {
-    const text = await readText(view, osRelease[1], osRelease[0], limits);
+    const text = await readText(osRelease[1], osRelease[0]);
     const d = text === undefined ? undefined : parseOsRelease(text);
     if (d) result.distro = d;
   }
   const distro = distroQualifier(result.distro);
   const namespace = result.distro?.id;
   const seen = new Set<string>();
-  const add = (pkgs: Iterable<FoundPackage | undefined>) => {
+  // parsers yield one package at a time, so passing the limit stops the parse too: a 32 MiB status file of
+  // made-up packages took 72 s and 2 GB, then failed writing the document ("Invalid string length")
+  const add = (pkgs: Iterable<FoundPackage | undefined>, path: string) => {
     for (const p of pkgs) {
       if (!p) continue;
       const key = `${p.kind}\0${p.name}\0${p.version}\0${p.arch ?? ''}`;
       if (seen.has(key)) continue;
+      if (result.packages.length >= limits.maxPackages) {
+        throw new KilnError('UNSUPPORTED', `SBOM scan: the image lists more than ${limits.maxPackages} packages (the limit, passed at "${path}"); no partial SBOM is written`);
+      }
       seen.add(key);
       result.packages.push(p);
     }
   };
   for (const [path, node] of dpkg) {
-    const text = await readText(view, node, path, limits);
-    if (text !== undefined) add(parseDpkgStatus(text, { location: path, ...(distro ? { distro } : {}), ...(namespace ? { namespace } : {}) }));
+    signal?.throwIfAborted();
+    const text = await readText(node, path);
+    if (text !== undefined) add(parseDpkgStatus(text, { location: path, ...(distro ? { distro } : {}), ...(namespace ? { namespace } : {}) }), path);
   }
   for (const [path, node] of apk) {
-    const text = await readText(view, node, path, limits);
-    if (text !== undefined) add(parseApkInstalled(text, { location: path, ...(distro ? { distro } : {}) }));
+    const text = await readText(node, path);
+    if (text !== undefined) add(parseApkInstalled(text, { location: path, ...(distro ? { distro } : {}) }), path);
   }
   for (const [path, node] of rpm) {
-    const bytes = await readBytes(node, path, limits);
-    if (bytes !== undefined) add(await parseRpmDb(bytes, { location: path, ...(distro ? { distro } : {}), ...(namespace ? { namespace } : {}) }));
+    const bytes = await readBytes(node, path);
+    if (bytes !== undefined) add(await parseRpmDb(bytes, { location: path, maxPackages: limits.maxPackages, ...(distro ? { distro } : {}), ...(namespace ? { namespace } : {}) }), path);
   }
   for (const [path, node] of npmPkgs) {
     signal?.throwIfAborted();
-    const text = await readText(view, node, path, limits);
-    if (text !== undefined) add([parsePackageJson(text, path)]);
+    const text = await readText(node, path);
+    if (text !== undefined) add([parsePackageJson(text, path)], path);
   }
   for (const [path, node] of locks) {
-    const text = await readText(view, node, path, limits);
-    if (text !== undefined) add(parsePackageLock(text, path));
+    signal?.throwIfAborted();
+    const text = await readText(node, path);
+    if (text !== undefined) add(parsePackageLock(text, path), path);
   }
   for (const [path, node] of python) {
     signal?.throwIfAborted();
-    const text = await readText(view, node, path, limits);
-    if (text !== undefined) add([parsePythonMetadata(text, path)]);
+    const text = await readText(node, path);
+    if (text !== undefined) add([parsePythonMetadata(text, path)], path);
   }
+  // hard links name one file many times: 2000 links to one 32 MiB executable were searched 2000 times.
+  // A file searched once yields the same packages under any of its names (add() keys them without location).
+  const searched = new Set<string>();
   for (const [path, node] of binaries) {
     signal?.throwIfAborted();
     if (!node.host) continue;
+    const id = `${node.host.dev}:${node.host.ino}`;
+    if (searched.has(id)) continue;
+    searched.add(id);
+    if (read.binaryBytes + node.size > limits.maxTotalBinaryBytes) {
+      throw new KilnError('UNSUPPORTED', `SBOM scan: the image's executables add up to more than ${limits.maxTotalBinaryBytes} bytes to search for Go build info (the limit, passed at "${path}")`);
+    }
+    read.binaries++;
+    read.binaryBytes += node.size;
     const info = await readGoBuildInfo(node.host.path, limits.maxBinaryBytes).catch(() => undefined);
-    if (info) add(goPackages(info, path));
+    if (info) add(goPackages(info, path), path);
   }
   return result;
 }

@@ -23,7 +23,7 @@ describe('package URLs (purl-spec examples)', () => {
 describe('dpkg status', () => {
   it('lists exactly the packages dpkg itself reports installed on this Debian machine', () => {
     const text = readFileSync('/var/lib/dpkg/status', 'utf8');
-    const pkgs = parseDpkgStatus(text, { location: 'var/lib/dpkg/status', distro: 'debian-12' });
+    const pkgs = [...parseDpkgStatus(text, { location: 'var/lib/dpkg/status', distro: 'debian-12' })];
     const expected = execFileSync('dpkg-query', ['-W', '-f', '${db:Status-Status}\t${Package}\t${Version}\t${Architecture}\n'], { encoding: 'utf8' })
       .split('\n')
       .filter((l) => l.startsWith('installed\t'))
@@ -36,21 +36,21 @@ describe('dpkg status', () => {
 
   it('skips removed packages that only keep their config files', () => {
     const text = 'Package: a\nStatus: deinstall ok config-files\nVersion: 1\n\nPackage: b\nStatus: install ok installed\nVersion: 2\nArchitecture: all\nDescription: x\n continued line\n';
-    expect(parseDpkgStatus(text, { location: 's' }).map((p) => p.name)).toEqual(['b']);
+    expect([...parseDpkgStatus(text, { location: 's' })].map((p) => p.name)).toEqual(['b']);
   });
 });
 
 describe('other package databases', () => {
   it('apk installed database: name, version, arch, licence, origin', () => {
     const text = 'C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\no:musl\nm:Maintainer <m@example.org>\nF:lib\nR:ld-musl-x86_64.so.1\n\nP:busybox\nV:1.36.1-r15\nA:x86_64\nL:GPL-2.0-only\n';
-    const pkgs = parseApkInstalled(text, { location: 'lib/apk/db/installed', distro: 'alpine-3.19' });
+    const pkgs = [...parseApkInstalled(text, { location: 'lib/apk/db/installed', distro: 'alpine-3.19' })];
     expect(pkgs).toHaveLength(2);
     expect(pkgs[0]).toMatchObject({ name: 'musl', version: '1.2.4-r2', license: 'MIT', purl: 'pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.19&upstream=musl' });
   });
 
   it('npm: package-lock v3 and node_modules package.json', () => {
     const lock = JSON.stringify({ lockfileVersion: 3, packages: { '': { name: 'app' }, 'node_modules/@scope/x': { version: '1.0.0', license: 'MIT' }, 'node_modules/y': { version: '2.0.0' }, 'node_modules/z': { link: true } } });
-    expect(parsePackageLock(lock, 'app/package-lock.json').map((p) => p.purl)).toEqual(['pkg:npm/%40scope/x@1.0.0', 'pkg:npm/y@2.0.0']);
+    expect([...parsePackageLock(lock, 'app/package-lock.json')].map((p) => p.purl)).toEqual(['pkg:npm/%40scope/x@1.0.0', 'pkg:npm/y@2.0.0']);
     expect(parsePackageJson('{"name":"left-pad","version":"1.3.0","license":"WTFPL"}', 'node_modules/left-pad/package.json')).toMatchObject({ purl: 'pkg:npm/left-pad@1.3.0', license: 'WTFPL' });
     expect(parsePackageJson('not json', 'x')).toBeUndefined();
   });
@@ -109,7 +109,7 @@ describe('SPDX document', () => {
   });
 
   it('is deterministic for the same inputs and describes every package', () => {
-    const packages = parseApkInstalled('P:a\nV:1\n\nP:b\nV:2\n', { location: 'lib/apk/db/installed' });
+    const packages = [...parseApkInstalled('P:a\nV:1\n\nP:b\nV:2\n', { location: 'lib/apk/db/installed' })];
     const created = new Date(0);
     const a = spdxDocument({ name: 'img', created, toolVersion: '0', packages });
     const b = spdxDocument({ name: 'img', created, toolVersion: '0', packages: [...packages].reverse() });

@@ -12,7 +12,7 @@ export function register(program: Command): void {
       const { withStore, findImage } = await import('../store-from-options.js');
       const { parsePlatform } = await import('../../image/platform.js');
       const { imageSbom } = await import('../../attest/sbom-statement.js');
-      const { KilnError } = await import('../../errors/index.js');
+      const { KilnError, printable, printableJson } = await import('../../errors/index.js');
       const { replaceFile } = await import('../../fs/replace-file.js');
       if (flags.format !== 'spdx-json' && flags.format !== 'table') throw new KilnError('USAGE', `--format must be spdx-json or table, not "${flags.format}"`);
       await withStore(cmd, async (store) => {
@@ -21,9 +21,13 @@ export function register(program: Command): void {
         const epoch = process.env.SOURCE_DATE_EPOCH;
         const created = epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : new Date();
         const doc = await imageSbom(store, img, { name: found.ref ?? img.descriptor.digest, created });
+        // names and versions come from the image: in the table each field is one escaped line (tabs too, which
+        // would shift the columns); JSON escapes C0 controls itself, and to a terminal C1 and bidi controls as well,
+        // while a file or pipe gets the document exactly
+        const row = (fields: string[]) => fields.map((f) => printable(f)).join('\t');
         const text = flags.format === 'table'
-          ? `${['NAME\tVERSION\tPURL', ...doc.packages.map((p) => `${p.name}\t${p.versionInfo}\t${p.externalRefs[0]?.referenceLocator ?? ''}`)].join('\n')}\n`
-          : `${JSON.stringify(doc, null, 2)}\n`;
+          ? `${['NAME\tVERSION\tPURL', ...doc.packages.map((p) => row([p.name, p.versionInfo, p.externalRefs[0]?.referenceLocator ?? '']))].join('\n')}\n`
+          : `${!flags.output && process.stdout.isTTY ? printableJson(doc) : JSON.stringify(doc, null, 2)}\n`;
         if (flags.output) await replaceFile(flags.output, text);
         else process.stdout.write(text);
       });
