@@ -1,10 +1,10 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KILN_BIN, rebuildIfStale } from '../helpers/kiln-cli.js';
+import { rebuildIfStale, runKiln, type KilnRun } from '../helpers/kiln-cli.js';
 import { startGitDaemon, type GitDaemon } from '../helpers/git-daemon.js';
 import { bench, BASE, type Bench } from '../builder/helpers.js';
 import { HashCache } from '../../src/context/hash-cache.js';
@@ -18,18 +18,9 @@ let tarball: Buffer;
 /** The commit the repository's `v1` tag names. */
 let v1: string;
 
-/** Runs bin/kiln with binary stdin (runKiln only writes strings). */
-function kiln(args: string[], input: Buffer | string = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [KILN_BIN, '--root', b.root, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(input);
-  });
+/** bin/kiln on the shared store, `input` on its stdin. */
+function kiln(args: string[], input: Buffer | string = ''): Promise<KilnRun> {
+  return runKiln(['--root', b.root, ...args], { input });
 }
 
 beforeAll(async () => {

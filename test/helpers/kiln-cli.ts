@@ -19,15 +19,19 @@ export interface KilnRunOptions {
   /** Added to this process's environment. */
   env?: NodeJS.ProcessEnv;
   /** Written to the child's stdin, which is then closed. */
-  input?: string;
+  input?: string | Buffer;
   /** A script to run instead of bin/kiln (a test-only driver over some commands). */
   entry?: string;
+  /** The umask kiln starts with (set by a shell before it execs node; Node's process.umask is deprecated for this). */
+  umask?: string;
 }
 
 /** Runs the CLI to completion and collects what it printed and how it exited. */
 export function runKiln(args: string[], opts: KilnRunOptions = {}): Promise<KilnRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [opts.entry ?? KILN_BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const argv = [process.execPath, opts.entry ?? KILN_BIN, ...args];
+    const [cmd, ...rest] = opts.umask === undefined ? argv : ['sh', '-c', `umask ${opts.umask} && exec "$0" "$@"`, ...argv];
+    const child = spawn(cmd!, rest, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

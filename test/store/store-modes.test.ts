@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -7,7 +6,7 @@ import { acquireCache } from '../../src/sandbox/cache-mounts.js';
 import { storeLayout } from '../../src/store/layout.js';
 import { makeStoreDirs } from '../../src/store/store-dirs.js';
 import { Store } from '../../src/store/store.js';
-import { KILN_BIN, rebuildIfStale, type KilnRun } from '../helpers/kiln-cli.js';
+import { rebuildIfStale, runKiln } from '../helpers/kiln-cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 /**
@@ -25,19 +24,6 @@ beforeEach(async () => {
   t = await tempDir('kiln-modes-');
 });
 afterEach(async () => t.cleanup());
-
-/** bin/kiln with `umask` set first (a shell sets it; Node's process.umask is deprecated for this). */
-function kilnWithUmask(umask: string, args: string[]): Promise<KilnRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', `umask ${umask} && exec "$0" "$@"`, process.execPath, KILN_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 /** Every directory and file kiln made (not the image file systems in s/<hex>/), relative to the root, with its mode. */
 function modes(root: string): Map<string, { dir: boolean; mode: number }> {
@@ -60,7 +46,7 @@ describe('store modes do not depend on the umask', () => {
     writeFileSync(join(ctx, 'big'), randomBytes(2 * 1024 * 1024));
     writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY big /big\n');
     const root = join(t.path, 'store');
-    const r = await kilnWithUmask('000', ['--root', root, 'build', '-q', '-t', 'localhost/modes:1', ctx]);
+    const r = await runKiln(['--root', root, 'build', '-q', '-t', 'localhost/modes:1', ctx], { umask: '000' });
     expect(r.code, r.stderr).toBe(0);
 
     const all = modes(root);
@@ -102,7 +88,7 @@ describe('store modes do not depend on the umask', () => {
     mkdirSync(l.cacheRecords, { recursive: true });
     mkdirSync(l.logs, { recursive: true });
     for (const d of [l.cache, l.cacheRecords, l.logs]) chmodSync(d, 0o777);
-    const r = await kilnWithUmask('077', ['--root', root, 'images']);
+    const r = await runKiln(['--root', root, 'images'], { umask: '077' });
     expect(r.code, r.stderr).toBe(0);
     const all = modes(root);
     for (const p of ['blobs', 'blobs/sha256', 'cache', 'cache/records', 'logs', 'meta', 'locks', 'tmp/partial']) expect(all.get(p), p).toEqual({ dir: true, mode: 0o755 });
