@@ -43,7 +43,7 @@ export async function importCaches(store: Store, local: CacheIndex, specs: reado
   for (const spec of specs) {
     const label = spec.type === 'registry' ? spec.ref : spec.src;
     try {
-      const src: CacheSource | undefined = spec.type === 'registry' ? await registrySource(store, spec.ref, access) : await localSource(store, spec);
+      const src: CacheSource | undefined = spec.type === 'registry' ? await registrySource(store, spec.ref, access, warn) : await localSource(store, spec, warn);
       if (!src) {
         warn(`cache import ${label}: no cache found; building without it`);
         continue;
