@@ -36,7 +36,7 @@ const POISONED_STEP = 'COPY a.txt /a.txt';
 
 /** What a cache document holds, as far as these tests edit it. */
 interface CacheConfig {
-  records: Array<Record<string, unknown> & { history?: { created_by?: string } | null; layer?: { digest: string; size: number; diffID: string } }>;
+  records: Array<Record<string, unknown> & { history?: { created_by?: string } | null; layer?: { mediaType: string; digest: string; size: number; diffID: string } }>;
 }
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -66,12 +66,26 @@ function stepOutcome(evs: BuildEvent[], text: string): 'ran' | 'cached' | undefi
 
 const warnings = (evs: BuildEvent[]): string[] => evs.flatMap((e) => (e.type === 'warning' ? [e.message] : []));
 
-/** The poisoned record: base's COPY now names the evil blob, keeping the genuine diffID. */
-function poison(config: CacheConfig, blob: Buffer): CacheConfig {
+/** The record of base's COPY, the one each test spoils. */
+function spoiled(config: CacheConfig): CacheConfig['records'][number] & { layer: NonNullable<CacheConfig['records'][number]['layer']> } {
   const rec = config.records.find((r) => r.history?.created_by?.startsWith(POISONED_STEP));
   if (!rec?.layer) throw new Error(`no record for ${POISONED_STEP} in the cache`);
+  return rec as ReturnType<typeof spoiled>;
+}
+
+/** The poisoned record: base's COPY now names the evil blob, keeping the genuine diffID. */
+function poison(config: CacheConfig, blob: Buffer): CacheConfig {
+  const rec = spoiled(config);
   rec.layer = { ...rec.layer, digest: sha(blob), size: blob.length };
   return config;
+}
+
+/** The index, manifest and cache config of an OCI layout cache. */
+async function readLayoutCache(layout: string): Promise<{ index: Index; manifest: Manifest; config: CacheConfig }> {
+  const blob = (d: string) => join(layout, 'blobs', 'sha256', d.slice('sha256:'.length));
+  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as Index;
+  const manifest = JSON.parse(await readFile(blob(index.manifests[0]!.digest), 'utf8')) as Manifest;
+  return { index, manifest, config: JSON.parse(await readFile(blob(manifest.config.digest), 'utf8')) as CacheConfig };
 }
 
 /** Rewrites the cache config of an OCI layout cache with `edit`, adding `extra` blobs; returns the new directory. */
@@ -84,9 +98,9 @@ async function rewriteLocal(name: string, edit: (c: CacheConfig) => CacheConfig,
     await writeFile(blob(sha(b)), b);
     return { digest: sha(b), size: b.length };
   };
-  const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as Index;
-  const manifest = JSON.parse(await readFile(blob(index.manifests[0]!.digest), 'utf8')) as Manifest;
-  const config = edit(JSON.parse(await readFile(blob(manifest.config.digest), 'utf8')) as CacheConfig);
+  const read = await readLayoutCache(out);
+  const { index, manifest } = read;
+  const config = edit(read.config);
   for (const b of extra) manifest.layers.push({ mediaType: MediaType.OCI_LAYER_GZIP, ...(await put(b)) });
   manifest.config = { ...manifest.config, ...(await put(Buffer.from(JSON.stringify(config)))) };
   index.manifests[0] = { ...index.manifests[0]!, ...(await put(Buffer.from(JSON.stringify(manifest)))) };
@@ -162,8 +176,8 @@ describe('an imported cache record whose blob is not its diffID', () => {
     const store = await Store.open(root);
     try {
       // the genuine layer's snapshot is there; the store's own records are not, so the imported one is looked up
-      const layer = (await store.getImage('localhost/copier:1')).layers[0]!;
-      await store.snapshotPath(layer);
+      const { mediaType, digest, size, diffID } = spoiled((await readLayoutCache(genuine)).config).layer;
+      expect(await store.snapshotPath({ descriptor: { mediaType, digest: digest as Digest, size }, diffID: diffID as Digest })).toBe(store.snapshotDir(diffID as Digest));
       await rm(store.layout.cacheRecords, { recursive: true, force: true });
     } finally {
       await store.close();
@@ -236,8 +250,8 @@ describe('a malformed imported cache record', () => {
     [
       'a layer digest that is a path',
       (c) => {
-        const rec = c.records.find((x) => x.history?.created_by?.startsWith(POISONED_STEP))!;
-        rec.layer = { ...rec.layer!, digest: 'sha256:../../../../etc/passwd' };
+        const rec = spoiled(c);
+        rec.layer = { ...rec.layer, digest: 'sha256:../../../../etc/passwd' };
         return c;
       },
       /record \d+\.layer\.digest is not a sha256 digest/,
@@ -245,7 +259,7 @@ describe('a malformed imported cache record', () => {
     [
       'a null history',
       (c) => {
-        c.records.find((x) => x.history?.created_by?.startsWith(POISONED_STEP))!.history = null;
+        spoiled(c).history = null;
         return c;
       },
       /record \d+\.history is not a JSON object/,
@@ -253,8 +267,8 @@ describe('a malformed imported cache record', () => {
     [
       'a negative size and a diffID that is not a digest',
       (c) => {
-        const rec = c.records.find((x) => x.history?.created_by?.startsWith(POISONED_STEP))!;
-        rec.layer = { ...rec.layer!, size: -1, diffID: 'sha256:nope' };
+        const rec = spoiled(c);
+        rec.layer = { ...rec.layer, size: -1, diffID: 'sha256:nope' };
         return c;
       },
       /record \d+\.layer\.size is not a non-negative integer/,
