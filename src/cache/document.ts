@@ -1,7 +1,8 @@
 import type { Digest } from '../image/digest.js';
 import { MediaType, ociLayerMediaType } from '../image/media-types.js';
 import { canonicalBytes } from '../image/canonical-json.js';
-import type { Descriptor, Manifest } from '../image/types.js';
+import { descriptorShape, digestShape, fail, isObject, objectShape, ShapeError, stringShape } from '../image/document-shapes.js';
+import type { Descriptor, HistoryEntry, Manifest } from '../image/types.js';
 import type { Store } from '../store/store.js';
 import { KilnError } from '../errors/index.js';
 import type { CacheRecord } from './records.js';
@@ -32,10 +33,74 @@ export interface CacheDocument {
   mounts: CacheMountExport[];
 }
 
-/** A cache document read from elsewhere, checked: unknown versions are refused, malformed records dropped. */
-export function checkDoc(doc: CacheDocument, label: string): CacheDocument {
-  if (doc.version !== 1 || !Array.isArray(doc.records)) throw new KilnError('UNSUPPORTED', `${label}: unknown cache format`);
-  return { version: 1, records: doc.records.filter((r) => r && typeof r.key === 'string'), mounts: Array.isArray(doc.mounts) ? doc.mounts : [] };
+type LayerPair = CacheMountExport['layer'];
+
+/** A layer as a record or mount names it: a descriptor (sha256 digest, whole size) plus the diffID it claims. */
+function layerPairShape(v: unknown, what: string): LayerPair {
+  const d = descriptorShape(v, what);
+  const diffID = digestShape(objectShape(v, what)['diffID'], `${what}.diffID`);
+  return { mediaType: d.mediaType, digest: d.digest, size: d.size, diffID };
+}
+
+/** The history entry a cached step puts in the image config: an object of optional strings and one flag. */
+function historyShape(v: unknown, what: string): HistoryEntry {
+  const o = objectShape(v, what);
+  const out: HistoryEntry = {};
+  for (const k of ['created', 'created_by', 'author', 'comment'] as const) {
+    if (o[k] !== undefined) out[k] = stringShape(o[k], `${what}.${k}`);
+  }
+  if (o['empty_layer'] !== undefined) {
+    if (typeof o['empty_layer'] !== 'boolean') fail(`${what}.empty_layer is not a boolean`);
+    out.empty_layer = o['empty_layer'];
+  }
+  return out;
+}
+
+/**
+ * One record of an imported document. Every field the build reads is checked
+ * (the solver applies a record without looking further), and the record is
+ * rebuilt from those fields only: `variants` are local to a store, never
+ * taken from a cache.
+ */
+function importedRecordShape(v: unknown, what: string): CacheRecord {
+  const o = objectShape(v, what);
+  const key = digestShape(o['key'], `${what}.key`);
+  const layer = o['layer'] === undefined ? undefined : layerPairShape(o['layer'], `${what}.layer`);
+  return { version: 1, key, ...(layer ? { layer } : {}), history: historyShape(o['history'], `${what}.history`) };
+}
+
+function mountShape(v: unknown, what: string): CacheMountExport {
+  const o = objectShape(v, what);
+  return { dir: stringShape(o['dir'], `${what}.dir`), layer: layerPairShape(o['layer'], `${what}.layer`) };
+}
+
+/**
+ * A cache document read from elsewhere, checked: an unknown version is
+ * refused (the caller builds without the cache); a malformed record or mount
+ * is dropped and the rest used, with one warning naming how many and the
+ * first reason — a hostile entry costs its own hit, never the build.
+ */
+export function checkDoc(doc: unknown, label: string, warn: (message: string) => void): CacheDocument {
+  const o = isObject(doc) ? doc : {};
+  if (o['version'] !== 1 || !Array.isArray(o['records'])) throw new KilnError('UNSUPPORTED', `${label}: unknown cache format`);
+  const dropped: string[] = [];
+  const valid = <T>(list: unknown[], shape: (v: unknown, what: string) => T, what: string): T[] =>
+    list.flatMap((v, i) => {
+      try {
+        return [shape(v, `${what} ${i}`)];
+      } catch (e) {
+        if (!(e instanceof ShapeError)) throw e;
+        dropped.push(e.message);
+        return [];
+      }
+    });
+  const records = valid(o['records'], importedRecordShape, 'record');
+  const mounts = Array.isArray(o['mounts']) ? valid(o['mounts'], mountShape, 'mount') : [];
+  if (dropped.length) {
+    const more = dropped.length > 1 ? ` and ${dropped.length - 1} more` : '';
+    warn(`cache import ${label}: ${dropped.length} malformed ${dropped.length === 1 ? 'entry' : 'entries'} ignored (${dropped[0]}${more}); the rest of the cache is used`);
+  }
+  return { version: 1, records, mounts };
 }
 
 /** A cache artifact put in the store: its manifest (bytes as stored), descriptor, and every blob it names. */

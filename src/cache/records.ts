@@ -26,7 +26,8 @@ export interface CacheRecord {
 }
 
 export interface CacheIndex {
-  get(key: Digest): Promise<CacheRecord | undefined>;
+  /** The record for `key`; `about.step` names the step asking, for a warning when an imported record is refused. */
+  get(key: Digest, about?: { step: string }): Promise<CacheRecord | undefined>;
   put(record: CacheRecord, slot: string, parts: KeyParts): Promise<void>;
   /** Adds blobs of `record`'s layer in other compressions to the local record (creating it from `record` when absent). */
   addVariants(record: CacheRecord, variants: Array<{ mediaType: string; digest: Digest; size: number }>): Promise<void>;

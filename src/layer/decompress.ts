@@ -1,8 +1,10 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { KilnError, isKilnError } from '../errors/index.js';
+import { digestOfHash, type Digest } from '../image/digest.js';
 import { layerCompression } from '../image/media-types.js';
 import { pipeThrough } from './compress.js';
 
@@ -89,6 +91,17 @@ async function* sniffed(src: AsyncIterable<Uint8Array>, hint: (head: Buffer) => 
 /** The tar bytes of a layer blob (or image archive), decompressed as its first bytes (or else its media type) say. */
 export function openUncompressed(compressed: Readable | AsyncIterable<Uint8Array>, mediaType: string): Readable {
   return Readable.from(sniffed(compressed, (head) => sniffCompression(head) ?? layerCompression(mediaType)), { objectMode: false });
+}
+
+/**
+ * The diffID a layer blob really has: the sha256 of its decompressed bytes,
+ * in one streaming pass (memory flat in the layer size). For checking a
+ * diffID that someone else claimed for the blob.
+ */
+export async function uncompressedDigest(compressed: Readable | AsyncIterable<Uint8Array>, mediaType: string): Promise<Digest> {
+  const hash = createHash('sha256');
+  for await (const chunk of openUncompressed(compressed, mediaType)) hash.update(chunk as Buffer);
+  return digestOfHash(hash);
 }
 
 /** An archive (ADD source, tar context) decompressed as its first bytes say: gzip, bzip2, xz, zstd or plain. */

@@ -282,7 +282,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       // a --link layer does not depend on what is below it, so its record is found whatever the parent
       const linked = (instr.kind === 'COPY' || instr.kind === 'ADD') && instr.link;
       const recordKey = linked ? cacheKey({ ...parts, parent: 'link' }) : key;
-      const hit = bypass ? undefined : await opts.cache.get(recordKey);
+      // an imported record is proven here (its layer fetched and hashed against its diffID); one that fails is a miss, never an error
+      const hit = bypass ? undefined : await opts.cache.get(recordKey, { step: instr.original });
       if (hit) {
         opts.emit({ type: 'step-cached', step, key, ...(linked ? { recordKey } : {}), ...hashed, time: Date.now() });
         return applyRecord(state, hit, key);

@@ -27,11 +27,11 @@ describe('whether a step was built before (the hint that lets a step run before 
 
   it('is true for every position once a cache is imported (any of its records may match), else the store decides', async () => {
     const local = new StoreCacheIndex(t.store.layout, (d) => t.store.hasBlob(d));
-    const none = new LayeredCacheIndex(local, new ImportedCaches(t.store));
+    const none = new LayeredCacheIndex(local, new ImportedCaches(t.store, () => undefined));
     expect(await none.builtBefore('never#0#1')).toBe(false);
     await local.put(record(), 'layered/Dockerfile#0#1', parts);
     expect(await none.builtBefore('layered/Dockerfile#0#1')).toBe(true);
-    const imported = new ImportedCaches(t.store);
+    const imported = new ImportedCaches(t.store, () => undefined);
     imported.add({ label: 'registry cache', doc: { version: 1, records: [record()], mounts: [] }, fetch: async () => undefined });
     expect(await new LayeredCacheIndex(local, imported).builtBefore('never#0#1')).toBe(true);
   });

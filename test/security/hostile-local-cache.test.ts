@@ -27,7 +27,7 @@ describe('a hostile local cache directory', () => {
     try {
       writeFileSync(join(t.path, 'secret.json'), '{"records":[]}');
       layout(join(t.path, 'cache'), 'sha256:../../../secret.json');
-      await expect(localSource(s.store, { src: join(t.path, 'cache') })).rejects.toThrow(/invalid digest "sha256:\.\.\/\.\.\/\.\.\/secret\.json"/);
+      await expect(localSource(s.store, { src: join(t.path, 'cache') }, () => undefined)).rejects.toThrow(/invalid digest "sha256:\.\.\/\.\.\/\.\.\/secret\.json"/);
       const warnings: string[] = [];
       const local = new StoreCacheIndex(s.store.layout, (d) => s.store.hasBlob(d));
       await importCaches(s.store, local, [{ type: 'local', src: join(t.path, 'cache') }], { insecureRegistries: [], mirrors: [] }, (m) => warnings.push(m));
@@ -46,7 +46,7 @@ describe('a hostile local cache directory', () => {
       const devDigest = sha256('device');
       layout(dir, devDigest);
       symlinkSync('/dev/zero', join(dir, 'blobs', 'sha256', devDigest.slice(7)));
-      await expect(localSource(s.store, { src: dir })).rejects.toThrow(/is missing/);
+      await expect(localSource(s.store, { src: dir }, () => undefined)).rejects.toThrow(/is missing/);
 
       // a good manifest and config, whose one layer blob is /dev/zero
       const layer = { mediaType: MediaType.OCI_LAYER_GZIP, digest: sha256('layer'), size: 100 };
@@ -58,7 +58,7 @@ describe('a hostile local cache directory', () => {
       writeFileSync(join(dir, 'blobs', 'sha256', manifestDigest.slice(7)), manifest);
       writeFileSync(join(dir, 'blobs', 'sha256', configDesc.digest.slice(7)), config);
       symlinkSync('/dev/zero', join(dir, 'blobs', 'sha256', layer.digest.slice(7)));
-      const src = await localSource(s.store, { src: dir });
+      const src = await localSource(s.store, { src: dir }, () => undefined);
       await expect(src!.fetch(layer)).rejects.toThrow(/is missing/);
       expect(await s.store.hasBlob(layer.digest)).toBe(false);
     } finally {

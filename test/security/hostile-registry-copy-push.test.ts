@@ -114,7 +114,7 @@ describe('kiln copy, the client and kiln push against a hostile registry', () =>
     h.tags.set('cache:1', serveIndex(h, [{ ...img.descriptor, digest: 'latest' as Digest, platform: HOST_PLATFORM }]).digest);
     const t = await tempStore();
     try {
-      const e: unknown = await registrySource(t.store, `${h.addr}/cache:1`, { insecureRegistries: [h.addr], mirrors: [] }).then(() => undefined, (err: unknown) => err);
+      const e: unknown = await registrySource(t.store, `${h.addr}/cache:1`, { insecureRegistries: [h.addr], mirrors: [] }, () => undefined).then(() => undefined, (err: unknown) => err);
       expect(e).toBeInstanceOf(KilnError);
       expect((e as KilnError).message).toBe(`${h.addr}/cache:1: a manifest descriptor has digest "latest"; kiln accepts only sha256:<64 lowercase hex>`);
       expect(h.count('GET', '/v2/cache/manifests/')).toBe(1);

@@ -26,7 +26,7 @@ export { withInlineCache } from './inline.js';
 export interface CacheImport {
   /** Local records first, then the imported caches'. */
   index: CacheIndex;
-  /** Makes layers an imported cache named local (downloading them only now, when their content is needed). */
+  /** Makes layers an imported cache named local (a record's layer was fetched and proven when its step hit). */
   ensureLayers(layers: readonly LayerRef[]): Promise<void>;
 }
 
@@ -39,11 +39,11 @@ export interface CacheReport {
 /** Opens the `--cache-from` caches over the local index and seeds cache mounts from them. */
 export async function importCaches(store: Store, local: CacheIndex, specs: readonly CacheImportSpec[], access: RegistryAccess, warn: (msg: string) => void): Promise<CacheImport> {
   if (!specs.length) return { index: local, ensureLayers: async () => {} };
-  const imported = new ImportedCaches(store);
+  const imported = new ImportedCaches(store, warn);
   for (const spec of specs) {
     const label = spec.type === 'registry' ? spec.ref : spec.src;
     try {
-      const src: CacheSource | undefined = spec.type === 'registry' ? await registrySource(store, spec.ref, access) : await localSource(store, spec);
+      const src: CacheSource | undefined = spec.type === 'registry' ? await registrySource(store, spec.ref, access, warn) : await localSource(store, spec, warn);
       if (!src) {
         warn(`cache import ${label}: no cache found; building without it`);
         continue;
@@ -58,7 +58,7 @@ export async function importCaches(store: Store, local: CacheIndex, specs: reado
   return {
     index: new LayeredCacheIndex(local, imported),
     ensureLayers: async (layers) => {
-      for (const l of layers) await imported.ensureBlob(l.descriptor);
+      for (const l of layers) await imported.ensureLayer(l);
     },
   };
 }

@@ -4,7 +4,7 @@ import type { Descriptor, Manifest } from '../../image/types.js';
 import type { Store } from '../../store/store.js';
 import { LayoutDirectory } from '../../export/archive-writer.js';
 import { copyBlob, readLayoutDocument, readLayoutIndex } from '../../export/oci-layout.js';
-import { checkDoc, type CacheArtifact, type CacheDocument } from '../document.js';
+import { checkDoc, type CacheArtifact } from '../document.js';
 import type { CacheSource } from './imported.js';
 
 /**
@@ -12,7 +12,7 @@ import type { CacheSource } from './imported.js';
  * layout directory, the index.json entry named `tag` (default `latest`, else
  * the first). Undefined when the directory holds none.
  */
-export async function localSource(store: Store, spec: { src: string; tag?: string }): Promise<CacheSource | undefined> {
+export async function localSource(store: Store, spec: { src: string; tag?: string }, warn: (message: string) => void): Promise<CacheSource | undefined> {
   // the directory is the user's, but what it holds may come from anywhere: documents are
   // bounded, digests and sizes checked and blobs regular files (export/oci-layout.ts)
   const index = await readLayoutIndex(spec.src, spec.src);
@@ -22,8 +22,8 @@ export async function localSource(store: Store, spec: { src: string; tag?: strin
   if (!top) return undefined;
   const manifest = await readLayoutDocument<Manifest>(spec.src, top, spec.src);
   if (!manifest.config) throw new KilnError('ARCHIVE', `${spec.src}: ${top.digest} is not an image manifest`);
-  const doc = await readLayoutDocument<CacheDocument>(spec.src, manifest.config, spec.src);
-  return { label: spec.src, doc: checkDoc(doc, spec.src), fetch: (desc) => copyBlob(store, spec.src, desc, spec.src) };
+  const doc = await readLayoutDocument<unknown>(spec.src, manifest.config, spec.src);
+  return { label: spec.src, doc: checkDoc(doc, spec.src, warn), fetch: (desc) => copyBlob(store, spec.src, desc, spec.src) };
 }
 
 /**

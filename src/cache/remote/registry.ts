@@ -3,7 +3,7 @@ import { MediaType } from '../../image/media-types.js';
 import { objectShape } from '../../image/document-shapes.js';
 import type { Store } from '../../store/store.js';
 import { KilnError } from '../../errors/index.js';
-import { CACHE_CONFIG_TYPE, checkDoc, type CacheArtifact, type CacheDocument } from '../document.js';
+import { CACHE_CONFIG_TYPE, checkDoc, type CacheArtifact } from '../document.js';
 import type { CacheSource } from './imported.js';
 import { inlineCacheOf } from './inline.js';
 
@@ -24,7 +24,7 @@ async function clientFor(access: RegistryAccess) {
  * config carries an inline cache (an index is resolved to this platform's
  * image). Undefined when the reference does not exist or holds no cache.
  */
-export async function registrySource(store: Store, refText: string, access: RegistryAccess): Promise<CacheSource | undefined> {
+export async function registrySource(store: Store, refText: string, access: RegistryAccess, warn: (message: string) => void): Promise<CacheSource | undefined> {
   const { parseReference, checkDescriptor, checkDocumentSize } = await import('../../registry/index.js');
   const ref = parseReference(refText);
   const client = await clientFor(access);
@@ -57,9 +57,9 @@ export async function registrySource(store: Store, refText: string, access: Regi
   if (!(await store.hasBlob(manifest.config.digest))) await fetchTo(manifest.config);
   // the stored config is read like every store JSON: a damaged or hostile one is a StoreCorruptError naming the blob
   const config: unknown = await store.readJSON(manifest.config.digest, (v) => objectShape(v, 'cache config'));
-  const doc = manifest.config.mediaType === CACHE_CONFIG_TYPE ? (config as CacheDocument) : inlineCacheOf(config);
+  const doc = manifest.config.mediaType === CACHE_CONFIG_TYPE ? config : inlineCacheOf(config);
   if (!doc) return undefined;
-  return { label: refText, doc: checkDoc(doc, refText), fetch: fetchTo };
+  return { label: refText, doc: checkDoc(doc, refText, warn), fetch: fetchTo };
 }
 
 /** `--cache-to type=registry,ref=…`: pushes the artifact's blobs, then its manifest under the reference's tag. */
