@@ -1,13 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { finished } from 'node:stream/promises';
-import { createHash } from 'node:crypto';
 import { KilnError } from '../errors/index.js';
 import { canonicalJSON } from '../image/canonical-json.js';
-import { openUncompressed, sniffCompression, type DetectedCompression } from '../layer/decompress.js';
+import { openUncompressed, sniffCompression, uncompressedDigest, type DetectedCompression } from '../layer/decompress.js';
 import { readTar } from '../layer/tar-reader.js';
-import { digestOfHash, isDigest, type Digest } from '../image/digest.js';
+import { isDigest, type Digest } from '../image/digest.js';
 import { isIndexMediaType, isManifestMediaType, layerCompression, MediaType, ociLayerMediaType } from '../image/media-types.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
 import { OCI_INDEX_FILE, OCI_LAYOUT_FILE, layoutBlobPath } from '../image/oci-layout.js';
@@ -136,11 +134,7 @@ async function writeLayerFile(store: Store, body: AsyncIterable<Buffer>): Promis
 
 async function diffIDOf(store: Store, f: FileBlob): Promise<Digest> {
   if (f.compression === 'none') return f.digest;
-  const hash = createHash('sha256');
-  const s = openUncompressed(store.openBlob(f.digest), f.compression === 'gzip' ? MediaType.OCI_LAYER_GZIP : MediaType.OCI_LAYER_ZSTD);
-  s.on('data', (b: Buffer) => hash.update(b));
-  await finished(s);
-  return digestOfHash(hash);
+  return uncompressedDigest(store.openBlob(f.digest), f.compression === 'gzip' ? MediaType.OCI_LAYER_GZIP : MediaType.OCI_LAYER_ZSTD);
 }
 
 /**
