@@ -14,6 +14,6 @@ export async function writeLocalAttestations(dest: string, statements: AttachedS
   for (const s of statements) {
     const dir = multiPlatform ? path.join(dest, platformDirName(parsePlatform(s.platform))) : dest;
     // an image may hold a symlink of that name: it is replaced, never written through
-    await replaceFile(path.join(dir, s.file), `${JSON.stringify(s.statement, null, 2)}\n`);
+    await replaceFile(path.join(dir, s.file), `${JSON.stringify(s.statement, null, 2)}\n`, { replaceEntry: true });
   }
 }

@@ -377,7 +377,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
     // several platforms: the image is the index (its digest is what buildx writes to --iidfile)
     const imageId = multi ? descriptor.digest : configDigest;
     const manifestDigest = multi ? descriptor.digest : imageDescriptor.digest;
-    if (options.outputs.iidfile) await replaceFile(options.outputs.iidfile, imageId);
+    if (options.outputs.iidfile) await replaceFile(options.outputs.iidfile, imageId, { what: '--iidfile' });
     if (executedSteps > 0 && activeBuilds === 1 && options.gcKeepStorage !== 0) {
       const { autoGc } = await import('../store/gc.js');
       try {

@@ -118,7 +118,8 @@ export class DirectoryWriter implements LayoutSink {
 
   /** The temporary directory, made on first use (a constructor cannot wait for it). */
   private dir(): Promise<string> {
-    this.tmp ??= mkdtemp(join(dirname(this.dest), `.${basename(this.dest)}.kiln-`));
+    // the destination's parents are made as BuildKit's MkdirAll makes them; the temp beside it is fresh
+    this.tmp ??= mkdir(dirname(this.dest), { recursive: true }).then(() => mkdtemp(join(dirname(this.dest), `.${basename(this.dest)}.kiln-`)));
     return this.tmp;
   }
 
@@ -193,11 +194,11 @@ export class LayoutDirectory implements LayoutSink {
   }
 
   async addBytes(name: string, bytes: Buffer): Promise<void> {
-    await replaceFile(await this.parentOf(name), bytes, { mode: 0o644 });
+    await replaceFile(await this.parentOf(name), bytes, { mode: 0o644, replaceEntry: true });
   }
 
   async addStream(name: string, size: number, src: Readable): Promise<void> {
-    await replaceFile(await this.parentOf(name), src, { mode: 0o644, size });
+    await replaceFile(await this.parentOf(name), src, { mode: 0o644, size, replaceEntry: true });
   }
 
   async finish(): Promise<void> {}

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { FsView } from '../context/fs-view.js';
 import { KilnError } from '../errors/index.js';
 import { hasProcFd, openDirChecked } from '../fs/stat-at.js';
+import { followUserLink } from '../fs/user-path.js';
 import { createFileAt, ensureDirAt, openDirAt, pathAt, removeAt } from '../fs/write-at.js';
 import { platformDirName } from '../image/platform.js';
 import type { LayerEntry } from '../layer/types.js';
@@ -49,11 +50,13 @@ function openDestination(dest: string): Destination {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }
-  // DIR itself is not followed either: a symlink there may have been put by anyone who can write beside it
-  const st = lstatSync(dest);
-  if (st.isSymbolicLink()) throw new KilnError('UNSAFE_PATH', `-o type=local: the destination ${dest} is a symlink; name the directory it points to`);
+  // DIR is the user's: a symlink they named is followed (one another user planted in /tmp is not);
+  // nothing below it ever is
+  const dir = followUserLink(dest, '-o type=local');
+  const st = lstatSync(dir);
+  if (st.isSymbolicLink()) throw new KilnError('UNSAFE_PATH', `-o type=local: the destination ${dest} is a symlink that leads nowhere`);
   if (!st.isDirectory()) throw new KilnError('USAGE', `-o type=local: the destination ${dest} is not a directory`);
-  return new Destination(dest, openDirChecked(dest, st, false, () => new KilnError('UNSAFE_PATH', `-o type=local: the destination ${dest} was replaced while kiln opened it`)));
+  return new Destination(dir, openDirChecked(dir, st, false, () => new KilnError('UNSAFE_PATH', `-o type=local: the destination ${dest} was replaced while kiln opened it`)));
 }
 
 /**

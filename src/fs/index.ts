@@ -9,4 +9,5 @@ export { resolveInTree, hostLookup, MAX_SYMLINKS, type LinkLookup, type ResolveO
 export { openInRoot, fdPath, type OpenInRootOptions, type RootedOpen } from './open-in-root.js';
 export { statAt, openDirChecked, type StatFields, type DirIdentity } from './stat-at.js';
 export { ReplacingFile, replaceFile, discardPendingFiles, type ReplaceFileOptions } from './replace-file.js';
+export { followUserLink } from './user-path.js';
 export { CREATE_NEW, createFileAt, ensureDirAt, openDirAt, pathAt, removeAt } from './write-at.js';

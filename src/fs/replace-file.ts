@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, openSync, rmSync, statSync, type WriteStream } from 'node:fs';
+import { createWriteStream, fchmodSync, openSync, rmSync, statSync, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
+import { followUserLink } from './user-path.js';
 import { CREATE_NEW } from './write-at.js';
 
 /** Temp files neither renamed into place nor removed yet: what `discardPendingFiles` removes. */
@@ -13,26 +14,40 @@ const pending = new Set<string>();
 
 /**
  * A file written beside `dest` under a fresh random name (`.NAME.<hex>.tmp`) and renamed over
- * `dest` by `commit`. An interrupted write never leaves a truncated file under the requested name,
- * and whatever is at `dest` when it is committed, a symlink someone planted there included, is
- * replaced rather than written through: rename(2) does not follow its target. The directory
- * `dest` is in is the caller's (the user named the path); only its last component is guarded.
+ * `dest` by `commit`. An interrupted write never leaves a truncated file under the requested name.
+ *
+ * `dest` is a path the user named (`--iidfile`, `-o`): a symlink at it is followed as the kernel's
+ * protected_symlinks rule allows (fs/user-path.ts; one planted by another user in /tmp is refused),
+ * an existing file keeps its mode, and a device or pipe the user named (`/dev/stdout`) is written
+ * to directly, since renaming over it would replace it for everyone. With `replaceEntry`, `dest` is a
+ * name inside a directory kiln fills (`-o type=local`'s attestation files beside the image's own,
+ * a `--cache-to type=local` layout): whatever is there, a symlink or a device node an image put
+ * there included, is replaced by the rename, never followed or opened.
  */
 export class ReplacingFile {
   /** Where the bytes go; closed by `commit` or `discard`. */
   readonly out: WriteStream;
-  private readonly tmp: string;
+  /** The temp file renamed into place; undefined when writing straight into a device or pipe. */
+  private readonly tmp: string | undefined;
+  private readonly target: string;
   private failure: Error | undefined;
 
-  constructor(readonly dest: string, mode = 0o666) {
-    // renaming over /dev/stdout (a symlink, here replaced in /dev for everyone) or a pipe is never what was meant
-    const st = statSync(dest, { throwIfNoEntry: false });
-    if (st && !st.isFile() && !st.isDirectory()) throw new KilnError('USAGE', `${dest} is not a regular file (a device, pipe or socket): kiln writes a new file and renames it into place`, { hint: 'name a file, or - for standard output where the option takes it' });
-    this.tmp = join(dirname(dest), `.${basename(dest)}.${randomBytes(4).toString('hex')}.tmp`);
-    // a name someone made beforehand (a file, a symlink to a victim) fails the create: never reused or followed
-    const fd = openSync(this.tmp, CREATE_NEW, mode);
-    pending.add(this.tmp);
-    this.out = createWriteStream('', { fd });
+  constructor(readonly dest: string, mode = 0o666, opts: { replaceEntry?: boolean; what?: string } = {}) {
+    this.target = opts.replaceEntry ? dest : followUserLink(dest, opts.what ?? dest);
+    const st = opts.replaceEntry ? undefined : statSync(this.target, { throwIfNoEntry: false });
+    if (st && (st.isCharacterDevice() || st.isFIFO())) {
+      this.tmp = undefined;
+      this.out = createWriteStream(this.target);
+    } else {
+      if (st?.isSocket() || st?.isBlockDevice()) throw new KilnError('USAGE', `${dest} is a ${st.isSocket() ? 'socket' : 'block device'}: kiln writes files, a character device or a pipe`);
+      this.tmp = join(dirname(this.target), `.${basename(this.target)}.${randomBytes(4).toString('hex')}.tmp`);
+      // a name someone made beforehand (a file, a symlink to a victim) fails the create: never reused or followed
+      const fd = openSync(this.tmp, CREATE_NEW, mode);
+      // a file replaced keeps its permissions (a 0600 file stays 0600), as a write into it would
+      if (st?.isFile()) fchmodSync(fd, st.mode & 0o7777);
+      pending.add(this.tmp);
+      this.out = createWriteStream('', { fd });
+    }
     // surfaced by commit() (or the writer's next look at `error`); avoids an unhandled error meanwhile
     this.out.on('error', (e) => (this.failure ??= e));
   }
@@ -52,7 +67,8 @@ export class ReplacingFile {
       if (!this.out.writableEnded) this.out.end();
       await this.closed();
       if (this.failure) throw this.failure;
-      await rename(this.tmp, this.dest);
+      if (this.tmp === undefined) return;
+      await rename(this.tmp, this.target);
       pending.delete(this.tmp);
     } catch (e) {
       await this.discard();
@@ -64,6 +80,7 @@ export class ReplacingFile {
   async discard(): Promise<void> {
     this.out.destroy();
     await this.closed();
+    if (this.tmp === undefined) return;
     await rm(this.tmp, { force: true });
     pending.delete(this.tmp);
   }
@@ -74,11 +91,15 @@ export interface ReplaceFileOptions {
   mode?: number;
   /** The byte count a stream `data` must have: any other fails the write and leaves `dest` as it was. */
   size?: number;
+  /** `dest` is a name inside a directory kiln fills: whatever is there is replaced, never followed. */
+  replaceEntry?: boolean;
+  /** The option `dest` came from, for errors (`--iidfile`). */
+  what?: string;
 }
 
 /** Replaces `dest` with `data` as a `ReplacingFile` does: never a partial file, never a write through a symlink. */
 export async function replaceFile(dest: string, data: string | Uint8Array | Readable, opts: ReplaceFileOptions = {}): Promise<void> {
-  const f = new ReplacingFile(dest, opts.mode);
+  const f = new ReplacingFile(dest, opts.mode, { ...(opts.replaceEntry ? { replaceEntry: true } : {}), ...(opts.what ? { what: opts.what } : {}) });
   try {
     if (typeof data === 'string' || data instanceof Uint8Array) {
       f.out.write(data);

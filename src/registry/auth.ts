@@ -154,7 +154,9 @@ export class Authenticator {
 
   private async tokenRequest(url: URL, init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string }): Promise<{ status: number; body: string }> {
     try {
-      const res = await request(url, { ...init, dispatcher: this.http });
+      // A POST carries the password or refresh token in its body, which a 307 or 308 would send
+      // on to wherever it points (undici keeps the body, dropping only Authorization): not followed.
+      const res = await request(url, { ...init, dispatcher: this.http, ...(init.method === 'POST' ? { maxRedirections: 0 } : {}) });
       // a token answer is a small JSON document; refuse to hold more than 1 MiB of one
       const body = await readBody(res.body, { limit: 1024 * 1024, what: `${this.registry}: token from ${url.origin}`, contentLength: res.headers['content-length'] });
       return { status: res.statusCode, body: body.toString('utf8') };

@@ -83,7 +83,7 @@ export class RegistryHttp {
   readonly opts: HttpOptions;
   readonly retry: RetryPolicy;
   private readonly hosts = new Map<string, Host>();
-  /** For token realms and redirect targets that are not registries kiln knows. */
+  /** For token realms (a registry request's redirects are followed by `exchange`, each host with its own transport). */
   private readonly shared: Agent;
   private readonly sharedDispatcher: Dispatcher;
 
@@ -119,7 +119,11 @@ export class RegistryHttp {
         allowH2: this.opts.http2 ?? false,
         ...(ep.scheme ? { scheme: ep.scheme } : {}),
       });
-      h = { transport, auth: new Authenticator(ep.credentialKey, this.opts.credentials, this.sharedDispatcher, (host) => this.mayUseHttp(host)), ready: undefined };
+      // A realm may be plain HTTP where HTTP is allowed, and beside a registry already spoken to
+      // over HTTP on the same host (registry:2 on :5000 with its token server on :5001): the
+      // credentials would cross no network the registry's own traffic does not.
+      const realmMayUseHttp = (host: string): boolean => this.mayUseHttp(host) || (transport.origin?.startsWith('http://') === true && hostOnly(host) === hostOnly(ep.host));
+      h = { transport, auth: new Authenticator(ep.credentialKey, this.opts.credentials, this.sharedDispatcher, realmMayUseHttp), ready: undefined };
       this.hosts.set(key, h);
     }
     return h;

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KILN_BIN, rebuildIfStale, runKiln, type KilnRun } from '../helpers/kiln-cli.js';
@@ -107,13 +107,25 @@ describe('-o type=local', () => {
     expect(readFileSync(join(dest, 'keep.txt'), 'utf8')).toBe('mine');
   });
 
-  it('refuses a destination that is itself a symlink, naming it', async () => {
+  it('follows a destination symlink the user made, but not one another user planted in a shared directory', async () => {
+    const mine = join(dir, 'out-mine');
+    mkdirSync(mine);
+    const link = join(dir, 'out-link');
+    symlinkSync(mine, link);
+    await build(context('ctx-dest-link', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'x' }), '-o', `type=local,dest=${link}`);
+    expect(readFileSync(join(mine, 'f'), 'utf8')).toBe('x');
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+
     const target = victims('host-dest-link');
-    const dest = join(dir, 'out-link');
-    symlinkSync(target.dir, dest);
-    const r = await kiln(['build', '-q', '-o', `type=local,dest=${dest}`, context('ctx-dest-link', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'x' })]);
+    const shared = join(dir, 'shared-dest');
+    mkdirSync(shared, { mode: 0o1777 });
+    chmodSync(shared, 0o1777);
+    const planted = join(shared, 'out');
+    symlinkSync(target.dir, planted);
+    lchownSync(planted, 65534, 65534);
+    const r = await kiln(['build', '-q', '-o', `type=local,dest=${planted}`, context('ctx-dest-planted', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'x' })]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`kiln: -o type=local: the destination ${dest} is a symlink; name the directory it points to\n`);
+    expect(r.stderr).toBe(`kiln: -o type=local: ${planted} is a symlink another user (uid 65534) made in a shared directory; kiln does not follow it (name what it points to, or write somewhere else)\n`);
     expectUntouched(target);
   });
 });
@@ -140,6 +152,14 @@ describe('-o type=oci,tar=false', () => {
     // the prepared directories were not used, and no temporary directory is left
     expect(readdirSync(`${dest}.kiln-tmp-${last + 1}`)).toEqual(['index.json']);
     expect(readdirSync(shared).filter((n) => !n.startsWith('oci.kiln-tmp-'))).toEqual(['oci']);
+  });
+});
+
+describe('-o type=oci,tar=false into a path whose parents do not exist yet', () => {
+  it('makes the parents, as BuildKit does', async () => {
+    const dest = join(dir, 'no', 'such', 'parent', 'oci');
+    await build(context('ctx-oci-parents', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'x' }), '-o', `type=oci,tar=false,dest=${dest}`);
+    expect(JSON.parse(readFileSync(join(dest, 'index.json'), 'utf8'))).toMatchObject({ schemaVersion: 2 });
   });
 });
 
@@ -173,39 +193,46 @@ describe('--cache-to type=local', () => {
 });
 
 describe('output files', () => {
-  it('replace a symlink planted at --iidfile, --metadata-file, -o type=tar, --report and sbom -o instead of following it', async () => {
+  it('refuse a symlink another user planted in a shared directory at --iidfile, --metadata-file, -o type=tar, --report and sbom -o', async () => {
     const v = victims('host-files');
     const shared = join(dir, 'shared-files');
     mkdirSync(shared, { mode: 0o1777 });
-    const names = ['iid', 'meta.json', 'fs.tar', 'report.svg', 'sbom.json'];
-    for (const n of names) {
-      writeFileSync(join(v.dir, n), 'ORIGINAL', { mode: 0o600 });
-      symlinkSync(join(v.dir, n), join(shared, n));
-    }
+    chmodSync(shared, 0o1777);
     const ctx = context('ctx-files', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'x' });
+    await build(ctx, '-t', 'localhost/export-writes/files:1');
     const s = (n: string): string => join(shared, n);
-    const r = await build(ctx, '-t', 'localhost/export-writes/files:1', '--iidfile', s('iid'), '--metadata-file', s('meta.json'), '-o', `type=tar,dest=${s('fs.tar')}`, '--report', s('report.svg'));
-    const sbom = await kiln(['sbom', 'localhost/export-writes/files:1', '-o', s('sbom.json')]);
-    expect(sbom.code).toBe(0);
-
-    for (const n of names) {
-      expect(readFileSync(join(v.dir, n), 'utf8')).toBe('ORIGINAL');
-      expect(lstatSync(s(n)).isFile()).toBe(true);
+    const runs: Array<[string, string[]]> = [
+      ['iid', ['build', '-q', '--iidfile', s('iid'), ctx]],
+      ['meta.json', ['build', '-q', '--metadata-file', s('meta.json'), ctx]],
+      ['fs.tar', ['build', '-q', '-o', `type=tar,dest=${s('fs.tar')}`, ctx]],
+      ['report.svg', ['build', '-q', '--report', s('report.svg'), ctx]],
+      ['sbom.json', ['sbom', 'localhost/export-writes/files:1', '-o', s('sbom.json')]],
+    ];
+    for (const [n, args] of runs) {
+      symlinkSync(v.file, s(n));
+      // as another user (nobody) would have made it: the kernel's protected_symlinks rule, kiln's own
+      lchownSync(s(n), 65534, 65534);
+      const r = await kiln(args);
+      expect(r.code, r.stderr).not.toBe(0);
+      expect(r.stderr).toContain(`${s(n)} is a symlink another user (uid 65534) made in a shared directory; kiln does not follow it`);
+      expect(lstatSync(s(n)).isSymbolicLink()).toBe(true);
     }
-    expect(readFileSync(s('iid'), 'utf8')).toBe(r.stdout.trim());
-    expect(JSON.parse(readFileSync(s('meta.json'), 'utf8'))).toMatchObject({ 'containerimage.config.digest': r.stdout.trim() });
-    expect(readFileSync(s('fs.tar')).subarray(0, 1).toString()).toBe('f');
-    expect(readFileSync(s('report.svg'), 'utf8')).toContain('<svg');
-    expect(JSON.parse(readFileSync(s('sbom.json'), 'utf8'))).toMatchObject({ spdxVersion: 'SPDX-2.3' });
-    expect(readdirSync(shared).sort()).toEqual([...names].sort());
+    expectUntouched(v);
+  });
 
-    // a symlink to a device is refused: renaming over /dev/stdout or /dev/null would replace it for everyone
-    symlinkSync('/dev/null', s('null'));
-    const dev = await kiln(['sbom', 'localhost/export-writes/files:1', '-o', s('null')]);
-    expect(dev.code).toBe(2);
-    expect(dev.stderr).toContain(`kiln: ${s('null')} is not a regular file (a device, pipe or socket)`);
-    expect(lstatSync(s('null')).isSymbolicLink()).toBe(true);
+  it('follow a symlink the user made to their own file (which keeps its mode) or to a device such as /dev/null', async () => {
+    const own = join(dir, 'own-files');
+    mkdirSync(own);
+    writeFileSync(join(own, 'real-iid'), 'OLD', { mode: 0o600 });
+    symlinkSync(join(own, 'real-iid'), join(own, 'iid'));
+    symlinkSync('/dev/null', join(own, 'null'));
+    const ctx = context('ctx-own-files', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'x' });
+    const r = await build(ctx, '--iidfile', join(own, 'iid'), '--metadata-file', join(own, 'null'));
+    expect(lstatSync(join(own, 'iid')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(own, 'real-iid'), 'utf8')).toBe(r.stdout.trim());
+    expect(statSync(join(own, 'real-iid')).mode & 0o7777).toBe(0o600);
     expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
+    expect(readdirSync(own).sort()).toEqual(['iid', 'null', 'real-iid']);
 
     // standard output still works
     const tar = await kiln(['build', '-q', '-o', 'type=tar,dest=-', ctx]);

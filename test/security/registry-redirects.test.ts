@@ -131,6 +131,41 @@ describe('a hostile registry: redirects, challenges and slow answers', () => {
     }
   });
 
+  it('a token server cannot redirect a POST carrying a refresh token elsewhere: the body is never sent on', async () => {
+    const elsewhere = await listen((_u, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"x"}'));
+    const bodies: string[] = [];
+    const realm = createServer((req, res) => {
+      let b = '';
+      req.on('data', (c: Buffer) => (b += c.toString()));
+      req.on('end', () => {
+        bodies.push(b);
+        res.writeHead(307, { location: `http://${elsewhere.addr}/steal` }).end();
+      });
+    });
+    await new Promise<void>((r) => realm.listen(0, '127.0.0.1', r));
+    const realmAddr = `127.0.0.1:${(realm.address() as AddressInfo).port}`;
+    const front = await FaultProxy.start(reg.basic);
+    try {
+      front.on('GET', /\/manifests\//, (ctx) => {
+        ctx.res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${realmAddr}/token",service="x"` }).end();
+      }, 10);
+      const d = await tempStore();
+      try {
+        const e = await rejection(pull(d.store, `${front.addr}/${repo}:1`, { credentials: staticCredentialSource({ [front.addr]: { identityToken: 'SECRET-REFRESH-TOKEN' } }), retry: { maxAttempts: 1 } }));
+        expect(e.code).toBe('REGISTRY_AUTH');
+        expect(e.message).toContain('token server answered 307');
+      } finally {
+        await d.dispose();
+      }
+      expect(bodies.some((b) => b.includes('SECRET-REFRESH-TOKEN'))).toBe(true);
+      expect(elsewhere.seen).toEqual([]);
+    } finally {
+      await front.close();
+      await close(realm);
+      await close(elsewhere.server);
+    }
+  });
+
   it('a redirect to a scheme other than http and https is refused, and so is a chain of more than 5', async () => {
     const front = await FaultProxy.start(reg.basic);
     const creds = staticCredentialSource({ [front.addr]: { username: reg.user, password: reg.password } });

@@ -1,0 +1,33 @@
+import { lstatSync, realpathSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { KilnError } from '../errors/index.js';
+
+const S_ISVTX = 0o1000;
+
+/**
+ * An output path the user typed, with a symlink at its end followed as the
+ * kernel's `fs.protected_symlinks` would let it be followed (not every
+ * machine turns that on): not when the link sits in a sticky world-writable
+ * directory such as /tmp and belongs neither to the user kiln runs as nor to
+ * that directory's owner, since anyone may have put it there. Elsewhere a
+ * symlink the user points kiln at (`dest=./public` → `../site/public`) is
+ * what they meant, as Docker follows it. Returns the path to write to: the
+ * link's target when followed, `path` itself when nothing is at it, it is no
+ * symlink, or the link dangles (it is then replaced, never written through).
+ * `what` names the option in the error (`--iidfile`).
+ */
+export function followUserLink(path: string, what: string): string {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st?.isSymbolicLink()) return path;
+  const dir = statSync(dirname(path));
+  const shared = (dir.mode & S_ISVTX) !== 0 && (dir.mode & 0o002) !== 0;
+  const euid = process.geteuid?.() ?? 0;
+  if (shared && st.uid !== euid && st.uid !== dir.uid) {
+    throw new KilnError('UNSAFE_PATH', `${what}: ${path} is a symlink another user (uid ${st.uid}) made in a shared directory; kiln does not follow it`, { hint: 'name what it points to, or write somewhere else' });
+  }
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
