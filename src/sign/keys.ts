@@ -34,28 +34,48 @@ function scrypt(password: string, salt: Buffer, p: { N: number; r: number; p: nu
 
 /** More than any key file holds (a cosign key is under 1 KiB). */
 const KEY_FILE_LIMIT = 64 * 1024;
+/** How long a pipe's writer may take to start. */
+const KEY_PIPE_WAIT_MS = 30_000;
 
 /**
- * The text of a key file the user named. A symlink is followed, as for any
- * path typed on a command line, but the file must be a regular one of at most
- * 64 KiB: a FIFO would block kiln in read(2), a device (/dev/zero) would be
- * read without end. Errors start with `what` (`--sign-key FILE`).
+ * The text of a key file the user named, at most 64 KiB of it. A symlink is
+ * followed, as for any path typed on a command line; a regular file is read
+ * after a size check, a pipe or character device (`--key <(pass show key)`)
+ * only up to the limit, so /dev/zero cannot be read without end. A pipe is
+ * read until its writer closes it, for 30 s at most;
+ * a FIFO nobody writes to reads as empty. Errors start with `what`
+ * (`--sign-key FILE`).
  */
 export async function readKeyFile(path: string, what: string): Promise<string> {
   let fh: Awaited<ReturnType<typeof open>>;
   try {
-    // O_NONBLOCK: opening a FIFO must not wait for a writer
+    // O_NONBLOCK: finding out what the path is must not wait for a FIFO's writer
     fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     throw new KilnError('USAGE', `${what}: ${(e as Error).message}`);
   }
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new KilnError('USAGE', `${what}: not a regular file`);
-    if (st.size > KEY_FILE_LIMIT) throw new KilnError('USAGE', `${what}: ${st.size} bytes, more than a key file holds (${KEY_FILE_LIMIT / 1024} KiB at most)`);
-    const buf = Buffer.alloc(st.size);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return buf.subarray(0, bytesRead).toString('utf8');
+    if (st.isFile() && st.size > KEY_FILE_LIMIT) throw new KilnError('USAGE', `${what}: ${st.size} bytes, more than a key file holds (${KEY_FILE_LIMIT / 1024} KiB at most)`);
+    if (!st.isFile() && !st.isFIFO() && !st.isCharacterDevice()) throw new KilnError('USAGE', `${what}: not a file, pipe or character device`);
+    const buf = Buffer.alloc(KEY_FILE_LIMIT + 1);
+    let n = 0;
+    const started = Date.now();
+    for (;;) {
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await fh.read(buf, n, buf.length - n, null));
+      } catch (e) {
+        // a pipe whose writer has not written yet (opened non-blocking, so a pipe nobody writes ends at once)
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() - started > KEY_PIPE_WAIT_MS) throw new KilnError('USAGE', `${what}: ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
+      }
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n > KEY_FILE_LIMIT) throw new KilnError('USAGE', `${what}: more than a key file holds (${KEY_FILE_LIMIT / 1024} KiB at most)`);
+    }
+    return buf.subarray(0, n).toString('utf8');
   } finally {
     await fh.close();
   }
