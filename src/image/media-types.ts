@@ -84,3 +84,10 @@ export function layerMediaTypeOf(compression: 'gzip' | 'zstd' | 'none', format: 
  * bound holds wherever kiln walks an image's indexes (pull, copy, save).
  */
 export const MAX_INDEX_DEPTH = 8;
+
+/**
+ * Manifests, indexes, image configs and tag lists are read into memory; none
+ * may be larger than this (containerd's limit), so a hostile registry or
+ * store cannot make kiln hold gigabytes.
+ */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;

@@ -1,6 +1,8 @@
 import { KilnError } from '../errors/index.js';
 import { isDigest, sha256, type Digest } from '../image/digest.js';
-import { isIndexMediaType, isManifestMediaType, isSchema1MediaType, MediaType } from '../image/media-types.js';
+import { isIndexMediaType, isManifestMediaType, isSchema1MediaType, MAX_MANIFEST_BYTES, MediaType } from '../image/media-types.js';
+
+export { MAX_MANIFEST_BYTES };
 import type { Descriptor } from '../image/types.js';
 import { repositoryScope } from './auth.js';
 import type { CredentialSource } from './credentials.js';
@@ -77,12 +79,6 @@ export interface BlobPushOptions {
 
 const DEFAULT_CHUNK = 64 * 1024 * 1024;
 
-/**
- * Manifests, indexes, image configs and tag lists are read into memory; none
- * may be larger than this (containerd's limit), so a hostile registry cannot
- * make kiln hold gigabytes.
- */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const COALESCE = 1024 * 1024;
 
 /**
@@ -280,7 +276,8 @@ export class RegistryClient {
     await res.body.dump();
     if (res.status === 404) return undefined;
     const got = header(res, 'docker-content-digest');
-    if (got && got.startsWith('sha256:') && got !== digest) {
+    // any other answer, a sha512 one or a malformed one included, is not about this blob
+    if (got && got !== digest) {
       throw new KilnError('DIGEST_MISMATCH', `blob ${digest} in ${ref.name}: the registry answered for ${got}`);
     }
     const len = header(res, 'content-length');

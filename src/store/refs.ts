@@ -1,7 +1,7 @@
 import { KilnError } from '../errors/index.js';
 import { isDigest, type Digest } from '../image/digest.js';
 import { indexShape } from '../image/document-shapes.js';
-import { isIndexMediaType } from '../image/media-types.js';
+import { isIndexMediaType, MAX_MANIFEST_BYTES } from '../image/media-types.js';
 import { REF_NAME_ANNOTATION as REF_ANNOTATION, layoutIndex } from '../image/oci-layout.js';
 import type { Descriptor, Index } from '../image/types.js';
 import { writeFileAtomic } from './atomic-file.js';
@@ -11,9 +11,6 @@ import type { StoreLayout } from './layout.js';
 import { nameRefusal, refDigest } from './ref-names.js';
 import type { BlobFiles } from './blobs.js';
 import type { RefStore } from './types.js';
-
-/** The largest index a name's digest is checked against: registry/client.ts's limit for the manifests kiln pulls. */
-const INDEX_MAX_BYTES = 4 * 1024 * 1024;
 
 /** The annotation that names an image in an OCI layout's index.json. */
 export { REF_ANNOTATION };
@@ -93,7 +90,7 @@ export class RefIndex implements RefStore {
     if (!isDigest(pinned)) return false;
     // read whole only if it can be an index: a name may give the digest of a layer of gigabytes
     const size = await this.blobs.blobSize(pinned);
-    if (size === undefined || size > INDEX_MAX_BYTES) return false;
+    if (size === undefined || size > MAX_MANIFEST_BYTES) return false;
     try {
       const index = await this.blobs.readJSON(pinned, indexShape);
       return index.manifests.some((m) => m.digest === digest && !isIndexMediaType(m.mediaType));
