@@ -83,6 +83,8 @@ export class RegistryHttp {
   readonly opts: HttpOptions;
   readonly retry: RetryPolicy;
   private readonly hosts = new Map<string, Host>();
+  /** Connection pools of hosts registries redirected to (blob CDNs), the most recent MAX_REDIRECT_HOSTS. */
+  private readonly redirectTransports = new Map<string, Transport>();
   /** For token realms (a registry request's redirects are followed by `exchange`, each host with its own transport). */
   private readonly shared: Agent;
   private readonly sharedDispatcher: Dispatcher;
@@ -111,9 +113,8 @@ export class RegistryHttp {
     const key = `${ep.scheme ?? ''}://${ep.host}`;
     let h = this.hosts.get(key);
     if (!h) {
-      const insecure = (this.opts.insecureRegistries ?? []).some((r) => r === ep.host || r === ep.credentialKey || r === hostOnly(ep.host));
       const transport = new Transport(ep.host, {
-        insecure,
+        insecure: this.listedInsecure(ep.host, ep.credentialKey),
         certsDirs: this.opts.certsDirs ?? DEFAULT_CERTS_DIRS,
         connections: this.opts.connectionsPerHost ?? 16,
         allowH2: this.opts.http2 ?? false,
@@ -131,7 +132,12 @@ export class RegistryHttp {
 
   /** Whether `host` may be spoken to over plain HTTP: loopback, or listed as insecure. */
   mayUseHttp(host: string): boolean {
-    return isLoopbackHost(host) || (this.opts.insecureRegistries ?? []).some((r) => r === host || r === hostOnly(host));
+    return isLoopbackHost(host) || this.listedInsecure(host);
+  }
+
+  /** Whether `host` (or `alias`, the name its credentials are filed under) is listed with --insecure-registry. */
+  private listedInsecure(host: string, alias = host): boolean {
+    return (this.opts.insecureRegistries ?? []).some((r) => r === host || r === alias || r === hostOnly(host));
   }
 
   /** Pings /v2/ once per host: picks the scheme and learns the auth challenge. */
@@ -279,7 +285,26 @@ export class RegistryHttp {
   /** The dispatcher for a host a redirect leads to: its own transport (certificates, insecure or not). */
   private redirectDispatcher(url: string): Promise<Dispatcher> {
     const u = new URL(url);
-    return this.host({ host: u.host, credentialKey: u.host, scheme: u.protocol === 'http:' ? 'http' : 'https', mirror: false }).transport.dispatcher();
+    const key = `${u.protocol}//${u.host}`;
+    let t = this.redirectTransports.get(key);
+    if (!t) {
+      t = new Transport(u.host, {
+        insecure: this.listedInsecure(u.host),
+        certsDirs: this.opts.certsDirs ?? DEFAULT_CERTS_DIRS,
+        connections: this.opts.connectionsPerHost ?? 16,
+        allowH2: this.opts.http2 ?? false,
+        scheme: u.protocol === 'http:' ? 'http' : 'https',
+      });
+      this.redirectTransports.set(key, t);
+      // a registry redirecting each request to another port must not make kiln keep a pool for each
+      if (this.redirectTransports.size > MAX_REDIRECT_HOSTS) {
+        const [oldest, pool] = this.redirectTransports.entries().next().value as [string, Transport];
+        this.redirectTransports.delete(oldest);
+        // close() lets requests still running on it finish
+        void pool.close().catch(() => undefined);
+      }
+    }
+    return t.dispatcher();
   }
 
   private checkAborted(what: string): void {
@@ -317,7 +342,7 @@ export class RegistryHttp {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.hosts.values()].map((h) => h.transport.close()));
+    await Promise.allSettled([...[...this.hosts.values()].map((h) => h.transport), ...this.redirectTransports.values()].map((t) => t.close()));
     await this.shared.close();
   }
 }
@@ -331,6 +356,9 @@ export function redactUrl(u: string): string {
     return u.split('?')[0] ?? u;
   }
 }
+
+/** Redirect targets whose connection pools are kept (a registry uses one or two CDNs). */
+const MAX_REDIRECT_HOSTS = 8;
 
 /** Statuses whose Location is followed. */
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
