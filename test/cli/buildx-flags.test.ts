@@ -56,6 +56,20 @@ describe('buildx flags', () => {
     await b.release();
   });
 
+  it('--no-cache-filter STAGE runs that stage\'s steps again and keeps the cache of the others', async () => {
+    const ctx = await b.context({ Dockerfile: 'FROM scratch AS deps\nCOPY a /a\nFROM scratch AS app\nCOPY --from=deps /a /a\nCOPY b /b\n', a: 'a', b: 'b' });
+    const build = async (args: string[]) => {
+      const r = await kiln(['build', '--progress', 'plain', ...args, ctx]);
+      expect(r.code, r.stderr).toBe(0);
+      return r.stderr.trim().split('\n').at(-1);
+    };
+    expect(await build([])).toMatch(/^3 steps ran, 0 cached/);
+    expect(await build([])).toMatch(/^0 steps ran, 3 cached/);
+    // the deps stage's one step runs again; app's two stay cached (its input, /a, is the same)
+    expect(await build(['--no-cache-filter', 'deps'])).toMatch(/^1 steps ran, 2 cached/);
+    expect(await build(['--no-cache-filter', 'deps', '--no-cache-filter', 'app'])).toMatch(/^3 steps ran, 0 cached/);
+  });
+
   it('--add-host refuses a value that could inject another hosts line', async () => {
     const ctx = await b.context({ Dockerfile: `FROM ${BASE}\n` });
     const r = await kiln(['build', '--add-host', 'a:1.2.3.4\n5.6.7.8 evil', ctx]);

@@ -19,7 +19,8 @@ interface BuildFlags {
   buildArg: string[];
   target?: string;
   cache: boolean;
-  noCacheFilter: string[];
+  /** --no-cache-filter: commander names a `--no-…` option after what follows `no-`. */
+  cacheFilter: string[];
   pull?: boolean;
   label: string[];
   platform?: string;
@@ -194,7 +195,7 @@ async function optionsFromFlags(contextDir: string, flags: BuildFlags, g: Global
     buildArgs: parseBuildArgs(flags.buildArg),
     ...(flags.target ? { target: flags.target } : {}),
     noCache: !flags.cache,
-    noCacheFilter: flags.noCacheFilter,
+    noCacheFilter: flags.cacheFilter,
     pull: Boolean(flags.pull),
     labels,
     ...(flags.platform ? { platform: flags.platform } : {}),
