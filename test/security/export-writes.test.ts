@@ -44,6 +44,20 @@ function victims(name: string): { dir: string; file: string } {
   return { dir: d, file };
 }
 
+/** A sticky world-writable directory, as /tmp is (mkdir's mode passes through the umask, so chmod). */
+function sharedDir(name: string): string {
+  const d = join(dir, name);
+  mkdirSync(d);
+  chmodSync(d, 0o1777);
+  return d;
+}
+
+/** A symlink at `at` to `target` as another user (nobody) would have made it. */
+function plantAsNobody(target: string, at: string): void {
+  symlinkSync(target, at);
+  lchownSync(at, 65534, 65534);
+}
+
 function expectUntouched(v: { dir: string; file: string }): void {
   expect(readdirSync(v.dir)).toEqual(['secret']);
   expect(statSync(v.dir).mode & 0o7777).toBe(0o700);
@@ -117,12 +131,8 @@ describe('-o type=local', () => {
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
 
     const target = victims('host-dest-link');
-    const shared = join(dir, 'shared-dest');
-    mkdirSync(shared, { mode: 0o1777 });
-    chmodSync(shared, 0o1777);
-    const planted = join(shared, 'out');
-    symlinkSync(target.dir, planted);
-    lchownSync(planted, 65534, 65534);
+    const planted = join(sharedDir('shared-dest'), 'out');
+    plantAsNobody(target.dir, planted);
     const r = await kiln(['build', '-q', '-o', `type=local,dest=${planted}`, context('ctx-dest-planted', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'x' })]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`kiln: -o type=local: ${planted} is a symlink another user (uid 65534) made in a shared directory; kiln does not follow it (name what it points to, or write somewhere else)\n`);
@@ -133,8 +143,7 @@ describe('-o type=local', () => {
 describe('-o type=oci,tar=false', () => {
   it('writes into a fresh private directory, never one prepared beside the destination', async () => {
     const v = victims('host-oci-dir');
-    const shared = join(dir, 'shared-oci');
-    mkdirSync(shared, { mode: 0o1777 });
+    const shared = sharedDir('shared-oci');
     const dest = join(shared, 'oci');
     // the old temporary name was `${dest}.kiln-tmp-${pid}`: prepare it for every pid the build may get
     const last = Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
@@ -195,9 +204,7 @@ describe('--cache-to type=local', () => {
 describe('output files', () => {
   it('refuse a symlink another user planted in a shared directory at --iidfile, --metadata-file, -o type=tar, --report and sbom -o', async () => {
     const v = victims('host-files');
-    const shared = join(dir, 'shared-files');
-    mkdirSync(shared, { mode: 0o1777 });
-    chmodSync(shared, 0o1777);
+    const shared = sharedDir('shared-files');
     const ctx = context('ctx-files', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'x' });
     await build(ctx, '-t', 'localhost/export-writes/files:1');
     const s = (n: string): string => join(shared, n);
@@ -209,9 +216,8 @@ describe('output files', () => {
       ['sbom.json', ['sbom', 'localhost/export-writes/files:1', '-o', s('sbom.json')]],
     ];
     for (const [n, args] of runs) {
-      symlinkSync(v.file, s(n));
-      // as another user (nobody) would have made it: the kernel's protected_symlinks rule, kiln's own
-      lchownSync(s(n), 65534, 65534);
+      // the kernel's protected_symlinks rule, which kiln applies itself, refuses to follow it
+      plantAsNobody(v.file, s(n));
       const r = await kiln(args);
       expect(r.code, r.stderr).not.toBe(0);
       expect(r.stderr).toContain(`${s(n)} is a symlink another user (uid 65534) made in a shared directory; kiln does not follow it`);
