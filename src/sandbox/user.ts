@@ -1,4 +1,5 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, readSync } from 'node:fs';
+import { openListed } from '../layer/tar-writer.js';
 import { KilnError } from '../errors/index.js';
 import { hostPathInRoot } from './rootfs-path.js';
 import { parseGroup, parsePasswd, type PasswdEntry } from '../image/passwd.js';
@@ -27,22 +28,21 @@ const USER_DB_LIMIT = 16 * 1024 * 1024;
  */
 function readRootFile(root: string, path: string): string {
   let fd: number;
-  let before: Stats;
+  let size: number;
   try {
     const host = hostPathInRoot(root, path);
     const st = lstatSync(host, { throwIfNoEntry: false });
     if (!st?.isFile()) return '';
-    before = st;
-    fd = openSync(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    size = st.size;
+    // the layer writer's open of a listed source: no final symlink, no blocking, and still that inode
+    fd = openListed(host, st, () => new KilnError('RUN_FAILED', `${path} in the image changed while kiln read it`));
   } catch {
     // unreadable is absent, as before: a name then fails as "unable to find user"
     return '';
   }
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.ino !== before.ino || st.dev !== before.dev) return '';
-    if (st.size > USER_DB_LIMIT) throw new KilnError('RUN_FAILED', `${path} in the image is ${st.size} bytes, over kiln's limit of ${USER_DB_LIMIT / (1024 * 1024)} MiB for a user database`);
-    const buf = Buffer.alloc(st.size);
+    if (size > USER_DB_LIMIT) throw new KilnError('RUN_FAILED', `${path} in the image is ${size} bytes, over kiln's limit of ${USER_DB_LIMIT / (1024 * 1024)} MiB for a user database`);
+    const buf = Buffer.alloc(size);
     let n = 0;
     while (n < buf.length) {
       const got = readSync(fd, buf, n, buf.length - n, n);
