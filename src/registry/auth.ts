@@ -37,7 +37,7 @@ export class Authenticator {
     readonly registry: string,
     private readonly source: CredentialSource | undefined,
     private readonly http: Dispatcher,
-    private readonly mayUseHttp: (host: string) => boolean = () => false,
+    private readonly mayUseHttp: (host: string) => boolean,
   ) {}
 
   /** Records the challenge of a 401 (or of the ping). Returns false when there is none kiln can answer. */

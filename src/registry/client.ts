@@ -1,8 +1,6 @@
 import { KilnError } from '../errors/index.js';
 import { isDigest, sha256, type Digest } from '../image/digest.js';
 import { isIndexMediaType, isManifestMediaType, isSchema1MediaType, MAX_MANIFEST_BYTES, MediaType } from '../image/media-types.js';
-
-export { MAX_MANIFEST_BYTES };
 import type { Descriptor } from '../image/types.js';
 import { repositoryScope } from './auth.js';
 import type { CredentialSource } from './credentials.js';

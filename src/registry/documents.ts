@@ -1,18 +1,18 @@
 import { KilnError } from '../errors/index.js';
 import { isDigest, type Digest } from '../image/digest.js';
-import { isIndexMediaType, MAX_INDEX_DEPTH } from '../image/media-types.js';
+import { isIndexMediaType, MAX_INDEX_DEPTH, MAX_MANIFEST_BYTES } from '../image/media-types.js';
 import type { Descriptor, Index } from '../image/types.js';
-import { MAX_MANIFEST_BYTES, type FetchedManifest, type RegistryClient } from './client.js';
+import type { FetchedManifest, RegistryClient } from './client.js';
 import type { Reference } from './reference.js';
 
 /** Distinct manifests and indexes one pull or copy fetches (the top one included). */
-export const MAX_DOCUMENTS = 1000;
+const MAX_DOCUMENTS = 1000;
 
 /**
  * Their bytes added up: all of them are held in memory until the pull writes
  * them to the store (after the blobs) or the copy puts them to the destination.
  */
-export const MAX_DOCUMENTS_BYTES = 64 * 1024 * 1024;
+const MAX_DOCUMENTS_BYTES = 64 * 1024 * 1024;
 
 /**
  * Every document under `top` (which may be an index or a single manifest),

@@ -158,7 +158,7 @@ export class RegistryHttp {
       let firstError: unknown;
       for (const origin of h.transport.candidateOrigins()) {
         try {
-          const { res, url } = await this.exchange(h, dispatcher, origin, { method: 'GET', url: `${origin}/v2/`, headers: this.baseHeaders(), what: `registry ${ep.host}` });
+          const { res, url } = await this.exchange(dispatcher, origin, { method: 'GET', url: `${origin}/v2/`, headers: this.baseHeaders(), what: `registry ${ep.host}` });
           await readBody(res.body, { limit: ERROR_BODY_LIMIT, what: `registry ${ep.host}`, truncate: true });
           // a TLS-only server answers plain HTTP with 400: that is not a registry speaking HTTP
           if (origin.startsWith('http://') && firstError !== undefined && res.statusCode === 400) continue;
@@ -193,7 +193,7 @@ export class RegistryHttp {
       let exchanged: { res: Dispatcher.ResponseData; url: string };
       try {
         this.checkAborted(o.what);
-        exchanged = await this.exchange(h, dispatcher, origin, { method: o.method, url, headers: { ...this.baseHeaders(), ...o.headers }, authorization: authHeader, body: o.body, what: o.what });
+        exchanged = await this.exchange(dispatcher, origin, { method: o.method, url, headers: { ...this.baseHeaders(), ...o.headers }, authorization: authHeader, body: o.body, what: o.what });
       } catch (e) {
         this.checkAborted(o.what);
         if (isKilnError(e)) throw e;
@@ -249,7 +249,6 @@ export class RegistryHttp {
    * answer and the URL it came from.
    */
   private async exchange(
-    h: Host,
     dispatcher: Dispatcher,
     origin: string | undefined,
     r: { method: HttpMethod; url: string; headers: Record<string, string>; authorization?: string | undefined; body?: (() => RequestBody) | undefined; what: string },

@@ -9,8 +9,7 @@ export { parseReference, Reference, isLoopbackHost, DOCKER_HUB } from './referen
 export { RegistryClient, MANIFEST_ACCEPT } from './client.js';
 export type { RegistryClientOptions, FetchedManifest, BlobSource, BlobPushOptions, BlobPushOutcome } from './client.js';
 export { pull } from './pull.js';
-export { checkDescriptor, checkDocumentSize, MAX_DOCUMENTS, MAX_DOCUMENTS_BYTES } from './documents.js';
-export { MAX_INDEX_DEPTH } from '../image/media-types.js';
+export { checkDescriptor, checkDocumentSize } from './documents.js';
 export type { PullOptions, PullResult } from './pull.js';
 export { push, storeSource } from './push.js';
 export type { PushOptions, PushResult } from './push.js';
