@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { rebuildIfStale } from '../helpers/kiln-cli.js';
 import { tempDir } from '../layer/helpers.js';
 
 /**
@@ -15,6 +16,8 @@ const DIST = fileURLToPath(new URL('../../dist/context/build-context.js', import
 
 let t: { path: string; cleanup: () => void };
 let ctx: string;
+// the child runs dist/: compiled from the sources under test, not left stale
+beforeAll(() => rebuildIfStale(['context/build-context', 'fs/stat-at']));
 beforeEach(() => {
   t = tempDir('kiln-ctx-access-');
   chmodSync(t.path, 0o755);

@@ -45,10 +45,8 @@ describe('kiln save walks indexes once each, to a bounded depth', () => {
 
       let deep = img.descriptor;
       for (let i = 0; i < 40; i++) deep = await doubled(t.store, deep);
-      const started = Date.now();
       const e = await rejection(saveOciArchive(t.store, [{ descriptor: deep }], join(dir.path, 'deep.tar')));
       expect(e.message).toBe(`image ${deep.digest} nests indexes more than 8 deep`);
-      expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
       await t.dispose();
     }

@@ -151,6 +151,8 @@ describe('a name with a digest is only ever the content of that digest', () => {
     const from = await kiln(root, ['build', '-q', await fromContext(EVIL)]);
     expect(from.code).toBe(1);
     expect(from.stdout).toBe('');
+    // looked up by its digest, which the store lacks: off to the registry, not to the planted name
+    expect(from.stderr).toMatch(/localhost:1/);
     const saved = await kiln(root, ['save', '-o', join(dir.path, 'evil.tar'), EVIL]);
     expect(saved.stderr).toBe(`kiln: image ${EVIL}: not found in store ${root}\n`);
     expect(saved.code).toBe(1);

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rebuildIfStale } from '../helpers/kiln-cli.js';
 
 /**
  * RUN and `kiln run` resolve USER against the image's /etc/passwd and
@@ -17,6 +18,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 const DIST = fileURLToPath(new URL('../../dist/sandbox/user.js', import.meta.url));
 const base = mkdtempSync(join(tmpdir(), 'kiln-userdb-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
+// the child runs dist/: compiled from the sources under test, not left stale
+beforeAll(() => rebuildIfStale(['sandbox/user']));
 
 function resolveIn(root: string, user: string): { status: number | null; signal: string | null; out: string; err: string } {
   const script = `import { resolveUser } from ${JSON.stringify(DIST)};
