@@ -105,7 +105,8 @@ function split(rel: string): { parent: string; name: string } {
 
 /** The final file system as a plain directory under `out`'s `under` ('' for DIR itself; owners kept when running as root). */
 async function writeLocal(fs: FsView, out: Destination, under: string): Promise<void> {
-  if (under !== '') ensureDirAt(out.dir(''), under, out.show(under));
+  // a platform's directory (linux_amd64/) is kiln's own, no image entry sets its mode: an ordinary 0755 one
+  if (under !== '') ensureDirAt(out.dir(''), under, out.show(under), 0o755);
   const dirs: Array<[string, LayerEntry]> = [];
   // in rootless mode ids are the namespace's: the files stay the user's own on the host
   const root = isHostRoot();

@@ -64,12 +64,16 @@ export function removeAt(dirFd: number, name: string, what: string): void {
   rmdirSync(pathAt(dirFd, name));
 }
 
-/** Makes `name` in `dirFd` a directory: one already there is kept, anything else (a symlink, a file) is replaced by a new one (mode 0700). */
-export function ensureDirAt(dirFd: number, name: string, what: string): void {
+/**
+ * Makes `name` in `dirFd` a directory: one already there is kept, anything else (a symlink, a
+ * file) is replaced by a new one, made with `mode` (before the umask; 0700 for one whose mode the
+ * caller sets afterwards through a descriptor).
+ */
+export function ensureDirAt(dirFd: number, name: string, what: string, mode = 0o700): void {
   const st = statAt(dirFd, name, what);
   if (st && isDirMode(st.mode)) return;
   if (st) removeAt(dirFd, name, what);
-  mkdirSync(pathAt(dirFd, name), 0o700);
+  mkdirSync(pathAt(dirFd, name), mode);
 }
 
 /** open(2) flags of a file kiln creates on the host: O_EXCL with O_NOFOLLOW, so it is new, never one that was there or one a symlink leads to. */

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bench, type Bench } from './helpers.js';
@@ -78,6 +78,8 @@ describe('kiln build --platform (CLI)', () => {
     expect((await readdir(local)).sort()).toEqual(['linux_amd64', 'linux_arm64']);
     expect(await readFile(join(local, 'linux_arm64', 'arch'), 'utf8')).toBe('aarch64\n');
     expect(await readFile(join(local, 'linux_amd64', 'arch'), 'utf8')).toBe('x86_64\n');
+    // the platforms' directories are ordinary ones, open to others as the image's own are
+    for (const p of ['linux_amd64', 'linux_arm64']) expect((await stat(join(local, p))).mode & 0o005).toBe(0o005);
     const untar = join(b.dir, 'untar');
     await mkdir(untar);
     execFileSync('tar', ['-xf', tar, '-C', untar]);
