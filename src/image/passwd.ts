@@ -3,6 +3,14 @@
  * COPY --chown (the COPY planner) resolve names against them. Malformed lines
  * are skipped, as libc's getpwent does.
  */
+/** The most of /etc/passwd or /etc/group kiln reads (a database of 100,000 users is about 6 MB). */
+export const USER_DB_LIMIT = 16 * 1024 * 1024;
+
+/** The one-line error for a user database over USER_DB_LIMIT. */
+export function userDbTooLarge(path: string, size: number): string {
+  return `${path} in the image is ${size} bytes, over kiln's limit of ${USER_DB_LIMIT / (1024 * 1024)} MiB for a user database`;
+}
+
 export interface PasswdEntry {
   name: string;
   uid: number;

@@ -2,7 +2,7 @@ import { closeSync, lstatSync, readSync } from 'node:fs';
 import { openListed } from '../layer/tar-writer.js';
 import { KilnError } from '../errors/index.js';
 import { hostPathInRoot } from './rootfs-path.js';
-import { parseGroup, parsePasswd, type PasswdEntry } from '../image/passwd.js';
+import { parseGroup, parsePasswd, userDbTooLarge, USER_DB_LIMIT, type PasswdEntry } from '../image/passwd.js';
 
 /** A process identity inside the container, resolved against the image's own /etc/passwd and /etc/group. */
 export interface ResolvedUser {
@@ -14,9 +14,6 @@ export interface ResolvedUser {
   home: string;
   name?: string;
 }
-
-/** The most of /etc/passwd or /etc/group kiln reads (a database of 100,000 users is about 6 MB). */
-const USER_DB_LIMIT = 16 * 1024 * 1024;
 
 /**
  * The image's user database as text; '' when it is missing or not a regular
@@ -41,7 +38,7 @@ function readRootFile(root: string, path: string): string {
     return '';
   }
   try {
-    if (size > USER_DB_LIMIT) throw new KilnError('RUN_FAILED', `${path} in the image is ${size} bytes, over kiln's limit of ${USER_DB_LIMIT / (1024 * 1024)} MiB for a user database`);
+    if (size > USER_DB_LIMIT) throw new KilnError('RUN_FAILED', userDbTooLarge(path, size));
     const buf = Buffer.alloc(size);
     let n = 0;
     while (n < buf.length) {

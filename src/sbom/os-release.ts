@@ -1,9 +1,10 @@
+import { lines } from './lines.js';
 import type { Distro } from './types.js';
 
 /** Parses os-release(5): KEY=value lines, values optionally quoted. */
 export function parseOsRelease(text: string): Distro | undefined {
   const kv = new Map<string, string>();
-  for (const line of text.split('\n')) {
+  for (const line of lines(text)) {
     const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
     if (!m) continue;
     let v = m[2]!;

@@ -1,7 +1,7 @@
 import { KilnError } from '../errors/index.js';
 import type { FsView } from '../context/fs-view.js';
 import { resolvePath } from '../context/fs-view.js';
-import { parseGroup, parsePasswd } from '../image/passwd.js';
+import { parseGroup, parsePasswd, userDbTooLarge, USER_DB_LIMIT } from '../image/passwd.js';
 import { assertMappedOwner } from '../rootless/failures.js';
 
 export interface Owner {
@@ -50,7 +50,10 @@ function isId(s: string): boolean {
 async function readDb(image: FsView | undefined, path: string): Promise<string> {
   if (!image) return '';
   const resolved = resolvePath(image, path, { followFinal: true });
-  if (image.lstat(resolved)?.type !== 'file') return '';
+  const node = image.lstat(resolved);
+  if (node?.type !== 'file') return '';
+  // bounded as USER's reader is: an image's "user database" may be gigabytes
+  if (node.size > USER_DB_LIMIT) throw new KilnError('CONTEXT', userDbTooLarge(`/${path}`, node.size));
   const chunks: Buffer[] = [];
   for await (const c of image.open(resolved)) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');

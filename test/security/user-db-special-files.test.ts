@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rebuildIfStale } from '../helpers/kiln-cli.js';
+import { rebuildIfStale, runKiln } from '../helpers/kiln-cli.js';
 
 /**
  * RUN and `kiln run` resolve USER against the image's /etc/passwd and
@@ -68,5 +68,18 @@ describe('the image user database is read only from a regular file', () => {
     const r = resolveIn(big, 'app');
     expect(r.status).toBe(3);
     expect(r.err).toBe("/etc/passwd in the image is 16777217 bytes, over kiln's limit of 16 MiB for a user database");
+  });
+});
+
+describe('COPY --chown reads the same database within the same bound', () => {
+  it('an image whose /etc/passwd is over 16 MiB is refused in one line when COPY --chown names a user', async () => {
+    const ctx = join(base, 'chown-ctx');
+    mkdirSync(join(ctx, 'etc'), { recursive: true });
+    writeFileSync(join(ctx, 'etc/passwd'), Buffer.alloc(16 * 1024 * 1024 + 1, 0x23));
+    writeFileSync(join(ctx, 'f'), 'x');
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch AS base\nCOPY etc /etc\nFROM base\nCOPY --chown=app f /f\n');
+    const r = await runKiln(['--root', join(base, 'chown-root'), 'build', '-q', ctx]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("/etc/passwd in the image is 16777217 bytes, over kiln's limit of 16 MiB for a user database");
   });
 });
