@@ -6,7 +6,7 @@ import { canonicalJSON } from '../image/canonical-json.js';
 import { openUncompressed, sniffCompression, uncompressedDigest, type DetectedCompression } from '../layer/decompress.js';
 import { readTar } from '../layer/tar-reader.js';
 import { isDigest, type Digest } from '../image/digest.js';
-import { isIndexMediaType, isManifestMediaType, layerCompression, MediaType, ociLayerMediaType } from '../image/media-types.js';
+import { isIndexMediaType, isManifestMediaType, layerCompression, MAX_MANIFEST_BYTES, MediaType, ociLayerMediaType } from '../image/media-types.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from '../image/types.js';
 import { OCI_INDEX_FILE, OCI_LAYOUT_FILE, layoutBlobPath } from '../image/oci-layout.js';
 import type { Store } from '../store/store.js';
@@ -249,6 +249,8 @@ async function loadDocker(
     if (!configBytes) {
       const f = await blobOfPath(cfgPath);
       if (!f) throw new KilnError('ARCHIVE', `manifest.json names config ${e.Config}, which the archive does not contain`);
+      // held in memory whole, as a pulled config is: within the same bound
+      if (f.size > MAX_MANIFEST_BYTES) throw new KilnError('ARCHIVE', `config ${e.Config} is ${f.size} bytes, over kiln's limit of ${MAX_MANIFEST_BYTES / (1024 * 1024)} MiB for an image config`);
       configBytes = await store.readBlob(f.digest);
     }
     const config = parseJSON<ImageConfig>(configBytes, e.Config);

@@ -5,7 +5,7 @@ import type { ImageDraft } from '../image/config.js';
 import { isDigest, type Digest } from '../image/digest.js';
 import { configShape, indexShape, manifestShape, objectShape, type Shape } from '../image/document-shapes.js';
 import type { Image, Layer, LayerRef } from '../image/image.js';
-import { isIndexMediaType, isManifestMediaType, MediaType, ociLayerMediaType } from '../image/media-types.js';
+import { isIndexMediaType, isManifestMediaType, MAX_MANIFEST_BYTES, MediaType, ociLayerMediaType } from '../image/media-types.js';
 import { formatPlatform, hostPlatform, selectManifest } from '../image/platform.js';
 import type { Descriptor, ImageConfig, Manifest, Platform } from '../image/types.js';
 import type { WrittenLayer } from '../layer/types.js';
@@ -101,6 +101,8 @@ export class ImageStore {
   /** Descriptor for a manifest or index blob known only by digest. */
   private async describeDocument(digest: Digest): Promise<Descriptor> {
     const notImage = () => new KilnError('UNSUPPORTED', `blob ${digest} is not an image manifest or index`);
+    // a name may give the digest of a layer of gigabytes: no document is that big, so it is not read
+    if ((await this.blobs.blobSize(digest) ?? 0) > MAX_MANIFEST_BYTES) throw notImage();
     const b = await this.blobs.readBlob(digest);
     let doc: { mediaType?: unknown; manifests?: unknown; config?: unknown };
     try {

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadArchive } from '../../src/export/load.js';
 import { saveOciArchive } from '../../src/export/oci-archive.js';
 import { MediaType } from '../../src/image/media-types.js';
@@ -68,6 +69,41 @@ describe('kiln load holds a bounded amount of metadata in memory', () => {
       const e = await rejection(loadArchive(t.store, archive));
       expect(e.code).toBe('ARCHIVE');
       expect(e.message).toBe(`${archive}: not a readable image archive: its metadata files (manifest.json, index.json, configs) come to more than 64 MiB`);
+    } finally {
+      await t.dispose();
+    }
+  });
+});
+
+describe('documents held in memory are bounded wherever they come from', () => {
+  it('a stored layer of 5 MiB named as an image (FROM sha256:<layer>) is refused without being read', async () => {
+    const t = await tempStore();
+    try {
+      const img = await makeRandomImage(t.store, undefined, [5 * 1024 * 1024]);
+      const layer = img.manifest.layers[0]!.digest;
+      const read = vi.spyOn(t.store.blobs, 'readBlob');
+      const e = await rejection(t.store.resolveImage(layer));
+      expect(e.message).toBe(`blob ${layer} is not an image manifest or index`);
+      expect(read.mock.calls.map((c) => c[0])).not.toContain(layer);
+    } finally {
+      await t.dispose();
+    }
+  });
+
+  it('a docker archive whose config (stored as a blob member) is over 4 MiB is refused', async () => {
+    const src = join(dir.path, 'bigcfg');
+    await mkdir(join(src, 'blobs', 'sha256'), { recursive: true });
+    const cfg = Buffer.alloc(4 * 1024 * 1024 + 1, 0x20);
+    const hex = createHash('sha256').update(cfg).digest('hex');
+    await writeFile(join(src, 'blobs', 'sha256', hex), cfg);
+    await writeFile(join(src, 'manifest.json'), JSON.stringify([{ Config: `blobs/sha256/${hex}`, RepoTags: ['big/cfg:1'], Layers: [] }]));
+    const archive = join(dir.path, 'bigcfg.tar');
+    execFileSync('tar', ['-C', src, '-cf', archive, '.']);
+    const t = await tempStore();
+    try {
+      const e = await rejection(loadArchive(t.store, archive));
+      expect(e.code).toBe('ARCHIVE');
+      expect(e.message).toBe(`config blobs/sha256/${hex} is ${cfg.length} bytes, over kiln's limit of 4 MiB for an image config`);
     } finally {
       await t.dispose();
     }
