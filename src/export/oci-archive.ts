@@ -30,17 +30,14 @@ export async function imageClosure(store: Store, desc: Descriptor, platform: Pla
     seen.add(d.digest);
     blobs.push(d);
   };
-  const visited = new Set<string>();
   const walk = async (d: Descriptor, depth: number): Promise<Descriptor> => {
     if (isIndexMediaType(d.mediaType)) {
       if (depth > MAX_INDEX_DEPTH) throw new KilnError('UNSUPPORTED', `image ${desc.digest} nests indexes more than ${MAX_INDEX_DEPTH} deep`);
       const index = await store.readJSON(d.digest, indexShape);
       const present = await Promise.all(index.manifests.map((m) => store.hasBlob(m.digest)));
       if (present.every(Boolean)) {
-        if (!visited.has(d.digest)) {
-          visited.add(d.digest);
-          for (const m of index.manifests) if (!visited.has(m.digest)) await walk(m, depth + 1);
-        }
+        // a child walked to its end is in `seen`: a document listed twice is walked once
+        for (const m of index.manifests) if (!seen.has(m.digest)) await walk(m, depth + 1);
         add(d);
         return d;
       }
@@ -48,7 +45,6 @@ export async function imageClosure(store: Store, desc: Descriptor, platform: Pla
       if (!chosen) throw new KilnError('NOT_FOUND', `index ${d.digest} has no manifest for this platform in the store`);
       return walk(chosen, depth + 1);
     }
-    visited.add(d.digest);
     const m = await store.readJSON(d.digest, manifestShape);
     for (const l of [m.config, ...m.layers]) {
       if (!(await store.hasBlob(l.digest))) throw new KilnError('NOT_FOUND', `blob ${l.digest} of image ${d.digest} is not in the store`);

@@ -107,10 +107,10 @@ function isTarHeader(b: Buffer): boolean {
 }
 
 /**
- * An unpacked archive as a read-only tree. The archive is decompressed once
- * into the staging directory and read in place: a file's content is a byte
- * range of that tar, so nothing is copied and the layer writer streams it
- * straight from there. Metadata, owners included, stays in memory. A hardlink
+ * An unpacked archive as a read-only tree. The archive is copied (or
+ * decompressed) once, from its checked descriptor, into the staging
+ * directory and read in place there: a file's content is a byte range of
+ * that tar, which the layer writer streams straight from it. Metadata, owners included, stays in memory. A hardlink
  * shares its target's byte range, which `contentKey` exposes so the layer can
  * keep the two linked. Whiteout names are ordinary files here: ADD does not
  * apply layer semantics.

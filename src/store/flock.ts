@@ -1,15 +1,15 @@
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { KilnError } from '../errors/index.js';
-import { errno, libc } from '../sys/libc.js';
+import { errno, Errno, libc } from '../sys/libc.js';
 import { STORE_FILE_MODE } from './store-dirs.js';
 
 const LOCK_SH = 1;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const LOCK_UN = 8;
-const EWOULDBLOCK = 11;
-const EINTR = 4;
+// flock's EWOULDBLOCK is EAGAIN on Linux
+const { EAGAIN: EWOULDBLOCK, EINTR } = Errno;
 
 type NativeFn = ReturnType<ReturnType<typeof libc>['func']>;
 let flockFn: NativeFn | undefined;

@@ -272,7 +272,7 @@ async function buildFromCli(contextDir: string, flags: BuildFlags, mode: Progres
   const dockerfile = flags.file && flags.file !== '-' ? (remote && !isAbsolute(flags.file) ? join(source.dir, flags.file) : flags.file) : undefined;
 
   const { createRenderer } = await import('../progress/render.js');
-  const { discardPendingFiles } = await import('../../fs/replace-file.js');
+  const { discardPendingFiles, replaceFile } = await import('../../fs/replace-file.js');
   const renderer = createRenderer(mode);
   const controller = new AbortController();
   let interrupts = 0;
@@ -313,7 +313,6 @@ async function buildFromCli(contextDir: string, flags: BuildFlags, mode: Progres
       await loadIntoDocker(load.endpoint, load.archive);
     }
     if (flags.metadataFile) {
-      const { replaceFile } = await import('../../fs/replace-file.js');
       await replaceFile(
         flags.metadataFile,
         `${JSON.stringify(
