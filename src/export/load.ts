@@ -4,6 +4,7 @@ import { posix } from 'node:path';
 import { KilnError } from '../errors/index.js';
 import { canonicalJSON } from '../image/canonical-json.js';
 import { openUncompressed, sniffCompression, uncompressedDigest, type DetectedCompression } from '../layer/decompress.js';
+import { proveDiffID } from '../layer/recompress.js';
 import { readTar } from '../layer/tar-reader.js';
 import { isDigest, type Digest } from '../image/digest.js';
 import { isIndexMediaType, isManifestMediaType, layerCompression, MAX_MANIFEST_BYTES, MediaType, ociLayerMediaType } from '../image/media-types.js';
@@ -145,13 +146,9 @@ async function diffIDOf(store: Store, f: FileBlob): Promise<Digest> {
  * config may claim any diffID for its blob) is hashed first.
  */
 async function provenBlobFor(store: Store, diffID: Digest): Promise<Descriptor | undefined> {
-  const verified = new Set((await store.blobsForDiffID(diffID, { verifiedOnly: true })).map((d) => d.digest));
   for (const d of await store.blobsForDiffID(diffID)) {
-    if (d.digest === diffID) continue;
-    if (verified.has(d.digest)) return d;
-    const compression = layerCompression(d.mediaType);
-    if (compression === 'none') continue;
-    if ((await diffIDOf(store, { digest: d.digest, size: d.size, compression })) === diffID) return d;
+    if (d.digest === diffID || layerCompression(d.mediaType) === 'none') continue;
+    if ((await proveDiffID(store, d, diffID)) === diffID) return d;
   }
   return undefined;
 }

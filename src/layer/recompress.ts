@@ -8,7 +8,7 @@ import type { Descriptor } from '../image/types.js';
 import type { BlobStore } from '../image/blob-store.js';
 import { hashing } from './byte-stream.js';
 import { compressStream, layerMediaType } from './compress.js';
-import { openUncompressed } from './decompress.js';
+import { openUncompressed, uncompressedDigest } from './decompress.js';
 import type { Compression } from './types.js';
 
 /** What a layer must look like in an output: its compression and, when kiln compresses, the level. */
@@ -21,6 +21,20 @@ export interface CompressionRequest {
 export interface LayerVariantStore extends Pick<BlobStore, 'writeBlob' | 'openBlob'> {
   blobsForDiffID(diffID: Digest, opts?: { verifiedOnly?: boolean }): Promise<Descriptor[]>;
   recordDiffID(diffID: Digest, blob: Descriptor, opts?: { verified?: boolean }): Promise<void>;
+}
+
+/**
+ * The diffID of stored blob `blob` when it is to be taken as the layer of
+ * `diffID`: `diffID` itself at no cost for a pair kiln hashed before, else
+ * what decompressing and hashing the blob gives — recorded as proven when it
+ * matches. A pair that only a config or a cache record claims is never taken
+ * without this (any document may claim any diffID for its blob).
+ */
+export async function proveDiffID(store: LayerVariantStore, blob: Descriptor, diffID: Digest): Promise<Digest> {
+  if ((await store.blobsForDiffID(diffID, { verifiedOnly: true })).some((d) => d.digest === blob.digest)) return diffID;
+  const got = await uncompressedDigest(store.openBlob(blob.digest, { verify: 'once' }), blob.mediaType);
+  if (got === diffID) await store.recordDiffID(diffID, blob, { verified: true });
+  return got;
 }
 
 /** The compression a layer blob is in, as its media type says ('uncompressed' for a plain tar). */

@@ -3,7 +3,7 @@ import type { LayerRef } from '../../image/image.js';
 import type { Descriptor } from '../../image/types.js';
 import type { Store } from '../../store/store.js';
 import { KilnError, isKilnError } from '../../errors/index.js';
-import { uncompressedDigest } from '../../layer/decompress.js';
+import { proveDiffID } from '../../layer/recompress.js';
 import type { CacheIndex, CacheRecord } from '../records.js';
 import type { KeyParts } from '../keys.js';
 import type { CacheDocument } from '../document.js';
@@ -130,14 +130,13 @@ export class ImportedCaches {
       if (!(await this.store.hasBlob(layer.digest))) await src.fetch(desc);
       const size = await this.store.blobSize(layer.digest);
       if (size !== layer.size) return `its layer ${layer.digest} is ${size ?? 0} bytes, not the ${layer.size} it claims`;
-      const got = await uncompressedDigest(this.store.openBlob(layer.digest, { verify: 'once' }), layer.mediaType);
+      // a match makes the pair a fact: snapshots, re-compression and `kiln load` take it without hashing again
+      const got = await proveDiffID(this.store, desc, layer.diffID);
       if (got !== layer.diffID) return `its layer ${layer.digest} decompresses to ${got}, not the diffID ${layer.diffID} it claims`;
     } catch (e) {
       if (isCancel(e)) throw e;
       return `its layer ${layer.digest} could not be read (${e instanceof Error ? e.message : String(e)})`;
     }
-    // only now is the pair a fact: snapshots, re-compression and `kiln load` may take it without hashing again
-    await this.store.recordDiffID(layer.diffID, desc, { verified: true });
     return undefined;
   }
 }
