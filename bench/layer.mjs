@@ -11,7 +11,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { entriesFromDirectory, extractLayer, gzipPool, writeLayer } from '../dist/layer/index.js';
+import { entriesFromDirectory, extractLayer, layerWorkers, writeLayer } from '../dist/layer/index.js';
 
 /** CPU seconds of finished child processes (the zstd CLI), from /proc: cutime + cstime. */
 function childrenCpu() {
@@ -150,7 +150,7 @@ if (caseArg < 0) {
   const cpu = process.cpuUsage(cpu0);
   const mainCpu = mainThreadCpu() - main0;
   const cpuAll = (cpu.user + cpu.system) / 1e6 + childrenCpu() - child0;
-  await gzipPool().close();
+  await layerWorkers().close();
   rmSync(root, { recursive: true, force: true });
   process.stdout.write(
     JSON.stringify({
@@ -205,7 +205,7 @@ async function benchExtract(label, opts) {
     const cpu = process.cpuUsage(cpu0);
     runs.push({ s, cpu: (cpu.user + cpu.system) / 1e6, main: mainThreadCpu() - main0 });
   }
-  await gzipPool().close();
+  await layerWorkers().close();
   rmSync(root, { recursive: true, force: true });
   const median = (f) => runs.map(f).sort((a, b) => a - b)[Math.floor(runs.length / 2)];
   const s = median((r) => r.s);

@@ -3,7 +3,7 @@ import * as zlib from 'node:zlib';
 import { KilnError } from '../errors/index.js';
 import { MediaType } from '../image/media-types.js';
 import { compressBlock } from './gzip-block.js';
-import { gzipPool } from './gzip-pool.js';
+import { layerWorkers } from './worker-pool.js';
 import type { ByteSource } from './byte-stream.js';
 import type { Compression } from './types.js';
 
@@ -80,9 +80,9 @@ export async function* gzipStream(src: ByteSource, level = DEFAULT_GZIP_LEVEL): 
       recycle(block.buffer as ArrayBuffer);
       p = Promise.resolve(Buffer.from(out.buffer, out.byteOffset, out.length));
     } else {
-      const pool = gzipPool();
+      const pool = layerWorkers();
       maxInFlight = pool.size * 3;
-      p = pool.run(block, level).then((r) => {
+      p = pool.gzip(block, level).then((r) => {
         recycle(r.input);
         return r.out;
       });

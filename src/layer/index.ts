@@ -11,7 +11,7 @@ export { writeLayer } from './write-layer.js';
 export { tarStream, type TarWriteOptions } from './tar-writer.js';
 export { compressStream, gzipStream, zstdStream, layerMediaType, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, GZIP_BLOCK } from './compress.js';
 export type { ByteSource } from './byte-stream.js';
-export { gzipPool, GzipPool } from './gzip-pool.js';
+export { layerWorkers, LayerWorkers } from './worker-pool.js';
 export { openUncompressed, uncompressedDigest, sniffCompression, type DetectedCompression } from './decompress.js';
 export { readTar, readLayer, type TarEntry } from './tar-reader.js';
 export type { TarHeader } from './tar-format.js';

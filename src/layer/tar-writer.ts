@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
 import { comparePaths } from './path-order.js';
+import { readAhead } from './read-ahead.js';
+import { SMALL_FILE, SOURCE_FLAGS } from './source-batch.js';
 import { BLOCK_SIZE, END_OF_ARCHIVE, encodeHeader, encodeHeaderInto, paddingFor } from './tar-format.js';
 import type { LayerEntry, SourceInode } from './types.js';
 
@@ -25,8 +27,6 @@ export interface TarWriteOptions {
  */
 const BATCH = 256 * 1024;
 const BATCH_CAP = 2 * BATCH;
-/** Files up to this size are read with one synchronous read, straight into the batch: cheaper than a stream when there are thousands. */
-const SMALL_FILE = 128 * 1024;
 
 export function validateEntryPath(p: string): void {
   if (p === '' || p.startsWith('/') || p.endsWith('/') || p.includes('//') || p.includes('\0')) {
@@ -38,13 +38,6 @@ export function validateEntryPath(p: string): void {
     }
   }
 }
-
-/**
- * How a source file is opened: O_NOFOLLOW refuses one swapped for a symlink since it was listed,
- * O_NONBLOCK keeps one swapped for a FIFO from blocking the open (it changes nothing for a regular
- * file's reads).
- */
-export const SOURCE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
  * Opens a listed source file. With `inode` (the file as it was listed), the descriptor must name
@@ -156,6 +149,8 @@ async function* readChunks(fd: number, reuse: Buffer | undefined, entryPath: str
  * file at a time as the consumer asks for more, so memory stays bounded by
  * the batch size whatever the layer size. Chunks handed out are never
  * reused by the writer unless `reuseChunks` says the consumer allows it.
+ * In a layer of many small source files, the files are read a few batches
+ * ahead by a layer worker (see readAhead); the bytes are the same.
  */
 export async function* tarStream(entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>, opts: TarWriteOptions = {}): AsyncGenerator<Buffer> {
   const epoch = opts.sourceDateEpoch;
@@ -176,7 +171,8 @@ export async function* tarStream(entries: AsyncIterable<LayerEntry> | Iterable<L
   };
 
   let prev: string | undefined;
-  for await (const e of entries) {
+  for await (const ahead of readAhead(entries)) {
+    const e = ahead.entry;
     validateEntryPath(e.path);
     if (prev !== undefined) {
       const c = comparePaths(prev, e.path);
@@ -212,8 +208,16 @@ export async function* tarStream(entries: AsyncIterable<LayerEntry> | Iterable<L
       if (e.sourcePath !== undefined && size <= SMALL_FILE) {
         // room for the content, its padding and the one byte readSmallFile asks for beyond it
         if (len + size + Math.max(pad, 1) > BATCH_CAP) yield take();
-        readSmallFile(e.sourcePath, size, e.path, e.sourceInode, buf, len);
-        e.onContentDigest?.(createHash('sha256').update(buf.subarray(len, len + size)).digest('hex'), e);
+        const { batch, index } = ahead;
+        if (batch !== undefined && index >= 0 && batch.ok[index] === 1) {
+          const at = batch.offsets[index]!;
+          batch.data.copy(buf, len, at, at + size);
+          e.onContentDigest?.(batch.hex.slice(64 * index, 64 * index + 64), e);
+        } else {
+          // not read ahead, or the worker could not read it as listed: read here, with the writer's own checks and errors
+          readSmallFile(e.sourcePath, size, e.path, e.sourceInode, buf, len);
+          e.onContentDigest?.(createHash('sha256').update(buf.subarray(len, len + size)).digest('hex'), e);
+        }
         len += size;
       } else {
         const digest = e.onContentDigest ? createHash('sha256') : undefined;

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdirSync, openSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BuildContext } from '../../src/context/build-context.js';
@@ -89,6 +89,67 @@ describe('COPY sources swapped after they were listed', () => {
     const r = await planThenSwap(['dir/'], () => {});
     expect(r.error).toBeUndefined();
     expect(r.bytes.includes(Buffer.from(DECOY))).toBe(true);
+  });
+});
+
+/**
+ * A layer of many small files has them read ahead, in batches, by a worker thread (layer/read-ahead.ts)
+ * while the main thread writes the tar. The same swaps, made to a file far enough into the copy
+ * that the worker is the one opening it, must end the same way: the worker reads only what was
+ * listed, and leaves any other file to the writer's own checks and errors.
+ */
+describe('COPY sources swapped after they were listed, in a layer large enough to be read ahead', () => {
+  // 300 files sorting before the swapped ones: the layer writer reads the first 256 itself, the rest come from the worker
+  beforeEach(() => {
+    for (let i = 0; i < 300; i++) writeFileSync(join(ctx, 'dir', `a${String(i).padStart(3, '0')}`), `decoy ${i}\n`);
+    mkdirSync(join(ctx, 'dir', 'zsub'));
+    writeFileSync(join(ctx, 'dir', 'zsub', 'f.txt'), DECOY);
+  });
+
+  it('a file swapped for a symlink to a host file is refused, and no byte of it is read', async () => {
+    const r = await planThenSwap(['dir/'], () => {
+      rmSync(join(ctx, 'dir', 'f.txt'));
+      symlinkSync(join(outside, 'f.txt'), join(ctx, 'dir', 'f.txt'));
+    });
+    expect(r.error).toMatchObject({ code: 'ARCHIVE', message: expect.stringContaining('"app/f.txt" was replaced by a symlink') });
+    expect(r.bytes.includes(Buffer.from('host-secret'))).toBe(false);
+    // the files before it were written: the refusal came where the swap was, not at the start
+    expect(r.bytes.includes(Buffer.from('decoy 299\n'))).toBe(true);
+  });
+
+  it('a directory above a file swapped for a symlink to a host directory is refused; no host byte reaches the layer', async () => {
+    const r = await planThenSwap(['dir/'], () => {
+      renameSync(join(ctx, 'dir', 'zsub'), join(ctx, 'moved'));
+      symlinkSync(outside, join(ctx, 'dir', 'zsub'));
+    });
+    expect(r.error).toMatchObject({ code: 'ARCHIVE', message: expect.stringContaining('"app/zsub/f.txt" was replaced by another file') });
+    expect(r.bytes.includes(Buffer.from('host-secret'))).toBe(false);
+  });
+
+  it('a file swapped for a FIFO fails at once instead of blocking the build', async () => {
+    const r = await planThenSwap(['dir/'], () => {
+      rmSync(join(ctx, 'dir', 'f.txt'));
+      execFileSync('mkfifo', [join(ctx, 'dir', 'f.txt')]);
+    });
+    expect(r.error).toMatchObject({ code: 'ARCHIVE', message: expect.stringContaining('"app/f.txt" was replaced by something that is not a regular file') });
+  });
+
+  it('a file that grew or shrank since it was listed fails with its sizes, as one read by the writer does', async () => {
+    for (const [content, got] of [[DECOY + 'more', `more than ${DECOY.length}`], ['short', '5']] as const) {
+      const r = await planThenSwap(['dir/'], () => writeFileSync(join(ctx, 'dir', 'f.txt'), content));
+      expect(r.error).toMatchObject({ code: 'ARCHIVE', message: expect.stringContaining(`"app/f.txt" changed while writing the layer (expected ${DECOY.length} bytes, got ${got})`) });
+      writeFileSync(join(ctx, 'dir', 'f.txt'), DECOY);
+    }
+  });
+
+  it('an unchanged listing is written as listed, every file with its own bytes', async () => {
+    const r = await planThenSwap(['dir/'], () => {});
+    expect(r.error).toBeUndefined();
+    const out = join(t.path, 'out');
+    mkdirSync(out);
+    execFileSync('tar', ['-xf', '-', '-C', out], { input: r.bytes });
+    for (let i = 0; i < 300; i += 37) expect(readFileSync(join(out, 'app', `a${String(i).padStart(3, '0')}`), 'utf8')).toBe(`decoy ${i}\n`);
+    expect(readFileSync(join(out, 'app', 'zsub', 'f.txt'), 'utf8')).toBe(DECOY);
   });
 });
 

@@ -1,0 +1,69 @@
+import { gunzipSync } from 'node:zlib';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LayerWorkers } from '../../src/layer/worker-pool.js';
+
+/** The pool's live workers (a private field, read here only to observe the idle stop). */
+function workers(pool: LayerWorkers): number {
+  return (pool as unknown as { slots: unknown[] }).slots.length;
+}
+
+describe('layer worker pool', () => {
+  it('stops its workers once idle, and starts them again for the next layer', async () => {
+    const pool = new LayerWorkers(2);
+    const blocks = [randomBytes(1 << 20), Buffer.alloc(1 << 20, 7)];
+    const first = await Promise.all(blocks.map((b) => pool.gzip(Uint8Array.prototype.slice.call(b), 1)));
+    first.forEach((r, i) => expect(gunzipSync(r.out).equals(blocks[i]!)).toBe(true));
+    expect(workers(pool)).toBe(2);
+    // idle: the workers (a V8 isolate each) go, so a push after the build does not carry them
+    await new Promise((r) => setTimeout(r, 600));
+    expect(workers(pool)).toBe(0);
+    const again = await pool.gzip(Uint8Array.prototype.slice.call(blocks[0]!), 1);
+    expect(gunzipSync(again.out).equals(blocks[0]!)).toBe(true);
+    expect(workers(pool)).toBe(1);
+    await pool.close();
+  });
+});
+
+describe('batch reads on the layer workers', () => {
+  it('reads a batch on one worker, counts it on shared memory before answering, and stops that worker when retired', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-pool-read-'));
+    try {
+      const files = ['a', 'b', 'c'].map((n, i) => {
+        const path = join(dir, n);
+        writeFileSync(path, n.repeat(100 + i));
+        const st = statSync(path);
+        return { path, size: st.size, dev: st.dev, ino: st.ino };
+      });
+      const req = {
+        paths: files.map((f) => `${f.path}\0`).join(''),
+        meta: Float64Array.from(files.flatMap((f) => [f.size, f.dev, f.ino])),
+        hash: Uint8Array.from([1, 0, 1]),
+      };
+      const pool = new LayerWorkers(2);
+      const done = new Int32Array(new SharedArrayBuffer(4));
+      // two batches posted at once: the second waits in the same worker, not for an answer to the first
+      const [one, two] = await Promise.all([pool.readFiles(req, 1024, undefined, done), pool.readFiles(req, 1024, undefined, done)]);
+      expect(Atomics.load(done, 0)).toBe(2);
+      expect(workers(pool)).toBe(1);
+      for (const r of [one!, two!]) {
+        expect([...r.ok]).toEqual([1, 1, 1]);
+        expect(Buffer.from(r.data, 0, 303).toString()).toBe('a'.repeat(100) + 'b'.repeat(101) + 'c'.repeat(102));
+        expect(r.hex.slice(0, 64)).toBe(createHash('sha256').update('a'.repeat(100)).digest('hex'));
+        expect(r.hex.slice(64, 128)).toBe('0'.repeat(64));
+      }
+      // an idle reader takes gzip blocks too; retired, it stops at once, and the next batch starts a reader again
+      await pool.gzip(Uint8Array.prototype.slice.call(Buffer.alloc(1 << 20, 1)), 1);
+      pool.retireReader();
+      expect(workers(pool)).toBe(0);
+      expect([...(await pool.readFiles(req, 1024, undefined, done))!.ok]).toEqual([1, 1, 1]);
+      expect(workers(pool)).toBe(1);
+      await pool.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
