@@ -72,87 +72,92 @@ interface Pending {
  */
 export async function* readAhead(entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>): AsyncGenerator<Ahead> {
   const it = Symbol.asyncIterator in entries ? entries[Symbol.asyncIterator]() : entries[Symbol.iterator]();
-  // entry is set before each yield
-  const out: Ahead = { entry: undefined as unknown as LayerEntry, batch: undefined, index: -1 };
-  let seen = 0;
   let ended = false;
-  for (;;) {
-    const r = await it.next();
-    if (r.done === true) {
-      ended = true;
-      break;
-    }
-    out.entry = r.value;
-    yield out;
-    if (isReadAhead(r.value) && ++seen >= READ_AHEAD_AFTER) break;
-  }
-  if (ended) return;
-
-  // buffers of batches written, carried back for later batches (a new one per batch piled up
-  // between collections)
-  const spare: ArrayBuffer[] = [];
-  const sent: Pending[] = [];
-  const gather = async (): Promise<Gathered | undefined> => {
-    const run: LayerEntry[] = [];
-    let paths = '';
-    const meta: number[] = [];
-    const hash: number[] = [];
-    const offsets: number[] = [];
-    let bytes = 0;
-    while (hash.length < BATCH_FILES && bytes < BATCH_BYTES && run.length < BATCH_ENTRIES) {
+  try {
+    // entry is set before each yield
+    const out: Ahead = { entry: undefined as unknown as LayerEntry, batch: undefined, index: -1 };
+    let seen = 0;
+    for (;;) {
       const r = await it.next();
       if (r.done === true) {
         ended = true;
         break;
       }
-      const e = r.value;
-      run.push(e);
-      if (isReadAhead(e)) {
-        paths += `${e.sourcePath!}\0`;
-        meta.push(e.size!, e.sourceInode?.dev ?? -1, e.sourceInode?.ino ?? -1);
-        hash.push(e.onContentDigest !== undefined ? 1 : 0);
-        offsets.push(bytes);
-        bytes += e.size!;
-      }
-    }
-    return run.length === 0 ? undefined : { run, req: { paths, meta: Float64Array.from(meta), hash: Uint8Array.from(hash) }, offsets };
-  };
-  const asBatch = (g: Gathered, r: ReadResult): ReadBatch => ({ data: Buffer.from(r.data), buffer: r.data, offsets: g.offsets, ok: r.ok, hex: r.hex });
-  // batches posted to the worker, and (on memory the worker writes) how many of them it has read
-  let posted = 0;
-  const done = new Int32Array(new SharedArrayBuffer(4));
-  const ready = (p: Pending): boolean => p.seq <= Atomics.load(done, 0);
-  async function* written(): AsyncGenerator<Ahead> {
-    const p = sent.shift()!;
-    const batch = await p.read;
-    let i = 0;
-    for (const e of p.run) {
-      out.entry = e;
-      out.batch = batch;
-      out.index = isReadAhead(e) ? i++ : -1;
+      out.entry = r.value;
       yield out;
+      if (isReadAhead(r.value) && ++seen >= READ_AHEAD_AFTER) break;
     }
-    // every file of the batch is in the layer by now
-    if (batch !== undefined && batch.buffer.byteLength >= BATCH_ROOM && spare.length <= MAX_PENDING) spare.push(batch.buffer);
-  }
+    if (ended) return;
 
-  while (!ended || sent.length > 0) {
-    const g = ended ? undefined : await gather();
-    if (g !== undefined) {
-      const p: Pending = { run: g.run, read: Promise.resolve(undefined), seq: 0 };
-      if (g.req.hash.length === 0) {
-        // nothing to read
-      } else if (posted - Atomics.load(done, 0) >= WORKER_QUEUE) {
-        // the worker is still busy with the batches before: read this one here instead of waiting
-        p.read = Promise.resolve(asBatch(g, readSources(fs, hash, SOURCE_FLAGS, g.req, spare.pop(), BATCH_ROOM)));
-      } else {
-        p.seq = ++posted;
-        p.read = layerWorkers().readFiles(g.req, BATCH_ROOM, spare.pop(), done).then((r) => r && asBatch(g, r));
+    // buffers of batches written, carried back for later batches (a new one per batch piled up
+    // between collections)
+    const spare: ArrayBuffer[] = [];
+    const sent: Pending[] = [];
+    const gather = async (): Promise<Gathered | undefined> => {
+      const run: LayerEntry[] = [];
+      let paths = '';
+      const meta: number[] = [];
+      const hash: number[] = [];
+      const offsets: number[] = [];
+      let bytes = 0;
+      while (hash.length < BATCH_FILES && bytes < BATCH_BYTES && run.length < BATCH_ENTRIES) {
+        const r = await it.next();
+        if (r.done === true) {
+          ended = true;
+          break;
+        }
+        const e = r.value;
+        run.push(e);
+        if (isReadAhead(e)) {
+          paths += `${e.sourcePath!}\0`;
+          meta.push(e.size!, e.sourceInode?.dev ?? -1, e.sourceInode?.ino ?? -1);
+          hash.push(e.onContentDigest !== undefined ? 1 : 0);
+          offsets.push(bytes);
+          bytes += e.size!;
+        }
       }
-      sent.push(p);
+      return run.length === 0 ? undefined : { run, req: { paths, meta: Float64Array.from(meta), hash: Uint8Array.from(hash) }, offsets };
+    };
+    const asBatch = (g: Gathered, r: ReadResult): ReadBatch => ({ data: Buffer.from(r.data), buffer: r.data, offsets: g.offsets, ok: r.ok, hex: r.hex });
+    // batches posted to the worker, and (on memory the worker writes) how many of them it has read
+    let posted = 0;
+    const done = new Int32Array(new SharedArrayBuffer(4));
+    const ready = (p: Pending): boolean => p.seq <= Atomics.load(done, 0);
+    async function* written(): AsyncGenerator<Ahead> {
+      const p = sent.shift()!;
+      const batch = await p.read;
+      let i = 0;
+      for (const e of p.run) {
+        out.entry = e;
+        out.batch = batch;
+        out.index = isReadAhead(e) ? i++ : -1;
+        yield out;
+      }
+      // every file of the batch is in the layer by now
+      if (batch !== undefined && batch.buffer.byteLength >= BATCH_ROOM && spare.length <= MAX_PENDING) spare.push(batch.buffer);
     }
-    // write what is ready; wait only when MAX_PENDING batches are held or nothing is left to gather
-    while (sent.length > 0 && (ready(sent[0]!) || sent.length >= MAX_PENDING || ended)) yield* written();
+
+    while (!ended || sent.length > 0) {
+      const g = ended ? undefined : await gather();
+      if (g !== undefined) {
+        const p: Pending = { run: g.run, read: Promise.resolve(undefined), seq: 0 };
+        if (g.req.hash.length === 0) {
+          // nothing to read
+        } else if (posted - Atomics.load(done, 0) >= WORKER_QUEUE) {
+          // the worker is still busy with the batches before: read this one here instead of waiting
+          p.read = Promise.resolve(asBatch(g, readSources(fs, hash, SOURCE_FLAGS, g.req, spare.pop(), BATCH_ROOM)));
+        } else {
+          p.seq = ++posted;
+          p.read = layerWorkers().readFiles(g.req, BATCH_ROOM, spare.pop(), done).then((r) => r && asBatch(g, r));
+        }
+        sent.push(p);
+      }
+      // write what is ready; wait only when MAX_PENDING batches are held or nothing is left to gather
+      while (sent.length > 0 && (ready(sent[0]!) || sent.length >= MAX_PENDING || ended)) yield* written();
+    }
+    layerWorkers().retireReader();
+  } finally {
+    // stopped early (the writer failed, or its reader gave up): close the entries' source, as for-await would
+    if (!ended) await it.return?.();
   }
-  layerWorkers().retireReader();
 }

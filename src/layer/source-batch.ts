@@ -13,9 +13,8 @@ export const SOURCE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constant
 export const SMALL_FILE = 128 * 1024;
 
 /**
- * A batch of small source files for a worker to read, packed so that posting it copies a string and
- * two typed arrays (a structured clone of an object per file cost the main thread about a
- * millisecond per batch of 256).
+ * A batch of small source files to read, packed: posting it to a worker copies one string and two
+ * typed arrays, not an object per file.
  */
 export interface ReadRequest {
   /** The files' paths, each ended by a NUL (no path holds one). */

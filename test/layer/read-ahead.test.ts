@@ -111,6 +111,26 @@ describe('reading a layer\'s small source files ahead, on a worker', () => {
   });
 });
 
+describe('reading ahead, stopped early', () => {
+  it('closes the entries\' source when the writer stops in the middle, as for-await would', async () => {
+    const { entries } = tree('early', 700);
+    let closed = false;
+    function* source(): Generator<LayerEntry> {
+      try {
+        yield* entries;
+      } finally {
+        closed = true;
+      }
+    }
+    let n = 0;
+    for await (const a of readAhead(source())) {
+      expect(a.entry).toBe(entries[n]);
+      if (++n === 500) break;
+    }
+    expect(closed).toBe(true);
+  });
+});
+
 describe('readSources (the worker\'s batch read)', () => {
   it('reads into the buffer it is given when that has room, else into a new one of at least the room asked', () => {
     const { entries } = tree('direct', 10);
