@@ -109,18 +109,17 @@ export class HashCache {
     if (!this.file || !this.dirty) return;
     // With no record superseded or forgotten, the records are the file as it is (in the index's order).
     const whole = this.loaded.length / 7 + this.addedCount === this.index.size;
-    const parts = whole ? this.inOrder() : [this.compacted()];
     mkdirSync(dirname(this.file), { recursive: true });
     const tmp = `${this.file}.${process.pid}.tmp`;
-    writeRecords(tmp, parts);
+    writeRecords(tmp, whole ? this.inOrder() : recordsText(this.compacted()));
     renameSync(tmp, this.file);
     this.dirty = false;
   }
 
-  /** Every record, a slice at a time (a learned slice is laid out as the file's records only when written). */
-  private *inOrder(): Generator<unknown[]> {
-    yield this.loaded;
-    for (const slice of this.added) yield slice.flat();
+  /** Every record's text, the file's first and then each learned slice's, in the index's order. */
+  private *inOrder(): Generator<string> {
+    yield* recordsText(this.loaded);
+    for (const slice of this.added) yield* slice.text();
   }
 
   private compacted(): unknown[] {
@@ -189,35 +188,49 @@ class LearnedSlice {
     out.push(this.paths[slot], st[o], st[o + 1], st[o + 2], st[o + 3], st[o + 4], this.sha256(slot));
   }
 
-  /** The slice's records in the file's layout. */
-  flat(): unknown[] {
-    const out: unknown[] = [];
-    for (let slot = 0; slot < this.paths.length; slot++) this.push(slot, out);
-    return out;
+  /**
+   * The slice's records as the file's text, SAVE_RECORDS at a time, made from its own arrays: no
+   * array of the file's layout (an object and a boxed number per value) is built to be stringified.
+   * A finite number's JSON is its String(), so the text is what JSON.stringify would write.
+   */
+  *text(): Generator<string> {
+    const st = this.stat;
+    for (let from = 0; from < this.paths.length; from += SAVE_RECORDS) {
+      const records: string[] = [];
+      for (let slot = from; slot < Math.min(from + SAVE_RECORDS, this.paths.length); slot++) {
+        const o = slot * 5;
+        records.push(`${JSON.stringify(this.paths[slot])},${st[o]},${st[o + 1]},${st[o + 2]},${st[o + 3]},${st[o + 4]},"${this.sha256(slot)}"`);
+      }
+      yield records.join(',');
+    }
   }
 }
 
-/** Records serialised per write: a few hundred KiB of JSON at a time. */
-const SAVE_CHUNK = 7 * 2048;
-
 /**
- * Writes `{"v":2,"files":[…]}` from the records of `parts`, in order, a slice at a time. One
- * `JSON.stringify` of the whole array held the document twice at the end of a build (the string
- * and its UTF-8 copy, about 15 MB each at 100,000 files), which was the build's peak memory.
+ * Records per piece of text written: some 30 KB of JSON. Every string of the save stays below
+ * V8's large-object size (128 KiB), where a young-generation collection frees it; pieces of 2,048
+ * records (200–300 KB, four copies each on their way to the file) sat in the large-object space
+ * until a full collection, and the save of a 100,000-file context was the build's memory peak.
  */
-function writeRecords(file: string, parts: Iterable<readonly unknown[]>): void {
+const SAVE_RECORDS = 256;
+
+/** Records of the file's layout (7 values each) as text, SAVE_RECORDS at a time. */
+function* recordsText(files: readonly unknown[]): Generator<string> {
+  for (let i = 0; i < files.length; i += 7 * SAVE_RECORDS) yield JSON.stringify(files.slice(i, i + 7 * SAVE_RECORDS)).slice(1, -1);
+}
+
+/** Writes `{"v":2,"files":[…]}` from the records' text, piece by piece (never the whole document in memory). */
+function writeRecords(file: string, pieces: Iterable<string>): void {
   // explicit: the umask must not make a store file writable by others (0644, as the store's own files)
   const fd = openSync(file, 'w', 0o644);
   try {
     writeSync(fd, '{"v":2,"files":[');
     let first = true;
-    for (const files of parts) {
-      for (let i = 0; i < files.length; i += SAVE_CHUNK) {
-        const part = JSON.stringify(files.slice(i, i + SAVE_CHUNK));
-        // each slice is non-empty, so its brackets enclose at least one record
-        writeSync(fd, (first ? '' : ',') + part.slice(1, -1));
-        first = false;
-      }
+    for (const piece of pieces) {
+      // each piece holds at least one record
+      if (!first) writeSync(fd, ',');
+      writeSync(fd, piece);
+      first = false;
     }
     writeSync(fd, ']}');
   } finally {

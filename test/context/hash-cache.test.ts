@@ -63,6 +63,26 @@ describe('HashCache', () => {
     expect(again.fileSha256(hostOf(f))).toBe('ab'.repeat(32));
   });
 
+  it('saves thousands of records, learned and loaded, piece by piece, as the JSON a load reads back whole', () => {
+    const file = join(dir, 'many.json');
+    // fractional times and large numbers, written as JSON writes them; paths that need escaping
+    const host = (i: number): HostFile => ({ path: `/ctx/d${i % 7}/f "${i}"\\x`, dev: 2049, ino: 9_007_199_254_740_000 + i, size: i, mtimeMs: 1_733_541_234_567.125 + i, ctimeMs: 1_733_541_234_568.5, nlink: 1 });
+    const hex = (i: number): string => sha(Buffer.from(String(i)));
+    const cache = HashCache.load(file);
+    for (let i = 0; i < 2100; i++) cache.remember(host(i), hex(i)); // two learned slices, several pieces each
+    cache.save();
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as { v: number; files: unknown[] };
+    expect(doc.files.length).toBe(2100 * 7);
+    expect(doc.files.slice(7 * 300, 7 * 301)).toEqual([host(300).path, 2049, host(300).ino, 300, host(300).mtimeMs, host(300).ctimeMs, hex(300)]);
+    // loaded records and newly learned ones in one file
+    const again = HashCache.load(file);
+    for (let i = 2100; i < 2400; i++) again.remember(host(i), hex(i));
+    again.save();
+    const last = HashCache.load(file);
+    expect(last.size).toBe(2400);
+    for (const i of [0, 255, 256, 2047, 2048, 2099, 2100, 2399]) expect(last.fileSha256(host(i)), String(i)).toBe(hex(i));
+  });
+
   it('saves one record per file: the latest of a file remembered twice, none of a forgotten one, and the file as written when nothing was superseded', () => {
     const a = join(dir, 'a');
     const b = join(dir, 'staged', 'b');
