@@ -121,7 +121,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
     const { sweepMounts } = await import('../sandbox/scratch.js');
     await sweepMounts(root).catch(() => undefined);
   }
-  const store = given ?? (await Store.open(root));
+  const store = given ?? (await Store.open(root, { layout }));
   try {
     const { sourceDateEpoch } = options.layers;
     const access = options.registry;

@@ -18,7 +18,9 @@ export async function openStore(cmd: Command, opts: { sweep?: boolean } = {}): P
     const { checkedLayout } = await import('../store/store-dirs.js');
     const { sweepKilledRuns } = await import('../sandbox/scratch.js');
     // the sweep deletes in tmp/: only once the root and tmp/ are known to be this user's own
-    await sweepKilledRuns(checkedLayout(dir).root);
+    const layout = checkedLayout(dir);
+    await sweepKilledRuns(layout.root);
+    return Store.open(dir, { layout });
   }
   return Store.open(dir);
 }

@@ -32,6 +32,8 @@ export interface StoreOpenOptions {
   lockTimeoutMs?: number;
   /** Unpacks layers into snapshots; default: the layer module's `extractLayer` (tests wrap it to count extractions). */
   extractLayer?: LayerExtractor;
+  /** What `checkedLayout(root)` gave a caller that checked the store before opening it (to sweep it first): not checked twice. */
+  layout?: StoreLayout;
 }
 
 /**
@@ -73,7 +75,7 @@ export class Store implements BlobStore, RefStore {
   static async open(root: string = defaultRoot(), opts: StoreOpenOptions = {}): Promise<Store> {
     // synchronous: a dozen local calls of microseconds each, which as promises cost every
     // command a dozen event-loop turns before it could start
-    const l = checkedLayout(root);
+    const l = opts.layout ?? checkedLayout(root);
     const failed = (e: unknown): KilnError =>
       e instanceof KilnError ? e : new KilnError('STORE', `cannot open store ${l.root}: ${(e as Error).message}`, { cause: e });
     const store = new Store(l, opts.extractLayer ?? extractLayer);
