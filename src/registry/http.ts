@@ -113,13 +113,7 @@ export class RegistryHttp {
     const key = `${ep.scheme ?? ''}://${ep.host}`;
     let h = this.hosts.get(key);
     if (!h) {
-      const transport = new Transport(ep.host, {
-        insecure: this.listedInsecure(ep.host, ep.credentialKey),
-        certsDirs: this.opts.certsDirs ?? DEFAULT_CERTS_DIRS,
-        connections: this.opts.connectionsPerHost ?? 16,
-        allowH2: this.opts.http2 ?? false,
-        ...(ep.scheme ? { scheme: ep.scheme } : {}),
-      });
+      const transport = this.newTransport(ep.host, this.listedInsecure(ep.host, ep.credentialKey), ep.scheme);
       // A realm may be plain HTTP where HTTP is allowed, and beside a registry already spoken to
       // over HTTP on the same host (registry:2 on :5000 with its token server on :5001): the
       // credentials would cross no network the registry's own traffic does not.
@@ -281,19 +275,24 @@ export class RegistryHttp {
     }
   }
 
+  /** A host's transport with the client's settings: its certificates, pool size and HTTP/2 choice. */
+  private newTransport(host: string, insecure: boolean, scheme: 'http' | 'https' | undefined): Transport {
+    return new Transport(host, {
+      insecure,
+      certsDirs: this.opts.certsDirs ?? DEFAULT_CERTS_DIRS,
+      connections: this.opts.connectionsPerHost ?? 16,
+      allowH2: this.opts.http2 ?? false,
+      ...(scheme ? { scheme } : {}),
+    });
+  }
+
   /** The dispatcher for a host a redirect leads to: its own transport (certificates, insecure or not). */
   private redirectDispatcher(url: string): Promise<Dispatcher> {
     const u = new URL(url);
     const key = `${u.protocol}//${u.host}`;
     let t = this.redirectTransports.get(key);
     if (!t) {
-      t = new Transport(u.host, {
-        insecure: this.listedInsecure(u.host),
-        certsDirs: this.opts.certsDirs ?? DEFAULT_CERTS_DIRS,
-        connections: this.opts.connectionsPerHost ?? 16,
-        allowH2: this.opts.http2 ?? false,
-        scheme: u.protocol === 'http:' ? 'http' : 'https',
-      });
+      t = this.newTransport(u.host, this.listedInsecure(u.host), u.protocol === 'http:' ? 'http' : 'https');
       this.redirectTransports.set(key, t);
       // a registry redirecting each request to another port must not make kiln keep a pool for each
       if (this.redirectTransports.size > MAX_REDIRECT_HOSTS) {
