@@ -20,17 +20,36 @@ const vm = require('node:vm');
 
 const BUNDLE_FILE = 'main.cjs';
 /**
- * The cache is named for the exact Node build that made it. V8's own check (its version
- * string, flags, source length) is not enough: two Node 20 releases can carry the same V8
- * version with different patches, and a cache one makes crashes the other (seen: a bundle
- * built with Node 20.20 and run by 20.19 in kiln's image died with SIGSEGV). Another Node
- * finds no file of its name and compiles the bundle as usual.
+ * Packages bundled into files of their own beside main.cjs, which the main bundle requires as
+ * `./<file>` (scripts/bundle.mjs): undici is 43% of kiln's code and a cached build never sends a
+ * request, so its text is read and compiled only when a command reaches the registry.
  */
-const CODE_CACHE_FILE = `main.cjs.${process.version}-${process.arch}.v8-cache`;
+const SIBLING_FILES = ['undici.cjs'];
 
-/** The exact text V8 compiles: Node's own CommonJS wrapper around the bundle. */
+/**
+ * A code cache is named for its bundle file and the exact Node build that made it. V8's own
+ * check (its version string, flags, source length) is not enough: two Node 20 releases can
+ * carry the same V8 version with different patches, and a cache one makes crashes the other
+ * (seen: a bundle built with Node 20.20 and run by 20.19 in kiln's image died with SIGSEGV).
+ * Another Node finds no file of its name and compiles the bundle as usual.
+ */
+function codeCacheFile(bundleFile) {
+  return `${bundleFile}.${process.version}-${process.arch}.v8-cache`;
+}
+const CODE_CACHE_FILE = codeCacheFile(BUNDLE_FILE);
+
+/** Node's own CommonJS wrapper: V8 compiles the bundle's text inside it. */
+const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {';
+
+/**
+ * The exact text V8 compiles: the bundle inside Node's CommonJS wrapper. main.cjs is written
+ * with the wrapper already around it (scripts/bundle.mjs), so its text goes to V8 as read,
+ * where wrapping it here made V8 flatten one more copy of the whole text before compiling (a
+ * cached build took 0.97× the time without that copy). Any other file (a sibling bundle, which
+ * stays an ordinary CommonJS module, or a main.cjs from before) is wrapped here.
+ */
 function wrapped(source) {
-  return `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
+  return source.startsWith(WRAPPER_HEAD) ? source : `${WRAPPER_HEAD}${source}\n})`;
 }
 
 /**
@@ -48,10 +67,29 @@ function compile(file, cachedData) {
   return new vm.Script(wrapped(readSource(file)), { filename: file, ...(cachedData ? { cachedData } : {}) });
 }
 
+/**
+ * The `require` a bundle runs with: Node's, resolving from the bundle's own file, except for the
+ * sibling bundles, which come through this loader with their code cache (each once). Run by plain
+ * Node instead, the main bundle's `require('./undici.cjs')` loads the ordinary module file.
+ */
+function bundleRequire(file) {
+  const nodeRequire = createRequire(file);
+  const dir = path.dirname(file);
+  const siblings = new Map();
+  const req = (id) => {
+    const name = id.startsWith('./') ? id.slice(2) : undefined;
+    if (name === undefined || !SIBLING_FILES.includes(name)) return nodeRequire(id);
+    let loaded = siblings.get(name);
+    if (loaded === undefined) siblings.set(name, (loaded = loadBundle(dir, undefined, name).exports));
+    return loaded;
+  };
+  return Object.assign(req, { resolve: nodeRequire.resolve, cache: nodeRequire.cache, main: nodeRequire.main });
+}
+
 /** Runs the bundle's top level as Node would run a .cjs file; returns its exports. */
 function evaluate(script, file) {
   const module = { exports: {} };
-  script.runInThisContext()(module.exports, createRequire(file), module, file, path.dirname(file));
+  script.runInThisContext()(module.exports, bundleRequire(file), module, file, path.dirname(file));
   return module.exports;
 }
 
@@ -65,14 +103,14 @@ function freshCache(file, cacheFile, bundleMtimeMs) {
 }
 
 /**
- * The bundle's exports, compiled from its code cache when that cache is usable.
- * `cacheRejected` says whether V8 refused a cache that was there (the tests assert it
- * does not for the Node that made it). `bundleMtimeMs`, when the caller already stat'ed
- * the bundle, spares a second stat.
+ * A bundle's exports (main.cjs unless `name` says which), compiled from its code cache when that
+ * cache is usable. `cacheRejected` says whether V8 refused a cache that was there (the tests assert
+ * it does not for the Node that made it). `bundleMtimeMs`, when the caller already stat'ed the
+ * bundle, spares a second stat.
  */
-function loadBundle(dir, bundleMtimeMs) {
-  const file = path.join(dir, BUNDLE_FILE);
-  const cachedData = freshCache(file, path.join(dir, CODE_CACHE_FILE), bundleMtimeMs);
+function loadBundle(dir, bundleMtimeMs, name = BUNDLE_FILE) {
+  const file = path.join(dir, name);
+  const cachedData = freshCache(file, path.join(dir, codeCacheFile(name)), bundleMtimeMs);
   const script = compile(file, cachedData);
   const exports = evaluate(script, file);
   return { exports, cacheUsed: cachedData !== undefined && !script.cachedDataRejected, cacheRejected: cachedData !== undefined && script.cachedDataRejected === true };
@@ -83,11 +121,13 @@ function loadBundle(dir, bundleMtimeMs) {
  * with its output muted (commands that touch no store: the version, a Dockerfile check),
  * then returns V8's cached data: the top-level code and every function those runs
  * compiled, which a real command would otherwise compile again on each start.
+ * For a sibling bundle (`name`), no warm-up: its top level is evaluated and cached.
  */
-async function makeCodeCache(dir, warmups = []) {
-  const file = path.join(dir, BUNDLE_FILE);
+async function makeCodeCache(dir, warmups = [], name = BUNDLE_FILE) {
+  const file = path.join(dir, name);
   const script = compile(file, undefined);
   const { main } = evaluate(script, file);
+  if (name !== BUNDLE_FILE) return script.createCachedData();
   const writes = [process.stdout.write, process.stderr.write];
   process.stdout.write = process.stderr.write = () => true;
   try {
@@ -98,4 +138,4 @@ async function makeCodeCache(dir, warmups = []) {
   return script.createCachedData();
 }
 
-module.exports = { BUNDLE_FILE, CODE_CACHE_FILE, loadBundle, makeCodeCache };
+module.exports = { BUNDLE_FILE, CODE_CACHE_FILE, SIBLING_FILES, WRAPPER_HEAD, codeCacheFile, loadBundle, makeCodeCache };

@@ -8,14 +8,18 @@
 // bin/kiln loads the bundle when it is newer than dist/cli/main.js and falls back to dist/
 // otherwise. koffi (a native addon found from its own package directory) and sql.js (a
 // WebAssembly file beside its module) stay external and are required at run time.
+// undici, 43% of the code, is bundled into a file of its own beside main.cjs, with its own code
+// cache: only commands that reach a registry read it (the loader's SIBLING_FILES).
+// main.cjs is written inside Node's CommonJS wrapper, the exact text the loader compiles.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
-import { BUNDLE_FILE, CODE_CACHE_FILE } from '../bin/bundle-loader.mjs';
+import { BUNDLE_FILE, SIBLING_FILES, WRAPPER_HEAD, codeCacheFile } from '../bin/bundle-loader.mjs';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 // --outdir DIR writes elsewhere (the tests bundle into a temporary directory)
@@ -51,9 +55,22 @@ const lazyBuiltins = {
   },
 };
 
+// A package with a bundle of its own (SIBLING_FILES) is required from main.cjs as `./<file>`, and
+// the loader hands that require the sibling through its code cache. Its importers (the registry
+// client) are modules the source imports lazily, so the require runs only when they are reached.
+const SIBLINGS = { undici: 'undici.cjs' };
+for (const file of Object.values(SIBLINGS)) if (!SIBLING_FILES.includes(file)) throw new Error(`bin/bundle-loader.cjs does not list ${file}`);
+const siblings = {
+  name: 'sibling-bundles',
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^(${Object.keys(SIBLINGS).join('|')})$`) }, (args) => ({ path: `./${SIBLINGS[args.path]}`, external: true }));
+  },
+};
+const minify = { legalComments: 'none', minifyWhitespace: true, minifySyntax: true, minifyIdentifiers: true, logLevel: 'warning' };
+
 await rm(outdir, { recursive: true, force: true });
 await build({
-  plugins: [lazyBuiltins],
+  plugins: [lazyBuiltins, siblings],
   absWorkingDir: root,
   entryPoints: { main: 'dist/cli/main.js' },
   outdir,
@@ -67,13 +84,25 @@ await build({
   supported: { 'dynamic-import': false },
   // the two createRequire(import.meta.url) calls resolve from the bundle's own location
   define: { 'import.meta.url': '__kilnBundleUrl' },
-  banner: { js: "const __kilnBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
-  legalComments: 'none',
-  minifyWhitespace: true,
-  minifySyntax: true,
-  minifyIdentifiers: true,
-  logLevel: 'warning',
+  // Node's CommonJS wrapper around the whole file (the loader compiles this text as it is), and
+  // "use strict" first in it: kiln's modules are ES modules, strict as dist/ runs them (esbuild's own
+  // directive came after the banner's statement, where it is no directive)
+  banner: { js: `${WRAPPER_HEAD}"use strict";const __kilnBundleUrl = require('node:url').pathToFileURL(__filename).href;` },
+  footer: { js: '})' },
+  ...minify,
 });
+for (const [pkg, file] of Object.entries(SIBLINGS)) {
+  await build({
+    absWorkingDir: root,
+    entryPoints: [createRequire(path.join(root, 'package.json')).resolve(pkg)],
+    outfile: path.join(outdir, file),
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    ...minify,
+  });
+}
 
 // The cache is made by a plain `node` (no flags, as bin/kiln runs) in its own process, so
 // the bundle runs nowhere but there; V8 refuses a cache made under other flags. The warm-up
@@ -90,10 +119,15 @@ try {
   await writeFile(path.join(warm, 'Dockerfile.scratch'), 'FROM scratch\nARG A=1\nCOPY a /a\nENV B=$A\nLABEL x=y\n');
   const warmups = [['--version'], ['build', '--call', 'check', warm], ['build', '--call', 'outline', warm], rebuild, rebuild];
   const loader = pathToFileURL(path.join(root, 'bin', 'bundle-loader.mjs')).href;
-  const cacheFile = path.join(outdir, CODE_CACHE_FILE);
-  const script = `import(${JSON.stringify(loader)}).then(async (m) => (await import('node:fs')).writeFileSync(${JSON.stringify(cacheFile)}, await m.makeCodeCache(${JSON.stringify(outdir)}, ${JSON.stringify(warmups)})))`;
-  execFileSync(process.execPath, ['-e', script], { env: { ...process.env, KILN_ROOT: store }, stdio: ['ignore', 'ignore', 'inherit'] });
-  process.stdout.write(`bundled dist/cli into ${path.relative(root, path.join(outdir, BUNDLE_FILE))} (code cache ${Math.round(statSync(cacheFile).size / 1024)} KiB)\n`);
+  // each cache in a process of its own: a sibling's cache holds only its own top level
+  for (const [file, argv] of [[BUNDLE_FILE, warmups], ...Object.values(SIBLINGS).map((f) => [f, []])]) {
+    const cacheFile = path.join(outdir, codeCacheFile(file));
+    const script = `import(${JSON.stringify(loader)}).then(async (m) => (await import('node:fs')).writeFileSync(${JSON.stringify(cacheFile)}, await m.makeCodeCache(${JSON.stringify(outdir)}, ${JSON.stringify(argv)}, ${JSON.stringify(file)})))`;
+    execFileSync(process.execPath, ['-e', script], { env: { ...process.env, KILN_ROOT: store }, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  const kib = (file) => Math.round(statSync(path.join(outdir, file)).size / 1024);
+  const files = [BUNDLE_FILE, ...Object.values(SIBLINGS)].map((f) => `${f} ${kib(f)} KiB, code cache ${kib(codeCacheFile(f))} KiB`);
+  process.stdout.write(`bundled dist/cli into ${path.relative(root, outdir)}: ${files.join('; ')}\n`);
 } finally {
   await rm(warm, { recursive: true, force: true });
 }

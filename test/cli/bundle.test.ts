@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKiln } from '../helpers/kiln-cli.js';
 import { VERSION } from '../../src/version.js';
-import { BUNDLE_FILE, CODE_CACHE_FILE } from '../../bin/bundle-loader.mjs';
+import { BUNDLE_FILE, CODE_CACHE_FILE, SIBLING_FILES, WRAPPER_HEAD, codeCacheFile } from '../../bin/bundle-loader.mjs';
 
 /** The bundled CLI (scripts/bundle.mjs), made from dist/ by `npm test` before vitest runs. */
 const REPO = path.resolve(import.meta.dirname, '..', '..');
@@ -26,9 +26,9 @@ afterAll(async () => {
 });
 
 /** Loads the bundle in a plain `node` (as bin/kiln runs) and reports whether V8 took its code cache. */
-async function cacheUse(bundleDir: string): Promise<{ cacheUsed: boolean; cacheRejected: boolean }> {
+async function cacheUse(bundleDir: string, file = BUNDLE_FILE): Promise<{ cacheUsed: boolean; cacheRejected: boolean }> {
   const loader = pathToFileURL(path.join(REPO, 'bin', 'bundle-loader.mjs')).href;
-  const script = `import(${JSON.stringify(loader)}).then((m) => { const r = m.loadBundle(${JSON.stringify(bundleDir)}); console.log(JSON.stringify({ cacheUsed: r.cacheUsed, cacheRejected: r.cacheRejected })); })`;
+  const script = `import(${JSON.stringify(loader)}).then((m) => { const r = m.loadBundle(${JSON.stringify(bundleDir)}, undefined, ${JSON.stringify(file)}); console.log(JSON.stringify({ cacheUsed: r.cacheUsed, cacheRejected: r.cacheRejected })); })`;
   const { stdout } = await promisify(execFile)(process.execPath, ['-e', script]);
   return JSON.parse(stdout) as { cacheUsed: boolean; cacheRejected: boolean };
 }
@@ -45,15 +45,30 @@ describe('bundled CLI', () => {
     expect(text).not.toMatch(/\bimport\(\s*["'`a-zA-Z_$]/);
     // the native addon and the WebAssembly package are required from node_modules, not inlined
     expect(text).toMatch(/\("koffi"\)/);
+    // written inside Node's CommonJS wrapper, strict as kiln's ES modules are: the loader compiles the file's text as it is
+    expect(text.startsWith(`${WRAPPER_HEAD}"use strict";`)).toBe(true);
+    // undici is a bundle of its own beside it, required as ./undici.cjs, and none of its code is in main.cjs
+    expect(SIBLING_FILES).toEqual(['undici.cjs']);
+    expect(text).toMatch(/require\("\.\/undici\.cjs"\)/);
+    const undici = await readFile(path.join(dir, 'bundle', 'undici.cjs'), 'utf8');
+    for (const marker of ['llhttp', 'ConnectTimeoutError']) {
+      expect(undici).toContain(marker);
+      expect(text).not.toContain(marker);
+    }
     // ASCII, so the loader takes it as Latin-1 instead of decoding UTF-8 (a non-ASCII byte names the code that brought it)
-    const bytes = await readFile(path.join(dir, 'bundle', BUNDLE_FILE));
-    const at = bytes.findIndex((b) => b > 0x7f);
-    expect(at === -1 ? '' : bytes.subarray(Math.max(0, at - 60), at + 20).toString('utf8')).toBe('');
+    for (const file of [BUNDLE_FILE, ...SIBLING_FILES]) {
+      const bytes = await readFile(path.join(dir, 'bundle', file));
+      const at = bytes.findIndex((b) => b > 0x7f);
+      expect(at === -1 ? '' : `${file}: ${bytes.subarray(Math.max(0, at - 60), at + 20).toString('utf8')}`).toBe('');
+    }
   });
 
   it('V8 takes the code cache written beside the bundle, and a cache older than its bundle is not read', async () => {
     const bundleDir = path.join(dir, 'bundle');
     expect(await cacheUse(bundleDir)).toEqual({ cacheUsed: true, cacheRejected: false });
+    // and the one written beside undici's bundle
+    expect(await cacheUse(bundleDir, 'undici.cjs')).toEqual({ cacheUsed: true, cacheRejected: false });
+    expect(codeCacheFile('undici.cjs')).toBe(CODE_CACHE_FILE.replace(BUNDLE_FILE, 'undici.cjs'));
     // a bundle replaced after its cache was written: the stale cache is ignored, not fed to V8
     const copy = path.join(dir, 'replaced');
     await cp(bundleDir, copy, { recursive: true });
@@ -88,6 +103,35 @@ describe('bundled CLI', () => {
     const inspect = await runKiln(['--root', root, 'inspect', '--json', 'localhost/bundle/t:1'], { entry });
     expect(inspect.code).toBe(0);
     expect(inspect.stdout).toContain('"from": "bundle"');
+  });
+
+  it('undici is read only by a command that reaches a registry: a cached rebuild never loads it, a pull does', async () => {
+    // a copy of the bundle whose undici.cjs throws when it is loaded
+    const copy = path.join(dir, 'no-undici');
+    await cp(path.join(dir, 'bundle'), copy, { recursive: true });
+    await writeFile(path.join(copy, 'undici.cjs'), "throw new Error('undici.cjs was loaded');\n");
+    await rm(path.join(copy, codeCacheFile('undici.cjs')));
+    const copyEntry = path.join(dir, 'run-no-undici.mjs');
+    const loader = pathToFileURL(path.join(REPO, 'bin', 'bundle-loader.mjs')).href;
+    await writeFile(copyEntry, `import { loadBundle } from ${JSON.stringify(loader)};\nconst { exports } = loadBundle(${JSON.stringify(copy)});\nprocess.exitCode = await exports.main(process.argv.slice(2));\n`);
+    const root = path.join(dir, 'root-undici');
+    const ctx = path.join(dir, 'ctx-undici');
+    await promisify(execFile)('mkdir', ['-p', ctx]);
+    await writeFile(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY a.txt /a.txt\nLABEL lazy=undici\n');
+    await writeFile(path.join(ctx, 'a.txt'), 'a\n');
+    for (const run of ['cold', 'cached']) {
+      const r = await runKiln(['--root', root, 'build', '--progress', 'plain', '-t', 'localhost/bundle/undici:1', ctx], { entry: copyEntry });
+      expect(r.stderr, run).not.toContain('undici.cjs was loaded');
+      expect(r.code, run).toBe(0);
+    }
+    // the registry client requires it, through the loader, at its first request
+    const pull = await runKiln(['--root', root, 'pull', '127.0.0.1:1/none:1'], { entry: copyEntry });
+    expect(pull.code).toBe(1);
+    expect(pull.stderr).toContain('undici.cjs was loaded');
+    // and the real one answers: the registry is not there
+    const real = await runKiln(['--root', root, 'pull', '127.0.0.1:1/none:1'], { entry });
+    expect(real.code).toBe(1);
+    expect(real.stderr).toContain('ECONNREFUSED');
   });
 
   it('a cached rebuild loads neither child_process, worker_threads nor zlib; a cold build reaches them through their stand-ins', async () => {
