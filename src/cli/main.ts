@@ -3,7 +3,7 @@ import { isKilnError, needsRootError } from '../errors/index.js';
 import { COMMANDS } from './commands/index.js';
 import { VERSION } from '../version.js';
 import { rootlessFailure, runInUserNamespace, wantsUserNamespace } from '../rootless/index.js';
-import { addGlobalOptions } from './global-options.js';
+import { addGlobalOptions, commandWord } from './global-options.js';
 import { shortUsageErrors } from './usage-error.js';
 
 /**
@@ -29,7 +29,12 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride();
 
   addGlobalOptions(program, false);
-  for (const register of COMMANDS) register(program);
+  // Only the command named is declared: a cached `kiln build` then skips declaring some twenty other
+  // commands and their options. Without one (help, --version, a misspelt command) all are, so
+  // `kiln --help` lists them and commander suggests the nearest name.
+  const word = commandWord(argv);
+  const named = COMMANDS.filter((c) => c.name === word);
+  for (const command of named.length === 1 ? named : COMMANDS) command.register(program);
   for (const sub of program.commands) addGlobalOptions(sub, true);
   shortUsageErrors(program);
 

@@ -22,5 +22,13 @@ import { register as setup } from './setup.js';
 import { register as sbom } from './sbom.js';
 import { register as sign } from './sign.js';
 
-/** Each command module exports `register(program)`; add new ones here. */
-export const COMMANDS: Array<(program: Command) => void> = [build, outline, targets, check, run, pull, push, copy, login, logout, images, inspect, tag, rmi, save, load, prune, fsck, df, sbom, sign, setup];
+/** A top-level command: the name it is called by, and the module's `register(program)` that declares it. */
+export interface CommandEntry {
+  name: string;
+  register: (program: Command) => void;
+}
+
+/** Each command module exports `register(program)`; add new ones here, in the order `kiln --help` lists them. */
+export const COMMANDS: CommandEntry[] = Object.entries({ build, outline, targets, check, run, pull, push, copy, login, logout, images, inspect, tag, rmi, save, load, prune, fsck, df, sbom, sign, setup }).map(
+  ([name, register]) => ({ name, register }),
+);
