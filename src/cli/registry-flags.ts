@@ -24,11 +24,13 @@ export async function registryClientOptions(cmd: Command, quiet: boolean | undef
 }
 
 /** `--chunk-size` and `--max-concurrent-uploads` of push and copy. */
-export async function uploadFlags(flags: { chunkSize?: string; maxConcurrentUploads?: string }): Promise<{ chunkSize: number; uploadConcurrency: number }> {
-  const { parseSize } = await import('../spec/size.js');
-  const chunkSize = parseSize(flags.chunkSize ?? '64M', '--chunk-size');
-  if (!chunkSize) throw new KilnError('USAGE', `invalid --chunk-size "${flags.chunkSize}" (e.g. 64M)`);
+export async function uploadFlags(flags: { chunkSize?: string; maxConcurrentUploads?: string }): Promise<{ chunkSize?: number; uploadConcurrency: number }> {
   const uploadConcurrency = positiveInt('--max-concurrent-uploads', flags.maxConcurrentUploads ?? '3');
+  // without the flag, the client's own default: one PUT up to 64 MiB, one resumable PATCH beyond
+  if (flags.chunkSize === undefined) return { uploadConcurrency };
+  const { parseSize } = await import('../spec/size.js');
+  const chunkSize = parseSize(flags.chunkSize, '--chunk-size');
+  if (!chunkSize) throw new KilnError('USAGE', `invalid --chunk-size "${flags.chunkSize}" (e.g. 64M)`);
   return { chunkSize, uploadConcurrency };
 }
 

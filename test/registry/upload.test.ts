@@ -35,6 +35,31 @@ describe('blob uploads (distribution-spec push rules)', () => {
     await roundTrip(ref, img.layers[0]!);
   });
 
+  it('without a chunk size: one PUT up to 64 MiB; a larger blob in one PATCH of all of it, resumed after a reset', async () => {
+    const MIB64 = 64 * 1024 * 1024;
+    const small = `${s.proxy.addr}/${uniqueRepo()}:1`;
+    await makeRandomImage(s.store, small, [MIB64]);
+    await push(s.store, small, undefined, fast);
+    expect(s.proxy.seen.filter((r) => r.method === 'PATCH')).toEqual([]);
+    expect(s.proxy.seen.filter((r) => r.method === 'PUT' && r.url.includes('/blobs/uploads/')).map((r) => r.bodyLength).sort((a, b) => a - b).at(-1)).toBe(MIB64);
+
+    const ref = `${s.proxy.addr}/${uniqueRepo()}:1`;
+    const size = MIB64 + 4097;
+    const img = await makeRandomImage(s.store, ref, [size]);
+    // the first PATCH dies before the registry sees it; the session's status says 0, and the whole blob goes again
+    s.proxy.on('PATCH', /\/blobs\/uploads\//, (ctx) => { ctx.req.socket.resetAndDestroy(); });
+    const seenBefore = s.proxy.seen.length;
+    await push(s.store, ref, undefined, fast);
+    const seen = s.proxy.seen.slice(seenBefore);
+    const patches = seen.filter((r) => r.method === 'PATCH');
+    expect(patches.map((p) => p.headers['content-range'])).toEqual([`0-${size - 1}`, `0-${size - 1}`]);
+    expect(patches[1]!.bodyLength).toBe(size);
+    expect(seen.filter((r) => r.method === 'GET' && r.url.includes('/blobs/uploads/')).length).toBe(1);
+    // then the finalising PUT, empty
+    expect(seen.filter((r) => r.method === 'PUT' && r.url.includes('/blobs/uploads/') && r.url.includes('digest=')).map((r) => r.bodyLength)).toContain(0);
+    await roundTrip(ref, img.layers[0]!);
+  }, 60_000);
+
   it('chunked upload resumes after a connection reset: GET the session, continue from its Range', async () => {
     const ref = `${s.proxy.addr}/${uniqueRepo()}:1`;
     const img = await makeRandomImage(s.store, ref, [4 * CHUNK]);

@@ -17,7 +17,7 @@ export function register(program: Command): void {
     .argument('<dest>', 'destination reference')
     .option('--platform <os/arch[/variant]>', 'platform to copy out of a multi-platform image (default: this host)')
     .option('--all-platforms', 'copy the whole multi-platform index')
-    .option('--chunk-size <size>', 'upload blobs larger than this in chunks of this size (e.g. 64M)', '64M')
+    .option('--chunk-size <size>', 'upload blobs larger than this in PATCH chunks of this size (e.g. 64M; default: one PUT up to 64 MiB, one PATCH beyond)')
     .option('--max-concurrent-uploads <n>', 'blobs copied at once', '3')
     .option('-q, --quiet', 'print only the digest')
     .action(async (src: string, dest: string, flags: CopyFlags, cmd: Command) => {

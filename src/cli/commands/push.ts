@@ -17,7 +17,7 @@ export function register(program: Command): void {
     .argument('<ref>', 'image in the store')
     .argument('[dest]', 'destination reference (default: REF)')
     .option('-t, --tag <tag>', 'also tag the pushed manifest with this tag (repeatable)', collect, [])
-    .option('--chunk-size <size>', 'upload blobs larger than this in chunks of this size (e.g. 64M)', '64M')
+    .option('--chunk-size <size>', 'upload blobs larger than this in PATCH chunks of this size (e.g. 64M; default: one PUT up to 64 MiB, one PATCH beyond)')
     .option('--max-concurrent-uploads <n>', 'blobs uploaded at once', '3')
     .option('-q, --quiet', 'print only the digest')
     .action(async (ref: string, dest: string | undefined, flags: PushFlags, cmd: Command) => {
