@@ -1,5 +1,10 @@
 // Types of bin/bundle-loader.mjs (plain JavaScript, run before any compiled code; the code is in bin/bundle-loader.cjs).
 export declare const BUNDLE_FILE: string;
 export declare const CODE_CACHE_FILE: string;
-export declare function loadBundle(dir: string, bundleMtimeMs?: number): { exports: { main(argv: string[]): Promise<number> }; cacheUsed: boolean; cacheRejected: boolean };
-export declare function makeCodeCache(dir: string, warmups?: string[][]): Promise<Buffer>;
+/** Packages bundled into files of their own beside main.cjs, required from it as `./<file>`. */
+export declare const SIBLING_FILES: readonly string[];
+/** Node's CommonJS wrapper, which main.cjs is written inside. */
+export declare const WRAPPER_HEAD: string;
+export declare function codeCacheFile(bundleFile: string): string;
+export declare function loadBundle(dir: string, bundleMtimeMs?: number, name?: string): { exports: { main(argv: string[]): Promise<number> }; cacheUsed: boolean; cacheRejected: boolean };
+export declare function makeCodeCache(dir: string, warmups?: string[][], name?: string): Promise<Buffer>;
