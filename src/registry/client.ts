@@ -1,4 +1,4 @@
-import { KilnError } from '../errors/index.js';
+import { KilnError, RegistryError } from '../errors/index.js';
 import { isDigest, sha256, type Digest } from '../image/digest.js';
 import { isIndexMediaType, isManifestMediaType, isSchema1MediaType, MAX_MANIFEST_BYTES, MediaType } from '../image/media-types.js';
 import type { Descriptor } from '../image/types.js';
@@ -101,6 +101,13 @@ export class RegistryClient {
   readonly opts: RegistryClientOptions;
   /** OCI-Chunk-Min-Length per registry host, learnt from any upload answer. */
   private readonly minChunk = new Map<string, number>();
+  /**
+   * Hosts where a whole-blob PATCH failed: their later PATCHes (the rest of that blob, and every
+   * other blob) go in MONOLITHIC_MAX chunks, as before the whole-blob default — a proxy that limits
+   * request bodies (413) or drops long requests then still takes the push, and a broken connection
+   * costs at most a chunk.
+   */
+  private readonly wholeBlobFailed = new Set<string>();
 
   constructor(opts: RegistryClientOptions = {}) {
     this.opts = opts;
@@ -117,6 +124,11 @@ export class RegistryClient {
       connectionsPerHost: Math.max(opts.concurrency ?? 4, opts.uploadConcurrency ?? 3) + 4,
       onRetry: (what, attempt, reason) => opts.onEvent?.({ type: 'warning', message: `${what}: retrying after ${reason} (attempt ${attempt + 1})` }),
     });
+  }
+
+  /** The chunk size given, if any: without one, one PUT up to 64 MiB and one PATCH with the rest beyond. */
+  get chunkSize(): number | undefined {
+    return this.opts.chunkSize;
   }
 
   /** The largest blob uploaded in one PUT. */
@@ -552,7 +564,8 @@ export class RegistryClient {
     let offset = 0;
     let failures = 0;
     while (offset < desc.size) {
-      const len = Math.min(Math.max(this.opts.chunkSize ?? Infinity, this.minChunk.get(ep.host) ?? 0), desc.size - offset);
+      const cap = this.opts.chunkSize ?? (this.wholeBlobFailed.has(ep.host) ? MONOLITHIC_MAX : Infinity);
+      const len = Math.min(Math.max(cap, this.minChunk.get(ep.host) ?? 0), desc.size - offset);
       const start = offset;
       try {
         const res = await this.http.send(ep, {
@@ -580,6 +593,13 @@ export class RegistryClient {
         offset = reported === undefined || reported === 0 ? start + len : reported;
       } catch (e) {
         if (e instanceof KilnError && e.code !== 'REGISTRY') throw e;
+        if (cap === Infinity) {
+          // the whole blob in one request did not go through: chunks from here on, and a 413 (the
+          // body was too big for something on the way) is no failure of the upload itself
+          this.wholeBlobFailed.add(ep.host);
+          this.opts.onEvent?.({ type: 'warning', message: `${what}: one request with the whole blob failed (${(e as Error).message}); sending it in ${MONOLITHIC_MAX / 1024 / 1024} MiB chunks` });
+          if (e instanceof RegistryError && e.status === 413) failures--;
+        }
         failures++;
         if (failures >= this.http.retry.maxAttempts) throw new KilnError('REGISTRY', `${what}: chunk at ${start} failed ${failures} times: ${(e as Error).message}`, { cause: e });
         // ask the registry how much it has and carry on from there

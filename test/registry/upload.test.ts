@@ -35,7 +35,7 @@ describe('blob uploads (distribution-spec push rules)', () => {
     await roundTrip(ref, img.layers[0]!);
   });
 
-  it('without a chunk size: one PUT up to 64 MiB; a larger blob in one PATCH of all of it, resumed after a reset', async () => {
+  it('without a chunk size: one PUT up to 64 MiB; a larger blob in one PATCH of all of it, in 64 MiB chunks once that fails', async () => {
     const MIB64 = 64 * 1024 * 1024;
     const small = `${s.proxy.addr}/${uniqueRepo()}:1`;
     await makeRandomImage(s.store, small, [MIB64]);
@@ -46,17 +46,38 @@ describe('blob uploads (distribution-spec push rules)', () => {
     const ref = `${s.proxy.addr}/${uniqueRepo()}:1`;
     const size = MIB64 + 4097;
     const img = await makeRandomImage(s.store, ref, [size]);
-    // the first PATCH dies before the registry sees it; the session's status says 0, and the whole blob goes again
+    // the whole blob in one PATCH; it dies before the registry sees it: the session's status says 0,
+    // and the blob goes again in 64 MiB chunks, as a push did before the whole-blob default
     s.proxy.on('PATCH', /\/blobs\/uploads\//, (ctx) => { ctx.req.socket.resetAndDestroy(); });
     const seenBefore = s.proxy.seen.length;
-    await push(s.store, ref, undefined, fast);
+    const events: RegistryEvent[] = [];
+    await push(s.store, ref, undefined, { ...fast, onEvent: (e) => events.push(e) });
     const seen = s.proxy.seen.slice(seenBefore);
     const patches = seen.filter((r) => r.method === 'PATCH');
-    expect(patches.map((p) => p.headers['content-range'])).toEqual([`0-${size - 1}`, `0-${size - 1}`]);
-    expect(patches[1]!.bodyLength).toBe(size);
+    expect(patches.map((p) => p.headers['content-range'])).toEqual([`0-${size - 1}`, `0-${MIB64 - 1}`, `${MIB64}-${size - 1}`]);
+    expect(patches.slice(1).map((p) => p.bodyLength)).toEqual([MIB64, 4097]);
+    expect(events.some((e) => e.type === 'warning' && /one request with the whole blob failed.*64 MiB chunks/.test(e.message))).toBe(true);
     expect(seen.filter((r) => r.method === 'GET' && r.url.includes('/blobs/uploads/')).length).toBe(1);
     // then the finalising PUT, empty
     expect(seen.filter((r) => r.method === 'PUT' && r.url.includes('/blobs/uploads/') && r.url.includes('digest=')).map((r) => r.bodyLength)).toContain(0);
+    await roundTrip(ref, img.layers[0]!);
+  }, 60_000);
+
+  it('a registry or proxy that refuses the whole-blob PATCH as too large (413) gets 64 MiB chunks, not a failed push', async () => {
+    const MIB64 = 64 * 1024 * 1024;
+    const ref = `${s.proxy.addr}/${uniqueRepo()}:1`;
+    const size = MIB64 + 512;
+    const img = await makeRandomImage(s.store, ref, [size]);
+    let refused = 0;
+    s.proxy.on('PATCH', /\/blobs\/uploads\//, (ctx) => {
+      refused++;
+      ctx.res.writeHead(413, { 'content-type': 'text/html' });
+      ctx.res.end('<html>413 Request Entity Too Large</html>');
+    });
+    // every request allowed one attempt: the 413 must not count as one of them
+    await push(s.store, ref, undefined, { retry: { ...fast.retry, maxAttempts: 1 } });
+    expect(refused).toBe(1);
+    expect(s.proxy.seen.filter((r) => r.method === 'PATCH').map((p) => p.headers['content-range'])).toEqual([`0-${size - 1}`, `0-${MIB64 - 1}`, `${MIB64}-${size - 1}`]);
     await roundTrip(ref, img.layers[0]!);
   }, 60_000);
 
