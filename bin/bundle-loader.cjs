@@ -13,18 +13,20 @@
 // 6 ms here). bin/bundle-loader.mjs re-exports it for the ES-module scripts and tests.
 'use strict';
 const { isAscii } = require('node:buffer');
-const { readFileSync, statSync } = require('node:fs');
+const { existsSync, readFileSync, statSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const path = require('node:path');
 const vm = require('node:vm');
 
 const BUNDLE_FILE = 'main.cjs';
 /**
- * Packages bundled into files of their own beside main.cjs, which the main bundle requires as
- * `./<file>` (scripts/bundle.mjs): undici is 43% of kiln's code and a cached build never sends a
- * request, so its text is read and compiled only when a command reaches the registry.
+ * Packages bundled into files of their own beside main.cjs (file name → package), which the main
+ * bundle requires as `./<file>` (scripts/bundle.mjs builds them from this list): undici is 43% of
+ * kiln's code and a cached build never sends a request, so its text is read and compiled only when
+ * a command reaches the registry.
  */
-const SIBLING_FILES = ['undici.cjs'];
+const SIBLING_BUNDLES = { 'undici.cjs': 'undici' };
+const SIBLING_FILES = Object.keys(SIBLING_BUNDLES);
 
 /**
  * A code cache is named for its bundle file and the exact Node build that made it. V8's own
@@ -43,7 +45,8 @@ const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname
 
 /**
  * The exact text V8 compiles: the bundle inside Node's CommonJS wrapper. main.cjs is written
- * with the wrapper already around it (scripts/bundle.mjs), so its text goes to V8 as read,
+ * with the wrapper already around it (scripts/bundle.mjs; so it runs only through this loader:
+ * given to plain Node it is an expression nobody calls), and its text goes to V8 as read,
  * where wrapping it here made V8 flatten one more copy of the whole text before compiling (a
  * cached build took 0.97× the time without that copy). Any other file (a sibling bundle, which
  * stays an ordinary CommonJS module, or a main.cjs from before) is wrapped here.
@@ -69,8 +72,9 @@ function compile(file, cachedData) {
 
 /**
  * The `require` a bundle runs with: Node's, resolving from the bundle's own file, except for the
- * sibling bundles, which come through this loader with their code cache (each once). Run by plain
- * Node instead, the main bundle's `require('./undici.cjs')` loads the ordinary module file.
+ * sibling bundles, which come through this loader with their code cache (each once). A sibling
+ * that is not there (a copy of the directory without it, a bundling step killed half-way) is the
+ * package itself from node_modules: slower to load, the same code.
  */
 function bundleRequire(file) {
   const nodeRequire = createRequire(file);
@@ -78,9 +82,12 @@ function bundleRequire(file) {
   const siblings = new Map();
   const req = (id) => {
     const name = id.startsWith('./') ? id.slice(2) : undefined;
-    if (name === undefined || !SIBLING_FILES.includes(name)) return nodeRequire(id);
+    if (name === undefined || !Object.hasOwn(SIBLING_BUNDLES, name)) return nodeRequire(id);
     let loaded = siblings.get(name);
-    if (loaded === undefined) siblings.set(name, (loaded = loadBundle(dir, undefined, name).exports));
+    if (loaded === undefined) {
+      loaded = existsSync(path.join(dir, name)) ? loadBundle(dir, undefined, name).exports : nodeRequire(SIBLING_BUNDLES[name]);
+      siblings.set(name, loaded);
+    }
     return loaded;
   };
   return Object.assign(req, { resolve: nodeRequire.resolve, cache: nodeRequire.cache, main: nodeRequire.main });
@@ -138,4 +145,4 @@ async function makeCodeCache(dir, warmups = [], name = BUNDLE_FILE) {
   return script.createCachedData();
 }
 
-module.exports = { BUNDLE_FILE, CODE_CACHE_FILE, SIBLING_FILES, WRAPPER_HEAD, codeCacheFile, loadBundle, makeCodeCache };
+module.exports = { BUNDLE_FILE, CODE_CACHE_FILE, SIBLING_BUNDLES, SIBLING_FILES, WRAPPER_HEAD, codeCacheFile, loadBundle, makeCodeCache };

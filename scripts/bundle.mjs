@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
-import { BUNDLE_FILE, SIBLING_FILES, WRAPPER_HEAD, codeCacheFile } from '../bin/bundle-loader.mjs';
+import { BUNDLE_FILE, SIBLING_BUNDLES, WRAPPER_HEAD, codeCacheFile } from '../bin/bundle-loader.mjs';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 // --outdir DIR writes elsewhere (the tests bundle into a temporary directory)
@@ -55,11 +55,11 @@ const lazyBuiltins = {
   },
 };
 
-// A package with a bundle of its own (SIBLING_FILES) is required from main.cjs as `./<file>`, and
-// the loader hands that require the sibling through its code cache. Its importers (the registry
-// client) are modules the source imports lazily, so the require runs only when they are reached.
-const SIBLINGS = { undici: 'undici.cjs' };
-for (const file of Object.values(SIBLINGS)) if (!SIBLING_FILES.includes(file)) throw new Error(`bin/bundle-loader.cjs does not list ${file}`);
+// A package with a bundle of its own (the loader's SIBLING_BUNDLES) is required from main.cjs as
+// `./<file>`, and the loader hands that require the sibling through its code cache. Its importers
+// (the registry client) are modules the source imports lazily, so the require runs only when they
+// are reached.
+const SIBLINGS = Object.fromEntries(Object.entries(SIBLING_BUNDLES).map(([file, pkg]) => [pkg, file]));
 const siblings = {
   name: 'sibling-bundles',
   setup(b) {
@@ -69,6 +69,20 @@ const siblings = {
 const minify = { legalComments: 'none', minifyWhitespace: true, minifySyntax: true, minifyIdentifiers: true, logLevel: 'warning' };
 
 await rm(outdir, { recursive: true, force: true });
+// the siblings first: bin/kiln takes the bundle once main.cjs is there, and main.cjs requires them
+for (const [pkg, file] of Object.entries(SIBLINGS)) {
+  await build({
+    absWorkingDir: root,
+    entryPoints: [createRequire(path.join(root, 'package.json')).resolve(pkg)],
+    outfile: path.join(outdir, file),
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    supported: { 'dynamic-import': false },
+    ...minify,
+  });
+}
 await build({
   plugins: [lazyBuiltins, siblings],
   absWorkingDir: root,
@@ -91,18 +105,6 @@ await build({
   footer: { js: '})' },
   ...minify,
 });
-for (const [pkg, file] of Object.entries(SIBLINGS)) {
-  await build({
-    absWorkingDir: root,
-    entryPoints: [createRequire(path.join(root, 'package.json')).resolve(pkg)],
-    outfile: path.join(outdir, file),
-    bundle: true,
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
-    ...minify,
-  });
-}
 
 // The cache is made by a plain `node` (no flags, as bin/kiln runs) in its own process, so
 // the bundle runs nowhere but there; V8 refuses a cache made under other flags. The warm-up

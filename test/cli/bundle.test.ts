@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKiln } from '../helpers/kiln-cli.js';
 import { VERSION } from '../../src/version.js';
-import { BUNDLE_FILE, CODE_CACHE_FILE, SIBLING_FILES, WRAPPER_HEAD, codeCacheFile } from '../../bin/bundle-loader.mjs';
+import { BUNDLE_FILE, CODE_CACHE_FILE, SIBLING_BUNDLES, SIBLING_FILES, WRAPPER_HEAD, codeCacheFile } from '../../bin/bundle-loader.mjs';
 
 /** The bundled CLI (scripts/bundle.mjs), made from dist/ by `npm test` before vitest runs. */
 const REPO = path.resolve(import.meta.dirname, '..', '..');
@@ -43,11 +43,13 @@ describe('bundled CLI', () => {
     for (const marker of ['UnpinnedBaseImage', 'NEEDS_ROOT', 'application/vnd.oci.image.manifest.v1+json']) expect(text).toContain(marker);
     // a dynamic import() inside vm.Script without a module loader fails at run time (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING)
     expect(text).not.toMatch(/\bimport\(\s*["'`a-zA-Z_$]/);
+    for (const file of SIBLING_FILES) expect(await readFile(path.join(dir, 'bundle', file), 'utf8')).not.toMatch(/\bimport\(\s*["'`a-zA-Z_$]/);
     // the native addon and the WebAssembly package are required from node_modules, not inlined
     expect(text).toMatch(/\("koffi"\)/);
     // written inside Node's CommonJS wrapper, strict as kiln's ES modules are: the loader compiles the file's text as it is
     expect(text.startsWith(`${WRAPPER_HEAD}"use strict";`)).toBe(true);
     // undici is a bundle of its own beside it, required as ./undici.cjs, and none of its code is in main.cjs
+    expect(SIBLING_BUNDLES).toEqual({ 'undici.cjs': 'undici' });
     expect(SIBLING_FILES).toEqual(['undici.cjs']);
     expect(text).toMatch(/require\("\.\/undici\.cjs"\)/);
     const undici = await readFile(path.join(dir, 'bundle', 'undici.cjs'), 'utf8');
@@ -132,6 +134,11 @@ describe('bundled CLI', () => {
     const real = await runKiln(['--root', root, 'pull', '127.0.0.1:1/none:1'], { entry });
     expect(real.code).toBe(1);
     expect(real.stderr).toContain('ECONNREFUSED');
+    // a bundle directory without the file (copied without it, or bundling killed half-way): the package from node_modules
+    await rm(path.join(copy, 'undici.cjs'));
+    const missing = await runKiln(['--root', root, 'pull', '127.0.0.1:1/none:1'], { entry: copyEntry });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('ECONNREFUSED');
   });
 
   it('a cached rebuild loads neither child_process, worker_threads nor zlib; a cold build reaches them through their stand-ins', async () => {
