@@ -33,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
   // commands and their options. Without one (help, --version, a misspelt command) all are, so
   // `kiln --help` lists them and commander suggests the nearest name.
   const word = commandWord(argv);
-  const named = COMMANDS.filter((c) => c.name === word);
+  const named = COMMANDS.filter((c) => word !== undefined && c.names.includes(word));
   for (const command of named.length === 1 ? named : COMMANDS) command.register(program);
   for (const sub of program.commands) addGlobalOptions(sub, true);
   shortUsageErrors(program);

@@ -22,13 +22,15 @@ import { register as setup } from './setup.js';
 import { register as sbom } from './sbom.js';
 import { register as sign } from './sign.js';
 
-/** A top-level command: the name it is called by, and the module's `register(program)` that declares it. */
+/** Top-level commands: the names a module's `register(program)` declares, and that function. */
 export interface CommandEntry {
-  name: string;
+  names: readonly string[];
   register: (program: Command) => void;
 }
 
 /** Each command module exports `register(program)`; add new ones here, in the order `kiln --help` lists them. */
-export const COMMANDS: CommandEntry[] = Object.entries({ build, outline, targets, check, run, pull, push, copy, login, logout, images, inspect, tag, rmi, save, load, prune, fsck, df, sbom, sign, setup }).map(
-  ([name, register]) => ({ name, register }),
-);
+export const COMMANDS: readonly CommandEntry[] = [
+  ...Object.entries({ build, outline, targets, check, run, pull, push, copy, login, logout, images, inspect, tag, rmi, save, load, prune, fsck, df, sbom }).map(([name, register]) => ({ names: [name], register })),
+  { names: ['sign', 'verify', 'generate-key-pair'], register: sign },
+  { names: ['setup'], register: setup },
+];
