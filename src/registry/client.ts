@@ -24,8 +24,8 @@ export interface RegistryClientOptions {
   uploadConcurrency?: number;
   /**
    * Blobs larger than this are uploaded in PATCH chunks of this size. Default: blobs up to 64 MiB in
-   * one PUT, larger ones in one PATCH that streams the whole blob (resumed from where the registry
-   * got to if it breaks), as `docker push` sends them.
+   * one PUT, larger ones in one PATCH that streams the whole blob (as `docker push` sends every blob);
+   * once such a request fails on a host, 64 MiB chunks there, from where the registry got to.
    */
   chunkSize?: number;
   /** Try the single-POST monolithic upload (blob in the POST body) for blobs up to this size; 0 = never (default). */
