@@ -10,4 +10,6 @@ export declare function codeCacheFile(bundleFile: string): string;
 /** main.cjs, whose exports are the CLI's `main`; or, with `name`, a sibling bundle, whose exports are its package's. */
 export declare function loadBundle(dir: string, bundleMtimeMs?: number): { exports: { main(argv: string[]): Promise<number> }; cacheUsed: boolean; cacheRejected: boolean };
 export declare function loadBundle(dir: string, bundleMtimeMs: number | undefined, name: string): { exports: unknown; cacheUsed: boolean; cacheRejected: boolean };
+/** A bundle's text and its code cache (undefined when absent or older than the bundle), read into one buffer. */
+export declare function readBundle(file: string, cacheFile: string, bundleMtimeMs?: number): { source: string; cachedData: Buffer | undefined };
 export declare function makeCodeCache(dir: string, warmups?: string[][], name?: string): Promise<Buffer>;
