@@ -166,7 +166,7 @@ function loadBundle(dir, bundleMtimeMs, name = BUNDLE_FILE) {
 
 /**
  * Compiles and evaluates the bundle, runs `main` once per argument vector in `warmups`
- * with its output muted (commands that touch no store: the version, a Dockerfile check),
+ * with its output muted (scripts/bundle.mjs gives a cached rebuild on a throw-away store),
  * then returns V8's cached data: the top-level code and every function those runs
  * compiled, which a real command would otherwise compile again on each start.
  * For a sibling bundle (`name`), no warm-up: its top level is evaluated and cached.
