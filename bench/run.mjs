@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { execFileSync } from 'node:child_process';
-// `npm run bench`: kiln and Buildah side by side on the Dockerfiles of ../shared/bench,
-// then the micro-benchmarks bench/*.mjs. See docs/readme/bench.md.
+// `npm run bench`: kiln, BuildKit and Buildah side by side on the Dockerfiles of ../shared/bench,
+// then the micro-benchmarks bench/*.mjs. See the README's Benchmarks section.
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
 import os from 'node:os';

@@ -3,7 +3,8 @@
 //   debian:bookworm — `debootstrap --variant=minbase bookworm` as one layer (rootfs cached under bench/work/cache)
 // Layers are written by GNU tar (sorted, numeric owners, mtime 0) and gzip-compressed with both
 // digests computed in one pass; the result is an OCI image layout that skopeo copies to the registry.
-// kiln's own store/layer code will take this job over once it lands (see docs/readme/bench.md).
+// bases-kiln.mjs makes the same images with kiln's own library and is used first; this GNU tar path is
+// its fallback (see the README's Benchmarks section).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
