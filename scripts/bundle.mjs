@@ -124,8 +124,8 @@ try {
   const loader = pathToFileURL(path.join(root, 'bin', 'bundle-loader.mjs')).href;
   const env = { ...process.env, KILN_ROOT: store };
   // the cold build, through the new bundle (it has no cache yet); its exit status does not matter
-  const cold = `import(${JSON.stringify(loader)}).then((m) => m.loadBundle(${JSON.stringify(outdir)}).exports.main(${JSON.stringify(rebuild)}))`;
-  spawnSync(process.execPath, ['-e', cold], { env, stdio: 'ignore' });
+  const cold = `import(${JSON.stringify(loader)}).then((m) => m.loadBundle(${JSON.stringify(outdir)}).exports.main(${JSON.stringify(rebuild)})).then((code) => process.exit(code), () => process.exit(1))`;
+  spawnSync(process.execPath, ['-e', cold], { env, stdio: 'ignore', timeout: 120_000 });
   // each cache in a process of its own: a sibling's cache holds only its own top level
   for (const [file, argv] of [[BUNDLE_FILE, [rebuild]], ...Object.values(SIBLINGS).map((f) => [f, []])]) {
     const cacheFile = path.join(outdir, codeCacheFile(file));
