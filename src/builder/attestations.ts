@@ -5,8 +5,7 @@ import { MediaType } from '../image/media-types.js';
 import { formatPlatform } from '../image/platform.js';
 import type { Descriptor, Index } from '../image/types.js';
 import type { Image } from '../image/image.js';
-import { provenancePredicate, statement, subjectName, writeAttestationManifest, type BuildRecord, type ProvenanceMode, type ProvenanceVersion, type Statement } from '../attest/index.js';
-import { extraSbomStatement, sbomStatement } from '../attest/sbom-statement.js';
+import type { BuildRecord, ProvenanceMode, ProvenanceVersion, Statement } from '../attest/index.js';
 import type { FsView } from '../context/fs-view.js';
 import type { Store } from '../store/store.js';
 
@@ -147,6 +146,9 @@ export async function attachAttestations(store: Store, built: BuiltImage[], opts
   annotations: readonly Annotation[];
   signal?: AbortSignal;
 }): Promise<{ descriptor: Descriptor; statements: AttachedStatement[] }> {
+  // imported here: a build without attestations (a cached rebuild above all) never loads the statement writers or the SBOM scanner
+  const { provenancePredicate, statement, subjectName, writeAttestationManifest } = await import('../attest/index.js');
+  const { extraSbomStatement, sbomStatement } = await import('../attest/sbom-statement.js');
   const manifests: Descriptor[] = [];
   const all: AttachedStatement[] = [];
   for (const b of built) {

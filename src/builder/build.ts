@@ -12,7 +12,6 @@ import { readDockerfileText } from '../frontend/load.js';
 import { planBuild } from '../plan/index.js';
 import { solve, yieldToEventLoop, type StageResult } from '../solver/solver.js';
 import { sbomScanTargets } from '../plan/sbom-scan-args.js';
-import { layersFileSystem } from '../attest/sbom-statement.js';
 import { BuildContext } from '../context/build-context.js';
 import type { BuildEvent } from '../events/index.js';
 import { StoreCacheIndex, type CacheRecord } from '../cache/records.js';
@@ -295,6 +294,8 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
           name: x.name,
           view: async () => {
             await ensureLayers(x.result.draft.layers);
+            // the SBOM modules load only for a build that scans
+            const { layersFileSystem } = await import('../attest/sbom-statement.js');
             return layersFileSystem(store, x.result.draft.layers);
           },
         }));

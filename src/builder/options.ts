@@ -7,7 +7,7 @@ import type { Ulimit } from '../sandbox/rlimits.js';
 import type { NetworkMode } from '../sandbox/network-mode.js';
 import { KilnError } from '../errors/index.js';
 import { specFields } from '../spec/csv.js';
-import { checkCompressionLevel } from '../layer/compress.js';
+import { checkCompressionLevel } from '../layer/compression-level.js';
 
 export { checkCompressionLevel };
 import { parseSize } from '../spec/size.js';

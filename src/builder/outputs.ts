@@ -8,10 +8,6 @@ import type { LayerRef } from '../image/image.js';
 import type { Compression } from '../layer/types.js';
 import type { LayerRecompressor } from '../layer/recompress.js';
 import type { ExportSource, ExporterInstance } from '../export/exporter.js';
-import { ociExporter } from '../export/oci-archive.js';
-import { dockerExporter } from '../export/docker-archive.js';
-import { localExporter } from '../export/local.js';
-import { tarExporter } from '../export/tar.js';
 import { checkCompressionLevel, type BuildOptions, type LayerCompressionAttrs, type OutputSpec } from './options.js';
 import type { RegistryAccess } from '../cache/remote/index.js';
 import type { BuildExecutors } from './executors.js';
@@ -127,7 +123,7 @@ export async function writeOutputs(init: OutputInit): Promise<void> {
       case 'docker':
       case 'local':
       case 'tar':
-        await exporterFor(o).export(exportSource(init, o));
+        await (await exporterFor(o)).export(exportSource(init, o));
         break;
     }
     init.emit({ type: 'phase', name: 'export', state: 'done', detail: o.type, durationMs: Date.now() - t0, time: Date.now() });
@@ -157,17 +153,20 @@ async function tagAs(init: OutputInit, name: string, desc: Descriptor, pushSet: 
   pushSet?.add(ref);
 }
 
-/** The export/ instance for a file output. */
-function exporterFor(o: Extract<OutputSpec, { type: 'oci' | 'docker' | 'local' | 'tar' }>): ExporterInstance {
+/**
+ * The export/ instance for a file output. Each exporter is imported when an output asks for it:
+ * a build that only tags an image (a cached rebuild above all) never loads the archive writers.
+ */
+async function exporterFor(o: Extract<OutputSpec, { type: 'oci' | 'docker' | 'local' | 'tar' }>): Promise<ExporterInstance> {
   switch (o.type) {
     case 'oci':
-      return ociExporter.resolve(o);
+      return (await import('../export/oci-archive.js')).ociExporter.resolve(o);
     case 'docker':
-      return dockerExporter.resolve(o);
+      return (await import('../export/docker-archive.js')).dockerExporter.resolve(o);
     case 'local':
-      return localExporter.resolve(o);
+      return (await import('../export/local.js')).localExporter.resolve(o);
     case 'tar':
-      return tarExporter.resolve(o);
+      return (await import('../export/tar.js')).tarExporter.resolve(o);
   }
 }
 

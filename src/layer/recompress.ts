@@ -7,8 +7,6 @@ import { layerCompression, ociLayerMediaType } from '../image/media-types.js';
 import type { Descriptor } from '../image/types.js';
 import type { BlobStore } from '../image/blob-store.js';
 import { hashing } from './byte-stream.js';
-import { compressStream, layerMediaType } from './compress.js';
-import { openUncompressed, uncompressedDigest } from './decompress.js';
 import type { Compression } from './types.js';
 
 /** What a layer must look like in an output: its compression and, when kiln compresses, the level. */
@@ -32,6 +30,7 @@ export interface LayerVariantStore extends Pick<BlobStore, 'writeBlob' | 'openBl
  */
 export async function proveDiffID(store: LayerVariantStore, blob: Descriptor, diffID: Digest): Promise<Digest> {
   if ((await store.blobsForDiffID(diffID, { verifiedOnly: true })).some((d) => d.digest === blob.digest)) return diffID;
+  const { uncompressedDigest } = await import('./decompress.js');
   const got = await uncompressedDigest(store.openBlob(blob.digest, { verify: 'once' }), blob.mediaType);
   if (got === diffID) await store.recordDiffID(diffID, blob, { verified: true });
   return got;
@@ -52,6 +51,8 @@ export function compressionOf(mediaType: string): Compression {
  * (blob, compression) is converted once per converter, however many callers
  * ask at the same time.
  */
+// The codecs (compress.js, decompress.js: zlib, zstd, the gzip workers) are imported where a
+// layer is converted or proven: every build makes a converter, and most never convert.
 export class LayerRecompressor {
   private readonly inflight = new Map<string, Promise<LayerRef>>();
   /** Layers this converter produced in another compression than they came in: original blob digest → result. */
@@ -80,6 +81,7 @@ export class LayerRecompressor {
   }
 
   private async convert(ref: LayerRef, want: CompressionRequest): Promise<LayerRef> {
+    const { layerMediaType } = await import('./compress.js');
     const mediaType = layerMediaType(want.compression);
     for (const d of await this.store.blobsForDiffID(ref.diffID, { verifiedOnly: true })) {
       if (compressionOf(d.mediaType) === want.compression) return { descriptor: { mediaType, digest: d.digest, size: d.size }, diffID: ref.diffID };
@@ -104,6 +106,8 @@ export async function recompressBlob(
   want: CompressionRequest,
   store: Pick<BlobStore, 'writeBlob'>,
 ): Promise<{ digest: Digest; size: number }> {
+  const { compressStream } = await import('./compress.js');
+  const { openUncompressed } = await import('./decompress.js');
   const tarHash = createHash('sha256');
   const tarCount = { bytes: 0 };
   const tar = hashing(openUncompressed(blob, mediaType), tarHash, tarCount);

@@ -3,9 +3,8 @@ import { join } from 'node:path';
 import type { LayerRef } from '../image/image.js';
 import { KilnError, RunFailedError, printable } from '../errors/index.js';
 import { formatBinarySize } from '../spec/size.js';
-import { diffUpperdir, writeLayer } from '../layer/index.js';
 import type { LayerEntry, LayerWriteOptions, WrittenLayer } from '../layer/types.js';
-import { runSandbox, type SandboxRequest } from '../sandbox/sandbox.js';
+import type { SandboxRequest } from '../sandbox/sandbox.js';
 import type { CgroupUsage } from '../sandbox/cgroups.js';
 import type { RunMountSpec } from '../sandbox/run-mounts.js';
 import type { BlobStore } from '../image/blob-store.js';
@@ -126,6 +125,10 @@ export async function executeRun(input: RunStepInput): Promise<RunStepResult> {
   const { store, layer, ...rest } = input;
   const req: SandboxRequest = { ...rest, storeRoot: store.root };
   let layerMs: number | undefined;
+  // the sandbox (runc, mounts, seccomp, networking) and the layer writer are imported here, not at
+  // the top: a cached build computes RUN keys through this module and never starts a container
+  const { runSandbox } = await import('../sandbox/sandbox.js');
+  const { diffUpperdir, writeLayer } = await import('../layer/index.js');
   const r = await runSandbox(req, async ({ upperdir, exclude }) => {
     const layerStart = monotonicMs();
     const entries = await nonEmpty(diffUpperdir(upperdir, { exclude }), input.signal);

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeLayer } from '../layer/index.js';
 import type { LayerEntry, WrittenLayer } from '../layer/types.js';
 import type { StepContext } from './step-context.js';
 
@@ -18,6 +17,9 @@ export async function writeStepLayer(
   ctx: Pick<StepContext, 'store' | 'layer' | 'scratch'>,
   wantSnapshot: boolean,
 ): Promise<WrittenLayer> {
+  // the layer writer (tar, compression, extraction) loads with the first layer a build writes, not
+  // with this module: a cached build prepares every COPY and WORKDIR through it and writes none
+  const { writeLayer } = await import('../layer/write-layer.js');
   const { store } = ctx;
   if (!wantSnapshot || !store.adoptSnapshot) return writeLayer(entries, store, ctx.layer);
   // in the build's scratch dir: the store's file system, so adopting it is a rename; removed with it after a kill

@@ -1,7 +1,7 @@
 import type { Digest } from '../../image/digest.js';
 import type { LayerRef } from '../../image/image.js';
 import type { Store } from '../../store/store.js';
-import { checkCompressionLevel } from '../../layer/compress.js';
+import { checkCompressionLevel } from '../../layer/compression-level.js';
 import type { LayerRecompressor } from '../../layer/recompress.js';
 import type { Compression } from '../../layer/types.js';
 import { storeCacheArtifact } from '../document.js';

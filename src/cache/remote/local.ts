@@ -2,10 +2,11 @@ import { KilnError } from '../../errors/index.js';
 import { REF_NAME_ANNOTATION, writeOciLayout } from '../../image/oci-layout.js';
 import type { Descriptor, Manifest } from '../../image/types.js';
 import type { Store } from '../../store/store.js';
-import { LayoutDirectory } from '../../export/archive-writer.js';
-import { copyBlob, readLayoutDocument, readLayoutIndex } from '../../export/oci-layout.js';
 import { checkDoc, type CacheArtifact } from '../document.js';
 import type { CacheSource } from './imported.js';
+
+// The layout reader and writer (export/) are imported by the two functions: every build loads
+// this module with the cache backends, and most never read or write a local cache.
 
 /**
  * `--cache-from type=local,src=DIR[,tag=T]`: the cache artifact of an OCI
@@ -15,6 +16,7 @@ import type { CacheSource } from './imported.js';
 export async function localSource(store: Store, spec: { src: string; tag?: string }, warn: (message: string) => void): Promise<CacheSource | undefined> {
   // the directory is the user's, but what it holds may come from anywhere: documents are
   // bounded, digests and sizes checked and blobs regular files (export/oci-layout.ts)
+  const { copyBlob, readLayoutDocument, readLayoutIndex } = await import('../../export/oci-layout.js');
   const index = await readLayoutIndex(spec.src, spec.src);
   const manifests = Array.isArray(index?.manifests) ? index.manifests : [];
   const want = spec.tag ?? 'latest';
@@ -32,6 +34,7 @@ export async function localSource(store: Store, spec: { src: string; tag?: strin
  * kept); index.json names it under `tag`.
  */
 export async function exportToLocal(store: Store, dest: string, tag: string, artifact: CacheArtifact): Promise<void> {
+  const { LayoutDirectory } = await import('../../export/archive-writer.js');
   const entry: Descriptor = { ...artifact.descriptor, annotations: { [REF_NAME_ANNOTATION]: tag } };
   await writeOciLayout(new LayoutDirectory(dest), [{ entry, blobs: [...artifact.blobs, artifact.descriptor] }], (d) => store.openBlob(d.digest, { verify: 'once' }));
 }
