@@ -39,7 +39,8 @@ export function layerMediaType(c: Compression): string {
  * `reuseChunks` in tar-writer.ts).
  */
 export async function* blocks(src: ByteSource, size: number, free: ArrayBuffer[] = []): AsyncGenerator<Uint8Array> {
-  const next = (): Uint8Array => new Uint8Array(free.pop() ?? new ArrayBuffer(size));
+  // not zero-filled: every byte handed on is written first (a full block, or the written part of the last)
+  const next = (): Uint8Array => new Uint8Array(free.pop() ?? Buffer.allocUnsafeSlow(size).buffer);
   let cur = next();
   let fill = 0;
   for await (const chunk of src) {

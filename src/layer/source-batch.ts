@@ -52,7 +52,8 @@ export function readSources(fs: typeof Fs, hash: typeof Hash, flags: number, req
     total += req.meta[3 * i]!;
   }
   // one spare byte past the last file, for its end-of-file read
-  const data = reuse !== undefined && reuse.byteLength >= total + 1 ? reuse : new ArrayBuffer(Math.max(total + 1, room));
+  // not zero-filled (filling it faulted in every page first): only the bytes of files read whole are handed on
+  const data = reuse !== undefined && reuse.byteLength >= total + 1 ? reuse : Buffer.allocUnsafeSlow(Math.max(total + 1, room)).buffer;
   const out = Buffer.from(data);
   const readOne = (path: string, size: number, dev: number, ino: number, off: number): boolean => {
     let fd: number;
