@@ -42,6 +42,9 @@ export function compressionOf(mediaType: string): Compression {
   return c === 'none' ? 'uncompressed' : c;
 }
 
+// The codecs (compress.js, decompress.js: zlib, zstd, the gzip workers) are imported where a
+// layer is converted or proven: every build makes a converter, and most never convert.
+
 /**
  * Gives layers in a requested compression. A layer already in it is returned
  * as is (its media type in OCI terms); else a blob of the same diffID in that
@@ -51,8 +54,6 @@ export function compressionOf(mediaType: string): Compression {
  * (blob, compression) is converted once per converter, however many callers
  * ask at the same time.
  */
-// The codecs (compress.js, decompress.js: zlib, zstd, the gzip workers) are imported where a
-// layer is converted or proven: every build makes a converter, and most never convert.
 export class LayerRecompressor {
   private readonly inflight = new Map<string, Promise<LayerRef>>();
   /** Layers this converter produced in another compression than they came in: original blob digest → result. */
