@@ -17,6 +17,7 @@ import { HELP, parseOptions } from './lib/options.mjs';
 import { errorLine, killAll, removeTree } from './lib/proc.mjs';
 import { PHASES, PHASE_LABEL, PUSH_BENCHES } from './lib/reference.mjs';
 import { startRegistry } from './lib/registry-server.mjs';
+import { PEER_PROGRAM_FILES, kilnProgramFiles, settleDisk } from './lib/settle.mjs';
 import { benchTable, machineInfo, median, microText, overview, summarize, writeResults as writeResultsFiles } from './lib/report.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -88,6 +89,8 @@ let rootsDir;
 let baseMethod;
 /** 1-minute load average sampled before every timed build: how quiet the machine was. */
 const loads = [];
+/** What settling the disk before each run did (lib/settle.mjs): dropped or why not, bytes read back, time. */
+const settles = [];
 /** Restarts the bench registry if something killed it (set once it is started). */
 let ensureRegistry = async () => {};
 const registryRestarts = [];
@@ -263,11 +266,22 @@ async function main() {
   if (loads.length) {
     results.machine.load1 = { min: Math.min(...loads), median: median(loads), max: Math.max(...loads) };
   }
+  if (settles.length) {
+    const reason = settles.find((r) => r.reason)?.reason;
+    results.settle = {
+      runs: settles.length, dropped: settles.filter((r) => r.dropped).length,
+      medianMs: median(settles.map((r) => r.ms)), medianWarmedBytes: median(settles.map((r) => r.warmedBytes)), ...(reason ? { reason } : {}),
+    };
+  }
   await writeResults(workDir, results);
   if (tables.length > 1) console.log(`\n${overview(results, builderNames)}`);
   if (loads.length) {
     const l = results.machine.load1;
     console.log(`\nmachine load (1-min average before each timed build): min ${l.min.toFixed(1)}, median ${l.median.toFixed(1)}, max ${l.max.toFixed(1)} on ${results.machine.nproc} CPUs${l.median > results.machine.nproc ? ' — busy machine, absolute times are inflated; trust the ratios more' : ''}`);
+  }
+  if (results.settle) {
+    const s = results.settle;
+    console.log(`disk settled before each run (sync, clean page cache dropped, programs and context read back): ${s.dropped} of ${s.runs} runs, median ${(s.medianMs / 1000).toFixed(2)} s${s.reason ? `; not dropped: ${s.reason}` : ''}`);
   }
   console.log(`\n${stamp()} done. Results: ${join(workDir, 'results.json')}, ${join(workDir, 'results.md')}`);
 }
@@ -305,6 +319,7 @@ async function measureRun(builder, bench, run, registry) {
   const st = await builder.newState(rootsDir);
   const log = join(logDir, `${bench.name}-${builder.name}-run${run}.log`);
   try {
+    await settle(bench);
     let primeMs = 0;
     for (const base of bench.bases) {
       const p = await builder.prime(st, `${registry}/${BASES[base].ref}`, log);
@@ -341,12 +356,25 @@ async function measureRun(builder, bench, run, registry) {
   return rec;
 }
 
+/**
+ * Before a builder's run (after the previous one's root was removed or BuildKit's cache pruned):
+ * the deletions written out and their inodes' cached table blocks dropped, so that no builder
+ * pays for another's deletions on a journal-less ext4 (see lib/settle.mjs), then the programs
+ * and the bench's context read back into the page cache.
+ */
+async function settle(bench) {
+  const r = await settleDisk([...kilnProgramFiles(repoRoot), ...PEER_PROGRAM_FILES, bench.ctx]);
+  settles.push(r);
+  if (!r.dropped && settles.length === 1) say(`warning: the page cache is not dropped between runs (${r.reason}); a run after another builder's deletions may pay for them`);
+}
+
 /** Cold build + push to the bench registry, from a fresh primed root. */
 async function measurePush(builder, bench, run, registry) {
   const st = await builder.newState(rootsDir);
   const log = join(logDir, `${bench.name}-${builder.name}-push${run}.log`);
   const rec = { builder: builder.name, run };
   try {
+    await settle(bench);
     for (const base of bench.bases) await builder.prime(st, `${registry}/${BASES[base].ref}`, log);
     const r = await builder.build(st, { bench, push: true }, log);
     rec.result = { ms: r.ms, code: r.code, maxRssKb: r.maxRssKb, treeRssKb: r.treeRssKb, parts: r.parts };
