@@ -250,6 +250,10 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
     } finally {
       signal.removeEventListener('abort', onAbort);
       await executors.close();
+      // the layer workers' isolates and buffers would otherwise sit beside the export and the push until
+      // the pool's idle timer; stopped in the background, not waited for. The pool's module is loaded
+      // only if a layer was written or extracted: a cached build never imports it
+      if (executedSteps > 0) void import('../layer/worker-pool.js').then((m) => m.stopLayerWorkers()).catch(() => undefined);
     }
 
     for (const r of results) await ensureLayers(r.draft.layers);

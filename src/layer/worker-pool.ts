@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { KilnError } from '../errors/index.js';
 import { compressBlock } from './gzip-block.js';
 import { type ReadRequest, type ReadResult, readSources, SOURCE_FLAGS } from './source-batch.js';
+import { trimFreedMemory } from '../sys/index.js';
 
 /**
  * The workers' program: gzip blocks and batches of small source files. It is evaluated from source
@@ -245,10 +246,19 @@ export class LayerWorkers {
     this.idleTimer.unref();
   }
 
+  /** Stops the workers now if none has a task or a read waiting (another build in this process may be using them). */
+  async stopIfIdle(): Promise<void> {
+    if (this.queue.length > 0 || !this.slots.every(LayerWorkers.idle)) return;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    await this.close();
+  }
+
   /** Stops the workers (the idle timer, tests and benchmarks). */
   async close(): Promise<void> {
     const slots = this.slots.splice(0);
     await Promise.all(slots.map((s) => s.worker.terminate()));
+    if (slots.length) trimFreedMemory();
   }
 }
 
@@ -261,4 +271,13 @@ let shared: LayerWorkers | undefined;
 export function layerWorkers(): LayerWorkers {
   shared ??= new LayerWorkers(Math.max(1, Math.min(8, availableParallelism())));
   return shared;
+}
+
+/**
+ * Stops the process-wide pool's workers now, if it was ever started, instead of after IDLE_MS:
+ * a build calls it once its steps are done, so the export and the push that follow do not run
+ * beside two idle isolates and their buffers.
+ */
+export async function stopLayerWorkers(): Promise<void> {
+  await shared?.stopIfIdle();
 }

@@ -28,6 +28,25 @@ describe('layer worker pool', () => {
   });
 });
 
+describe('stopping the pool when a build is done with it', () => {
+  it('stops idle workers at once, and leaves the pool alone while a block is being compressed', async () => {
+    const pool = new LayerWorkers(2);
+    const block = randomBytes(1 << 20);
+    // busy: another build in the same process is compressing, so nothing is stopped under it
+    const busy = pool.gzip(Uint8Array.prototype.slice.call(block), 9);
+    await pool.stopIfIdle();
+    expect(workers(pool)).toBe(1);
+    const r = await busy;
+    expect(gunzipSync(r.out).equals(block)).toBe(true);
+    // idle: stopped now, not after the idle timer
+    await pool.stopIfIdle();
+    expect(workers(pool)).toBe(0);
+    const again = await pool.gzip(Uint8Array.prototype.slice.call(block), 1);
+    expect(gunzipSync(again.out).equals(block)).toBe(true);
+    await pool.close();
+  });
+});
+
 describe('batch reads on the layer workers', () => {
   it('reads a batch on one worker, counts it on shared memory before answering, and stops that worker when retired', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kiln-pool-read-'));
