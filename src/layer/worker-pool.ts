@@ -210,7 +210,7 @@ export class LayerWorkers {
         if (slot.retire) this.stop(slot);
       }
       this.dispatch();
-      if (this.queue.length === 0 && this.slots.every(LayerWorkers.idle)) this.idleSoon();
+      if (this.allIdle()) this.idleSoon();
     });
     const fail = (err: Error): void => {
       const i = this.slots.indexOf(slot);
@@ -220,7 +220,7 @@ export class LayerWorkers {
       for (const read of slot.reads.values()) read(undefined);
       slot.reads.clear();
       this.dispatch();
-      if (this.queue.length === 0 && this.slots.every(LayerWorkers.idle)) this.idleSoon();
+      if (this.allIdle()) this.idleSoon();
     };
     worker.on('error', fail);
     worker.on('exit', (code) => {
@@ -241,17 +241,22 @@ export class LayerWorkers {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
-      if (this.queue.length === 0 && this.slots.every(LayerWorkers.idle)) void this.close();
+      void this.stopIfIdle();
     }, IDLE_MS);
     this.idleTimer.unref();
   }
 
   /** Stops the workers now if none has a task or a read waiting (another build in this process may be using them). */
   async stopIfIdle(): Promise<void> {
-    if (this.queue.length > 0 || !this.slots.every(LayerWorkers.idle)) return;
+    if (!this.allIdle()) return;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     await this.close();
+  }
+
+  /** No task queued and every worker without a task or a read. */
+  private allIdle(): boolean {
+    return this.queue.length === 0 && this.slots.every(LayerWorkers.idle);
   }
 
   /** Stops the workers (the idle timer, tests and benchmarks). */
