@@ -16,7 +16,8 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fitExponent, median, timeCommand, timeCommandCpu } from './lib/scaling-fit.mjs';
+import { errorLine, run } from './lib/proc.mjs';
+import { fitExponent, median, timeCommandCpu } from './lib/scaling-fit.mjs';
 
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const KILN = join(repoRoot, 'bin', 'kiln');
@@ -147,9 +148,12 @@ export function buildkitBuilder({ dockerHost }) {
       // BuildKit's Dockerfile front end is quadratic in ENV lines (1,000 took 5.3 s on 2026-12-07, 4,000 over two
       // minutes): a build is bounded, recorded as failed at that N and not run at larger N, so the micro-benchmark
       // ends within its own bound
-      return timeCommand('/usr/bin/docker', ['build', '--no-cache', '--network=host', '--quiet', ctxDir], {
+      const r = await run('/usr/bin/docker', ['build', '--no-cache', '--network=host', '--quiet', ctxDir], {
         env: { ...process.env, DOCKER_HOST: dockerHost, DOCKER_BUILDKIT: '1' }, timeoutMs: BUILDKIT_BUILD_BOUND_MS,
       });
+      if (r.timedOut) throw new Error(`docker build timed out after ${BUILDKIT_BUILD_BOUND_MS / 1000} s`);
+      if (r.code !== 0) throw new Error(`docker build exited ${r.code}: ${errorLine(r.output)}`);
+      return r.ms / 1000;
     },
   };
 }
