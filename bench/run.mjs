@@ -91,6 +91,8 @@ let baseMethod;
 const loads = [];
 /** What settling the disk before each run did (lib/settle.mjs): dropped or why not, bytes read back, time. */
 const settles = [];
+/** The files every builder runs from, read back after each settle (listed once). */
+let programFiles;
 /** Restarts the bench registry if something killed it (set once it is started). */
 let ensureRegistry = async () => {};
 const registryRestarts = [];
@@ -363,7 +365,8 @@ async function measureRun(builder, bench, run, registry) {
  * and the bench's context read back into the page cache.
  */
 async function settle(bench) {
-  const r = await settleDisk([...kilnProgramFiles(repoRoot), ...PEER_PROGRAM_FILES, bench.ctx]);
+  programFiles ??= [...kilnProgramFiles(repoRoot), ...PEER_PROGRAM_FILES];
+  const r = await settleDisk([...programFiles, bench.ctx]);
   settles.push(r);
   if (!r.dropped && settles.length === 1) say(`warning: the page cache is not dropped between runs (${r.reason}); a run after another builder's deletions may pay for them`);
 }

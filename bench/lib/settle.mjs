@@ -66,7 +66,7 @@ export async function readBack(path) {
         total += bytesRead;
       }
     } catch {
-      // a directory opened as a file (the top path), or a file that went away: nothing to warm
+      // a file that went away or cannot be read: nothing to warm
     } finally {
       await fh.close();
     }
