@@ -11,3 +11,4 @@ export { statAt, openDirChecked, type StatFields, type DirIdentity } from './sta
 export { ReplacingFile, replaceFile, discardPendingFiles, type ReplaceFileOptions } from './replace-file.js';
 export { followUserLink } from './user-path.js';
 export { CREATE_NEW, createFileAt, ensureDirAt, openDirAt, pathAt, removeAt } from './write-at.js';
+export { listBeneath, removeBeneath, statBeneath } from './beneath.js';

@@ -1,6 +1,7 @@
-import { chownSync, lstatSync, mkdirSync, readdirSync, type Stats } from 'node:fs';
+import { chownSync, lstatSync, mkdirSync, type Stats } from 'node:fs';
 import { basename, join, posix } from 'node:path';
 import { KilnError } from '../errors/index.js';
+import { listBeneath, removeBeneath, statBeneath } from '../fs/index.js';
 import { buildSpec, etcMounts, writeBundle, writeEtcFiles, type ExtraHost, type ResourceLimits } from './bundle.js';
 import { cgroupLayout, containerCgroupsPath, oomKilled, readUsage, removeContainerCgroups, removeContainerCgroupsWhenIdle, type CgroupUsage } from './cgroups.js';
 import { DEFAULT_HOSTNAME, DEFAULT_PATH, systemMounts } from './docker-defaults.js';
@@ -90,13 +91,8 @@ function lstatOrUndefined(p: string): Stats | undefined {
   }
 }
 
-function readdirOrUndefined(p: string): string[] | undefined {
-  try {
-    return readdirSync(p);
-  } catch {
-    return undefined;
-  }
-}
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
 
 // The metadata work around a RUN (a few dozen lstat/mkdir calls) is
 // synchronous on purpose: each async call is a thread-pool round trip, which
@@ -138,7 +134,8 @@ function exclusionsFor(upperdir: string, created: CreatedMountPoint[]): string[]
   // deepest parents first so an excluded child makes its parent empty
   const parents = [...new Set(created.flatMap((c) => c.chain.slice(0, -1)))].sort((a, b) => b.length - a.length);
   for (const p of parents) {
-    const names = readdirOrUndefined(join(upperdir, p));
+    // beneath, not join: the RUN may have swapped a parent for a symlink to a host directory
+    const names = listBeneath(upperdir, p);
     if (names === undefined) continue;
     if (names.every((n) => excluded.has(`${p}/${n}`))) excluded.add(p);
   }
@@ -146,12 +143,25 @@ function exclusionsFor(upperdir: string, created: CreatedMountPoint[]): string[]
   // point: drop it unless the RUN also changed it or put something in it.
   const existing = new Map(created.flatMap((c) => c.existingParents).map((e) => [e.path, e]));
   for (const e of [...existing.values()].sort((a, b) => b.path.length - a.path.length)) {
-    const st = lstatOrUndefined(join(upperdir, e.path));
-    if (!st || !st.isDirectory() || st.mode !== e.mode || st.uid !== e.uid || st.gid !== e.gid || isOverlayOpaque(join(upperdir, e.path))) continue;
-    const names = readdirSync(join(upperdir, e.path));
+    const st = statBeneath(upperdir, e.path);
+    // the lookup above went through real directories only, so the path below names the same one
+    if (!st || (st.mode & S_IFMT) !== S_IFDIR || st.mode !== e.mode || st.uid !== e.uid || st.gid !== e.gid || isOverlayOpaque(join(upperdir, e.path))) continue;
+    const names = listBeneath(upperdir, e.path) ?? [];
     if (names.every((n) => excluded.has(`${e.path}/${n}`))) excluded.add(e.path);
   }
   return [...excluded].sort();
+}
+
+/**
+ * Removes the mount points `exclude` names from the unmounted `upperdir` (before it is kept as the
+ * step's snapshot). Each path is looked up beneath the upperdir one directory at a time without
+ * following a symlink: the RUN's processes wrote that tree, and a parent they replaced with a
+ * link to a host directory (`mv /a /b && ln -s /usr /a` around a mount at /a/x) would otherwise
+ * make kiln delete the host's /usr/x. A path whose parent is no longer a directory is no longer a
+ * mount point of this tree and is left as it is.
+ */
+export function dropExcluded(upperdir: string, exclude: string[]): void {
+  for (const p of exclude) removeBeneath(upperdir, p, `the mount point /${p}`);
 }
 
 /** WORKDIR is created like BuildKit does: missing components owned by the RUN's user, 0755, part of the layer. */

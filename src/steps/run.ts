@@ -1,5 +1,3 @@
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { LayerRef } from '../image/image.js';
 import { KilnError, RunFailedError, printable } from '../errors/index.js';
 import { formatBinarySize } from '../spec/size.js';
@@ -127,7 +125,7 @@ export async function executeRun(input: RunStepInput): Promise<RunStepResult> {
   let layerMs: number | undefined;
   // the sandbox (runc, mounts, seccomp, networking) and the layer writer are imported here, not at
   // the top: a cached build computes RUN keys through this module and never starts a container
-  const { runSandbox } = await import('../sandbox/sandbox.js');
+  const { dropExcluded, runSandbox } = await import('../sandbox/sandbox.js');
   const { diffUpperdir, writeLayer } = await import('../layer/index.js');
   const r = await runSandbox(req, async ({ upperdir, exclude }) => {
     const layerStart = monotonicMs();
@@ -138,7 +136,7 @@ export async function executeRun(input: RunStepInput): Promise<RunStepResult> {
     layerMs = monotonicMs() - layerStart;
     if (store.adoptSnapshot) {
       // the upperdir already is this layer in overlay form: keep it as the snapshot instead of extracting the blob later
-      for (const p of exclude) await rm(join(upperdir, p), { recursive: true, force: true });
+      dropExcluded(upperdir, exclude);
       await store.adoptSnapshot({ descriptor: { mediaType: written.mediaType, digest: written.digest, size: written.size }, diffID: written.diffID }, upperdir).catch(() => false);
     }
     return written;

@@ -125,3 +125,62 @@ describe('RUN --mount from the build context refuses links that leave it', () =>
     expect(await b.read('localhost/sec/ok:1', '/ok.txt')).toBe('in context\n');
   });
 });
+
+describe('mount points a RUN leaves behind are removed inside its layer, never through a link it made', () => {
+  // The runtime creates missing mount points (a cache mount's target, /etc/hosts) in the RUN's
+  // upperdir, and kiln drops them from the layer afterwards. The RUN's own processes can move a
+  // mount point's parent away and put a symlink to a host directory in its place; the removal
+  // must not follow it (BuildKit's CVE-2024-23652 was this mistake).
+  async function hostTree(name: string, files: string[]): Promise<string> {
+    const dir = path.join(b.dir, name);
+    for (const f of files) {
+      await mkdir(path.dirname(path.join(dir, f)), { recursive: true });
+      await writeFile(path.join(dir, f), `host ${f}\n`);
+    }
+    return dir;
+  }
+  async function expectHostFiles(dir: string, files: string[]): Promise<void> {
+    for (const f of files) expect(await readFile(path.join(dir, f), 'utf8'), f).toBe(`host ${f}\n`);
+  }
+
+  it('a created parent swapped for a link to a host directory: the host directory keeps its entry', async () => {
+    // `other` keeps the host directory from looking empty of everything but the mount point
+    const files = ['victim/file', 'other'];
+    const host = await hostTree('swap-created', files);
+    const ctx = await b.context({
+      Dockerfile: `FROM ${BASE}\nRUN --mount=type=cache,target=/a/victim,id=swap mv /a /b && ln -s ${host} /a\n`,
+    });
+    await b.build(ctx, { tags: ['localhost/sec/swap-created:1'] });
+    await expectHostFiles(host, files);
+    // the layer holds what the RUN made: the link, and the moved directory
+    const fs = await b.fs('localhost/sec/swap-created:1');
+    expect(fs.lstat('a')?.type).toBe('symlink');
+    expect(fs.readlink('a')).toBe(host);
+    expect(fs.lstat('b')?.type).toBe('directory');
+  });
+
+  it('a created directory inside an existing one (/etc/new in /etc) swapped for a link: the host directory keeps its entry', async () => {
+    // an existing directory itself cannot be renamed away (overlayfs answers EXDEV without
+    // redirect_dir), but one the runtime created inside it can
+    const files = ['victim/file', 'other'];
+    const host = await hostTree('swap-nested', files);
+    const ctx = await b.context({
+      Dockerfile: `FROM ${BASE}\nRUN --mount=type=cache,target=/etc/new/victim,id=nested mv /etc/new /etc/moved && ln -s ${host} /etc/new\n`,
+    });
+    await b.build(ctx, { tags: ['localhost/sec/swap-nested:1'] });
+    await expectHostFiles(host, files);
+    const fs = await b.fs('localhost/sec/swap-nested:1');
+    expect(fs.readlink('etc/new')).toBe(host);
+    expect(fs.lstat('etc/moved')?.type).toBe('directory');
+    expect(fs.lstat('etc/passwd')?.type).toBe('file');
+  });
+
+  it('without a swap the mount points are still left out of the layer', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nRUN --mount=type=cache,target=/a/victim,id=plain echo made > /made.txt\n` });
+    await b.build(ctx, { tags: ['localhost/sec/plain:1'] });
+    const fs = await b.fs('localhost/sec/plain:1');
+    expect(await b.read('localhost/sec/plain:1', '/made.txt')).toBe('made\n');
+    expect(fs.lstat('a')).toBeUndefined();
+    expect(fs.lstat('etc/hosts')).toBeUndefined();
+  });
+});
