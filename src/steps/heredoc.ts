@@ -1,4 +1,5 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { KilnError, printable } from '../errors/index.js';
 import path from 'node:path';
 import type { Heredoc, RunInstruction } from '../frontend/instructions.js';
 import { BuildContext } from '../context/build-context.js';
@@ -11,16 +12,31 @@ import type { FileMountSpec } from '../sandbox/run-mounts.js';
  * reads from its standard input.
  */
 
-/** COPY <<EOF files: each heredoc becomes a file in a small temporary tree under `scratch`. */
+/**
+ * COPY <<EOF files: each heredoc becomes a file in a small temporary tree under `scratch`.
+ * The name comes from the Dockerfile, so it is taken as a path inside that tree, as BuildKit makes
+ * the file inside a scratch state: `..` stops at the tree's top (`<<../../x` is the file `x`).
+ * Joined to the tree's host path as written, it created or overwrote any host file, as root.
+ */
 export async function heredocTree(heredocs: Heredoc[], scratch: string): Promise<{ view: FsView; names: string[] } | undefined> {
   if (!heredocs.length) return undefined;
   const dir = await mkdtemp(path.join(scratch, 'h-'));
   const names: string[] = [];
   for (const h of heredocs) {
-    await writeFile(path.join(dir, h.name), h.body, { mode: 0o644 });
-    names.push(h.name);
+    const name = heredocFileName(h.name);
+    // the tree is this step's own, fresh: nothing in it but the files written here
+    if (name.includes('/')) await mkdir(path.join(dir, path.posix.dirname(name)), { recursive: true });
+    await writeFile(path.join(dir, name), h.body, { mode: 0o644 });
+    names.push(name);
   }
   return { view: BuildContext.open(dir, { ignoreFile: null, label: 'heredoc' }), names };
+}
+
+/** A heredoc's name as a relative path that stays inside its tree. */
+export function heredocFileName(name: string): string {
+  const inside = path.posix.normalize(`/${name}`).slice(1).replace(/\/+$/, '');
+  if (inside === '') throw new KilnError('CONTEXT', `COPY failed: the heredoc name "${printable(name, 80)}" does not name a file`);
+  return inside;
 }
 
 /**
