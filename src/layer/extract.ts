@@ -47,7 +47,7 @@ class Extractor {
   private readonly root: string;
   /** Directories already checked to be real directories inside the root. */
   private readonly knownDirs = new Set<string>(['']);
-  private readonly dirTimes: Array<{ path: string; mtime: number; atime: number }> = [];
+  private readonly dirTimes: Array<{ rel: string; mtime: number; atime: number }> = [];
 
   constructor(root: string) {
     this.root = root;
@@ -213,17 +213,33 @@ class Extractor {
     if (h.type !== 'symlink') chmodSync(path, h.mode);
     if (h.type === 'directory') {
       // Creating children changes a directory's mtime: set it once they all exist.
-      this.dirTimes.push({ path, mtime: h.mtime, atime: atimeOf(h) });
+      this.dirTimes.push({ rel, mtime: h.mtime, atime: atimeOf(h) });
     } else {
       lutimesSync(path, atimeOf(h), h.mtime);
     }
   }
 
+  /**
+   * Sets the directories' times once every entry is in. A later entry may have replaced a parent
+   * of a directory recorded earlier with a symlink (`a/`, `a/b/`, then `a` → a host directory),
+   * so each path is walked again, component by component without following one: a path that no
+   * longer leads through real directories is no longer that directory, and is left alone.
+   */
   finish(): void {
     for (let i = this.dirTimes.length - 1; i >= 0; i--) {
       const d = this.dirTimes[i]!;
-      if (exists(d.path)?.isDirectory()) lutimesSync(d.path, d.atime, d.mtime);
+      if (this.isRealDir(d.rel)) lutimesSync(this.abs(d.rel), d.atime, d.mtime);
     }
+  }
+
+  /** Whether `rel` and every directory above it are real directories in the root (lstat: a symlink is not). */
+  private isRealDir(rel: string): boolean {
+    let cur = '';
+    for (const c of rel === '' ? [] : rel.split('/')) {
+      cur = cur === '' ? c : `${cur}/${c}`;
+      if (exists(this.abs(cur))?.isDirectory() !== true) return false;
+    }
+    return exists(this.root)?.isDirectory() === true;
   }
 }
 

@@ -217,6 +217,25 @@ describe('extractLayer refuses unsafe entries', () => {
     expect(lstatSync(join(target, 'h')).ino).toBe(lstatSync(join(target, 'esc')).ino);
   });
 
+  it('sets no directory times through a parent that a later entry made a symlink', async () => {
+    // a/ and a/b/ are recorded for their times, then a becomes a link to a host directory holding b
+    const hostB = join(outside, 'b');
+    mkdirSync(hostB, { recursive: true });
+    const before = lstatSync(hostB);
+    const target = fresh();
+    const tar = rawTar([
+      { path: 'a', type: 'directory', mode: 0o755, mtime: 123_456_789 },
+      { path: 'a/b', type: 'directory', mode: 0o755, mtime: 123_456_789 },
+      { path: 'a', type: 'symlink', linkname: outside },
+    ]);
+    await extractLayer(Readable.from([tar]), MediaType.OCI_LAYER, target);
+    expect(readlinkSync(join(target, 'a'))).toBe(outside);
+    const after = lstatSync(hostB);
+    expect(after.mtimeMs).toBe(before.mtimeMs);
+    expect(after.atimeMs).toBe(before.atimeMs);
+    rmSync(hostB, { recursive: true });
+  });
+
   it('extracts many small files, hardlinks to them, replacements and a whiteout to the tree GNU tar makes', async () => {
     const list: Parameters<typeof rawTar>[0] = [{ path: 'a', type: 'directory', mode: 0o755 }, { path: 'b', type: 'directory', mode: 0o750, uid: 7 }];
     for (let i = 0; i < 600; i++) {
