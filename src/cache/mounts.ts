@@ -10,15 +10,18 @@ import type { CacheMountExport } from './document.js';
  * (`--cache-to …,cache-mounts=true`): each exported as one gzip layer, and
  * seeded from an imported cache where the store has none of that name.
  */
-export async function exportMounts(store: Store): Promise<CacheMountExport[]> {
-  const { listCacheDirs } = await import('../sandbox/cache-mounts.js');
+export async function exportMounts(store: Store): Promise<{ mounts: CacheMountExport[]; busy: string[] }> {
+  const { listCacheDirs, withIdleCache } = await import('../sandbox/cache-mounts.js');
   const { entriesFromDirectory, writeLayer } = await import('../layer/index.js');
-  const out: CacheMountExport[] = [];
+  const mounts: CacheMountExport[] = [];
+  const busy: string[] = [];
   for (const dir of await listCacheDirs(store.root)) {
-    const layer = await writeLayer(entriesFromDirectory(path.join(store.layout.cacheMounts, dir)), store, { compression: 'gzip' });
-    out.push({ dir, layer: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size, diffID: layer.diffID } });
+    // only a cache no RUN is using: a RUN could swap its directories for links to host ones mid-walk
+    const layer = await withIdleCache(store.root, dir, (abs) => writeLayer(entriesFromDirectory(abs), store, { compression: 'gzip' }));
+    if (layer === undefined) busy.push(dir);
+    else mounts.push({ dir, layer: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size, diffID: layer.diffID } });
   }
-  return out;
+  return { mounts, busy };
 }
 
 /** Seeds the cache mounts named by `mounts` that do not exist locally; returns the directories made. */

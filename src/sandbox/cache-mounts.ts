@@ -130,6 +130,28 @@ export async function acquireCache(storeRoot: string, req: CacheMountRequest, si
   return lockAndUse(base, fh);
 }
 
+/**
+ * Runs `fn` on the cache directory `name` while no RUN uses it: holding its lock exclusively, so
+ * no RUN (of this process or another) takes it meanwhile. Undefined, without calling `fn`, when a
+ * RUN holds it now. For reading a cache as a whole tree (exporting it): a RUN using the cache could
+ * otherwise swap a directory for a symlink to a host directory between the walk's lstat and its
+ * reads, and the host's files would be read into the export.
+ */
+export async function withIdleCache<T>(storeRoot: string, name: string, fn: (dir: string) => Promise<T>): Promise<T | undefined> {
+  const root = cacheMountsRoot(storeRoot);
+  const fh = await openLockFile(join(root, `${name}.lock`));
+  try {
+    if (!tryFlock(fh.fd, 'exclusive')) return undefined;
+    try {
+      return await fn(join(root, name));
+    } finally {
+      unflock(fh.fd);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Ids of the caches present, for `kiln prune`-style listings. */
 export async function listCacheDirs(storeRoot: string): Promise<string[]> {
   try {

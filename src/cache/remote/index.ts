@@ -133,7 +133,8 @@ export async function exportCaches(specs: readonly CacheExportSpec[], ctx: Cache
       const level = spec.compressionLevel ?? (compression === ctx.compression ? ctx.level : undefined);
       if (level !== undefined) checkCompressionLevel(compression, level, `--cache-to ${label}`);
       const records = await recordsIn(ctx, await recordsFor(ctx, spec.mode), { compression, ...(level !== undefined ? { level } : {}) });
-      const mounts = spec.cacheMounts ? await exportMounts(ctx.store) : [];
+      const { mounts, busy } = spec.cacheMounts ? await exportMounts(ctx.store) : { mounts: [], busy: [] };
+      if (busy.length > 0) report.warn(`cache export to ${label}: left out cache mount${busy.length > 1 ? 's' : ''} ${busy.join(', ')}: in use by a RUN of another build`);
       const artifact = await storeCacheArtifact(ctx.store, records, mounts);
       if (spec.type === 'local') await exportToLocal(ctx.store, spec.dest, spec.tag ?? 'latest', artifact);
       else await exportToRegistry(ctx.store, spec.ref, artifact, access);
