@@ -1,4 +1,4 @@
-import { rename, rm, stat } from 'node:fs/promises';
+import { lstat, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Store } from '../store/store.js';
 import { makeStoreDirs } from '../store/store-dirs.js';
@@ -27,12 +27,16 @@ export async function exportMounts(store: Store): Promise<{ mounts: CacheMountEx
 /** Seeds the cache mounts named by `mounts` that do not exist locally; returns the directories made. */
 export async function importMounts(store: Store, mounts: CacheMountExport[], ensureBlob: (d: Descriptor) => Promise<void>): Promise<string[]> {
   const { extractLayer } = await import('../layer/extract.js');
+  const { isCacheDirName } = await import('../sandbox/cache-mounts.js');
   const done: string[] = [];
   const root = store.layout.cacheMounts;
   for (const m of mounts) {
-    if (!/^[A-Za-z0-9._-]+$/.test(m.dir)) continue;
+    // the artifact names the directory: only a cache directory's own shape, never `.`, `..` or one of
+    // kiln's lock and staging names (a `.` made the whole cache-mounts folder the artifact's tree)
+    if (!isCacheDirName(m.dir)) continue;
     const dir = path.join(root, m.dir);
-    if (await stat(dir).catch(() => undefined)) continue;
+    // lstat: a link there is not a cache to keep (and a RUN refuses it)
+    if (await lstat(dir).catch(() => undefined)) continue;
     await ensureBlob(m.layer);
     const tmp = `${dir}.new-import-${process.pid}`;
     await rm(tmp, { recursive: true, force: true });

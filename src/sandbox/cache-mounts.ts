@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { chmod, chown, mkdir, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, lstat, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors/index.js';
 import { openLockFile, tryFlock, unflock, waitFlock } from '../store/flock.js';
@@ -52,13 +52,31 @@ export function cacheMountsRoot(storeRoot: string): string {
   return storeLayout(storeRoot).cacheMounts;
 }
 
+/**
+ * Whether the cache directory `p` is there: a real directory, never a symlink. Nothing of kiln's
+ * makes a link there, but an imported cache artifact names the directories it restores: a link
+ * planted as a cache would be handed to runc as the mount's source and mount the host directory
+ * it points at, writable, into every RUN using that cache.
+ */
 async function exists(p: string): Promise<boolean> {
+  let st;
   try {
-    await stat(p);
-    return true;
+    st = await lstat(p);
   } catch {
     return false;
   }
+  if (!st.isDirectory()) throw new KilnError('SANDBOX', `cache mount directory ${p} is not a directory (${st.isSymbolicLink() ? 'a symlink' : 'another kind of file'}); remove it, or run \`kiln prune\``);
+  return true;
+}
+
+/**
+ * Whether `name` can be a cache directory in `cache-mounts/`: the shape cacheDirName gives (a
+ * readable part, a dash and 12 hex digits; `~N` for a private cache's other instance). For names
+ * that come from outside, an imported cache artifact: `.` or `..` would name the folder itself or
+ * the store, and a `.lock` or `.new-` name one of kiln's own files.
+ */
+export function isCacheDirName(name: string): boolean {
+  return /^[A-Za-z0-9-][A-Za-z0-9._-]{0,59}-[0-9a-f]{12}(?:~[1-9][0-9]{0,5})?$/.test(name) && !name.includes('.new-');
 }
 
 async function copyTree(from: string, to: string): Promise<void> {
