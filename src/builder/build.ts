@@ -7,6 +7,7 @@ import pLimit from 'p-limit';
 import type { Descriptor, ImageConfig, Platform } from '../image/types.js';
 import { formatPlatform, hostPlatform } from '../image/platform.js';
 import { KilnError } from '../errors/index.js';
+import { openFileInRoot } from '../fs/index.js';
 import { parseDockerfile, runChecks } from '../frontend/index.js';
 import { readDockerfileText } from '../frontend/load.js';
 import { planBuild } from '../plan/index.js';
@@ -164,7 +165,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
         return r.base;
       },
     });
-    const executors = await createExecutors({ store, contextDir, dockerfilePath, policy: options.policy, layer: layerWriteOptions(options.layers), sourceDateEpoch, emit, ensureLayers,
+    const executors = await createExecutors({ store, contextDir, dockerfilePath, ...(options.source.contained ? { contained: true } : {}), policy: options.policy, layer: layerWriteOptions(options.layers), sourceDateEpoch, emit, ensureLayers,
       onRemoteSource: (m) => remoteSources.set(m.uri, m),
     });
     // a local context is named by the digest of what COPY could read from it (computed after the build); a git or URL context by its own
@@ -303,7 +304,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
             return layersFileSystem(store, x.result.draft.layers);
           },
         }));
-        if (wanted.context) out.push({ name: 'context', view: async () => BuildContext.open(contextDir, dockerfilePath ? { dockerfile: dockerfilePath } : {}) });
+        if (wanted.context) out.push({ name: 'context', view: async () => BuildContext.open(contextDir, { ...(dockerfilePath ? { dockerfile: dockerfilePath } : {}), ...(options.source.contained ? { contained: true } : {}) }) });
         return out;
       };
       for (const [i, p] of perPlatform.entries()) {
@@ -410,6 +411,17 @@ async function readDockerfile(source: DockerfileSource): Promise<{ text: string;
   const { fileName } = source;
   if (source.text !== undefined) return { text: source.text, fileName };
   const file = source.file ?? path.join(source.contextDir, 'Dockerfile');
+  const rel = path.relative(source.contextDir, file);
+  if (source.contained && !rel.startsWith('..') && !path.isAbsolute(rel)) {
+    // a context from elsewhere: its Dockerfile may be a link to a host file, which is resolved inside the context
+    const opened = openFileInRoot(source.contextDir, rel, { chroot: true, label: 'the build context', what: rel });
+    if (opened === undefined) throw new KilnError('NOT_FOUND', `cannot read Dockerfile: ${rel} does not exist in the build context`);
+    try {
+      return { text: await readDockerfileText(opened.path, fileName), fileName, dockerfilePath: file };
+    } finally {
+      opened.close();
+    }
+  }
   try {
     return { text: await readDockerfileText(file, fileName), fileName, dockerfilePath: file };
   } catch (e) {

@@ -24,6 +24,11 @@ export interface ContextSource {
   gitCommit?: string;
   /** A git or URL context: the URL as given and its immutable digest (commit `sha1`, archive `sha256`), for provenance. */
   origin?: { uri: string; digest: Record<string, string> };
+  /**
+   * The context came from elsewhere (stdin, a URL, git), not from a directory of the user's: pass
+   * it on as `untrustedContext`, so its Dockerfile and ignore files are resolved inside it.
+   */
+  untrusted?: boolean;
   /** Removes what was unpacked; a no-op for a local directory. */
   cleanup(): Promise<void>;
 }
@@ -45,7 +50,7 @@ export async function openContextSource(spec: string, opts: { stdin?: AsyncItera
     const { isGitUrl } = await import('../steps/copy-git.js');
     if (spec !== '-' && isGitUrl(spec)) {
       const git = await checkoutGit(spec, tmp, opts.signal);
-      return { ...git, origin: { uri: spec, digest: { sha1: git.gitCommit } }, cleanup };
+      return { ...git, origin: { uri: spec, digest: { sha1: git.gitCommit } }, untrusted: true, cleanup };
     }
     let file: string;
     let origin: ContextSource['origin'];
@@ -59,7 +64,7 @@ export async function openContextSource(spec: string, opts: { stdin?: AsyncItera
       file = got.file;
       origin = { uri: spec, digest: { sha256: got.sha256 } };
     }
-    return { ...(await unpackOrDockerfile(file, path.join(tmp, 'ctx'), spec === '-' ? 'stdin' : spec)), ...(origin ? { origin } : {}), cleanup };
+    return { ...(await unpackOrDockerfile(file, path.join(tmp, 'ctx'), spec === '-' ? 'stdin' : spec)), ...(origin ? { origin } : {}), untrusted: true, cleanup };
   } catch (e) {
     await cleanup();
     throw e;

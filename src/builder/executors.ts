@@ -33,6 +33,8 @@ interface ExecutorInit {
   store: Store;
   contextDir: string;
   dockerfilePath: string | undefined;
+  /** The context came from elsewhere: its ignore files are resolved inside it. */
+  contained?: boolean;
   /** What RUN steps may do. */
   policy: RunPolicy;
   /** How the build writes its layers. */
@@ -56,7 +58,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
   let context: BuildContext | undefined;
   let hashCache: HashCache | undefined;
   const ctx = (): BuildContext => {
-    context ??= BuildContext.open(init.contextDir, init.dockerfilePath ? { dockerfile: init.dockerfilePath } : {});
+    context ??= BuildContext.open(init.contextDir, { ...(init.dockerfilePath ? { dockerfile: init.dockerfilePath } : {}), ...(init.contained ? { contained: true } : {}) });
     return context;
   };
   const hashes = (): HashCache => {

@@ -53,6 +53,12 @@ export interface BuildOptions {
    * provenance names it as the config source and a material instead of a digest of the directory.
    */
   contextSource?: { uri: string; digest: Record<string, string> };
+  /**
+   * The context came from elsewhere (a tar on stdin, a download, a git checkout: what
+   * `openContextSource` marks `untrusted`): its Dockerfile and ignore files are resolved inside it,
+   * as BuildKit reads them from the context's snapshot, never through a link to a host file.
+   */
+  untrustedContext?: boolean;
   /** Dockerfile path (default `<context>/Dockerfile`); ignored when `dockerfileText` is given. */
   file?: string;
   /** Dockerfile content given directly (e.g. from stdin); `fileName` names it in errors. */

@@ -28,6 +28,8 @@ export interface DockerfileSource {
   fileName: string;
   /** A git or URL context: where it came from, with its commit (`sha1`) or archive digest (`sha256`), for provenance. */
   origin?: { uri: string; digest: Record<string, string> };
+  /** The context came from elsewhere: files read from it by name are resolved inside it (BuildOptions.untrustedContext). */
+  contained?: boolean;
 }
 
 /** How the build writes its layers; the outputs' own compression is theirs (`OutputSettings`). */
@@ -154,9 +156,9 @@ export function resolveBuildOptions(options: BuildOptions, env: NodeJS.ProcessEn
 }
 
 /** The context and Dockerfile of `options` (the CLI resolves them again once a remote context is unpacked). */
-export function dockerfileSource(options: Pick<BuildOptions, 'context' | 'contextSource' | 'file' | 'dockerfileText' | 'fileName'>): DockerfileSource {
+export function dockerfileSource(options: Pick<BuildOptions, 'context' | 'contextSource' | 'untrustedContext' | 'file' | 'dockerfileText' | 'fileName'>): DockerfileSource {
   const contextDir = path.resolve(options.context);
-  const origin = options.contextSource ? { origin: options.contextSource } : {};
+  const origin = { ...(options.contextSource ? { origin: options.contextSource } : {}), ...(options.untrustedContext ? { contained: true } : {}) };
   if (options.dockerfileText !== undefined) return { contextDir, text: options.dockerfileText, fileName: options.fileName ?? 'Dockerfile', ...origin };
   return {
     contextDir,

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
 import type { Digest } from '../image/digest.js';
 import { hashSelection } from './content-hash.js';
-import { findIgnoreFile, loadIgnoreFile, type MatchInfo, PatternMatcher } from './dockerignore.js';
+import { findIgnoreFile, loadContainedIgnoreFile, loadIgnoreFile, type MatchInfo, PatternMatcher } from './dockerignore.js';
 import { type FsNode, type FsView, type Listing, nodeFromStats, sortNames } from './fs-view.js';
 import type { HashCache } from './hash-cache.js';
 import { compareNames } from '../layer/path-order.js';
@@ -19,6 +19,11 @@ export interface OpenContextOptions {
   ignorePatterns?: string[];
   /** How errors name the tree; default "build context". */
   label?: string;
+  /**
+   * The tree came from elsewhere (stdin, a download, a git checkout): its ignore files are
+   * resolved inside it, never through a link to a host file (see loadContainedIgnoreFile).
+   */
+  contained?: boolean;
 }
 
 interface Verdict {
@@ -71,6 +76,10 @@ export class BuildContext implements FsView {
     const label = opts.label ?? 'build context';
     const rootId = { dev: st.dev, ino: st.ino };
     if (opts.ignorePatterns) return new BuildContext(rootId, root, new PatternMatcher(opts.ignorePatterns), undefined, label);
+    if (opts.contained && opts.ignoreFile === undefined) {
+      const found = loadContainedIgnoreFile(root, opts.dockerfile);
+      return new BuildContext(rootId, root, found.matcher, found.file, label);
+    }
     const file = opts.ignoreFile === null ? undefined : (opts.ignoreFile ?? findIgnoreFile(root, opts.dockerfile));
     return new BuildContext(rootId, root, loadIgnoreFile(file), file, label);
   }

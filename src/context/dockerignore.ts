@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import { KilnError } from '../errors/index.js';
+import { openFileInRoot } from '../fs/open-in-root.js';
 import { BadPatternError, checkPattern, cleanPath, hasMeta, WorkMeter } from './glob.js';
 import { PatternNfa, RegexSyntaxError } from './pattern-nfa.js';
 
@@ -244,11 +245,39 @@ export function findIgnoreFile(contextDir: string, dockerfilePath?: string): str
   return existsSync(root) ? root : undefined;
 }
 
-export function loadIgnoreFile(file: string | undefined): PatternMatcher {
-  if (file === undefined) return new PatternMatcher([]);
-  const size = statSync(file).size;
+export function loadIgnoreFile(file: string | undefined, readFrom = file): PatternMatcher {
+  if (file === undefined || readFrom === undefined) return new PatternMatcher([]);
+  const size = statSync(readFrom).size;
   if (size > MAX_IGNORE_FILE_BYTES) {
     throw new KilnError('CONTEXT', `${file}: ${size} bytes is larger than the limit of ${MAX_IGNORE_FILE_BYTES} for an ignore file`);
   }
-  return new PatternMatcher(readIgnoreFile(readFileSync(file, 'utf8'), file), basename(file));
+  return new PatternMatcher(readIgnoreFile(readFileSync(readFrom, 'utf8'), file), basename(file));
+}
+
+/**
+ * findIgnoreFile and loadIgnoreFile for a context that came from elsewhere (stdin, a download, a
+ * git checkout): each candidate is resolved inside the context as BuildKit reads it from the
+ * context's snapshot, so an ignore file that is a link to a host file reads nothing of the host
+ * (its text would otherwise become the patterns, and an error quoting it would print it).
+ */
+export function loadContainedIgnoreFile(contextDir: string, dockerfilePath?: string): { matcher: PatternMatcher; file: string | undefined } {
+  const candidates: string[] = [];
+  if (dockerfilePath) candidates.push(join(dirname(dockerfilePath), basename(dockerfilePath) + '.dockerignore'));
+  candidates.push(join(contextDir, '.dockerignore'));
+  for (const file of candidates) {
+    const rel = relative(contextDir, file);
+    // a Dockerfile the user named outside the context: its ignore file is the user's own
+    if (rel.startsWith('..') || isAbsolute(rel)) {
+      if (existsSync(file)) return { matcher: loadIgnoreFile(file), file };
+      continue;
+    }
+    const opened = openFileInRoot(contextDir, rel, { chroot: true, label: 'the build context', what: rel });
+    if (opened === undefined) continue;
+    try {
+      return { matcher: loadIgnoreFile(file, opened.path), file };
+    } finally {
+      opened.close();
+    }
+  }
+  return { matcher: new PatternMatcher([]), file: undefined };
 }

@@ -6,7 +6,7 @@
  * May import: errors/, sys/.
  */
 export { resolveInTree, hostLookup, MAX_SYMLINKS, type LinkLookup, type ResolveOptions } from './resolve-in-root.js';
-export { openInRoot, fdPath, type OpenInRootOptions, type RootedOpen } from './open-in-root.js';
+export { openInRoot, openFileInRoot, fdPath, type OpenInRootOptions, type RootedFile, type RootedOpen } from './open-in-root.js';
 export { statAt, openDirChecked, type StatFields, type DirIdentity } from './stat-at.js';
 export { ReplacingFile, replaceFile, discardPendingFiles, type ReplaceFileOptions } from './replace-file.js';
 export { followUserLink } from './user-path.js';

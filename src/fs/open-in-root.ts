@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs';
 import { KilnError } from '../errors/index.js';
 import { Errno, errno, libc, O_PATH } from '../sys/libc.js';
 import { escapeError, loopError, segments } from './resolve-in-root.js';
@@ -101,4 +101,36 @@ function openError(e: number, what: string, label: string): KilnError {
 /** The descriptor as a path the kernel resolves to exactly that file (magic link), for mount(2) in this process. */
 export function fdPath(fd: number): string {
   return `/proc/self/fd/${fd}`;
+}
+
+/** A regular file opened for reading inside a root (see openFileInRoot). */
+export interface RootedFile {
+  /** `/proc/self/fd/N` of the open file: reads through it read exactly that file. */
+  path: string;
+  close(): void;
+}
+
+/**
+ * Opens the regular file `path` inside `root` for reading, following symlinks as the tree itself
+ * would see them (`chroot`) and never leaving it: for the files a build reads by name from a
+ * context that came from elsewhere (its Dockerfile and ignore files in a tar on stdin, a
+ * downloaded archive, a git checkout). Undefined when there is no such file; anything but a
+ * regular file (a directory, a FIFO that would block the read, a device) is refused.
+ */
+export function openFileInRoot(root: string, path: string, opts: OpenInRootOptions): RootedFile | undefined {
+  let rooted: RootedOpen;
+  try {
+    rooted = openInRoot(root, path, opts);
+  } catch (e) {
+    if (e instanceof KilnError && e.code === 'NOT_FOUND') return undefined;
+    throw e;
+  }
+  try {
+    if (!rooted.stat.isFile()) throw new KilnError('CONTEXT', `"${opts.what ?? path}" in ${opts.label} is not a regular file`);
+    // reopened through the O_PATH descriptor's own link: the very file resolved above
+    const fd = openSync(fdPath(rooted.fd), constants.O_RDONLY | O_CLOEXEC);
+    return { path: fdPath(fd), close: () => closeSync(fd) };
+  } finally {
+    closeSync(rooted.fd);
+  }
 }

@@ -296,6 +296,7 @@ async function buildFromCli(contextDir: string, flags: BuildFlags, mode: Progres
       source: dockerfileSource({
         context: source.dir,
         ...(source.origin ? { contextSource: source.origin } : {}),
+        ...(source.untrusted ? { untrustedContext: true } : {}),
         ...(dockerfile ? { file: dockerfile } : {}),
         ...(dockerfileText !== undefined ? { dockerfileText, fileName: 'Dockerfile' } : {}),
       }),
