@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KilnError } from '../errors/index.js';
 import { ReplacingFile, replaceFile } from '../fs/replace-file.js';
+import { followUserLink } from '../fs/user-path.js';
 import { CREATE_NEW } from '../fs/write-at.js';
 import { END_OF_ARCHIVE, encodeHeader, paddingFor } from '../layer/tar-format.js';
 import type { LayerEntry } from '../layer/types.js';
@@ -172,7 +173,15 @@ export class DirectoryWriter implements LayoutSink {
  * not to be symlinks, so nothing lands outside `dest` through one.
  */
 export class LayoutDirectory implements LayoutSink {
-  constructor(private readonly dest: string) {}
+  private readonly dest: string;
+
+  /**
+   * `dest` as the user named it: a symlink there is followed only as fs/user-path.ts allows (one
+   * another user planted in /tmp is refused, as for every output path); `what` names the option.
+   */
+  constructor(dest: string, what = dest) {
+    this.dest = followUserLink(dest, what);
+  }
 
   async has(name: string): Promise<boolean> {
     // lstat: a symlink named as a blob is not that blob (the reader refuses it too); it is replaced

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, fchmodSync, openSync, rmSync, statSync, type WriteStream } from 'node:fs';
+import { closeSync, constants, createWriteStream, fchmodSync, fstatSync, lstatSync, openSync, rmSync, statSync, type Stats, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -33,18 +33,28 @@ export class ReplacingFile {
   private failure: Error | undefined;
 
   constructor(readonly dest: string, mode = 0o666, opts: { replaceEntry?: boolean; what?: string } = {}) {
-    this.target = opts.replaceEntry ? dest : followUserLink(dest, opts.what ?? dest);
-    const st = opts.replaceEntry ? undefined : statSync(this.target, { throwIfNoEntry: false });
+    const what = opts.what ?? dest;
+    this.target = opts.replaceEntry ? dest : followUserLink(dest, what);
+    // what is at the target itself (lstat): the decision below never rests on a later lookup that
+    // follows a link, which another user could swap in meanwhile (a file in /tmp for a link to /dev/kmsg)
+    const own = opts.replaceEntry ? undefined : lstatSync(this.target, { throwIfNoEntry: false });
+    // a link still there is one followUserLink let through that does not resolve as a path (/dev/stdout → a pipe)
+    const st = own?.isSymbolicLink() ? statSync(this.target, { throwIfNoEntry: false }) : own;
     if (st && (st.isCharacterDevice() || st.isFIFO())) {
+      if (own && !own.isSymbolicLink()) refuseForeignNode(this.target, own, what);
       this.tmp = undefined;
-      this.out = createWriteStream(this.target);
+      this.out = createWriteStream('', { fd: openChecked(this.target, st, own?.isSymbolicLink() === true, what) });
     } else {
       if (st?.isSocket() || st?.isBlockDevice()) throw new KilnError('USAGE', `${dest} is a ${st.isSocket() ? 'socket' : 'block device'}: kiln writes files, a character device or a pipe`);
       this.tmp = join(dirname(this.target), `.${basename(this.target)}.${randomBytes(4).toString('hex')}.tmp`);
-      // a name someone made beforehand (a file, a symlink to a victim) fails the create: never reused or followed
-      const fd = openSync(this.tmp, CREATE_NEW, mode);
-      // a file replaced keeps its permissions (a 0600 file stays 0600), as a write into it would
-      if (st?.isFile()) fchmodSync(fd, st.mode & 0o7777);
+      // a file of the user's replaced keeps its permissions (a 0600 file stays 0600), as a write into it would;
+      // another user's file (planted in /tmp, say) lends none, nor setuid bits: its modes would be theirs to choose
+      const euid = process.geteuid?.() ?? 0;
+      const kept = st?.isFile() && st.uid === euid ? st.mode & 0o777 : undefined;
+      // a name someone made beforehand (a file, a symlink to a victim) fails the create: never reused or followed;
+      // created with the final mode (less what the umask takes), so it is never more open than that meanwhile
+      const fd = openSync(this.tmp, CREATE_NEW, kept ?? mode);
+      if (kept !== undefined) fchmodSync(fd, kept);
       pending.add(this.tmp);
       this.out = createWriteStream('', { fd });
     }
@@ -84,6 +94,44 @@ export class ReplacingFile {
     await rm(this.tmp, { force: true });
     pending.delete(this.tmp);
   }
+}
+
+const S_ISVTX = 0o1000;
+
+/**
+ * A FIFO or character device at an output path in a sticky world-writable directory (/tmp) that
+ * belongs neither to the user kiln runs as nor to the directory's owner is refused, as the kernel's
+ * protected_fifos would refuse it (not every machine turns that on): anyone may have made it there,
+ * and a FIFO another user reads would hand them the whole output (a root file system's tar).
+ */
+function refuseForeignNode(path: string, st: Stats, what: string): void {
+  const dir = statSync(dirname(path));
+  const shared = (dir.mode & S_ISVTX) !== 0 && (dir.mode & 0o002) !== 0;
+  const euid = process.geteuid?.() ?? 0;
+  if (shared && st.uid !== euid && st.uid !== dir.uid) {
+    throw new KilnError('UNSAFE_PATH', `${what}: ${path} is a ${st.isFIFO() ? 'pipe' : 'device'} another user (uid ${st.uid}) made in a shared directory; kiln does not write to it`, { hint: 'write somewhere else' });
+  }
+}
+
+/**
+ * Opens the device or pipe `path` for writing and checks that it is the very node looked at
+ * (device and inode): one swapped in between is refused. O_NOFOLLOW unless the name itself is the
+ * link the user gave (/dev/stdout).
+ */
+function openChecked(path: string, st: Stats, follow: boolean, what: string): number {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_NOCTTY | (follow ? 0 : constants.O_NOFOLLOW));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new KilnError('UNSAFE_PATH', `${what}: ${path} was replaced by a symlink while kiln opened it`);
+    throw e;
+  }
+  const now = fstatSync(fd);
+  if (now.dev !== st.dev || now.ino !== st.ino) {
+    closeSync(fd);
+    throw new KilnError('UNSAFE_PATH', `${what}: ${path} was replaced while kiln opened it`);
+  }
+  return fd;
 }
 
 export interface ReplaceFileOptions {

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KILN_BIN, rebuildIfStale, runKiln, type KilnRun } from '../helpers/kiln-cli.js';
@@ -188,6 +188,18 @@ describe('--cache-to type=local', () => {
     expect(readdirSync(dest).filter((n) => n.endsWith('.tmp') && !lstatSync(join(dest, n)).isSymbolicLink())).toEqual([]);
   });
 
+  it('does not write into a directory another user\'s symlink in a shared directory leads to', async () => {
+    const v = victims('host-cache-dest');
+    const shared = sharedDir('shared-cache');
+    const dest = join(shared, 'kiln-cache');
+    plantAsNobody(v.dir, dest);
+    const r = await kiln(['build', '--progress', 'plain', '--cache-to', `type=local,dest=${dest}`, context('ctx-cache-dest', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'dest' })]);
+    expect(r.code).toBe(0);
+    expect(r.stderr + r.stdout).toContain(`--cache-to type=local: ${dest} is a symlink another user (uid 65534) made in a shared directory; kiln does not follow it`);
+    expectUntouched(v);
+    expect(lstatSync(dest).isSymbolicLink()).toBe(true);
+  });
+
   it('does not put blobs into a directory a symlink in the cache directory leads to', async () => {
     const v = victims('host-cache-blobs');
     const dest = join(dir, 'cache-blobs');
@@ -224,6 +236,28 @@ describe('output files', () => {
       expect(lstatSync(s(n)).isSymbolicLink()).toBe(true);
     }
     expectUntouched(v);
+  });
+
+  it('refuse a pipe another user made in a shared directory, and lend no mode from their file there', async () => {
+    const shared = sharedDir('shared-nodes');
+    const ctx = context('ctx-nodes', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'x' });
+    // a pipe that user reads would hand them the whole output (here the file system's tar)
+    const fifo = join(shared, 'out.tar');
+    execFileSync('mkfifo', ['-m', '666', fifo]);
+    chownSync(fifo, 65534, 65534);
+    const r = await kiln(['build', '-q', '-o', `type=tar,dest=${fifo}`, ctx]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`${fifo} is a pipe another user (uid 65534) made in a shared directory; kiln does not write to it`);
+    // their file is replaced by kiln's own: root's, with kiln's mode, none of their setuid or world-write bits
+    const iid = join(shared, 'iid');
+    writeFileSync(iid, 'planted');
+    chownSync(iid, 65534, 65534);
+    chmodSync(iid, 0o6777);
+    const b = await build(ctx, '--iidfile', iid);
+    expect(readFileSync(iid, 'utf8')).toBe(b.stdout.trim());
+    const st = statSync(iid);
+    expect(st.uid).toBe(0);
+    expect(st.mode & 0o7022).toBe(0);
   });
 
   it('follow a symlink the user made to their own file (which keeps its mode) or to a device such as /dev/null', async () => {

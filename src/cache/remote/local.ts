@@ -36,5 +36,5 @@ export async function localSource(store: Store, spec: { src: string; tag?: strin
 export async function exportToLocal(store: Store, dest: string, tag: string, artifact: CacheArtifact): Promise<void> {
   const { LayoutDirectory } = await import('../../export/archive-writer.js');
   const entry: Descriptor = { ...artifact.descriptor, annotations: { [REF_NAME_ANNOTATION]: tag } };
-  await writeOciLayout(new LayoutDirectory(dest), [{ entry, blobs: [...artifact.blobs, artifact.descriptor] }], (d) => store.openBlob(d.digest, { verify: 'once' }));
+  await writeOciLayout(new LayoutDirectory(dest, '--cache-to type=local'), [{ entry, blobs: [...artifact.blobs, artifact.descriptor] }], (d) => store.openBlob(d.digest, { verify: 'once' }));
 }
