@@ -7,7 +7,7 @@
  * store.ts; layout.ts spells every path under the root; GC, usage and checks
  * in gc.ts, usage.ts, fsck.ts. The BlobStore port it implements lives in
  * image/blob-store.ts.
- * May import: errors/, image/, layer/, rootless/, spec/, sys/ (fsck is handed the sandbox's leftover probe: sandbox/ imports store/, not the reverse).
+ * May import: errors/, fs/, image/, layer/, rootless/, spec/, sys/ (fsck is handed the sandbox's leftover probe: sandbox/ imports store/, not the reverse).
  */
 export { Store, REF_ANNOTATION, defaultRoot } from './store.js';
 export type { StoreOpenOptions, IndexEntry, BlobOrigin, LayerInput, PutImageOptions } from './store.js';

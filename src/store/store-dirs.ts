@@ -1,6 +1,7 @@
 import { closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, realpathSync, type Stats } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { KilnError } from '../errors/index.js';
+import { followUserLink } from '../fs/user-path.js';
 import { rootlessSession } from '../rootless/session.js';
 import { storeLayout, type StoreLayout } from './layout.js';
 
@@ -67,6 +68,18 @@ function claimDir(path: string, mode: number, what: string): void {
   }
 }
 
+/**
+ * A directory meant for everyone (sticky, or writable by every user: /tmp, /dev/shm) is never taken
+ * as a store root: claiming it would make it 0700, a denial of service for the whole machine, and
+ * its other users' files would sit in the store's tmp/, which kiln sweeps.
+ */
+function refuseSharedDir(path: string): void {
+  const st = lstatSync(path);
+  if ((st.mode & 0o1000) !== 0 || (st.mode & 0o002) !== 0) {
+    throw new KilnError('UNSAFE_PATH', `store root ${path} is a shared directory (${(st.mode & 0o1000) !== 0 ? 'sticky' : 'writable by every user'}): kiln does not take it as its store`, { hint: 'use a directory of its own, such as /var/lib/kiln or a new directory below this one' });
+  }
+}
+
 /** mkdir of one level, without following a link in its place (mkdir(2) never does). */
 function makeOne(path: string, mode: number): void {
   try {
@@ -115,8 +128,14 @@ export function makeStoreDirs(l: StoreLayout, ...dirs: string[]): void {
 export function checkedLayout(root: string): StoreLayout {
   const given = storeLayout(root).root;
   try {
+    // a link at the root is followed as the kernel's protected_symlinks would let it be: not one
+    // another user planted in a sticky world-writable directory (/tmp/kiln-store → their choice of
+    // directory, which kiln would then chmod, sweep and fill)
+    followUserLink(given, '--root');
     mkdirSync(given, { recursive: true, mode: PRIVATE_DIR_MODE });
-    const l = storeLayout(realpathSync(given));
+    const resolved = realpathSync(given);
+    refuseSharedDir(resolved);
+    const l = storeLayout(resolved);
     // cache-mounts/ and logs/ are made by their first user; when there, they are checked (and an
     // older kiln's umask-given mode taken back) like the others
     const lazy = [l.cacheMounts, l.logs].filter((d) => lstatSync(d, { throwIfNoEntry: false }) !== undefined);

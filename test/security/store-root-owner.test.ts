@@ -105,6 +105,31 @@ describe('the store root must be the user\'s own', () => {
     expect(readdirSync(theirs)).toEqual([]);
   });
 
+  it('a link another user planted in the shared directory is not followed, and a shared directory is never taken as the store', async () => {
+    // nobody's link to root's victim: kiln would chmod it, sweep its tmp/ and fill it
+    mkdirSync(join(victim, 'tmp'));
+    writeFileSync(join(victim, 'tmp', 'important'), 'x\n');
+    const planted = join(t.path, 'kiln-store');
+    symlinkSync(victim, planted);
+    lchownSync(planted, NOBODY, NOBODY);
+    const r = await runKiln(['--root', planted, 'images']);
+    expect(r.stderr).toBe(`kiln: --root: ${planted} is a symlink another user (uid ${NOBODY}) made in a shared directory; kiln does not follow it (name what it points to, or write somewhere else)\n`);
+    expect(r.code).toBe(1);
+    expect(readdirSync(victim).sort()).toEqual(['keep.txt', 'sub', 'tmp']);
+    expect(readFileSync(join(victim, 'tmp', 'important'), 'utf8')).toBe('x\n');
+    expect(statSync(victim).mode & 0o7777).toBe(0o755);
+
+    // nobody's link to the shared directory itself, and the shared directory named directly: it stays 1777
+    const toShared = join(t.path, 'kiln-store2');
+    symlinkSync(t.path, toShared);
+    lchownSync(toShared, NOBODY, NOBODY);
+    expect((await runKiln(['--root', toShared, 'images'])).code).toBe(1);
+    const direct = await runKiln(['--root', t.path, 'images']);
+    expect(direct.stderr).toContain(`kiln: store root ${t.path} is a shared directory (sticky): kiln does not take it as its store`);
+    expect(direct.code).toBe(1);
+    expect(statSync(t.path).mode & 0o7777).toBe(0o1777);
+  });
+
   it('a user other than root uses a store of its own, rootless (the check is on the effective uid in its user namespace)', () => {
     const home = join(t.path, 'home');
     mkdirSync(home, { mode: 0o700 });
