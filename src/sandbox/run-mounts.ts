@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, type Stats } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync, type Stats } from 'node:fs';
 import { chmod, chown, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors/index.js';
@@ -215,6 +215,12 @@ export async function prepareMounts(specs: RunMountSpec[], ctx: MountContext): P
           if (!spec.socket) {
             if (spec.required) throw new KilnError('RUN_FAILED', `ssh agent ${id} is required but was not provided (--ssh ${id})`);
             break;
+          }
+          // only an agent's socket: a key file given here would be bind-mounted as it is, and the RUN could
+          // read (and change) the private key, which BuildKit's agent never hands over
+          const agent = statSync(spec.socket, { throwIfNoEntry: false });
+          if (!agent?.isSocket()) {
+            throw new KilnError('USAGE', `--ssh ${id}=${spec.socket}: ${agent ? 'not an SSH agent socket (kiln forwards an agent; key files are not supported: add the key to an agent with ssh-add and give its socket)' : 'no such socket'}`);
           }
           const target = spec.target ?? `/run/buildkit/ssh_agent.${sshCount}`;
           if (sshCount === 0) env.push(`SSH_AUTH_SOCK=${target}`);

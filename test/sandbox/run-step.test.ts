@@ -180,6 +180,15 @@ describe('RUN step', () => {
     }
   });
 
+  test('ssh: a key file is refused, never mounted where the RUN could read the private key', async () => {
+    const key = join(env.base, 'id_ed25519');
+    writeFileSync(key, 'PRIVATE-KEY-MATERIAL\n', { mode: 0o600 });
+    const err = await run('cat "$SSH_AUTH_SOCK"', { mounts: [{ type: 'ssh', socket: key }] }).catch((e: unknown) => e);
+    expect(isKilnError(err) && err.code).toBe('USAGE');
+    expect(isKilnError(err) && err.message).toContain(`--ssh default=${key}: not an SSH agent socket`);
+    expect(readFileSync(key, 'utf8')).toBe('PRIVATE-KEY-MATERIAL\n');
+  });
+
   test('heredoc scripts run from /dev/pipes, with or without #!', async () => {
     const plain = heredocRun(['/bin/sh', '-c'], 'EOF', 'echo one\necho two > /two\n');
     const r1 = await run('', { args: plain.args, mounts: [plain.mount] });
