@@ -115,7 +115,17 @@ export class ArchiveWriter implements LayoutSink {
 export class DirectoryWriter implements LayoutSink {
   private tmp: Promise<string> | undefined;
 
-  constructor(private readonly dest: string) {}
+  /**
+   * The directories above `dest` are followed only as fs/user-path.ts allows: a link another user
+   * planted on the way (/tmp/out → their directory) would make `finish` replace what is there.
+   * `dest` itself is replaced, never followed.
+   */
+  constructor(
+    private readonly dest: string,
+    what = dest,
+  ) {
+    followUserLink(dirname(dest), what);
+  }
 
   /** The temporary directory, made on first use (a constructor cannot wait for it). */
   private dir(): Promise<string> {

@@ -1,5 +1,5 @@
-import { lstatSync, realpathSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { KilnError } from '../errors/index.js';
 
 const S_ISVTX = 0o1000;
@@ -17,17 +17,28 @@ const S_ISVTX = 0o1000;
  * `what` names the option in the error (`--iidfile`).
  */
 export function followUserLink(path: string, what: string): string {
-  const st = lstatSync(path, { throwIfNoEntry: false });
+  // every directory on the way is held to the same rule: /tmp/out/x with /tmp/out another user's
+  // link would otherwise lead kiln into their choice of directory (and -o …,tar=false replaces x there)
+  const parts = resolve(path).split('/').filter(Boolean);
+  for (let i = 1; i < parts.length; i++) checkLink(`/${parts.slice(0, i).join('/')}`, what);
+  const st = checkLink(path, what);
   if (!st?.isSymbolicLink()) return path;
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** lstat of `path`, refusing it when it is a symlink protected_symlinks would not follow (see followUserLink). */
+function checkLink(path: string, what: string): Stats | undefined {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st?.isSymbolicLink()) return st;
   const dir = statSync(dirname(path));
   const shared = (dir.mode & S_ISVTX) !== 0 && (dir.mode & 0o002) !== 0;
   const euid = process.geteuid?.() ?? 0;
   if (shared && st.uid !== euid && st.uid !== dir.uid) {
     throw new KilnError('UNSAFE_PATH', `${what}: ${path} is a symlink another user (uid ${st.uid}) made in a shared directory; kiln does not follow it`, { hint: 'name what it points to, or write somewhere else' });
   }
-  try {
-    return realpathSync(path);
-  } catch {
-    return path;
-  }
+  return st;
 }

@@ -238,6 +238,24 @@ describe('output files', () => {
     expectUntouched(v);
   });
 
+  it('refuse a parent directory that is another user\'s link in a shared directory (-o type=oci,tar=false and --iidfile)', async () => {
+    const v = victims('host-parent');
+    mkdirSync(join(v.dir, 'out'));
+    writeFileSync(join(v.dir, 'out', 'data'), 'ORIGINAL');
+    const shared = sharedDir('shared-parent');
+    const link = join(shared, 'kiln-out');
+    plantAsNobody(v.dir, link);
+    const ctx = context('ctx-parent', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'x' });
+    for (const args of [['-o', `type=oci,tar=false,dest=${join(link, 'out')}`], ['--iidfile', join(link, 'iid')]]) {
+      const r = await kiln(['build', '-q', ...args, ctx]);
+      expect(r.code, r.stderr).not.toBe(0);
+      expect(r.stderr).toContain(`${link} is a symlink another user (uid 65534) made in a shared directory; kiln does not follow it`);
+    }
+    expect(readFileSync(join(v.dir, 'out', 'data'), 'utf8')).toBe('ORIGINAL');
+    expect(readdirSync(v.dir).sort()).toEqual(['out', 'secret']);
+    expect(readFileSync(v.file, 'utf8')).toBe('ORIGINAL');
+  });
+
   it('refuse a pipe another user made in a shared directory, and lend no mode from their file there', async () => {
     const shared = sharedDir('shared-nodes');
     const ctx = context('ctx-nodes', { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'x' });
