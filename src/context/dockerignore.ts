@@ -237,12 +237,13 @@ export class PatternMatcher {
  * Dockerfile wins over the context root's `.dockerignore`.
  */
 export function findIgnoreFile(contextDir: string, dockerfilePath?: string): string | undefined {
-  if (dockerfilePath) {
-    const specific = join(dirname(dockerfilePath), basename(dockerfilePath) + '.dockerignore');
-    if (existsSync(specific)) return specific;
-  }
+  return ignoreFileCandidates(contextDir, dockerfilePath).find((f) => existsSync(f));
+}
+
+/** Where an ignore file is looked for, first found wins: beside the Dockerfile, then the context root. */
+function ignoreFileCandidates(contextDir: string, dockerfilePath?: string): string[] {
   const root = join(contextDir, '.dockerignore');
-  return existsSync(root) ? root : undefined;
+  return dockerfilePath ? [join(dirname(dockerfilePath), basename(dockerfilePath) + '.dockerignore'), root] : [root];
 }
 
 export function loadIgnoreFile(file: string | undefined, readFrom = file): PatternMatcher {
@@ -261,10 +262,7 @@ export function loadIgnoreFile(file: string | undefined, readFrom = file): Patte
  * (its text would otherwise become the patterns, and an error quoting it would print it).
  */
 export function loadContainedIgnoreFile(contextDir: string, dockerfilePath?: string): { matcher: PatternMatcher; file: string | undefined } {
-  const candidates: string[] = [];
-  if (dockerfilePath) candidates.push(join(dirname(dockerfilePath), basename(dockerfilePath) + '.dockerignore'));
-  candidates.push(join(contextDir, '.dockerignore'));
-  for (const file of candidates) {
+  for (const file of ignoreFileCandidates(contextDir, dockerfilePath)) {
     const rel = relative(contextDir, file);
     // a Dockerfile the user named outside the context: its ignore file is the user's own
     if (rel.startsWith('..') || isAbsolute(rel)) {

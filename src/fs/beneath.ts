@@ -2,7 +2,7 @@ import { closeSync, constants, openSync, readdirSync } from 'node:fs';
 import { O_PATH } from '../sys/libc.js';
 import { fdPath } from './open-in-root.js';
 import { statAt, type StatFields } from './stat-at.js';
-import { openDirAt, removeAt } from './write-at.js';
+import { isDirMode, openDirAt, removeAt } from './write-at.js';
 
 /**
  * Paths beneath a directory of kiln's own whose contents someone else wrote: a RUN's upperdir,
@@ -12,11 +12,8 @@ import { openDirAt, removeAt } from './write-at.js';
  * listed or removed through it. A plain `path.join(root, p)` would follow such a link on the host.
  */
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-
 function isDir(st: StatFields | undefined): st is StatFields {
-  return st !== undefined && (st.mode & S_IFMT) === S_IFDIR;
+  return st !== undefined && isDirMode(st.mode);
 }
 
 function components(relPath: string): string[] {

@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
-import { followUserLink } from './user-path.js';
+import { followUserLink, plantedByAnother } from './user-path.js';
 import { CREATE_NEW } from './write-at.js';
 
 /** Temp files neither renamed into place nor removed yet: what `discardPendingFiles` removes. */
@@ -96,19 +96,13 @@ export class ReplacingFile {
   }
 }
 
-const S_ISVTX = 0o1000;
-
 /**
- * A FIFO or character device at an output path in a sticky world-writable directory (/tmp) that
- * belongs neither to the user kiln runs as nor to the directory's owner is refused, as the kernel's
- * protected_fifos would refuse it (not every machine turns that on): anyone may have made it there,
- * and a FIFO another user reads would hand them the whole output (a root file system's tar).
+ * A FIFO or character device at an output path that another user may have made (plantedByAnother:
+ * the protected_fifos rule) is refused: a FIFO they read would hand them the whole output (a root
+ * file system's tar).
  */
 function refuseForeignNode(path: string, st: Stats, what: string): void {
-  const dir = statSync(dirname(path));
-  const shared = (dir.mode & S_ISVTX) !== 0 && (dir.mode & 0o002) !== 0;
-  const euid = process.geteuid?.() ?? 0;
-  if (shared && st.uid !== euid && st.uid !== dir.uid) {
+  if (plantedByAnother(path, st.uid)) {
     throw new KilnError('UNSAFE_PATH', `${what}: ${path} is a ${st.isFIFO() ? 'pipe' : 'device'} another user (uid ${st.uid}) made in a shared directory; kiln does not write to it`, { hint: 'write somewhere else' });
   }
 }

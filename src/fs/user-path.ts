@@ -30,14 +30,23 @@ export function followUserLink(path: string, what: string): string {
   }
 }
 
+/**
+ * Whether the entry at `path`, owned by `uid`, may have been put there by anyone: it sits in a
+ * sticky world-writable directory (/tmp) and belongs neither to the user kiln runs as nor to that
+ * directory's owner. The kernel's protected_symlinks and protected_fifos rules, which not every
+ * machine turns on.
+ */
+export function plantedByAnother(path: string, uid: number): boolean {
+  const dir = statSync(dirname(path));
+  const shared = (dir.mode & S_ISVTX) !== 0 && (dir.mode & 0o002) !== 0;
+  return shared && uid !== (process.geteuid?.() ?? 0) && uid !== dir.uid;
+}
+
 /** lstat of `path`, refusing it when it is a symlink protected_symlinks would not follow (see followUserLink). */
 function checkLink(path: string, what: string): Stats | undefined {
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (!st?.isSymbolicLink()) return st;
-  const dir = statSync(dirname(path));
-  const shared = (dir.mode & S_ISVTX) !== 0 && (dir.mode & 0o002) !== 0;
-  const euid = process.geteuid?.() ?? 0;
-  if (shared && st.uid !== euid && st.uid !== dir.uid) {
+  if (plantedByAnother(path, st.uid)) {
     throw new KilnError('UNSAFE_PATH', `${what}: ${path} is a symlink another user (uid ${st.uid}) made in a shared directory; kiln does not follow it`, { hint: 'name what it points to, or write somewhere else' });
   }
   return st;

@@ -22,7 +22,7 @@ export function pathAt(dirFd: number, name: string): string {
 }
 
 /** Whether a stat's mode is a directory's (statAt gives the raw st_mode). */
-function isDirMode(mode: number): boolean {
+export function isDirMode(mode: number): boolean {
   return (mode & S_IFMT) === S_IFDIR;
 }
 

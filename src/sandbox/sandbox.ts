@@ -91,9 +91,6 @@ function lstatOrUndefined(p: string): Stats | undefined {
   }
 }
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-
 // The metadata work around a RUN (a few dozen lstat/mkdir calls) is
 // synchronous on purpose: each async call is a thread-pool round trip, which
 // under load cost more than the calls themselves.
@@ -144,8 +141,9 @@ function exclusionsFor(upperdir: string, created: CreatedMountPoint[]): string[]
   const existing = new Map(created.flatMap((c) => c.existingParents).map((e) => [e.path, e]));
   for (const e of [...existing.values()].sort((a, b) => b.path.length - a.path.length)) {
     const st = statBeneath(upperdir, e.path);
-    // the lookup above went through real directories only, so the path below names the same one
-    if (!st || (st.mode & S_IFMT) !== S_IFDIR || st.mode !== e.mode || st.uid !== e.uid || st.gid !== e.gid || isOverlayOpaque(join(upperdir, e.path))) continue;
+    // the lookup above went through real directories only, so the path below names the same one;
+    // e.mode (st_mode, type bits included) is a directory's, so an equal mode is a directory too
+    if (!st || st.mode !== e.mode || st.uid !== e.uid || st.gid !== e.gid || isOverlayOpaque(join(upperdir, e.path))) continue;
     const names = listBeneath(upperdir, e.path) ?? [];
     if (names.every((n) => excluded.has(`${e.path}/${n}`))) excluded.add(e.path);
   }
