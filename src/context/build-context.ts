@@ -5,7 +5,7 @@ import { KilnError } from '../errors/index.js';
 import type { Digest } from '../image/digest.js';
 import { hashSelection } from './content-hash.js';
 import { findIgnoreFile, loadContainedIgnoreFile, loadIgnoreFile, type MatchInfo, PatternMatcher } from './dockerignore.js';
-import { type FsNode, type FsView, type Listing, nodeFromStats, sortNames } from './fs-view.js';
+import { type FsNode, type FsView, joinRel, type Listing, nodeFromStats, sortNames } from './fs-view.js';
 import type { HashCache } from './hash-cache.js';
 import { compareNames } from '../layer/path-order.js';
 import { type DirIdentity, hasProcFd, openDirChecked, readlinkAt, type StatFields, statAt } from '../fs/stat-at.js';
@@ -52,6 +52,8 @@ export class BuildContext implements FsView {
   private readonly listings = new Map<string, Listing>();
   /** Each directory's device and inode as first seen: what a later descriptor of its path must name. */
   private readonly dirIds = new Map<string, DirIdentity>();
+  /** Per listed directory, the names on disk its listing leaves out (ignored entries, sockets). */
+  private readonly left = new Map<string, string[]>();
 
   private constructor(
     rootId: DirIdentity,
@@ -108,19 +110,47 @@ export class BuildContext implements FsView {
     const listing = this.inDir(path, (fd) => {
       const names: string[] = [];
       const nodes: FsNode[] = [];
+      const left: string[] = [];
       for (const name of this.namesIn(fd, path)) {
         const child = path === '' ? name : `${path}/${name}`;
-        if (!this.isVisible(child)) continue;
-        const node = this.nodes.get(child) ?? this.statIn(fd, child, name);
+        const node = this.isVisible(child) ? (this.nodes.get(child) ?? this.statIn(fd, child, name)) : undefined;
         if (node) {
           names.push(name);
           nodes.push(node);
+        } else {
+          left.push(name);
         }
       }
+      if (left.length > 0) this.left.set(path, left);
       return { names, nodes };
     });
     this.listings.set(path, listing);
     return listing;
+  }
+
+  /**
+   * What the directory `path` holds on disk that the context does not show (entries `.dockerignore`
+   * excludes, sockets), as paths relative to `path`, with every directory on the way to one of them
+   * (relative too, "" for `path` itself; parents first). A `RUN --mount=type=bind` of the context
+   * masks exactly these, so the RUN sees the files BuildKit would have sent it and no others.
+   * Undefined when nothing is left out.
+   */
+  leftOutBeneath(path: string): LeftOut | undefined {
+    const dirs: { path: string; node: FsNode }[] = [];
+    const entries: string[] = [];
+    const cut = path === '' ? 0 : path.length + 1;
+    const visit = (dir: string): boolean => {
+      const { names, nodes } = this.list(dir);
+      const left = this.left.get(dir);
+      let any = left !== undefined;
+      if (left) for (const name of left) entries.push(joinRel(dir, name).slice(cut));
+      for (let i = 0; i < names.length; i++) if (nodes[i]!.type === 'directory' && visit(joinRel(dir, names[i]!))) any = true;
+      if (any) dirs.push({ path: dir.slice(cut), node: this.lstat(dir)! });
+      return any;
+    };
+    if (this.lstat(path)?.type !== 'directory' || !visit(path)) return undefined;
+    // a directory was pushed after everything beneath it: reversed, parents come first
+    return { dirs: dirs.reverse(), entries };
   }
 
   open(path: string): Readable {
@@ -239,6 +269,12 @@ export class BuildContext implements FsView {
 }
 
 const EMPTY_LISTING: Listing = { names: [], nodes: [] };
+
+/** See BuildContext.leftOutBeneath. */
+export interface LeftOut {
+  dirs: { path: string; node: FsNode }[];
+  entries: string[];
+}
 
 /** Binary search in a listing sorted by compareNames. */
 function findNode(listing: Listing, name: string): FsNode | undefined {

@@ -1,4 +1,5 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmdirSync } from 'node:fs';
+import { release } from 'node:os';
 import { KilnError } from '../errors/index.js';
 import { errno, libc } from '../sys/libc.js';
 import { rootlessSession } from '../rootless/session.js';
@@ -215,6 +216,27 @@ function mountOverlayFlat(dirs: OverlayDirs, lowers: readonly string[], otherOpt
 /** The overlay options this kernel accepted (after the first mount). */
 export function overlayOptions(): readonly string[] | undefined {
   return acceptedOptions;
+}
+
+/**
+ * The OCI mount options of a read-only bind. "ro" alone makes only the bind itself read-only:
+ * a mount under its source (a file system mounted inside a `kiln run -v` directory or inside the
+ * build context) stays writable in the container, and writes there reach the host. "rro" (runc
+ * 1.1, crun 1.4) makes the bind and every mount under it read-only with mount_setattr(2), which
+ * Linux has since 5.12; Docker does the same for `-v …:ro` where the kernel allows. On an older
+ * kernel runc would fail the mount, so there only "ro" is given. (A runtime older than the option
+ * passes it to mount(2) as data, which a bind ignores.)
+ */
+export function readonlyBindOptions(kernel = release()): string[] {
+  return hasMountSetattr(kernel) ? ['ro', 'rro'] : ['ro'];
+}
+
+/** Whether a kernel release string ("6.1.0-18-amd64") is Linux 5.12 or later. */
+export function hasMountSetattr(kernel: string): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(kernel);
+  if (!m) return false;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major > 5 || (major === 5 && minor >= 12);
 }
 
 export function mountTmpfs(target: string, opts: { size?: number; mode?: number } = {}): void {

@@ -1,10 +1,11 @@
-import { closeSync, mkdirSync, openSync, statSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdirSync, openSync, statSync, type Stats, utimesSync } from 'node:fs';
 import { chmod, chown, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors/index.js';
 import { fdPath, openInRoot } from '../fs/open-in-root.js';
 import { acquireCache, type AcquiredCache, type CacheSharing } from './cache-mounts.js';
-import { MS_BIND, MS_REC, mount, mountOverlay, mountTmpfs } from './mount.js';
+import { mknod, S_IFCHR } from '../layer/device.js';
+import { MS_BIND, MS_REC, mount, mountOverlay, mountReadonlyLayers, mountTmpfs, readonlyBindOptions } from './mount.js';
 import type { OciMount } from './oci-spec.js';
 
 /**
@@ -40,6 +41,20 @@ export interface BindMountSpec {
   readwrite?: boolean;
   /** With `readwrite`: write through to the source (`kiln run -v`), instead of discarding. */
   writeThrough?: boolean;
+  /** Entries of a directory source the mount must not show (not with `writeThrough`). */
+  mask?: BindMask;
+}
+
+/**
+ * What a bind of a directory hides: the build context's entries that `.dockerignore` excludes.
+ * BuildKit sends a RUN only the context's files that are not ignored; kiln binds the context
+ * directory itself, with an overlay above it whose top layer holds a whiteout for each of these.
+ * Paths are relative to the bind's source.
+ */
+export interface BindMask {
+  /** Directories on the way to a hidden entry ("" the source itself), parents first, with the metadata the merged view must show. */
+  dirs: { path: string; mode: number; uid: number; gid: number; mtime: number }[];
+  hidden: string[];
 }
 
 export interface CacheMountSpec {
@@ -141,6 +156,8 @@ export async function prepareMounts(specs: RunMountSpec[], ctx: MountContext): P
           const pinned = join(ctx.scratch, `p${n}`);
           const st = pinSource(spec.source, pinned, `bind mount source for ${spec.target}`);
           let source = pinned;
+          // the masked view's top layer: the source itself stays the lowest
+          const lowers = spec.mask && !spec.writeThrough && st.isDirectory() ? [maskLayer(join(ctx.scratch, `k${n}`), spec.mask, spec.target), pinned] : [pinned];
           if (spec.readwrite && !spec.writeThrough) {
             const dir = join(ctx.scratch, `b${n}`);
             if (!st.isDirectory() && !st.isFile()) {
@@ -154,11 +171,16 @@ export async function prepareMounts(specs: RunMountSpec[], ctx: MountContext): P
               await mkdir(join(dir, 'u'), { recursive: true });
               await mkdir(join(dir, 'w'), { recursive: true });
               await mkdir(join(dir, 'm'), { recursive: true });
-              mountOverlay({ lowerdirs: [source], upperdir: join(dir, 'u'), workdir: join(dir, 'w'), target: join(dir, 'm'), emptyLower: source });
+              mountOverlay({ lowerdirs: lowers, upperdir: join(dir, 'u'), workdir: join(dir, 'w'), target: join(dir, 'm'), emptyLower: source });
               source = join(dir, 'm');
             }
+          } else if (lowers.length > 1) {
+            const view = join(ctx.scratch, `v${n}`);
+            mkdirSync(view, { mode: 0o700 });
+            mountReadonlyLayers(lowers, view);
+            source = view;
           }
-          mounts.push({ destination: spec.target, type: 'bind', source, options: ['rbind', spec.readwrite ? 'rw' : 'ro', 'nosuid', 'nodev'] });
+          mounts.push({ destination: spec.target, type: 'bind', source, options: ['rbind', ...(spec.readwrite ? ['rw'] : readonlyBindOptions()), 'nosuid', 'nodev'] });
           break;
         }
         case 'cache': {
@@ -271,6 +293,35 @@ function pinSource(src: RootedSource, at: string, what: string): Stats {
     closeSync(opened.fd);
   }
   return opened.stat;
+}
+
+/**
+ * The overlay layer that hides `mask.hidden`: a whiteout (a 0:0 character device, overlayfs's own
+ * mark) for each, in directories that carry the source's owners, modes and times, since a merged
+ * directory shows the topmost layer's. Written in the RUN's private scratch directory; every name
+ * is one the source directory listed, so none holds a "/" or is "." or "..".
+ */
+function maskLayer(dir: string, mask: BindMask, target: string): string {
+  mkdirSync(dir, { mode: 0o700 });
+  for (const d of mask.dirs) if (d.path !== '') mkdirSync(join(dir, d.path), { mode: 0o700 });
+  try {
+    for (const h of mask.hidden) mknod(join(dir, h), S_IFCHR, 0, 0);
+  } catch (e) {
+    throw new KilnError('SANDBOX', `bind mount at ${target}: cannot hide the context's ignored entries: ${(e as Error).message}`, { cause: e });
+  }
+  // metadata last and deepest first: each whiteout and subdirectory made in a directory moved its mtime
+  for (const d of [...mask.dirs].reverse()) {
+    const p = join(dir, d.path);
+    try {
+      chownSync(p, d.uid, d.gid);
+    } catch (e) {
+      // an owner the rootless user namespace does not map: the directory shows that namespace's root
+      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+    }
+    chmodSync(p, d.mode);
+    utimesSync(p, d.mtime, d.mtime);
+  }
+  return dir;
 }
 
 function depth(p: string): number {

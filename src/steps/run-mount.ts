@@ -31,7 +31,15 @@ export async function runMount(m: RunMount, ctx: StepContext, inputs: string[], 
       inputs.push(`bind:${m.target}:${hashSelection(c, [rel === '' ? '.' : rel], ctx.hashes())}`);
       hashed.ms += monotonicMs() - hashStart;
       hashed.any = true;
-      return async () => ({ type: 'bind', target: m.target, source: { root: c.root, path: rel, chroot: false, label: c.label }, readwrite: !m.readonly });
+      return async () => {
+        // the context as BuildKit sends it: what .dockerignore excludes is not there (the walk above listed it all)
+        const left = c.leftOutBeneath(rel);
+        const mask = left && {
+          dirs: left.dirs.map(({ path: p, node }) => ({ path: p, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime })),
+          hidden: left.entries,
+        };
+        return { type: 'bind', target: m.target, source: { root: c.root, path: rel, chroot: false, label: c.label }, readwrite: !m.readonly, ...(mask ? { mask } : {}) };
+      };
     }
     case 'cache': {
       const src = m.from !== undefined ? await ctx.resolveFrom(m.from) : undefined;
