@@ -103,8 +103,11 @@ export class Transport {
 }
 
 /** Docker's certs.d layout: `*.crt` are CAs, `*.cert` + `*.key` a client pair. */
-async function loadTlsFiles(host: string, dirs: string[]): Promise<TlsFiles> {
+export async function loadTlsFiles(host: string, dirs: string[]): Promise<TlsFiles> {
   const out: TlsFiles = {};
+  // A registry's redirect can name the host "." or ".." (the URL parser takes https://../), which as
+  // a directory name would read the files of certs.d itself or of its parent.
+  if (host === '.' || host === '..' || host.includes('/')) return out;
   for (const base of dirs) {
     const dir = join(base, host);
     let names: string[];

@@ -68,3 +68,27 @@ describe('HTTPS registries: custom CA from certs.d, insecure registries', () => 
     }
   });
 });
+
+describe('certs.d lookup by host name', () => {
+  it('a host named "." or ".." (a redirect to https://../) reads no file of certs.d or its parent', async () => {
+    const { loadTlsFiles } = await import('../../src/registry/transport.js');
+    const base = await mkdtemp(join(tmpdir(), 'kiln-certs-'));
+    try {
+      const certs = join(base, 'certs.d');
+      await mkdir(join(certs, 'reg.example:5000'), { recursive: true });
+      // files a hostile host name would reach: in certs.d itself and in its parent
+      for (const d of [base, certs]) {
+        await writeFile(join(d, 'x.crt'), 'not for you');
+        await writeFile(join(d, 'client.cert'), 'not for you');
+        await writeFile(join(d, 'client.key'), 'not for you');
+      }
+      await writeFile(join(certs, 'reg.example:5000', 'ca.crt'), 'CA');
+      expect(await loadTlsFiles('..', [certs])).toEqual({});
+      expect(await loadTlsFiles('.', [certs])).toEqual({});
+      // the control: a real host's directory is read
+      expect((await loadTlsFiles('reg.example:5000', [certs])).ca).toContain('CA');
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+});
