@@ -200,6 +200,15 @@ export interface CopyInstruction extends CopyBase {
   kind: 'COPY';
 }
 
+/**
+ * Whether a COPY or ADD makes an independent `--link` layer. BuildKit takes that path only without
+ * `--chmod`; `--link --chmod=…` is an ordinary copy onto the stage (so an existing directory at the
+ * destination is copied into, and keeps its mode), and its cache key depends on the layers below.
+ */
+export function isLinkedCopy(instr: Pick<CopyBase, 'link' | 'chmod'>): boolean {
+  return instr.link && instr.chmod === undefined;
+}
+
 export interface AddInstruction extends CopyBase {
   kind: 'ADD';
   checksum?: string;

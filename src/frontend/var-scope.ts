@@ -7,8 +7,11 @@
  * them; they still never reach the image's Env); global
  * ARGs and predefined args become visible only when redeclared with `ARG NAME`
  * (taking the global value unless a default or a `--build-arg` says otherwise:
- * build arg > default > global value); ENV always wins over an ARG of the same
- * name; proxy build args reach RUN's environment without being declared, in both
+ * build arg > default > global value); between an ENV and an ARG of the same name
+ * the later one wins for expansion and RUN's environment (BuildKit's dispatchArg
+ * sets the ARG in the build state's environment; the image's Env keeps the ENV
+ * value), so `ENV X=a` then `ARG X=b` shows `b`, `ARG X=b` then `ENV X=a` shows
+ * `a`, and an ARG without a value changes nothing; proxy build args reach RUN's environment without being declared, in both
  * spellings (http_proxy and HTTP_PROXY, as BuildKit's proxy env does), but are
  * never visible to expansion, history or cache keys unless declared. A default
  * is expanded only when no build arg sets the ARG (BuildKit never evaluates it
@@ -28,7 +31,7 @@ export interface StepVars {
    * in cache keys and history (`|N K=V … /bin/sh -c …`). A declared proxy arg is
    * not hidden (Docker's documented way to put it in history and cache keys).
    */
-  args: Array<{ name: string; value: string; hidden: boolean }>;
+  args: Array<{ name: string; value: string; hidden: boolean; overridesEnv?: boolean }>;
   /** Proxy args given as build args but not declared: RUN gets them in its env, nothing else sees them. */
   hiddenEnv: Record<string, string>;
   /** The effective environment list (`K=V`), ENV only — what the image config's Env becomes. */
@@ -76,6 +79,8 @@ export class VarScope {
   private version = 0;
   /** Declared ARGs in order; undefined value = declared but unset. */
   private readonly args = new Map<string, string | undefined>();
+  /** The version each ARG with a value was declared at: against an ENV of the same name, the later one wins. */
+  private readonly argVersion = new Map<string, number>();
   private readonly init: VarScopeInit;
 
   constructor(init: VarScopeInit) {
@@ -93,8 +98,12 @@ export class VarScope {
     return [...this.args].map(([name, value]) => ({ name, value }));
   }
 
-  /** Variable lookup as expansion sees it now: ENV over declared ARGs. */
-  readonly lookup = (name: string): string | undefined => this.env.get(name) ?? this.args.get(name) ?? undefined;
+  /** Variable lookup as expansion sees it now: of an ENV and a declared ARG, the one set last. */
+  readonly lookup = (name: string): string | undefined => {
+    const arg = this.args.get(name);
+    if (arg !== undefined && (this.argVersion.get(name) ?? 0) > (this.envLog.get(name)?.at(-1)?.version ?? -1)) return arg;
+    return this.env.get(name) ?? arg;
+  };
 
   /** Declared with ARG in this stage (even without a value). */
   isDeclared(name: string): boolean {
@@ -109,7 +118,12 @@ export class VarScope {
    */
   current(): StepVars {
     const args: StepVars['args'] = [];
-    for (const [name, value] of this.args) if (value !== undefined) args.push({ name, value, hidden: false });
+    for (const [name, value] of this.args) {
+      if (value === undefined) continue;
+      const envVersion = this.envLog.get(name)?.at(-1)?.version;
+      const overrides = envVersion !== undefined && (this.argVersion.get(name) ?? 0) > envVersion;
+      args.push({ name, value, hidden: false, ...(overrides ? { overridesEnv: true } : {}) });
+    }
     const hiddenEnv: Record<string, string> = {};
     for (const p of this.init.predefined) if (p.hidden && !this.args.has(p.name)) hiddenEnv[p.name] = p.value;
     // the other spelling, unless given or declared itself
@@ -118,15 +132,15 @@ export class VarScope {
       if (twin !== undefined && !(twin in hiddenEnv) && !this.args.has(twin) && !this.init.predefined.some((q) => q.name === twin)) hiddenEnv[twin] = p.value;
     }
     const at = this.version;
-    let argMap: Map<string, string> | undefined;
+    let argMap: Map<string, StepVars['args'][number]> | undefined;
     let env: string[] | undefined;
     const envList = (): string[] => (env ??= this.envListAt(at));
     return {
       lookup: (name) => {
-        const e = this.envAt(name, at);
-        if (e !== undefined) return e;
-        argMap ??= new Map(args.map((a) => [a.name, a.value]));
-        return argMap.get(name);
+        argMap ??= new Map(args.map((a) => [a.name, a]));
+        const a = argMap.get(name);
+        if (a?.overridesEnv) return a.value;
+        return this.envAt(name, at) ?? a?.value;
       },
       args,
       hiddenEnv,
@@ -233,6 +247,11 @@ export class VarScope {
     else if (expandedDefault !== undefined) value = expandedDefault;
     else if (Object.hasOwn(this.init.globalArgs, name)) value = this.init.globalArgs[name];
     else value = this.init.predefined.find((p) => p.name === name)?.value;
+    // a value goes into the build state's environment over an ENV set before
+    if (value !== undefined) this.argVersion.set(name, ++this.version);
+    // Declared again without a value: the value it had stays (BuildKit keeps it in the build state's
+    // environment), and so does its place against the ENVs
+    else value = this.args.get(name);
     // Re-declaring moves the ARG to the end, as BuildKit lists it in history.
     this.args.delete(name);
     this.args.set(name, value);

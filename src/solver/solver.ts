@@ -4,7 +4,7 @@ import type { LayerRef } from '../image/image.js';
 import type { HistoryEntry, ImageConfig, Platform } from '../image/types.js';
 import { scratchConfig, withDefaultPath, type ImageDraft } from '../image/config.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
-import type { Instruction, ParsedDockerfile } from '../frontend/instructions.js';
+import { type Instruction, isLinkedCopy, type ParsedDockerfile } from '../frontend/instructions.js';
 import type { BuildPlan, PlanStage } from '../plan/types.js';
 import { KilnError, isKilnError, needsRootError } from '../errors/index.js';
 import { rootlessFailure } from '../rootless/index.js';
@@ -263,7 +263,13 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       }
 
       const runEnv = [...(state.meta.config.Env ?? [])];
-      for (const a of vars.args) if (!isSbomScanArg(a.name) && !runEnv.some((e) => e.startsWith(`${a.name}=`))) runEnv.push(`${a.name}=${a.value}`);
+      for (const a of vars.args) {
+        if (isSbomScanArg(a.name)) continue;
+        const at = runEnv.findIndex((e) => e.startsWith(`${a.name}=`));
+        // an ARG declared after an ENV of its name is what the RUN sees (BuildKit's state env), the image keeps the ENV
+        if (at < 0) runEnv.push(`${a.name}=${a.value}`);
+        else if (a.overridesEnv) runEnv[at] = `${a.name}=${a.value}`;
+      }
       for (const [k, v] of Object.entries(vars.hiddenEnv)) if (!runEnv.some((e) => e.startsWith(`${k}=`))) runEnv.push(`${k}=${v}`);
 
       const at = stage.instructions.indexOf(raw);
@@ -280,7 +286,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       const parts: KeyParts = { parent: state.key, op: opOf(instr), env: keyEnv, inputs: prepared.inputs, text: instr.original, ...(prepared.files ? { files: prepared.files } : {}) };
       const key = cacheKey(parts);
       // a --link layer does not depend on what is below it, so its record is found whatever the parent
-      const linked = (instr.kind === 'COPY' || instr.kind === 'ADD') && instr.link;
+      const linked = (instr.kind === 'COPY' || instr.kind === 'ADD') && isLinkedCopy(instr);
       const recordKey = linked ? cacheKey({ ...parts, parent: 'link' }) : key;
       // an imported record is proven here (its layer fetched and hashed against its diffID); one that fails is a miss, never an error
       const hit = bypass ? undefined : await opts.cache.get(recordKey, { step: instr.original });

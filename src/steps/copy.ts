@@ -11,7 +11,7 @@ import { KilnError } from '../errors/index.js';
 import type { Digest } from '../image/digest.js';
 import { comparePaths } from '../layer/path-order.js';
 import type { LayerEntry } from '../layer/types.js';
-import type { AddInstruction, CopyInstruction } from '../frontend/instructions.js';
+import { type AddInstruction, type CopyInstruction, isLinkedCopy } from '../frontend/instructions.js';
 import { type ArchiveCompression, ArchiveTree, detectArchive, type SourceInode } from './copy-archive.js';
 import { parseChmod, type ChmodFn } from './copy-chmod.js';
 import { resolveChown, type Owner } from './copy-chown.js';
@@ -94,6 +94,13 @@ interface Planned {
   linkKey?: string | undefined;
   /** An unpacked archive's entry: BuildKit's untar applies no --chmod. */
   unpacked?: boolean;
+  /**
+   * Inside a copied directory (not the directory copied itself): an existing directory of the image
+   * here takes the source's metadata, as fsutil's copier overwrites every directory below the one
+   * it copies into (copyDirectory recurses with overwriteTargetMetadata; COPY src/ / gives /tmp the
+   * mode of src/tmp).
+   */
+  below?: boolean;
 }
 
 /** One matched source: a tree, the path in it, and the name it was matched by. */
@@ -140,7 +147,7 @@ export async function prepareCopy(step: StepInput & { instruction: CopyInstructi
     ...(instr.chmod !== undefined ? { chmod: instr.chmod } : {}),
     exclude: instr.exclude,
     parents: instr.parents,
-    link: instr.link,
+    link: isLinkedCopy(instr),
     ...(destFs ? { destFs } : {}),
     ...(instr.kind === 'ADD' && instr.checksum !== undefined ? { checksum: instr.checksum } : {}),
     ...(instr.kind === 'ADD' && instr.keepGitDir !== undefined ? { keepGitDir: instr.keepGitDir } : {}),
@@ -350,14 +357,17 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
         else if (base !== '' && !planned.has(base) && !destFs?.lstat(base)) {
           planned.set(base, { view: m.view, srcPath: m.path, node: newDir(now), owner: undefined, content: true, created: true });
         }
-        copyTree(m, m.path, base, exclude, [], (target, path, n) => put(target, m, path, n));
+        copyTree(m, m.path, base, exclude, [], (target, path, n) => {
+          if (target !== '') planned.set(target, { ...contentOf(index, m, path, n), below: true });
+        });
       } else {
         const name = posix.basename(m.matched);
         if (exclude && exclude.matchWithParent(name, []).excluded) return;
         put(m.keep !== undefined ? joinRel(dest, m.keep) : destIsDir ? joinRel(dest, name) : dest, m, m.path, node);
       }
     });
-    if (destIsDir && dest !== '' && !planned.has(dest) && !destFs?.lstat(dest)) {
+    // nothing matched (only empty wildcards): BuildKit stops before making the destination
+    if (matches.length > 0 && destIsDir && dest !== '' && !planned.has(dest) && !destFs?.lstat(dest)) {
       planned.set(dest, { view: p.from, srcPath: '', node: newDir(now), owner: undefined, content: true, created: true });
     }
     addParents(planned, destFs, now, kind);
@@ -368,14 +378,14 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
 
   // One directory copied to the destination: its walk (sorted names, depth-first) is already the
   // layer's order, so each entry is made when the writer asks for it. It plans what build() plans:
-  // the destination when it is new, the parents addParents gives it, the tree with the image's own
-  // directories kept (keepImageDir); the layer writer refuses entries out of order.
+  // the destination when it is new, the parents addParents gives it, the tree with the source's
+  // metadata on every directory (Planned.below); the layer writer refuses entries out of order.
   const single = matches.length === 1 ? matches[0] : undefined;
   const walked = single !== undefined && single.archive === undefined && single.keep === undefined && single.view.lstat(single.path)?.type === 'directory' ? single : undefined;
   function* stream(m: Match): Generator<LayerEntry> {
     const firstOfLink = new Map<string, string>();
     const entryOf = (path: string, pl: Planned): LayerEntry => toEntry(path, pl, owner, chmod, createdMode, firstOfLink, cache, learn);
-    const treeOf = ([target, path, node]: [string, string, FsNode]): Planned => keepImageDir(target, contentOf(0, m, path, node), destFs);
+    const treeOf = ([, path, node]: [string, string, FsNode]): Planned => ({ ...contentOf(0, m, path, node), below: true });
     const tree = walkTree(m, m.path, dest, exclude, []);
     const first = tree.next();
     const head = new Map<string, Planned>();
@@ -604,7 +614,8 @@ function matchLocal(view: FsView, src: string, kind: string, parents: boolean): 
     }
     found = next;
   }
-  if (found.length === 0) throw new KilnError('CONTEXT', `${kind} failed: no source files matching "${src}" in ${view.label}`);
+  // A wildcard that matches nothing copies nothing, as in BuildKit (AllowEmptyWildcard): the
+  // "COPY requirements.* /app/" idiom for an optional file. A name without wildcards must exist.
   return found.map((matched) => ({
     view,
     path: resolvePath(view, matched, { followFinal: true, what: src }),
@@ -683,9 +694,10 @@ function addParents(planned: Map<string, Planned>, destFs: FsView | undefined, n
       slash = parent.lastIndexOf('/');
     }
   }
-  // A directory the image already has keeps its metadata when COPY merges into it (BuildKit's
-  // copier only sets the metadata of directories it creates); an archive's own directory
-  // entries do overwrite it, as untar does.
+  // A directory the image already has keeps its metadata when COPY merges into it, when it is the
+  // destination or a parent of what is copied (BuildKit's copier sets the metadata of those only when
+  // it creates them); inside a copied directory, and for an archive's own directory entries (as untar
+  // does), the source's metadata overwrites it.
   for (const [path, pl] of planned) {
     const kept = keepImageDir(path, pl, destFs);
     if (kept !== pl) planned.set(path, kept);
@@ -694,7 +706,7 @@ function addParents(planned: Map<string, Planned>, destFs: FsView | undefined, n
 
 /** A copied directory the image already has at `path`: planned with the image's metadata (see addParents). */
 function keepImageDir(path: string, pl: Planned, destFs: FsView | undefined): Planned {
-  if (pl.created || pl.node.type !== 'directory' || (pl.content && pl.view instanceof ArchiveTree)) return pl;
+  if (pl.created || pl.below || pl.node.type !== 'directory' || (pl.content && pl.view instanceof ArchiveTree)) return pl;
   const existing = destFs?.lstat(path);
   return existing?.type === 'directory' ? { ...pl, node: existing, owner: { uid: existing.uid, gid: existing.gid }, content: false } : pl;
 }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { KilnError } from '../errors/index.js';
 import type { RunMount } from '../frontend/instructions.js';
 import { hashSelection } from '../context/content-hash.js';
 import { resolvePath } from '../context/fs-view.js';
@@ -14,7 +15,8 @@ import { monotonicMs } from '../events/index.js';
  * mount sources are materialised only then, so a cache hit never unpacks or
  * downloads them. Hashing context files for a bind mount adds to `hashed`.
  */
-export async function runMount(m: RunMount, ctx: StepContext, inputs: string[], hashed: { ms: number; any: boolean }): Promise<() => Promise<RunMountSpec>> {
+export async function runMount(mount: RunMount, ctx: StepContext, inputs: string[], hashed: { ms: number; any: boolean }, workdir: string): Promise<() => Promise<RunMountSpec>> {
+  const m = withTarget(mount, workdir);
   switch (m.type) {
     case 'bind': {
       const source = m.source ?? '';
@@ -46,7 +48,8 @@ export async function runMount(m: RunMount, ctx: StepContext, inputs: string[], 
       return async () => ({
         type: 'cache',
         target: m.target,
-        id: m.id ?? m.target,
+        // BuildKit's default id is the target as written, cleaned (before WORKDIR applies): "/c/" and "/c" share one cache
+        id: m.id ?? path.posix.normalize(mount.target ?? m.target).replace(/(.)\/$/, '$1'),
         sharing: m.sharing,
         mode: m.mode,
         uid: m.uid,
@@ -67,6 +70,18 @@ export async function runMount(m: RunMount, ctx: StepContext, inputs: string[], 
     case 'ssh':
       return sshMount(m, ctx.policy.ssh);
   }
+}
+
+/**
+ * A bind, cache or tmpfs mount's target relative to the RUN's working directory, as BuildKit resolves
+ * it (a relative target was handed to the runtime as it was, which mounted it at the root). The root
+ * itself is no target.
+ */
+function withTarget(m: RunMount, workdir: string): RunMount {
+  if (m.type !== 'bind' && m.type !== 'cache' && m.type !== 'tmpfs') return m;
+  const target = path.posix.join('/', m.target.startsWith('/') ? '' : workdir, m.target);
+  if (target === '/') throw new KilnError('DOCKERFILE_PARSE', `invalid mount target "${m.target}": it is the root directory`);
+  return target === m.target ? m : { ...m, target: target.length > 1 ? target.replace(/\/$/, '') : target };
 }
 
 /** A mount source as a clean relative path: `..` cannot climb above the root it is resolved in. */

@@ -80,7 +80,7 @@ export async function prepareRun(step: StepInput & { instruction: RunInstruction
     mounts.push(async () => script);
   }
   const hashed = { ms: 0, any: false };
-  for (const m of instr.mounts) mounts.push(await runMount(m, ctx, inputs, hashed));
+  for (const m of instr.mounts) mounts.push(await runMount(m, ctx, inputs, hashed, workdirOf(step)));
   const { policy } = ctx;
   inputs.push(...runSandboxInputs(policy.limits));
   return {

@@ -1,0 +1,121 @@
+/**
+ * Behaviours where kiln differed from BuildKit until 2026-12-07, each built through kiln's build
+ * path and read back from the image, with the BuildKit source that decides it.
+ */
+import { chmodSync, utimesSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bench, BASE, type Bench } from './helpers.js';
+
+let b: Bench;
+beforeAll(async () => {
+  b = await bench();
+});
+afterAll(async () => {
+  await b.cleanup();
+});
+
+async function stat(ref: string, p: string): Promise<{ mode: string; uid: number; gid: number; mtime: number; type: string } | undefined> {
+  const n = (await b.fs(ref)).lstat(p.replace(/^\//, ''));
+  return n && { mode: n.mode.toString(8).padStart(4, '0'), uid: n.uid, gid: n.gid, mtime: Math.floor(n.mtime), type: n.type };
+}
+
+describe('variables', () => {
+  it('an ARG declared after an ENV of its name is what expansion and RUN see; the image keeps the ENV (dispatchArg: state.AddEnv)', async () => {
+    const ctx = await b.context({
+      Dockerfile: [
+        `FROM ${BASE} AS base`,
+        'ENV X=base',
+        'FROM base',
+        'ARG X=arg',
+        'RUN echo "$X" > /run-x',
+        'ENV Y=$X',
+        'ARG Z=argz',
+        'ENV Z=envz',
+        'RUN echo "$Z" > /run-z',
+        'ARG X',
+        'RUN echo "$X" > /run-x2',
+        '',
+      ].join('\n'),
+    });
+    const { result } = await b.build(ctx, { tags: ['localhost/parity/arg-env:1'] });
+    expect(await b.read('localhost/parity/arg-env:1', '/run-x')).toBe('arg\n');
+    // an ENV after the ARG wins again; an ARG without a value changes nothing
+    expect(await b.read('localhost/parity/arg-env:1', '/run-z')).toBe('envz\n');
+    expect(await b.read('localhost/parity/arg-env:1', '/run-x2')).toBe('arg\n');
+    const env = result.config.config?.Env ?? [];
+    expect(env).toContain('X=base');
+    expect(env).toContain('Y=arg');
+    expect(env).toContain('Z=envz');
+  });
+});
+
+describe('RUN --mount targets (convert_runmount.go)', () => {
+  it('a relative target is under WORKDIR, and the default cache id is the cleaned target', async () => {
+    const ctx = await b.context({
+      Dockerfile: [
+        `FROM ${BASE}`,
+        'WORKDIR /w',
+        "RUN --mount=type=cache,target=rel sh -c 'echo cached > /w/rel/x'",
+        'RUN --mount=type=cache,target=rel cat /w/rel/x > /from-rel',
+        'RUN --mount=type=bind,target=ctx cat /w/ctx/f.txt > /from-bind',
+        'RUN --mount=type=tmpfs,target=tmp sh -c "grep -c \' /w/tmp \' /proc/mounts > /tmpfs-at"',
+        "RUN --mount=type=cache,target=/c/ sh -c 'echo one > /c/f'",
+        'RUN --mount=type=cache,target=/c cat /c/f > /same-cache',
+        '',
+      ].join('\n'),
+      'f.txt': 'context\n',
+    });
+    await b.build(ctx, { tags: ['localhost/parity/mounts:1'] });
+    const r = (p: string): Promise<string> => b.read('localhost/parity/mounts:1', p);
+    expect(await r('/from-rel')).toBe('cached\n');
+    expect(await r('/from-bind')).toBe('context\n');
+    expect(await r('/tmpfs-at')).toBe('1\n');
+    expect(await r('/same-cache')).toBe('one\n');
+    // the mounts' writes stayed out of the layers
+    expect(await stat('localhost/parity/mounts:1', '/w/rel/x')).toBeUndefined();
+    expect(await stat('localhost/parity/mounts:1', '/rel')).toBeUndefined();
+  });
+});
+
+describe('COPY', () => {
+  it('a wildcard that matches nothing copies nothing and makes no destination (AllowEmptyWildcard)', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nCOPY requirements.* /app/\nCOPY f.txt nomatch* /d/\n`, 'f.txt': 'f' });
+    await b.build(ctx, { tags: ['localhost/parity/empty-wild:1'] });
+    expect(await stat('localhost/parity/empty-wild:1', '/app')).toBeUndefined();
+    expect(await b.read('localhost/parity/empty-wild:1', '/d/f.txt')).toBe('f');
+    // a name without wildcards must still exist
+    const missing = await b.context({ Dockerfile: `FROM ${BASE}\nCOPY requirements.txt /app/\n` });
+    await expect(b.build(missing)).rejects.toThrow(/requirements\.txt/);
+  });
+
+  it('COPY --link --chmod is an ordinary copy onto the stage (convert_copy.go: link && chmod == "")', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nRUN mkdir -m 1777 /shared\nCOPY --link --chmod=600 f /shared\nCOPY --link --chmod=600 f /tmp/sub/\n`, f: 'f' });
+    await b.build(ctx, { tags: ['localhost/parity/link-chmod:1'] });
+    // into the existing directory, which keeps its mode, rather than a file replacing it
+    expect(await stat('localhost/parity/link-chmod:1', '/shared')).toMatchObject({ type: 'directory', mode: '1777' });
+    expect(await stat('localhost/parity/link-chmod:1', '/shared/f')).toMatchObject({ type: 'file', mode: '0600' });
+    expect(await stat('localhost/parity/link-chmod:1', '/tmp')).toMatchObject({ mode: '1777' });
+  });
+
+  it('directories below the copied one take the source metadata over the image; the destination keeps its own (fsutil copyDirectory)', async () => {
+    const ctx = await b.context({
+      Dockerfile: `FROM ${BASE}\nRUN mkdir -p /etc/app && chmod 700 /etc/app && chown 5:5 /etc/app\nCOPY src/ /\n`,
+      'src/tmp/t.txt': 't',
+      'src/etc/app/conf': 'c',
+    });
+    chmodSync(path.join(ctx, 'src', 'tmp'), 0o755);
+    chmodSync(path.join(ctx, 'src', 'etc'), 0o750);
+    chmodSync(path.join(ctx, 'src', 'etc', 'app'), 0o711);
+    utimesSync(path.join(ctx, 'src', 'etc', 'app'), 1_500_000_000, 1_500_000_000);
+    await b.build(ctx, { tags: ['localhost/parity/nested-dirs:1'] });
+    const s = (p: string): ReturnType<typeof stat> => stat('localhost/parity/nested-dirs:1', p);
+    expect(await s('/tmp')).toMatchObject({ mode: '0755', uid: 0, gid: 0 });
+    expect(await s('/etc')).toMatchObject({ mode: '0750', uid: 0, gid: 0 });
+    expect(await s('/etc/app')).toMatchObject({ mode: '0711', uid: 0, gid: 0, mtime: 1_500_000_000 });
+    // the destination itself (here /) and the parents of a copied file keep the image's
+    const into = await b.context({ Dockerfile: `FROM ${BASE}\nCOPY t.txt /tmp/x/\n`, 't.txt': 't' });
+    await b.build(into, { tags: ['localhost/parity/nested-dirs:2'] });
+    expect(await stat('localhost/parity/nested-dirs:2', '/tmp')).toMatchObject({ mode: '1777' });
+  });
+});
