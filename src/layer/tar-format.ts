@@ -385,6 +385,33 @@ export function decodeHeader(b: Buffer, pax: Record<string, Buffer>, longName?: 
 }
 
 /** Parses the body of a PAX extended header; values stay raw bytes (xattrs are binary). */
+/**
+ * The most PAX extension data one entry may carry, its own headers and the global ones before it
+ * together: bytes of keys and values, and keys. Each header is bounded on its own (MAX_META), but a
+ * tar can repeat them: 128 global headers of 16 MiB, 2 MB as gzip, once took 2.2 GB of memory, since
+ * global headers add up for the rest of the archive and consecutive local ones for the next entry.
+ */
+export const MAX_PAX_BYTES = 16 << 20;
+/** Far more than an entry's own (path, times, owners, a few xattrs): every entry after a global header copies its records. */
+export const MAX_PAX_KEYS = 256;
+
+/** `base` with the records of the PAX header `body` over it, refused past MAX_PAX_BYTES or MAX_PAX_KEYS with `extra` counted in. */
+export function mergePax(base: Record<string, Buffer> | undefined, body: Buffer, extra?: Record<string, Buffer>): Record<string, Buffer> {
+  const merged = { ...base, ...parsePax(body) };
+  let bytes = 0;
+  let keys = 0;
+  for (const rec of extra ? [merged, extra] : [merged]) {
+    for (const [k, v] of Object.entries(rec)) {
+      bytes += k.length + v.length;
+      keys++;
+    }
+  }
+  if (bytes > MAX_PAX_BYTES || keys > MAX_PAX_KEYS) {
+    throw new KilnError('ARCHIVE', `tar PAX extension headers hold more than ${MAX_PAX_BYTES} bytes or ${MAX_PAX_KEYS} keys for one entry`);
+  }
+  return merged;
+}
+
 export function parsePax(body: Buffer): Record<string, Buffer> {
   const out: Record<string, Buffer> = {};
   let off = 0;

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
 import { openUncompressed } from './decompress.js';
-import { BLOCK_SIZE, TypeFlag, decodeHeader, isZeroBlock, paddingFor, parsePax, type TarHeader } from './tar-format.js';
+import { BLOCK_SIZE, TypeFlag, decodeHeader, isZeroBlock, mergePax, paddingFor, type TarHeader } from './tar-format.js';
 
 /** One entry of a tar being read. `body` must be consumed (or ignored) before asking for the next entry. */
 export interface TarEntry {
@@ -110,8 +110,9 @@ export async function* readTar(src: AsyncIterable<Uint8Array> | Iterable<Uint8Ar
       if (h.size > MAX_META) throw new KilnError('ARCHIVE', `tar extension header of ${h.size} bytes is too large`);
       const body = h.size > 0 ? (await r.read(h.size))! : Buffer.alloc(0);
       await r.skip(paddingFor(h.size));
-      if (typeflag === TypeFlag.paxHeader) pax = { ...pax, ...parsePax(body) };
-      else if (typeflag === TypeFlag.paxGlobal) globalPax = { ...globalPax, ...parsePax(body) };
+      // bounded together: the global records count against every entry's own, and the reverse
+      if (typeflag === TypeFlag.paxHeader) pax = mergePax(pax, body, globalPax);
+      else if (typeflag === TypeFlag.paxGlobal) globalPax = mergePax(globalPax, body, pax);
       else {
         const end = body.indexOf(0);
         const value = Buffer.from(end === -1 ? body : body.subarray(0, end));

@@ -2,7 +2,7 @@ import { closeSync, createReadStream, fstatSync, openSync, readSync, writeSync }
 import { Readable } from 'node:stream';
 import { KilnError, isKilnError } from '../errors/index.js';
 import { decodeArchive, decodeArchiveFileSync, sniffArchiveCompression, type ArchiveCompression } from '../layer/decompress.js';
-import { BLOCK_SIZE, TypeFlag, decodeHeader, isZeroBlock, paddingFor, parsePax, verifyChecksum, type TarHeader } from '../layer/tar-format.js';
+import { BLOCK_SIZE, TypeFlag, decodeHeader, isZeroBlock, mergePax, paddingFor, verifyChecksum, type TarHeader } from '../layer/tar-format.js';
 import { MAX_META } from '../layer/tar-reader.js';
 import { openListed } from '../layer/tar-writer.js';
 import type { SourceInode } from '../layer/types.js';
@@ -191,7 +191,7 @@ export class ArchiveTree implements FsView {
       off += h.size + paddingFor(h.size);
       if (start + h.size > total) throw bad('truncated entry');
       if (flag === TypeFlag.paxHeader) {
-        pax = { ...pax, ...parsePax(readData(start, h.size)) };
+        pax = mergePax(pax, readData(start, h.size));
         continue;
       }
       // global PAX headers are skipped, as Docker's untar does for ADD

@@ -119,3 +119,54 @@ describe('header fields beyond ustar', () => {
     expect(names).toEqual(['a/=', 'a/b=bee']);
   });
 });
+
+/** One ustar header block (name, size, type flag) with its checksum. */
+function rawHeader(name: string, size: number, typeflag: string): Buffer {
+  const b = Buffer.alloc(512);
+  b.write(name, 0, 'latin1');
+  b.write('0000644\0', 100, 'latin1');
+  b.write('0000000\0', 108, 'latin1');
+  b.write('0000000\0', 116, 'latin1');
+  b.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
+  b.write('00000000000\0', 136, 'latin1');
+  b.write(typeflag, 156, 'latin1');
+  b.write('ustar\u000000', 257, 'latin1');
+  b.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const x of b) sum += x;
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return b;
+}
+
+/** A PAX header entry (`x` local, `g` global) holding one record `key=value`. */
+function paxEntry(type: 'x' | 'g', key: string, valueBytes: number): Buffer[] {
+  const body0 = ` ${key}=${'a'.repeat(valueBytes)}\n`;
+  let len = body0.length;
+  while (`${len}${body0}`.length !== len) len = `${len}${body0}`.length;
+  const body = Buffer.from(`${len}${body0}`, 'latin1');
+  return [rawHeader('pax', body.length, type), body, Buffer.alloc((512 - (body.length % 512)) % 512)];
+}
+
+describe('readTar bounds PAX extension data per entry', () => {
+  const file = (name: string): Buffer[] => [rawHeader(name, 1, '0'), Buffer.from('x'), Buffer.alloc(511)];
+  const end = Buffer.alloc(1024);
+
+  it('repeated global or local headers that add up past the bound are refused; under it they are read', async () => {
+    const MiB = 1 << 20;
+    // each header is under the 16 MiB bound of one header; two of them are over it together
+    for (const type of ['g', 'x'] as const) {
+      const tar = [...paxEntry(type, 'k1', 9 * MiB), ...paxEntry(type, 'k2', 9 * MiB), ...file('f'), end];
+      await expect(readAll(tar)).rejects.toThrow(/PAX extension headers hold more than/);
+    }
+    // a global and a local header count together too
+    await expect(readAll([...paxEntry('g', 'k1', 9 * MiB), ...paxEntry('x', 'k2', 9 * MiB), ...file('f'), end])).rejects.toThrow(/PAX/);
+    // the control: one of them, and several small ones, read as before
+    const ok = await readAll([...paxEntry('g', 'comment', 9 * MiB), ...paxEntry('x', 'path', 1), ...file('f'), ...file('g'), end]);
+    expect(ok.map((e) => e.h.name)).toEqual(['a', 'g']);
+  });
+
+  it('more than 256 records for one entry are refused (each entry copies them: 4096 would cost CPU per file)', async () => {
+    const many = Array.from({ length: 260 }, (_, i) => paxEntry('g', `k${i}`, 1)).flat();
+    await expect(readAll([...many, ...file('f'), end])).rejects.toThrow(/256 keys/);
+  });
+});
