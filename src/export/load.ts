@@ -139,6 +139,18 @@ async function diffIDOf(store: Store, f: FileBlob): Promise<Digest> {
 }
 
 /**
+ * Most images (index.json entries, manifest.json entries) one archive may hold. `docker save` writes
+ * one per image; a hostile archive of a few kilobytes listed one manifest 300 times in index.json
+ * and made kiln read it, check its layers and name it 300 times (14 s; a 16 MiB index.json holds
+ * some 100,000).
+ */
+export const MAX_ARCHIVE_IMAGES = 4096;
+
+function checkImageCount(n: number, file: string): void {
+  if (n > MAX_ARCHIVE_IMAGES) throw new KilnError('ARCHIVE', `${file} lists ${n} images, over kiln's limit of ${MAX_ARCHIVE_IMAGES} for one archive`);
+}
+
+/**
  * A compressed blob already in the store whose content has `diffID`, to
  * stand in for a plain-tar layer (so a round trip through `docker save`
  * gives back the same manifest). A pair kiln hashed itself is taken as it
@@ -164,15 +176,22 @@ function ociEntryName(d: Descriptor): string | undefined {
 
 async function loadOci(store: Store, index: Index, dockerManifest: DockerArchiveManifestEntry[], naming: Naming): Promise<LoadedImage[]> {
   const out: LoadedImage[] = [];
+  checkImageCount(index.manifests?.length ?? 0, 'index.json');
+  // a manifest listed again (under another name) is read and checked once
+  const images = new Map<Digest, Awaited<ReturnType<Store['imageFromDescriptor']>> | undefined>();
   for (const raw of index.manifests ?? []) {
     const desc: Descriptor = { mediaType: raw.mediaType, digest: raw.digest, size: raw.size, ...(raw.platform ? { platform: raw.platform } : {}) };
     if (!isDigest(desc.digest)) throw new KilnError('ARCHIVE', `index.json names an invalid digest "${desc.digest}"`);
     if (!(await store.hasBlob(desc.digest))) throw new KilnError('ARCHIVE', `index.json names ${desc.digest}, which the archive does not contain`);
     if (!isIndexMediaType(desc.mediaType) && !isManifestMediaType(desc.mediaType)) continue;
-    // reading the image checks that its config came with the archive; its layers are checked here, then its diffIDs recorded
-    const image = isManifestMediaType(desc.mediaType) ? await store.imageFromDescriptor(desc) : undefined;
-    if (image) for (const l of image.layers) if (!(await store.hasBlob(l.digest))) throw new KilnError('ARCHIVE', `archive lacks layer ${l.digest} of ${desc.digest}`);
-    if (image) await store.recordLayers(image);
+    let image = images.get(desc.digest);
+    if (!images.has(desc.digest)) {
+      // reading the image checks that its config came with the archive; its layers are checked here, then its diffIDs recorded
+      image = isManifestMediaType(desc.mediaType) ? await store.imageFromDescriptor(desc) : undefined;
+      if (image) for (const l of image.layers) if (!(await store.hasBlob(l.digest))) throw new KilnError('ARCHIVE', `archive lacks layer ${l.digest} of ${desc.digest}`);
+      if (image) await store.recordLayers(image);
+      images.set(desc.digest, image);
+    }
     const names: string[] = [];
     const n = ociEntryName(raw);
     if (n) names.push(n);
@@ -240,6 +259,10 @@ async function loadDocker(
   };
 
   const out: LoadedImage[] = [];
+  checkImageCount(manifest.length, 'manifest.json');
+  // each layer file is decompressed and hashed once, however often the archive lists it: 40 listings of
+  // one 256 MiB layer in a 276 KB archive made kiln decompress 10 GB
+  const loaded = new Map<Digest, { diffID: Digest; desc: Descriptor }>();
   for (const e of manifest) {
     const cfgPath = resolveLink(e.Config);
     let configBytes = small.get(cfgPath);
@@ -258,16 +281,20 @@ async function loadDocker(
     for (const [i, lp] of e.Layers.entries()) {
       const f = await blobOfPath(lp);
       if (!f) throw new KilnError('ARCHIVE', `manifest.json names layer ${lp}, which the archive does not contain`);
-      const diffID = await diffIDOf(store, f);
-      if (diffID !== diffIDs[i]) throw new KilnError('DIGEST_MISMATCH', `layer ${lp} has diffID ${diffID}, config says ${diffIDs[i]}`);
-      let desc: Descriptor = { mediaType: f.compression === 'gzip' ? MediaType.OCI_LAYER_GZIP : f.compression === 'zstd' ? MediaType.OCI_LAYER_ZSTD : MediaType.OCI_LAYER, digest: f.digest, size: f.size };
-      if (f.compression === 'none') {
-        const known = await provenBlobFor(store, diffID);
-        if (known) desc = { mediaType: ociLayerMediaType(known.mediaType), digest: known.digest, size: known.size };
+      let done = loaded.get(f.digest);
+      if (done === undefined) {
+        const diffID = await diffIDOf(store, f);
+        let desc: Descriptor = { mediaType: f.compression === 'gzip' ? MediaType.OCI_LAYER_GZIP : f.compression === 'zstd' ? MediaType.OCI_LAYER_ZSTD : MediaType.OCI_LAYER, digest: f.digest, size: f.size };
+        if (f.compression === 'none') {
+          const known = await provenBlobFor(store, diffID);
+          if (known) desc = { mediaType: ociLayerMediaType(known.mediaType), digest: known.digest, size: known.size };
+        }
+        // diffIDOf hashed this layer's content, and provenBlobFor the stand-in's: the pair is proven
+        await store.recordDiffID(diffID, desc, { verified: true });
+        loaded.set(f.digest, (done = { diffID, desc }));
       }
-      // diffIDOf hashed this layer's content, and provenBlobFor the stand-in's: the pair is proven
-      await store.recordDiffID(diffID, desc, { verified: true });
-      layers.push(desc);
+      if (done.diffID !== diffIDs[i]) throw new KilnError('DIGEST_MISMATCH', `layer ${lp} has diffID ${done.diffID}, config says ${diffIDs[i]}`);
+      layers.push(done.desc);
     }
     const m: Manifest = { schemaVersion: 2, mediaType: MediaType.OCI_MANIFEST, config: { mediaType: MediaType.OCI_CONFIG, digest: configDesc.digest, size: configDesc.size }, layers };
     const { digest, size } = await store.putBytes(Buffer.from(canonicalJSON(m)));

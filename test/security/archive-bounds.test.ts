@@ -109,3 +109,60 @@ describe('documents held in memory are bounded wherever they come from', () => {
     }
   });
 });
+
+describe('kiln load does each piece of work once, however often an archive lists it', () => {
+  it('a docker archive listing one layer 20 times decompresses it once', async () => {
+    const src = join(dir.path, 'repeated');
+    await mkdir(join(src, 'l'), { recursive: true });
+    await writeFile(join(src, 'l', 'f'), Buffer.alloc(1024 * 1024));
+    const layerTar = execFileSync('tar', ['-C', join(src, 'l'), '-cf', '-', 'f'], { maxBuffer: 8 << 20 });
+    const diffID = `sha256:${createHash('sha256').update(layerTar).digest('hex')}`;
+    const gz = execFileSync('gzip', ['-c'], { input: layerTar, maxBuffer: 8 << 20 });
+    const hex = createHash('sha256').update(gz).digest('hex');
+    await mkdir(join(src, 'a', 'blobs', 'sha256'), { recursive: true });
+    await writeFile(join(src, 'a', 'blobs', 'sha256', hex), gz);
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: Array(20).fill(diffID) } }));
+    const cfgHex = createHash('sha256').update(config).digest('hex');
+    await writeFile(join(src, 'a', 'blobs', 'sha256', cfgHex), config);
+    await writeFile(join(src, 'a', 'manifest.json'), JSON.stringify([{ Config: `blobs/sha256/${cfgHex}`, RepoTags: ['rep/eated:1'], Layers: Array(20).fill(`blobs/sha256/${hex}`) }]));
+    const archive = join(dir.path, 'repeated.tar');
+    execFileSync('tar', ['-C', join(src, 'a'), '-cf', archive, '.']);
+    const t = await tempStore();
+    try {
+      const open = vi.spyOn(t.store, 'openBlob');
+      const [loaded] = await loadArchive(t.store, archive);
+      expect(loaded!.refs).toEqual(['rep/eated:1']);
+      expect((await t.store.getImage('rep/eated:1')).layers).toHaveLength(20);
+      expect(open.mock.calls.filter((c) => c[0] === `sha256:${hex}`)).toHaveLength(1);
+    } finally {
+      await t.dispose();
+    }
+  });
+
+  it('an OCI archive listing one manifest under five names reads it once; more than 4096 images are refused', async () => {
+    const t = await tempStore();
+    const u = await tempStore();
+    try {
+      const img = await makeRandomImage(t.store, undefined, [100]);
+      const out = join(dir.path, 'five');
+      await saveOciArchive(t.store, [{ descriptor: img.descriptor }], out, { directory: true });
+      const entry = (n: number): Descriptor => ({ ...img.descriptor, annotations: { 'io.containerd.image.name': `localhost/five/n${n}:1` } });
+      await writeFile(join(out, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: [1, 2, 3, 4, 5].map(entry) }));
+      const archive = join(dir.path, 'five.tar');
+      execFileSync('tar', ['-C', out, '-cf', archive, '.']);
+      const read = vi.spyOn(u.store, 'imageFromDescriptor');
+      const loaded = await loadArchive(u.store, archive);
+      expect(loaded.flatMap((l) => l.refs)).toEqual([1, 2, 3, 4, 5].map((n) => `localhost/five/n${n}:1`));
+      expect(read.mock.calls.filter((c) => c[0].digest === img.descriptor.digest)).toHaveLength(1);
+
+      await writeFile(join(out, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests: Array(4097).fill(img.descriptor) }));
+      execFileSync('tar', ['-C', out, '-cf', archive, '.']);
+      const e = await rejection(loadArchive(u.store, archive));
+      expect(e.code).toBe('ARCHIVE');
+      expect(e.message).toBe("index.json lists 4097 images, over kiln's limit of 4096 for one archive");
+    } finally {
+      await t.dispose();
+      await u.dispose();
+    }
+  });
+});
