@@ -257,6 +257,10 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
       if (executedSteps > 0) void import('../layer/worker-pool.js').then((m) => m.stopLayerWorkers()).catch(() => undefined);
     }
 
+    // A signal can arrive while a step holds the event loop (an ADD unpacking its archive through a
+    // synchronous decoder), after the solver's last look at it: the build stops here, before any
+    // output, instead of ending as built
+    await checkpoint();
     for (const r of results) await ensureLayers(r.draft.layers);
     const labelOf = (p: Platform) => (multi ? formatPlatform(p) : '');
     const chains = new Map(plans.map((p) => [labelOf(p.targetPlatform), targetChain(p.stages, p.targetIndex)]));

@@ -33,7 +33,10 @@ export interface ContextSource {
   cleanup(): Promise<void>;
 }
 
-/** A stdin or downloaded context is refused past this many bytes (compressed), so a runaway stream cannot fill the disk. */
+/**
+ * A stdin or downloaded context is refused past this many bytes (compressed), so a runaway stream
+ * cannot fill the disk; a compressed one is also refused when it expands past maxExpandedBytes.
+ */
 export const MAX_CONTEXT_ARCHIVE_BYTES = 16 * 1024 ** 3;
 
 const LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar';
@@ -103,8 +106,10 @@ async function unpackOrDockerfile(file: string, dir: string, label: string): Pro
     return { dir, dockerfileText: await readFile(file, 'utf8') };
   }
   const { extractLayer } = await import('../layer/extract.js');
+  const { boundedExpansion } = await import('../layer/decompress.js');
   try {
-    await extractLayer(openDecompressed(file, compression), LAYER_TAR, dir);
+    const source = compression === 'none' ? openDecompressed(file, compression) : boundedExpansion(openDecompressed(file, compression), (await lstat(file)).size, 'the archive');
+    await extractLayer(source, LAYER_TAR, dir);
   } catch (e) {
     if (e instanceof KilnError) throw new KilnError(e.code, `context from ${label}: ${e.message}`, { cause: e });
     throw new KilnError('CONTEXT', `context from ${label}: ${(e as Error).message}`);

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { KilnError, isKilnError } from '../errors/index.js';
@@ -121,14 +121,48 @@ export function decodeArchive(src: Readable | AsyncIterable<Uint8Array>, kind: A
  * goes through the system tool here: zlib's synchronous gunzip would hold
  * the whole archive in memory. Errors name `label`.
  */
+/**
+ * The most bytes a compressed archive that kiln unpacks itself (an ADD archive, a tar context from
+ * stdin or a URL) may expand to: 1,032 times its compressed size, gzip's own ceiling, at least
+ * 64 MiB and at most 64 GiB. gzip cannot go past that ratio; zstd, xz and bzip2 can go much further
+ * (a 64 KB zstd stream of 2 GiB of zeros, a 528 KB one of 16 GiB), so without a bound a few
+ * kilobytes could fill the disk.
+ */
+export const EXPANSION_RATIO = 1032;
+export const MIN_EXPANDED_BYTES = 64 * 1024 ** 2;
+export const MAX_EXPANDED_BYTES = 64 * 1024 ** 3;
+
+export function maxExpandedBytes(compressedBytes: number): number {
+  return Math.min(MAX_EXPANDED_BYTES, Math.max(MIN_EXPANDED_BYTES, compressedBytes * EXPANSION_RATIO));
+}
+
+function expansionError(label: string, bound: number): KilnError {
+  return new KilnError('ARCHIVE', `cannot unpack ${label}: it expands past ${bound} bytes, the most kiln unpacks from an archive of its size (${EXPANSION_RATIO} times the compressed size, at least ${MIN_EXPANDED_BYTES / 1024 ** 2} MiB, at most ${MAX_EXPANDED_BYTES / 1024 ** 3} GiB)`);
+}
+
+/** `src` (an archive's decompressed bytes) refused once it passes the bound for `compressedBytes`. */
+export async function* boundedExpansion(src: AsyncIterable<Uint8Array>, compressedBytes: number, label: string): AsyncGenerator<Uint8Array> {
+  const bound = maxExpandedBytes(compressedBytes);
+  let n = 0;
+  for await (const chunk of src) {
+    n += chunk.length;
+    if (n > bound) throw expansionError(label, bound);
+    yield chunk;
+  }
+}
+
 export function decodeArchiveFileSync(file: string | number, compression: Exclude<ArchiveCompression, 'none'>, out: string, label: string): string {
   const tool = compression;
   // an open descriptor (a source already checked by its caller) is read as is and left open
   const inFd = typeof file === 'number' ? file : openSync(file, 'r');
   const outFd = openSync(out, 'w');
   try {
-    const r = spawnSync(tool, ['-dc'], { stdio: [inFd, outFd, 'pipe'] });
+    const bound = maxExpandedBytes(fstatSync(inFd).size);
+    // the kernel stops the decoder at the bound (RLIMIT_FSIZE: SIGXFSZ on the write past it), so a bomb
+    // fills neither the disk nor hours of the build; the shell sets the limit for the decoder alone
+    const r = spawnSync('/bin/sh', ['-c', 'ulimit -f "$1" && exec "$2" -dc', 'sh', String(Math.ceil(bound / 512)), tool], { stdio: [inFd, outFd, 'pipe'] });
     if (r.error) throw new KilnError('ARCHIVE', `cannot run ${tool} to unpack ${label}: ${r.error.message}`);
+    if (r.signal === 'SIGXFSZ') throw expansionError(label, bound);
     if (r.status !== 0) throw new KilnError('ARCHIVE', `cannot unpack ${label}: ${tool}: ${r.stderr.toString().trim().split('\n').pop() ?? `exit ${r.status}`}`);
   } finally {
     if (typeof file !== 'number') closeSync(inFd);
