@@ -34,6 +34,13 @@ export interface StepVars {
   args: Array<{ name: string; value: string; hidden: boolean; overridesEnv?: boolean }>;
   /** Proxy args given as build args but not declared: RUN gets them in its env, nothing else sees them. */
   hiddenEnv: Record<string, string>;
+  /**
+   * What a RUN's history line lists (`RUN |N K=V …`), as BuildKit's runCommandString does: every ARG
+   * declared in the stage (inherited ones first), in the order first declared, those without a value
+   * too, each with its value in the build state's environment (an ENV of the name set after it wins),
+   * else its own, else empty.
+   */
+  historyArgs: Array<{ name: string; value: string }>;
   /** The effective environment list (`K=V`), ENV only — what the image config's Env becomes. */
   env: string[];
 }
@@ -79,6 +86,8 @@ export class VarScope {
   private version = 0;
   /** Declared ARGs in order; undefined value = declared but unset. */
   private readonly args = new Map<string, string | undefined>();
+  /** The history line of the last ARG instruction (`ARG K=V K2`), each name with the value its declaration gave it. */
+  argHistory: string | undefined;
   /** The version each ARG with a value was declared at: against an ENV of the same name, the later one wins. */
   private readonly argVersion = new Map<string, number>();
   private readonly init: VarScopeInit;
@@ -135,7 +144,15 @@ export class VarScope {
     let argMap: Map<string, StepVars['args'][number]> | undefined;
     let env: string[] | undefined;
     const envList = (): string[] => (env ??= this.envListAt(at));
+    const lookupNow = (name: string): string | undefined => {
+      argMap ??= new Map(args.map((a) => [a.name, a]));
+      const a = argMap.get(name);
+      if (a?.overridesEnv) return a.value;
+      return this.envAt(name, at) ?? a?.value;
+    };
+    const historyArgs = [...this.args.keys()].map((name) => ({ name, value: lookupNow(name) ?? '' }));
     return {
+      historyArgs,
       lookup: (name) => {
         argMap ??= new Map(args.map((a) => [a.name, a]));
         const a = argMap.get(name);
@@ -205,14 +222,17 @@ export class VarScope {
       ...opts,
     };
     if (instr.kind === 'ARG') {
+      const committed: string[] = [];
       // Each declaration sees the ones before it on the same line.
       const args = instr.args.map((decl) => {
         const overridden = Object.hasOwn(this.init.buildArgs, decl.name);
         const expanded = decl.default === undefined || overridden ? decl : (expandInstruction({ ...instr, args: [decl] }, this.lookup, eo) as typeof instr).args[0]!;
         this.count(instr, decl.name.length + (expanded.default?.length ?? 0));
-        this.declare(decl.name, expanded.default);
+        const own = this.declare(decl.name, expanded.default);
+        committed.push(own === undefined ? decl.name : `${decl.name}=${own}`);
         return expanded;
       });
+      this.argHistory = `ARG ${committed.join(' ')}`;
       return { ...instr, args };
     }
     const instruction = expandInstruction(instr, this.lookup, eo);
@@ -240,20 +260,21 @@ export class VarScope {
   }
 
   /** The value an ARG declaration takes: build arg > (expanded) default > global value > predefined value. */
-  private declare(name: string, expandedDefault: string | undefined): void {
+  private declare(name: string, expandedDefault: string | undefined): string | undefined {
     const fromBuild = Object.hasOwn(this.init.buildArgs, name) ? this.init.buildArgs[name] : undefined;
     let value: string | undefined;
     if (fromBuild !== undefined) value = fromBuild;
     else if (expandedDefault !== undefined) value = expandedDefault;
     else if (Object.hasOwn(this.init.globalArgs, name)) value = this.init.globalArgs[name];
     else value = this.init.predefined.find((p) => p.name === name)?.value;
+    const own = value;
     // a value goes into the build state's environment over an ENV set before
     if (value !== undefined) this.argVersion.set(name, ++this.version);
     // Declared again without a value: the value it had stays (BuildKit keeps it in the build state's
     // environment), and so does its place against the ENVs
     else value = this.args.get(name);
-    // Re-declaring moves the ARG to the end, as BuildKit lists it in history.
-    this.args.delete(name);
+    // a re-declared ARG keeps its first place, where BuildKit's history lists it
     this.args.set(name, value);
+    return own;
   }
 }

@@ -236,6 +236,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     try {
       const { instruction: instr, vars } = scope.next(raw);
       if (instr.kind === 'ARG') {
+        // an empty-layer history entry, untimed like the other metadata steps; the key does not change
+        if (scope.argHistory !== undefined) (state.draft.config.history ??= []).push(historyEntry(scope.argHistory, true, false));
         opts.emit({ type: 'step-done', step, key: state.key, durationMs: Date.now() - t0, time: Date.now() });
         return state;
       }
@@ -247,8 +249,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
         const key = cacheKey({ parent: state.key, op: opOf(instr), env: keyEnv, inputs: [] });
         // untimed, as BuildKit's frontend leaves it: the image takes its time from the layers around it
         // (see fillHistoryTimes), so an unchanged rebuild makes the same image
-        const history = historyEntry(createdBy(instr, vars.args, state.meta.config.Shell), true, false);
-        const next = withMeta(state, meta, history, key);
+        const text = createdBy(instr, vars.historyArgs, meta.config);
+        const next = withMeta(state, meta, text === undefined ? undefined : historyEntry(text, true, false), key);
         opts.emit({ type: 'step-done', step, key, durationMs: Date.now() - t0, time: Date.now() });
         return next;
       }
@@ -297,7 +299,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       const executeStep = async (): Promise<CacheRecord> => {
         const missReason = opts.explainCache && !bypass ? await opts.cache.explain(slot, parts) : undefined;
         const outcome = await prepared.execute();
-        const history = historyEntry(createdBy(instr, vars.args, state.meta.config.Shell), outcome.layer === undefined);
+        const history = historyEntry(createdBy(instr, vars.historyArgs, state.meta.config) ?? instr.original, outcome.layer === undefined);
         const record: CacheRecord = {
           version: 1,
           key: recordKey,
@@ -409,10 +411,10 @@ function ownedDraft(d: ImageDraft): ImageDraft {
 
 // The draft of a running stage is owned by that stage (see ownedDraft and baseState):
 // steps append to it in place; nothing keeps an earlier step's view of it.
-function withMeta(state: StageState, meta: MetaState, history: HistoryEntry, key: Digest): StageState {
+function withMeta(state: StageState, meta: MetaState, history: HistoryEntry | undefined, key: Digest): StageState {
   const config = state.draft.config;
   config.config = meta.config;
-  (config.history ??= []).push(history);
+  if (history) (config.history ??= []).push(history);
   if (meta.author !== undefined) config.author = meta.author;
   return { ...state, meta, key };
 }

@@ -119,3 +119,63 @@ describe('COPY', () => {
     expect(await stat('localhost/parity/nested-dirs:2', '/tmp')).toMatchObject({ mode: '1777' });
   });
 });
+
+describe('history (dockerfile2llb commitToHistory)', () => {
+  it('created_by reads as BuildKit writes it, instruction by instruction', async () => {
+    const ctx = await b.context({
+      Dockerfile: [
+        `FROM ${BASE} AS base`,
+        'COPY foo /foo2',
+        `FROM ${BASE}`,
+        'ARG foo=bar',
+        'ARG bar=123',
+        'ARG foo=bar2',
+        'ARG empty',
+        'COPY --from=base --chmod=644 /foo2 foo3',
+        'COPY --link foo /linked',
+        'WORKDIR /w',
+        'WORKDIR sub',
+        'RUN true',
+        'ENV bar=456',
+        'RUN true',
+        'EXPOSE 2375 5000 1234/udp 8000-8001',
+        'SHELL ["/bin/sh", "-c"]',
+        'VOLUME /v1 /v2',
+        'HEALTHCHECK --interval=1s --timeout=90s --retries=3 CMD exit 0',
+        'ONBUILD RUN echo child',
+        'USER app',
+        'STOPSIGNAL SIGTERM',
+        'CMD echo "hi"',
+        'ENTRYPOINT ["a", "b"]',
+        '',
+      ].join('\n'),
+      foo: 'foo',
+    });
+    const { result } = await b.build(ctx, { tags: ['localhost/parity/history:1'] });
+    const base = (await (await b.store()).getImage(BASE)).config.history?.length ?? 0;
+    expect(result.config.history!.slice(base).map((h) => h.created_by)).toEqual([
+      'ARG foo=bar',
+      'ARG bar=123',
+      'ARG foo=bar2',
+      'ARG empty',
+      'COPY --chmod=644 /foo2 foo3 # buildkit',
+      'COPY foo /linked # buildkit',
+      'WORKDIR /w',
+      'WORKDIR /w/sub',
+      'RUN |3 foo=bar2 bar=123 empty= /bin/sh -c true # buildkit',
+      'ENV bar=456',
+      'RUN |3 foo=bar2 bar=456 empty= /bin/sh -c true # buildkit',
+      'EXPOSE [2375/tcp 5000/tcp 1234/udp 8000/tcp 8001/tcp]',
+      'SHELL [/bin/sh -c]',
+      'VOLUME [/v1 /v2]',
+      'HEALTHCHECK {Test:[CMD-SHELL exit 0] Interval:1s Timeout:1m30s StartPeriod:0s StartInterval:0s Retries:3}',
+      // ONBUILD writes no history entry
+      'USER app',
+      'STOPSIGNAL SIGTERM',
+      'CMD ["/bin/sh" "-c" "echo \\"hi\\""]',
+      'ENTRYPOINT ["a" "b"]',
+    ]);
+    // ARG entries are metadata: no layer
+    expect(result.config.history!.slice(base, base + 4).every((h) => h.empty_layer === true)).toBe(true);
+  });
+});
