@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { pipeline, Readable } from 'node:stream';
@@ -115,13 +115,6 @@ export function decodeArchive(src: Readable | AsyncIterable<Uint8Array>, kind: A
 }
 
 /**
- * Decodes an archive file into `out` and returns `out`, synchronously, for
- * ADD's archive tree, which is unpacked from a synchronous file-system view.
- * Same magic table and tools as the streaming decoder, except that gzip also
- * goes through the system tool here: zlib's synchronous gunzip would hold
- * the whole archive in memory. Errors name `label`.
- */
-/**
  * The most bytes a compressed archive that kiln unpacks itself (an ADD archive, a tar context from
  * stdin or a URL) may expand to: 1,032 times its compressed size, gzip's own ceiling, at least
  * 64 MiB and at most 64 GiB. gzip cannot go past that ratio; zstd, xz and bzip2 can go much further
@@ -151,22 +144,40 @@ export async function* boundedExpansion(src: AsyncIterable<Uint8Array>, compress
   }
 }
 
-export function decodeArchiveFileSync(file: string | number, compression: Exclude<ArchiveCompression, 'none'>, out: string, label: string): string {
+/**
+ * Decodes the archive open as `inFd` into the new file `out`, for ADD's archive tree, which is read
+ * from a file: the system's tool for the compression (gzip too, so a big archive is never held in
+ * memory), stopped by the kernel once its output passes maxExpandedBytes (RLIMIT_FSIZE, set by the
+ * shell for the decoder alone: SIGXFSZ on the write past it), and killed when `signal` aborts, so
+ * Ctrl-C or SIGTERM stop an ADD of a big archive at once. Errors name `label`.
+ */
+export async function decodeArchiveFile(inFd: number, compression: Exclude<ArchiveCompression, 'none'>, out: string, label: string, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted();
   const tool = compression;
-  // an open descriptor (a source already checked by its caller) is read as is and left open
-  const inFd = typeof file === 'number' ? file : openSync(file, 'r');
-  const outFd = openSync(out, 'w');
+  const bound = maxExpandedBytes(fstatSync(inFd).size);
+  const outFd = openSync(out, 'wx', 0o600);
   try {
-    const bound = maxExpandedBytes(fstatSync(inFd).size);
-    // the kernel stops the decoder at the bound (RLIMIT_FSIZE: SIGXFSZ on the write past it), so a bomb
-    // fills neither the disk nor hours of the build; the shell sets the limit for the decoder alone
-    const r = spawnSync('/bin/sh', ['-c', 'ulimit -f "$1" && exec "$2" -dc', 'sh', String(Math.ceil(bound / 512)), tool], { stdio: [inFd, outFd, 'pipe'] });
-    if (r.error) throw new KilnError('ARCHIVE', `cannot run ${tool} to unpack ${label}: ${r.error.message}`);
-    if (r.signal === 'SIGXFSZ') throw expansionError(label, bound);
-    if (r.status !== 0) throw new KilnError('ARCHIVE', `cannot unpack ${label}: ${tool}: ${r.stderr.toString().trim().split('\n').pop() ?? `exit ${r.status}`}`);
+    const child = spawn('/bin/sh', ['-c', 'ulimit -f "$1" && exec "$2" -dc', 'sh', String(Math.ceil(bound / 512)), tool], { stdio: [inFd, outFd, 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      if (stderr.length < 4096) stderr += d.toString();
+    });
+    const kill = (): void => {
+      child.kill('SIGKILL');
+    };
+    signal?.addEventListener('abort', kill, { once: true });
+    try {
+      const { code, sig } = await new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve, reject) => {
+        child.once('error', (e) => reject(new KilnError('ARCHIVE', `cannot run ${tool} to unpack ${label}: ${e.message}`)));
+        child.once('close', (c, s) => resolve({ code: c, sig: s }));
+      });
+      signal?.throwIfAborted();
+      if (sig === 'SIGXFSZ') throw expansionError(label, bound);
+      if (code !== 0) throw new KilnError('ARCHIVE', `cannot unpack ${label}: ${tool}: ${stderr.trim().split('\n').pop() || `exit ${code ?? sig}`}`);
+    } finally {
+      signal?.removeEventListener('abort', kill);
+    }
   } finally {
-    if (typeof file !== 'number') closeSync(inFd);
     closeSync(outFd);
   }
-  return out;
 }

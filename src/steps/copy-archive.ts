@@ -1,7 +1,7 @@
 import { closeSync, createReadStream, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { KilnError, isKilnError } from '../errors/index.js';
-import { decodeArchive, decodeArchiveFileSync, sniffArchiveCompression, type ArchiveCompression } from '../layer/decompress.js';
+import { decodeArchive, decodeArchiveFile, sniffArchiveCompression, type ArchiveCompression } from '../layer/decompress.js';
 import { BLOCK_SIZE, TypeFlag, decodeHeader, isZeroBlock, mergePax, paddingFor, verifyChecksum, type TarHeader } from '../layer/tar-format.js';
 import { MAX_META } from '../layer/tar-reader.js';
 import { openListed } from '../layer/tar-writer.js';
@@ -139,12 +139,12 @@ export class ArchiveTree implements FsView {
    * once, from that checked descriptor, into the stage directory (decompressed, or copied when
    * plain), and every later read of an entry's content is from that private copy.
    */
-  static extractSync(file: string, compression: ArchiveCompression, stageDir: string, label: string, inode?: SourceInode): ArchiveTree {
+  static async unpack(file: string, compression: ArchiveCompression, stageDir: string, label: string, inode?: SourceInode, signal?: AbortSignal): Promise<ArchiveTree> {
     const tarFile = `${stageDir}/archive.tar`;
     const inFd = openArchive(file, inode);
     try {
       if (compression === 'none') copyFd(inFd, tarFile);
-      else decodeArchiveFileSync(inFd, compression, tarFile, label);
+      else await decodeArchiveFile(inFd, compression, tarFile, label, signal);
     } finally {
       closeSync(inFd);
     }

@@ -74,6 +74,12 @@ export interface CopyResult {
   readonly inputDigest: Digest;
   /** Per selected path, a short digest of what went into `inputDigest` (undefined for very large selections). */
   readonly inputFiles?: Record<string, string> | undefined;
+  /**
+   * Unpacks the copy's ADD archives into the staging directory, asynchronously (a signal stops the
+   * decoder at once). `entries` and `layerEntries()` need it first when the copy has any; a cache
+   * hit, which needs only the digest of the archive file, never pays for it.
+   */
+  unpackArchives(): Promise<void>;
   /** Removes staged downloads/clones/unpacked archives; call after the layer is written. */
   dispose(): void;
 }
@@ -155,12 +161,16 @@ export async function prepareCopy(step: StepInput & { instruction: CopyInstructi
     // snapshot files never change, so their hashes are as cacheable as the context's
     hashCache: ctx.hashes(),
     tmpDir: ctx.scratch,
+    signal: step.signal,
     now: ctx.sourceDateEpoch ?? Math.floor(Date.now() / 1000),
     ...(ctx.onRemoteSource ? { onRemoteSource: ctx.onRemoteSource } : {}),
   });
   // with --link planCopy reads the destination only to resolve --chown names, never for metadata
   const destFs = async (): Promise<FsView | undefined> => (step.layers.length === 0 ? undefined : ctx.fsOf(step.layers, 'image'));
-  const layerOf = async (planned: CopyResult): Promise<StepOutcome> => ({ layer: await writeStepLayer(planned.layerEntries(), ctx, step.snapshotWanted === true) });
+  const layerOf = async (planned: CopyResult): Promise<StepOutcome> => {
+    await planned.unpackArchives();
+    return { layer: await writeStepLayer(planned.layerEntries(), ctx, step.snapshotWanted === true) };
+  };
   const writeOut = async (planned: CopyResult): Promise<StepOutcome> => {
     try {
       return await layerOf(planned);
@@ -339,7 +349,8 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
         if (target !== '') planned.set(target, contentOf(index, m, path, node));
       };
       if (found.archive) {
-        const tree = ArchiveTree.extractSync(found.archive.file, found.archive.compression, stage(), `archive "${found.label}"`, found.archive.inode);
+        const tree = trees.get(index);
+        if (tree === undefined) throw new KilnError('INTERNAL', `${kind}: archive "${found.label}" was read before it was unpacked`);
         const base = found.keep !== undefined ? joinRel(dest, found.keep) : dest;
         if (base !== '' && !planned.has(base) && !destFs?.lstat(base)) {
           planned.set(base, { view: tree, srcPath: '', node: newDir(now), owner: undefined, content: true, created: true });
@@ -401,8 +412,15 @@ async function plan(p: CopyParams, kind: 'COPY' | 'ADD', stage: () => string, di
     for (const item of tree) yield entryOf(item[0], treeOf(item));
   }
 
+  const trees = new Map<number, ArchiveTree>();
   let entries: LayerEntry[] | undefined;
   return {
+    async unpackArchives(): Promise<void> {
+      for (const [index, m] of matches.entries()) {
+        if (m.archive === undefined || trees.has(index)) continue;
+        trees.set(index, await ArchiveTree.unpack(m.archive.file, m.archive.compression, stage(), `archive "${m.label}"`, m.archive.inode, p.signal));
+      }
+    },
     get entries(): LayerEntry[] {
       entries ??= build();
       return entries;

@@ -298,6 +298,7 @@ describe('an ADD archive swapped after it was listed', () => {
     try {
       swap();
       try {
+        await planned.unpackArchives();
         return { error: undefined, names: planned.entries.map((e) => e.path) };
       } catch (error) {
         return { error, names: [] };

@@ -15,6 +15,7 @@ import { startGitDaemon, type GitDaemon } from '../helpers/git-daemon.js';
 async function add(p: Partial<CopyParams> & Pick<CopyParams, 'from' | 'sources' | 'dest'>) {
   const r = await planCopy({ kind: 'ADD', workdir: '/', now: 1000, ...p });
   try {
+    await r.unpackArchives();
     return { ...r, seen: await collect(r.entries) };
   } finally {
     r.dispose();
@@ -81,6 +82,10 @@ describe('ADD local archives', () => {
     expect(readdirSync(tmp)).toEqual([]);
     const b = await planCopy({ kind: 'ADD', from, sources: ['gz.data'], dest: '/x', workdir: '/', tmpDir: tmp });
     expect(b.inputDigest).toBe(a.inputDigest);
+    // the entries need the archive unpacked first, which the digest never did
+    expect(() => a.entries).toThrow(/read before it was unpacked/);
+    expect(readdirSync(tmp)).toEqual([]);
+    await a.unpackArchives();
     expect(a.entries.length).toBe(5);
     expect(readdirSync(tmp).length).toBe(1);
     a.dispose();
