@@ -10,41 +10,49 @@ export interface Owner {
 }
 
 /**
- * `--chown` → numeric owner, resolved against the destination image's own
- * /etc/passwd and /etc/group (never the build machine's). A bare user takes its
- * primary group from passwd; a bare numeric uid uses the same number as gid,
- * as BuildKit does.
+ * `--chown` (and WORKDIR's owner) → numeric owner, resolved against the destination image's own
+ * /etc/passwd and /etc/group (never the build machine's), exactly as BuildKit does it (llb's
+ * WithUser, the solver's readUser): `root` is 0 without a lookup (so `FROM scratch` +
+ * `--chown=root:root` works), a number that fits in 32 bits is an id, and a bare user or uid gives
+ * its group too (the passwd entry's, or the uid). A name the image does not have (or an image
+ * without the file) gives 0 for a user and leaves the group as the user part gave it: BuildKit
+ * copies with those ids and says nothing, and so does kiln (it used to fail the build instead).
  */
 export async function resolveChown(spec: string | undefined, image: FsView | undefined): Promise<Owner> {
   if (spec === undefined || spec === '') return { uid: 0, gid: 0 };
   const colon = spec.indexOf(':');
   const user = colon < 0 ? spec : spec.slice(0, colon);
   const group = colon < 0 ? undefined : spec.slice(colon + 1);
-  let uid: number;
-  let gid: number;
-  if (isId(user)) {
-    uid = Number(user);
-    gid = uid;
+  let uid = 0;
+  let gid = 0;
+  const userId = idOf(user);
+  if (userId !== undefined) {
+    uid = userId;
+    gid = userId;
   } else {
     const entry = parsePasswd(await readDb(image, 'etc/passwd')).find((p) => p.name === user);
-    if (!entry) throw new KilnError('CONTEXT', `unable to find user ${user}: no matching entries in passwd file`);
-    uid = entry.uid;
-    gid = entry.gid;
+    if (entry) {
+      uid = entry.uid;
+      gid = entry.gid;
+    }
   }
-  if (group !== undefined && group !== '') {
-    if (isId(group)) gid = Number(group);
+  if (group !== undefined) {
+    const groupId = idOf(group);
+    if (groupId !== undefined) gid = groupId;
     else {
       const entry = parseGroup(await readDb(image, 'etc/group')).find((g) => g.name === group);
-      if (!entry) throw new KilnError('CONTEXT', `unable to find group ${group}: no matching entries in group file`);
-      gid = entry.gid;
+      if (entry) gid = entry.gid;
     }
   }
   assertMappedOwner(uid, gid);
   return { uid, gid };
 }
 
-function isId(s: string): boolean {
-  return /^[0-9]+$/.test(s);
+/** llb's parseUID: `root` is 0, a decimal that fits a signed 32-bit integer is itself; anything else is a name. */
+function idOf(s: string): number | undefined {
+  if (s === 'root') return 0;
+  if (!/^[0-9]+$/.test(s) || Number(s) > 0x7fffffff) return undefined;
+  return Number(s);
 }
 
 async function readDb(image: FsView | undefined, path: string): Promise<string> {

@@ -54,14 +54,15 @@ export function heredocRunCommand(instr: Pick<RunInstruction, 'cmd' | 'heredocs'
 }
 
 /**
- * `RUN <<EOF …` with the heredoc as the whole command (BuildKit's rule): the
- * script is mounted read-only at /dev/pipes/<name> (inside the /dev tmpfs, so
- * never in a layer) and run directly when it starts with `#!`, otherwise by
- * the shell's interpreter.
+ * `RUN <<EOF …` with the heredoc as the whole command, as BuildKit's dispatchRun runs it, always
+ * through the whole SHELL (so `SHELL ["/bin/bash", "-o", "pipefail", "-c"]` keeps pipefail): a
+ * script starting with `#!` is mounted read-only and executable at /dev/pipes/<name> (inside the
+ * /dev tmpfs, so never in a layer) and the shell is given its path; any other is given to the
+ * shell as its command text. Until 2026-12-07 kiln ran the latter as `<shell[0]> /dev/pipes/<name>`,
+ * dropping the SHELL's flags.
  */
-export function heredocRun(shell: string[], name: string, content: string): { args: string[]; mount: FileMountSpec } {
+export function heredocRun(shell: string[], name: string, content: string): { args: string[]; mount?: FileMountSpec } {
+  if (!content.startsWith('#!')) return { args: [...shell, content] };
   const target = `/dev/pipes/${name.replace(/[^A-Za-z0-9._-]/g, '_') || 'EOF'}`;
-  const mount: FileMountSpec = { type: 'file', target, content, mode: 0o755 };
-  const args = content.startsWith('#!') ? [target] : [shell[0] ?? '/bin/sh', target];
-  return { args, mount };
+  return { args: [...shell, target], mount: { type: 'file', target, content, mode: 0o755 } };
 }

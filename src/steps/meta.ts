@@ -91,6 +91,7 @@ export function applyMeta(state: MetaState, instr: MetaInstruction, file: string
       }
       break;
     case 'STOPSIGNAL':
+      if (!isSignal(instr.signal)) throw new KilnError('DOCKERFILE_PLAN', `STOPSIGNAL: invalid signal "${instr.signal}"`, { location: { file, line: instr.range.start.line } });
       config.StopSignal = instr.signal;
       break;
     case 'HEALTHCHECK':
@@ -119,6 +120,21 @@ export function applyMeta(state: MetaState, instr: MetaInstruction, file: string
   return { config, author, cmdSetInStage };
 }
 
+const SIGNAL_NAMES = new Set([
+  'ABRT', 'ALRM', 'BUS', 'CHLD', 'CLD', 'CONT', 'FPE', 'HUP', 'ILL', 'INT', 'IO', 'IOT', 'KILL', 'PIPE', 'POLL', 'PROF', 'PWR', 'QUIT',
+  'SEGV', 'STKFLT', 'STOP', 'SYS', 'TERM', 'TRAP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'USR1', 'USR2', 'VTALRM', 'WINCH', 'XCPU', 'XFSZ',
+  'RTMIN', 'RTMAX', ...Array.from({ length: 15 }, (_, i) => `RTMIN+${i + 1}`), ...Array.from({ length: 14 }, (_, i) => `RTMAX-${i + 1}`),
+]);
+
+/**
+ * Whether STOPSIGNAL names a signal, as moby's signal.ParseSignal (which BuildKit calls) takes it: a
+ * Linux signal name with or without `SIG`, in any case, or a number from 1 to 255.
+ */
+export function isSignal(raw: string): boolean {
+  if (/^\d+$/.test(raw)) return Number(raw) >= 1 && Number(raw) <= 255;
+  return SIGNAL_NAMES.has(raw.toUpperCase().replace(/^SIG/, ''));
+}
+
 /** Shell form runs through the stage's SHELL, exec form as written. */
 export function commandLine(cmd: CommandArgs, shell: string[] | undefined): string[] {
   return cmd.form === 'exec' ? [...cmd.args] : [...(shell ?? DEFAULT_SHELL), cmd.text];
@@ -130,16 +146,50 @@ export function resolveWorkdir(current: string | undefined, next: string): strin
   return path.posix.resolve(base, next);
 }
 
-/** `80` → `80/tcp`, `8000-8002/udp` → three ports, as Docker records them. */
+/**
+ * `80` → `80/tcp`, `8000-8002/udp` → three ports, as Docker records them. A host part
+ * (`8080:80`, `127.0.0.1:8080:80`, `[::1]:8080:80`) is checked and dropped, as BuildKit's
+ * parsePort does (its ExposeInvalidFormat check warns about it; only the container port is kept).
+ */
 export function expandPorts(spec: string, file: string, line: number): string[] {
-  const m = /^(\d+)(?:-(\d+))?(?:\/([A-Za-z]+))?$/.exec(spec.trim());
-  if (!m) throw new KilnError('DOCKERFILE_PLAN', `invalid EXPOSE port "${spec}"`, { location: { file, line } });
-  const proto = (m[3] ?? 'tcp').toLowerCase();
-  if (!['tcp', 'udp', 'sctp'].includes(proto)) throw new KilnError('DOCKERFILE_PLAN', `invalid EXPOSE protocol "${m[3]}" in "${spec}"`, { location: { file, line } });
-  const lo = Number(m[1]);
-  const hi = m[2] === undefined ? lo : Number(m[2]);
-  if (lo > 65535 || hi > 65535 || hi < lo) throw new KilnError('DOCKERFILE_PLAN', `invalid EXPOSE port range "${spec}"`, { location: { file, line } });
+  const bad = (why: string): KilnError => new KilnError('DOCKERFILE_PLAN', `invalid EXPOSE port "${spec}": ${why}`, { location: { file, line } });
+  const parts = spec.trim().split(':');
+  const container = parts[parts.length - 1]!;
+  const hostPort = parts.length >= 2 ? parts[parts.length - 2]! : '';
+  let ip = parts.length >= 3 ? parts.slice(0, -2).join(':') : '';
+  const slash = container.indexOf('/');
+  const portText = slash < 0 ? container : container.slice(0, slash);
+  const proto = (slash < 0 ? 'tcp' : container.slice(slash + 1)).toLowerCase() || 'tcp';
+  if (portText === '') throw bad('no port specified');
+  if (!['tcp', 'udp', 'sctp'].includes(proto)) throw bad(`invalid proto: ${container.slice(slash + 1)}`);
+  if (ip.startsWith('[') && ip.endsWith(']')) ip = ip.slice(1, -1);
+  if (ip !== '' && !isIpAddress(ip)) throw bad(`invalid IP address: ${ip}`);
+  const [lo, hi] = portRange(portText, bad);
+  if (hostPort !== '') {
+    const [hlo, hhi] = portRange(hostPort, bad);
+    if (hi - lo !== hhi - hlo && hi !== lo) throw bad(`invalid ranges specified for container and host Ports: ${portText} and ${hostPort}`);
+  }
   const out: string[] = [];
   for (let p = lo; p <= hi; p++) out.push(`${p}/${proto}`);
   return out;
+}
+
+/** An IPv4 or IPv6 address, checked by shape (node:net would load the network stack on every start). */
+function isIpAddress(ip: string): boolean {
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
+  if (v4) return v4.slice(1).every((o) => Number(o) <= 255);
+  return ip.includes(':') && /^[0-9A-Fa-f:.]+$/.test(ip) && ip.split(':').length <= 8;
+}
+
+/** `80` or `8000-8002` → first and last port, each 0–65535. */
+function portRange(text: string, bad: (why: string) => KilnError): [number, number] {
+  const dash = text.indexOf('-');
+  const num = (t: string): number => {
+    if (!/^\d+$/.test(t) || Number(t) > 65535) throw bad(`invalid port ${t === '' ? '(empty)' : `"${t}"`}`);
+    return Number(t);
+  };
+  const lo = num(dash < 0 ? text : text.slice(0, dash));
+  const hi = dash < 0 ? lo : num(text.slice(dash + 1));
+  if (hi < lo) throw bad(`invalid port range: ${text}`);
+  return [lo, hi];
 }

@@ -179,3 +179,31 @@ describe('history (dockerfile2llb commitToHistory)', () => {
     expect(result.config.history!.slice(base, base + 4).every((h) => h.empty_layer === true)).toBe(true);
   });
 });
+
+describe('RUN heredocs, STOPSIGNAL, EXPOSE (dispatchRun, dispatchStopSignal, convert_expose.go)', () => {
+  it('a heredoc RUN runs through the whole SHELL: -e stops the script at its first failing command', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nSHELL ["/bin/sh", "-e", "-c"]\nRUN <<EOF\nfalse\necho reached > /r\nEOF\n` });
+    await expect(b.build(ctx)).rejects.toMatchObject({ code: 'RUN_FAILED' });
+    // the control: without -e the script goes on
+    const lax = await b.context({ Dockerfile: `FROM ${BASE}\nRUN <<EOF\nfalse\necho reached > /r\nEOF\n` });
+    await b.build(lax, { tags: ['localhost/parity/heredoc:1'] });
+    expect(await b.read('localhost/parity/heredoc:1', '/r')).toBe('reached\n');
+  });
+
+  it('STOPSIGNAL takes a signal name or number and refuses anything else', async () => {
+    const ok = await b.context({ Dockerfile: `FROM ${BASE}\nSTOPSIGNAL sigusr1\n` });
+    expect((await b.build(ok)).result.config.config?.StopSignal).toBe('sigusr1');
+    for (const sig of ['FOO', '0', '256']) {
+      const bad = await b.context({ Dockerfile: `FROM ${BASE}\nSTOPSIGNAL ${sig}\n` });
+      await expect(b.build(bad)).rejects.toThrow(`STOPSIGNAL: invalid signal "${sig}"`);
+    }
+  });
+
+  it('EXPOSE with a host part records the container port, as BuildKit does', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nEXPOSE 8080:81 127.0.0.1:8081:82/udp [::1]:8082:83 :84 8000-8001:90\n` });
+    const { result } = await b.build(ctx);
+    expect(Object.keys(result.config.config?.ExposedPorts ?? {}).sort()).toEqual(['81/tcp', '82/udp', '83/tcp', '84/tcp', '90/tcp']);
+    const bad = await b.context({ Dockerfile: `FROM ${BASE}\nEXPOSE 300.1.1.1:80:80\n` });
+    await expect(b.build(bad)).rejects.toThrow(/invalid EXPOSE port "300\.1\.1\.1:80:80": invalid IP address/);
+  });
+});

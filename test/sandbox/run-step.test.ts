@@ -189,13 +189,18 @@ describe('RUN step', () => {
     expect(readFileSync(key, 'utf8')).toBe('PRIVATE-KEY-MATERIAL\n');
   });
 
-  test('heredoc scripts run from /dev/pipes, with or without #!', async () => {
+  test('heredoc scripts run through the whole SHELL: as its command text, or from /dev/pipes with #!', async () => {
     const plain = heredocRun(['/bin/sh', '-c'], 'EOF', 'echo one\necho two > /two\n');
-    const r1 = await run('', { args: plain.args, mounts: [plain.mount] });
+    expect(plain.mount).toBeUndefined();
+    const r1 = await run('', { args: plain.args, mounts: [] });
     expect(r1.out).toEqual(['one']);
     expect(paths(r1.files)).toEqual(['two']);
     const shebang = heredocRun(['/bin/sh', '-c'], 'SCRIPT', '#!/bin/sh\necho "via $0"\n');
-    expect((await run('', { args: shebang.args, mounts: [shebang.mount] })).out).toEqual(['via /dev/pipes/SCRIPT']);
+    expect((await run('', { args: shebang.args, mounts: [shebang.mount!] })).out).toEqual(['via /dev/pipes/SCRIPT']);
+    // the SHELL's own flags hold for the script: -e stops it at the first failing command
+    const strict = heredocRun(['/bin/sh', '-e', '-c'], 'EOF', 'false\necho reached > /reached\n');
+    const err = await run('', { args: strict.args, mounts: [] }).catch((e: unknown) => e);
+    expect(runFailure(err)?.exitCode).toBe(1);
   });
 
   test('non-zero exit → RUN_FAILED with the exit code and the last output lines; the log file keeps everything', async () => {

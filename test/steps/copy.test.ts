@@ -141,14 +141,19 @@ describe('--chown and --chmod', () => {
     expect(seen['srv/new/b.sh']).toMatchObject({ uid: 1000, gid: 1001 });
   });
 
-  it('an unknown user or group is an error naming it', async () => {
+  it('names as BuildKit resolves them: root without a lookup, an unknown user is 0, an unknown group keeps the user part\'s', async () => {
     const { fs } = baseImage();
-    const f = await failure(copy({ from, sources: ['a.txt'], dest: '/', chown: 'ghost', destFs: fs }));
-    expect(f.message).toContain('ghost');
-    const g = await failure(copy({ from, sources: ['a.txt'], dest: '/', chown: 'app:nogroup', destFs: fs }));
-    expect(g.message).toContain('nogroup');
-    const h = await failure(copy({ from, sources: ['a.txt'], dest: '/', chown: 'app' }));
-    expect(h.message).toContain('app');
+    const owner = async (chown: string, destFs?: typeof fs) => (await copy({ from, sources: ['a.txt'], dest: '/', chown, ...(destFs ? { destFs } : {}) })).seen['a.txt'];
+    // FROM scratch: no passwd at all
+    expect(await owner('root:root')).toMatchObject({ uid: 0, gid: 0 });
+    expect(await owner('app')).toMatchObject({ uid: 0, gid: 0 });
+    expect(await owner('ghost', fs)).toMatchObject({ uid: 0, gid: 0 });
+    expect(await owner('ghost:staff', fs)).toMatchObject({ uid: 0, gid: 50 });
+    expect(await owner('app:nogroup', fs)).toMatchObject({ uid: 1000, gid: 1001 });
+    expect(await owner(':staff', fs)).toMatchObject({ uid: 0, gid: 50 });
+    expect(await owner(':1234', fs)).toMatchObject({ uid: 0, gid: 1234 });
+    // past a signed 32-bit id it is a name, which no image has
+    expect(await owner('3000000000', fs)).toMatchObject({ uid: 0, gid: 0 });
   });
 
   it('octal and symbolic --chmod', async () => {
