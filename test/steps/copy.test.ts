@@ -166,6 +166,10 @@ describe('--chown and --chmod', () => {
     expect(dirs['o/d']!.mode).toBe('755');
     expect(dirs['o/d/b.sh']!.mode).toBe('644');
     await expect(copy({ from, sources: ['a.txt'], dest: '/', chmod: 'bogus' })).rejects.toThrow(/--chmod/);
+    // as BuildKit: any run of octal digits up to 07777, and X asks about the mode before every clause
+    expect((await copy({ from, sources: ['a.txt'], dest: '/', chmod: '00755' })).seen['a.txt']!.mode).toBe('755');
+    await expect(copy({ from, sources: ['a.txt'], dest: '/', chmod: '17777' })).rejects.toThrow(/between 0 and 07777/);
+    expect((await copy({ from, sources: ['a.txt'], dest: '/', chmod: 'u+x,g+X' })).seen['a.txt']!.mode).toBe('744');
   });
 });
 
