@@ -1,7 +1,7 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
-import type { HistoryEntry, ImageConfig, Platform } from '../image/types.js';
+import type { ContainerConfig, HistoryEntry, ImageConfig, Platform } from '../image/types.js';
 import { scratchConfig, withDefaultPath, type ImageDraft } from '../image/config.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
 import { type Instruction, isLinkedCopy, type ParsedDockerfile } from '../frontend/instructions.js';
@@ -246,7 +246,10 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
 
       if (isMetaInstruction(instr) && instr.kind !== 'WORKDIR') {
         const meta = applyMeta(state.meta, instr, opts.parsed.file);
-        const key = cacheKey({ parent: state.key, op: opOf(instr), env: keyEnv, inputs: [] });
+        // The key does not move, as in BuildKit, where these change only the image config: a RUN keys
+        // on the ENV, USER and SHELL it runs with (runOp), and COPY, ADD and WORKDIR on nothing of
+        // them, so a LABEL or ENV changed near the top keeps every later step that does not use it cached
+        const key = state.key;
         // untimed, as BuildKit's frontend leaves it: the image takes its time from the layers around it
         // (see fillHistoryTimes), so an unchanged rebuild makes the same image
         const text = createdBy(instr, vars.historyArgs, meta.config);
@@ -285,7 +288,15 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       const prepared = await keyedStep(await opts.executors.prepare(fsStep, (ref) => resolveFrom(ref, state.platform)));
       const hashed: { timings?: StepTimings } = prepared.hashMs !== undefined ? { timings: { hashMs: prepared.hashMs } } : {};
       // text and files are not part of the key: the slot keeps them so a miss can name what changed
-      const parts: KeyParts = { parent: state.key, op: opOf(instr), env: keyEnv, inputs: prepared.inputs, text: instr.original, ...(prepared.files ? { files: prepared.files } : {}) };
+      const parts: KeyParts = {
+        parent: state.key,
+        op: stepOp(instr, state.meta.config),
+        // only a RUN sees the build args (as environment); a file operation takes them only through its expanded text
+        env: instr.kind === 'RUN' ? keyEnv : {},
+        inputs: prepared.inputs,
+        text: instr.original,
+        ...(prepared.files ? { files: prepared.files } : {}),
+      };
       const key = cacheKey(parts);
       // a --link layer does not depend on what is below it, so its record is found whatever the parent
       const linked = (instr.kind === 'COPY' || instr.kind === 'ADD') && isLinkedCopy(instr);
@@ -428,6 +439,21 @@ function applyRecord(state: StageState, rec: CacheRecord, key: Digest): StageSta
     state.draft.layers.push({ descriptor: { mediaType: rec.layer.mediaType, digest: rec.layer.digest, size: rec.layer.size }, diffID: rec.layer.diffID });
   }
   return { ...state, key };
+}
+
+/**
+ * What a step that touches the file system does, for its key: the expanded instruction, and what of
+ * the image config it depends on. The metadata instructions do not move the key (see runStep), so
+ * everything they set that a step uses is named here: a RUN's environment, user, shell and working
+ * directory (BuildKit's ExecOp carries them), the directory WORKDIR makes and the user who owns it,
+ * the working directory a relative COPY or ADD destination is under.
+ */
+function stepOp(instr: Extract<Instruction, { kind: 'RUN' | 'COPY' | 'ADD' | 'WORKDIR' }>, config: ContainerConfig): unknown {
+  const op = opOf(instr) as Record<string, unknown>;
+  const workdir = config.WorkingDir ?? '';
+  if (instr.kind === 'RUN') return { ...op, runEnv: config.Env ?? [], user: config.User ?? '', shell: config.Shell ?? null, workdir };
+  if (instr.kind === 'WORKDIR') return { ...op, workdir, user: config.User ?? '' };
+  return { ...op, workdir };
 }
 
 /** The parts of an expanded instruction that define what it does (never its position, comment or spelling). */

@@ -207,3 +207,61 @@ describe('RUN heredocs, STOPSIGNAL, EXPOSE (dispatchRun, dispatchStopSignal, con
     await expect(b.build(bad)).rejects.toThrow(/invalid EXPOSE port "300\.1\.1\.1:80:80": invalid IP address/);
   });
 });
+
+describe('cache keys (LLB: config-only instructions change no operation)', () => {
+  it('a changed LABEL, ENV or build arg re-runs only the steps that use it', async () => {
+    const df = (label: string, env: string): string => [
+      `FROM ${BASE}`,
+      `LABEL version=${label}`,
+      'ARG V=1',
+      `ENV E=${env}`,
+      'COPY f /f',
+      'WORKDIR /w',
+      'RUN cat /f > /copy',
+      'RUN echo "$E" > /e',
+      '',
+    ].join('\n');
+    const ctx = await b.context({ Dockerfile: df('1', 'a'), f: 'f' });
+    await b.build(ctx, { tags: ['localhost/parity/keys:1'] });
+    const rebuild = async (label: string, env: string, buildArgs: Record<string, string> = {}) => {
+      await (await import('node:fs/promises')).writeFile(path.join(ctx, 'Dockerfile'), df(label, env));
+      const { events, result } = await b.build(ctx, { tags: ['localhost/parity/keys:2'], buildArgs });
+      const ran = events.filter((e) => e.type === 'step-done' && /^(COPY|WORKDIR|RUN)/.test(e.step.text)).map((e) => (e as { step: { text: string } }).step.text);
+      return { ran, result };
+    };
+    // a LABEL: nothing runs, the new image has the new label
+    const l = await rebuild('2', 'a');
+    expect(l.ran).toEqual([]);
+    expect(l.result.config.config?.Labels?.version).toBe('2');
+    // an ENV: the RUNs run (they see it), the COPY and the WORKDIR stay cached
+    expect((await rebuild('2', 'b')).ran).toEqual(['RUN cat /f > /copy', 'RUN echo "$E" > /e']);
+    expect(await b.read('localhost/parity/keys:2', '/e')).toBe('b\n');
+    // a build arg: likewise only the RUNs
+    expect((await rebuild('2', 'b', { V: '2' })).ran).toEqual(['RUN cat /f > /copy', 'RUN echo "$E" > /e']);
+  });
+
+  it('what a step depends on still re-runs it: USER for WORKDIR and RUN, SHELL for RUN, WORKDIR for a relative COPY', async () => {
+    const df = (user: string, shell: string, wd: string): string => [
+      `FROM ${BASE}`,
+      `USER ${user}`,
+      `SHELL ["${shell}", "-c"]`,
+      `WORKDIR ${wd}`,
+      'COPY f rel',
+      'RUN id -u > /tmp/uid',
+      '',
+    ].join('\n');
+    const ctx = await b.context({ Dockerfile: df('0', '/bin/sh', '/w1'), f: 'f' });
+    const ran = async (d: string): Promise<string[]> => {
+      await (await import('node:fs/promises')).writeFile(path.join(ctx, 'Dockerfile'), d);
+      const { events } = await b.build(ctx, { tags: ['localhost/parity/keys-dep:1'] });
+      return events.filter((e) => e.type === 'step-done' && /^(COPY|WORKDIR|RUN)/.test(e.step.text)).map((e) => (e as { step: { text: string } }).step.text);
+    };
+    await ran(df('0', '/bin/sh', '/w1'));
+    expect(await ran(df('0', '/bin/sh', '/w1'))).toEqual([]);
+    expect(await ran(df('1000', '/bin/sh', '/w1'))).toEqual(['WORKDIR /w1', 'COPY f rel', 'RUN id -u > /tmp/uid']);
+    expect(await b.read('localhost/parity/keys-dep:1', '/tmp/uid')).toBe('1000\n');
+    expect(await ran(df('1000', '/bin/ash', '/w1'))).toEqual(['RUN id -u > /tmp/uid']);
+    expect(await ran(df('1000', '/bin/ash', '/w2'))).toEqual(['WORKDIR /w2', 'COPY f rel', 'RUN id -u > /tmp/uid']);
+    expect(await b.read('localhost/parity/keys-dep:1', '/w2/rel')).toBe('f');
+  });
+});
