@@ -187,3 +187,28 @@ export function setEnv(env: string[], pairs: ReadonlyArray<{ key: string; value:
   }
   index.length = env.length;
 }
+
+const IMAGE_KEYS = ['created', 'author', 'architecture', 'os', 'os.version', 'os.features', 'variant', 'config', 'rootfs', 'history'];
+const CONTAINER_KEYS = ['User', 'ExposedPorts', 'Env', 'Entrypoint', 'Cmd', 'Volumes', 'WorkingDir', 'Labels', 'StopSignal', 'ArgsEscaped', 'Healthcheck', 'OnBuild', 'Shell'];
+
+/**
+ * A base image's config with only the fields BuildKit's image type has (OCI's, and Docker's
+ * Healthcheck, OnBuild and Shell), and no empty or null list: BuildKit unmarshals the base config
+ * into that type and marshals it back, so `container_config`, `docker_version`, `Hostname` and
+ * `"Cmd": null` of an old Docker image never reach the image it builds. Carried over, they gave kiln's
+ * image of the same content another digest.
+ */
+export function knownConfigFields(c: ImageConfig): ImageConfig {
+  const out: Record<string, unknown> = {};
+  for (const k of IMAGE_KEYS) if ((c as unknown as Record<string, unknown>)[k] !== undefined) out[k] = (c as unknown as Record<string, unknown>)[k];
+  if (c.config) {
+    const cc: Record<string, unknown> = {};
+    for (const k of CONTAINER_KEYS) {
+      const v = (c.config as Record<string, unknown>)[k];
+      if (v === undefined || v === null || (Array.isArray(v) && v.length === 0 && k !== 'Env')) continue;
+      cc[k] = v;
+    }
+    out.config = cc;
+  }
+  return out as unknown as ImageConfig;
+}

@@ -2,7 +2,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Digest } from '../image/digest.js';
 import type { LayerRef } from '../image/image.js';
 import type { ContainerConfig, HistoryEntry, ImageConfig, Platform } from '../image/types.js';
-import { scratchConfig, withDefaultPath, type ImageDraft } from '../image/config.js';
+import { knownConfigFields, scratchConfig, withDefaultPath, type ImageDraft } from '../image/config.js';
 import { formatPlatform, parsePlatform } from '../image/platform.js';
 import { type Instruction, isLinkedCopy, type ParsedDockerfile } from '../frontend/instructions.js';
 import type { BuildPlan, PlanStage } from '../plan/types.js';
@@ -180,7 +180,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     opts.emit({ type: 'step-done', step: shownFrom, key: state.key, durationMs: Date.now() - t0, time: Date.now() });
     if (triggers.length) {
       // triggers run once, in the child; they are not inherited further
-      state = { ...state, meta: { ...state.meta, config: { ...state.meta.config, OnBuild: null } } };
+      const { OnBuild: _run, ...rest } = state.meta.config;
+      state = { ...state, meta: { ...state.meta, config: rest } };
       state.draft = { ...state.draft, config: { ...state.draft.config, config: state.meta.config } };
     }
     let lastYield = Date.now();
@@ -222,7 +223,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     }
     const img = await opts.images.resolve(base.ref, platform, signal);
     if (img.resolvedName !== undefined) resolved.name = img.resolvedName;
-    const config = withDefaultPath(structuredClone(img.config));
+    // the base's config as BuildKit reads it (a typed round trip): keys it does not know do not reach the image
+    const config = withDefaultPath(knownConfigFields(structuredClone(img.config)));
     config.history ??= [];
     // the platform is an input below every FROM: a base without a platform used for two targets runs its RUNs differently
     const key = cacheKey({ parent: img.manifestDigest, op: { platform: formatPlatform(platform) }, env: {}, inputs: [] });

@@ -64,13 +64,17 @@ export function applyMeta(state: MetaState, instr: MetaInstruction, file: string
     case 'MAINTAINER':
       author = instr.maintainer;
       break;
+    // An empty or cleared list is left out of the config, as BuildKit's JSON (omitempty) leaves it:
+    // `"Cmd": null` or `[]` would make another image digest for the same image
     case 'CMD':
-      config.Cmd = commandLine(instr.cmd, config.Shell);
+      setList(config, 'Cmd', commandLine(instr.cmd, config.Shell));
+      // BuildKit's dispatchCmd marks it (Docker's Windows flag, kept for the digest's sake)
+      config.ArgsEscaped = true;
       cmdSetInStage = true;
       break;
     case 'ENTRYPOINT':
-      config.Entrypoint = commandLine(instr.cmd, config.Shell);
-      if (!cmdSetInStage) config.Cmd = null;
+      setList(config, 'Entrypoint', commandLine(instr.cmd, config.Shell));
+      if (!cmdSetInStage) delete config.Cmd;
       break;
     case 'WORKDIR':
       config.WorkingDir = resolveWorkdir(config.WorkingDir, instr.path);
@@ -133,6 +137,11 @@ const SIGNAL_NAMES = new Set([
 export function isSignal(raw: string): boolean {
   if (/^\d+$/.test(raw)) return Number(raw) >= 1 && Number(raw) <= 255;
   return SIGNAL_NAMES.has(raw.toUpperCase().replace(/^SIG/, ''));
+}
+
+function setList(config: ContainerConfig, key: 'Cmd' | 'Entrypoint', list: string[]): void {
+  if (list.length > 0) config[key] = list;
+  else delete config[key];
 }
 
 /** Shell form runs through the stage's SHELL, exec form as written. */

@@ -265,3 +265,19 @@ describe('cache keys (LLB: config-only instructions change no operation)', () =>
     expect(await b.read('localhost/parity/keys-dep:1', '/w2/rel')).toBe('f');
   });
 });
+
+describe('image config JSON as BuildKit writes it', () => {
+  it('no null or empty Cmd/Entrypoint/OnBuild, CMD marks ArgsEscaped, and a base config\'s unknown keys are dropped', async () => {
+    const ctx = await b.context({ Dockerfile: `FROM ${BASE}\nONBUILD RUN true\nENTRYPOINT ["/bin/echo"]\n` });
+    const { result } = await b.build(ctx, { tags: ['localhost/parity/config:1'] });
+    expect(result.config.config).not.toHaveProperty('Cmd');
+    expect(result.config.config?.Entrypoint).toEqual(['/bin/echo']);
+    const child = await b.context({ Dockerfile: 'FROM localhost/parity/config:1\nCMD []\n' });
+    const c = (await b.build(child, { tags: ['localhost/parity/config:2'] })).result.config;
+    expect(c.config).not.toHaveProperty('OnBuild');
+    expect(c.config).not.toHaveProperty('Cmd');
+    expect(c.config?.ArgsEscaped).toBe(true);
+    const raw = JSON.stringify(c);
+    expect(raw).not.toContain('null');
+  });
+});
