@@ -55,6 +55,8 @@ export interface VarScopeInit {
   baseEnv?: string[];
   /** ARGs in scope at the end of the parent stage, when the stage is built FROM another stage. */
   inheritedArgs?: DeclaredArg[];
+  /** Characters of the base's Labels (its Env is counted from `baseEnv`): they count toward MAX_STAGE_VAR_BYTES. */
+  inheritedLabelBytes?: number;
   escape?: '\\' | '`';
   file?: string;
 }
@@ -94,7 +96,11 @@ export class VarScope {
 
   constructor(init: VarScopeInit) {
     this.init = init;
+    // what the stage inherits counts too: a chain of FROM <stage> stages, each within the bound on its
+    // own, once grew one config to 470 MB and 4 GB of memory
+    this.declaredBytes = init.inheritedLabelBytes ?? 0;
     for (const kv of init.baseEnv ?? []) {
+      this.declaredBytes += kv.length;
       const eq = kv.indexOf('=');
       if (eq < 0) this.setEnv(kv, '');
       else this.setEnv(kv.slice(0, eq), kv.slice(eq + 1));
@@ -248,7 +254,7 @@ export class VarScope {
   private count(instr: Instruction, n: number): void {
     this.declaredBytes += n;
     if (this.declaredBytes > MAX_STAGE_VAR_BYTES) {
-      throw new KilnError('EXPANSION', `${instr.kind}: the stage's ENV, LABEL and ARG values exceed the limit of ${MAX_STAGE_VAR_BYTES} characters`, {
+      throw new KilnError('EXPANSION', `${instr.kind}: the stage's ENV, LABEL and ARG values (with those it inherits) exceed the limit of ${MAX_STAGE_VAR_BYTES} characters`, {
         location: { file: this.init.file ?? 'Dockerfile', line: instr.range.start.line },
       });
     }

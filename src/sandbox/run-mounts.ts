@@ -5,6 +5,7 @@ import { KilnError } from '../errors/index.js';
 import { fdPath, openInRoot } from '../fs/open-in-root.js';
 import { acquireCache, type AcquiredCache, type CacheSharing } from './cache-mounts.js';
 import { mknod, S_IFCHR } from '../layer/device.js';
+import { readSecretFile } from './secret-file.js';
 import { MS_BIND, MS_REC, mount, mountOverlay, mountReadonlyLayers, mountTmpfs, readonlyBindOptions } from './mount.js';
 import type { OciMount } from './oci-spec.js';
 
@@ -210,7 +211,11 @@ export async function prepareMounts(specs: RunMountSpec[], ctx: MountContext): P
         case 'secret': {
           let value: Uint8Array | undefined = spec.data;
           if (!value && spec.path) {
-            value = await readFile(spec.path).catch(() => undefined);
+            value = await readSecretFile(spec.path, spec.id).catch((e: unknown) => {
+              // a missing file is a secret not given; anything else (a FIFO, a device, too big) is an error
+              if (e instanceof KilnError && /ENOENT/.test(e.message)) return undefined;
+              throw e;
+            });
           }
           if (!value) {
             if (spec.required) throw new KilnError('RUN_FAILED', `secret ${spec.id} is required but was not provided (--secret id=${spec.id},src=…)`);

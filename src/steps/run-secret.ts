@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import type { SecretMount } from '../frontend/instructions.js';
 import type { SecretMountSpec } from '../sandbox/run-mounts.js';
+import { readSecretFile } from '../sandbox/secret-file.js';
 
 /** A secret the build may hand to `RUN --mount=type=secret,id=…` (`--secret`). */
 export interface SecretSource {
@@ -20,7 +20,7 @@ export function secretMount(m: SecretMount, secrets: readonly SecretSource[], in
   inputs.push(`secret:${m.id}:${s ? 'present' : 'absent'}`);
   return async () => {
     let data: Uint8Array | undefined;
-    if (s?.src) data = await readFile(s.src);
+    if (s?.src) data = await readSecretFile(s.src, s.id);
     else if (s?.env !== undefined && process.env[s.env] !== undefined) data = Buffer.from(process.env[s.env]!);
     return {
       type: 'secret',

@@ -160,7 +160,21 @@ describe('Dockerfile caps through bin/kiln', () => {
     const ctx = context('stage-total', { Dockerfile: `${lines.join('\n')}\n` });
     const r = await runKiln(['--root', join(dir.path, 'root'), 'build', '--progress', 'plain', ctx]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/Dockerfile:\d+: LABEL: the stage's ENV, LABEL and ARG values exceed the limit of 16777216 characters/);
+    expect(r.stderr).toMatch(/Dockerfile:\d+: LABEL: the stage's ENV, LABEL and ARG values \(with those it inherits\) exceed the limit of 16777216 characters/);
+  });
+
+  it('a chain of FROM <stage> stages, each under the stage total alone, stops at it too: what a stage inherits counts', async () => {
+    const lines: string[] = [];
+    for (let k = 0; k < 4; k++) {
+      lines.push(k === 0 ? 'FROM scratch AS s0' : `FROM s${k - 1} AS s${k}`, `ENV A${k}=0123456789abcdef`);
+      for (let i = 0; i < 15; i++) lines.push(`ENV A${k}=$A${k}$A${k}`);
+      // 512 Ki characters × 12 = 6 Mi a stage: three stages pass 16 Mi together
+      for (let j = 0; j < 12; j++) lines.push(`ENV B${k}_${j}=$A${k}`);
+    }
+    const ctx = context('stage-chain', { Dockerfile: `${lines.join('\n')}\n` });
+    const r = await runKiln(['--root', join(dir.path, 'root'), 'build', '--progress', 'plain', ctx]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Dockerfile:\d+: ENV: the stage's ENV, LABEL and ARG values \(with those it inherits\) exceed the limit of 16777216 characters/);
   });
 });
 
