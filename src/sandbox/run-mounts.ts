@@ -1,5 +1,5 @@
 import { chmodSync, chownSync, closeSync, mkdirSync, openSync, statSync, type Stats, utimesSync } from 'node:fs';
-import { chmod, chown, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors/index.js';
 import { fdPath, openInRoot } from '../fs/open-in-root.js';
