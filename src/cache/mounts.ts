@@ -41,7 +41,7 @@ export async function importMounts(store: Store, mounts: CacheMountExport[], ens
     const tmp = `${dir}.new-import-${process.pid}`;
     await rm(tmp, { recursive: true, force: true });
     makeStoreDirs(store.layout, root);
-    await extractLayer(store.openBlob(m.layer.digest), m.layer.mediaType, tmp);
+    await extractLayer(store.openBlob(m.layer.digest), m.layer.mediaType, tmp, m.layer.size);
     await rename(tmp, dir).catch(async () => rm(tmp, { recursive: true, force: true }));
     done.push(m.dir);
   }

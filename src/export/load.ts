@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { KilnError } from '../errors/index.js';
 import { canonicalJSON } from '../image/canonical-json.js';
-import { openUncompressed, sniffCompression, uncompressedDigest, type DetectedCompression } from '../layer/decompress.js';
+import { boundedExpansion, openUncompressed, sniffCompression, uncompressedDigest, type DetectedCompression } from '../layer/decompress.js';
 import { proveDiffID } from '../layer/recompress.js';
 import { readTar } from '../layer/tar-reader.js';
 import { isDigest, type Digest } from '../image/digest.js';
@@ -53,9 +53,12 @@ export async function loadArchive(store: Store, path: string, opts: LoadOptions 
   const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) => {
     throw new KilnError(e.code === 'ENOENT' ? 'NOT_FOUND' : 'ARCHIVE', `cannot open ${path}: ${e.message}`);
   });
+  const { size } = await fh.stat();
   await fh.close();
-  // compressed or not, as the first bytes say (the same rule as for layers)
-  const input = openUncompressed(createReadStream(path), MediaType.OCI_LAYER);
+  // compressed or not, as the first bytes say (the same rule as for layers), and bounded in what it
+  // may expand to: a 134 KB zstd archive once wrote a 4 GiB blob into the store
+  const plain = openUncompressed(createReadStream(path), MediaType.OCI_LAYER);
+  const input = boundedExpansion(plain, size, path);
 
   const small = new Map<string, Buffer>();
   let smallBytes = 0;
@@ -93,7 +96,7 @@ export async function loadArchive(store: Store, path: string, opts: LoadOptions 
     throw new KilnError('ARCHIVE', `${path}: not a readable image archive: ${(e as Error).message}`);
   } finally {
     // stopping early (a bad blob) must not leave the file open
-    input.destroy();
+    plain.destroy();
   }
 
   const norm = (n: string): string | undefined => {

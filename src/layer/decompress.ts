@@ -133,9 +133,13 @@ function expansionError(label: string, bound: number): KilnError {
   return new KilnError('ARCHIVE', `cannot unpack ${label}: it expands past ${bound} bytes, the most kiln unpacks from an archive of its size (${EXPANSION_RATIO} times the compressed size, at least ${MIN_EXPANDED_BYTES / 1024 ** 2} MiB, at most ${MAX_EXPANDED_BYTES / 1024 ** 3} GiB)`);
 }
 
-/** `src` (an archive's decompressed bytes) refused once it passes the bound for `compressedBytes`. */
+/**
+ * `src` (the decompressed bytes of an input of `compressedBytes`) refused once it passes the bound
+ * for that size. An input that was not compressed at all comes out as large as it went in, which
+ * is never refused.
+ */
 export async function* boundedExpansion(src: AsyncIterable<Uint8Array>, compressedBytes: number, label: string): AsyncGenerator<Uint8Array> {
-  const bound = maxExpandedBytes(compressedBytes);
+  const bound = Math.max(compressedBytes, maxExpandedBytes(compressedBytes));
   let n = 0;
   for await (const chunk of src) {
     n += chunk.length;

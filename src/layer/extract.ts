@@ -6,7 +6,7 @@ import { KilnError } from '../errors/index.js';
 import { digestOfHash, type Digest } from '../image/digest.js';
 import { hashing, type ByteSource } from './byte-stream.js';
 import { mknod, S_IFBLK, S_IFCHR, S_IFIFO } from './device.js';
-import { openUncompressed } from './decompress.js';
+import { boundedExpansion, openUncompressed } from './decompress.js';
 import type { TarHeader } from './tar-format.js';
 import { readTar } from './tar-reader.js';
 import { isOverlayXattr, OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './walk.js';
@@ -255,9 +255,13 @@ function atimeOf(h: TarHeader): number {
  * device NAME, `.wh..wh..opq` → `trusted.overlay.opaque=y` on the directory.
  * Returns the diffID, computed over every decompressed byte.
  */
-export async function extractLayer(compressedStream: Readable | AsyncIterable<Uint8Array>, mediaType: string, targetDir: string): Promise<{ diffID: Digest }> {
+export async function extractLayer(compressedStream: Readable | AsyncIterable<Uint8Array>, mediaType: string, targetDir: string, compressedSize?: number): Promise<{ diffID: Digest }> {
   const hash = createHash('sha256');
-  await extractTar(hashing(openUncompressed(compressedStream, mediaType), hash, { bytes: 0 }), targetDir);
+  const plain = openUncompressed(compressedStream, mediaType);
+  // a layer of a known size expands only so far (see maxExpandedBytes): a 135 KB zstd layer once
+  // unpacked 4 GiB of zeros into the store
+  const bounded = compressedSize === undefined ? plain : boundedExpansion(plain, compressedSize, `layer of ${compressedSize} bytes`);
+  await extractTar(hashing(bounded, hash, { bytes: 0 }), targetDir);
   return { diffID: digestOfHash(hash) };
 }
 

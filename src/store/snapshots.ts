@@ -23,7 +23,7 @@ export { snapshotDirName };
  * Extracts a (compressed) layer blob into `dest` with overlay whiteouts and
  * returns the diffID it computed over every decompressed byte.
  */
-export type LayerExtractor = (compressed: Readable, mediaType: string, dest: string) => Promise<{ diffID: Digest }>;
+export type LayerExtractor = (compressed: Readable, mediaType: string, dest: string, compressedSize?: number) => Promise<{ diffID: Digest }>;
 
 /** Ready when the directory exists and its marker names this diffID; throws on a prefix collision. */
 async function isReady(dir: string, diffID: Digest): Promise<boolean> {
@@ -79,7 +79,7 @@ export async function adoptSnapshot(store: SnapshotSource, diffID: Digest, dir: 
 async function extractInto(store: SnapshotSource, ref: LayerRef, dir: string): Promise<void> {
   const tmp = tempName(store.layout.tmp, 'snap');
   try {
-    const { diffID } = await store.extractLayer(store.openBlob(ref.descriptor.digest), ref.descriptor.mediaType, tmp);
+    const { diffID } = await store.extractLayer(store.openBlob(ref.descriptor.digest), ref.descriptor.mediaType, tmp, ref.descriptor.size);
     if (diffID !== ref.diffID) {
       throw new KilnError('DIGEST_MISMATCH', `layer ${ref.descriptor.digest}: uncompressed content hashes to ${diffID}, expected diffID ${ref.diffID}`);
     }

@@ -77,3 +77,36 @@ describe('a compressed archive that expands past its bound is refused', () => {
     }
   });
 });
+
+describe('images: a layer and a kiln load archive are bounded the same way', () => {
+  it('a zstd layer that expands past its bound is refused when a build unpacks it', async () => {
+    // the bomb's tar as one layer: its diffID is the tar's digest, as a registry would serve it
+    const tar = execFileSync('zstd', ['-d', '-c'], { input: bomb, maxBuffer: 128 << 20 });
+    const { createHash } = await import('node:crypto');
+    const diffID = `sha256:${createHash('sha256').update(tar).digest('hex')}`;
+    const store = await b.store();
+    const layer = await store.putBytes(bomb);
+    const config = await store.putBytes(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [diffID] } })));
+    const manifest = await store.putBytes(Buffer.from(JSON.stringify({
+      schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', digest: layer.digest, size: layer.size }],
+    })));
+    await store.setRef('localhost/expansion/bomb:1', { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: manifest.digest, size: manifest.size });
+    const ctx = await b.context({ Dockerfile: 'FROM localhost/expansion/bomb:1\nRUN true\n' });
+    const before = await bytesUnder(path.join(b.root, 's'));
+    await expect(b.build(ctx)).rejects.toThrow(/layer of \d+ bytes: it expands past 67108864 bytes/);
+    await b.release();
+    // no snapshot of it, and nothing of the partial extraction left behind
+    expect(await bytesUnder(path.join(b.root, 's'))).toBe(before);
+    expect(await bytesUnder(path.join(b.root, 'tmp'))).toBe(0);
+  });
+
+  it('a zstd kiln load archive that expands past its bound is refused', async () => {
+    const { loadArchive } = await import('../../src/export/load.js');
+    const file = path.join(b.dir, 'bomb-load.tar.zst');
+    await writeFile(file, bomb);
+    const store = await b.store();
+    await expect(loadArchive(store, file)).rejects.toThrow(/it expands past 67108864 bytes/);
+  });
+});
