@@ -31,6 +31,8 @@ export interface BuildExecutors extends StepExecutors {
 
 interface ExecutorInit {
   store: Store;
+  /** The build's signal: unpacking a layer into its snapshot stops with it. */
+  signal?: AbortSignal;
   contextDir: string;
   dockerfilePath: string | undefined;
   /** The context came from elsewhere: its ignore files are resolved inside it. */
@@ -106,7 +108,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
       await init.ensureLayers(missing);
       for (const l of missing) {
         if (snapshotDirs.has(id(l))) continue;
-        const p = store.snapshotPath(l);
+        const p = store.snapshotPath(l, init.signal);
         snapshotDirs.set(id(l), p);
         // a failed lookup is tried again by the next step that needs it
         p.catch(() => {

@@ -261,13 +261,13 @@ function atimeOf(h: TarHeader): number {
  * device NAME, `.wh..wh..opq` → `trusted.overlay.opaque=y` on the directory.
  * Returns the diffID, computed over every decompressed byte.
  */
-export async function extractLayer(compressedStream: Readable | AsyncIterable<Uint8Array>, mediaType: string, targetDir: string, compressedSize?: number): Promise<{ diffID: Digest }> {
+export async function extractLayer(compressedStream: Readable | AsyncIterable<Uint8Array>, mediaType: string, targetDir: string, compressedSize?: number, signal?: AbortSignal): Promise<{ diffID: Digest }> {
   const hash = createHash('sha256');
   const plain = openUncompressed(compressedStream, mediaType);
   // a layer of a known size expands only so far (see maxExpandedBytes): a 135 KB zstd layer once
   // unpacked 4 GiB of zeros into the store
   const bounded = compressedSize === undefined ? plain : boundedExpansion(plain, compressedSize, `layer of ${compressedSize} bytes`);
-  await extractTar(hashing(bounded, hash, { bytes: 0 }), targetDir);
+  await extractTar(hashing(bounded, hash, { bytes: 0 }), targetDir, signal);
   return { diffID: digestOfHash(hash) };
 }
 
@@ -276,9 +276,13 @@ export async function extractLayer(compressedStream: Readable | AsyncIterable<Ui
  * for a caller that hashes the bytes itself (the layer writer, which makes a
  * snapshot from the tar it is writing).
  */
-export async function extractTar(tar: ByteSource, targetDir: string): Promise<void> {
+export async function extractTar(tar: ByteSource, targetDir: string, signal?: AbortSignal): Promise<void> {
   mkdirSync(targetDir, { recursive: true });
   const x = new Extractor(targetDir);
-  for await (const { header, body } of readTar(tar)) await x.entry(header, body);
+  // the build's signal is looked at between entries: a SIGTERM no longer waits for the whole layer
+  for await (const { header, body } of readTar(tar)) {
+    signal?.throwIfAborted();
+    await x.entry(header, body);
+  }
   x.finish();
 }

@@ -23,7 +23,7 @@ export { snapshotDirName };
  * Extracts a (compressed) layer blob into `dest` with overlay whiteouts and
  * returns the diffID it computed over every decompressed byte.
  */
-export type LayerExtractor = (compressed: Readable, mediaType: string, dest: string, compressedSize?: number) => Promise<{ diffID: Digest }>;
+export type LayerExtractor = (compressed: Readable, mediaType: string, dest: string, compressedSize?: number, signal?: AbortSignal) => Promise<{ diffID: Digest }>;
 
 /** Ready when the directory exists and its marker names this diffID; throws on a prefix collision. */
 async function isReady(dir: string, diffID: Digest): Promise<boolean> {
@@ -41,7 +41,8 @@ interface SnapshotSource {
   openBlob(digest: Digest, opts?: { verify?: BlobVerify }): Readable;
 }
 
-export function ensureSnapshot(store: SnapshotSource, ref: LayerRef): Promise<string> {
+/** `signal` stops the extraction between entries (the first caller's, when several wait on one). */
+export function ensureSnapshot(store: SnapshotSource, ref: LayerRef, signal?: AbortSignal): Promise<string> {
   const dir = store.layout.snapshot(ref.diffID);
   let p = inflight.get(dir);
   if (!p) {
@@ -50,7 +51,7 @@ export function ensureSnapshot(store: SnapshotSource, ref: LayerRef): Promise<st
       return withFileLock(store.layout.snapshotLock(ref.diffID), async () => {
         if (await isReady(dir, ref.diffID)) return dir;
         await rm(dir, { recursive: true, force: true });
-        await extractInto(store, ref, dir);
+        await extractInto(store, ref, dir, signal);
         return dir;
       });
     })().finally(() => inflight.delete(dir));
@@ -76,10 +77,10 @@ export async function adoptSnapshot(store: SnapshotSource, diffID: Digest, dir: 
   });
 }
 
-async function extractInto(store: SnapshotSource, ref: LayerRef, dir: string): Promise<void> {
+async function extractInto(store: SnapshotSource, ref: LayerRef, dir: string, signal?: AbortSignal): Promise<void> {
   const tmp = tempName(store.layout.tmp, 'snap');
   try {
-    const { diffID } = await store.extractLayer(store.openBlob(ref.descriptor.digest), ref.descriptor.mediaType, tmp, ref.descriptor.size);
+    const { diffID } = await store.extractLayer(store.openBlob(ref.descriptor.digest), ref.descriptor.mediaType, tmp, ref.descriptor.size, signal);
     if (diffID !== ref.diffID) {
       throw new KilnError('DIGEST_MISMATCH', `layer ${ref.descriptor.digest}: uncompressed content hashes to ${diffID}, expected diffID ${ref.diffID}`);
     }

@@ -239,7 +239,7 @@ export class Store implements BlobStore, RefStore {
    * (an explicit write: the caller asks for an extraction); concurrent callers
    * (in this and other processes) share one extraction.
    */
-  async snapshotPath(layer: Layer | LayerRef | Digest): Promise<string> {
+  async snapshotPath(layer: Layer | LayerRef | Digest, signal?: AbortSignal): Promise<string> {
     let ref: LayerRef;
     if (typeof layer === 'string') {
       const blob = await this.metadata.blobForDiffID(layer);
@@ -248,7 +248,7 @@ export class Store implements BlobStore, RefStore {
     } else {
       ref = layerRefOf(layer);
     }
-    const dir = await ensureSnapshot(this, ref);
+    const dir = await ensureSnapshot(this, ref, signal);
     // recorded only once a snapshot exists (an existing one may come from another blob of the same diffID: not a proof)
     await this.metadata.recordDiffID(ref.diffID, ref.descriptor);
     return dir;

@@ -303,3 +303,17 @@ describe('tar written by kiln, read by kiln', () => {
     expect(diffID).toBe(sha256(Buffer.concat([tar, Buffer.alloc(10240)])));
   });
 });
+
+describe('extractLayer and the build signal', () => {
+  it('stops between entries once the signal aborts, and a repeated deep name extracts as tar does', async () => {
+    const deep = `${Array(200).fill('a').join('/')}/f`;
+    const tar = rawTar(Array.from({ length: 50 }, (_, i) => ({ path: deep, type: 'file' as const, body: `v${i}` })));
+    // the last entry wins
+    const dir = fresh();
+    await extractLayer(Readable.from([tar]), MediaType.OCI_LAYER, dir);
+    expect(readFileSync(join(dir, deep), 'utf8')).toBe('v49');
+    const stop = new AbortController();
+    stop.abort(new Error('SIGTERM'));
+    await expect(extractLayer(Readable.from([tar]), MediaType.OCI_LAYER, fresh(), undefined, stop.signal)).rejects.toThrow('SIGTERM');
+  });
+});
