@@ -165,7 +165,8 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
         return r.base;
       },
     });
-    const executors = await createExecutors({ store, ...(options.signal ? { signal: options.signal } : {}), contextDir, dockerfilePath, ...(options.source.contained ? { contained: true } : {}), policy: options.policy, layer: layerWriteOptions(options.layers), sourceDateEpoch, emit, ensureLayers,
+    const executors = await createExecutors({ store, contextDir, dockerfilePath, ...(options.source.contained ? { contained: true } : {}), policy: options.policy, layer: layerWriteOptions(options.layers), sourceDateEpoch, emit, ensureLayers,
+      ...(options.signal ? { signal: options.signal } : {}),
       onRemoteSource: (m) => remoteSources.set(m.uri, m),
     });
     // a local context is named by the digest of what COPY could read from it (computed after the build); a git or URL context by its own
