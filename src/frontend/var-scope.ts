@@ -150,21 +150,20 @@ export class VarScope {
     let argMap: Map<string, StepVars['args'][number]> | undefined;
     let env: string[] | undefined;
     const envList = (): string[] => (env ??= this.envListAt(at));
-    const lookupNow = (name: string): string | undefined => {
+    const lookup = (name: string): string | undefined => {
       argMap ??= new Map(args.map((a) => [a.name, a]));
       const a = argMap.get(name);
       if (a?.overridesEnv) return a.value;
       return this.envAt(name, at) ?? a?.value;
     };
-    const historyArgs = [...this.args.keys()].map((name) => ({ name, value: lookupNow(name) ?? '' }));
+    const names = [...this.args.keys()];
+    let historyArgs: StepVars['historyArgs'] | undefined;
     return {
-      historyArgs,
-      lookup: (name) => {
-        argMap ??= new Map(args.map((a) => [a.name, a]));
-        const a = argMap.get(name);
-        if (a?.overridesEnv) return a.value;
-        return this.envAt(name, at) ?? a?.value;
+      // only a RUN's history line reads it: made on first access, not for every step
+      get historyArgs() {
+        return (historyArgs ??= names.map((name) => ({ name, value: lookup(name) ?? '' })));
       },
+      lookup,
       args,
       hiddenEnv,
       get env() {
