@@ -148,7 +148,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
       store,
       images: source,
       cache,
-      layerOptions: layerWriteOptions(options.layers),
+      layerOptions: { ...layerWriteOptions(options.layers), ...(options.signal ? { signal: options.signal } : {}) },
       sourceDateEpoch,
     });
     const imagesFor = (target: string): typeof source => ({

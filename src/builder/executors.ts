@@ -142,7 +142,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
   }
 
   const shared = {
-    store, layer: init.layer, policy: init.policy, ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}),
+    store, layer: init.signal ? { ...init.layer, signal: init.signal } : init.layer, policy: init.policy, ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}),
     scratch, context: ctx, hashes, fsOf, rootfsDir, lowerdirs, canExecute, buildNetwork, ...(init.onRemoteSource ? { onRemoteSource: init.onRemoteSource } : {}),
   };
 

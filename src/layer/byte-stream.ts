@@ -3,6 +3,18 @@ import type { Hash } from 'node:crypto';
 /** Bytes in order, from a stream, a generator or an array of chunks. */
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
+/**
+ * Passes bytes through until `signal` fires, then throws its reason: checked before each chunk,
+ * so a writer fed from here stops within one chunk of the signal however long its source is.
+ */
+export async function* untilAborted(src: ByteSource, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  signal.throwIfAborted();
+  for await (const chunk of src) {
+    signal.throwIfAborted();
+    yield chunk;
+  }
+}
+
 /** Passes bytes through unchanged while counting (and, given a hash, hashing) them. */
 export async function* hashing(src: ByteSource, hash: Hash | null, count: { bytes: number }): AsyncGenerator<Uint8Array> {
   for await (const chunk of src) {

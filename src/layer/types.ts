@@ -70,6 +70,8 @@ export interface LayerWriteOptions {
   compressionLevel?: number;
   /** Clamp every mtime to this (SOURCE_DATE_EPOCH) for reproducible layers. */
   sourceDateEpoch?: number;
+  /** The build's signal: the writer stops between two chunks of the tar once it fires, and no blob is published. */
+  signal?: AbortSignal | undefined;
 }
 
 /** What writing a layer produced: a blob in the store plus the digest of its uncompressed tar. */

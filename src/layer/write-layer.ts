@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { KilnError } from '../errors/index.js';
 import { digestOfHash } from '../image/digest.js';
 import type { BlobStore } from '../image/blob-store.js';
-import { hashing, teeBytes, type ByteSource } from './byte-stream.js';
+import { hashing, teeBytes, untilAborted, type ByteSource } from './byte-stream.js';
 import { extractTar } from './extract.js';
 import { compressStream, layerMediaType } from './compress.js';
 import { tarStream } from './tar-writer.js';
@@ -32,6 +32,8 @@ export async function writeLayer(
   // may reuse its buffers; the store (write-behind), zstd's pipe and a snapshot tee keep chunks longer
   const reuseChunks = compression === 'gzip' && snapshotDir === undefined;
   let tar: ByteSource = tarStream(entries, { sourceDateEpoch: opts.sourceDateEpoch, reuseChunks });
+  // before the tee: the snapshot's extraction then stops with the blob
+  if (opts.signal) tar = untilAborted(tar, opts.signal);
   let snapshot: Promise<void> | undefined;
   if (snapshotDir !== undefined) {
     const tee = teeBytes(tar, (bytes) => extractTar(bytes, snapshotDir));

@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildContext } from '../../src/context/build-context.js';
@@ -258,6 +258,37 @@ describe('SIGTERM during a long CPU-bound build', () => {
     // a build that ignored the signal would run all 200,000 steps and exit 0
     expect(await run.done).toBe(130);
     expect(run.stderr()).toContain('kiln: build interrupted (SIGTERM)');
+    await expectCleanStore(root);
+  });
+
+  it('stops while a COPY writes its layer: the layer is not finished and no blob is published', async () => {
+    const root = join(dir.path, 'sigterm-copy-root');
+    const ctx = context('sigterm-copy', { Dockerfile: 'FROM scratch\nCOPY big /big\n' });
+    // 4 GiB of holes: read as zeros at memory speed, stored as written (uncompressed), so the blob grows on disk
+    const size = 4 * 1024 ** 3;
+    execFileSync('truncate', ['-s', String(size), join(ctx, 'big')]);
+    const run = start(root, ctx, ['--compression', 'uncompressed']);
+    const tmp = join(root, 'tmp');
+    // well into the layer: its blob is being written under tmp/
+    const growing = async (): Promise<boolean> => {
+      for (const n of await readdir(tmp).catch(() => [] as string[])) {
+        const st = await stat(join(tmp, n)).catch(() => undefined);
+        if (st?.isFile() && st.size >= 64 * 1024 ** 2) return true;
+      }
+      return false;
+    };
+    for (let i = 0; !(await growing()); i++) {
+      if (i > 6000) throw new Error(`no layer blob grew under ${tmp}: ${run.stderr().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    run.kill();
+    // before the fix the writer read all 4 GiB and published the blob, then the build stopped
+    expect(await run.done).toBe(130);
+    expect(run.stderr()).toContain('kiln: build interrupted (SIGTERM)');
+    const blobs = join(root, 'blobs', 'sha256');
+    const sizes = await Promise.all((await readdir(blobs)).map(async (n) => (await stat(join(blobs, n))).size));
+    expect(sizes.filter((s) => s >= size)).toEqual([]);
+    expect((await readdir(tmp)).filter((n) => n.startsWith('blob'))).toEqual([]);
     await expectCleanStore(root);
   });
 
