@@ -11,10 +11,12 @@ import type { Compression } from './types.js';
 export const GZIP_BLOCK = 1 << 20;
 /**
  * Blocks compressed on the calling thread before the worker pool takes over,
- * so small layers (the common COPY case) never wait for threads. The output
- * is the same bytes either way.
+ * so small layers (the common COPY case) start no thread: starting one costs
+ * tens of milliseconds of CPU, several blocks' worth. After these, blocks are
+ * still compressed here until a worker has started. The output is the same
+ * bytes either way.
  */
-const INLINE_BLOCKS = 2;
+const INLINE_BLOCKS = 8;
 
 export const DEFAULT_GZIP_LEVEL = 1;
 export const DEFAULT_ZSTD_LEVEL = 3;
@@ -76,7 +78,8 @@ export async function* gzipStream(src: ByteSource, level = DEFAULT_GZIP_LEVEL): 
   let maxInFlight = 1;
   for await (const block of blocks(src, GZIP_BLOCK, free)) {
     let p: Promise<Buffer>;
-    if (index < INLINE_BLOCKS) {
+    // inline too while no worker has started: the first blocks do not wait for a thread's start
+    if (index < INLINE_BLOCKS || !layerWorkers().readyForBlocks()) {
       const out = compressBlock(zlib, block, level);
       recycle(block.buffer as ArrayBuffer);
       p = Promise.resolve(Buffer.from(out.buffer, out.byteOffset, out.length));

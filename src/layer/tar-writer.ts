@@ -18,6 +18,8 @@ export interface TarWriteOptions {
    * V8 frees only at its next collection and which made the peak memory grow with the layer.
    */
   reuseChunks?: boolean | undefined;
+  /** Small source files the layer shows before the rest are read ahead (`readAhead`); its default unless a test asks for fewer. */
+  readAheadAfter?: number | undefined;
 }
 
 /**
@@ -171,7 +173,7 @@ export async function* tarStream(entries: AsyncIterable<LayerEntry> | Iterable<L
   };
 
   let prev: string | undefined;
-  for await (const ahead of readAhead(entries)) {
+  for await (const ahead of readAhead(entries, opts.readAheadAfter)) {
     const e = ahead.entry;
     validateEntryPath(e.path);
     if (prev !== undefined) {

@@ -11,7 +11,7 @@ import { trimFreedMemory } from '../sys/index.js';
  * the TypeScript sources under vitest, where no compiled worker file exists next to this module.
  */
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const zlib = require('node:zlib');
 const fs = require('node:fs');
 const { hash } = require('node:crypto');
@@ -39,6 +39,9 @@ parentPort.on('message', (m) => {
     parentPort.postMessage({ id: m.id, error: String(e && e.message || e) });
   }
 });
+// on shared memory first: the main thread sees it without an event-loop turn, which a busy layer writer seldom takes
+Atomics.store(new Int32Array(workerData.ready), 0, 1);
+parentPort.postMessage({ ready: true });
 `;
 
 /** A compressed block, and the input's buffer handed back for reuse. */
@@ -56,6 +59,8 @@ interface Reply {
   input?: ArrayBuffer;
   read?: ReadResult;
   error?: string;
+  /** The worker's first message: its program is loaded and takes tasks. */
+  ready?: boolean;
 }
 
 interface Task {
@@ -70,6 +75,8 @@ interface Task {
 
 interface Slot {
   worker: Worker;
+  /** Set to 1 by the worker once its program is loaded: a task sent to a worker still starting waits for its start (tens of ms). */
+  started: Int32Array;
   /** The gzip block it is compressing. */
   task?: Task | undefined;
   /** The batch reads posted to it and not answered yet, by id (see readFiles). */
@@ -83,7 +90,7 @@ interface Slot {
 /**
  * A small pool of worker threads for a layer's work off the main thread: compressing gzip blocks
  * (a block at a time per worker), and reading batches of small source files (see readAhead) on one
- * of them. Created on first use, kept while tasks keep coming (thread start-up costs ~30 ms) and
+ * of them. Created on first use, kept while tasks keep coming (a thread's start costs tens of milliseconds of CPU; nothing waits for it, see readyForBlocks) and
  * stopped after IDLE_MS without one; idle workers are unref'd so they never keep the process alive.
  * One pool for both, not a thread each: a many-file COPY hardly compresses (its tar is headers and
  * small files) and a big layer reads no batches, so the two kinds of work rarely want a core at the
@@ -141,17 +148,55 @@ export class LayerWorkers {
     this.dispatch();
   }
 
+  /**
+   * Whether a started worker can take a gzip block now or after the blocks before it. When none
+   * can, workers are started for later blocks and the caller compresses this one itself: a thread
+   * takes tens of milliseconds to start (more on a machine where each new page of memory costs a
+   * fault), and a layer of a few blocks that waited for one left this thread idle that long.
+   */
+  readyForBlocks(): boolean {
+    if (this.slots.some((s) => LayerWorkers.ready(s) && s.reads.size === 0)) return true;
+    this.grow(1);
+    return false;
+  }
+
+  /**
+   * Whether the reading worker has started; when there is none it is started now. A batch posted
+   * to a worker still starting waits for its start, so the caller reads the batch itself meanwhile.
+   */
+  readerReady(): boolean {
+    return LayerWorkers.ready(this.reader());
+  }
+
   private dispatch(): void {
     while (this.queue.length > 0) {
       // a worker with batch reads queued is not free: a block sent there would wait behind them
-      let slot = this.slots.find((s) => !s.task && s.reads.size === 0);
-      if (!slot && this.slots.length < this.size) slot = this.spawn();
-      if (!slot) return;
+      const slot = this.slots.find((s) => LayerWorkers.ready(s) && !s.task && s.reads.size === 0);
+      if (!slot) {
+        // one worker starting per task waiting, up to the pool's size; each takes the next task once
+        // ready, and keeps the process alive until then (the task's promise alone does not)
+        this.grow(this.queue.length);
+        for (const s of this.slots) if (!LayerWorkers.ready(s)) s.worker.ref();
+        return;
+      }
       const task = this.queue.shift()!;
       slot.task = task;
       slot.worker.ref();
       slot.worker.postMessage({ id: task.id, ...task.message }, task.transfer);
     }
+  }
+
+  /** Starts workers, while the pool has room, until `starting` of them are starting. */
+  private grow(starting: number): void {
+    let n = this.slots.filter((s) => !LayerWorkers.ready(s)).length;
+    while (n < starting && this.slots.length < this.size) {
+      this.spawn();
+      n++;
+    }
+  }
+
+  private static ready(s: Slot): boolean {
+    return Atomics.load(s.started, 0) === 1;
   }
 
   /** Whether a worker has nothing to do. */
@@ -186,16 +231,23 @@ export class LayerWorkers {
   private reader(): Slot {
     let slot = this.slots.find((s) => s.reader);
     if (!slot) {
-      slot = this.slots.find(LayerWorkers.idle) ?? (this.slots.length < this.size ? this.spawn() : this.slots[0]!);
+      slot = this.slots.find((s) => LayerWorkers.ready(s) && LayerWorkers.idle(s)) ?? this.slots.find(LayerWorkers.idle) ?? (this.slots.length < this.size ? this.spawn() : this.slots[0]!);
       slot.reader = true;
     }
     return slot;
   }
 
   private spawn(): Slot {
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
-    const slot: Slot = { worker, reads: new Map() };
+    const started = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ready: started.buffer } });
+    const slot: Slot = { worker, started, reads: new Map() };
     worker.on('message', (m: Reply) => {
+      if (m.ready === true) {
+        this.dispatch();
+        if (LayerWorkers.idle(slot)) worker.unref();
+        if (this.allIdle()) this.idleSoon();
+        return;
+      }
       const read = slot.reads.get(m.id);
       if (read) {
         slot.reads.delete(m.id);

@@ -150,8 +150,8 @@ describe('bundled CLI', () => {
     const ctx = path.join(dir, 'ctx-lazy');
     await promisify(execFile)('mkdir', ['-p', ctx]);
     await writeFile(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY a.txt /a.txt\n');
-    // more than the two 1 MiB blocks compressed inline: the rest go to the gzip pool's workers
-    await writeFile(path.join(ctx, 'a.txt'), 'x'.repeat(4 << 20));
+    // more than the eight 1 MiB blocks compressed inline: the ninth starts the gzip pool's workers
+    await writeFile(path.join(ctx, 'a.txt'), 'x'.repeat(12 << 20));
     const loaded = (out: string): string[] => JSON.parse(/LOADED (.*)/.exec(out)![1]!) as string[];
     const cold = await runKiln(['--root', root, 'build', '--progress', 'plain', '-t', 'localhost/bundle/lazy:1', ctx], { entry: probe });
     expect(cold.code).toBe(0);

@@ -86,3 +86,53 @@ describe('batch reads on the layer workers', () => {
     }
   });
 });
+
+describe('work does not wait for a worker to start', () => {
+  const started = async (ready: () => boolean): Promise<void> => {
+    for (let i = 0; i < 1000 && !ready(); i++) await new Promise((r) => setTimeout(r, 10));
+  };
+
+  it('reports no worker ready for blocks on a fresh pool, starts one (only one while it starts), and takes blocks once it has', async () => {
+    const pool = new LayerWorkers(2);
+    try {
+      // the caller compresses this block itself
+      expect(pool.readyForBlocks()).toBe(false);
+      expect(workers(pool)).toBe(1);
+      expect(pool.readyForBlocks()).toBe(false);
+      expect(workers(pool)).toBe(1);
+      await started(() => pool.readyForBlocks());
+      expect(pool.readyForBlocks()).toBe(true);
+      const block = randomBytes(1 << 20);
+      const r = await pool.gzip(Uint8Array.prototype.slice.call(block), 1);
+      expect(gunzipSync(r.out).equals(block)).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('starts the reading worker on the first ask and reports it ready once it has started', async () => {
+    const pool = new LayerWorkers(2);
+    try {
+      expect(pool.readerReady()).toBe(false);
+      expect(workers(pool)).toBe(1);
+      await started(() => pool.readerReady());
+      expect(pool.readerReady()).toBe(true);
+      expect(workers(pool)).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a block queued while every worker is still starting is compressed once one has (the process does not exit under it)', async () => {
+    const pool = new LayerWorkers(1);
+    try {
+      // a reader starting takes the one slot; the block waits for it instead of being dropped
+      expect(pool.readerReady()).toBe(false);
+      const block = Buffer.alloc(1 << 20, 3);
+      const r = await pool.gzip(Uint8Array.prototype.slice.call(block), 1);
+      expect(gunzipSync(r.out).equals(block)).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+});

@@ -99,9 +99,10 @@ describe('COPY sources swapped after they were listed', () => {
  * listed, and leaves any other file to the writer's own checks and errors.
  */
 describe('COPY sources swapped after they were listed, in a layer large enough to be read ahead', () => {
-  // 300 files sorting before the swapped ones: the layer writer reads the first 256 itself, the rest come from the worker
+  // 2,100 files sorting before the swapped ones: the layer writer reads the first 2,048 itself, the rest are read
+  // ahead in batches (by the worker, or by the writer's thread while the worker is still starting: the same checks)
   beforeEach(() => {
-    for (let i = 0; i < 300; i++) writeFileSync(join(ctx, 'dir', `a${String(i).padStart(3, '0')}`), `decoy ${i}\n`);
+    for (let i = 0; i < 2100; i++) writeFileSync(join(ctx, 'dir', `a${String(i).padStart(4, '0')}`), `decoy ${i}\n`);
     mkdirSync(join(ctx, 'dir', 'zsub'));
     writeFileSync(join(ctx, 'dir', 'zsub', 'f.txt'), DECOY);
   });
@@ -114,7 +115,7 @@ describe('COPY sources swapped after they were listed, in a layer large enough t
     expect(r.error).toMatchObject({ code: 'ARCHIVE', message: expect.stringContaining('"app/f.txt" was replaced by a symlink') });
     expect(r.bytes.includes(Buffer.from('host-secret'))).toBe(false);
     // the files before it were written: the refusal came where the swap was, not at the start
-    expect(r.bytes.includes(Buffer.from('decoy 299\n'))).toBe(true);
+    expect(r.bytes.includes(Buffer.from('decoy 2099\n'))).toBe(true);
   });
 
   it('a directory above a file swapped for a symlink to a host directory is refused; no host byte reaches the layer', async () => {
@@ -148,7 +149,7 @@ describe('COPY sources swapped after they were listed, in a layer large enough t
     const out = join(t.path, 'out');
     mkdirSync(out);
     execFileSync('tar', ['-xf', '-', '-C', out], { input: r.bytes });
-    for (let i = 0; i < 300; i += 37) expect(readFileSync(join(out, 'app', `a${String(i).padStart(3, '0')}`), 'utf8')).toBe(`decoy ${i}\n`);
+    for (let i = 0; i < 2100; i += 37) expect(readFileSync(join(out, 'app', `a${String(i).padStart(4, '0')}`), 'utf8')).toBe(`decoy ${i}\n`);
     expect(readFileSync(join(out, 'app', 'zsub', 'f.txt'), 'utf8')).toBe(DECOY);
   });
 });
