@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync, chmodSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
@@ -48,9 +48,35 @@ class Extractor {
   /** Directories already checked to be real directories inside the root. */
   private readonly knownDirs = new Set<string>(['']);
   private readonly dirTimes: Array<{ rel: string; mtime: number; atime: number }> = [];
+  /**
+   * Directories made or set in this extraction, and whether their set-group-ID bit may be set (a
+   * new entry in such a directory takes its group, and a new directory its bit). Only under one
+   * known not to be may an entry skip the chown or chmod that would leave it as created: a
+   * directory missing here is one kiln did not make, whose bits it does not know.
+   */
+  private readonly setgidDirs = new Map<string, boolean>();
+  /** The owner of what this process creates: its effective ids (Linux's fsuid and fsgid). */
+  private readonly creator = { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1 };
+  /** The bits a new entry's mode loses; undefined when unknown (then every mode is set). */
+  private readonly umask = processUmask();
 
   constructor(root: string) {
     this.root = root;
+    const st = exists(root);
+    if (st?.isDirectory()) this.setgidDirs.set('', (Number(st.mode) & 0o2000) !== 0);
+  }
+
+  /**
+   * Whether an entry just created in `dir` already has the owner `h` asks for, so the chown may be
+   * skipped (one system call of the five or six each file costs; most layers are all root's).
+   */
+  private ownedAsCreated(dir: string, h: TarHeader): boolean {
+    return h.uid === this.creator.uid && h.gid === this.creator.gid && this.setgidDirs.get(dir) === false;
+  }
+
+  /** Whether an entry just created in `dir` with mode `h.mode & 0o777` already has `h.mode` (no special bits, nothing the umask took). */
+  private modeAsCreated(dir: string, h: TarHeader): boolean {
+    return this.umask !== undefined && this.setgidDirs.get(dir) === false && (h.mode & 0o7777) === (h.mode & 0o777 & ~this.umask);
   }
 
   private abs(rel: string): string {
@@ -68,6 +94,8 @@ class Extractor {
       if (!st) {
         if (!create) throw unsafe(entry, `"${cur}" does not exist`);
         mkdirSync(this.abs(cur), 0o755);
+        // a new directory inherits its parent's set-group-ID bit
+        this.setgidDirs.set(cur, this.setgidDirs.get(parentOf(cur)) !== false);
       } else if (st.isSymbolicLink()) {
         throw unsafe(entry, `its parent "${cur}" is a symlink`);
       } else if (!st.isDirectory()) {
@@ -89,6 +117,7 @@ class Extractor {
     if (st.isDirectory()) {
       const under = `${rel}/`;
       for (const d of this.knownDirs) if (d === rel || d.startsWith(under)) this.knownDirs.delete(d);
+      for (const d of this.setgidDirs.keys()) if (d === rel || d.startsWith(under)) this.setgidDirs.delete(d);
     } else {
       this.knownDirs.delete(rel);
     }
@@ -101,15 +130,15 @@ class Extractor {
    * earlier entry holds the name, it is removed and the create repeated.
    * O_NOFOLLOW|O_EXCL never follows or reuses what is at the path.
    */
-  private createFile(rel: string, path: string): number {
+  private createFile(rel: string, path: string, mode: number): number {
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
     try {
-      return openSync(path, flags, 0o600);
+      return openSync(path, flags, mode);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
     this.clear(rel, false);
-    return openSync(path, flags, 0o600);
+    return openSync(path, flags, mode);
   }
 
   async entry(h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
@@ -120,7 +149,7 @@ class Extractor {
 
     if (rel === '') {
       // The root's own entry ("./"): only its metadata applies.
-      if (h.type === 'directory') this.metadata(rel, h);
+      if (h.type === 'directory') this.metadata(rel, h, false);
       return;
     }
     this.ensureDir(dir, h.name, true);
@@ -142,21 +171,27 @@ class Extractor {
 
     const path = this.abs(rel);
     switch (h.type) {
-      case 'directory':
-        if (!this.clear(rel, true)) mkdirSync(path, 0o700);
+      case 'directory': {
+        const fresh = !this.clear(rel, true);
+        if (fresh) mkdirSync(path, h.mode & 0o777);
         this.knownDirs.add(rel);
-        break;
+        this.metadata(rel, h, fresh, dir);
+        return;
+      }
       case 'file': {
-        const fd = this.createFile(rel, path);
+        // made with its permission bits (inside the store's private tree, so no wider than they end)
+        const fd = this.createFile(rel, path, h.mode & 0o777);
         try {
           for await (const chunk of body) {
             let off = 0;
             while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
           }
-          // Set the mode on the open descriptor: no window where the path could be swapped.
-          fchownSync(fd, h.uid, h.gid);
+          // Owner before capabilities (a chown drops security.capability) and mode last (a chown
+          // clears set-user-ID bits), on the open descriptor: no window where the path could be
+          // swapped. Each is skipped when the file already is so as created.
+          if (!this.ownedAsCreated(dir, h)) fchownSync(fd, h.uid, h.gid);
           this.xattrs(path, h);
-          fchmodSync(fd, h.mode);
+          if (!this.modeAsCreated(dir, h)) fchmodSync(fd, h.mode);
           futimesSync(fd, atimeOf(h), h.mtime);
         } finally {
           closeSync(fd);
@@ -166,7 +201,8 @@ class Extractor {
       case 'symlink':
         this.clear(rel, false);
         symlinkSync(h.linkname, path);
-        break;
+        this.metadata(rel, h, true, dir);
+        return;
       case 'hardlink': {
         const target = cleanEntryName(h.linkname, h.name);
         if (target === '') throw unsafe(h.name, 'hardlink to the root');
@@ -212,12 +248,15 @@ class Extractor {
   }
 
   /** Owner first (chown clears setuid bits and capabilities), then xattrs, then mode; times last. */
-  private metadata(rel: string, h: TarHeader): void {
+  /** Owner, xattrs, mode and times of an entry other than a file; `fresh`: made just now in `dir`, so what it already is as made is left alone. */
+  private metadata(rel: string, h: TarHeader, fresh = false, dir = parentOf(rel)): void {
     const path = this.abs(rel);
-    lchownSync(path, h.uid, h.gid);
+    if (!fresh || !this.ownedAsCreated(dir, h)) lchownSync(path, h.uid, h.gid);
     this.xattrs(path, h);
-    if (h.type !== 'symlink') chmodSync(path, h.mode);
+    if (h.type !== 'symlink' && (!fresh || !this.modeAsCreated(dir, h))) chmodSync(path, h.mode);
     if (h.type === 'directory') {
+      // now exactly h.mode: set here, or made so in a directory without the bit
+      this.setgidDirs.set(rel, (h.mode & 0o2000) !== 0);
       // Creating children changes a directory's mtime: set it once they all exist.
       this.dirTimes.push({ rel, mtime: h.mtime, atime: atimeOf(h) });
     } else {
@@ -232,20 +271,36 @@ class Extractor {
    * longer leads through real directories is no longer that directory, and is left alone.
    */
   finish(): void {
+    // nothing changes on disk meanwhile but times: each directory is looked at once, not once per directory below it
+    const real = new Map<string, boolean>();
     for (let i = this.dirTimes.length - 1; i >= 0; i--) {
       const d = this.dirTimes[i]!;
-      if (this.isRealDir(d.rel)) lutimesSync(this.abs(d.rel), d.atime, d.mtime);
+      if (this.isRealDir(d.rel, real)) lutimesSync(this.abs(d.rel), d.atime, d.mtime);
     }
   }
 
   /** Whether `rel` and every directory above it are real directories in the root (lstat: a symlink is not). */
-  private isRealDir(rel: string): boolean {
-    let cur = '';
-    for (const c of rel === '' ? [] : rel.split('/')) {
-      cur = cur === '' ? c : `${cur}/${c}`;
-      if (exists(this.abs(cur))?.isDirectory() !== true) return false;
-    }
-    return exists(this.root)?.isDirectory() === true;
+  private isRealDir(rel: string, seen: Map<string, boolean>): boolean {
+    const known = seen.get(rel);
+    if (known !== undefined) return known;
+    const real = (rel === '' || this.isRealDir(parentOf(rel), seen)) && exists(this.abs(rel))?.isDirectory() === true;
+    seen.set(rel, real);
+    return real;
+  }
+}
+
+function parentOf(rel: string): string {
+  const slash = rel.lastIndexOf('/');
+  return slash === -1 ? '' : rel.slice(0, slash);
+}
+
+/** This process's umask, from /proc (Node reads it only by setting it); undefined when unreadable. */
+function processUmask(): number | undefined {
+  try {
+    const m = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
+    return m ? parseInt(m[1]!, 8) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

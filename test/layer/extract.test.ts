@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createReadStream, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -315,5 +316,108 @@ describe('extractLayer and the build signal', () => {
     const stop = new AbortController();
     stop.abort(new Error('SIGTERM'));
     await expect(extractLayer(Readable.from([tar]), MediaType.OCI_LAYER, fresh(), undefined, stop.signal)).rejects.toThrow('SIGTERM');
+  });
+});
+
+/**
+ * Extraction leaves out the chown and chmod of an entry that already is so as created (its own
+ * effective ids, no special bits, nothing the umask took, a parent without the set-group-ID bit).
+ * Every case where that shortcut would be wrong must still come out exactly as the header says.
+ */
+describe('extracted owners and modes are exactly the headers\', created or set', () => {
+  const mode = (p: string): number => lstatSync(p).mode & 0o7777;
+  const owner = (p: string): string => `${lstatSync(p).uid}:${lstatSync(p).gid}`;
+
+  it('files, directories and symlinks of every common mode and owner, as root', async () => {
+    const target = fresh();
+    const tar = rawTar([
+      { path: 'd/', type: 'directory', mode: 0o755 },
+      { path: 'd/plain', type: 'file', mode: 0o644, body: 'a' },
+      { path: 'd/private', type: 'file', mode: 0o600, body: 'a' },
+      { path: 'd/exec', type: 'file', mode: 0o755, body: 'a' },
+      // bits the usual umask (022) takes: a create with the mode alone would lose them
+      { path: 'd/shared', type: 'file', mode: 0o666, body: 'a' },
+      { path: 'd/all', type: 'file', mode: 0o777, body: 'a' },
+      { path: 'd/suid', type: 'file', mode: 0o4755, body: 'a' },
+      { path: 'd/sgid', type: 'file', mode: 0o2755, body: 'a' },
+      { path: 'd/none', type: 'file', mode: 0o000, body: 'a' },
+      { path: 'd/user', type: 'file', mode: 0o644, uid: 1000, gid: 1000, body: 'a' },
+      { path: 'd/group', type: 'file', mode: 0o640, uid: 0, gid: 42, body: 'a' },
+      { path: 'd/link', type: 'symlink', linkname: 'plain' },
+      { path: 'd/userlink', type: 'symlink', linkname: 'plain', uid: 1000, gid: 7 },
+      { path: 'tmp/', type: 'directory', mode: 0o1777 },
+      { path: 'open/', type: 'directory', mode: 0o777 },
+      { path: 'closed/', type: 'directory', mode: 0o500, uid: 1000, gid: 1000 },
+      { path: 'closed/f', type: 'file', mode: 0o644, body: 'a' },
+    ]);
+    await extractLayer(Readable.from([tar]), MediaType.OCI_LAYER, target);
+    const at = (p: string): string => join(target, p);
+    expect(mode(at('d'))).toBe(0o755);
+    expect(mode(at('d/plain'))).toBe(0o644);
+    expect(mode(at('d/private'))).toBe(0o600);
+    expect(mode(at('d/exec'))).toBe(0o755);
+    expect(mode(at('d/shared'))).toBe(0o666);
+    expect(mode(at('d/all'))).toBe(0o777);
+    expect(mode(at('d/suid'))).toBe(0o4755);
+    expect(mode(at('d/sgid'))).toBe(0o2755);
+    expect(mode(at('d/none'))).toBe(0o000);
+    expect(owner(at('d/plain'))).toBe('0:0');
+    expect(owner(at('d/user'))).toBe('1000:1000');
+    expect(owner(at('d/group'))).toBe('0:42');
+    expect(owner(at('d/link'))).toBe('0:0');
+    expect(owner(at('d/userlink'))).toBe('1000:7');
+    expect(mode(at('tmp'))).toBe(0o1777);
+    expect(mode(at('open'))).toBe(0o777);
+    expect(mode(at('closed'))).toBe(0o500);
+    expect(owner(at('closed'))).toBe('1000:1000');
+    expect(owner(at('closed/f'))).toBe('0:0');
+  });
+
+  it('under a set-group-ID directory, explicit and implicit, entries keep their own group and bits', async () => {
+    const target = fresh();
+    const tar = rawTar([
+      { path: 'g/', type: 'directory', mode: 0o2775, uid: 0, gid: 50 },
+      // a new inode here would take group 50, and a new directory the set-group-ID bit
+      { path: 'g/f', type: 'file', mode: 0o644, body: 'a' },
+      { path: 'g/l', type: 'symlink', linkname: 'f' },
+      { path: 'g/sub/', type: 'directory', mode: 0o755 },
+      { path: 'g/sub/f', type: 'file', mode: 0o644, body: 'a' },
+      // no entry for g/implicit/: made by the extractor, inside g, then a file in it
+      { path: 'g/implicit/f', type: 'file', mode: 0o644, body: 'a' },
+      // the bit cleared on a directory that had it: what is made in it afterwards is plain again
+      { path: 'h/', type: 'directory', mode: 0o2755, gid: 60 },
+      { path: 'h/', type: 'directory', mode: 0o755 },
+      { path: 'h/f', type: 'file', mode: 0o644, body: 'a' },
+    ]);
+    await extractLayer(Readable.from([tar]), MediaType.OCI_LAYER, target);
+    const at = (p: string): string => join(target, p);
+    expect(mode(at('g'))).toBe(0o2775);
+    expect(owner(at('g'))).toBe('0:50');
+    expect(owner(at('g/f'))).toBe('0:0');
+    expect(owner(at('g/l'))).toBe('0:0');
+    expect(mode(at('g/sub'))).toBe(0o755);
+    expect(owner(at('g/sub'))).toBe('0:0');
+    expect(owner(at('g/sub/f'))).toBe('0:0');
+    expect(owner(at('g/implicit/f'))).toBe('0:0');
+    expect(mode(at('g/implicit/f'))).toBe(0o644);
+    expect(mode(at('h'))).toBe(0o755);
+    expect(owner(at('h/f'))).toBe('0:0');
+  });
+
+  it('into a target directory that has the set-group-ID bit itself', async () => {
+    const target = fresh();
+    mkdirSync(target);
+    execFileSync('chown', ['0:77', target]);
+    execFileSync('chmod', ['2755', target]);
+    const tar = rawTar([
+      { path: 'f', type: 'file', mode: 0o644, body: 'a' },
+      { path: 'd/', type: 'directory', mode: 0o755 },
+      { path: 'l', type: 'symlink', linkname: 'f' },
+    ]);
+    await extractLayer(Readable.from([tar]), MediaType.OCI_LAYER, target);
+    expect(owner(join(target, 'f'))).toBe('0:0');
+    expect(owner(join(target, 'd'))).toBe('0:0');
+    expect(mode(join(target, 'd'))).toBe(0o755);
+    expect(owner(join(target, 'l'))).toBe('0:0');
   });
 });
