@@ -13,6 +13,8 @@ export async function* untilAborted(src: ByteSource, signal: AbortSignal): Async
     signal.throwIfAborted();
     yield chunk;
   }
+  // after the last chunk too: the writer asks for one more before it publishes the blob
+  signal.throwIfAborted();
 }
 
 /** Passes bytes through unchanged while counting (and, given a hash, hashing) them. */

@@ -10,7 +10,7 @@ import { boundedExpansion, openUncompressed } from './decompress.js';
 import type { TarHeader } from './tar-format.js';
 import { readTar } from './tar-reader.js';
 import { isOverlayXattr, OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from './walk.js';
-import { ENOTSUP_ERRNO, EPERM_ERRNO, setXattr, XattrError } from './xattr.js';
+import { ENOTSUP_ERRNO, EPERM_ERRNO, getXattr, setXattr, XattrError } from './xattr.js';
 
 function unsafe(entry: string, why: string): KilnError {
   return new KilnError('UNSAFE_PATH', `layer entry "${entry}" refused: ${why}`);
@@ -49,12 +49,13 @@ class Extractor {
   private readonly knownDirs = new Set<string>(['']);
   private readonly dirTimes: Array<{ rel: string; mtime: number; atime: number }> = [];
   /**
-   * Directories made or set in this extraction, and whether their set-group-ID bit may be set (a
-   * new entry in such a directory takes its group, and a new directory its bit). Only under one
-   * known not to be may an entry skip the chown or chmod that would leave it as created: a
-   * directory missing here is one kiln did not make, whose bits it does not know.
+   * Directories made or set in this extraction in which a new entry gets exactly what it is made
+   * with: the process's own group (the directory has no set-group-ID bit and is of that group, so a
+   * `grpid` mount gives no other either) and its mode less the umask (no default ACL). Only there
+   * may an entry skip the chown or chmod that would leave it as it is; a directory missing here
+   * (one kiln did not make, or one that may pass something on) has every entry's set.
    */
-  private readonly setgidDirs = new Map<string, boolean>();
+  private readonly plainDirs = new Set<string>();
   /** The owner of what this process creates: its effective ids (Linux's fsuid and fsgid). */
   private readonly creator = { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1 };
   /** The bits a new entry's mode loses; undefined when unknown (then every mode is set). */
@@ -63,7 +64,7 @@ class Extractor {
   constructor(root: string) {
     this.root = root;
     const st = exists(root);
-    if (st?.isDirectory()) this.setgidDirs.set('', (Number(st.mode) & 0o2000) !== 0);
+    if (st?.isDirectory() && (Number(st.mode) & 0o2000) === 0 && Number(st.gid) === this.creator.gid && !hasDefaultAcl(root)) this.plainDirs.add('');
   }
 
   /**
@@ -71,12 +72,15 @@ class Extractor {
    * skipped (one system call of the five or six each file costs; most layers are all root's).
    */
   private ownedAsCreated(dir: string, h: TarHeader): boolean {
-    return h.uid === this.creator.uid && h.gid === this.creator.gid && this.setgidDirs.get(dir) === false;
+    return h.uid === this.creator.uid && h.gid === this.creator.gid && this.plainDirs.has(dir);
   }
 
-  /** Whether an entry just created in `dir` with mode `h.mode & 0o777` already has `h.mode` (no special bits, nothing the umask took). */
+  /**
+   * Whether an entry just created in `dir` with mode `h.mode & 0o777` already has `h.mode` (no
+   * special bits, nothing the umask took, and no ACL of its own: setting one sets the group bits).
+   */
   private modeAsCreated(dir: string, h: TarHeader): boolean {
-    return this.umask !== undefined && this.setgidDirs.get(dir) === false && (h.mode & 0o7777) === (h.mode & 0o777 & ~this.umask);
+    return this.umask !== undefined && this.plainDirs.has(dir) && (h.mode & 0o7777) === (h.mode & 0o777 & ~this.umask) && !hasAcl(h);
   }
 
   private abs(rel: string): string {
@@ -94,8 +98,8 @@ class Extractor {
       if (!st) {
         if (!create) throw unsafe(entry, `"${cur}" does not exist`);
         mkdirSync(this.abs(cur), 0o755);
-        // a new directory inherits its parent's set-group-ID bit
-        this.setgidDirs.set(cur, this.setgidDirs.get(parentOf(cur)) !== false);
+        // what a directory passes on (its group with the set-group-ID bit, the bit, a default ACL) it passes on to a new directory too
+        if (this.plainDirs.has(parentOf(cur))) this.plainDirs.add(cur);
       } else if (st.isSymbolicLink()) {
         throw unsafe(entry, `its parent "${cur}" is a symlink`);
       } else if (!st.isDirectory()) {
@@ -117,7 +121,7 @@ class Extractor {
     if (st.isDirectory()) {
       const under = `${rel}/`;
       for (const d of this.knownDirs) if (d === rel || d.startsWith(under)) this.knownDirs.delete(d);
-      for (const d of this.setgidDirs.keys()) if (d === rel || d.startsWith(under)) this.setgidDirs.delete(d);
+      for (const d of this.plainDirs) if (d === rel || d.startsWith(under)) this.plainDirs.delete(d);
     } else {
       this.knownDirs.delete(rel);
     }
@@ -255,8 +259,11 @@ class Extractor {
     this.xattrs(path, h);
     if (h.type !== 'symlink' && (!fresh || !this.modeAsCreated(dir, h))) chmodSync(path, h.mode);
     if (h.type === 'directory') {
-      // now exactly h.mode: set here, or made so in a directory without the bit
-      this.setgidDirs.set(rel, (h.mode & 0o2000) !== 0);
+      // its mode is now exactly h.mode and its group h.gid (set here, or made so in a plain directory); a
+      // directory that was there already keeps any default ACL it had, and this entry may add one
+      const wasPlain = fresh ? this.plainDirs.has(dir) : this.plainDirs.has(rel);
+      if (wasPlain && (h.mode & 0o2000) === 0 && h.gid === this.creator.gid && !(DEFAULT_ACL in h.xattrs)) this.plainDirs.add(rel);
+      else this.plainDirs.delete(rel);
       // Creating children changes a directory's mtime: set it once they all exist.
       this.dirTimes.push({ rel, mtime: h.mtime, atime: atimeOf(h) });
     } else {
@@ -286,6 +293,23 @@ class Extractor {
     const real = (rel === '' || this.isRealDir(parentOf(rel), seen)) && exists(this.abs(rel))?.isDirectory() === true;
     seen.set(rel, real);
     return real;
+  }
+}
+
+const DEFAULT_ACL = 'system.posix_acl_default';
+
+/** Whether the header carries an ACL (setting an access ACL sets the group bits of the mode). */
+function hasAcl(h: TarHeader): boolean {
+  for (const k in h.xattrs) if (k.startsWith('system.posix_acl_')) return true;
+  return false;
+}
+
+/** Whether `dir` has a default ACL (what is made in it then ignores the umask); an error counts as yes. */
+function hasDefaultAcl(dir: string): boolean {
+  try {
+    return getXattr(dir, DEFAULT_ACL) !== undefined;
+  } catch {
+    return true;
   }
 }
 

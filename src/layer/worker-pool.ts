@@ -102,8 +102,11 @@ export class LayerWorkers {
   private readonly queue: Task[] = [];
   private nextId = 0;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** When a worker last died before it had started: none is started again for START_RETRY_MS. */
+  private startFailedAt: number | undefined;
 
-  constructor(size: number) {
+  /** `program`: the workers' code, WORKER_SOURCE unless a test gives one that fails. */
+  constructor(size: number, private readonly program: string = WORKER_SOURCE) {
     this.size = size;
   }
 
@@ -165,7 +168,13 @@ export class LayerWorkers {
    * to a worker still starting waits for its start, so the caller reads the batch itself meanwhile.
    */
   readerReady(): boolean {
+    if (!this.slots.some((s) => s.reader) && this.cannotStart()) return false;
     return LayerWorkers.ready(this.reader());
+  }
+
+  /** A worker died before it had started, lately: another would most likely too (a thread limit, memory). */
+  private cannotStart(): boolean {
+    return this.startFailedAt !== undefined && Date.now() - this.startFailedAt < START_RETRY_MS;
   }
 
   private dispatch(): void {
@@ -176,6 +185,11 @@ export class LayerWorkers {
         // one worker starting per task waiting, up to the pool's size; each takes the next task once
         // ready, and keeps the process alive until then (the task's promise alone does not)
         this.grow(this.queue.length);
+        if (this.slots.length === 0) {
+          // none started and none starting (workers die before they start): fail the tasks rather than hold them
+          for (const t of this.queue.splice(0)) t.fail(new Error('no layer worker could be started'));
+          return;
+        }
         for (const s of this.slots) if (!LayerWorkers.ready(s)) s.worker.ref();
         return;
       }
@@ -188,6 +202,7 @@ export class LayerWorkers {
 
   /** Starts workers, while the pool has room, until `starting` of them are starting. */
   private grow(starting: number): void {
+    if (this.cannotStart()) return;
     let n = this.slots.filter((s) => !LayerWorkers.ready(s)).length;
     while (n < starting && this.slots.length < this.size) {
       this.spawn();
@@ -239,7 +254,7 @@ export class LayerWorkers {
 
   private spawn(): Slot {
     const started = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ready: started.buffer } });
+    const worker = new Worker(this.program, { eval: true, workerData: { ready: started.buffer } });
     const slot: Slot = { worker, started, reads: new Map() };
     worker.on('message', (m: Reply) => {
       if (m.ready === true) {
@@ -265,6 +280,7 @@ export class LayerWorkers {
       if (this.allIdle()) this.idleSoon();
     });
     const fail = (err: Error): void => {
+      if (!LayerWorkers.ready(slot)) this.startFailedAt = Date.now();
       const i = this.slots.indexOf(slot);
       if (i >= 0) this.slots.splice(i, 1);
       slot.task?.fail(err);
@@ -321,6 +337,8 @@ export class LayerWorkers {
 
 /** How long idle workers are kept for the next layer. */
 const IDLE_MS = 200;
+/** How long after a worker died before it started no other is started (the work is done on the calling thread meanwhile). */
+const START_RETRY_MS = 5000;
 
 let shared: LayerWorkers | undefined;
 

@@ -194,8 +194,9 @@ export async function runSandbox<T>(req: SandboxRequest, collect?: (diff: UpperD
   if (!swept.has(req.storeRoot)) {
     swept.add(req.storeRoot);
     // what a killed process left (library callers open the store without the CLI's sweep): a killed
-    // RUN always leaves a scratch dir, so with none this is one readdir, not a `runc list` (~40 ms)
-    await sweepKilledRuns(req.storeRoot);
+    // RUN always leaves a scratch dir, so with none (and no dead process's cgroup) this is one readdir
+    // and the cgroup directories, not a `runc list` (~40 ms)
+    await sweepKilledRuns(req.storeRoot, { cgroups: true });
   }
   const started = Date.now();
   const { name, dir } = await makeScratch(req.storeRoot);

@@ -123,8 +123,11 @@ async function deadScratch(storeRoot: string): Promise<string[]> {
  * its scratch dirs are deleted. A killed build always leaves a scratch dir,
  * so when tmp/ holds none of a dead process this costs one readdir (no `runc list`).
  */
-export async function sweepKilledRuns(storeRoot: string): Promise<SweepReport | undefined> {
-  if ((await deadScratch(storeRoot)).length === 0) return undefined;
+export async function sweepKilledRuns(storeRoot: string, opts: { cgroups?: boolean } = {}): Promise<SweepReport | undefined> {
+  // with `cgroups`, also when a dead process's container cgroup is left (its removal gave up while the
+  // process lived, and its scratch dir went): a few directory reads, done before a build's first RUN
+  const leftCgroup = (): boolean => opts.cgroups === true && listKilnCgroups().some((id) => id.startsWith(CONTAINER_PREFIX) && !ownerAlive(id));
+  if ((await deadScratch(storeRoot)).length === 0 && !leftCgroup()) return undefined;
   return sweepMounts(storeRoot);
 }
 

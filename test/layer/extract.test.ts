@@ -10,7 +10,7 @@ import { extractLayer } from '../../src/layer/extract.js';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from '../../src/layer/tar-format.js';
 import { tarStream } from '../../src/layer/tar-writer.js';
 import { writeLayer } from '../../src/layer/write-layer.js';
-import { getXattr } from '../../src/layer/xattr.js';
+import { getXattr, setXattr } from '../../src/layer/xattr.js';
 import type { LayerEntry } from '../../src/layer/types.js';
 import { DirBlobStore } from './dir-blob-store.js';
 import { CAP_NET_BIND, collect, dirEntry, fileEntry, sh, tempDir } from './helpers.js';
@@ -402,6 +402,51 @@ describe('extracted owners and modes are exactly the headers\', created or set',
     expect(mode(at('g/implicit/f'))).toBe(0o644);
     expect(mode(at('h'))).toBe(0o755);
     expect(owner(at('h/f'))).toBe('0:0');
+  });
+
+  // system.posix_acl_default in the kernel's xattr form: version 2, then (tag, perm, id) entries: u::rwx, g::r-x, o::---
+  const defaultAcl = Buffer.concat([
+    Buffer.from([2, 0, 0, 0]),
+    ...[[0x01, 7], [0x04, 5], [0x20, 0]].map(([tag, perm]) => {
+      const e = Buffer.alloc(8);
+      e.writeUInt16LE(tag!, 0);
+      e.writeUInt16LE(perm!, 2);
+      e.writeUInt32LE(0xffffffff, 4);
+      return e;
+    }),
+  ]);
+
+  it('under a directory with a default ACL (which the kernel applies instead of the umask), modes are still the headers\'', async () => {
+    const target = fresh();
+    const tar = await collect(tarStream([
+      dirEntry('acl', { mode: 0o755, xattrs: { 'system.posix_acl_default': defaultAcl } }),
+      fileEntry('acl/f', 'a', { mode: 0o644 }),
+      // no entry for acl/implicit/: made inside acl, so it inherits the default ACL too
+      fileEntry('acl/implicit/f', 'a', { mode: 0o644 }),
+      dirEntry('acl/sub', { mode: 0o755 }),
+      fileEntry('acl/sub/f', 'a', { mode: 0o644 }),
+    ]));
+    await extractLayer(Readable.from([tar]), MediaType.OCI_LAYER, target);
+    // the ACL is there: a file made in it now by anyone gets the ACL's bits, not the umask's
+    writeFileSync(join(target, 'acl', 'probe'), 'x', { mode: 0o644 });
+    expect(mode(join(target, 'acl', 'probe'))).toBe(0o640);
+    expect(mode(join(target, 'acl', 'f'))).toBe(0o644);
+    expect(mode(join(target, 'acl', 'sub'))).toBe(0o755);
+    expect(mode(join(target, 'acl', 'sub', 'f'))).toBe(0o644);
+    expect(mode(join(target, 'acl', 'implicit', 'f'))).toBe(0o644);
+  });
+
+  it('into a target directory that has a default ACL itself', async () => {
+    const target = fresh();
+    mkdirSync(target);
+    setXattr(target, 'system.posix_acl_default', defaultAcl);
+    const tar = rawTar([
+      { path: 'f', type: 'file', mode: 0o644, body: 'a' },
+      { path: 'd/', type: 'directory', mode: 0o755 },
+    ]);
+    await extractLayer(Readable.from([tar]), MediaType.OCI_LAYER, target);
+    expect(mode(join(target, 'f'))).toBe(0o644);
+    expect(mode(join(target, 'd'))).toBe(0o755);
   });
 
   it('into a target directory that has the set-group-ID bit itself', async () => {

@@ -136,3 +136,20 @@ describe('work does not wait for a worker to start', () => {
     }
   });
 });
+
+describe('workers that die before they start', () => {
+  it('fail the blocks waiting for them instead of being started again and again, and none is started for a while', async () => {
+    const pool = new LayerWorkers(2, 'throw new Error("no thread for you")');
+    try {
+      const block = Buffer.alloc(1 << 20, 5);
+      await expect(pool.gzip(Uint8Array.prototype.slice.call(block), 1)).rejects.toThrow(/no layer worker could be started/);
+      expect(workers(pool)).toBe(0);
+      // the caller compresses and reads itself meanwhile: nothing is started
+      expect(pool.readyForBlocks()).toBe(false);
+      expect(pool.readerReady()).toBe(false);
+      expect(workers(pool)).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+});
