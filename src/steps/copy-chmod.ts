@@ -5,7 +5,11 @@ export type ChmodFn = (mode: number, isDir: boolean) => number;
 
 /**
  * `--chmod` as BuildKit accepts it: octal (`755`, `0644`) or symbolic clauses
- * (`u+x,g-w`, `a=rX`, `+x`; who omitted means all, with no umask applied).
+ * (`u+x,g-w`, `a=rX`, `+x`, `g=u`; who omitted means all, with no umask applied).
+ * Symbolic modes follow BSD `setmode(3)`, which BuildKit uses through a Go
+ * translation: the clauses become a list of commands (clear bits, set bits,
+ * set execute where `X` allows, copy one class's bits to others), consecutive
+ * clear/set/X commands merged as setmode merges them, applied in order.
  */
 export function parseChmod(spec: string): ChmodFn {
   // BuildKit's frontend reads any run of octal digits (`00755` too) and refuses a value past 07777
@@ -14,38 +18,198 @@ export function parseChmod(spec: string): ChmodFn {
     if (m > 0o7777) throw new KilnError('USAGE', `invalid chmod parameter: '${spec}'. it should be octal string and between 0 and 07777`);
     return () => m;
   }
-  const clauses = spec.split(',').map((c) => parseClause(c, spec));
-  // X looks at the mode the file had before any clause, as BSD setmode (BuildKit's) does
-  return (mode, isDir) => clauses.reduce((m, apply) => apply(m, isDir, mode & 0o7777), mode & 0o7777);
+  const cmds = merged(parseSymbolic(spec));
+  // X looks at the mode the file had before any clause
+  return (mode, isDir) => apply(cmds, mode & 0o7777, isDir);
 }
 
-type ClauseFn = (mode: number, isDir: boolean, original: number) => number;
+const SUID = 0o4000;
+const SGID = 0o2000;
+const STICKY = 0o1000;
+const RWXU = 0o700;
+const RWXG = 0o070;
+const RWXO = 0o007;
+const STANDARD = SUID | SGID | RWXU | RWXG | RWXO;
 
-const WHO: Record<string, number> = { u: 0o4700, g: 0o2070, o: 0o0007, a: 0o6777 };
+/** A setmode command: `-` clears `bits`, `+` sets them, `X` sets them when the entry is a directory or executable by anyone, `u`/`g`/`o` copy that class's bits. */
+interface Cmd {
+  cmd: '-' | '+' | 'X' | 'u' | 'g' | 'o';
+  bits: number;
+  /** For the copy commands: clear the target classes first, set them, and which classes are targets. */
+  clear?: boolean;
+  set?: boolean;
+  toU?: boolean;
+  toG?: boolean;
+  toO?: boolean;
+}
 
-function parseClause(clause: string, spec: string): ClauseFn {
-  const m = /^([ugoa]*)((?:[-+=][rwxXst]*)+)$/.exec(clause);
-  if (!m) throw new KilnError('USAGE', `invalid --chmod value "${spec}" (want octal such as 0755 or symbolic such as u+x,g-w)`);
-  const whoMask = (m[1] === '' ? 'a' : m[1]!).split('').reduce((acc, w) => acc | WHO[w]!, 0);
-  const ops = [...m[2]!.matchAll(/([-+=])([rwxXst]*)/g)].map((o) => ({ op: o[1]!, perms: o[2]! }));
-  return (mode, isDir, original) => {
-    let cur = mode;
-    for (const { op, perms } of ops) {
-      let bits = 0;
-      for (const p of perms) {
-        if (p === 'r') bits |= 0o444;
-        else if (p === 'w') bits |= 0o222;
-        else if (p === 'x') bits |= 0o111;
-        else if (p === 'X') {
-          if (isDir || (original & 0o111) !== 0) bits |= 0o111;
-        } else if (p === 's') bits |= 0o6000;
-        else if (p === 't') bits |= 0o1000;
-      }
-      bits &= whoMask | (perms.includes('t') ? 0o1000 : 0);
-      if (op === '+') cur |= bits;
-      else if (op === '-') cur &= ~bits;
-      else cur = (cur & ~(whoMask & 0o7777)) | bits;
+function syntax(spec: string): KilnError {
+  return new KilnError('USAGE', `invalid --chmod value "${spec}" (want octal such as 0755 or symbolic such as u+x,g-w)`);
+}
+
+/** `op` for the classes in `who` (all when 0, within `mask`, which is every bit: no umask applies). */
+function add(cmds: Cmd[], op: '=' | '+' | '-' | 'X', who: number, arg: number): void {
+  const mask = 0o7777;
+  if (op === '=') {
+    cmds.push({ cmd: '-', bits: who !== 0 ? who : STANDARD });
+    cmds.push({ cmd: '+', bits: who !== 0 ? who & arg : mask & arg });
+    return;
+  }
+  cmds.push({ cmd: op, bits: who !== 0 ? who & arg : mask & arg });
+}
+
+/** A copy of class `from` (`g=u`, `o+g`) into the classes of `who` (all when 0). */
+function addCopy(cmds: Cmd[], from: 'u' | 'g' | 'o', op: '=' | '+' | '-', who: number): void {
+  const c: Cmd = who !== 0
+    ? { cmd: from, bits: 0o7777, toU: (who & 0o400) !== 0, toG: (who & 0o040) !== 0, toO: (who & 0o004) !== 0 }
+    : { cmd: from, bits: 0o7777, toU: true, toG: true, toO: true };
+  if (op === '+' || op === '=') c.set = true;
+  if (op === '-' || op === '=') c.clear = true;
+  cmds.push(c);
+}
+
+function parseSymbolic(spec: string): Cmd[] {
+  const cmds: Cmd[] = [];
+  let i = 0;
+  const at = (): string => spec[i] ?? '';
+  for (;;) {
+    let who = 0;
+    for (;;) {
+      const c = at();
+      if (c === '') throw syntax(spec);
+      if (c === 'a') who |= STANDARD;
+      else if (c === 'u') who |= SUID | RWXU;
+      else if (c === 'g') who |= SGID | RWXG;
+      else if (c === 'o') who |= RWXO;
+      else break;
+      i++;
     }
-    return cur & 0o7777;
+    // one or more operations after the classes: `u+x-w`
+    for (;;) {
+      const op = at();
+      if (op !== '+' && op !== '-' && op !== '=') throw syntax(spec);
+      i++;
+      let equalDone = false;
+      who &= ~STICKY;
+      let perm = 0;
+      let permX = 0;
+      for (;; i++) {
+        const b = at();
+        if (b === 'r') perm |= 0o444;
+        else if (b === 'w') perm |= 0o222;
+        else if (b === 'x') perm |= 0o111;
+        else if (b === 's') {
+          // set-id bits only for a clause that names u or g (or none)
+          if (who === 0 || (who & ~RWXO) !== 0) perm |= SUID | SGID;
+        } else if (b === 't') {
+          // the sticky bit only for a clause that names u or g (or none), as setmode
+          if (who === 0 || (who & ~RWXO) !== 0) {
+            who |= STICKY;
+            perm |= STICKY;
+          }
+        } else if (b === 'X') {
+          if (op !== '-') permX = 0o111;
+          else perm |= 0o111;
+        } else if (b === 'u' || b === 'g' || b === 'o') {
+          if (perm !== 0) {
+            add(cmds, op, who, perm);
+            perm = 0;
+          }
+          if (op === '=') equalDone = true;
+          if (permX !== 0) {
+            add(cmds, 'X', who, permX);
+            permX = 0;
+          }
+          addCopy(cmds, b, op, who);
+        } else {
+          if (perm !== 0 || (op === '=' && !equalDone)) {
+            if (op === '=') equalDone = true;
+            add(cmds, op, who, perm);
+          }
+          if (permX !== 0) add(cmds, 'X', who, permX);
+          break;
+        }
+      }
+      if (i >= spec.length) return cmds;
+      if (at() === ',') break;
+    }
+    i++;
+  }
+}
+
+/** Runs of clear/set/X commands become at most one of each (clear, then set, then X), as setmode compresses them. */
+function merged(cmds: Cmd[]): Cmd[] {
+  const out: Cmd[] = [];
+  for (let i = 0; i < cmds.length; i++) {
+    const c = cmds[i]!;
+    if (c.cmd !== '-' && c.cmd !== '+' && c.cmd !== 'X') {
+      out.push(c);
+      continue;
+    }
+    let set = 0;
+    let clr = 0;
+    let x = 0;
+    for (; i < cmds.length; i++) {
+      const d = cmds[i]!;
+      if (d.cmd === '-') {
+        clr |= d.bits;
+        set &= ~d.bits;
+        x &= ~d.bits;
+      } else if (d.cmd === '+') {
+        set |= d.bits;
+        clr &= ~d.bits;
+        x &= ~d.bits;
+      } else if (d.cmd === 'X') {
+        x |= d.bits & ~set;
+      } else {
+        i--;
+        break;
+      }
+    }
+    if (clr !== 0) out.push({ cmd: '-', bits: clr });
+    if (set !== 0) out.push({ cmd: '+', bits: set });
+    if (x !== 0) out.push({ cmd: 'X', bits: x });
+  }
+  return out;
+}
+
+function apply(cmds: readonly Cmd[], original: number, isDir: boolean): number {
+  let mode = original;
+  const copy = (c: Cmd, value: number): void => {
+    if (c.clear) {
+      // `=` clears the target classes whole; `-` clears what the source class has
+      const clr = c.set ? RWXO : value;
+      if (c.toU) mode &= ~((clr << 6) & c.bits);
+      if (c.toG) mode &= ~((clr << 3) & c.bits);
+      if (c.toO) mode &= ~(clr & c.bits);
+    }
+    if (c.set) {
+      if (c.toU) mode |= (value << 6) & c.bits;
+      if (c.toG) mode |= (value << 3) & c.bits;
+      if (c.toO) mode |= value & c.bits;
+    }
   };
+  for (const c of cmds) {
+    switch (c.cmd) {
+      case 'u':
+        copy(c, (mode & RWXU) >> 6);
+        break;
+      case 'g':
+        copy(c, (mode & RWXG) >> 3);
+        break;
+      case 'o':
+        copy(c, mode & RWXO);
+        break;
+      case '+':
+        mode |= c.bits;
+        break;
+      case '-':
+        mode &= ~c.bits;
+        break;
+      case 'X':
+        if ((original & 0o111) !== 0 || isDir) mode |= c.bits;
+        break;
+    }
+  }
+  return mode & 0o7777;
 }
