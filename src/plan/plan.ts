@@ -227,6 +227,7 @@ export function planBuild(parsed: ParsedDockerfile, opts: PlanOptions): BuildPla
 
   return {
     stages: kept,
+    allStages: stages,
     targetIndex,
     globalArgs,
     predefinedArgs: predefined,

@@ -49,6 +49,12 @@ export interface PredefinedArg {
 export interface BuildPlan {
   /** Only the stages the target needs, dependencies before dependants. */
   stages: PlanStage[];
+  /**
+   * Every stage of the Dockerfile, in order: an ONBUILD trigger of a base image may name a stage
+   * that nothing else in the Dockerfile names (`ONBUILD COPY --from=builder …`), which is then
+   * built when the trigger reaches it, as BuildKit resolves a trigger's stages.
+   */
+  allStages: PlanStage[];
   /** Stage index (PlanStage.index) of the target; it is the last element of `stages`. */
   targetIndex: number;
   /** Global ARGs (declared before the first FROM) with their resolved values; unset ones are absent. */

@@ -135,12 +135,15 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
 
   const stageResult = (index: number): Promise<StageResult> => {
     const r = results.get(index);
-    if (!r) throw new KilnError('INTERNAL', `stage ${index} is not part of the plan`);
-    return r;
+    if (r) return r;
+    // a stage the target does not need, named by an ONBUILD trigger: built now, once
+    const stage = plan.allStages.find((s) => s.index === index);
+    if (!stage) throw new KilnError('INTERNAL', `stage ${index} is not part of the plan`);
+    return start(stage);
   };
 
   // Dependencies are awaited outside the limiter so a waiting stage never holds a slot.
-  for (const stage of plan.stages) {
+  function start(stage: PlanStage): Promise<StageResult> {
     const p = (async () => {
       await Promise.all(stage.deps.map((d) => stageResult(d)));
       const r = await limit(() => runStage(stage));
@@ -149,7 +152,10 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     })();
     p.catch((e) => controller.abort(e));
     results.set(stage.index, p);
+    return p;
   }
+  // rejections reach the build through the target's result and the abort above
+  for (const stage of plan.stages) void start(stage);
 
   async function runStage(stage: PlanStage): Promise<StageResult> {
     if (signal.aborted) throw cancelled(signal);
@@ -288,7 +294,7 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
       const runFirstKind = instr.kind === 'COPY' || instr.kind === 'ADD';
       const missExpected = !opts.multiPlatform && runFirstKind && (bypass || !(await opts.cache.builtBefore(slot)));
       const fsStep: FsStep = { instruction: instr, state, runEnv, step, signal, snapshotWanted: snapshotWanted(stage, raw), missExpected };
-      const prepared = await keyedStep(await opts.executors.prepare(fsStep, (ref) => resolveFrom(ref, state.platform)));
+      const prepared = await keyedStep(await opts.executors.prepare(fsStep, (ref) => resolveFrom(ref, state.platform, stage)));
       const hashed: { timings?: StepTimings } = prepared.hashMs !== undefined ? { timings: { hashMs: prepared.hashMs } } : {};
       // text and files are not part of the key: the slot keeps them so a miss can name what changed
       const parts: KeyParts = {
@@ -370,10 +376,17 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
   }
 
   /** `COPY --from` / `RUN --mount from=`: a stage, or an image for the platform of the stage that uses it (as BuildKit). */
-  async function resolveFrom(ref: string, platform: Platform): Promise<StageResult | { image: LayerRef[]; key: Digest }> {
-    const byName = plan.stages.find((s) => s.name !== undefined && s.name === ref.toLowerCase());
-    if (byName) return stageResult(byName.index);
-    if (/^\d+$/.test(ref)) return stageResult(Number(ref));
+  async function resolveFrom(ref: string, platform: Platform, from: PlanStage): Promise<StageResult | { image: LayerRef[]; key: Digest }> {
+    // every stage, not only the planned ones: an ONBUILD trigger may name one nothing else needs
+    const byName = plan.allStages.find((s) => s.name !== undefined && s.name === ref.toLowerCase());
+    const index = byName ? byName.index : /^\d+$/.test(ref) ? Number(ref) : undefined;
+    if (index !== undefined) {
+      // the planner refuses this for the Dockerfile's own instructions; a trigger could otherwise wait on its own stage
+      if (index >= from.index) {
+        throw new KilnError('USAGE', `stage "${ref}" is defined at or after the stage that names it (an ONBUILD trigger of its base image): kiln builds a stage only from stages above it`);
+      }
+      return stageResult(index);
+    }
     const img = await opts.images.resolve(ref, platform, signal);
     return { image: img.layers, key: img.manifestDigest };
   }

@@ -320,6 +320,20 @@ COPY --from=1 /two.txt /
     expect(await b.read('localhost/t/onbuild-child:1', '/seen.txt')).toBe('triggered\n');
     expect(result.config.config?.OnBuild ?? null).toBeNull();
   });
+
+  it('an ONBUILD COPY --from names a stage of the child that nothing else names: that stage is built for it (as BuildKit)', async () => {
+    const parent = await b.context({ Dockerfile: `FROM ${BASE}\nONBUILD COPY --from=builder /out.txt /from-builder.txt\n` });
+    await b.build(parent, { tags: ['localhost/t/onbuild-from-parent:1'] });
+    // the target's own instructions do not name "builder": the planner leaves it out, the trigger brings it back
+    const child = await b.context({ Dockerfile: `FROM ${BASE} AS builder\nRUN echo built > /out.txt\nFROM localhost/t/onbuild-from-parent:1\n` });
+    await b.build(child, { tags: ['localhost/t/onbuild-from-child:1'] });
+    expect(await b.read('localhost/t/onbuild-from-child:1', '/from-builder.txt')).toBe('built\n');
+    // a stage defined after the one whose trigger names it is refused, never waited on
+    const later = await b.context({ Dockerfile: `FROM localhost/t/onbuild-from-parent:1 AS app\nFROM ${BASE} AS builder\nRUN echo built > /out.txt\nFROM app\n` });
+    const err = (await b.build(later).catch((e: unknown) => e)) as KilnError;
+    expect(err).toBeInstanceOf(KilnError);
+    expect(err.message).toMatch(/stage "builder" is defined at or after the stage that names it/);
+  });
 });
 
 describe('kiln build: errors', () => {
