@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/index.js';
 import { digestOfHash, type Digest } from '../image/digest.js';
-import { hashing, type ByteSource } from './byte-stream.js';
+import { hashing, untilAborted, type ByteSource } from './byte-stream.js';
 import { mknod, S_IFBLK, S_IFCHR, S_IFIFO } from './device.js';
 import { boundedExpansion, openUncompressed } from './decompress.js';
 import type { TarHeader } from './tar-format.js';
@@ -251,8 +251,11 @@ class Extractor {
     }
   }
 
-  /** Owner first (chown clears setuid bits and capabilities), then xattrs, then mode; times last. */
-  /** Owner, xattrs, mode and times of an entry other than a file; `fresh`: made just now in `dir`, so what it already is as made is left alone. */
+  /**
+   * Owner, xattrs, mode and times of an entry other than a file: owner first (a chown clears
+   * set-user-ID bits and capabilities), then xattrs, then mode; times last. `fresh`: made just now
+   * in `dir`, so what it already is as made is left alone.
+   */
   private metadata(rel: string, h: TarHeader, fresh = false, dir = parentOf(rel)): void {
     const path = this.abs(rel);
     if (!fresh || !this.ownedAsCreated(dir, h)) lchownSync(path, h.uid, h.gid);
@@ -318,14 +321,20 @@ function parentOf(rel: string): string {
   return slash === -1 ? '' : rel.slice(0, slash);
 }
 
-/** This process's umask, from /proc (Node reads it only by setting it); undefined when unreadable. */
+/** This process's umask (from /proc: Node reads it only by setting it), or null when unreadable; undefined until read. */
+let umaskRead: number | null | undefined;
+
+/** Read once, on the first extraction: kiln never sets it, and a build extracts many layers. Undefined when unknown. */
 function processUmask(): number | undefined {
-  try {
-    const m = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
-    return m ? parseInt(m[1]!, 8) : undefined;
-  } catch {
-    return undefined;
+  if (umaskRead === undefined) {
+    try {
+      const m = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
+      umaskRead = m ? parseInt(m[1]!, 8) : null;
+    } catch {
+      umaskRead = null;
+    }
   }
+  return umaskRead ?? undefined;
 }
 
 function atimeOf(h: TarHeader): number {
@@ -358,10 +367,8 @@ export async function extractLayer(compressedStream: Readable | AsyncIterable<Ui
 export async function extractTar(tar: ByteSource, targetDir: string, signal?: AbortSignal): Promise<void> {
   mkdirSync(targetDir, { recursive: true });
   const x = new Extractor(targetDir);
-  // the build's signal is looked at between entries: a SIGTERM no longer waits for the whole layer
-  for await (const { header, body } of readTar(tar)) {
-    signal?.throwIfAborted();
-    await x.entry(header, body);
-  }
+  // the build's signal is looked at between chunks, as the layer writer looks at it: a SIGTERM
+  // waits neither for the whole layer nor for the rest of one big file in it
+  for await (const { header, body } of readTar(signal ? untilAborted(tar, signal) : tar)) await x.entry(header, body);
   x.finish();
 }
