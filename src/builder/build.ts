@@ -143,12 +143,14 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
     const source = createImageSource(store, options.registry, emit);
     // layers are written in the image's compression, so an uncached build never re-compresses
     const policy = options.layers.compression;
+    // one set for every layer the build writes (named contexts and steps), the build's signal in it
+    const layerOptions = layerWriteOptions(options.layers, options.signal);
     const named = createNamedContexts({
       contexts: options.buildContexts,
       store,
       images: source,
       cache,
-      layerOptions: { ...layerWriteOptions(options.layers), ...(options.signal ? { signal: options.signal } : {}) },
+      layerOptions,
       sourceDateEpoch,
     });
     const imagesFor = (target: string): typeof source => ({
@@ -165,7 +167,7 @@ async function buildOnce(options: ResolvedBuildOptions): Promise<BuildResult> {
         return r.base;
       },
     });
-    const executors = await createExecutors({ store, contextDir, dockerfilePath, ...(options.source.contained ? { contained: true } : {}), policy: options.policy, layer: layerWriteOptions(options.layers), sourceDateEpoch, emit, ensureLayers,
+    const executors = await createExecutors({ store, contextDir, dockerfilePath, ...(options.source.contained ? { contained: true } : {}), policy: options.policy, layer: layerOptions, sourceDateEpoch, emit, ensureLayers,
       ...(options.signal ? { signal: options.signal } : {}),
       onRemoteSource: (m) => remoteSources.set(m.uri, m),
     });

@@ -39,7 +39,7 @@ interface ExecutorInit {
   contained?: boolean;
   /** What RUN steps may do. */
   policy: RunPolicy;
-  /** How the build writes its layers. */
+  /** How the build writes its layers (the build's signal among them). */
   layer: LayerWriteOptions;
   sourceDateEpoch: number | undefined;
   emit: (e: BuildEvent) => void;
@@ -142,7 +142,7 @@ export async function createExecutors(init: ExecutorInit): Promise<BuildExecutor
   }
 
   const shared = {
-    store, layer: init.signal ? { ...init.layer, signal: init.signal } : init.layer, policy: init.policy, ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}),
+    store, layer: init.layer, policy: init.policy, ...(init.sourceDateEpoch !== undefined ? { sourceDateEpoch: init.sourceDateEpoch } : {}),
     scratch, context: ctx, hashes, fsOf, rootfsDir, lowerdirs, canExecute, buildNetwork, ...(init.onRemoteSource ? { onRemoteSource: init.onRemoteSource } : {}),
   };
 

@@ -188,12 +188,13 @@ function runPolicy(options: BuildOptions): RunPolicy {
   };
 }
 
-/** The layer writer's options for the build's own layers. */
-export function layerWriteOptions(layers: LayerSettings): LayerWriteOptions {
+/** The layer writer's options for the build's own layers; `signal`, the build's, stops a layer half-written. */
+export function layerWriteOptions(layers: LayerSettings, signal?: AbortSignal): LayerWriteOptions {
   return {
     compression: layers.compression.compression,
     ...(layers.compression.level !== undefined ? { compressionLevel: layers.compression.level } : {}),
     ...(layers.sourceDateEpoch !== undefined ? { sourceDateEpoch: layers.sourceDateEpoch } : {}),
+    ...(signal ? { signal } : {}),
   };
 }
 
