@@ -55,8 +55,8 @@ export interface VarScopeInit {
   baseEnv?: string[];
   /** ARGs in scope at the end of the parent stage, when the stage is built FROM another stage. */
   inheritedArgs?: DeclaredArg[];
-  /** Characters of the base's Labels (its Env is counted from `baseEnv`): they count toward MAX_STAGE_VAR_BYTES. */
-  inheritedLabelBytes?: number;
+  /** The base's Labels: with `baseEnv`, they count toward MAX_STAGE_VAR_BYTES. */
+  baseLabels?: Readonly<Record<string, string>>;
   escape?: '\\' | '`';
   file?: string;
 }
@@ -98,7 +98,8 @@ export class VarScope {
     this.init = init;
     // what the stage inherits counts too: a chain of FROM <stage> stages, each within the bound on its
     // own, once grew one config to 470 MB and 4 GB of memory
-    this.declaredBytes = init.inheritedLabelBytes ?? 0;
+    this.declaredBytes = 0;
+    for (const [k, v] of Object.entries(init.baseLabels ?? {})) this.declaredBytes += k.length + v.length;
     for (const kv of init.baseEnv ?? []) {
       this.declaredBytes += kv.length;
       const eq = kv.indexOf('=');

@@ -174,8 +174,8 @@ export async function solve(opts: SolveOptions): Promise<StageResult> {
     }
 
     const inherited = stage.base.kind === 'stage' ? (await stageResult(stage.base.index)).args : [];
-    const labels = Object.entries(state.draft.config.config?.Labels ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0);
-    const scope = StageVars.forStage(plan, stage, state.draft.config.config?.Env ?? [], opts.parsed.directives.escape, inherited, labels);
+    const base = state.draft.config.config;
+    const scope = StageVars.forStage(plan, stage, base?.Env ?? [], opts.parsed.directives.escape, inherited, base?.Labels ?? {});
     const triggers = (state.draft.config.config?.OnBuild ?? []).map((t) => opts.parseTrigger(t));
     // buildx numbers a stage's steps within it: FROM an image, then the steps that make a vertex
     const stageTotal = (stage.base.kind === 'image' ? 1 : 0) + [...triggers, ...stage.instructions].filter(isVertexStep).length;
