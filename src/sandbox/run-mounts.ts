@@ -5,7 +5,7 @@ import { KilnError } from '../errors/index.js';
 import { fdPath, openInRoot } from '../fs/open-in-root.js';
 import { acquireCache, type AcquiredCache, type CacheSharing } from './cache-mounts.js';
 import { mknod, S_IFCHR } from '../layer/device.js';
-import { readSecretFile } from './secret-file.js';
+import { isMissingSecret, readSecretFile } from './secret-file.js';
 import { MS_BIND, MS_REC, mount, mountOverlay, mountReadonlyLayers, mountTmpfs, readonlyBindOptions } from './mount.js';
 import type { OciMount } from './oci-spec.js';
 
@@ -213,7 +213,7 @@ export async function prepareMounts(specs: RunMountSpec[], ctx: MountContext): P
           if (!value && spec.path) {
             value = await readSecretFile(spec.path, spec.id).catch((e: unknown) => {
               // a missing file is a secret not given; anything else (a FIFO, a device, too big) is an error
-              if (e instanceof KilnError && /ENOENT/.test(e.message)) return undefined;
+              if (isMissingSecret(e)) return undefined;
               throw e;
             });
           }

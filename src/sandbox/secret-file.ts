@@ -17,7 +17,7 @@ export async function readSecretFile(path: string, id: string): Promise<Buffer> 
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (e) {
-    throw new KilnError('USAGE', `secret ${id}: cannot read ${path}: ${(e as Error).message}`);
+    throw new KilnError('USAGE', `secret ${id}: cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
   try {
     const st = await fh.stat();
@@ -31,6 +31,11 @@ export async function readSecretFile(path: string, id: string): Promise<Buffer> 
   } finally {
     await fh.close();
   }
+}
+
+/** Whether `e` is readSecretFile's error for a file that does not exist (a secret not given, where a secret may be absent). */
+export function isMissingSecret(e: unknown): boolean {
+  return e instanceof KilnError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
 
 function tooBig(id: string, path: string): KilnError {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_SECRET_BYTES, readSecretFile } from '../../src/sandbox/secret-file.js';
+import { isMissingSecret, MAX_SECRET_BYTES, readSecretFile } from '../../src/sandbox/secret-file.js';
 import { bench, BASE, type Bench } from '../builder/helpers.js';
 
 /**
@@ -26,6 +26,17 @@ describe('readSecretFile', () => {
     writeFileSync(path.join(dir, 'token'), 's3cret');
     symlinkSync(path.join(dir, 'token'), path.join(dir, 'link'));
     expect((await readSecretFile(path.join(dir, 'link'), 'tok')).toString()).toBe('s3cret');
+  });
+
+  it('tells a missing file (a secret not given) from one it refuses', async () => {
+    const missing = await readSecretFile(path.join(dir, 'absent'), 'a').catch((e: unknown) => e);
+    expect(isMissingSecret(missing)).toBe(true);
+    expect(isMissingSecret(await readSecretFile('/dev/zero', 'z').catch((e: unknown) => e))).toBe(false);
+    // a FIFO whose path holds the errno's name is refused, not taken for a missing file: the cause decides, not the message
+    execFileSync('mkfifo', [path.join(dir, 'ENOENT-fifo')]);
+    const fifo = await readSecretFile(path.join(dir, 'ENOENT-fifo'), 'x').catch((e: unknown) => e);
+    expect(String(fifo)).toMatch(/ENOENT-fifo is not a regular file/);
+    expect(isMissingSecret(fifo)).toBe(false);
   });
 
   it('refuses a FIFO at once, a character device, and a file over the limit', async () => {
