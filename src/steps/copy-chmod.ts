@@ -31,41 +31,27 @@ const RWXG = 0o070;
 const RWXO = 0o007;
 const STANDARD = SUID | SGID | RWXU | RWXG | RWXO;
 
-/** A setmode command: `-` clears `bits`, `+` sets them, `X` sets them when the entry is a directory or executable by anyone, `u`/`g`/`o` copy that class's bits. */
-interface Cmd {
-  cmd: '-' | '+' | 'X' | 'u' | 'g' | 'o';
-  bits: number;
-  /** For the copy commands: clear the target classes first, set them, and which classes are targets. */
-  clear?: boolean;
-  set?: boolean;
-  toU?: boolean;
-  toG?: boolean;
-  toO?: boolean;
-}
+/**
+ * A setmode command: `-` clears `bits`, `+` sets them, `X` sets them when the entry is a directory
+ * or executable by anyone; `u`/`g`/`o` copy that class's permission bits into the target classes
+ * (`to`, as rwx masks), clearing them first and/or setting them.
+ */
+type Cmd = { cmd: '-' | '+' | 'X'; bits: number } | { cmd: 'u' | 'g' | 'o'; to: number; clear: boolean; set: boolean };
 
 function syntax(spec: string): KilnError {
   return new KilnError('USAGE', `invalid --chmod value "${spec}" (want octal such as 0755 or symbolic such as u+x,g-w)`);
 }
 
-/** `op` for the classes in `who` (all when 0, within `mask`, which is every bit: no umask applies). */
+/** `op` with bits `arg` for the classes in `who` (all when 0: no umask applies). */
 function add(cmds: Cmd[], op: '=' | '+' | '-' | 'X', who: number, arg: number): void {
-  const mask = 0o7777;
-  if (op === '=') {
-    cmds.push({ cmd: '-', bits: who !== 0 ? who : STANDARD });
-    cmds.push({ cmd: '+', bits: who !== 0 ? who & arg : mask & arg });
-    return;
-  }
-  cmds.push({ cmd: op, bits: who !== 0 ? who & arg : mask & arg });
+  if (op === '=') cmds.push({ cmd: '-', bits: who !== 0 ? who : STANDARD });
+  cmds.push({ cmd: op === '=' ? '+' : op, bits: who !== 0 ? who & arg : arg });
 }
 
 /** A copy of class `from` (`g=u`, `o+g`) into the classes of `who` (all when 0). */
 function addCopy(cmds: Cmd[], from: 'u' | 'g' | 'o', op: '=' | '+' | '-', who: number): void {
-  const c: Cmd = who !== 0
-    ? { cmd: from, bits: 0o7777, toU: (who & 0o400) !== 0, toG: (who & 0o040) !== 0, toO: (who & 0o004) !== 0 }
-    : { cmd: from, bits: 0o7777, toU: true, toG: true, toO: true };
-  if (op === '+' || op === '=') c.set = true;
-  if (op === '-' || op === '=') c.clear = true;
-  cmds.push(c);
+  const to = who === 0 ? RWXU | RWXG | RWXO : (who & 0o400 ? RWXU : 0) | (who & 0o040 ? RWXG : 0) | (who & 0o004 ? RWXO : 0);
+  cmds.push({ cmd: from, to, clear: op !== '+', set: op !== '-' });
 }
 
 function parseSymbolic(spec: string): Cmd[] {
@@ -175,31 +161,18 @@ function merged(cmds: Cmd[]): Cmd[] {
 
 function apply(cmds: readonly Cmd[], original: number, isDir: boolean): number {
   let mode = original;
-  const copy = (c: Cmd, value: number): void => {
-    if (c.clear) {
-      // `=` clears the target classes whole; `-` clears what the source class has
-      const clr = c.set ? RWXO : value;
-      if (c.toU) mode &= ~((clr << 6) & c.bits);
-      if (c.toG) mode &= ~((clr << 3) & c.bits);
-      if (c.toO) mode &= ~(clr & c.bits);
-    }
-    if (c.set) {
-      if (c.toU) mode |= (value << 6) & c.bits;
-      if (c.toG) mode |= (value << 3) & c.bits;
-      if (c.toO) mode |= value & c.bits;
-    }
-  };
   for (const c of cmds) {
     switch (c.cmd) {
       case 'u':
-        copy(c, (mode & RWXU) >> 6);
-        break;
       case 'g':
-        copy(c, (mode & RWXG) >> 3);
+      case 'o': {
+        // the source class's rwx, repeated in every class, then kept to the target classes
+        const value = (mode >> (c.cmd === 'u' ? 6 : c.cmd === 'g' ? 3 : 0)) & 0o7;
+        // `=` clears the target classes whole; `-` clears what the source class has
+        if (c.clear) mode &= ~((c.set ? 0o7 : value) * 0o111 & c.to);
+        if (c.set) mode |= value * 0o111 & c.to;
         break;
-      case 'o':
-        copy(c, mode & RWXO);
-        break;
+      }
       case '+':
         mode |= c.bits;
         break;
